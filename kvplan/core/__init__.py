@@ -1,0 +1,1 @@
+"""Domain core: pure functions over pydantic models. No I/O, no printing."""

@@ -1,0 +1,98 @@
+"""Element sizes of cache and weight dtypes, as exact fractions of a byte.
+
+Sub-byte formats carry their scale overhead in the size so byte counts stay honest:
+- int4 KV cache: 4-bit values plus one fp16 scale per group of 32 (the Q4_0 layout):
+  (32*4 + 16) / 32 = 4.5 bits = 9/16 byte per element.
+- mxfp4 weights (OCP microscaling): 4-bit values plus one 8-bit scale per 32: 4.25 bits.
+- int4 weights (AWQ/GPTQ, group 128): 4-bit values plus an fp16 scale and a 4-bit zero
+  point per 128: (128*4 + 16 + 4) / 128 = 4.15625 bits.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import ceil
+
+from kvplan.errors import KvplanError
+
+INT4_KV_GROUP = 32
+MXFP4_GROUP = 32
+INT4_WEIGHT_GROUP = 128
+
+# Bytes per element.
+DTYPE_BYTES: dict[str, Fraction] = {
+    "fp32": Fraction(4),
+    "fp16": Fraction(2),
+    "bf16": Fraction(2),
+    "fp8": Fraction(1),
+    "int8": Fraction(1),
+    "int4": Fraction(INT4_KV_GROUP * 4 + 16, INT4_KV_GROUP * 8),
+    "mxfp4": Fraction(MXFP4_GROUP * 4 + 8, MXFP4_GROUP * 8),
+    "int4-g128": Fraction(INT4_WEIGHT_GROUP * 4 + 16 + 4, INT4_WEIGHT_GROUP * 8),
+}
+
+KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "mxfp4")
+
+# Names people (and configs, and engines) use for the same thing.
+_ALIASES: dict[str, str] = {
+    "float32": "fp32",
+    "float": "fp32",
+    "f32": "fp32",
+    "float16": "fp16",
+    "half": "fp16",
+    "f16": "fp16",
+    "bfloat16": "bf16",
+    "fp8_e4m3": "fp8",
+    "fp8_e5m2": "fp8",
+    "fp8e4m3": "fp8",
+    "float8": "fp8",
+    "float8_e4m3fn": "fp8",
+    "e4m3": "fp8",
+    "e5m2": "fp8",
+    "i8": "int8",
+    "q8": "int8",
+    "i4": "int4",
+    "q4": "int4",
+    "nf4": "int4",
+    "fp4": "mxfp4",
+}
+
+DTYPE_NOTES: dict[str, str] = {
+    "int4": f"4-bit values + one fp16 scale per {INT4_KV_GROUP} elements = 4.5 bits/element",
+    "mxfp4": f"4-bit values + one 8-bit scale per {MXFP4_GROUP} elements = 4.25 bits/element",
+    "int4-g128": (
+        f"4-bit values + fp16 scale and 4-bit zero per {INT4_WEIGHT_GROUP} = 4.156 bits/element"
+    ),
+}
+
+
+def normalize_dtype(name: str) -> str:
+    key = name.strip().lower().replace("torch.", "")
+    return _ALIASES.get(key, key)
+
+
+def kv_dtype(name: str) -> str:
+    """Validate a KV-cache dtype name; 'auto' is resolved by the caller."""
+    key = normalize_dtype(name)
+    if key not in KV_DTYPES:
+        raise KvplanError(
+            f"unknown KV-cache dtype {name!r}", hint=f"choose one of {', '.join(KV_DTYPES)}"
+        )
+    return key
+
+
+def weight_dtype(name: str) -> str:
+    key = normalize_dtype(name)
+    if key == "int4":
+        return "int4-g128"
+    if key not in DTYPE_BYTES:
+        raise KvplanError(
+            f"unknown weight dtype {name!r}", hint=f"choose one of {', '.join(WEIGHT_DTYPES)}"
+        )
+    return key
+
+
+def bytes_for(elements: int, dtype: str) -> int:
+    """Exact bytes for `elements` values of `dtype` (rounded up to a whole byte)."""
+    return ceil(elements * DTYPE_BYTES[dtype])

@@ -1,0 +1,158 @@
+"""Parameter counts and weight bytes from the architecture.
+
+Counted per layer from the shapes transformers builds:
+  attention   q: hidden x H*d_k, k and v: hidden x G*d_k / G*d_v, o: H*d_v x hidden (+ biases);
+  MLA         q (via q_lora when set), kv_a: hidden x (kv_lora + rope), kv_b: kv_lora x
+              H*(nope + v), o: H*v x hidden, plus the latent norms;
+  MLP         gated: 3 * hidden * inter, plain: 2 * hidden * inter (+ biases);
+  MoE         router hidden x E, E experts, shared experts; active = top-k + shared;
+  embeddings  vocab x hidden, plus an untied LM head, plus learned positions.
+K/V projections scale with G, which is why `pick-g` shows weights shrinking with G.
+"""
+
+from __future__ import annotations
+
+from math import ceil
+
+from pydantic import BaseModel, ConfigDict
+
+from kvplan.core.dtypes import DTYPE_BYTES
+from kvplan.core.geometry import Layer, LayerKind, ModelSpec
+
+
+class ParamCounts(BaseModel):
+    """Parameters by role; `linear` roles are what weight quantization applies to."""
+
+    model_config = ConfigDict(frozen=True)
+
+    embedding: int  # input embedding + LM head + learned positions
+    attention: int  # attention / MLA projections (weights + biases) and mixers of no-KV layers
+    dense_mlp: int  # dense MLP layers
+    experts: int  # all routed experts (MoE layers)
+    experts_active: int  # routed experts one token uses (top-k per MoE layer)
+    shared_and_router: int  # shared experts + routers of MoE layers
+    norms: int
+
+    @property
+    def total(self) -> int:
+        return (self.embedding + self.attention + self.dense_mlp + self.experts
+                + self.shared_and_router + self.norms)
+
+    @property
+    def active(self) -> int:
+        """Parameters one token touches (MoE: top-k experts; dense: all)."""
+        return self.total - self.experts + self.experts_active
+
+    @property
+    def non_expert(self) -> int:
+        return self.total - self.experts
+
+
+def attention_params(spec: ModelSpec, kv_heads: int | None = None) -> int:
+    """Projection parameters of one standard attention layer at G = kv_heads."""
+    g = spec.kv_heads if kv_heads is None else kv_heads
+    h, d_k, d_v, hidden = spec.query_heads, spec.head_dim, spec.v_head_dim, spec.hidden_size
+    q = hidden * h * d_k + (h * d_k if spec.qkv_bias else 0)
+    k = hidden * g * d_k + (g * d_k if spec.qkv_bias else 0)
+    v = hidden * g * d_v + (g * d_v if spec.qkv_bias else 0)
+    o = h * d_v * hidden + (hidden if spec.o_bias else 0)
+    qk_norm = 2 * d_k if spec.qk_norm else 0
+    sinks = h if spec.family == "gpt_oss" else 0
+    return q + k + v + o + qk_norm + sinks
+
+
+def mla_params(spec: ModelSpec) -> int:
+    """Projection parameters of one MLA layer (DeepSeek-V2/V3)."""
+    mla = spec.mla
+    assert mla is not None
+    h, hidden = spec.query_heads, spec.hidden_size
+    qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim
+    if mla.q_lora_rank:
+        q = hidden * mla.q_lora_rank + mla.q_lora_rank + mla.q_lora_rank * h * qk_head
+    else:
+        q = hidden * h * qk_head
+    kv_a = hidden * (mla.kv_lora_rank + mla.qk_rope_head_dim) + mla.kv_lora_rank
+    kv_b = mla.kv_lora_rank * h * (mla.qk_nope_head_dim + mla.v_head_dim)
+    o = h * mla.v_head_dim * hidden
+    return q + kv_a + kv_b + o
+
+
+def mlp_params(hidden: int, inter: int, *, gated: bool, bias: bool) -> int:
+    mats = 3 if gated else 2
+    weights = mats * hidden * inter
+    biases = ((2 if gated else 1) * inter + hidden) if bias else 0
+    return weights + biases
+
+
+def _mixer_params(spec: ModelSpec, layer: Layer, kv_heads: int | None) -> int:
+    if layer.kind is LayerKind.NONE:
+        return layer.mixer_params
+    if layer.kind is LayerKind.MLA:
+        return mla_params(spec)
+    return attention_params(spec, kv_heads)
+
+
+def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts:
+    hidden = spec.hidden_size
+    embed = spec.vocab_size * hidden * (1 if spec.tie_embeddings else 2)
+    embed += spec.learned_positions * hidden
+    norm_size = hidden * (2 if spec.norm_bias else 1)
+    attention = dense = experts = experts_active = shared = 0
+    for layer in spec.layers:
+        attention += _mixer_params(spec, layer, kv_heads)
+        if layer.moe:
+            moe = spec.moe
+            assert moe is not None
+            one = mlp_params(hidden, moe.expert_intermediate, gated=spec.gated_mlp,
+                             bias=spec.mlp_bias)
+            experts += moe.num_experts * one
+            experts_active += moe.experts_per_token * one
+            shared += moe.shared_experts * mlp_params(
+                hidden, moe.shared_intermediate, gated=spec.gated_mlp, bias=False)
+            shared += hidden * moe.num_experts + (moe.num_experts if moe.router_bias else 0)
+            shared += hidden if moe.shared_expert_gate else 0
+        elif spec.intermediate_size:
+            dense += mlp_params(hidden, spec.intermediate_size, gated=spec.gated_mlp,
+                                bias=spec.mlp_bias)
+    norms = spec.num_layers * spec.norms_per_layer * norm_size + norm_size  # + final norm
+    if spec.family == "bloom":
+        norms += norm_size  # word_embeddings_layernorm
+    return ParamCounts(embedding=embed, attention=attention, dense_mlp=dense, experts=experts,
+                       experts_active=experts_active, shared_and_router=shared, norms=norms)
+
+
+class WeightBytes(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    total: int
+    linear_dtype: str  # dtype of the decoder's linear layers
+    other_dtype: str  # embeddings, norms, routers
+    experts: int  # bytes of all routed experts (for MoE traffic models)
+    non_expert: int
+
+
+def weight_bytes(spec: ModelSpec, *, weight_dtype: str | None = None,
+                 kv_heads: int | None = None) -> WeightBytes:
+    """Bytes of the weights: linear layers at the quantized (or chosen) dtype, the rest at the
+    checkpoint's float dtype. mxfp4 checkpoints (gpt-oss) quantize only the experts."""
+    counts = param_counts(spec, kv_heads=kv_heads)
+    base = spec.checkpoint_dtype
+    if weight_dtype is not None:
+        linear = weight_dtype
+        other = "fp32" if weight_dtype == "fp32" else ("bf16" if base == "fp32" else base)
+        quantized_attention = True
+    elif spec.quantization is not None:
+        linear, other = spec.quantization.weight_dtype, base
+        quantized_attention = spec.quantization.weight_dtype != "mxfp4"
+    else:
+        linear = other = base
+        quantized_attention = True
+    lin, oth = DTYPE_BYTES[linear], DTYPE_BYTES[other]
+    experts_b = ceil(counts.experts * lin)
+    attn_b = ceil(counts.attention * (lin if quantized_attention else oth))
+    dense_b = ceil(counts.dense_mlp * (lin if quantized_attention else oth))
+    shared_b = ceil(counts.shared_and_router * (lin if quantized_attention else oth))
+    rest_b = ceil((counts.embedding + counts.norms) * oth)
+    non_expert = attn_b + dense_b + shared_b + rest_b
+    return WeightBytes(total=non_expert + experts_b, linear_dtype=linear, other_dtype=other,
+                       experts=experts_b, non_expert=non_expert)

@@ -1,0 +1,1 @@
+"""Presentation: one result object, rendered as rich tables for people or JSON for scripts."""

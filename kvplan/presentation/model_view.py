@@ -1,0 +1,161 @@
+"""Rendering of model geometry, `kvplan size` and `kvplan models`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from kvplan.core.dtypes import DTYPE_BYTES, DTYPE_NOTES
+from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.kvcache import LayerGroup
+from kvplan.core.sizing import SizeReport
+from kvplan.units import fmt_bytes, fmt_count, fmt_gib, fmt_tokens
+
+
+def geometry_fields(spec: ModelSpec) -> dict[str, Any]:
+    return {
+        "model": spec.name,
+        "family": spec.family,
+        "layers": spec.num_layers,
+        "query_heads": spec.query_heads,
+        "kv_heads": spec.kv_heads,
+        "head_dim": spec.head_dim,
+        "v_head_dim": spec.v_head_dim,
+        "attention": spec.layout.value,
+        "layer_kinds": spec.layer_summary(),
+        "mla": spec.mla.model_dump() if spec.mla else None,
+        "max_position_embeddings": spec.max_position_embeddings,
+        "assumptions": list(spec.assumptions),
+    }
+
+
+def size_json(report: SizeReport, *, source: str, location: str,
+              revision: str | None) -> dict[str, Any]:
+    spec = report.spec
+    return {
+        **geometry_fields(spec),
+        "source": source,
+        "location": location,
+        "revision": revision,
+        "params": report.params.total,
+        "active_params": report.params.active,
+        "weight_bytes": report.weight_bytes,
+        "weight_dtype": report.weight_dtype,
+        "kv_dtype": report.kv_dtype,
+        "kv_bytes_per_element": str(DTYPE_BYTES[report.kv_dtype]),
+        "ctx": report.ctx,
+        "batch": report.batch,
+        "kv_bytes_per_token": report.kv_bytes_per_token,
+        "kv_bytes_per_sequence": report.kv_bytes_per_sequence,
+        "kv_bytes": report.kv_bytes,
+        "state_bytes_per_sequence": report.state_bytes_per_sequence,
+        "layer_groups": [g.model_dump(mode="json") for g in report.groups],
+        "variants": [v.model_dump() for v in report.variants],
+    }
+
+
+def _dtype_label(dtype: str) -> str:
+    size = DTYPE_BYTES[dtype]
+    return f"{dtype} ({size} B/elem)" if size.denominator != 1 else f"{dtype} ({size} B)"
+
+
+def formula_lines(report: SizeReport) -> list[str]:
+    """The per-token formula with this model's numbers, one line per layer group."""
+    spec = report.spec
+    b = DTYPE_BYTES[report.kv_dtype]
+    lines = []
+    for g in report.groups:
+        if g.kind is LayerKind.NONE:
+            lines.append(f"{g.layers} layers without KV cache: fixed state of "
+                         f"{g.state_elements:,} elements/sequence each")
+            continue
+        if g.kind is LayerKind.MLA:
+            assert spec.mla is not None
+            per = f"(kv_lora_rank {spec.mla.kv_lora_rank} + rope {spec.mla.qk_rope_head_dim})"
+        elif spec.head_dim == spec.v_head_dim:
+            per = f"2 · G {spec.kv_heads} · d_head {spec.head_dim}"
+        else:
+            per = f"G {spec.kv_heads} · (d_k {spec.head_dim} + d_v {spec.v_head_dim})"
+        held = "" if g.window is None else f", holding at most {g.window:,} tokens"
+        lines.append(f"{g.layers} {g.kind.value} layers × {per} · {b} B = "
+                     f"{int(g.layers * g.elements_per_token * b):,} B/token{held}")
+    return lines
+
+
+def render_size(report: SizeReport, *, source: str, location: str) -> RenderableType:
+    spec = report.spec
+    header = Text.assemble((spec.name, "bold"), (f"  from {source}: {location}", "dim"))
+    geo = Table(show_header=False, box=None, pad_edge=False)
+    geo.add_column(style="bold")
+    geo.add_column()
+    if spec.mla is not None:
+        geo.add_row("attention", f"MLA: H={spec.query_heads} query heads attend over one "
+                    "compressed latent per token (no per-head K/V cached)")
+    else:
+        geo.add_row("attention", f"{spec.layout.value.upper()}: H={spec.query_heads} query "
+                    f"heads, G={spec.kv_heads} KV heads ({spec.group_size} query head"
+                    f"{'s' if spec.group_size != 1 else ''} per KV head)")
+    geo.add_row("layers", f"L={spec.num_layers}: {spec.layer_summary()}")
+    dims = f"d_head={spec.head_dim}" + (f", d_v={spec.v_head_dim}"
+                                        if spec.v_head_dim != spec.head_dim else "")
+    if spec.mla:
+        dims += (f"; MLA latent {spec.mla.kv_lora_rank} + rope {spec.mla.qk_rope_head_dim} "
+                 f"= {spec.mla.latent_dim} cached elements/token/layer")
+    geo.add_row("head dims", dims)
+    params = f"{fmt_count(report.params.total)} parameters"
+    if report.params.active != report.params.total:
+        params += f" ({fmt_count(report.params.active)} active per token)"
+    geo.add_row("weights", f"{params} = {fmt_gib(report.weight_bytes)} at "
+                f"{report.weight_dtype} ({report.weight_bytes:,} bytes)")
+    if spec.max_position_embeddings:
+        geo.add_row("max context", f"{spec.max_position_embeddings:,} tokens")
+
+    kv = Table(title=f"KV cache ({_dtype_label(report.kv_dtype)}, ctx {report.ctx:,}, "
+               f"batch {report.batch:,})", title_justify="left")
+    kv.add_column("")
+    kv.add_column("bytes", justify="right")
+    kv.add_column("size", justify="right")
+    kv.add_row("per token", f"{report.kv_bytes_per_token:,}", fmt_bytes(report.kv_bytes_per_token))
+    kv.add_row(f"per sequence ({fmt_tokens(report.ctx)} tokens)",
+               f"{report.kv_bytes_per_sequence:,}", fmt_gib(report.kv_bytes_per_sequence, 3))
+    kv.add_row(f"batch of {report.batch:,}", f"{report.kv_bytes:,}", fmt_gib(report.kv_bytes))
+    if report.state_bytes_per_sequence:
+        kv.add_row("  of which fixed state / seq", f"{report.state_bytes_per_sequence:,}",
+                   fmt_bytes(report.state_bytes_per_sequence))
+
+    parts: list[RenderableType] = [header, geo, Text(""), kv]
+    formula = Text("Formula, per token: ", style="bold")
+    parts.append(formula)
+    for line in formula_lines(report):
+        parts.append(Text("  " + line))
+    if report.variants:
+        var = Table(title="What G buys (same model, other KV-head counts)", title_justify="left")
+        var.add_column("layout")
+        var.add_column("G", justify="right")
+        var.add_column("KV / token", justify="right")
+        var.add_column(f"KV for batch {report.batch:,} @ {fmt_tokens(report.ctx)}",
+                       justify="right")
+        var.add_column("vs actual", justify="right")
+        var.add_row(f"{spec.layout.value.upper()} (actual)", str(spec.kv_heads),
+                    fmt_bytes(report.kv_bytes_per_token), fmt_gib(report.kv_bytes), "1.00×",
+                    style="bold")
+        for v in report.variants:
+            if v.kv_heads == spec.kv_heads:
+                continue
+            var.add_row(v.label, str(v.kv_heads), fmt_bytes(v.kv_bytes_per_token),
+                        fmt_gib(v.kv_bytes), f"{v.ratio_to_actual:.2f}×")
+        parts += [Text(""), var]
+    note = DTYPE_NOTES.get(report.kv_dtype)
+    if note:
+        parts.append(Text(f"{report.kv_dtype}: {note}", style="dim"))
+    for assumption in spec.assumptions:
+        parts.append(Text(f"assumed: {assumption}", style="yellow"))
+    parts.append(Text("GiB = 2^30 bytes.", style="dim"))
+    return Group(*parts)
+
+
+def group_label(group: LayerGroup) -> str:
+    return group.kind.value if group.window is None else f"{group.kind.value}({group.window})"
