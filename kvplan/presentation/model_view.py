@@ -139,11 +139,12 @@ def render_size(report: SizeReport, *, source: str, location: str) -> Renderable
         var.add_column(f"KV for batch {report.batch:,} @ {fmt_tokens(report.ctx)}",
                        justify="right")
         var.add_column("vs actual", justify="right")
-        var.add_row(f"{spec.layout.value.upper()} (actual)", str(spec.kv_heads),
+        var.add_row(f"{spec.layout.value.upper()} (actual)",
+                    "latent" if spec.mla else str(spec.kv_heads),
                     fmt_bytes(report.kv_bytes_per_token), fmt_gib(report.kv_bytes), "1.00×",
                     style="bold")
         for v in report.variants:
-            if v.kv_heads == spec.kv_heads:
+            if v.kv_heads == spec.kv_heads and spec.mla is None:
                 continue
             var.add_row(v.label, str(v.kv_heads), fmt_bytes(v.kv_bytes_per_token),
                         fmt_gib(v.kv_bytes), f"{v.ratio_to_actual:.2f}×")
