@@ -34,12 +34,13 @@ TOPK_KEYS = ("num_experts_per_tok", "experts_per_token", "moe_top_k", "num_exper
 # Families whose MLP is a plain two-matrix GELU MLP (everything else is gated).
 PLAIN_MLP_FAMILIES = frozenset({
     "gpt2", "gpt_neox", "gptj", "bloom", "falcon", "RefinedWeb", "RefinedWebModel", "mpt",
-    "starcoder2", "gpt_bigcode", "opt", "phi", "gpt_neo", "codegen", "persimmon",
+    "starcoder2", "gpt_bigcode", "opt", "phi", "phi-msft", "gpt_neo", "codegen", "persimmon",
 })
 # Families that use LayerNorm (weight + bias) rather than RMSNorm.
 LAYERNORM_FAMILIES = frozenset({
     "gpt2", "gpt_neox", "gptj", "bloom", "falcon", "RefinedWeb", "RefinedWebModel",
-    "starcoder2", "gpt_bigcode", "opt", "phi", "gpt_neo", "codegen", "persimmon", "stablelm",
+    "starcoder2", "gpt_bigcode", "opt", "phi", "phi-msft", "gpt_neo", "codegen", "persimmon",
+    "stablelm",
 })
 # Families that tie input and output embeddings unless the config says otherwise
 # (transformers' default for the family's config class).
@@ -50,7 +51,7 @@ TIED_BY_DEFAULT = frozenset({
 # Norms per decoder layer where it is not 2 (pre-attention + pre-MLP).
 NORMS_PER_LAYER = {
     "gemma2": 4, "gemma3": 4, "gemma3_text": 4, "olmo2": 2, "cohere": 1, "cohere2": 1,
-    "gptj": 1, "phi": 1,
+    "gptj": 1, "phi": 1, "phi-msft": 1,
 }
 # Keys that transformers fills from its config class when a published config omits them.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -292,7 +293,8 @@ class _Reader:
 
     def _biases(self) -> dict[str, bool]:
         fam = self.family
-        if fam in {"gpt2", "gpt_bigcode", "bloom", "gpt_neox", "opt", "gptj", "phi", "codegen"}:
+        if fam in {"gpt2", "gpt_bigcode", "bloom", "gpt_neox", "opt", "gptj", "phi", "phi-msft",
+                   "codegen"}:
             return {"qkv": True, "o": fam != "gptj", "mlp": True}
         if fam in {"qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl"}:
             return {"qkv": True, "o": False, "mlp": False}
@@ -319,7 +321,7 @@ class _Reader:
                                                                    False)
         if self.family == "gpt_neox":
             return self._bool("use_parallel_residual", True)
-        return self.family in {"cohere", "cohere2", "gptj", "phi"}
+        return self.family in {"cohere", "cohere2", "gptj", "phi", "phi-msft"}
 
     def _checkpoint_dtype(self) -> str:
         raw = self.cfg.get("torch_dtype") or self.cfg.get("dtype") or self.top.get("torch_dtype")
