@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from kvplan.cli.common import MAX_BATCH, MAX_CTX, default_ctx, kv_dtype_for, load_model, positive
-from kvplan.cli.common import weight_dtype_for
+from kvplan.cli.common import (
+    MAX_BATCH,
+    MAX_CTX,
+    default_ctx,
+    kv_dtype_for,
+    load_model,
+    positive,
+    weight_dtype_for,
+)
 from kvplan.core.sizing import size_report
 from kvplan.presentation.model_view import render_size, size_json
 from kvplan.presentation.output import print_json, stdout_console
@@ -33,15 +40,22 @@ def size(
     positive(ctx, "--ctx", limit=MAX_CTX)
     resolved = load_model(model, revision=revision, token=token, refresh=refresh)
     spec = resolved.spec
+    forced_weight_dtype = weight_dtype_for(weight_dtype)
     report = size_report(spec, ctx=ctx or default_ctx(spec), batch=batch,
                          kv_dtype=kv_dtype_for(spec, kv_dtype),
-                         weight_dtype=weight_dtype_for(weight_dtype))
+                         weight_dtype=forced_weight_dtype)
+    # Exact checkpoint bytes answer "how big are these weights"; --weight-dtype asks another
+    # question (what if they were stored at that dtype), which only the estimate answers.
+    exact = resolved.exact_weights if forced_weight_dtype is None else None
+    exact_bytes = exact.total_bytes if exact is not None else None
     if as_json:
         print_json("size", size_json(report, source=resolved.source, location=resolved.location,
-                                     revision=resolved.revision))
+                                     revision=resolved.revision, exact_weight_bytes=exact_bytes))
     else:
+        at = f" @ {resolved.revision}" if resolved.revision else ""
         stdout_console().print(render_size(report, source=resolved.source,
-                                           location=resolved.location))
+                                           location=resolved.location + at,
+                                           exact_weight_bytes=exact_bytes))
 
 
 def register(app: typer.Typer) -> None:

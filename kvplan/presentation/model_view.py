@@ -32,8 +32,10 @@ def geometry_fields(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def size_json(report: SizeReport, *, source: str, location: str,
-              revision: str | None) -> dict[str, Any]:
+def size_json(report: SizeReport, *, source: str, location: str, revision: str | None,
+              exact_weight_bytes: int | None = None) -> dict[str, Any]:
+    """`weight_bytes` is the checkpoint's exact size when its safetensors headers were read,
+    else the architecture estimate; both figures are also given on their own."""
     spec = report.spec
     return {
         **geometry_fields(spec),
@@ -42,7 +44,9 @@ def size_json(report: SizeReport, *, source: str, location: str,
         "revision": revision,
         "params": report.params.total,
         "active_params": report.params.active,
-        "weight_bytes": report.weight_bytes,
+        "weight_bytes": report.weight_bytes if exact_weight_bytes is None else exact_weight_bytes,
+        "weights_exact_bytes": exact_weight_bytes,
+        "weights_estimate_bytes": report.weight_bytes,
         "weight_dtype": report.weight_dtype,
         "kv_dtype": report.kv_dtype,
         "kv_bytes_per_element": str(DTYPE_BYTES[report.kv_dtype]),
@@ -85,7 +89,8 @@ def formula_lines(report: SizeReport) -> list[str]:
     return lines
 
 
-def render_size(report: SizeReport, *, source: str, location: str) -> RenderableType:
+def render_size(report: SizeReport, *, source: str, location: str,
+                exact_weight_bytes: int | None = None) -> RenderableType:
     spec = report.spec
     header = Text.assemble((spec.name, "bold"), (f"  from {source}: {location}", "dim"))
     geo = Table(show_header=False, box=None, pad_edge=False)
@@ -108,8 +113,14 @@ def render_size(report: SizeReport, *, source: str, location: str) -> Renderable
     params = f"{fmt_count(report.params.total)} parameters"
     if report.params.active != report.params.total:
         params += f" ({fmt_count(report.params.active)} active per token)"
-    geo.add_row("weights", f"{params} = {fmt_gib(report.weight_bytes)} at "
-                f"{report.weight_dtype} ({report.weight_bytes:,} bytes)")
+    estimate = (f"{fmt_gib(report.weight_bytes)} at {report.weight_dtype} "
+                f"({report.weight_bytes:,} bytes)")
+    if exact_weight_bytes is None:
+        geo.add_row("weights", f"{params} = {estimate}")
+    else:
+        geo.add_row("weights", f"{fmt_gib(exact_weight_bytes)} exact, from the checkpoint's "
+                    f"safetensors headers ({exact_weight_bytes:,} bytes)")
+        geo.add_row("", f"estimate: {params} = {estimate}")
     if spec.max_position_embeddings:
         geo.add_row("max context", f"{spec.max_position_embeddings:,} tokens")
 

@@ -480,9 +480,7 @@ class _Reader:
         for i in range(n):
             if i < first_dense or i in mlp_only:
                 flags.append(False)
-            elif fam in {"qwen2_moe", "qwen3_moe", "qwen3_next"}:
-                flags.append((i + 1) % freq == 0)
-            elif fam in {"llama4", "llama4_text"}:
+            elif fam in {"qwen2_moe", "qwen3_moe", "qwen3_next"} or fam in {"llama4", "llama4_text"}:
                 flags.append((i + 1) % freq == 0)
             else:
                 flags.append((i - first_dense) % freq == 0)

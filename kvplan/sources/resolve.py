@@ -18,13 +18,28 @@ MAX_CONFIG_BYTES = 10_000_000
 SourceKind = Literal["file", "catalog", "hub", "design"]
 
 
+class ExactWeights(BaseModel):
+    """Weight bytes read from a checkpoint's safetensors headers, not estimated.
+
+    `parameters_by_dtype` counts stored elements, so packed formats (AWQ/GPTQ int4 in I32,
+    mxfp4 in U8) show storage elements, not logical parameters; `total_bytes` is exact.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    total_bytes: int
+    parameters_by_dtype: dict[str, int]
+    total_parameters: int
+
+
 class ResolvedModel(BaseModel):
     model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     spec: ModelSpec
     source: SourceKind
     location: str  # path, catalog entry, or Hub repo id
-    revision: str | None = None
+    revision: str | None = None  # Hub: the resolved commit sha (else the one asked for)
+    exact_weights: ExactWeights | None = None  # Hub checkpoints with safetensors headers
 
 
 def read_local(path: Path) -> ModelSpec:

@@ -1,0 +1,30 @@
+"""`kvplan gpus`: the accelerator catalog."""
+
+from __future__ import annotations
+
+import typer
+
+from kvplan.cli import common as c
+from kvplan.presentation.capacity_view import gpu_row, render_gpus
+from kvplan.presentation.output import print_json, stdout_console
+from kvplan.sources.gpus import load_gpus
+
+
+def gpus(
+    filter_text: str = typer.Argument(None, metavar="[FILTER]",
+                                      help="Show only names containing this text."),
+    gpu_file: str = c.GPU_FILE_OPT,
+    as_json: bool = c.JSON_OPT,
+) -> None:
+    """List the GPU catalog: memory, bandwidth, dense FLOP/s, interconnect, source."""
+    catalog = load_gpus(gpu_file)
+    rows = [g for g in catalog.gpus.values()
+            if not filter_text or filter_text.lower() in (g.name + g.display_name).lower()]
+    if as_json:
+        print_json("gpus", {"gpus": [gpu_row(g) for g in rows]})
+    else:
+        stdout_console().print(render_gpus(rows))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("gpus")(gpus)

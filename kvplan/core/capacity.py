@@ -1,0 +1,341 @@
+"""What fits: per-GPU cache layout under TP/PP, the budget, and exact batch/context solvers.
+
+Tensor parallelism splits KV heads across GPUs. vLLM gives each GPU max(1, G // tp) heads
+and requires G % tp == 0 or tp % G == 0; other engines ceil(G / tp). When tp > G each head
+is replicated tp / G times: that share of every GPU's pool holds copies. An MLA latent
+is not split by TP: every rank caches the whole latent. Pipeline parallelism splits the
+layers; the stage with the most cache bytes decides what fits.
+
+Paged engines allocate whole blocks: a sequence of n tokens holds ceil(n / block) blocks.
+Per-sequence bytes are nondecreasing in context (piecewise linear with sliding windows),
+so the largest context is found by exact integer bisection, and "fits" means the answer
+fits and one more sequence (or token) does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from math import ceil
+
+from pydantic import BaseModel, ConfigDict
+
+from kvplan.core import kvcache
+from kvplan.core.budget import (
+    DEFAULT_MAX_NUM_BATCHED_TOKENS,
+    DEFAULT_MAX_NUM_SEQS,
+    Budget,
+    Engine,
+    compute_budget,
+    default_fraction,
+    estimate_activations,
+    estimate_overhead,
+)
+from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.gpu import GpuSpec
+from kvplan.core.params import weight_bytes
+from kvplan.errors import KvplanError
+from kvplan.units import GiB
+
+DEFAULT_BLOCK_SIZE = 16
+COMMON_CONTEXTS = tuple(2**k for k in range(11, 21))  # 2k ... 1M
+
+
+class Deployment(BaseModel):
+    """Everything that decides the budget and the per-GPU cache layout."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: ModelSpec
+    gpu: GpuSpec
+    engine: Engine = Engine.VLLM
+    tp: int = 1
+    pp: int = 1
+    kv_dtype: str = "bf16"
+    weight_dtype: str | None = None
+    block_size: int = DEFAULT_BLOCK_SIZE
+    fraction: float | None = None
+    kv_memory: int | None = None
+    activations: int | None = None
+    overhead: int | None = None
+    weights_override: int | None = None  # total bytes (e.g. exact from safetensors)
+    max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS
+    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS
+
+
+class Replication(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    factor: float  # copies of each KV head across the TP group
+    wasted_fraction: float  # share of each GPU's KV pool holding copies
+    non_wasting_tp: tuple[int, ...]  # TP sizes that would not replicate
+
+
+class Plan(BaseModel):
+    """A deployment resolved to per-GPU numbers."""
+
+    model_config = ConfigDict(frozen=True)
+
+    deployment: Deployment
+    stage: ModelSpec  # the layers on the heaviest pipeline stage
+    kv_heads_per_gpu: int
+    weights_total: int
+    weights_per_gpu: int
+    budget: Budget
+    kv_bytes_per_token: int  # per GPU
+    block_bytes: int  # per GPU
+    num_blocks: int
+    kv_tokens: int  # tokens the pool holds (blocks * block size), per the engine's log
+    replication: Replication | None
+    max_positions: int | None
+    notes: tuple[str, ...]
+
+    def seq_bytes(self, ctx: int) -> int:
+        """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded."""
+        return kvcache.kv_bytes_per_sequence(
+            self.stage, ctx, self.deployment.kv_dtype, kv_heads=self.kv_heads_per_gpu,
+            block_size=self.deployment.block_size,
+        )
+
+
+def kv_heads_per_gpu(spec: ModelSpec, tp: int, engine: Engine) -> int:
+    g = spec.kv_heads
+    if engine is Engine.VLLM:
+        if g % tp and tp % g:
+            raise KvplanError(
+                f"--tp {tp} does not fit {g} KV heads: vLLM needs the KV heads divisible by "
+                f"TP or TP divisible by the KV heads",
+                hint=f"try --tp {', '.join(str(t) for t in divisors(g) if t > 1)[:40] or 1}",
+            )
+        return max(1, g // tp)
+    return ceil(g / tp)
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _replication(spec: ModelSpec, tp: int, heads_per_gpu: int) -> Replication | None:
+    if spec.mla is not None or tp == 1:
+        return None
+    stored = heads_per_gpu * tp
+    if stored <= spec.kv_heads:
+        return None
+    return Replication(
+        factor=stored / spec.kv_heads,
+        wasted_fraction=1 - spec.kv_heads / stored,
+        non_wasting_tp=tuple(t for t in divisors(spec.kv_heads)
+                             if spec.query_heads % t == 0),
+    )
+
+
+def _stages(spec: ModelSpec, pp: int) -> list[ModelSpec]:
+    """Contiguous, even layer split (remainder to the first stages)."""
+    n = spec.num_layers
+    if pp > n:
+        raise KvplanError(f"--pp {pp} exceeds the model's {n} layers")
+    base, extra = divmod(n, pp)
+    stages, start = [], 0
+    for i in range(pp):
+        size = base + (1 if i < extra else 0)
+        stages.append(spec.model_copy(update={"layers": spec.layers[start:start + size]}))
+        start += size
+    return stages
+
+
+def plan(d: Deployment) -> Plan:
+    spec = d.spec
+    if d.tp < 1 or d.pp < 1:
+        raise KvplanError("--tp and --pp must be positive integers")
+    if spec.query_heads % d.tp:
+        raise KvplanError(
+            f"--tp {d.tp} does not divide the model's {spec.query_heads} attention heads",
+            hint=f"valid TP sizes: {', '.join(map(str, divisors(spec.query_heads)[:12]))}",
+        )
+    heads = kv_heads_per_gpu(spec, d.tp, d.engine)
+    stages = _stages(spec, d.pp)
+    stage = max(stages, key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads),
+                                       s.num_layers))
+    weights_total = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
+    weights_gpu = ceil(weights_total / (d.tp * d.pp))
+    fraction = d.fraction if d.fraction is not None else default_fraction(d.engine, d.tp)
+    activations = d.activations if d.activations is not None else estimate_activations(
+        spec, tp=d.tp, max_num_batched_tokens=d.max_num_batched_tokens,
+        max_num_seqs=d.max_num_seqs)
+    overhead = d.overhead if d.overhead is not None else estimate_overhead(d.tp, d.pp)
+    budget = compute_budget(engine=d.engine, total_memory=d.gpu.usable_memory_bytes,
+                            weights=weights_gpu, activations=activations, overhead=overhead,
+                            fraction=fraction, kv_memory=d.kv_memory)
+    if budget.kv_budget <= 0:
+        granted = budget.engine_memory
+        raise KvplanError(
+            f"weights alone need {weights_gpu / GiB:.2f} GiB per GPU of the "
+            f"{granted / GiB:.2f} GiB budget on {d.gpu.name} (after activations and "
+            f"overhead {(budget.activations + budget.overhead) / GiB:.2f} GiB, nothing is left "
+            "for the KV cache)",
+            hint="use more GPUs (--tp), a smaller --weight-dtype, or a bigger GPU",
+        )
+    per_token = kvcache.kv_bytes_per_token(stage, d.kv_dtype, kv_heads=heads)
+    block_bytes = per_token * d.block_size
+    num_blocks = budget.kv_budget // block_bytes if block_bytes else 0
+    notes: list[str] = []
+    replication = _replication(spec, d.tp, heads)
+    if replication is not None:
+        notes.append(
+            f"TP {d.tp} > {spec.kv_heads} KV heads: each KV head is stored on "
+            f"{replication.factor:g} GPUs, so {replication.wasted_fraction:.0%} of every GPU's "
+            f"KV pool holds copies; TP sizes {', '.join(map(str, replication.non_wasting_tp))} "
+            "would not replicate"
+        )
+    if spec.mla is not None and d.tp > 1:
+        notes.append(f"MLA latent is not split by TP: each of the {d.tp} GPUs caches the whole "
+                     "latent for every token")
+    if d.pp > 1:
+        notes.append(f"PP {d.pp}: the heaviest stage holds {stage.num_layers} of "
+                     f"{spec.num_layers} layers")
+    return Plan(deployment=d, stage=stage, kv_heads_per_gpu=heads, weights_total=weights_total,
+                weights_per_gpu=weights_gpu, budget=budget, kv_bytes_per_token=per_token,
+                block_bytes=block_bytes, num_blocks=num_blocks,
+                kv_tokens=num_blocks * d.block_size, replication=replication,
+                max_positions=spec.max_position_embeddings, notes=tuple(notes))
+
+
+# ---- solvers ---------------------------------------------------------------------------
+def fits(p: Plan, ctx: int, batch: int) -> bool:
+    return batch * p.seq_bytes(ctx) <= p.budget.kv_budget
+
+
+def max_batch(p: Plan, ctx: int) -> int:
+    """Largest number of concurrent sequences of `ctx` tokens (0 if not even one)."""
+    per_seq = p.seq_bytes(ctx)
+    if per_seq == 0:
+        raise KvplanError("this model keeps no per-token cache; batch is not limited by KV")
+    return p.budget.kv_budget // per_seq
+
+
+class CtxAnswer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    max_ctx: int  # 0 if not even one token fits
+    capped_by_positions: bool  # memory would allow more than the model's max positions
+    unbounded: bool  # per-sequence bytes stop growing (all layers windowed / no KV)
+
+
+def max_ctx(p: Plan, batch: int, *, cap_to_positions: bool = True) -> CtxAnswer:
+    """Largest context per sequence at `batch` (exact bisection on integer bytes), capped
+    by the model's max positions unless `cap_to_positions` is False (designs)."""
+    cap = p.max_positions if cap_to_positions else None
+    budget = p.budget.kv_budget
+
+    def ok(n: int) -> bool:
+        return batch * p.seq_bytes(n) <= budget
+
+    if not ok(1):
+        return CtxAnswer(max_ctx=0, capped_by_positions=False, unbounded=False)
+    grows = any(layer.kind in (LayerKind.FULL, LayerKind.MLA) for layer in p.stage.layers)
+    if not grows:
+        widest = max((layer.window or 0) for layer in p.stage.layers)
+        limit = cap or widest
+        if not ok(max(widest, 1)):
+            return _bisect(ok, 1, widest)
+        return CtxAnswer(max_ctx=limit, capped_by_positions=cap is not None, unbounded=True)
+    hi = budget // max(1, batch * _growth_bytes(p)) + 1 + p.deployment.block_size
+    if cap is not None and ok(cap):
+        return CtxAnswer(max_ctx=cap, capped_by_positions=True, unbounded=False)
+    return _bisect(ok, 1, hi if cap is None else min(hi, cap))
+
+
+def _growth_bytes(p: Plan) -> int:
+    """Per-token bytes of the layers that keep growing (full / MLA)."""
+    grow = p.stage.model_copy(update={"layers": tuple(
+        layer for layer in p.stage.layers if layer.kind in (LayerKind.FULL, LayerKind.MLA))})
+    return kvcache.kv_bytes_per_token(grow, p.deployment.kv_dtype, kv_heads=p.kv_heads_per_gpu)
+
+
+def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> CtxAnswer:
+    """Largest n >= lo with ok(n), given ok(lo) and ok monotone (hi is a first guess)."""
+    while ok(hi):
+        hi *= 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return CtxAnswer(max_ctx=lo, capped_by_positions=False, unbounded=False)
+
+
+def max_concurrency(p: Plan, max_len: int) -> float:
+    """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks."""
+    per_seq = p.seq_bytes(max_len)
+    return (p.num_blocks * p.block_bytes) / per_seq if per_seq else float("inf")
+
+
+def contexts_up_to(limit: int | None) -> list[int]:
+    top = limit or COMMON_CONTEXTS[-1]
+    ctxs = [c for c in COMMON_CONTEXTS if c <= top]
+    if limit and limit not in ctxs:
+        ctxs.append(limit)
+    return ctxs
+
+
+class ContextRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ctx: int
+    kv_bytes_per_sequence: int
+    max_batch: int
+
+
+class FitResult(BaseModel):
+    """The answer to `kvplan fit` in one of four modes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mode: str  # max_batch | max_ctx | check | table
+    ctx: int | None = None
+    batch: int | None = None
+    fits: bool | None = None
+    max_batch: int | None = None
+    max_ctx: int | None = None
+    capped_by_positions: bool = False
+    unbounded: bool = False
+    kv_bytes: int | None = None  # per GPU, at the answer
+    kv_budget_bytes: int
+    headroom_bytes: int | None = None
+    headroom_pct: float | None = None
+    table: tuple[ContextRow, ...] = ()
+    max_model_len: int | None = None
+    max_concurrency: float | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def solve_fit(p: Plan, *, ctx: int | None, batch: int | None,
+              max_model_len: int | None = None) -> FitResult:
+    budget = p.budget.kv_budget
+    warnings: list[str] = []
+    if ctx is not None and p.max_positions and ctx > p.max_positions:
+        warnings.append(f"--ctx {ctx:,} exceeds the model's max positions "
+                        f"({p.max_positions:,}); it needs RoPE scaling to be served")
+    length = max_model_len or p.max_positions or ctx
+    conc = max_concurrency(p, length) if length else None
+    common = {"kv_budget_bytes": budget, "max_model_len": length, "max_concurrency": conc,
+              "warnings": tuple(warnings)}
+    if ctx is not None and batch is not None:
+        used = batch * p.seq_bytes(ctx)
+        return FitResult(mode="check", ctx=ctx, batch=batch, fits=used <= budget, kv_bytes=used,
+                         headroom_bytes=budget - used, headroom_pct=100 * (budget - used) / budget,
+                         max_batch=max_batch(p, ctx), **common)
+    if ctx is not None:
+        n = max_batch(p, ctx)
+        return FitResult(mode="max_batch", ctx=ctx, max_batch=n, fits=n > 0,
+                         kv_bytes=n * p.seq_bytes(ctx), **common)
+    if batch is not None:
+        answer = max_ctx(p, batch)
+        return FitResult(mode="max_ctx", batch=batch, max_ctx=answer.max_ctx,
+                         fits=answer.max_ctx > 0, capped_by_positions=answer.capped_by_positions,
+                         unbounded=answer.unbounded,
+                         kv_bytes=batch * p.seq_bytes(answer.max_ctx) if answer.max_ctx else 0,
+                         **common)
+    rows = tuple(ContextRow(ctx=c, kv_bytes_per_sequence=p.seq_bytes(c), max_batch=max_batch(p, c))
+                 for c in contexts_up_to(p.max_positions))
+    return FitResult(mode="table", table=rows, **common)

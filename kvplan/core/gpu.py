@@ -1,0 +1,48 @@
+"""An accelerator as the planner sees it: memory, bandwidth, dense peak FLOP/s, interconnect.
+
+Units: bytes, bytes/s (decimal, as vendors state bandwidth), FLOP/s (dense, never the
+"with sparsity" figures). `memory_bytes` is the total the driver reports (nvidia-smi);
+`cuda_memory_bytes`, where known, is the smaller total CUDA/PyTorch report, which is what
+engines such as vLLM multiply by their utilization knob.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Vendor = Literal["nvidia", "amd", "intel", "google", "apple", "other"]
+FlopDtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4"]
+
+
+class GpuSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    display_name: str
+    vendor: Vendor
+    aliases: tuple[str, ...] = ()
+    memory_marketed_gb: float = Field(gt=0)
+    memory_bytes: int = Field(gt=0)
+    memory_basis: str
+    cuda_memory_bytes: int | None = Field(default=None, gt=0)
+    memory_bandwidth: float = Field(gt=0)
+    flops: dict[FlopDtype, float] = Field(default_factory=dict)
+    interconnect: str | None = None
+    interconnect_bandwidth: float | None = Field(default=None, gt=0)
+    tdp_watts: float | None = Field(default=None, gt=0)
+    source: str = Field(min_length=1)
+    notes: str | None = None
+
+    @property
+    def usable_memory_bytes(self) -> int:
+        """Total memory as the CUDA runtime sees it (what engine fractions apply to)."""
+        return self.cuda_memory_bytes or self.memory_bytes
+
+
+class GpuCatalogFile(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1]
+    gpus: tuple[GpuSpec, ...]

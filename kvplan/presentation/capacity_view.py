@@ -1,0 +1,199 @@
+"""Rendering of `kvplan fit`, `kvplan pick-g` and `kvplan gpus`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from kvplan.core.capacity import Plan
+from kvplan.core.design import PickG
+from kvplan.core.gpu import GpuSpec
+from kvplan.units import GB, TB, fmt_bytes, fmt_gib, fmt_tokens
+
+FIT_STYLE = "green"
+NOFIT_STYLE = "red"
+
+
+def budget_fields(p: Plan) -> dict[str, Any]:
+    b = p.budget
+    d = p.deployment
+    return {
+        "gpu": d.gpu.name,
+        "engine": b.engine.value,
+        "engine_knob": b.knob,
+        "memory_fraction": b.fraction,
+        "tp": d.tp,
+        "pp": d.pp,
+        "kv_dtype": d.kv_dtype,
+        "block_size": d.block_size,
+        "gpu_memory_bytes": b.total_memory,
+        "engine_memory_bytes": b.engine_memory,
+        "weights_bytes": p.weights_per_gpu,
+        "weights_total_bytes": p.weights_total,
+        "activation_bytes": b.activations,
+        "overhead_bytes": b.overhead,
+        "kv_budget_bytes": b.kv_budget,
+        "budget_formula": b.formula,
+        "kv_heads_per_gpu": p.kv_heads_per_gpu,
+        "kv_bytes_per_token_per_gpu": p.kv_bytes_per_token,
+        "kv_blocks": p.num_blocks,
+        "kv_tokens": p.kv_tokens,
+        "replication": p.replication.model_dump() if p.replication else None,
+        "notes": list(p.notes),
+    }
+
+
+def budget_table(p: Plan) -> Table:
+    b = p.budget
+    d = p.deployment
+    per = "per GPU" if d.tp * d.pp > 1 else ""
+    t = Table(title=f"KV budget {per} on {d.gpu.display_name} ({d.engine.value})".replace(
+        "  ", " "), title_justify="left", show_header=False)
+    t.add_column("term")
+    t.add_column("GiB", justify="right")
+    t.add_column("note", style="dim")
+    t.add_row("GPU memory (as CUDA reports)", f"{b.total_memory / 2**30:,.2f}",
+              d.gpu.memory_basis if not d.gpu.cuda_memory_bytes else "runtime total")
+    if b.direct:
+        t.add_row("KV budget (--kv-memory)", f"{b.kv_budget / 2**30:,.2f}", "given directly")
+        return t
+    if b.fraction is not None:
+        t.add_row(f"{b.knob} {b.fraction:g}", f"{b.engine_memory / 2**30:,.2f}",
+                  "granted to the engine")
+    t.add_row("− weights", f"{b.weights / 2**30:,.2f}",
+              f"{p.weights_total / 2**30:,.2f} GiB / {d.tp * d.pp} GPU(s)")
+    if b.activations:
+        t.add_row("− peak activations", f"{b.activations / 2**30:,.2f}",
+                  "estimated (--activation-reserve)")
+    if b.overhead:
+        t.add_row("− runtime / non-torch", f"{b.overhead / 2**30:,.2f}", "(--overhead)")
+    t.add_row("= KV budget", f"{b.kv_budget / 2**30:,.2f}", b.formula, style="bold")
+    return t
+
+
+def render_fit(p: Plan, result: dict[str, Any], *, model: str) -> RenderableType:
+    d = p.deployment
+    parts: list[RenderableType] = [
+        Text.assemble((model, "bold"), (f" on {d.tp * d.pp} x {d.gpu.name}", ""),
+                      (f"  (TP {d.tp}, PP {d.pp}, KV {d.kv_dtype}, block {d.block_size})",
+                       "dim")),
+        budget_table(p),
+        Text(f"KV per token per GPU: {p.kv_bytes_per_token:,} bytes "
+             f"({p.kv_heads_per_gpu} KV head(s) per GPU); pool: {p.num_blocks:,} blocks = "
+             f"{p.kv_tokens:,} tokens"),
+    ]
+    mode = result["mode"]
+    if mode == "max_batch":
+        style = FIT_STYLE if result["max_batch"] > 0 else NOFIT_STYLE
+        parts.append(Text(f"Largest batch at {result['ctx']:,} tokens: {result['max_batch']:,} "
+                          f"sequences ({fmt_gib(result['kv_bytes'])} of KV per GPU)",
+                          style=f"bold {style}"))
+    elif mode == "max_ctx":
+        style = FIT_STYLE if result["max_ctx"] > 0 else NOFIT_STYLE
+        tail = ""
+        if result["capped_by_positions"]:
+            tail = " (capped by the model's max positions; memory allows more)"
+        elif result["unbounded"]:
+            tail = " (all layers windowed: per-sequence cache stops growing)"
+        parts.append(Text(f"Largest context at batch {result['batch']:,}: "
+                          f"{result['max_ctx']:,} tokens{tail}", style=f"bold {style}"))
+    elif mode == "check":
+        ok = result["fits"]
+        verdict = "fits" if ok else "does NOT fit"
+        parts.append(Text(
+            f"batch {result['batch']:,} x {result['ctx']:,} tokens {verdict}: needs "
+            f"{fmt_gib(result['kv_bytes'])} of {fmt_gib(result['kv_budget_bytes'])}; "
+            f"headroom {fmt_gib(result['headroom_bytes'])} ({result['headroom_pct']:.1f}%)",
+            style=f"bold {FIT_STYLE if ok else NOFIT_STYLE}"))
+    else:
+        t = Table(title="Largest batch per context", title_justify="left")
+        t.add_column("context", justify="right")
+        t.add_column("KV / sequence", justify="right")
+        t.add_column("max batch", justify="right")
+        for row in result["table"]:
+            style = FIT_STYLE if row["max_batch"] > 0 else NOFIT_STYLE
+            t.add_row(fmt_tokens(row["ctx"]), fmt_bytes(row["kv_bytes_per_sequence"]),
+                      f"{row['max_batch']:,}", style=style)
+        parts.append(t)
+    if result.get("max_concurrency") is not None:
+        parts.append(Text(f"vLLM would log: GPU KV cache size: {p.kv_tokens:,} tokens; "
+                          f"Maximum concurrency for {result['max_model_len']:,} tokens per "
+                          f"request: {result['max_concurrency']:.2f}x", style="dim"))
+    for line in result.get("latency_lines", []):
+        parts.append(Text(line))
+    for note in p.notes:
+        parts.append(Text(note, style="yellow"))
+    for warning in result.get("warnings", []):
+        parts.append(Text(warning, style="yellow"))
+    parts.append(Text("GiB = 2^30 bytes.", style="dim"))
+    return Group(*parts)
+
+
+def pickg_json(r: PickG) -> dict[str, Any]:
+    rows = []
+    for row in r.rows:
+        data = row.model_dump(exclude={"plan"})
+        rows.append(data)
+    return {"rows": rows, "recommended_kv_heads": r.recommended_kv_heads, "reason": r.reason,
+            "remedies": [m.model_dump() for m in r.remedies]}
+
+
+def render_pickg(r: PickG, *, header: str, ctx: int, batch: int,
+                 latency: dict[int, tuple[float, float]] | None = None) -> RenderableType:
+    t = Table(title=f"KV heads G for {batch} x {fmt_tokens(ctx)} tokens", title_justify="left")
+    for col in ("G", "layout", "KV / token", "KV for workload", "weights", "KV budget",
+                "fits", "max batch @ctx", "max ctx @batch"):
+        t.add_column(col, justify="left" if col in ("layout", "fits") else "right")
+    if latency:
+        t.add_column("decode ms/step", justify="right")
+        t.add_column("tok/s (agg / per seq)", justify="right")
+    for row in r.rows:
+        style = FIT_STYLE if row.fits else NOFIT_STYLE
+        if row.kv_heads == r.recommended_kv_heads:
+            style = f"bold reverse {FIT_STYLE}"
+        cells = [str(row.kv_heads), row.label, fmt_bytes(row.kv_bytes_per_token),
+                 fmt_gib(row.kv_bytes), fmt_gib(row.weights_bytes),
+                 fmt_gib(row.kv_budget_bytes) if row.kv_budget_bytes is not None else "weights "
+                 "don't fit", "yes" if row.fits else "no", f"{row.max_batch:,}",
+                 f"{row.max_ctx:,}"]
+        if latency:
+            ms, tps = latency.get(row.kv_heads, (float("nan"), float("nan")))
+            cells += [f"{ms:,.1f}", f"{tps:,.0f} / {tps / batch:,.1f}"]
+        t.add_row(*cells, style=style)
+    parts: list[RenderableType] = [Text(header, style="bold"), t, Text(r.reason, style="bold")]
+    if r.remedies:
+        parts.append(Text("What would work instead (computed):"))
+    for remedy in r.remedies:
+        parts.append(Text(f"  • {remedy.text}"))
+    parts.append(Text("KV for workload is per GPU; GiB = 2^30 bytes.", style="dim"))
+    return Group(*parts)
+
+
+def gpu_row(g: GpuSpec) -> dict[str, Any]:
+    return {
+        "name": g.name, "display_name": g.display_name, "vendor": g.vendor,
+        "memory_bytes": g.memory_bytes, "cuda_memory_bytes": g.cuda_memory_bytes,
+        "memory_marketed_gb": g.memory_marketed_gb, "memory_bandwidth": g.memory_bandwidth,
+        "flops": g.flops, "interconnect": g.interconnect,
+        "interconnect_bandwidth": g.interconnect_bandwidth, "aliases": list(g.aliases),
+        "source": g.source,
+    }
+
+
+def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
+    t = Table(title=f"GPU catalog ({len(gpus)})", title_justify="left")
+    for col in ("name", "GPU", "memory GiB", "marketed", "HBM TB/s", "bf16 TFLOPS",
+                "fp8 TFLOPS", "link GB/s"):
+        t.add_column(col, justify="left" if col in ("name", "GPU") else "right")
+    for g in gpus:
+        bf16 = g.flops.get("bf16") or g.flops.get("fp16")
+        fp8 = g.flops.get("fp8")
+        t.add_row(g.name, g.display_name, f"{g.memory_bytes / 2**30:,.1f}",
+                  f"{g.memory_marketed_gb:g} GB", f"{g.memory_bandwidth / TB:.2f}",
+                  f"{bf16 / 1e12:,.0f}" if bf16 else "-", f"{fp8 / 1e12:,.0f}" if fp8 else "-",
+                  f"{g.interconnect_bandwidth / GB:,.0f}" if g.interconnect_bandwidth else "-")
+    return Group(t, Text("Memory: GiB as the runtime reports it; bandwidth and FLOP/s decimal, "
+                         "dense (no sparsity).", style="dim"))

@@ -1,0 +1,87 @@
+"""The GPU catalog: configs/gpus.yaml plus an optional user file (--gpu-file / KVPLAN_GPU_FILE).
+
+Names match case-insensitively with spaces, underscores and hyphens treated alike, so
+`H100 SXM5 80GB`, `h100_sxm5_80gb` and `h100-sxm5-80gb` are one key. A user entry with a
+catalog name replaces it; new names are added. Unknown names get "did you mean" hints.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from functools import cache
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from kvplan.core.gpu import GpuCatalogFile, GpuSpec
+from kvplan.errors import KvplanError
+from kvplan.sources.data import configs_dir, load_yaml_file
+
+GPU_FILE_ENV = "KVPLAN_GPU_FILE"
+
+
+def normalize_name(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "-", name.strip().lower()).strip("-")
+
+
+def _load_file(path: Path) -> tuple[GpuSpec, ...]:
+    raw = load_yaml_file(path)
+    try:
+        return GpuCatalogFile.model_validate(raw).gpus
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = list(err["loc"])
+        where = ".".join(str(p) for p in loc)
+        if len(loc) >= 2 and loc[0] == "gpus" and isinstance(raw, dict):
+            try:
+                where = f"gpus[{loc[1]}] ({raw['gpus'][loc[1]].get('name', '?')}): " + ".".join(
+                    str(p) for p in loc[2:])
+            except (IndexError, KeyError, AttributeError, TypeError):
+                pass
+        raise KvplanError(f"{path}: {where}: {err['msg']}") from None
+
+
+class GpuCatalog:
+    def __init__(self, gpus: tuple[GpuSpec, ...]) -> None:
+        self.gpus: dict[str, GpuSpec] = {}
+        self._index: dict[str, str] = {}
+        for gpu in gpus:
+            self.add(gpu)
+
+    def add(self, gpu: GpuSpec) -> None:
+        self.gpus[gpu.name] = gpu
+        for key in (gpu.name, *gpu.aliases, gpu.display_name):
+            self._index[normalize_name(key)] = gpu.name
+
+    def get(self, name: str) -> GpuSpec:
+        key = normalize_name(name)
+        if key in self._index:
+            return self.gpus[self._index[key]]
+        hits = difflib.get_close_matches(key, list(self._index), n=6, cutoff=0.55)
+        names: list[str] = []
+        for hit in hits:
+            canonical = self._index[hit]
+            if canonical not in names:
+                names.append(canonical)
+        hint = (f"did you mean {', '.join(names[:3])}?" if names
+                else "see `kvplan gpus` for the catalog, or add one with --gpu-file")
+        raise KvplanError(f"unknown GPU {name!r}", hint=hint)
+
+
+@cache
+def _bundled() -> tuple[GpuSpec, ...]:
+    return _load_file(configs_dir() / "gpus.yaml")
+
+
+def load_gpus(user_file: str | None = None) -> GpuCatalog:
+    catalog = GpuCatalog(_bundled())
+    path_text = user_file or os.environ.get(GPU_FILE_ENV)
+    if path_text:
+        path = Path(path_text).expanduser()
+        if not path.is_file():
+            raise KvplanError(f"GPU file {path_text}: no such file")
+        for gpu in _load_file(path):
+            catalog.add(gpu)
+    return catalog

@@ -1,0 +1,300 @@
+"""Read a model from the Hugging Face Hub: its config, and its exact weight bytes.
+
+Everything goes through `huggingface_hub`, so its rules hold unchanged: HF_ENDPOINT,
+HF_HOME / HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN or the saved login, its retries and
+timeouts (HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT), and its fall-back to the cache
+when the network is down. It is imported inside functions only, so local and catalog
+answers never pay for it. Only JSON is read: no remote code runs, no weights download.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from math import ceil
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kvplan import __version__
+from kvplan.errors import KvplanError
+from kvplan.sources.catalog import load_catalog
+from kvplan.sources.parse import parse_config_text
+from kvplan.sources.resolve import CONFIG_FILES, MAX_CONFIG_BYTES, ExactWeights, ResolvedModel
+
+COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+ASSETS_SCHEMA = 1
+
+# Bits per stored element of each safetensors dtype (sub-byte ones are packed).
+SAFETENSORS_BITS: dict[str, int] = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E4M3": 8, "F8_E5M2": 8, "F8_E8M0": 8,
+    "U16": 16, "I16": 16, "F16": 16, "BF16": 16,
+    "U32": 32, "I32": 32, "F32": 32,
+    "U64": 64, "I64": 64, "F64": 64, "C64": 64,
+    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+}
+
+LOCAL_HINT = "or pass a local config.json, or a snapshot folder"
+
+
+def fetch_model(name: str, *, revision: str | None, token: str | None) -> ResolvedModel:
+    """MODEL from the Hub (or huggingface_hub's cache of it), with exact weights when possible.
+
+    `token=None` lets huggingface_hub pick HF_TOKEN or the saved login.
+    """
+    _quiet_hub()
+    repo_id = name.strip()
+    path = _download_config(repo_id, revision=revision, token=token)
+    try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise KvplanError(f"hub:{repo_id}: {path.name} is too large for a model config")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KvplanError(f"hub:{repo_id}: cannot read the cached {path.name} "
+                          f"({exc.strerror})") from None
+    spec = parse_config_text(data, name=repo_id, origin=f"hub:{repo_id}")
+    commit = path.parent.name if COMMIT_SHA.match(path.parent.name) else revision
+    exact, note = exact_weights(repo_id, commit=commit, token=token)
+    assumptions = (*spec.assumptions, note) if note else spec.assumptions
+    spec = spec.model_copy(update={"assumptions": assumptions,
+                                   "source": f"hub ({repo_id}@{commit or 'main'})"})
+    return ResolvedModel(spec=spec, source="hub", location=repo_id, revision=commit,
+                         exact_weights=exact)
+
+
+def _quiet_hub() -> None:
+    """One result on stdout, one error line on stderr: no progress bars for kilobyte files and
+    no retry chatter. HF_HUB_DISABLE_PROGRESS_BARS and HF_HUB_VERBOSITY, when set, still win."""
+    from huggingface_hub.utils import disable_progress_bars, logging
+
+    if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") is None:
+        disable_progress_bars()
+    if not os.environ.get("HF_HUB_VERBOSITY"):
+        logging.set_verbosity_error()
+
+
+def _download_config(repo_id: str, *, revision: str | None, token: str | None) -> Path:
+    """config.json, else Meta's / Mistral's params.json, through huggingface_hub's cache."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    unreachable: Exception | None = None
+    for filename in CONFIG_FILES:
+        try:
+            return Path(hf_hub_download(
+                repo_id, filename, revision=revision, token=token,
+                # The Hub could not be reached for config.json: look for params.json in the
+                # cache only, rather than wait through the same retries again.
+                local_files_only=unreachable is not None,
+                library_name="kvplan", library_version=__version__,
+            ))
+        except LocalEntryNotFoundError as exc:  # before EntryNotFoundError: it is a subclass
+            unreachable = unreachable or exc
+        except EntryNotFoundError:  # the repo exists and lacks this file
+            continue
+        except Exception as exc:
+            raise hub_error(exc, repo_id, revision=revision) from None
+    if unreachable is not None:
+        raise hub_error(unreachable, repo_id, revision=revision) from None
+    at = f" at revision {revision!r}" if revision else ""
+    raise KvplanError(f"{repo_id}: the repo has neither config.json nor params.json{at}",
+                      hint="kvplan reads only those; pass a local config.json instead")
+
+
+def hub_error(exc: BaseException, repo_id: str, *, revision: str | None) -> KvplanError:
+    """One actionable line for whatever huggingface_hub raised."""
+    from huggingface_hub import constants
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    endpoint = constants.ENDPOINT
+    if isinstance(exc, GatedRepoError):  # before RepositoryNotFoundError: it is a subclass
+        refused = _status(exc) == 403
+        return KvplanError(
+            f"{repo_id} is gated: accept the license at {endpoint}/{repo_id} and set HF_TOKEN "
+            "(or pass --token)",
+            hint="the token sent has no access yet" if refused else None)
+    if isinstance(exc, RevisionNotFoundError):
+        return KvplanError(f"{repo_id}: no revision {revision!r} on the Hub",
+                           hint="pass a branch, tag or commit that exists")
+    if isinstance(exc, RepositoryNotFoundError):
+        return KvplanError(f"{repo_id}: no such model on the Hub; if it is private, set HF_TOKEN "
+                           "(or pass --token)", hint=_suggest(repo_id))
+    if isinstance(exc, HFValidationError):
+        return KvplanError(f"{repo_id!r} is not a local file, not in the bundled catalog, and not "
+                           "a valid Hub repo id (owner/name)", hint=_suggest(repo_id))
+    if isinstance(exc, LocalEntryNotFoundError):
+        cache = constants.HF_HUB_CACHE
+        causes = list(_chain(exc))
+        if constants.HF_HUB_OFFLINE or any(isinstance(c, OfflineModeIsEnabled) for c in causes):
+            return KvplanError(f"{repo_id}: not in the Hugging Face cache ({cache}) and "
+                               "HF_HUB_OFFLINE=1 forbids downloading it",
+                               hint=f"unset HF_HUB_OFFLINE to download it, {LOCAL_HINT}")
+        http = next((c for c in causes if isinstance(c, HfHubHTTPError)), None)
+        if http is not None and (_status(http) or 0) >= 500:
+            return KvplanError(f"{repo_id}: the Hub at {endpoint} answered HTTP {_status(http)} "
+                               "(after retries) and the config is not cached",
+                               hint=f"try again later, {LOCAL_HINT}")
+        if any(_named(c, "Timeout") for c in causes):
+            return KvplanError(f"{repo_id}: the Hub at {endpoint} did not answer in time "
+                               "(after retries) and the config is not cached",
+                               hint=f"try again, raise HF_HUB_ETAG_TIMEOUT, {LOCAL_HINT}")
+        if any(_named(c, "Connect", "Network", "Proxy") for c in causes):
+            return KvplanError(f"{repo_id}: cannot reach the Hub at {endpoint} (no network?) and "
+                               f"the config is not in the Hugging Face cache ({cache})",
+                               hint=f"check the connection and HF_ENDPOINT, {LOCAL_HINT}")
+        return KvplanError(f"{repo_id}: {_first_line(causes[-1])}", hint=LOCAL_HINT)
+    if isinstance(exc, HfHubHTTPError):
+        status = _status(exc)
+        if status == 401:
+            return KvplanError(f"{repo_id}: the Hub rejected the token (HTTP 401)",
+                               hint="check HF_TOKEN / --token, or log in again")
+        return KvplanError(f"{repo_id}: the Hub answered HTTP {status}: {_server_message(exc)}")
+    if isinstance(exc, OSError):
+        return KvplanError(f"{repo_id}: cannot use the Hugging Face cache at "
+                           f"{constants.HF_HUB_CACHE}: {exc.strerror or _first_line(exc)}")
+    return KvplanError(f"{repo_id}: {type(exc).__name__}: {_first_line(exc)}")
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _server_message(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None) or {}
+    return headers.get("X-Error-Message") or _first_line(exc)
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and its causes, outermost first (huggingface_hub wraps the real one)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _named(exc: BaseException, *parts: str) -> bool:
+    """Classify by class name, so httpx, httpx2 and requests transports all match."""
+    return any(part in cls.__name__ for cls in type(exc).__mro__ for part in parts)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _suggest(name: str) -> str:
+    suggestions = load_catalog().suggest(name)
+    if suggestions:
+        return f"did you mean {', '.join(suggestions)}?"
+    return "see `kvplan models` for the bundled catalog, or pass a path to a config.json"
+
+
+# --- exact weight bytes from safetensors headers -------------------------------------------
+
+
+def exact_weights(repo_id: str, *, commit: str | None,
+                  token: str | None) -> tuple[ExactWeights | None, str | None]:
+    """Exact checkpoint bytes from the safetensors headers (no weights are downloaded), else
+    None and a note why the architecture estimate stands. Never raises: exact is a bonus.
+
+    Answers are kept per commit in huggingface_hub's assets cache (a commit never changes),
+    so a second run gives the same figure offline.
+    """
+    cache_file = _assets_file(repo_id, commit)
+    cached = _read_assets(cache_file)
+    if cached is not None:
+        return cached
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.errors import NotASafetensorsRepoError, SafetensorsParsingError
+
+    why = "weight bytes estimated from the architecture"
+    if constants.HF_HUB_OFFLINE:
+        return None, f"{why}: HF_HUB_OFFLINE=1 and this revision's safetensors headers are " \
+                     "not cached"
+    try:
+        meta = HfApi(library_name="kvplan", library_version=__version__).get_safetensors_metadata(
+            repo_id, revision=commit, token=token)
+    except NotASafetensorsRepoError:
+        result: tuple[ExactWeights | None, str | None] = (
+            None, f"{why}: the repo has no model.safetensors or model.safetensors.index.json")
+    except SafetensorsParsingError as exc:
+        result = None, f"{why}: its safetensors header did not parse ({_first_line(exc)})"
+    except Exception as exc:  # network trouble: not cached, the next run tries again
+        return None, f"{why}: could not read the safetensors headers ({_first_line(exc)})"
+    else:
+        result = summarize_safetensors(
+            (t.dtype, t.parameter_count, t.data_offsets)
+            for f in meta.files_metadata.values() for t in f.tensors.values()), None
+    _write_assets(cache_file, result)
+    return result
+
+
+def summarize_safetensors(tensors: Any) -> ExactWeights:
+    """Sum (dtype, elements, data_offsets) triples: bytes = elements x dtype size, rounded up
+    per tensor for packed sub-byte dtypes; an unknown dtype counts its stored span."""
+    total = 0
+    by_dtype: dict[str, int] = {}
+    for dtype, count, (start, end) in tensors:
+        bits = SAFETENSORS_BITS.get(dtype)
+        total += ceil(count * bits / 8) if bits is not None else end - start
+        by_dtype[dtype] = by_dtype.get(dtype, 0) + count
+    return ExactWeights(total_bytes=total, parameters_by_dtype=dict(sorted(by_dtype.items())),
+                        total_parameters=sum(by_dtype.values()))
+
+
+def _assets_file(repo_id: str, commit: str | None) -> Path | None:
+    if commit is None or not COMMIT_SHA.match(commit):
+        return None  # a branch moves: only commits are safe to remember
+    from huggingface_hub import cached_assets_path
+
+    try:
+        folder = cached_assets_path(library_name="kvplan", namespace=repo_id,
+                                    subfolder="safetensors")
+    except (OSError, ValueError):
+        return None
+    return folder / f"{commit}.json"
+
+
+def _read_assets(path: Path | None) -> tuple[ExactWeights | None, str | None] | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if raw.get("schema") != ASSETS_SCHEMA:
+            return None
+        exact = raw.get("exact")
+        return (ExactWeights.model_validate(exact) if exact is not None else None,
+                raw.get("note"))
+    except (OSError, ValueError, AttributeError, ValidationError):
+        return None  # unreadable cache: ask the Hub again
+
+
+def _write_assets(path: Path | None, result: tuple[ExactWeights | None, str | None]) -> None:
+    if path is None:
+        return
+    exact, note = result
+    payload = {"schema": ASSETS_SCHEMA, "note": note,
+               "exact": exact.model_dump() if exact is not None else None}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        tmp.replace(path)
+    except OSError:  # a read-only cache only costs a re-fetch next time
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
