@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from kvplan.core import dtypes
-from kvplan.core.budget import Engine
+from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS, Engine
 from kvplan.core.capacity import Deployment
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
@@ -77,6 +77,11 @@ TOKEN_OPT = typer.Option(None, "--token", help="Hub token [default: HF_TOKEN or 
                          "login].")
 REFRESH_OPT = typer.Option(False, "--refresh", help="Skip the catalog; ask the Hub.")
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
+BATCHED_TOKENS_OPT = typer.Option(DEFAULT_MAX_NUM_BATCHED_TOKENS, "--max-num-batched-tokens",
+                                  help="Engine's tokens per forward pass (sizes the "
+                                  "activation estimate; vLLM V0 used max_model_len).")
+MAX_SEQS_OPT = typer.Option(DEFAULT_MAX_NUM_SEQS, "--max-num-seqs", help="Engine's "
+                            "maximum sequences per step (sizes the sampler estimate).")
 
 
 def engine_for(name: str) -> Engine:
@@ -102,12 +107,16 @@ def build_deployment(spec: ModelSpec, *, gpu: str, gpu_file: str | None, tp: int
                      kv_memory: str | None, activation_reserve: str | None,
                      overhead: str | None, block_size: int, kv_dtype: str,
                      weight_dtype: str | None,
-                     weights_override: int | None = None) -> Deployment:
+                     weights_override: int | None = None,
+                     max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS,
+                     max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> Deployment:
     """Parse the deployment flags into a core Deployment (no math here)."""
     eng = engine_for(engine)
     positive(tp, "--tp", limit=4096)
     positive(pp, "--pp", limit=4096)
     positive(block_size, "--block-size", limit=1 << 20)
+    positive(max_num_batched_tokens, "--max-num-batched-tokens", limit=MAX_CTX)
+    positive(max_num_seqs, "--max-num-seqs", limit=MAX_BATCH)
     given = {"--gpu-memory-utilization": (gpu_memory_utilization, Engine.VLLM),
              "--mem-fraction-static": (mem_fraction_static, Engine.SGLANG),
              "--free-gpu-memory-fraction": (free_gpu_memory_fraction, Engine.TRTLLM)}
@@ -127,6 +136,7 @@ def build_deployment(spec: ModelSpec, *, gpu: str, gpu_file: str | None, tp: int
         kv_memory=size_or_none(kv_memory, "--kv-memory"),
         activations=size_or_none(activation_reserve, "--activation-reserve"),
         overhead=size_or_none(overhead, "--overhead"), weights_override=weights_override,
+        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
     )
 
 

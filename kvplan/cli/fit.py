@@ -29,6 +29,8 @@ def fit(
     activation_reserve: str = c.ACT_OPT,
     overhead: str = c.OVERHEAD_OPT,
     block_size: int = c.BLOCK_OPT,
+    max_num_batched_tokens: int = c.BATCHED_TOKENS_OPT,
+    max_num_seqs: int = c.MAX_SEQS_OPT,
     kv_dtype: str = c.KV_DTYPE_OPT,
     weight_dtype: str = c.WEIGHT_DTYPE_OPT,
     gpu_file: str = c.GPU_FILE_OPT,
@@ -49,6 +51,7 @@ def fit(
         activation_reserve=activation_reserve, overhead=overhead, block_size=block_size,
         kv_dtype=kv_dtype, weight_dtype=weight_dtype,
         weights_override=c.exact_weights(resolved, weight_dtype),
+        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
     )
     p = plan(deployment)
     result = solve_fit(p, ctx=ctx, batch=batch, max_model_len=max_model_len)

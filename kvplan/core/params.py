@@ -56,7 +56,9 @@ def attention_params(spec: ModelSpec, kv_heads: int | None = None) -> int:
     k = hidden * g * d_k + (g * d_k if spec.qkv_bias else 0)
     v = hidden * g * d_v + (g * d_v if spec.qkv_bias else 0)
     o = h * d_v * hidden + (hidden if spec.o_bias else 0)
-    qk_norm = 2 * d_k if spec.qk_norm else 0
+    qk_norm = 0
+    if spec.qk_norm:  # per-head norms (Qwen3, Gemma 3); OLMo 2 norms the whole Q and K projections
+        qk_norm = (h + g) * d_k if spec.family == "olmo2" else 2 * d_k
     sinks = h if spec.family == "gpt_oss" else 0
     return q + k + v + o + qk_norm + sinks
 

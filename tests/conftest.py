@@ -1,0 +1,54 @@
+"""Shared test helpers: run the real CLI (through main(), so exit codes and `Error:` lines
+are what a user sees) and load catalog models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.out)
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
+    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
+    proc = subprocess.run([sys.executable, "-m", "kvplan", *args], capture_output=True,
+                          text=True, env=full_env, cwd=cwd or ROOT, timeout=120)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def catalog_spec(name: str):
+    from kvplan.sources.catalog import load_catalog
+
+    catalog = load_catalog()
+    entry = catalog.find(name)
+    assert entry is not None, name
+    return catalog.load(entry)
+
+
+def gpu(name: str):
+    from kvplan.sources.gpus import load_gpus
+
+    return load_gpus().get(name)
