@@ -15,9 +15,11 @@ Decoding re-reads the whole KV cache every token, so the number of KV heads G
 (MHA: G = H, GQA: 1 < G < H, MQA: G = 1; MLA caches a latent) decides how many
 sequences fit and how fast they decode. kvplan answers from a model's real config:
 
+\b
   kvplan size meta-llama/Llama-2-70b            cache per token / sequence / batch, weights
   kvplan fit MODEL --gpu h100-sxm --ctx 32768   largest batch (or context) that fits
   kvplan pick-g --gpu a100-80gb --ctx 65536 --batch 32   which G to choose
+  kvplan roofline MODEL --gpu h100-sxm --batch 8 --ctx 8192   decode latency estimate
   kvplan check                                  CI: configs and serving targets, exit codes
 
 MODEL is a path to config.json / params.json (or a folder), a bundled catalog name

@@ -11,7 +11,7 @@ from kvplan.presentation.output import print_json, stdout_console
 
 
 def fit(
-    model: str = typer.Argument(..., help="config.json/params.json path or folder, catalog "
+    model: str = typer.Argument(..., metavar="MODEL", help="config.json/params.json path or folder, catalog "
                                 "name, or Hugging Face repo id."),
     gpu: str = c.GPU_OPT,
     ctx: int = typer.Option(None, "--ctx", help="Tokens per sequence: answer the largest batch."),

@@ -14,7 +14,7 @@ DEFAULT_DESIGN_MODEL = "meta-llama/Llama-2-13b-hf"
 
 
 def pick_g_command(
-    model: str = typer.Argument(None, help="Model whose geometry to vary [default: "
+    model: str = typer.Argument(None, metavar="[MODEL]", help="Model whose geometry to vary [default: "
                                 f"{DEFAULT_DESIGN_MODEL}]."),
     gpu: str = c.GPU_OPT,
     ctx: int = typer.Option(..., "--ctx", help="Tokens per sequence the workload needs."),
