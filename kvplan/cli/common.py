@@ -173,3 +173,8 @@ def pickg_latency(result: object, *, ctx: int, batch: int) -> dict[int, tuple[fl
         return None
     hook = getattr(roofline, "pickg_latency", None)
     return hook(result, ctx=ctx, batch=batch) if hook else None
+
+
+def check_gpu(name: str, gpu_file: str | None) -> None:
+    """Fail fast on an unknown GPU before any model lookup (which may touch the network)."""
+    load_gpus(gpu_file).get(name)

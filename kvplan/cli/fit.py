@@ -43,6 +43,7 @@ def fit(
     c.positive(ctx, "--ctx", limit=c.MAX_CTX)
     c.positive(batch, "--batch", limit=c.MAX_BATCH)
     c.positive(max_model_len, "--max-model-len", limit=c.MAX_CTX)
+    c.check_gpu(gpu, gpu_file)
     resolved = c.load_model(model, revision=revision, token=token, refresh=refresh)
     deployment = c.build_deployment(
         resolved.spec, gpu=gpu, gpu_file=gpu_file, tp=tp, pp=pp, engine=engine,

@@ -47,6 +47,7 @@ def pick_g_command(
     """For every valid G (divisors of H, MHA down to MQA): cache, fit, latency; pick one."""
     c.positive(ctx, "--ctx", limit=c.MAX_CTX)
     c.positive(batch, "--batch", limit=c.MAX_BATCH)
+    c.check_gpu(gpu, gpu_file)
     geometry = {"--layers": layers, "--heads": heads, "--head-dim": head_dim, "--hidden": hidden}
     for flag, value in geometry.items():
         c.positive(value, flag, limit=1 << 20)

@@ -52,7 +52,8 @@ def size(
         print_json("size", size_json(report, source=resolved.source, location=resolved.location,
                                      revision=resolved.revision, exact_weight_bytes=exact_bytes))
     else:
-        at = f" @ {resolved.revision}" if resolved.revision else ""
+        rev = resolved.revision
+        at = "" if rev is None else f" @ {rev[:12] if len(rev) == 40 else rev}"  # short sha
         stdout_console().print(render_size(report, source=resolved.source,
                                            location=resolved.location + at,
                                            exact_weight_bytes=exact_bytes))

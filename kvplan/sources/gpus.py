@@ -59,7 +59,8 @@ class GpuCatalog:
         key = normalize_name(name)
         if key in self._index:
             return self.gpus[self._index[key]]
-        hits = difflib.get_close_matches(key, list(self._index), n=6, cutoff=0.55)
+        hits = difflib.get_close_matches(key, list(self._index), n=6, cutoff=0.45)
+        hits += sorted(k for k in self._index if k.startswith(key[:2]))
         names: list[str] = []
         for hit in hits:
             canonical = self._index[hit]

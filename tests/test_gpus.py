@@ -1,0 +1,93 @@
+"""GPU catalog: required entries, published facts, name matching, user overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvplan.errors import KvplanError
+from kvplan.sources.gpus import load_gpus
+from kvplan.units import GiB, MiB
+
+REQUIRED = ["a100-40gb", "a100-80gb", "a100-80gb-pcie", "h100-sxm", "h100-pcie", "h100-nvl",
+            "h200", "gh200", "b200", "b100", "gb200", "l40s", "l40", "l4", "a10", "a10g",
+            "rtx-a6000", "rtx-6000-ada", "rtx-3090", "rtx-4090", "rtx-5090", "v100-32gb", "t4",
+            "mi300x", "mi325x", "mi250x", "mi210", "gaudi2", "gaudi3", "tpu-v5e", "tpu-v5p",
+            "tpu-v6e", "m2-ultra", "m3-max"]
+
+
+def test_catalog_has_the_accelerators_people_type():
+    gpus = load_gpus().gpus
+    assert len(gpus) >= 30
+    assert set(REQUIRED) <= set(gpus)
+    assert all(g.source for g in gpus.values())
+
+
+@pytest.mark.parametrize(("typed", "canonical"), [
+    ("H100", "h100-sxm"), ("H100 SXM5 80GB", "h100-sxm"), ("h100_sxm", "h100-sxm"),
+    ("a100", "a100-80gb"), ("A100-80GB", "a100-80gb"), ("4090", "rtx-4090"),
+    ("RTX 4090", "rtx-4090"), ("MI300X", "mi300x"), ("l40s", "l40s"),
+])
+def test_names_match_case_insensitively_with_aliases(typed, canonical):
+    assert load_gpus().get(typed).name == canonical
+
+
+def test_published_memory_and_dense_flops():
+    g = load_gpus()
+    assert g.get("h100-sxm").memory_bytes == 81559 * MiB  # nvidia-smi total
+    assert g.get("a100-80gb").memory_bytes == 80 * GiB  # "80GB" A100 is 80 GiB = 81920 MiB
+    assert g.get("a100-40gb").memory_bytes == 40960 * MiB
+    # dense, never the "with sparsity" datasheet figures (1979 / 3958 for H100 SXM)
+    assert g.get("h100-sxm").flops["bf16"] == pytest.approx(989.4e12)
+    assert g.get("h100-sxm").flops["fp8"] == pytest.approx(1978.9e12)
+    assert g.get("a100-80gb").flops["bf16"] == pytest.approx(312e12)
+    assert "fp8" not in g.get("a100-80gb").flops  # Ampere has no FP8 tensor cores
+    assert g.get("h100-sxm").memory_bandwidth == pytest.approx(3.35e12)
+    assert g.get("a100-80gb").memory_bandwidth == pytest.approx(2.039e12)
+    assert g.get("h200").memory_bandwidth == pytest.approx(4.8e12)
+
+
+def test_unknown_gpu_suggests_near_names():
+    with pytest.raises(KvplanError) as err:
+        load_gpus().get("h1000")
+    assert "unknown GPU 'h1000'" in str(err.value)
+    assert "did you mean" in str(err.value) and "h100" in str(err.value)
+
+
+def test_user_file_adds_and_overrides(tmp_path, monkeypatch):
+    path = tmp_path / "mine.yaml"
+    path.write_text("""schema_version: 1
+gpus:
+  - name: my-card
+    display_name: My Card 48GB
+    vendor: other
+    aliases: [mycard]
+    memory_marketed_gb: 48
+    memory_bytes: 51539607552
+    memory_basis: measured
+    memory_bandwidth: 1.0e+12
+    flops: {bf16: 2.0e+14}
+    source: our lab
+  - name: h100-sxm
+    display_name: H100 (derated)
+    vendor: nvidia
+    memory_marketed_gb: 80
+    memory_bytes: 85520809984
+    memory_basis: nvidia-smi
+    memory_bandwidth: 3.0e+12
+    flops: {bf16: 8.0e+14}
+    source: our lab
+""")
+    g = load_gpus(str(path))
+    assert g.get("MyCard").memory_bytes == 48 * GiB
+    assert g.get("h100-sxm").memory_bandwidth == 3.0e12
+    monkeypatch.setenv("KVPLAN_GPU_FILE", str(path))
+    assert load_gpus().get("my-card").name == "my-card"
+
+
+def test_user_file_is_validated_strictly(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("schema_version: 1\ngpus:\n  - name: x\n    vendor: other\n    colour: red\n")
+    with pytest.raises(KvplanError) as err:
+        load_gpus(str(path))
+    assert str(path) in str(err.value)
+    assert "gpus[0] (x)" in str(err.value)
