@@ -128,9 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
             repo.delay_count -= 1
             time.sleep(repo.delay_s)
         if repo.fail_status is not None:
-            # Retry-After: 0 keeps huggingface_hub's own backoff at its 1 s floor per retry.
-            return self._error(repo.fail_status, None, "Internal Error", body=body,
-                               extra={"Retry-After": "0"})
+            return self._error(repo.fail_status, None, "Internal Error", body=body)
         if repo.gated_token is not None:
             auth = self.headers.get("Authorization", "")
             if not auth:

@@ -61,7 +61,7 @@ NON_TORCH_BYTES_MULTI_GPU = int(2.1 * GiB)  # + NCCL / custom all-reduce buffers
 class Budget(BaseModel):
     """Every term of the KV budget for one GPU, in bytes."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     engine: Engine
     knob: str | None

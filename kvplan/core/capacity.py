@@ -43,7 +43,7 @@ COMMON_CONTEXTS = tuple(2**k for k in range(11, 21))  # 2k ... 1M
 class Deployment(BaseModel):
     """Everything that decides the budget and the per-GPU cache layout."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     spec: ModelSpec
     gpu: GpuSpec
@@ -63,7 +63,7 @@ class Deployment(BaseModel):
 
 
 class Replication(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     factor: float  # copies of each KV head across the TP group
     wasted_fraction: float  # share of each GPU's KV pool holding copies
@@ -73,7 +73,7 @@ class Replication(BaseModel):
 class Plan(BaseModel):
     """A deployment resolved to per-GPU numbers."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     deployment: Deployment
     stage: ModelSpec  # the layers on the heaviest pipeline stage
@@ -213,7 +213,7 @@ def max_batch(p: Plan, ctx: int) -> int:
 
 
 class CtxAnswer(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     max_ctx: int  # 0 if not even one token fits
     capped_by_positions: bool  # memory would allow more than the model's max positions
@@ -279,7 +279,7 @@ def contexts_up_to(limit: int | None) -> list[int]:
 
 
 class ContextRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     ctx: int
     kv_bytes_per_sequence: int
@@ -289,7 +289,7 @@ class ContextRow(BaseModel):
 class FitResult(BaseModel):
     """The answer to `kvplan fit` in one of four modes."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     mode: str  # max_batch | max_ctx | check | table
     ctx: int | None = None

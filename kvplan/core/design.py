@@ -22,7 +22,7 @@ TP_CANDIDATES = (2, 4, 8, 16)
 
 
 class GRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kv_heads: int
     label: str  # MHA / GQA-8 / MQA / MLA
@@ -38,7 +38,7 @@ class GRow(BaseModel):
 
 
 class Remedy(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: str  # kv-fp8 | tp | batch-at-g1 | ctx-at-g1
     text: str
@@ -46,7 +46,7 @@ class Remedy(BaseModel):
 
 
 class PickG(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     rows: tuple[GRow, ...]
     recommended_kv_heads: int | None

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class LayerKind(str, Enum):
@@ -169,7 +169,8 @@ class ModelSpec(Frozen):
         """'80 full' or '24 sliding(4096) + 24 full' or '4 full + 28 none'."""
         parts: dict[str, int] = {}
         for layer in self.layers:
-            label = layer.kind.value if layer.window is None else f"{layer.kind.value}({layer.window})"
+            label = (layer.kind.value if layer.window is None
+                     else f"{layer.kind.value}({layer.window})")
             parts[label] = parts.get(label, 0) + 1
         return " + ".join(f"{n} {label}" for label, n in parts.items())
 

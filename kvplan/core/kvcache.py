@@ -26,7 +26,7 @@ STATE_DTYPE_FALLBACK = "bf16"
 class LayerGroup(BaseModel):
     """Layers that cache the same way; the rows of the hand-checkable formula."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: LayerKind
     window: int | None

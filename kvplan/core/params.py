@@ -23,7 +23,7 @@ from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 class ParamCounts(BaseModel):
     """Parameters by role; `linear` roles are what weight quantization applies to."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     embedding: int  # input embedding + LM head + learned positions
     attention: int  # attention / MLA projections (weights + biases) and mixers of no-KV layers
@@ -124,7 +124,7 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
 
 
 class WeightBytes(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     total: int
     linear_dtype: str  # dtype of the decoder's linear layers

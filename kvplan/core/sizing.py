@@ -12,7 +12,7 @@ from kvplan.core.params import ParamCounts, param_counts, weight_bytes
 class Variant(BaseModel):
     """The same model at another G (MHA: G = H, MQA: G = 1)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     label: str
     kv_heads: int
@@ -22,7 +22,7 @@ class Variant(BaseModel):
 
 
 class SizeReport(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
 
     spec: ModelSpec
     ctx: int

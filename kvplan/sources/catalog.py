@@ -20,7 +20,7 @@ from kvplan.sources.parse import parse_config_text
 
 
 class CatalogEntry(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     repo_id: str = Field(pattern=r"^[\w.\-]+/[\w.\-]+$")
     file: str
@@ -34,7 +34,7 @@ class CatalogEntry(BaseModel):
 
 
 class CatalogFile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     schema_version: Literal[1]
     models: tuple[CatalogEntry, ...]

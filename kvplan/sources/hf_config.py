@@ -29,6 +29,7 @@ VOCAB_KEYS = ("vocab_size", "padded_vocab_size", "n_vocab")
 MAX_POS_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "max_sequence_length",
                 "seq_length", "model_max_length")
 EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+HEAD_DIM_KEYS = ("head_dim", "kv_channels", "d_head", "attention_head_size")
 TOPK_KEYS = ("num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token")
 
 # Families whose MLP is a plain two-matrix GELU MLP (everything else is gated).
@@ -36,6 +37,9 @@ PLAIN_MLP_FAMILIES = frozenset({
     "gpt2", "gpt_neox", "gptj", "bloom", "falcon", "RefinedWeb", "RefinedWebModel", "mpt",
     "starcoder2", "gpt_bigcode", "opt", "phi", "phi-msft", "gpt_neo", "codegen", "persimmon",
 })
+# Families whose attention projections are hidden x hidden, so head_dim must be hidden / heads
+# (elsewhere an explicit head_dim may differ: Gemma, Qwen3, Mistral-Nemo, gpt-oss).
+HEAD_DIM_FROM_HIDDEN = PLAIN_MLP_FAMILIES | frozenset({"phi3", "phimoe", "stablelm"})
 # Families that use LayerNorm (weight + bias) rather than RMSNorm.
 LAYERNORM_FAMILIES = frozenset({
     "gpt2", "gpt_neox", "gptj", "bloom", "falcon", "RefinedWeb", "RefinedWebModel",
@@ -115,6 +119,11 @@ class _Reader:
                 return key, self.defaults[key]
         return None, None
 
+    def _key(self, keys: tuple[str, ...] | str) -> str:
+        """The config key that supplied a value (for error messages)."""
+        key, _ = self._lookup(keys)
+        return key or (keys if isinstance(keys, str) else keys[0])
+
     def _int(self, keys: tuple[str, ...] | str, *, required: bool = False, positive: bool = True,
              default: int | None = None) -> int | None:
         key, value = self._lookup(keys)
@@ -142,7 +151,8 @@ class _Reader:
         assert n_layers and hidden and heads
         kv_heads = self._kv_heads(heads)
         head_dim = self._head_dim(hidden, heads)
-        v_head_dim = self._int(("v_head_dim",), default=head_dim) if not self._is_mla() else head_dim
+        v_head_dim = (head_dim if self._is_mla()
+                      else self._int(("v_head_dim",), default=head_dim))
         mla = self._mla(heads)
         if mla is not None:
             head_dim, v_head_dim = mla.qk_nope_head_dim + mla.qk_rope_head_dim, mla.v_head_dim
@@ -213,31 +223,35 @@ class _Reader:
                 f"no KV-head key in config: assuming multi-head attention (G = H = {heads})"
             )
             return heads
+        kv_key, head_key = self._key(KV_HEAD_KEYS), self._key(HEAD_KEYS)
         if kv > heads:
             raise ConfigError(
-                f"{self.origin}: KV heads ({kv}) exceed query heads ({heads})"
+                f"{self.origin}: key {kv_key} ({kv}) exceeds {head_key} ({heads}): "
+                "more KV heads than query heads"
             )
         if heads % kv:
             raise ConfigError(
-                f"{self.origin}: KV heads ({kv}) do not divide query heads ({heads})"
+                f"{self.origin}: key {kv_key} ({kv}) does not divide {head_key} ({heads})"
             )
         return kv
 
     def _head_dim(self, hidden: int, heads: int) -> int:
-        explicit = self._int(("head_dim", "kv_channels", "d_head", "attention_head_size"))
+        explicit = self._int(HEAD_DIM_KEYS)
         if explicit is not None:
-            if self.family in {"phi3", "phimoe"} and explicit * heads != hidden:
+            if self.family in HEAD_DIM_FROM_HIDDEN and explicit * heads != hidden:
                 raise ConfigError(
-                    f"{self.origin}: key head_dim ({explicit}) x heads ({heads}) != hidden_size "
-                    f"({hidden})"
+                    f"{self.origin}: key {self._key(HEAD_DIM_KEYS)} ({explicit}) x "
+                    f"{self._key(HEAD_KEYS)} ({heads}) = {explicit * heads} does not match "
+                    f"{self._key(HIDDEN_KEYS)} ({hidden}), which {self.family}'s attention "
+                    "projections require"
                 )
             return explicit
         if self._is_mla():
             return 1  # replaced by MLA dims
         if hidden % heads:
             raise ConfigError(
-                f"{self.origin}: no head_dim key and hidden size {hidden} is not divisible by "
-                f"{heads} heads"
+                f"{self.origin}: key {self._key(HIDDEN_KEYS)} ({hidden}) is not divisible by "
+                f"{self._key(HEAD_KEYS)} ({heads}) and there is no head_dim key"
             )
         dim = hidden // heads
         self.assumptions.append(f"head_dim not in config: hidden/heads = {hidden}/{heads} = {dim}")
@@ -374,7 +388,15 @@ class _Reader:
                 raise ConfigError(
                     f"{self.origin}: key layer_types has {len(types)} entries for {n} layers"
                 )
-            return [self._kind_from_name(t, window, full) for t in types]
+            kinds = [self._kind_from_name(t, window, full) for t in types]
+            sliding_layers = any(kind is LayerKind.SLIDING for kind, _ in kinds)
+            if sliding_layers and window is not None and max_pos is not None and window > max_pos:
+                raise ConfigError(
+                    f"{self.origin}: key {self._key(('sliding_window', 'attention_window'))} "
+                    f"({window}) exceeds {self._key(MAX_POS_KEYS)} ({max_pos}), but layer_types "
+                    "marks layers as sliding"
+                )
+            return kinds
         fam = self.family
         if fam == "jamba":
             period = self._int("attn_layer_period", default=8)
@@ -480,10 +502,10 @@ class _Reader:
         for i in range(n):
             if i < first_dense or i in mlp_only:
                 flags.append(False)
-            elif fam in {"qwen2_moe", "qwen3_moe", "qwen3_next"} or fam in {"llama4", "llama4_text"}:
+            elif fam in {"qwen2_moe", "qwen3_moe", "qwen3_next", "llama4", "llama4_text"}:
                 flags.append((i + 1) % freq == 0)
-            else:
-                flags.append((i - first_dense) % freq == 0)
+            else:  # DeepSeek: layer_idx >= first_k_dense_replace and layer_idx % freq == 0
+                flags.append(i % freq == 0)
         return flags
 
     def _mixers(self, hidden: int,

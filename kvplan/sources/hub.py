@@ -79,11 +79,16 @@ def _quiet_hub() -> None:
 
 def _download_config(repo_id: str, *, revision: str | None, token: str | None) -> Path:
     """config.json, else Meta's / Mistral's params.json, through huggingface_hub's cache."""
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import _CACHED_NO_EXIST, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
+    order = CONFIG_FILES
+    if try_to_load_from_cache(repo_id, CONFIG_FILES[0], revision=revision) is _CACHED_NO_EXIST:
+        # The cache knows this revision has no config.json (a params.json repo): ask for
+        # params.json first, so an offline run does not wait out retries for a known absence.
+        order = CONFIG_FILES[::-1]
     unreachable: Exception | None = None
-    for filename in CONFIG_FILES:
+    for filename in order:
         try:
             return Path(hf_hub_download(
                 repo_id, filename, revision=revision, token=token,
@@ -227,20 +232,23 @@ def exact_weights(repo_id: str, *, commit: str | None,
     if constants.HF_HUB_OFFLINE:
         return None, f"{why}: HF_HUB_OFFLINE=1 and this revision's safetensors headers are " \
                      "not cached"
+    result: tuple[ExactWeights | None, str | None]
     try:
         meta = HfApi(library_name="kvplan", library_version=__version__).get_safetensors_metadata(
             repo_id, revision=commit, token=token)
     except NotASafetensorsRepoError:
-        result: tuple[ExactWeights | None, str | None] = (
-            None, f"{why}: the repo has no model.safetensors or model.safetensors.index.json")
+        result = None, f"{why}: the repo has no model.safetensors or model.safetensors.index.json"
     except SafetensorsParsingError as exc:
         result = None, f"{why}: its safetensors header did not parse ({_first_line(exc)})"
-    except Exception as exc:  # network trouble: not cached, the next run tries again
+    except Exception as exc:  # network trouble: not remembered, the next run tries again
         return None, f"{why}: could not read the safetensors headers ({_first_line(exc)})"
     else:
-        result = summarize_safetensors(
-            (t.dtype, t.parameter_count, t.data_offsets)
-            for f in meta.files_metadata.values() for t in f.tensors.values()), None
+        try:
+            result = summarize_safetensors(
+                (t.dtype, t.parameter_count, t.data_offsets)
+                for f in meta.files_metadata.values() for t in f.tensors.values()), None
+        except (TypeError, ValueError) as exc:
+            result = None, f"{why}: its safetensors header did not parse ({exc})"
     _write_assets(cache_file, result)
     return result
 

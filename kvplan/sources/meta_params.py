@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kvplan.errors import KvplanError
 from kvplan.sources.hf_config import parse_hf_config
 
 LLAMA2_VOCAB = 32000  # vocab_size -1 in Llama 2's params.json: the tokenizer's 32000
 LLAMA2_MAX_POSITIONS = 4096
 LLAMA3_ROPE_THETA = 500000.0
 LLAMA3_MAX_POSITIONS = 8192
+LLAMA31_MAX_POSITIONS = 131072  # Llama 3.1+: use_scaled_rope true
 
 
 def is_meta_params(raw: Mapping[str, Any]) -> bool:
@@ -30,25 +32,34 @@ def meta_ffn_width(dim: int, multiple_of: int, ffn_dim_multiplier: float | None)
     return multiple_of * ((width + multiple_of - 1) // multiple_of)
 
 
-def params_to_hf(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def params_to_hf(raw: Mapping[str, Any], origin: str = "params.json"
+                 ) -> tuple[dict[str, Any], list[str]]:
     """Translate params.json keys into config.json keys; returns (config, assumptions)."""
     notes: list[str] = []
     dim = raw["dim"]
+    # dim / n_layers / n_heads / n_kv_heads keep their params.json names (the config reader
+    # accepts them), so an error names the key that is actually in the file.
     cfg: dict[str, Any] = {
         "model_type": "mistral" if "hidden_dim" in raw or "sliding_window" in raw else "llama",
-        "hidden_size": dim,
-        "num_hidden_layers": raw["n_layers"],
-        "num_attention_heads": raw.get("n_heads"),
+        "dim": dim,
+        "n_layers": raw["n_layers"],
+        "n_heads": raw.get("n_heads"),
         "tie_word_embeddings": False,
     }
     if raw.get("n_kv_heads") is not None:
-        cfg["num_key_value_heads"] = raw["n_kv_heads"]
+        cfg["n_kv_heads"] = raw["n_kv_heads"]
     if raw.get("head_dim") is not None:
         cfg["head_dim"] = raw["head_dim"]
     if raw.get("hidden_dim") is not None:
         cfg["intermediate_size"] = raw["hidden_dim"]
     elif isinstance(dim, int) and isinstance(raw.get("multiple_of"), int):
-        width = meta_ffn_width(dim, raw["multiple_of"], raw.get("ffn_dim_multiplier"))
+        multiplier = raw.get("ffn_dim_multiplier")
+        if multiplier is not None and (isinstance(multiplier, bool)
+                                       or not isinstance(multiplier, int | float)
+                                       or multiplier <= 0):
+            raise KvplanError(f"{origin}: key ffn_dim_multiplier must be a positive number, "
+                              f"got {multiplier!r}")
+        width = meta_ffn_width(dim, raw["multiple_of"], multiplier)
         cfg["intermediate_size"] = width
         notes.append(f"FFN width from multiple_of/ffn_dim_multiplier as Meta's code does: {width}")
     llama3 = raw.get("rope_theta") == LLAMA3_ROPE_THETA
@@ -61,7 +72,10 @@ def params_to_hf(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         cfg["sliding_window"] = raw["sliding_window"]
     max_pos = raw.get("max_seq_len") or raw.get("max_position_embeddings")
     if max_pos is None:
-        max_pos = LLAMA3_MAX_POSITIONS if llama3 else LLAMA2_MAX_POSITIONS
+        if raw.get("use_scaled_rope"):
+            max_pos = LLAMA31_MAX_POSITIONS
+        else:
+            max_pos = LLAMA3_MAX_POSITIONS if llama3 else LLAMA2_MAX_POSITIONS
         notes.append(f"max positions not in params.json: {max_pos} from the model family")
     cfg["max_position_embeddings"] = max_pos
     moe = raw.get("moe")
@@ -74,7 +88,7 @@ def params_to_hf(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
 
 def parse_meta_params(raw: Mapping[str, Any], *, name: str, origin: str) -> Any:
-    cfg, notes = params_to_hf(raw)
+    cfg, notes = params_to_hf(raw, origin)
     spec = parse_hf_config(cfg, name=name, origin=origin)
     assumptions = tuple(notes) + tuple(
         a for a in spec.assumptions if not a.startswith("checkpoint dtype")

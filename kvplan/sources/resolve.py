@@ -25,7 +25,7 @@ class ExactWeights(BaseModel):
     mxfp4 in U8) show storage elements, not logical parameters; `total_bytes` is exact.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     total_bytes: int
     parameters_by_dtype: dict[str, int]
@@ -33,7 +33,7 @@ class ExactWeights(BaseModel):
 
 
 class ResolvedModel(BaseModel):
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
 
     spec: ModelSpec
     source: SourceKind
