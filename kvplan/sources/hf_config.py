@@ -307,9 +307,10 @@ class _Reader:
 
     def _biases(self) -> dict[str, bool]:
         fam = self.family
-        if fam in {"gpt2", "gpt_bigcode", "bloom", "gpt_neox", "opt", "gptj", "phi", "phi-msft",
-                   "codegen"}:
-            return {"qkv": True, "o": fam != "gptj", "mlp": True}
+        if fam in {"gptj", "codegen"}:  # bias-free attention projections, biased MLP
+            return {"qkv": False, "o": False, "mlp": True}
+        if fam in {"gpt2", "gpt_bigcode", "bloom", "gpt_neox", "opt", "phi", "phi-msft"}:
+            return {"qkv": True, "o": True, "mlp": True}
         if fam in {"qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl"}:
             return {"qkv": True, "o": False, "mlp": False}
         if fam == "mpt":
