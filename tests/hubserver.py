@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
+INVALID_TOKEN = "hf_invalid"  # a token the server does not know at all
 RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<rev>[^/]+)/(?P<file>.+)$")
 
 
@@ -121,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
         if match is None:
             return self._error(404, None, "Not Found", body=body)
         repo_id, revision, filename = (unquote(match[g]) for g in ("repo", "rev", "file"))
+        if self.headers.get("Authorization") == f"Bearer {INVALID_TOKEN}":
+            return self._error(401, None, "Invalid credentials in Authorization header",
+                               body=body)
         repo = self.hub.repos.get(repo_id)
         if repo is None:
             return self._error(404, "RepoNotFound", "Repository not found", body=body)

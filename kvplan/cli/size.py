@@ -19,8 +19,8 @@ from kvplan.presentation.output import print_json, stdout_console
 
 
 def size(
-    model: str = typer.Argument(..., metavar="MODEL", help="config.json/params.json path or folder, catalog "
-                                "name, or Hugging Face repo id."),
+    model: str = typer.Argument(..., metavar="MODEL", help="config.json/params.json path or "
+                                "folder, catalog name, or Hugging Face repo id."),
     ctx: int = typer.Option(None, "--ctx", help="Tokens per sequence [default: the model's "
                             "max positions, else 4096]."),
     batch: int = typer.Option(1, "--batch", help="Concurrent sequences."),

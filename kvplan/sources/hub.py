@@ -13,10 +13,9 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from math import ceil
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -80,8 +79,17 @@ def _quiet_hub() -> None:
 def _download_config(repo_id: str, *, revision: str | None, token: str | None) -> Path:
     """config.json, else Meta's / Mistral's params.json, through huggingface_hub's cache."""
     from huggingface_hub import _CACHED_NO_EXIST, hf_hub_download, try_to_load_from_cache
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+    )
+    from huggingface_hub.utils import validate_repo_id
 
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise hub_error(exc, repo_id, revision=revision) from None
     order = CONFIG_FILES
     if try_to_load_from_cache(repo_id, CONFIG_FILES[0], revision=revision) is _CACHED_NO_EXIST:
         # The cache knows this revision has no config.json (a params.json repo): ask for
@@ -131,7 +139,7 @@ def hub_error(exc: BaseException, repo_id: str, *, revision: str | None) -> Kvpl
             "(or pass --token)",
             hint="the token sent has no access yet" if refused else None)
     if isinstance(exc, RevisionNotFoundError):
-        return KvplanError(f"{repo_id}: no revision {revision!r} on the Hub",
+        return KvplanError(f"{repo_id}: no revision {revision or 'main'!r} on the Hub",
                            hint="pass a branch, tag or commit that exists")
     if isinstance(exc, RepositoryNotFoundError):
         return KvplanError(f"{repo_id}: no such model on the Hub; if it is private, set HF_TOKEN "
@@ -147,7 +155,7 @@ def hub_error(exc: BaseException, repo_id: str, *, revision: str | None) -> Kvpl
                                "HF_HUB_OFFLINE=1 forbids downloading it",
                                hint=f"unset HF_HUB_OFFLINE to download it, {LOCAL_HINT}")
         http = next((c for c in causes if isinstance(c, HfHubHTTPError)), None)
-        if http is not None and (_status(http) or 0) >= 500:
+        if http is not None and ((_status(http) or 0) >= 500 or _status(http) in (408, 429)):
             return KvplanError(f"{repo_id}: the Hub at {endpoint} answered HTTP {_status(http)} "
                                "(after retries) and the config is not cached",
                                hint=f"try again later, {LOCAL_HINT}")
@@ -253,7 +261,7 @@ def exact_weights(repo_id: str, *, commit: str | None,
     return result
 
 
-def summarize_safetensors(tensors: Any) -> ExactWeights:
+def summarize_safetensors(tensors: Iterable[tuple[str, int, tuple[int, int]]]) -> ExactWeights:
     """Sum (dtype, elements, data_offsets) triples: bytes = elements x dtype size, rounded up
     per tensor for packed sub-byte dtypes; an unknown dtype counts its stored span."""
     total = 0
