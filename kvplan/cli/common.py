@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from kvplan.core import dtypes
-from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS, Engine
-from kvplan.core.capacity import Deployment
+from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS
 from kvplan.core.geometry import ModelSpec
-from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError  # noqa: F401  (re-exported for commands)
+from kvplan.sources.deployment import (  # noqa: F401  (re-exported: moved for policies)
+    MAX_BATCH,
+    MAX_CTX,
+    build_deployment,
+    engine_for,
+    exact_weights,
+    kv_dtype_for,
+    positive,
+    size_or_none,
+    weight_dtype_for,
+)
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.resolve import ResolvedModel, resolve_model
-from kvplan.units import parse_size
 
-MAX_CTX = 1 << 40  # beyond any real context: catches typos like 10**20
-MAX_BATCH = 1 << 40
 DEFAULT_CTX = 4096
-
-
-def positive(value: int | None, flag: str, *, limit: int | None = None) -> int | None:
-    if value is None:
-        return None
-    if value <= 0:
-        raise KvplanError(f"{flag} must be a positive integer, got {value}")
-    if limit is not None and value > limit:
-        raise KvplanError(f"{flag} {value:,} is absurdly large (limit {limit:,})")
-    return value
-
-
-def kv_dtype_for(spec: ModelSpec, name: str) -> str:
-    return default_kv_dtype(spec) if name.lower() == "auto" else dtypes.kv_dtype(name)
-
-
-def weight_dtype_for(name: str | None) -> str | None:
-    return None if name is None or name.lower() == "auto" else dtypes.weight_dtype(name)
 
 
 def load_model(name: str, *, revision: str | None = None, token: str | None = None,
@@ -82,70 +69,6 @@ BATCHED_TOKENS_OPT = typer.Option(DEFAULT_MAX_NUM_BATCHED_TOKENS, "--max-num-bat
                                   "activation estimate; vLLM V0 used max_model_len).")
 MAX_SEQS_OPT = typer.Option(DEFAULT_MAX_NUM_SEQS, "--max-num-seqs", help="Engine's "
                             "maximum sequences per step (sizes the sampler estimate).")
-
-
-def engine_for(name: str) -> Engine:
-    try:
-        return Engine(name.lower())
-    except ValueError:
-        raise KvplanError(f"unknown engine {name!r}",
-                          hint="choose vllm, sglang, trtllm or none") from None
-
-
-def size_or_none(text: str | None, flag: str) -> int | None:
-    if text is None:
-        return None
-    value = parse_size(text)
-    if value < 0:
-        raise KvplanError(f"{flag} must not be negative")
-    return value
-
-
-def build_deployment(spec: ModelSpec, *, gpu: str, gpu_file: str | None, tp: int, pp: int,
-                     engine: str, gpu_memory_utilization: float | None,
-                     mem_fraction_static: float | None, free_gpu_memory_fraction: float | None,
-                     kv_memory: str | None, activation_reserve: str | None,
-                     overhead: str | None, block_size: int, kv_dtype: str,
-                     weight_dtype: str | None,
-                     weights_override: int | None = None,
-                     max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS,
-                     max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> Deployment:
-    """Parse the deployment flags into a core Deployment (no math here)."""
-    eng = engine_for(engine)
-    positive(tp, "--tp", limit=4096)
-    positive(pp, "--pp", limit=4096)
-    positive(block_size, "--block-size", limit=1 << 20)
-    positive(max_num_batched_tokens, "--max-num-batched-tokens", limit=MAX_CTX)
-    positive(max_num_seqs, "--max-num-seqs", limit=MAX_BATCH)
-    given = {"--gpu-memory-utilization": (gpu_memory_utilization, Engine.VLLM),
-             "--mem-fraction-static": (mem_fraction_static, Engine.SGLANG),
-             "--free-gpu-memory-fraction": (free_gpu_memory_fraction, Engine.TRTLLM)}
-    fraction = None
-    for flag, (value, owner) in given.items():
-        if value is None:
-            continue
-        if owner is not eng:
-            raise KvplanError(f"{flag} is a {owner.value} setting, but --engine is {eng.value}")
-        if not 0 < value <= 1:
-            raise KvplanError(f"{flag} must be in (0, 1], got {value}")
-        fraction = value
-    return Deployment(
-        spec=spec, gpu=load_gpus(gpu_file).get(gpu), engine=eng, tp=tp, pp=pp,
-        kv_dtype=kv_dtype_for(spec, kv_dtype), weight_dtype=weight_dtype_for(weight_dtype),
-        block_size=block_size, fraction=fraction,
-        kv_memory=size_or_none(kv_memory, "--kv-memory"),
-        activations=size_or_none(activation_reserve, "--activation-reserve"),
-        overhead=size_or_none(overhead, "--overhead"), weights_override=weights_override,
-        max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
-    )
-
-
-def exact_weights(resolved: ResolvedModel, weight_dtype: str | None) -> int | None:
-    """Exact checkpoint bytes (Hub safetensors) when known and not overridden by a dtype."""
-    exact = getattr(resolved, "exact_weights", None)
-    if exact is None or weight_dtype not in (None, "auto"):
-        return None
-    return int(exact.total_bytes)
 
 
 def fit_latency(p: object, result: object) -> dict[str, object] | None:

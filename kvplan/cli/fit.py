@@ -11,8 +11,8 @@ from kvplan.presentation.output import print_json, stdout_console
 
 
 def fit(
-    model: str = typer.Argument(..., metavar="MODEL", help="config.json/params.json path or folder, catalog "
-                                "name, or Hugging Face repo id."),
+    model: str = typer.Argument(..., metavar="MODEL", help="config.json/params.json path or "
+                                "folder, catalog name, or Hugging Face repo id."),
     gpu: str = c.GPU_OPT,
     ctx: int = typer.Option(None, "--ctx", help="Tokens per sequence: answer the largest batch."),
     batch: int = typer.Option(None, "--batch", help="Concurrent sequences: answer the largest "

@@ -14,8 +14,8 @@ DEFAULT_DESIGN_MODEL = "meta-llama/Llama-2-13b-hf"
 
 
 def pick_g_command(
-    model: str = typer.Argument(None, metavar="[MODEL]", help="Model whose geometry to vary [default: "
-                                f"{DEFAULT_DESIGN_MODEL}]."),
+    model: str = typer.Argument(None, metavar="[MODEL]", help="Model whose geometry to vary "
+                                f"[default: {DEFAULT_DESIGN_MODEL}]."),
     gpu: str = c.GPU_OPT,
     ctx: int = typer.Option(..., "--ctx", help="Tokens per sequence the workload needs."),
     batch: int = typer.Option(..., "--batch", help="Concurrent sequences the workload needs."),

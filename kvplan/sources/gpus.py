@@ -7,6 +7,7 @@ catalog name replaces it; new names are added. Unknown names get "did you mean" 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
@@ -35,11 +36,9 @@ def _load_file(path: Path) -> tuple[GpuSpec, ...]:
         loc = list(err["loc"])
         where = ".".join(str(p) for p in loc)
         if len(loc) >= 2 and loc[0] == "gpus" and isinstance(raw, dict):
-            try:
+            with contextlib.suppress(IndexError, KeyError, AttributeError, TypeError):
                 where = f"gpus[{loc[1]}] ({raw['gpus'][loc[1]].get('name', '?')}): " + ".".join(
                     str(p) for p in loc[2:])
-            except (IndexError, KeyError, AttributeError, TypeError):
-                pass
         raise KvplanError(f"{path}: {where}: {err['msg']}") from None
 
 

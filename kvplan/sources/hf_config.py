@@ -68,6 +68,16 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "llama4_text": {"attention_chunk_size": 8192},
 }
 DEFAULT_DTYPE = "bf16"
+# `layer_types` entries across families (transformers' names and a few synonyms).
+LAYER_TYPE_NAMES: dict[str, LayerKind] = {
+    **dict.fromkeys(("full_attention", "attention", "global", "full", "global_attention"),
+                    LayerKind.FULL),
+    **dict.fromkeys(("sliding_attention", "sliding_window", "local", "local_attention",
+                     "sliding"), LayerKind.SLIDING),
+    "chunked_attention": LayerKind.CHUNKED,
+    **dict.fromkeys(("linear_attention", "mamba", "mamba2", "ssm", "recurrent", "conv", "rwkv"),
+                    LayerKind.NONE),
+}
 
 
 class ConfigError(KvplanError):
@@ -450,20 +460,20 @@ class _Reader:
 
     def _kind_from_name(self, name: str, window: int | None,
                         full: tuple[LayerKind, int | None]) -> tuple[LayerKind, int | None]:
-        low = name.lower()
-        if low in {"full_attention", "attention", "global", "full", "global_attention"}:
+        kind = LAYER_TYPE_NAMES.get(name.lower())
+        if kind is None:
+            raise ConfigError(f"{self.origin}: key layer_types has an unknown layer type "
+                              f"{name!r}")
+        if kind is LayerKind.FULL:
             return full
-        if low in {"sliding_attention", "sliding_window", "local", "local_attention", "sliding"}:
+        if kind is LayerKind.SLIDING:
             if window is None:
                 raise ConfigError(f"{self.origin}: layer_types has sliding layers but no "
                                   "sliding_window")
             return (LayerKind.SLIDING, window)
-        if low in {"chunked_attention"}:
-            chunk = self._int("attention_chunk_size", required=True)
-            return (LayerKind.CHUNKED, chunk)
-        if low in {"linear_attention", "mamba", "mamba2", "ssm", "recurrent", "conv", "rwkv"}:
-            return (LayerKind.NONE, None)
-        raise ConfigError(f"{self.origin}: key layer_types has an unknown layer type {name!r}")
+        if kind is LayerKind.CHUNKED:
+            return (LayerKind.CHUNKED, self._int("attention_chunk_size", required=True))
+        return (LayerKind.NONE, None)
 
     def _moe(self, hidden: int) -> MoeDims | None:
         experts = self._int(EXPERT_KEYS)

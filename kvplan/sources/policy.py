@@ -1,0 +1,657 @@
+"""The inputs of `kvplan check`: a policy file of serving targets, and model configs to lint.
+
+A policy (default `kvplan.yaml`) is YAML checked strictly on load, so a CI failure always
+points at a file, a line and a key:
+  - the file is capped at 1 MB and read with a SafeLoader that refuses aliases (no
+    billion-laughs expansion), deep nesting, tags and duplicate keys;
+  - every key keeps its line (the YAML is composed to nodes, then built by hand);
+  - the structure is validated by strict pydantic models (unknown keys, wrong types,
+    negative numbers are errors); the same models generate the JSON Schema
+    (`kvplan check --schema`, configs/policy.schema.json).
+Each target becomes a core `Deployment` through `kvplan.sources.deployment.build_deployment`,
+the code path behind `kvplan fit`, so a policy target means what the same flags mean.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, NoReturn
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS
+from kvplan.core.capacity import DEFAULT_BLOCK_SIZE
+from kvplan.core.geometry import AttentionLayout
+from kvplan.core.policy import Headroom, KvHeadsRule, Requirements, Target
+from kvplan.errors import KvplanError
+from kvplan.sources.deployment import (
+    MAX_BATCH,
+    MAX_BLOCK_SIZE,
+    MAX_CTX,
+    MAX_PARALLEL,
+    DeploymentFieldError,
+    build_deployment,
+    exact_weights,
+)
+from kvplan.sources.gpus import load_gpus
+from kvplan.sources.lint import ConfigLint, lint_config
+from kvplan.sources.parse import parse_config_dict
+from kvplan.sources.resolve import CONFIG_FILES, MAX_CONFIG_BYTES, resolve_model
+from kvplan.units import parse_size
+
+DEFAULT_POLICY = "kvplan.yaml"
+MAX_POLICY_BYTES = 1_000_000
+MAX_DEPTH = 16  # nested mappings/lists; a policy needs 4
+MAX_TARGETS = 1000  # after glob expansion
+GLOB_CHARS = frozenset("*?[")
+
+SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)?\s*([kKmMgGtT][iI]?[bB]|[bB])$"
+HEADROOM_PATTERN = r"^[0-9]+(\.[0-9]+)?\s*(%|[kKmMgGtT][iI]?[bB]|[bB])$"
+NAME_PATTERN = r"^[^\x00-\x1f]+$"
+SizeText = Annotated[str, Field(pattern=SIZE_PATTERN, examples=["4GiB", "512MiB"])]
+
+
+# ---- file models (they are the schema) -------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class KvHeadsPolicy(_Strict):
+    """Constraints on the model's KV heads G (MLA counts as G = 1: one shared latent)."""
+
+    min: int | None = Field(None, gt=0, le=1 << 20, description="G must be at least this.")
+    max: int | None = Field(None, gt=0, le=1 << 20, description="G must be at most this.")
+    layout: list[Literal["mha", "gqa", "mqa", "mla", "hybrid"]] | None = Field(
+        None, min_length=1, description="Allowed attention layouts.")
+
+
+class RequirementsPolicy(_Strict):
+    """What must hold at the target's operating point (ctx, batch)."""
+
+    min_headroom: Annotated[str, Field(pattern=HEADROOM_PATTERN)] | None = Field(
+        None, description="KV budget left after batch x ctx: a size (4GiB) or a percent of the "
+        "KV budget (10%). Needs ctx and batch.", examples=["4GiB", "10%"])
+    min_batch: int | None = Field(None, gt=0, le=MAX_BATCH, description="The largest batch at "
+                                  "ctx must be at least this. Needs ctx.")
+    min_ctx: int | None = Field(None, gt=0, le=MAX_CTX, description="The largest context at "
+                                "batch must be at least this. Needs batch.")
+    max_decode_ms: float | None = Field(None, gt=0, allow_inf_nan=False, description="Decode "
+                                        "step (ms) at batch x ctx must be at most this.")
+    min_tokens_per_s: float | None = Field(None, gt=0, allow_inf_nan=False, description=(
+        "Aggregate decode tokens/s over the batch must be at least this."))
+    min_tokens_per_s_per_seq: float | None = Field(None, gt=0, allow_inf_nan=False,
+                                                   description="Decode tokens/s of each "
+                                                   "sequence must be at least this.")
+    kv_heads: KvHeadsPolicy | None = None
+
+
+class _Settings(_Strict):
+    """Deployment settings: the `kvplan fit` flags, spelled with underscores."""
+
+    model: str | None = Field(None, min_length=1, description="Catalog name, Hugging Face repo "
+                              "id, path to config.json/params.json, or a glob of config "
+                              "files (relative to this file).")
+    revision: str | None = Field(None, min_length=1, description="Hub revision.")
+    gpu: str | None = Field(None, min_length=1, description="GPU name (`kvplan gpus`).")
+    tp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Tensor-parallel GPUs.")
+    pp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Pipeline-parallel stages.")
+    engine: Literal["vllm", "sglang", "trtllm", "none"] = "vllm"
+    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="vLLM fraction.")
+    mem_fraction_static: float | None = Field(None, gt=0, le=1, description="SGLang fraction.")
+    free_gpu_memory_fraction: float | None = Field(None, gt=0, le=1,
+                                                   description="TensorRT-LLM fraction.")
+    kv_memory: SizeText | None = Field(None, description="Fixed KV budget per GPU.")
+    activation_reserve: SizeText | None = Field(None, description="Peak activations per GPU.")
+    overhead: SizeText | None = Field(None, description="Non-torch memory per GPU.")
+    kv_dtype: str = Field("auto", min_length=1, description="auto, fp16, bf16, fp8, int8, int4.")
+    weight_dtype: str | None = Field(None, min_length=1, description="fp16, bf16, fp8, int8, "
+                                     "int4, mxfp4 [default: the checkpoint's].")
+    block_size: int = Field(DEFAULT_BLOCK_SIZE, gt=0, le=MAX_BLOCK_SIZE)
+    max_num_batched_tokens: int = Field(DEFAULT_MAX_NUM_BATCHED_TOKENS, gt=0, le=MAX_CTX)
+    max_num_seqs: int = Field(DEFAULT_MAX_NUM_SEQS, gt=0, le=MAX_BATCH)
+    ctx: int | None = Field(None, gt=0, le=MAX_CTX, description="Tokens per sequence.")
+    batch: int | None = Field(None, gt=0, le=MAX_BATCH, description="Concurrent sequences.")
+    requirements: RequirementsPolicy | None = None
+
+
+class DefaultsPolicy(_Settings):
+    """Settings every target starts from (a target's own keys win; requirements merge)."""
+
+
+class TargetPolicy(_Settings):
+    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN,
+                      description="Unique target name.")
+    model: str = Field(min_length=1, description="Catalog name, Hugging Face repo id, path to "
+                       "config.json/params.json, or a glob of config files (relative to this "
+                       "file).")
+    gpu: str = Field(min_length=1, description="GPU name (`kvplan gpus`).")
+
+
+class PolicyFile(_Strict):
+    """kvplan check policy: serving targets and what each must achieve."""
+
+    model_config = ConfigDict(title="kvplan policy")
+
+    version: Literal[1] = 1
+    gpu_file: str | None = Field(None, min_length=1, description="YAML file of extra GPUs "
+                                 "(relative to this file).")
+    defaults: DefaultsPolicy | None = None
+    targets: list[TargetPolicy] = Field(min_length=1)
+
+
+def policy_schema() -> dict[str, Any]:
+    """The JSON Schema of a policy file (shipped as configs/policy.schema.json)."""
+    schema = PolicyFile.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def policy_schema_text() -> str:
+    return json.dumps(policy_schema(), indent=2) + "\n"
+
+
+# ---- YAML with line numbers ------------------------------------------------------------
+Loc = tuple[str | int, ...]
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses aliases and deep nesting while composing."""
+
+    def __init__(self, stream: str, *, origin: str) -> None:
+        super().__init__(stream)
+        self.origin = origin
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise KvplanError(f"{self.origin}:{event.start_mark.line + 1}: YAML aliases "
+                              f"(*{event.anchor}) are not allowed in a policy",
+                              hint="repeat the value, or put shared settings under defaults:")
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark
+                raise KvplanError(f"{self.origin}:{mark.line + 1}: YAML nested deeper than "
+                                  f"{MAX_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def read_yaml(path: Path, *, origin: str, max_bytes: int = MAX_POLICY_BYTES
+              ) -> tuple[Any, dict[Loc, int]]:
+    """Load YAML safely; returns (data, line of every key and list item, 1-based)."""
+    try:
+        if not path.is_file():
+            raise KvplanError(f"{origin}: no such file" if not path.exists()
+                              else f"{origin}: not a file")
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise KvplanError(f"{origin}: file is {size:,} bytes, larger than the "
+                              f"{max_bytes:,}-byte limit for a policy")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KvplanError(f"{origin}: cannot read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise KvplanError(f"{origin}: not a UTF-8 text file") from None
+    loader = _Loader(text, origin=origin)
+    lines: dict[Loc, int] = {}
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, lines
+        lines[()] = node.start_mark.line + 1
+        return _build(loader, node, (), lines, origin), lines
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = exc.problem or exc.context or "cannot parse"
+        raise KvplanError(f"{origin}{where}: invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise KvplanError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    finally:
+        loader.dispose()
+
+
+def _build(loader: _Loader, node: yaml.Node, loc: Loc, lines: dict[Loc, int],
+           origin: str) -> Any:
+    line = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != "tag:yaml.org,2002:map":
+            raise KvplanError(f"{origin}:{line}: YAML tag {node.tag} is not allowed")
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            key = (loader.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode)
+                   else None)
+            if not isinstance(key, str):
+                raise KvplanError(f"{origin}:{key_line}: keys must be strings, got "
+                                  f"{_type_name(key) if key is not None else 'a ' + key_node.id}")
+            if key in out:
+                raise KvplanError(f"{origin}:{key_line}: duplicate key {key!r} (first at line "
+                                  f"{lines[(*loc, key)]})")
+            lines[(*loc, key)] = key_line
+            out[key] = _build(loader, value_node, (*loc, key), lines, origin)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != "tag:yaml.org,2002:seq":
+            raise KvplanError(f"{origin}:{line}: YAML tag {node.tag} is not allowed")
+        items = []
+        for i, item in enumerate(node.value):
+            lines[(*loc, i)] = item.start_mark.line + 1
+            items.append(_build(loader, item, (*loc, i), lines, origin))
+        return items
+    try:
+        return loader.construct_object(node)
+    except yaml.constructor.ConstructorError:
+        raise KvplanError(f"{origin}:{line}: YAML tag {node.tag} is not allowed") from None
+
+
+# ---- validation errors -> file:line: key: message --------------------------------------
+class _Where:
+    """Turns a location in the policy into 'file:line: target 'x': key' text."""
+
+    def __init__(self, origin: str, raw: Any, lines: dict[Loc, int]) -> None:
+        self.origin = origin
+        self.raw = raw
+        self.lines = lines
+
+    def line(self, loc: Loc) -> int:
+        loc = tuple(loc)
+        while loc not in self.lines and loc:
+            loc = loc[:-1]
+        return self.lines.get(loc, 1)
+
+    def context(self, loc: Loc) -> tuple[str, Loc]:
+        """('target 'x'', rest of the key path) for a location."""
+        if len(loc) >= 2 and loc[0] == "targets" and isinstance(loc[1], int):
+            name = None
+            targets = self.raw.get("targets") if isinstance(self.raw, dict) else None
+            if isinstance(targets, list) and loc[1] < len(targets) and \
+                    isinstance(targets[loc[1]], dict):
+                name = targets[loc[1]].get("name")
+            label = f"target {name!r}" if isinstance(name, str) else f"targets[{loc[1]}]"
+            return label, loc[2:]
+        if loc and loc[0] == "defaults":
+            return "defaults", loc[1:]
+        return "", loc
+
+    def fail(self, loc: Loc, message: str, *, key_loc: Loc | None = None,
+             hint: str | None = None) -> NoReturn:
+        """Raise 'file:line: context: key: message' for the key at `loc`."""
+        line = self.line(key_loc if key_loc is not None else loc)
+        label, rest = self.context(loc)
+        path = _dotted(rest)
+        parts = [p for p in (label, path) if p]
+        raise KvplanError(f"{self.origin}:{line}: {': '.join([*parts, message])}", hint=hint)
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _allowed_keys(loc: Loc) -> list[str]:
+    """The keys a mapping at `loc` accepts (for 'did you mean')."""
+    model: type[BaseModel] = PolicyFile
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return []
+        inner = {"targets": TargetPolicy, "defaults": DefaultsPolicy,
+                 "requirements": RequirementsPolicy, "kv_heads": KvHeadsPolicy}.get(str(part))
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _message(err: Any) -> tuple[Loc, str]:
+    """(location of the bad key, message) for one pydantic error."""
+    loc: Loc = tuple(err["loc"])
+    kind = err["type"]
+    value = err.get("input")
+    ctx = err.get("ctx") or {}
+    got = f", got {value!r}" if not isinstance(value, dict | list) else \
+        f", got {_type_name(value)}"
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _allowed_keys(loc[:-1]), n=1, cutoff=0.6)
+        guess = f" (did you mean {close[0]!r}?)" if close else ""
+        return loc, f"unknown key {key!r}{guess}"
+    if kind == "missing":
+        return loc, f"missing required key {loc[-1]!r}"
+    simple = {
+        "int_type": "must be an integer", "int_from_float": "must be an integer",
+        "float_type": "must be a number", "string_type": "must be a string",
+        "bool_type": "must be true or false", "list_type": "must be a list",
+        "model_type": "must be a mapping", "dict_type": "must be a mapping",
+        "model_attributes_type": "must be a mapping", "finite_number": "must be a finite number",
+    }
+    if kind in simple:
+        return loc, simple[kind] + (f", got {_type_name(value)}" if kind.endswith(
+            ("model_type", "dict_type", "list_type", "attributes_type")) else got)
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op = {"greater_than": "greater than", "greater_than_equal": "at least",
+              "less_than": "less than", "less_than_equal": "at most"}[kind]
+        bound = next(iter(ctx.values()), "?")
+        if isinstance(bound, float):
+            bound = f"{bound:g}"
+        return loc, f"must be {op} {bound}{got}"
+    if kind == "literal_error":
+        return loc, f"must be one of {ctx.get('expected', '?')}{got}"
+    if kind == "string_pattern_mismatch":
+        pattern = ctx.get("pattern")
+        if pattern == SIZE_PATTERN:
+            return loc, f"must be a size such as 4GiB or 512MiB{got}"
+        if pattern == HEADROOM_PATTERN:
+            return loc, f"must be a size such as 4GiB or a percent such as 10%{got}"
+        return loc, f"must not contain control characters{got}"
+    if kind in ("string_too_short", "too_short"):
+        return loc, f"must not be empty{got}"
+    return loc, f"{err['msg']}{got}"
+
+
+# ---- the policy ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LoadedPolicy:
+    path: str  # as given (what annotations and messages show)
+    targets: tuple[Target, ...]
+
+
+def load_policy(path_text: str) -> LoadedPolicy:
+    """Read, validate and resolve a policy file into core Targets (KvplanError on bad input)."""
+    path = Path(path_text).expanduser()
+    raw, lines = read_yaml(path, origin=path_text)
+    if raw is None:
+        raise KvplanError(f"{path_text}: the policy file is empty",
+                          hint="see `kvplan check --schema` or configs/examples/kvplan.yaml")
+    if not isinstance(raw, dict):
+        raise KvplanError(f"{path_text}:{lines.get((), 1)}: a policy must be a mapping with a "
+                          f"'targets' list, got {_type_name(raw)}")
+    merged, lines = _merge_defaults(raw, lines)
+    where = _Where(path_text, merged, lines)
+    try:
+        parsed = PolicyFile.model_validate(merged)
+    except ValidationError as exc:
+        # An unknown key first: it is usually the misspelling of a missing one.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        loc, message = _message(errors[0])
+        more = len(errors) - 1
+        if more:
+            message += f" (and {more} more problem{'s' if more > 1 else ''})"
+        if errors[0]["type"] in ("extra_forbidden", "missing"):  # the key is in the message
+            where.fail(loc[:-1], message, key_loc=loc)
+        where.fail(loc, message)
+    base = path.parent
+    gpu_file = str(base / parsed.gpu_file) if parsed.gpu_file else None
+    try:
+        gpus = load_gpus(gpu_file)
+    except KvplanError as exc:
+        where.fail(("gpu_file",), exc.message, hint=exc.hint)
+    seen: dict[str, int] = {}
+    targets: list[Target] = []
+    for i, target in enumerate(parsed.targets):
+        loc: Loc = ("targets", i)
+        if target.name in seen:
+            where.fail(loc, f"duplicate target name {target.name!r} (first at line "
+                       f"{seen[target.name]})", key_loc=(*loc, "name"))
+        seen[target.name] = where.line((*loc, "name"))
+        requirements = _requirements(target, loc, where)
+        try:  # before the model: resolving one may touch the network
+            gpus.get(target.gpu)
+        except KvplanError as exc:
+            where.fail((*loc, "gpu"), exc.message, hint=exc.hint)
+        targets += _resolve(target, loc, where, base, gpu_file, requirements)
+        if len(targets) > MAX_TARGETS:
+            where.fail(loc, f"more than {MAX_TARGETS} targets after expanding model globs")
+    return LoadedPolicy(path=path_text, targets=tuple(targets))
+
+
+def _merge_defaults(raw: dict[str, Any], lines: dict[Loc, int]
+                    ) -> tuple[dict[str, Any], dict[Loc, int]]:
+    """Targets start from `defaults` (their own keys win; requirements merge key by key).
+    Keys taken from defaults keep the defaults' lines."""
+    defaults = raw.get("defaults")
+    targets = raw.get("targets")
+    if not isinstance(defaults, dict) or not isinstance(targets, list):
+        return raw, lines
+    try:
+        DefaultsPolicy.model_validate(defaults)
+    except ValidationError:
+        return raw, lines  # validating the whole file reports it at defaults:
+    lines = dict(lines)
+    out = []
+    for i, target in enumerate(targets):
+        if not isinstance(target, dict):
+            out.append(target)
+            continue
+        merged = dict(target)
+        for key, value in defaults.items():
+            if key == "requirements" and isinstance(value, dict):
+                own = target.get("requirements")
+                if own is None or isinstance(own, dict):
+                    merged["requirements"] = {**value, **(own or {})}
+                    for sub in value:
+                        if not isinstance(own, dict) or sub not in own:
+                            _copy_lines(lines, ("defaults", key, sub),
+                                        ("targets", i, key, sub))
+                    if own is None:
+                        lines[("targets", i, key)] = lines[("defaults", key)]
+                continue
+            if key not in target:
+                merged[key] = value
+                _copy_lines(lines, ("defaults", key), ("targets", i, key))
+        out.append(merged)
+    return {**raw, "targets": out}, lines
+
+
+def _copy_lines(lines: dict[Loc, int], src: Loc, dst: Loc) -> None:
+    for loc, line in list(lines.items()):
+        if loc[:len(src)] == src:
+            lines[dst + loc[len(src):]] = line
+
+
+def _requirements(t: TargetPolicy, loc: Loc, where: _Where) -> Requirements:
+    r = t.requirements or RequirementsPolicy()
+    req: Loc = (*loc, "requirements")
+    needs = {"min_batch": ("ctx",), "min_ctx": ("batch",), "min_headroom": ("ctx", "batch"),
+             "max_decode_ms": ("ctx", "batch"), "min_tokens_per_s": ("ctx", "batch"),
+             "min_tokens_per_s_per_seq": ("ctx", "batch")}
+    for key, required in needs.items():
+        missing = [k for k in required if getattr(t, k) is None]
+        if getattr(r, key) is not None and missing:
+            where.fail((*req, key), f"needs {' and '.join(required)} on the target (the "
+                       "operating point it is measured at)")
+    kv = None
+    if r.kv_heads is not None:
+        k = r.kv_heads
+        if k.min is not None and k.max is not None and k.min > k.max:
+            where.fail((*req, "kv_heads", "min"), f"min ({k.min}) exceeds max ({k.max})")
+        kv = KvHeadsRule(min=k.min, max=k.max,
+                         layouts=tuple(AttentionLayout(x) for x in k.layout or ()))
+    headroom = None
+    if r.min_headroom is not None:
+        text = r.min_headroom.strip()
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if percent > 100:
+                where.fail((*req, "min_headroom"), f"must be at most 100%, got {text!r}")
+            headroom = Headroom(text=text, percent=percent)
+        else:
+            headroom = Headroom(text=text, bytes=parse_size(text))
+    has_rules = any(getattr(r, k) is not None for k in RequirementsPolicy.model_fields)
+    if not has_rules and (t.ctx is None or t.batch is None):
+        where.fail(loc, "checks nothing: give ctx and batch (does the workload fit) or "
+                   "requirements", key_loc=(*loc, "name"))
+    return Requirements(min_headroom=headroom, min_batch=r.min_batch, min_ctx=r.min_ctx,
+                        max_decode_ms=r.max_decode_ms, min_tokens_per_s=r.min_tokens_per_s,
+                        min_tokens_per_s_per_seq=r.min_tokens_per_s_per_seq, kv_heads=kv)
+
+
+def _model_paths(model: str, base: Path) -> list[Path] | None:
+    """Local files for a model glob or path (relative to the policy's folder); None when the
+    name is not local (a catalog name or Hub id)."""
+    if GLOB_CHARS & set(model):
+        pattern = Path(model).expanduser()
+        full = pattern if pattern.is_absolute() else base / pattern
+        return sorted(Path(p) for p in glob.glob(str(full), recursive=True)
+                      if Path(p).is_file())
+    candidate = Path(model).expanduser()
+    if not candidate.is_absolute():
+        candidate = base / candidate
+    return [candidate] if candidate.exists() else None
+
+
+def _resolve(t: TargetPolicy, loc: Loc, where: _Where, base: Path, gpu_file: str | None,
+             requirements: Requirements) -> list[Target]:
+    paths = _model_paths(t.model, base)
+    if paths == []:
+        where.fail((*loc, "model"), f"{t.model!r} matches no files (relative to "
+                   f"{base.as_posix() or '.'})")
+    names = [t.model] if paths is None else [str(p) for p in paths]
+    glob_names = paths is not None and bool(GLOB_CHARS & set(t.model))
+    target_lines = {_dotted(k[2:]): v for k, v in where.lines.items()
+                    if k[:2] == loc and len(k) > 2}
+    out = []
+    for name in names:
+        try:
+            resolved = resolve_model(name, revision=t.revision)
+        except KvplanError as exc:
+            where.fail((*loc, "model"), str(exc))
+        try:
+            deployment = build_deployment(
+                resolved.spec, gpu=t.gpu, gpu_file=gpu_file, tp=t.tp, pp=t.pp,
+                engine=t.engine, gpu_memory_utilization=t.gpu_memory_utilization,
+                mem_fraction_static=t.mem_fraction_static,
+                free_gpu_memory_fraction=t.free_gpu_memory_fraction, kv_memory=t.kv_memory,
+                activation_reserve=t.activation_reserve, overhead=t.overhead,
+                block_size=t.block_size, kv_dtype=t.kv_dtype, weight_dtype=t.weight_dtype,
+                weights_override=exact_weights(resolved, t.weight_dtype),
+                max_num_batched_tokens=t.max_num_batched_tokens, max_num_seqs=t.max_num_seqs,
+                names={key: key for key in _Settings.model_fields},
+            )
+        except DeploymentFieldError as exc:
+            if exc.message.startswith(exc.field):  # it names the key already
+                where.fail(loc, exc.message, key_loc=(*loc, exc.field), hint=exc.hint)
+            where.fail((*loc, exc.field), exc.message, hint=exc.hint)
+        label = t.name
+        if glob_names:
+            label = f"{t.name} [{_relative(Path(name), base)}]"
+        out.append(Target(name=label, model=resolved.spec.name, deployment=deployment,
+                          ctx=t.ctx, batch=t.batch, requirements=requirements,
+                          line=where.line(loc), lines=target_lines))
+    return out
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+# ---- model configs to lint -------------------------------------------------------------
+def is_policy_path(name: str) -> bool:
+    return name.lower().endswith((".yaml", ".yml"))
+
+
+def expand_config_paths(args: list[str]) -> list[Path]:
+    """PATHS as given: files, folders holding config.json/params.json, or quoted globs."""
+    out: list[Path] = []
+    for arg in args:
+        if GLOB_CHARS & set(arg) and not Path(arg).exists():
+            hits = sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
+            if not hits:
+                raise KvplanError(f"{arg}: no files match")
+            out += hits
+            continue
+        path = Path(arg).expanduser()
+        if path.is_dir():
+            inside = [path / n for n in CONFIG_FILES if (path / n).is_file()]
+            if not inside:
+                raise KvplanError(f"{arg}: folder has neither config.json nor params.json")
+            out += inside
+        elif path.exists():
+            out.append(path)
+        else:
+            raise KvplanError(f"{arg}: no such file or folder")
+    return list(dict.fromkeys(out))
+
+
+def lint_config_file(path: Path) -> ConfigLint:
+    """Lint one config file: every finding, then the real parser; lines from the JSON text."""
+    raw = read_config_raw(path)
+    origin = str(path)
+    findings = lint_config(raw, origin=origin, parse=lambda cfg: parse_config_dict(
+        cfg, name=path.stem, origin=origin))
+    text = path.read_text(encoding="utf-8", errors="replace")
+    located = [f.model_copy(update={"line": _json_key_line(text, f.key)}) if f.key else f
+               for f in findings]
+    return ConfigLint(file=origin, findings=tuple(located))
+
+
+def _json_key_line(text: str, key: str) -> int | None:
+    """The line of the first `"key":` in a JSON text (1-based), if any."""
+    name = key.rpartition(".")[2]
+    match = re.search(rf'"{re.escape(name)}"\s*:', text)
+    return text.count("\n", 0, match.start()) + 1 if match else None
+
+
+def read_config_raw(path: Path) -> dict[str, Any]:
+    """A config file as a dict; unreadable files (not JSON, not an object) are input errors."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise KvplanError(f"{path}: file is {size:,} bytes, too large for a model config")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise KvplanError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        raw = json.loads(data)
+    except json.JSONDecodeError as exc:
+        raise KvplanError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
+                          f"{exc.msg})") from None
+    except UnicodeDecodeError:
+        raise KvplanError(f"{path}: not a text file") from None
+    except RecursionError:
+        raise KvplanError(f"{path}: JSON nested too deeply for a model config") from None
+    if not isinstance(raw, dict):
+        raise KvplanError(f"{path}: a model config must be a JSON object, got "
+                          f"{_type_name(raw)}")
+    return raw
+
+
+__all__ = ["DEFAULT_POLICY", "LoadedPolicy", "expand_config_paths", "is_policy_path",
+           "lint_config_file", "load_policy", "policy_schema", "policy_schema_text",
+           "read_config_raw"]
