@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import click
 import typer.main
 from conftest import ROOT, run_cli
 
@@ -12,7 +11,7 @@ from kvplan.cli.app import app
 def test_cli_reference_names_every_command_and_option():
     text = (ROOT / "docs" / "cli.md").read_text()
     group = typer.main.get_command(app)
-    assert isinstance(group, click.Group)
+    assert group.commands  # a group of subcommands (typer may vendor its own click)
     for name, command in group.commands.items():
         assert f"## kvplan {name}" in text, f"docs/cli.md lacks {name}: regenerate it"
         for param in command.params:
