@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import typer
 
 from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS
+from kvplan.core.capacity import Deployment
 from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError  # noqa: F401  (re-exported for commands)
 from kvplan.sources.deployment import (  # noqa: F401  (re-exported: moved for policies)
@@ -101,3 +108,88 @@ def pickg_latency(result: object, *, ctx: int, batch: int) -> dict[int, tuple[fl
 def check_gpu(name: str, gpu_file: str | None) -> None:
     """Fail fast on an unknown GPU before any model lookup (which may touch the network)."""
     load_gpus(gpu_file).get(name)
+
+
+# ---- one bundle of deployment flags for fit / pick-g / roofline -------------------------
+_DEPLOYMENT_FLAGS: tuple[tuple[str, object, object], ...] = (
+    ("gpu", str, GPU_OPT),
+    ("tp", int, TP_OPT),
+    ("pp", int, PP_OPT),
+    ("engine", str, ENGINE_OPT),
+    ("gpu_memory_utilization", float | None, VLLM_UTIL_OPT),
+    ("mem_fraction_static", float | None, SGLANG_FRAC_OPT),
+    ("free_gpu_memory_fraction", float | None, TRT_FRAC_OPT),
+    ("kv_memory", str | None, KV_MEMORY_OPT),
+    ("activation_reserve", str | None, ACT_OPT),
+    ("overhead", str | None, OVERHEAD_OPT),
+    ("block_size", int, BLOCK_OPT),
+    ("max_num_batched_tokens", int, BATCHED_TOKENS_OPT),
+    ("max_num_seqs", int, MAX_SEQS_OPT),
+    ("kv_dtype", str, KV_DTYPE_OPT),
+    ("weight_dtype", str | None, WEIGHT_DTYPE_OPT),
+    ("gpu_file", str | None, GPU_FILE_OPT),
+    ("revision", str | None, REVISION_OPT),
+    ("token", str | None, TOKEN_OPT),
+    ("refresh", bool, REFRESH_OPT),
+    ("as_json", bool, JSON_OPT),
+)
+
+
+@dataclass(frozen=True)
+class DeploymentFlags:
+    """The flags every deployment command shares, parsed once."""
+
+    gpu: str
+    tp: int
+    pp: int
+    engine: str
+    gpu_memory_utilization: float | None
+    mem_fraction_static: float | None
+    free_gpu_memory_fraction: float | None
+    kv_memory: str | None
+    activation_reserve: str | None
+    overhead: str | None
+    block_size: int
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    kv_dtype: str
+    weight_dtype: str | None
+    gpu_file: str | None
+    revision: str | None
+    token: str | None
+    refresh: bool
+    as_json: bool
+
+    def load(self, model: str) -> ResolvedModel:
+        check_gpu(self.gpu, self.gpu_file)  # fail fast, before any network lookup
+        return load_model(model, revision=self.revision, token=self.token,
+                          refresh=self.refresh)
+
+    def deployment(self, spec: ModelSpec, *, weights_override: int | None = None) -> Deployment:
+        return build_deployment(
+            spec, gpu=self.gpu, gpu_file=self.gpu_file, tp=self.tp, pp=self.pp,
+            engine=self.engine, gpu_memory_utilization=self.gpu_memory_utilization,
+            mem_fraction_static=self.mem_fraction_static,
+            free_gpu_memory_fraction=self.free_gpu_memory_fraction, kv_memory=self.kv_memory,
+            activation_reserve=self.activation_reserve, overhead=self.overhead,
+            block_size=self.block_size, kv_dtype=self.kv_dtype, weight_dtype=self.weight_dtype,
+            weights_override=weights_override,
+            max_num_batched_tokens=self.max_num_batched_tokens, max_num_seqs=self.max_num_seqs,
+        )
+
+
+def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Add the shared deployment options to a typer command; it receives `flags=`."""
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "flags"]
+    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                               annotation=annotation)
+             for name, annotation, option in _DEPLOYMENT_FLAGS]
+    names = [name for name, _, _ in _DEPLOYMENT_FLAGS]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        flags = DeploymentFlags(**{name: kwargs.pop(name) for name in names})
+        command(flags=flags, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
+    return wrapper

@@ -13,10 +13,10 @@ from kvplan.presentation.output import print_json, stdout_console
 DEFAULT_DESIGN_MODEL = "meta-llama/Llama-2-13b-hf"
 
 
+@c.with_deployment_flags
 def pick_g_command(
-    model: str = typer.Argument(None, metavar="[MODEL]", help="Model whose geometry to vary "
+    model: str = typer.Argument(None, metavar="MODEL", help="Model whose geometry to vary "
                                 f"[default: {DEFAULT_DESIGN_MODEL}]."),
-    gpu: str = c.GPU_OPT,
     ctx: int = typer.Option(..., "--ctx", help="Tokens per sequence the workload needs."),
     batch: int = typer.Option(..., "--batch", help="Concurrent sequences the workload needs."),
     layers: int = typer.Option(None, "--layers", help="Design from scratch: decoder layers."),
@@ -26,28 +26,13 @@ def pick_g_command(
                                "head_dim]."),
     params: float = typer.Option(None, "--params", help="Design: parameter count at G=H, e.g. "
                                  "13e9 (else estimated from the geometry)."),
-    tp: int = c.TP_OPT,
-    pp: int = c.PP_OPT,
-    engine: str = c.ENGINE_OPT,
-    gpu_memory_utilization: float = c.VLLM_UTIL_OPT,
-    mem_fraction_static: float = c.SGLANG_FRAC_OPT,
-    free_gpu_memory_fraction: float = c.TRT_FRAC_OPT,
-    kv_memory: str = c.KV_MEMORY_OPT,
-    activation_reserve: str = c.ACT_OPT,
-    overhead: str = c.OVERHEAD_OPT,
-    block_size: int = c.BLOCK_OPT,
-    kv_dtype: str = c.KV_DTYPE_OPT,
-    weight_dtype: str = c.WEIGHT_DTYPE_OPT,
-    gpu_file: str = c.GPU_FILE_OPT,
-    revision: str = c.REVISION_OPT,
-    token: str = c.TOKEN_OPT,
-    refresh: bool = c.REFRESH_OPT,
-    as_json: bool = c.JSON_OPT,
+    *,
+    flags: c.DeploymentFlags,
 ) -> None:
     """For every valid G (divisors of H, MHA down to MQA): cache, fit, latency; pick one."""
     c.positive(ctx, "--ctx", limit=c.MAX_CTX)
     c.positive(batch, "--batch", limit=c.MAX_BATCH)
-    c.check_gpu(gpu, gpu_file)
+    c.check_gpu(flags.gpu, flags.gpu_file)
     geometry = {"--layers": layers, "--heads": heads, "--head-dim": head_dim, "--hidden": hidden}
     for flag, value in geometry.items():
         c.positive(value, flag, limit=1 << 20)
@@ -65,7 +50,7 @@ def pick_g_command(
         source = "design"
     else:
         name = model or DEFAULT_DESIGN_MODEL
-        resolved = c.load_model(name, revision=revision, token=token, refresh=refresh)
+        resolved = flags.load(name)
         spec = resolved.spec
         source = resolved.source
         header = (f"No MODEL given: using {DEFAULT_DESIGN_MODEL} geometry (L={spec.num_layers}, "
@@ -76,20 +61,14 @@ def pick_g_command(
     if params is not None:
         if params <= 0:
             raise c.KvplanError(f"--params must be positive, got {params:g}")
-        dtype = c.weight_dtype_for(weight_dtype) or default_kv_dtype(spec)
+        dtype = c.weight_dtype_for(flags.weight_dtype) or default_kv_dtype(spec)
         weights_for = weights_from_params(int(params), dtype)
-    deployment = c.build_deployment(
-        spec, gpu=gpu, gpu_file=gpu_file, tp=tp, pp=pp, engine=engine,
-        gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
-        free_gpu_memory_fraction=free_gpu_memory_fraction, kv_memory=kv_memory,
-        activation_reserve=activation_reserve, overhead=overhead, block_size=block_size,
-        kv_dtype=kv_dtype, weight_dtype=weight_dtype,
-    )
+    deployment = flags.deployment(spec)
     result = pick_g(deployment, ctx=ctx, batch=batch,
                     **({"weights_for": weights_for} if weights_for else {}))
     latency = c.pickg_latency(result, ctx=ctx, batch=batch)
     header += f" on {deployment.tp * deployment.pp} x {deployment.gpu.name}"
-    if as_json:
+    if flags.as_json:
         first = next((r.plan for r in result.rows if r.plan is not None), None)
         data = pickg_json(result)
         if latency:

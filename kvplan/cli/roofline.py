@@ -18,10 +18,10 @@ from kvplan.presentation.roofline_view import render_roofline, roofline_json, wr
 MAX_KV_HEADS = 1 << 16
 
 
+@c.with_deployment_flags
 def roofline(
     model: str = typer.Argument(..., metavar="MODEL", help="config.json/params.json path or "
                                 "folder, catalog name, or Hugging Face repo id."),
-    gpu: str = c.GPU_OPT,
     batch: int = typer.Option(1, "--batch", help="Concurrent sequences decoding together."),
     ctx: int = typer.Option(None, "--ctx", help="Tokens in each sequence's cache [default "
                             f"{c.DEFAULT_CTX}, or the model's max if smaller]."),
@@ -35,32 +35,17 @@ def roofline(
                                              f"{DEFAULT_COMPUTE_EFFICIENCY}]."),
     plot: str = typer.Option(None, "--plot", help="Write a log-log roofline chart to this "
                              "file (.svg, .png, .pdf); needs `pip install 'kvplan[plot]'`."),
-    tp: int = c.TP_OPT,
-    pp: int = c.PP_OPT,
-    engine: str = c.ENGINE_OPT,
-    gpu_memory_utilization: float = c.VLLM_UTIL_OPT,
-    mem_fraction_static: float = c.SGLANG_FRAC_OPT,
-    free_gpu_memory_fraction: float = c.TRT_FRAC_OPT,
-    kv_memory: str = c.KV_MEMORY_OPT,
-    activation_reserve: str = c.ACT_OPT,
-    overhead: str = c.OVERHEAD_OPT,
-    block_size: int = c.BLOCK_OPT,
-    kv_dtype: str = c.KV_DTYPE_OPT,
-    weight_dtype: str = c.WEIGHT_DTYPE_OPT,
-    gpu_file: str = c.GPU_FILE_OPT,
-    revision: str = c.REVISION_OPT,
-    token: str = c.TOKEN_OPT,
-    refresh: bool = c.REFRESH_OPT,
-    as_json: bool = c.JSON_OPT,
+    *,
+    flags: c.DeploymentFlags,
 ) -> None:
     """Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G."""
     c.positive(batch, "--batch", limit=c.MAX_BATCH)
     c.positive(ctx, "--ctx", limit=c.MAX_CTX)
     c.positive(kv_heads, "--kv-heads", limit=MAX_KV_HEADS)
     eff = efficiency(bandwidth=bw_efficiency, compute=compute_efficiency)
-    resolved = c.load_model(model, revision=revision, token=token, refresh=refresh)
+    resolved = flags.load(model)
     spec = resolved.spec
-    weights_override = c.exact_weights(resolved, weight_dtype)
+    weights_override = c.exact_weights(resolved, flags.weight_dtype)
     if kv_heads is not None and kv_heads != spec.kv_heads:
         if spec.mla is not None:
             raise c.KvplanError(f"{spec.name} uses MLA (a latent, not KV heads): --kv-heads "
@@ -71,18 +56,12 @@ def roofline(
         spec = spec.with_kv_heads(kv_heads)
         weights_override = None  # the checkpoint's exact bytes are for the published G
     ctx = ctx or min(c.DEFAULT_CTX, spec.max_position_embeddings or c.DEFAULT_CTX)
-    deployment = c.build_deployment(
-        spec, gpu=gpu, gpu_file=gpu_file, tp=tp, pp=pp, engine=engine,
-        gpu_memory_utilization=gpu_memory_utilization, mem_fraction_static=mem_fraction_static,
-        free_gpu_memory_fraction=free_gpu_memory_fraction, kv_memory=kv_memory,
-        activation_reserve=activation_reserve, overhead=overhead, block_size=block_size,
-        kv_dtype=kv_dtype, weight_dtype=weight_dtype, weights_override=weights_override,
-    )
+    deployment = flags.deployment(spec, weights_override=weights_override)
     p = plan(deployment)
     report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff)
     if plot:
         write_plot(report, plot)
-    if as_json:
+    if flags.as_json:
         print_json("roofline", {"source": resolved.source, "revision": resolved.revision,
                                 **roofline_json(report, p), "plot": plot})
         return
