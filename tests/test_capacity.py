@@ -207,3 +207,15 @@ def test_pick_g_remedies_are_computed():
     assert kinds["kv-fp8"].value == 1
     assert kinds["pp"].value == 2
     assert kinds["batch-at-g1"].value == next(r.max_batch for r in result.rows if r.kv_heads == 1)
+
+
+def test_pick_g_for_an_mla_model_adds_the_latent_as_a_reference_row():
+    spec = catalog_spec("deepseek-ai/DeepSeek-V2-Lite")  # H = 16, d_k 192, d_v 128, latent 576
+    result = pick_g(Deployment(spec=spec, gpu=gpu("h100-sxm")), ctx=32768, batch=64)
+    rows = {r.kv_heads: r for r in result.rows}
+    assert sorted(g for g in rows if g is not None) == [1, 2, 4, 8, 16]
+    # standard attention with G KV heads: 27 layers x G x (192 + 128) x 2 bytes
+    assert rows[16].kv_bytes_per_token == 27 * 16 * (192 + 128) * 2
+    assert rows[None].label == "MLA (latent)"
+    assert rows[None].kv_bytes_per_token == 27 * (512 + 64) * 2
+    assert result.recommended_kv_heads is not None  # the MLA row is a reference, not a choice

@@ -95,7 +95,8 @@ def latency_lines(extra: dict[str, object] | None) -> list[str]:
     return [str(line)] if line else []
 
 
-def pickg_latency(result: object, *, ctx: int, batch: int) -> dict[int, tuple[float, float]] | None:
+def pickg_latency(result: object, *, ctx: int,
+                  batch: int) -> dict[int | None, tuple[float, float]] | None:
     """Decode ms/step and aggregate tokens/s per G (from the roofline module when present)."""
     try:
         from kvplan.core import roofline

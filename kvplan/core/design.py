@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from kvplan.core import kvcache
 from kvplan.core.capacity import CtxAnswer, Deployment, Plan, divisors, max_batch, max_ctx, plan
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
+from kvplan.core.sizing import as_standard_attention
 from kvplan.errors import KvplanError
 
 DESIGN_VOCAB = 32000  # Llama-2 tokenizer, for models designed from scratch
@@ -24,7 +25,7 @@ TP_CANDIDATES = (2, 4, 8, 16)
 class GRow(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True)
 
-    kv_heads: int
+    kv_heads: int | None  # None marks the MLA reference row (a latent, no KV heads)
     label: str  # MHA / GQA-8 / MQA / MLA
     kv_bytes_per_token: int  # whole model, one sequence
     kv_bytes: int  # workload (batch x ctx), per GPU
@@ -79,9 +80,11 @@ def design_spec(*, layers: int, heads: int, head_dim: int, hidden: int | None,
     )
 
 
-def _row(base: Deployment, g: int, ctx: int, batch: int,
+def _row(base: Deployment, g: int | None, ctx: int, batch: int,
          weights_for: Callable[[ModelSpec], int | None]) -> GRow:
-    spec = base.spec.with_kv_heads(g)
+    """One candidate: the model with G KV heads (g=None: the model as it is, e.g. MLA)."""
+    spec = base.spec if g is None else base.spec.with_kv_heads(g)
+    label = "MLA (latent)" if g is None else label_for(spec.query_heads, g)
     d = base.model_copy(update={"spec": spec, "weights_override": weights_for(spec)})
     per_token = kvcache.kv_bytes_per_token(spec, d.kv_dtype)
     try:
@@ -90,13 +93,13 @@ def _row(base: Deployment, g: int, ctx: int, batch: int,
         from kvplan.core.params import weight_bytes
 
         weights = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
-        return GRow(kv_heads=g, label=label_for(spec.query_heads, g), kv_bytes_per_token=per_token,
+        return GRow(kv_heads=g, label=label, kv_bytes_per_token=per_token,
                     kv_bytes=batch * kvcache.kv_bytes_per_sequence(spec, ctx, d.kv_dtype),
                     weights_bytes=weights, kv_budget_bytes=None, fits=False, max_batch=0,
                     max_ctx=0, max_ctx_capped=False)
     answer: CtxAnswer = max_ctx(p, batch, cap_to_positions=False)
     return GRow(
-        kv_heads=g, label=label_for(spec.query_heads, g), kv_bytes_per_token=per_token,
+        kv_heads=g, label=label, kv_bytes_per_token=per_token,
         kv_bytes=batch * p.seq_bytes(ctx), weights_bytes=p.weights_total,
         kv_budget_bytes=p.budget.kv_budget, fits=batch * p.seq_bytes(ctx) <= p.budget.kv_budget,
         max_batch=max_batch(p, ctx), max_ctx=answer.max_ctx,
@@ -110,16 +113,21 @@ def valid_kv_heads(spec: ModelSpec, tp: int = 1) -> list[int]:
 
 def pick_g(base: Deployment, *, ctx: int, batch: int,
            weights_for: Callable[[ModelSpec], int | None] = lambda _s: None) -> PickG:
+    mla_row = None
+    if base.spec.mla is not None:
+        # Compare G for standard attention with the same heads (the decompressed K/V an MLA
+        # model attends over), and keep the MLA latent as a reference row.
+        mla_row = _row(base, None, ctx, batch, weights_for)
+        base = base.model_copy(update={"spec": as_standard_attention(base.spec)})
     spec = base.spec
-    if spec.mla is not None:
-        raise KvplanError(f"{spec.name} uses MLA (a latent, not KV heads): pick-g compares G "
-                          "for standard attention; pass a GQA model or geometry flags")
     rows = []
     for g in valid_kv_heads(spec):
         if base.engine.value == "vllm" and g % base.tp and base.tp % g:
             continue
         rows.append(_row(base, g, ctx, batch, weights_for))
-    fitting = [r for r in rows if r.fits]
+    if mla_row is not None:
+        rows.append(mla_row)
+    fitting = [r for r in rows if r.fits and r.kv_heads is not None]
     remedies: list[Remedy] = []
     if fitting:
         best = max(fitting, key=lambda r: r.kv_heads)

@@ -564,12 +564,13 @@ def fit_operating_point(plan: Plan, result: FitResult) -> dict[str, Any] | None:
     return {"summary": _summary(e), **operating_point_fields(e)}
 
 
-def pickg_latency(result: PickG, *, ctx: int, batch: int) -> dict[int, tuple[float, float]]:
+def pickg_latency(result: PickG, *, ctx: int,
+                  batch: int) -> dict[int | None, tuple[float, float]]:
     """G -> (decode ms per step, aggregate tokens/s) at the requested (batch, ctx). Rows whose
     workload does not fit are still estimated at the requested batch: the hypothetical
     latency, so the table shows what G would cost if the memory were there. Rows without a
     plan (weights alone do not fit) or on a GPU without the figures needed are skipped."""
-    out: dict[int, tuple[float, float]] = {}
+    out: dict[int | None, tuple[float, float]] = {}
     for row in result.rows:
         if row.plan is None:
             continue

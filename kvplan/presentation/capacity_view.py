@@ -142,7 +142,7 @@ def pickg_json(r: PickG) -> dict[str, Any]:
 
 
 def render_pickg(r: PickG, *, header: str, ctx: int, batch: int,
-                 latency: dict[int, tuple[float, float]] | None = None) -> RenderableType:
+                 latency: dict[int | None, tuple[float, float]] | None = None) -> RenderableType:
     t = Table(title=f"KV heads G for {batch} x {fmt_tokens(ctx)} tokens", title_justify="left")
     for col in ("G", "layout", "KV / token", "KV for workload", "weights", "KV budget",
                 "fits", "max batch @ctx", "max ctx @batch"):
@@ -154,7 +154,7 @@ def render_pickg(r: PickG, *, header: str, ctx: int, batch: int,
         style = FIT_STYLE if row.fits else NOFIT_STYLE
         if row.kv_heads == r.recommended_kv_heads:
             style = f"bold reverse {FIT_STYLE}"
-        cells = [str(row.kv_heads), row.label, fmt_bytes(row.kv_bytes_per_token),
+        cells = [str(row.kv_heads) if row.kv_heads is not None else "latent", row.label, fmt_bytes(row.kv_bytes_per_token),
                  fmt_gib(row.kv_bytes), fmt_gib(row.weights_bytes),
                  fmt_gib(row.kv_budget_bytes) if row.kv_budget_bytes is not None else "weights "
                  "don't fit", "yes" if row.fits else "no", f"{row.max_batch:,}",
