@@ -154,7 +154,8 @@ def render_pickg(r: PickG, *, header: str, ctx: int, batch: int,
         style = FIT_STYLE if row.fits else NOFIT_STYLE
         if row.kv_heads == r.recommended_kv_heads:
             style = f"bold reverse {FIT_STYLE}"
-        cells = [str(row.kv_heads) if row.kv_heads is not None else "latent", row.label, fmt_bytes(row.kv_bytes_per_token),
+        g = str(row.kv_heads) if row.kv_heads is not None else "latent"
+        cells = [g, row.label, fmt_bytes(row.kv_bytes_per_token),
                  fmt_gib(row.kv_bytes), fmt_gib(row.weights_bytes),
                  fmt_gib(row.kv_budget_bytes) if row.kv_budget_bytes is not None else "weights "
                  "don't fit", "yes" if row.fits else "no", f"{row.max_batch:,}",
