@@ -86,6 +86,13 @@ def formula_lines(report: SizeReport) -> list[str]:
         held = "" if g.window is None else f", holding at most {g.window:,} tokens"
         lines.append(f"{g.layers} {g.kind.value} layers × {per} · {b} B = "
                      f"{int(g.layers * g.elements_per_token * b):,} B/token{held}")
+    terms = [f"{int(g.layers * g.elements_per_token * b):,} × {g.tokens_held:,}"
+             for g in report.groups if g.kind is not LayerKind.NONE]
+    state = report.state_bytes_per_sequence
+    seq = " + ".join(terms) + (f" + state {state:,}" if state else "")
+    lines.append(f"per sequence at {report.ctx:,} tokens: {seq} = "
+                 f"{report.kv_bytes_per_sequence:,} B; × batch {report.batch:,} = "
+                 f"{report.kv_bytes:,} B")
     return lines
 
 
@@ -138,7 +145,7 @@ def render_size(report: SizeReport, *, source: str, location: str,
                    fmt_bytes(report.state_bytes_per_sequence))
 
     parts: list[RenderableType] = [header, geo, Text(""), kv]
-    formula = Text("Formula, per token: ", style="bold")
+    formula = Text("Formula (bytes per token per layer group, then per sequence):", style="bold")
     parts.append(formula)
     for line in formula_lines(report):
         parts.append(Text("  " + line))
