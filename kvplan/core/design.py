@@ -17,6 +17,7 @@ from kvplan.core.capacity import CtxAnswer, Deployment, Plan, divisors, max_batc
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 from kvplan.core.sizing import as_standard_attention
 from kvplan.errors import KvplanError
+from kvplan.units import GiB
 
 DESIGN_VOCAB = 32000  # Llama-2 tokenizer, for models designed from scratch
 TP_CANDIDATES = (2, 4, 8, 16)
@@ -134,7 +135,7 @@ def pick_g(base: Deployment, *, ctx: int, batch: int,
         smaller = best.kv_heads < spec.query_heads
         reason = (
             f"G={best.kv_heads} ({best.label}) is the largest G whose {batch} x {ctx:,}-token "
-            f"workload fits ({best.kv_bytes / 2**30:.1f} of {best.kv_budget_bytes / 2**30:.1f} GiB)"
+            f"workload fits ({best.kv_bytes / GiB:.1f} of {best.kv_budget_bytes / GiB:.1f} GiB)"
             + ("; more KV heads keep more of MHA's quality, so prefer the largest that fits."
                if smaller else "; full MHA fits, so no KV-head sharing is needed.")
         )

@@ -11,7 +11,7 @@ from rich.text import Text
 from kvplan.core.capacity import Plan
 from kvplan.core.design import PickG
 from kvplan.core.gpu import GpuSpec
-from kvplan.units import GB, TB, fmt_bytes, fmt_gib, fmt_tokens
+from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_tokens
 
 FIT_STYLE = "green"
 NOFIT_STYLE = "red"
@@ -55,22 +55,22 @@ def budget_table(p: Plan) -> Table:
     t.add_column("term")
     t.add_column("GiB", justify="right")
     t.add_column("note", style="dim")
-    t.add_row("GPU memory (as CUDA reports)", f"{b.total_memory / 2**30:,.2f}",
+    t.add_row("GPU memory (as CUDA reports)", f"{b.total_memory / GiB:,.2f}",
               d.gpu.memory_basis if not d.gpu.cuda_memory_bytes else "runtime total")
     if b.direct:
-        t.add_row("KV budget (--kv-memory)", f"{b.kv_budget / 2**30:,.2f}", "given directly")
+        t.add_row("KV budget (--kv-memory)", f"{b.kv_budget / GiB:,.2f}", "given directly")
         return t
     if b.fraction is not None:
-        t.add_row(f"{b.knob} {b.fraction:g}", f"{b.engine_memory / 2**30:,.2f}",
+        t.add_row(f"{b.knob} {b.fraction:g}", f"{b.engine_memory / GiB:,.2f}",
                   "granted to the engine")
-    t.add_row("− weights", f"{b.weights / 2**30:,.2f}",
-              f"{p.weights_total / 2**30:,.2f} GiB / {d.tp * d.pp} GPU(s)")
+    t.add_row("− weights", f"{b.weights / GiB:,.2f}",
+              f"{p.weights_total / GiB:,.2f} GiB / {d.tp * d.pp} GPU(s)")
     if b.activations:
-        t.add_row("− peak activations", f"{b.activations / 2**30:,.2f}",
+        t.add_row("− peak activations", f"{b.activations / GiB:,.2f}",
                   "estimated (--activation-reserve)")
     if b.overhead:
-        t.add_row("− runtime / non-torch", f"{b.overhead / 2**30:,.2f}", "(--overhead)")
-    t.add_row("= KV budget", f"{b.kv_budget / 2**30:,.2f}", b.formula, style="bold")
+        t.add_row("− runtime / non-torch", f"{b.overhead / GiB:,.2f}", "(--overhead)")
+    t.add_row("= KV budget", f"{b.kv_budget / GiB:,.2f}", b.formula, style="bold")
     return t
 
 
@@ -192,7 +192,7 @@ def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
     for g in gpus:
         bf16 = g.flops.get("bf16") or g.flops.get("fp16")
         fp8 = g.flops.get("fp8")
-        t.add_row(g.name, g.display_name, f"{g.memory_bytes / 2**30:,.1f}",
+        t.add_row(g.name, g.display_name, f"{g.memory_bytes / GiB:,.1f}",
                   f"{g.memory_marketed_gb:g} GB", f"{g.memory_bandwidth / TB:.2f}",
                   f"{bf16 / 1e12:,.0f}" if bf16 else "-", f"{fp8 / 1e12:,.0f}" if fp8 else "-",
                   f"{g.interconnect_bandwidth / GB:,.0f}" if g.interconnect_bandwidth else "-")
