@@ -33,6 +33,7 @@ from kvplan.core.budget import (
 from kvplan.core.geometry import LayerKind, ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.params import weight_bytes
+from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
@@ -253,15 +254,8 @@ def _growth_bytes(p: Plan) -> int:
 
 def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> CtxAnswer:
     """Largest n >= lo with ok(n), given ok(lo) and ok monotone (hi is a first guess)."""
-    while ok(hi):
-        hi *= 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return CtxAnswer(max_ctx=lo, capped_by_positions=False, unbounded=False)
+    return CtxAnswer(max_ctx=largest_true(ok, lo, hi), capped_by_positions=False,
+                     unbounded=False)
 
 
 def max_concurrency(p: Plan, max_len: int) -> float:

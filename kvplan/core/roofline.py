@@ -40,6 +40,7 @@ from kvplan.core.design import PickG, label_for
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import LayerKind, ModelSpec
 from kvplan.core.params import param_counts, weight_bytes
+from kvplan.core.search import smallest_true
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 
@@ -338,22 +339,8 @@ def _terms(p: Plan, ctx: int) -> _Terms:
 
 
 def _first_true(ok: Callable[[int], bool], limit: int = MAX_SEARCH_BATCH) -> int | None:
-    """Smallest n in [1, limit] with ok(n), for ok false-then-true (exponential + bisection)."""
-    if ok(1):
-        return 1
-    hi = 2
-    while not ok(hi):
-        if hi >= limit:
-            return None
-        hi = min(hi * 2, limit)
-    lo = hi // 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    """Smallest n in [1, limit] with ok(n), for ok false-then-true."""
+    return smallest_true(ok, limit)
 
 
 def kv_dominant_batch(t: _Terms) -> int | None:
