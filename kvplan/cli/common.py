@@ -11,18 +11,16 @@ from typing import Any
 import typer
 
 from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS
-from kvplan.core.capacity import Deployment
+from kvplan.core.capacity import Deployment, FitResult, Plan
 from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError  # noqa: F401  (re-exported for commands)
-from kvplan.sources.deployment import (  # noqa: F401  (re-exported: moved for policies)
+from kvplan.sources.deployment import (  # noqa: F401  (MAX_*, positive ... used by commands)
     MAX_BATCH,
     MAX_CTX,
     build_deployment,
-    engine_for,
     exact_weights,
     kv_dtype_for,
     positive,
-    size_or_none,
     weight_dtype_for,
 )
 from kvplan.sources.gpus import load_gpus
@@ -78,32 +76,16 @@ MAX_SEQS_OPT = typer.Option(DEFAULT_MAX_NUM_SEQS, "--max-num-seqs", help="Engine
                             "maximum sequences per step (sizes the sampler estimate).")
 
 
-def fit_latency(p: object, result: object) -> dict[str, object] | None:
-    """Decode latency at the answer's operating point (filled in by the roofline module)."""
-    try:
-        from kvplan.core import roofline
-    except ImportError:
-        return None
-    hook = getattr(roofline, "fit_operating_point", None)
-    return hook(p, result) if hook else None
+def fit_latency(p: Plan, result: FitResult) -> dict[str, object] | None:
+    """Decode latency at the answer's operating point (lazy: only fit needs the roofline)."""
+    from kvplan.core.roofline import fit_operating_point
+
+    return fit_operating_point(p, result)
 
 
 def latency_lines(extra: dict[str, object] | None) -> list[str]:
-    if not extra:
-        return []
-    line = extra.get("summary")
+    line = extra.get("summary") if extra else None
     return [str(line)] if line else []
-
-
-def pickg_latency(result: object, *, ctx: int,
-                  batch: int) -> dict[int | None, tuple[float, float]] | None:
-    """Decode ms/step and aggregate tokens/s per G (from the roofline module when present)."""
-    try:
-        from kvplan.core import roofline
-    except ImportError:
-        return None
-    hook = getattr(roofline, "pickg_latency", None)
-    return hook(result, ctx=ctx, batch=batch) if hook else None
 
 
 def check_gpu(name: str, gpu_file: str | None) -> None:

@@ -6,7 +6,7 @@ import typer
 
 from kvplan.cli import common as c
 from kvplan.core.design import design_spec, pick_g, weights_from_params
-from kvplan.core.sizing import default_kv_dtype
+from kvplan.core.roofline import pickg_latency
 from kvplan.presentation.capacity_view import budget_fields, pickg_json, render_pickg
 from kvplan.presentation.output import print_json, stdout_console
 
@@ -61,12 +61,12 @@ def pick_g_command(
     if params is not None:
         if params <= 0:
             raise c.KvplanError(f"--params must be positive, got {params:g}")
-        dtype = c.weight_dtype_for(flags.weight_dtype) or default_kv_dtype(spec)
+        dtype = c.weight_dtype_for(flags.weight_dtype) or spec.checkpoint_dtype
         weights_for = weights_from_params(int(params), dtype)
     deployment = flags.deployment(spec)
     result = pick_g(deployment, ctx=ctx, batch=batch,
                     **({"weights_for": weights_for} if weights_for else {}))
-    latency = c.pickg_latency(result, ctx=ctx, batch=batch)
+    latency = pickg_latency(result, ctx=ctx, batch=batch)
     header += f" on {deployment.tp * deployment.pp} x {deployment.gpu.name}"
     if flags.as_json:
         first = next((r.plan for r in result.rows if r.plan is not None), None)

@@ -105,7 +105,8 @@ def kv_heads_per_gpu(spec: ModelSpec, tp: int, engine: Engine) -> int:
             raise KvplanError(
                 f"--tp {tp} does not fit {g} KV heads: vLLM needs the KV heads divisible by "
                 f"TP or TP divisible by the KV heads",
-                hint=f"try --tp {', '.join(str(t) for t in divisors(g) if t > 1)[:40] or 1}",
+                hint=f"TP sizes that work with {g} KV heads: "
+                f"{', '.join(map(str, divisors(g)))} or multiples of {g}",
             )
         return max(1, g // tp)
     return ceil(g / tp)

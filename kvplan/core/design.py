@@ -9,12 +9,15 @@ an fp8 cache, a bigger TP group, or the largest batch / context that G = 1 allow
 from __future__ import annotations
 
 from collections.abc import Callable
+from math import ceil
 
 from pydantic import BaseModel, ConfigDict
 
 from kvplan.core import kvcache
 from kvplan.core.capacity import CtxAnswer, Deployment, Plan, divisors, max_batch, max_ctx, plan
+from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
+from kvplan.core.params import attention_params, weight_bytes
 from kvplan.core.sizing import as_standard_attention
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
@@ -91,8 +94,6 @@ def _row(base: Deployment, g: int | None, ctx: int, batch: int,
     try:
         p = plan(d)
     except KvplanError:
-        from kvplan.core.params import weight_bytes
-
         weights = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
         return GRow(kv_heads=g, label=label, kv_bytes_per_token=per_token,
                     kv_bytes=batch * kvcache.kv_bytes_per_sequence(spec, ctx, d.kv_dtype),
@@ -201,11 +202,6 @@ def _remedies(base: Deployment, rows: list[GRow], *, ctx: int, batch: int,
 def weights_from_params(total_params: int, weight_dtype: str) -> Callable[[ModelSpec], int]:
     """Weight bytes for a design given its parameter count at G = H (MHA): each variant
     subtracts the K/V projection parameters that fewer KV heads remove."""
-    from math import ceil
-
-    from kvplan.core.dtypes import DTYPE_BYTES
-    from kvplan.core.params import attention_params
-
     def weights(spec: ModelSpec) -> int:
         mha = attention_params(spec, spec.query_heads)
         now = attention_params(spec, spec.kv_heads)

@@ -120,13 +120,6 @@ def _is_repo_id(name: str) -> bool:
 
 
 def _from_hub(name: str, *, revision: str | None, token: str | None) -> ResolvedModel:
-    try:
-        from kvplan.sources import hub
-    except ImportError:  # pragma: no cover - hub support is part of the package
-        hub = None
-    if hub is None or not hasattr(hub, "fetch_model"):
-        suggestions = load_catalog().suggest(name)
-        hint = f"did you mean {', '.join(suggestions)}?" if suggestions else \
-            "pass a path to a config.json, or see `kvplan models` for the bundled catalog"
-        raise KvplanError(f"{name!r} is not a local file and not in the bundled catalog", hint=hint)
+    from kvplan.sources import hub  # lazy: huggingface_hub costs start-up time
+
     return hub.fetch_model(name, revision=revision, token=token)
