@@ -17,12 +17,13 @@ from kvplan.core import kvcache
 from kvplan.core.capacity import CtxAnswer, Deployment, Plan, divisors, max_batch, max_ctx, plan
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
-from kvplan.core.params import attention_params, weight_bytes
+from kvplan.core.params import attention_params, llama_ffn_width, weight_bytes
 from kvplan.core.sizing import as_standard_attention
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
 DESIGN_VOCAB = 32000  # Llama-2 tokenizer, for models designed from scratch
+DESIGN_FFN_MULTIPLE_OF = 256  # Llama-2 7B/13B params.json multiple_of
 TP_CANDIDATES = (2, 4, 8, 16)
 
 
@@ -72,7 +73,7 @@ def design_spec(*, layers: int, heads: int, head_dim: int, hidden: int | None,
                 vocab: int = DESIGN_VOCAB, max_positions: int | None = None) -> ModelSpec:
     """A Llama-style model described only by its geometry flags."""
     hidden = hidden or heads * head_dim
-    inter = intermediate or 256 * -(-int(8 * hidden / 3) // 256)
+    inter = intermediate or llama_ffn_width(hidden, DESIGN_FFN_MULTIPLE_OF)
     notes = [f"designed from flags: Llama-style blocks (gated MLP {inter}, RMSNorm, untied "
              f"embeddings, vocab {vocab})"]
     return ModelSpec(

@@ -48,6 +48,15 @@ class ParamCounts(BaseModel):
         return self.total - self.experts
 
 
+def llama_ffn_width(dim: int, multiple_of: int, ffn_dim_multiplier: float | None = None) -> int:
+    """SwiGLU width as Meta's reference code sizes it: h = int(2 * 4 * dim / 3), scaled by
+    ffn_dim_multiplier, rounded up to a multiple of `multiple_of` (Llama-2-70B: 28672)."""
+    width = int(2 * 4 * dim / 3)
+    if ffn_dim_multiplier is not None:
+        width = int(ffn_dim_multiplier * width)
+    return multiple_of * ((width + multiple_of - 1) // multiple_of)
+
+
 def attention_params(spec: ModelSpec, kv_heads: int | None = None) -> int:
     """Projection parameters of one standard attention layer at G = kv_heads."""
     g = spec.kv_heads if kv_heads is None else kv_heads

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kvplan.core.params import llama_ffn_width
 from kvplan.errors import KvplanError
 from kvplan.sources.hf_config import parse_hf_config
 
@@ -23,13 +24,6 @@ LLAMA31_MAX_POSITIONS = 131072  # Llama 3.1+: use_scaled_rope true
 
 def is_meta_params(raw: Mapping[str, Any]) -> bool:
     return "dim" in raw and "n_layers" in raw and "model_type" not in raw
-
-
-def meta_ffn_width(dim: int, multiple_of: int, ffn_dim_multiplier: float | None) -> int:
-    width = int(2 * 4 * dim / 3)
-    if ffn_dim_multiplier is not None:
-        width = int(ffn_dim_multiplier * width)
-    return multiple_of * ((width + multiple_of - 1) // multiple_of)
 
 
 def params_to_hf(raw: Mapping[str, Any], origin: str = "params.json"
@@ -59,7 +53,7 @@ def params_to_hf(raw: Mapping[str, Any], origin: str = "params.json"
                                        or multiplier <= 0):
             raise KvplanError(f"{origin}: key ffn_dim_multiplier must be a positive number, "
                               f"got {multiplier!r}")
-        width = meta_ffn_width(dim, raw["multiple_of"], multiplier)
+        width = llama_ffn_width(dim, raw["multiple_of"], multiplier)
         cfg["intermediate_size"] = width
         notes.append(f"FFN width from multiple_of/ffn_dim_multiplier as Meta's code does: {width}")
     llama3 = raw.get("rope_theta") == LLAMA3_ROPE_THETA
