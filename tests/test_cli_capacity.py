@@ -75,6 +75,9 @@ def test_pick_g_from_geometry_flags():
     (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--tp", "3"],
      "Error: --tp 3 does not divide the model's 64 attention heads "
      "(valid TP sizes: 1, 2, 4, 8, 16, 32, 64)"),
+    (["pick-g", "--gpu", "a100-80gb", "--ctx", "65536", "--batch", "32", "--tp", "3"],
+     "Error: --tp 3 does not divide the model's 40 attention heads "
+     "(valid TP sizes: 1, 2, 4, 5, 8, 10, 20, 40)"),
     (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--gpu-memory-utilization", "1.5"],
      "Error: --gpu-memory-utilization must be in (0, 1], got 1.5"),
     (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--mem-fraction-static", "0.8"],

@@ -41,6 +41,11 @@ DEFAULT_BLOCK_SIZE = 16
 COMMON_CONTEXTS = tuple(2**k for k in range(11, 21))  # 2k ... 1M
 
 
+class WeightsDoNotFitError(KvplanError):
+    """The weights (plus reserves) leave nothing for the KV cache: a deployment that is valid
+    but too small, which `pick-g` reports as a row rather than an error."""
+
+
 class Deployment(BaseModel):
     """Everything that decides the budget and the per-GPU cache layout."""
 
@@ -169,7 +174,7 @@ def plan(d: Deployment) -> Plan:
                             fraction=fraction, kv_memory=d.kv_memory)
     if budget.kv_budget <= 0:
         granted = budget.engine_memory
-        raise KvplanError(
+        raise WeightsDoNotFitError(
             f"weights alone need {weights_gpu / GiB:.2f} GiB per GPU of the "
             f"{granted / GiB:.2f} GiB budget on {d.gpu.name} (after activations and "
             f"overhead {(budget.activations + budget.overhead) / GiB:.2f} GiB, nothing is left "

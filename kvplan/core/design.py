@@ -14,12 +14,20 @@ from math import ceil
 from pydantic import BaseModel, ConfigDict
 
 from kvplan.core import kvcache
-from kvplan.core.capacity import CtxAnswer, Deployment, Plan, divisors, max_batch, max_ctx, plan
+from kvplan.core.capacity import (
+    CtxAnswer,
+    Deployment,
+    Plan,
+    WeightsDoNotFitError,
+    divisors,
+    max_batch,
+    max_ctx,
+    plan,
+)
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 from kvplan.core.params import attention_params, llama_ffn_width, weight_bytes
 from kvplan.core.sizing import as_standard_attention
-from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
 DESIGN_VOCAB = 32000  # Llama-2 tokenizer, for models designed from scratch
@@ -94,7 +102,7 @@ def _row(base: Deployment, g: int | None, ctx: int, batch: int,
     per_token = kvcache.kv_bytes_per_token(spec, d.kv_dtype)
     try:
         p = plan(d)
-    except KvplanError:
+    except WeightsDoNotFitError:
         weights = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
         return GRow(kv_heads=g, label=label, kv_bytes_per_token=per_token,
                     kv_bytes=batch * kvcache.kv_bytes_per_sequence(spec, ctx, d.kv_dtype),
