@@ -72,10 +72,14 @@ def int_list(text: str) -> list[int]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gpu", required=True, help="kvplan GPU name for the prediction, e.g. "
-                   "h100-sxm (see `kvplan gpus`)")
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--gpu",
+        required=True,
+        help="kvplan GPU name for the prediction, e.g. h100-sxm (see `kvplan gpus`)",
+    )
     p.add_argument("--out", help="write the results as JSON to this file")
     p.add_argument("--layers", type=int, default=32)
     p.add_argument("--heads", type=int, default=32, help="query heads H")
@@ -93,10 +97,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="torch.compile the step (off)")
     p.add_argument("--cuda-graph", action="store_true", help="replay the step as a CUDA graph")
     p.add_argument("--device", default="cuda")
-    p.add_argument("--memory-fraction", type=float, default=0.92,
-                   help="skip configurations needing more than this share of free memory")
-    p.add_argument("--bw-efficiency", type=float, help="kvplan --bw-efficiency for the "
-                   "prediction [kvplan's default]")
+    p.add_argument(
+        "--memory-fraction",
+        type=float,
+        default=0.92,
+        help="skip configurations needing more than this share of free memory",
+    )
+    p.add_argument(
+        "--bw-efficiency",
+        type=float,
+        help="kvplan --bw-efficiency for the prediction [kvplan's default]",
+    )
     p.add_argument("--compute-efficiency", type=float)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -116,23 +127,31 @@ class RandomLlama:
 
         def w(rows: int, cols: int) -> torch.Tensor:
             t = torch.randn(rows, cols, generator=gen, device=device, dtype=DTYPE)
-            return t.mul_(cols ** -0.5)  # keeps activations O(1) through the layers
+            return t.mul_(cols**-0.5)  # keeps activations O(1) through the layers
 
         qkv = (self.h + 2 * self.g) * self.d
         self.embed = w(args.vocab, self.hidden)
         self.layers = [
-            {"ln1": torch.ones(self.hidden, device=device, dtype=DTYPE),
-             "wqkv": w(qkv, self.hidden), "wo": w(self.hidden, self.h * self.d),
-             "ln2": torch.ones(self.hidden, device=device, dtype=DTYPE),
-             "wgu": w(2 * self.inter, self.hidden), "wdown": w(self.hidden, self.inter)}
+            {
+                "ln1": torch.ones(self.hidden, device=device, dtype=DTYPE),
+                "wqkv": w(qkv, self.hidden),
+                "wo": w(self.hidden, self.h * self.d),
+                "ln2": torch.ones(self.hidden, device=device, dtype=DTYPE),
+                "wgu": w(2 * self.inter, self.hidden),
+                "wdown": w(self.hidden, self.inter),
+            }
             for _ in range(args.layers)
         ]
         self.ln_f = torch.ones(self.hidden, device=device, dtype=DTYPE)
         self.lm_head = w(args.vocab, self.hidden)
 
     def weight_bytes(self) -> int:
-        tensors = [self.embed, self.ln_f, self.lm_head,
-                   *(t for layer in self.layers for t in layer.values())]
+        tensors = [
+            self.embed,
+            self.ln_f,
+            self.lm_head,
+            *(t for layer in self.layers for t in layer.values()),
+        ]
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
@@ -179,8 +198,13 @@ def attend(q: torch.Tensor, kc: torch.Tensor, vc: torch.Tensor, mode: str) -> to
     return F.scaled_dot_product_attention(q.unsqueeze(2), k, v)[:, :, 0]
 
 
-def make_step(model: RandomLlama, caches: list[tuple[torch.Tensor, torch.Tensor]], pos: int,
-              mode: str, device: torch.device):
+def make_step(
+    model: RandomLlama,
+    caches: list[tuple[torch.Tensor, torch.Tensor]],
+    pos: int,
+    mode: str,
+    device: torch.device,
+):
     """One decode step for every sequence: write K/V at `pos`, attend over pos + 1 tokens."""
     h, g, d = model.h, model.g, model.d
     cos, sin = rope_tables(pos, d, device)
@@ -259,19 +283,34 @@ def free_bytes(device: torch.device) -> int | None:
 
 def config_bytes(args: argparse.Namespace, g: int, batch: int, ctx: int, mode: str) -> int:
     cache = args.layers * 2 * batch * g * (ctx + 1) * args.head_dim * ELEMENT_BYTES
-    expanded = 2 * batch * args.heads * (ctx + 1) * args.head_dim * ELEMENT_BYTES \
-        if mode == "repeat" and g != args.heads else 0
+    expanded = (
+        2 * batch * args.heads * (ctx + 1) * args.head_dim * ELEMENT_BYTES
+        if mode == "repeat" and g != args.heads
+        else 0
+    )
     logits = LOGIT_COPIES * batch * args.vocab * 4
     return cache + expanded + logits + WORKSPACE_BYTES
 
 
 # ---- kvplan's prediction ---------------------------------------------------------------------
 def predict(args: argparse.Namespace, g: int, batch: int, ctx: int):
-    spec = design_spec(layers=args.layers, heads=args.heads, head_dim=args.head_dim,
-                       hidden=args.hidden, kv_heads=g, intermediate=args.intermediate,
-                       vocab=args.vocab)
-    d = Deployment(spec=spec, gpu=load_gpus().get(args.gpu), engine=Engine.NONE,
-                   kv_dtype="bf16", weight_dtype="bf16", kv_memory=GiB)
+    spec = design_spec(
+        layers=args.layers,
+        heads=args.heads,
+        head_dim=args.head_dim,
+        hidden=args.hidden,
+        kv_heads=g,
+        intermediate=args.intermediate,
+        vocab=args.vocab,
+    )
+    d = Deployment(
+        spec=spec,
+        gpu=load_gpus().get(args.gpu),
+        engine=Engine.NONE,
+        kv_dtype="bf16",
+        weight_dtype="bf16",
+        kv_memory=GiB,
+    )
     eff = efficiency(bandwidth=args.bw_efficiency, compute=args.compute_efficiency)
     return estimate_decode(plan(d), batch=batch, ctx=ctx, efficiency=eff)
 
@@ -287,11 +326,15 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     rows: list[dict] = []
     skipped: list[dict] = []
-    header = (f"{'G':>4} {'batch':>6} {'ctx':>7} {'measured ms':>12} {'kvplan ms':>10} "
-              f"{'ratio':>6} {'GB/s':>7} {'bound':>8} {'KV':>5}")
-    print(f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; "
-          f"torch {torch.__version__}; attention: {mode}; compile: {args.compile}; "
-          f"cuda graph: {args.cuda_graph}; kvplan GPU: {args.gpu}")
+    header = (
+        f"{'G':>4} {'batch':>6} {'ctx':>7} {'measured ms':>12} {'kvplan ms':>10} "
+        f"{'ratio':>6} {'GB/s':>7} {'bound':>8} {'KV':>5}"
+    )
+    print(
+        f"device: {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}; "
+        f"torch {torch.__version__}; attention: {mode}; compile: {args.compile}; "
+        f"cuda graph: {args.cuda_graph}; kvplan GPU: {args.gpu}"
+    )
     print(header)
     for g in args.kv_heads:
         model = RandomLlama(args, g, device)
@@ -300,58 +343,102 @@ def main(argv: list[str] | None = None) -> int:
                 need = config_bytes(args, g, batch, ctx, mode)
                 free = free_bytes(device)
                 if free is not None and need > args.memory_fraction * free:
-                    skipped.append({"kv_heads": g, "batch": batch, "ctx": ctx,
-                                    "reason": f"needs {need / GiB:.1f} GiB beyond the weights, "
-                                              f"{free / GiB:.1f} GiB free"})
+                    skipped.append(
+                        {
+                            "kv_heads": g,
+                            "batch": batch,
+                            "ctx": ctx,
+                            "reason": f"needs {need / GiB:.1f} GiB beyond the weights, "
+                            f"{free / GiB:.1f} GiB free",
+                        }
+                    )
                     continue
                 try:
-                    caches = [(torch.randn(batch, g, ctx + 1, args.head_dim, device=device,
-                                           dtype=DTYPE),
-                               torch.randn(batch, g, ctx + 1, args.head_dim, device=device,
-                                           dtype=DTYPE))
-                              for _ in range(args.layers)]
+                    caches = [
+                        (
+                            torch.randn(
+                                batch, g, ctx + 1, args.head_dim, device=device, dtype=DTYPE
+                            ),
+                            torch.randn(
+                                batch, g, ctx + 1, args.head_dim, device=device, dtype=DTYPE
+                            ),
+                        )
+                        for _ in range(args.layers)
+                    ]
                     tokens = torch.randint(0, args.vocab, (batch,), device=device)
-                    run = runner(make_step(model, caches, ctx, mode, device), tokens, args,
-                                 device)
+                    run = runner(make_step(model, caches, ctx, mode, device), tokens, args, device)
                     ms = time_ms(run, args, device)
                 except torch.cuda.OutOfMemoryError as exc:
-                    skipped.append({"kv_heads": g, "batch": batch, "ctx": ctx,
-                                    "reason": f"out of memory: {str(exc).splitlines()[0]}"})
+                    skipped.append(
+                        {
+                            "kv_heads": g,
+                            "batch": batch,
+                            "ctx": ctx,
+                            "reason": f"out of memory: {str(exc).splitlines()[0]}",
+                        }
+                    )
                     continue
                 finally:
                     caches = run = None  # free before the next configuration
                 e = predict(args, g, batch, ctx)
                 achieved = e.bytes_total / (ms / 1e3)
-                row = {"kv_heads": g, "batch": batch, "ctx": ctx, "measured_ms": ms,
-                       "predicted_ms": e.decode_ms, "ratio": e.decode_ms / ms,
-                       "achieved_bytes_per_s": achieved, "bound": e.bound,
-                       "kv_share": e.kv_share, "bytes_weights": e.bytes_weights,
-                       "bytes_kv": e.bytes_kv, "bytes_other": e.bytes_other, "flops": e.flops,
-                       "model_weight_bytes": model.weight_bytes()}
+                row = {
+                    "kv_heads": g,
+                    "batch": batch,
+                    "ctx": ctx,
+                    "measured_ms": ms,
+                    "predicted_ms": e.decode_ms,
+                    "ratio": e.decode_ms / ms,
+                    "achieved_bytes_per_s": achieved,
+                    "bound": e.bound,
+                    "kv_share": e.kv_share,
+                    "bytes_weights": e.bytes_weights,
+                    "bytes_kv": e.bytes_kv,
+                    "bytes_other": e.bytes_other,
+                    "flops": e.flops,
+                    "model_weight_bytes": model.weight_bytes(),
+                }
                 rows.append(row)
-                print(f"{g:>4} {batch:>6} {ctx:>7} {ms:>12.3f} {e.decode_ms:>10.3f} "
-                      f"{e.decode_ms / ms:>6.2f} {achieved / 1e9:>7.0f} {e.bound:>8} "
-                      f"{e.kv_share:>5.0%}", flush=True)
+                print(
+                    f"{g:>4} {batch:>6} {ctx:>7} {ms:>12.3f} {e.decode_ms:>10.3f} "
+                    f"{e.decode_ms / ms:>6.2f} {achieved / 1e9:>7.0f} {e.bound:>8} "
+                    f"{e.kv_share:>5.0%}",
+                    flush=True,
+                )
         del model
         free_bytes(device)
     for s in skipped:
         print(f"skipped G={s['kv_heads']} batch {s['batch']} ctx {s['ctx']}: {s['reason']}")
     if rows:
         ratios = [r["ratio"] for r in rows]
-        print(f"{len(rows)} points: median ratio (kvplan / measured) "
-              f"{statistics.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f}; "
-              f"geometric mean {math.exp(statistics.fmean(math.log(r) for r in ratios)):.2f}")
+        print(
+            f"{len(rows)} points: median ratio (kvplan / measured) "
+            f"{statistics.median(ratios):.2f}, range {min(ratios):.2f}-{max(ratios):.2f}; "
+            f"geometric mean {math.exp(statistics.fmean(math.log(r) for r in ratios)):.2f}"
+        )
     if args.out:
-        meta = {"gpu": args.gpu, "device": str(device), "torch": torch.__version__,
-                "python": platform.python_version(), "attention": mode,
-                "compile": args.compile, "cuda_graph": args.cuda_graph,
-                "device_name": torch.cuda.get_device_name(device) if device.type == "cuda"
-                else platform.processor(),
-                "geometry": {k: getattr(args, k) for k in ("layers", "heads", "head_dim",
-                                                           "hidden", "intermediate", "vocab")},
-                "warmup": args.warmup, "steps": args.steps, "repeats": args.repeats}
-        Path(args.out).write_text(json.dumps({"meta": meta, "rows": rows, "skipped": skipped},
-                                             indent=2) + "\n")
+        meta = {
+            "gpu": args.gpu,
+            "device": str(device),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "attention": mode,
+            "compile": args.compile,
+            "cuda_graph": args.cuda_graph,
+            "device_name": torch.cuda.get_device_name(device)
+            if device.type == "cuda"
+            else platform.processor(),
+            "geometry": {
+                k: getattr(args, k)
+                for k in ("layers", "heads", "head_dim", "hidden", "intermediate", "vocab")
+            },
+            "warmup": args.warmup,
+            "steps": args.steps,
+            "repeats": args.repeats,
+        }
+        Path(args.out).write_text(
+            json.dumps({"meta": meta, "rows": rows, "skipped": skipped}, indent=2) + "\n"
+        )
         print(f"wrote {args.out}")
     return 0
 

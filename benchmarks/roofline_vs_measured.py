@@ -105,8 +105,10 @@ def _spec(model: str) -> tuple[ModelSpec, str]:
     if model == CODELLAMA_7B:
         base = "meta-llama/Llama-2-7b-hf"
         spec = catalog.load(catalog.find(base))
-        return (spec.model_copy(update={"vocab_size": CODELLAMA_VOCAB, "name": model}),
-                f"as {base} with vocab {CODELLAMA_VOCAB}")
+        return (
+            spec.model_copy(update={"vocab_size": CODELLAMA_VOCAB, "name": model}),
+            f"as {base} with vocab {CODELLAMA_VOCAB}",
+        )
     raise LookupError(f"{model}: not in the catalog and no documented equivalent")
 
 
@@ -138,23 +140,40 @@ def predict(record: dict, efficiency: Efficiency | None = None) -> Row:
     spec, mapping = _spec(record["model"])
     weight_dtype, override, note = _weights(spec, record["engine"], record["weight_dtype"])
     kv_dtype = {"q8_0": "fp16"}.get(record["kv_dtype"], record["kv_dtype"])
-    d = Deployment(spec=spec, gpu=load_gpus().get(record["gpu"]), engine=Engine.NONE,
-                   tp=record["tensor_parallel_size"], kv_dtype=kv_dtype,
-                   weight_dtype=weight_dtype, kv_memory=KV_BUDGET, weights_override=override)
-    e = estimate_decode(plan(d), batch=record["batch"], ctx=record["context"],
-                        efficiency=efficiency)
+    d = Deployment(
+        spec=spec,
+        gpu=load_gpus().get(record["gpu"]),
+        engine=Engine.NONE,
+        tp=record["tensor_parallel_size"],
+        kv_dtype=kv_dtype,
+        weight_dtype=weight_dtype,
+        kv_memory=KV_BUDGET,
+        weights_override=override,
+    )
+    e = estimate_decode(
+        plan(d), batch=record["batch"], ctx=record["context"], efficiency=efficiency
+    )
     measured = measured_seconds(record)
     predicted = e.decode_ms / 1e3
-    return Row(id=record["id"], engine=record["engine"], model=record["model"],
-               gpu=record["gpu"], tp=record["tensor_parallel_size"], batch=record["batch"],
-               ctx=record["context"], weights=record["weight_dtype"],
-               predicted_ms=predicted * 1e3, measured_ms=measured * 1e3,
-               ratio=predicted / measured, bound=e.bound, kv_share=e.kv_share,
-               mapping="; ".join(x for x in (mapping, note) if x))
+    return Row(
+        id=record["id"],
+        engine=record["engine"],
+        model=record["model"],
+        gpu=record["gpu"],
+        tp=record["tensor_parallel_size"],
+        batch=record["batch"],
+        ctx=record["context"],
+        weights=record["weight_dtype"],
+        predicted_ms=predicted * 1e3,
+        measured_ms=measured * 1e3,
+        ratio=predicted / measured,
+        bound=e.bound,
+        kv_share=e.kv_share,
+        mapping="; ".join(x for x in (mapping, note) if x),
+    )
 
 
-def compare(records: list[dict] | None = None,
-            efficiency: Efficiency | None = None) -> list[Row]:
+def compare(records: list[dict] | None = None, efficiency: Efficiency | None = None) -> list[Row]:
     return [predict(r, efficiency) for r in (records if records is not None else load_records())]
 
 
@@ -162,25 +181,36 @@ def summary(rows: list[Row]) -> dict[str, float]:
     dev = [abs(r.ratio - 1) for r in rows]
     b1 = [abs(r.ratio - 1) for r in rows if r.single_gpu_batch1]
     worst = max(rows, key=lambda r: abs(r.ratio - 1))
-    return {"records": len(rows), "median_abs_dev": statistics.median(dev),
-            "median_ratio": statistics.median(r.ratio for r in rows),
-            "worst_ratio": worst.ratio, "worst_id": worst.id,  # type: ignore[dict-item]
-            "worst_batch1_single_gpu_dev": max(b1)}
+    return {
+        "records": len(rows),
+        "median_abs_dev": statistics.median(dev),
+        "median_ratio": statistics.median(r.ratio for r in rows),
+        "worst_ratio": worst.ratio,
+        "worst_id": worst.id,  # type: ignore[dict-item]
+        "worst_batch1_single_gpu_dev": max(b1),
+    }
 
 
 def markdown(rows: list[Row]) -> str:
-    lines = ["| id | engine | GPU | TP | batch | ctx | weights | measured ms | predicted ms "
-             "| ratio | bound | KV share |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| id | engine | GPU | TP | batch | ctx | weights | measured ms | predicted ms "
+        "| ratio | bound | KV share |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r.id} | {r.engine} | {r.gpu} | {r.tp} | {r.batch} | {r.ctx:,} | "
-                     f"{r.weights} | {r.measured_ms:.2f} | {r.predicted_ms:.2f} | "
-                     f"{r.ratio:.2f} | {r.bound} | {r.kv_share:.0%} |")
+        lines.append(
+            f"| {r.id} | {r.engine} | {r.gpu} | {r.tp} | {r.batch} | {r.ctx:,} | "
+            f"{r.weights} | {r.measured_ms:.2f} | {r.predicted_ms:.2f} | "
+            f"{r.ratio:.2f} | {r.bound} | {r.kv_share:.0%} |"
+        )
     s = summary(rows)
-    lines += ["", f"{s['records']} records; median |ratio - 1| = {s['median_abs_dev']:.1%} "
-              f"(median ratio {s['median_ratio']:.2f}); worst ratio {s['worst_ratio']:.2f} "
-              f"({s['worst_id']}); worst batch-1 single-GPU |ratio - 1| = "
-              f"{s['worst_batch1_single_gpu_dev']:.1%}."]
+    lines += [
+        "",
+        f"{s['records']} records; median |ratio - 1| = {s['median_abs_dev']:.1%} "
+        f"(median ratio {s['median_ratio']:.2f}); worst ratio {s['worst_ratio']:.2f} "
+        f"({s['worst_id']}); worst batch-1 single-GPU |ratio - 1| = "
+        f"{s['worst_batch1_single_gpu_dev']:.1%}.",
+    ]
     mapped = [f"- {r.id}: {r.mapping}" for r in rows if r.mapping]
     if mapped:
         lines += ["", "Mappings:", *mapped]
@@ -188,8 +218,10 @@ def markdown(rows: list[Row]) -> str:
 
 
 ABLATION = (
-    ("bandwidth only (no all-reduce latency, no dequantization factor)",
-     Efficiency(allreduce_latency_s=0, quantized_stream=1)),
+    (
+        "bandwidth only (no all-reduce latency, no dequantization factor)",
+        Efficiency(allreduce_latency_s=0, quantized_stream=1),
+    ),
     ("+ all-reduce latency", Efficiency(quantized_stream=1)),
     ("+ dequantization factor (the default model)", Efficiency()),
 )
@@ -197,27 +229,35 @@ ABLATION = (
 
 def ablation(records: list[dict] | None = None) -> str:
     """How each refinement of the model moves the summary statistics."""
-    lines = ["| model | median abs(ratio - 1) | worst batch-1 single-GPU | worst TP |",
-             "|---|---|---|---|"]
+    lines = [
+        "| model | median abs(ratio - 1) | worst batch-1 single-GPU | worst TP |",
+        "|---|---|---|---|",
+    ]
     for label, eff in ABLATION:
         rows = compare(records, eff)
         s = summary(rows)
         tp = max((abs(r.ratio - 1) for r in rows if r.tp > 1), default=0.0)
-        lines.append(f"| {label} | {s['median_abs_dev']:.1%} | "
-                     f"{s['worst_batch1_single_gpu_dev']:.1%} | {tp:.1%} |")
+        lines.append(
+            f"| {label} | {s['median_abs_dev']:.1%} | "
+            f"{s['worst_batch1_single_gpu_dev']:.1%} | {tp:.1%} |"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of markdown")
-    parser.add_argument("--ablation", action="store_true",
-                        help="also show what each refinement of the model changes")
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also show what each refinement of the model changes",
+    )
     args = parser.parse_args(argv)
     rows = compare()
     if args.json:
-        json.dump({"rows": [asdict(r) for r in rows], "summary": summary(rows)}, sys.stdout,
-                  indent=2)
+        json.dump(
+            {"rows": [asdict(r) for r in rows], "summary": summary(rows)}, sys.stdout, indent=2
+        )
         sys.stdout.write("\n")
     else:
         print(markdown(rows))

@@ -32,13 +32,19 @@ def main() -> None:
         times = []
         for _ in range(args.runs):
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "kvplan", *cmd], check=True,
-                           capture_output=True, env={"HF_HUB_OFFLINE": "1", "PATH": ""})
+            subprocess.run(
+                [sys.executable, "-m", "kvplan", *cmd],
+                check=True,
+                capture_output=True,
+                env={"HF_HUB_OFFLINE": "1", "PATH": ""},
+            )
             times.append(time.perf_counter() - start)
         median = statistics.median(times)
         flag = "ok" if median < TARGET_S else "SLOW"
-        print(f"{' '.join(cmd):70s} median {median * 1000:6.0f} ms  best "
-              f"{min(times) * 1000:6.0f} ms  [{flag}]")
+        print(
+            f"{' '.join(cmd):70s} median {median * 1000:6.0f} ms  best "
+            f"{min(times) * 1000:6.0f} ms  [{flag}]"
+        )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,14 @@ class Result:
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200", **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "kvplan", *args], capture_output=True,
-                          text=True, env=full_env, cwd=cwd or ROOT, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kvplan", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd or ROOT,
+        timeout=120,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -30,8 +30,9 @@ def fake_sha(seed: str) -> str:
     return hashlib.sha1(seed.encode()).hexdigest()
 
 
-def safetensors_file(tensors: dict[str, tuple[str, list[int]]], *,
-                     itemsize: dict[str, float]) -> bytes:
+def safetensors_file(
+    tensors: dict[str, tuple[str, list[int]]], *, itemsize: dict[str, float]
+) -> bytes:
     """A real safetensors file: 8-byte little-endian header length, JSON header, data.
 
     Data bytes are zeros; only the header matters to the Hub metadata readers.
@@ -123,8 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(404, None, "Not Found", body=body)
         repo_id, revision, filename = (unquote(match[g]) for g in ("repo", "rev", "file"))
         if self.headers.get("Authorization") == f"Bearer {INVALID_TOKEN}":
-            return self._error(401, None, "Invalid credentials in Authorization header",
-                               body=body)
+            return self._error(401, None, "Invalid credentials in Authorization header", body=body)
         repo = self.hub.repos.get(repo_id)
         if repo is None:
             return self._error(404, "RepoNotFound", "Repository not found", body=body)
@@ -136,26 +136,41 @@ class _Handler(BaseHTTPRequestHandler):
         if repo.gated_token is not None:
             auth = self.headers.get("Authorization", "")
             if not auth:
-                return self._error(401, "GatedRepo", f"Access to model {repo_id} is restricted. "
-                                   "You must have access to it and be authenticated to access "
-                                   "it. Please log in.", body=body)
+                return self._error(
+                    401,
+                    "GatedRepo",
+                    f"Access to model {repo_id} is restricted. "
+                    "You must have access to it and be authenticated to access "
+                    "it. Please log in.",
+                    body=body,
+                )
             if auth != f"Bearer {repo.gated_token}":
-                return self._error(403, "GatedRepo", f"Access to model {repo_id} is restricted "
-                                   "and you are not in the authorized list.", body=body)
+                return self._error(
+                    403,
+                    "GatedRepo",
+                    f"Access to model {repo_id} is restricted "
+                    "and you are not in the authorized list.",
+                    body=body,
+                )
         commit = repo.commit_for(revision)
         if commit is None:
             return self._error(404, "RevisionNotFound", f"Invalid rev id: {revision}", body=body)
         data = repo.files.get(filename)
         if data is None:
-            return self._error(404, "EntryNotFound", f"{filename} does not exist on \"{revision}\"",
-                               body=body, extra={"X-Repo-Commit": commit})
+            return self._error(
+                404,
+                "EntryNotFound",
+                f'{filename} does not exist on "{revision}"',
+                body=body,
+                extra={"X-Repo-Commit": commit},
+            )
         etag = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git blob id
         status, payload, extra = 200, data, {}
         ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
         if ranged and body:
             start = int(ranged[1])
             end = min(int(ranged[2]) if ranged[2] else len(data) - 1, len(data) - 1)
-            status, payload = 206, data[start:end + 1]
+            status, payload = 206, data[start : end + 1]
             extra["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
         self.send_response(status)
         self.send_header("X-Repo-Commit", commit)
@@ -168,8 +183,15 @@ class _Handler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(payload)
 
-    def _error(self, status: int, code: str | None, message: str, *, body: bool,
-               extra: dict[str, str] | None = None) -> None:
+    def _error(
+        self,
+        status: int,
+        code: str | None,
+        message: str,
+        *,
+        body: bool,
+        extra: dict[str, str] | None = None,
+    ) -> None:
         payload = json.dumps({"error": message}).encode()
         self.send_response(status)
         if code is not None:

@@ -17,8 +17,14 @@ LLAMA31_8B = "meta-llama/Llama-3.1-8B-Instruct"
 
 def test_vllm_budget_terms_are_the_documented_formula():
     # vLLM: kv = total * util - weights - activations - non-torch (all given explicitly here)
-    d = Deployment(spec=catalog_spec(LLAMA31_8B), gpu=gpu("h100-sxm"), fraction=0.95,
-                   activations=2 * GiB, overhead=GiB // 4, kv_dtype="bf16")
+    d = Deployment(
+        spec=catalog_spec(LLAMA31_8B),
+        gpu=gpu("h100-sxm"),
+        fraction=0.95,
+        activations=2 * GiB,
+        overhead=GiB // 4,
+        kv_dtype="bf16",
+    )
     p = plan(d)
     total = gpu("h100-sxm").cuda_memory_bytes
     weights = p.weights_per_gpu
@@ -39,8 +45,7 @@ def test_sglang_and_trtllm_budget_semantics():
     sg = plan(Deployment(spec=spec, gpu=h100, engine=Engine.SGLANG))
     assert sg.budget.fraction == 0.88  # SGLang v0.4 default at TP 1
     assert sg.budget.kv_budget == int(total * 0.88) - weights
-    trt = plan(Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM, activations=GiB,
-                          overhead=0))
+    trt = plan(Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM, activations=GiB, overhead=0))
     assert trt.budget.kv_budget == int((total - weights - GiB) * 0.90)
     direct = plan(Deployment(spec=spec, gpu=h100, kv_memory=40 * GiB))
     assert direct.budget.kv_budget == 40 * GiB
@@ -48,18 +53,24 @@ def test_sglang_and_trtllm_budget_semantics():
 
 def _deployment_for(record: dict) -> Deployment | None:
     """Map a logged deployment onto kvplan's inputs (only models whose config is bundled)."""
-    model = {"RedHatAI/Llama-3.3-70B-Instruct-fp8-dynamic": "meta-llama/Llama-3.3-70B-Instruct",
-             # R1-Distill-Qwen-14B is Qwen2.5-14B's architecture (same config structure)
-             "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B": "Qwen/Qwen2.5-14B"}.get(
-        record["model"], record["model"])
+    model = {
+        "RedHatAI/Llama-3.3-70B-Instruct-fp8-dynamic": "meta-llama/Llama-3.3-70B-Instruct",
+        # R1-Distill-Qwen-14B is Qwen2.5-14B's architecture (same config structure)
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B": "Qwen/Qwen2.5-14B",
+    }.get(record["model"], record["model"])
     from kvplan.sources.catalog import load_catalog
 
     entry = load_catalog().find(model)
     if entry is None:
         return None
     spec = load_catalog().load(entry)
-    gpu_name = {"H100 80GB": "h100-sxm", "H100": "h100-sxm", "RTX 3090": "rtx-3090",
-                "RTX 4090": "rtx-4090", "A10": "a10"}.get(record["gpu"])
+    gpu_name = {
+        "H100 80GB": "h100-sxm",
+        "H100": "h100-sxm",
+        "RTX 3090": "rtx-3090",
+        "RTX 4090": "rtx-4090",
+        "A10": "a10",
+    }.get(record["gpu"])
     if gpu_name is None:
         return None
     engine = Engine(record["engine"])
@@ -69,17 +80,27 @@ def _deployment_for(record: dict) -> Deployment | None:
     v0 = record["engine_version"] is None or str(record["engine_version"]).startswith("0.")
     v0 = v0 and not str(record["engine_version"] or "").startswith("0.19")
     batched = max(record["max_model_len"] or 8192, 2048) if v0 else 8192
-    return Deployment(spec=spec, gpu=gpu(gpu_name), engine=engine,
-                      tp=record["tensor_parallel_size"], fraction=record["gpu_memory_utilization"],
-                      kv_dtype=kv_dtype, weight_dtype=weight_dtype,
-                      block_size=record.get("block_size") or 16, max_num_batched_tokens=batched)
+    return Deployment(
+        spec=spec,
+        gpu=gpu(gpu_name),
+        engine=engine,
+        tp=record["tensor_parallel_size"],
+        fraction=record["gpu_memory_utilization"],
+        kv_dtype=kv_dtype,
+        weight_dtype=weight_dtype,
+        block_size=record.get("block_size") or 16,
+        max_num_batched_tokens=batched,
+    )
 
 
 def _vllm_records() -> list[dict]:
     data = yaml.safe_load((DATA / "vllm_kv_logs.yaml").read_text())
     # Records whose own figures disagree (flagged SUSPICIOUS in the data file) are not used.
-    return [r for r in data["records"]
-            if r["engine"] == "vllm" and "SUSPICIOUS" not in (r.get("notes") or "")]
+    return [
+        r
+        for r in data["records"]
+        if r["engine"] == "vllm" and "SUSPICIOUS" not in (r.get("notes") or "")
+    ]
 
 
 # vLLM V0 (no version logged) profiled one max_model_len-token sequence without chunked
@@ -158,9 +179,18 @@ def test_max_batch_is_tight(ctx, util):
 
 
 @settings(max_examples=40, deadline=None)
-@given(batch=st.integers(1, 4000),
-       model=st.sampled_from([LLAMA31_8B, "mistralai/Mistral-7B-v0.1", "google/gemma-2-9b-it",
-                              "openai/gpt-oss-20b", "deepseek-ai/DeepSeek-V2-Lite"]))
+@given(
+    batch=st.integers(1, 4000),
+    model=st.sampled_from(
+        [
+            LLAMA31_8B,
+            "mistralai/Mistral-7B-v0.1",
+            "google/gemma-2-9b-it",
+            "openai/gpt-oss-20b",
+            "deepseek-ai/DeepSeek-V2-Lite",
+        ]
+    ),
+)
 def test_max_ctx_is_tight_also_with_sliding_windows(batch, model):
     p = plan(Deployment(spec=catalog_spec(model), gpu=gpu("h200")))
     answer = max_ctx(p, batch)
@@ -185,8 +215,13 @@ def test_fit_modes_and_headroom():
 
 def test_worked_pick_g_case_13b_64k_batch32_a100():
     """Seed 002, phase 4: Llama-2-13B geometry (40 layers, 40 heads, d 128), 64k x 32, A100-80GB."""
-    result = pick_g(Deployment(spec=catalog_spec("meta-llama/Llama-2-13b-hf"),
-                               gpu=gpu("a100-80gb"), kv_dtype="fp16"), ctx=65536, batch=32)
+    result = pick_g(
+        Deployment(
+            spec=catalog_spec("meta-llama/Llama-2-13b-hf"), gpu=gpu("a100-80gb"), kv_dtype="fp16"
+        ),
+        ctx=65536,
+        batch=32,
+    )
     rows = {r.kv_heads: r for r in result.rows}
     assert sorted(rows) == [1, 2, 4, 5, 8, 10, 20, 40]
     for g, row in rows.items():
@@ -200,8 +235,13 @@ def test_worked_pick_g_case_13b_64k_batch32_a100():
 
 
 def test_pick_g_remedies_are_computed():
-    result = pick_g(Deployment(spec=catalog_spec("meta-llama/Llama-2-13b-hf"),
-                               gpu=gpu("a100-80gb"), kv_dtype="fp16"), ctx=65536, batch=64)
+    result = pick_g(
+        Deployment(
+            spec=catalog_spec("meta-llama/Llama-2-13b-hf"), gpu=gpu("a100-80gb"), kv_dtype="fp16"
+        ),
+        ctx=65536,
+        batch=64,
+    )
     assert result.recommended_kv_heads is None
     kinds = {r.kind: r for r in result.remedies}
     assert kinds["kv-fp8"].value == 1

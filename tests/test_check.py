@@ -29,8 +29,9 @@ H100_CUDA_BYTES = 85_030_076_416  # configs/gpus.yaml cuda_memory_bytes (79.19 G
 LLAMA8_WEIGHTS = 8_030_261_248 * 2  # bf16 parameters
 LLAMA8_ACTIVATIONS = int(8192 * 14336 * 5.25 + 256 * 128256 * 43)  # MLP pass + sampler
 OVERHEAD_1GPU = GiB // 4
-LLAMA8_H100_BUDGET = int(H100_CUDA_BYTES * 0.90) - LLAMA8_WEIGHTS - LLAMA8_ACTIVATIONS \
-    - OVERHEAD_1GPU
+LLAMA8_H100_BUDGET = (
+    int(H100_CUDA_BYTES * 0.90) - LLAMA8_WEIGHTS - LLAMA8_ACTIVATIONS - OVERHEAD_1GPU
+)
 LLAMA8_PER_TOKEN = 32 * 8 * 128 * 2 * 2  # layers x G x d_head x (K,V) x bf16 = 131072
 
 
@@ -75,8 +76,12 @@ def write(tmp_path: Path, text: str, name: str = "kvplan.yaml") -> Path:
 
 
 def rows(doc: dict) -> dict[tuple[str, str], dict]:
-    return {(t["target"], r["requirement"]): r
-            for p in doc["policies"] for t in p["targets"] for r in t["results"]}
+    return {
+        (t["target"], r["requirement"]): r
+        for p in doc["policies"]
+        for t in p["targets"]
+        for r in t["results"]
+    }
 
 
 def target(body: str, name: str = "a", model: str = LLAMA8, gpu: str = "h100-sxm") -> str:
@@ -98,8 +103,12 @@ def test_example_policy_passes_every_row(check):
     text = (ROOT / EXAMPLE).read_text().splitlines()
     assert text[row["line"] - 1].strip().startswith("min_batch: 48")
     assert {t["target"] for t in d["policies"][0]["targets"]} >= {
-        "llama-3.1-8b-l4", "llama-3.1-8b-a10g", "llama-3.1-70b-h100-tp4-fp8kv",
-        "mixtral-8x7b-h100-tp2", "qwen2.5-7b-rtx-4090"}
+        "llama-3.1-8b-l4",
+        "llama-3.1-8b-a10g",
+        "llama-3.1-70b-h100-tp4-fp8kv",
+        "mixtral-8x7b-h100-tp2",
+        "qwen2.5-7b-rtx-4090",
+    }
 
 
 def test_min_batch_margin_from_the_budget_terms(check, tmp_path):
@@ -114,24 +123,31 @@ def test_min_batch_margin_from_the_budget_terms(check, tmp_path):
     assert (row["measured"], row["limit"], row["margin"]) == (54, 60, -6)
     assert row["margin_pct"] == pytest.approx(-10.0)
     assert row["line"] == 7
-    assert row["message"] == ("largest batch at 8,192 tokens is 54, at least 60 required: "
-                              "short by 6")
+    assert row["message"] == (
+        "largest batch at 8,192 tokens is 54, at least 60 required: short by 6"
+    )
     t = r.json["policies"][0]["targets"][0]
     assert t["kv_budget_bytes"] == LLAMA8_H100_BUDGET and t["kv_bytes_per_token"] == 131072
 
 
 def test_fits_and_headroom_in_bytes_and_percent(check, tmp_path):
     used = 32 * 8192 * LLAMA8_PER_TOKEN
-    policy = write(tmp_path, target("    ctx: 8192\n    batch: 32\n    requirements:\n"
-                                    "      min_headroom: 16GiB\n")
-                   + target("    ctx: 8192\n    batch: 32\n    requirements:\n"
-                            "      min_headroom: 50%\n", name="b").removeprefix("targets:\n"))
+    policy = write(
+        tmp_path,
+        target("    ctx: 8192\n    batch: 32\n    requirements:\n      min_headroom: 16GiB\n")
+        + target(
+            "    ctx: 8192\n    batch: 32\n    requirements:\n      min_headroom: 50%\n", name="b"
+        ).removeprefix("targets:\n"),
+    )
     r = check("--policy", str(policy), "--format", "json")
     assert r.code == 1
     results = rows(r.json)
     fits = results[("a", "fits")]
     assert (fits["measured"], fits["limit"], fits["margin"]) == (
-        used, LLAMA8_H100_BUDGET, LLAMA8_H100_BUDGET - used)
+        used,
+        LLAMA8_H100_BUDGET,
+        LLAMA8_H100_BUDGET - used,
+    )
     gib = results[("a", "min_headroom")]
     assert gib["status"] == "pass"
     assert (gib["measured"], gib["limit"]) == (LLAMA8_H100_BUDGET - used, 16 * GiB)
@@ -175,17 +191,25 @@ def test_failing_example_rows_and_summary(check):
     table = check(FAILING)
     assert table.code == 1
     assert table.out.rstrip().splitlines()[-1] == "2 passed, 5 failed"
-    assert ("FAIL configs/examples/failing.yaml:17: llama-3.1-8b-l4-too-many min_batch: "
-            "largest batch at 8,192 tokens is 3, at least 8 required: short by 5") in table.out
+    assert (
+        "FAIL configs/examples/failing.yaml:17: llama-3.1-8b-l4-too-many min_batch: "
+        "largest batch at 8,192 tokens is 3, at least 8 required: short by 5"
+    ) in table.out
 
 
 def test_kv_heads_rules_and_mla_counts_as_one(check, tmp_path):
-    policy = write(tmp_path, target(
-        "    requirements:\n      kv_heads: {max: 1, layout: [mla]}\n",
-        name="dsv2", model="deepseek-ai/DeepSeek-V2-Lite", gpu="h100-sxm")
-        + target("    requirements:\n      kv_heads: {min: 2, layout: [mha]}\n",
-                 name="dsv2-min").removeprefix("targets:\n")
-        .replace(LLAMA8, "deepseek-ai/DeepSeek-V2-Lite"))
+    policy = write(
+        tmp_path,
+        target(
+            "    requirements:\n      kv_heads: {max: 1, layout: [mla]}\n",
+            name="dsv2",
+            model="deepseek-ai/DeepSeek-V2-Lite",
+            gpu="h100-sxm",
+        )
+        + target("    requirements:\n      kv_heads: {min: 2, layout: [mha]}\n", name="dsv2-min")
+        .removeprefix("targets:\n")
+        .replace(LLAMA8, "deepseek-ai/DeepSeek-V2-Lite"),
+    )
     r = check("--policy", str(policy), "--format", "json")
     assert r.code == 1
     results = rows(r.json)
@@ -195,24 +219,29 @@ def test_kv_heads_rules_and_mla_counts_as_one(check, tmp_path):
     assert results[("dsv2-min", "kv_heads.min")]["status"] == "fail"
     layout = results[("dsv2-min", "kv_heads.layout")]
     assert layout["status"] == "fail"
-    assert layout["message"] == ("attention layout is mla (MLA: one latent shared by all "
-                                 "heads), not one of mha")
+    assert layout["message"] == (
+        "attention layout is mla (MLA: one latent shared by all heads), not one of mha"
+    )
 
 
 def test_defaults_merge_and_keep_their_lines(check, tmp_path):
-    policy = write(tmp_path, (
-        "defaults:\n"
-        "  gpu: h100-sxm\n"
-        "  ctx: 8192\n"
-        "  requirements:\n"
-        "    min_batch: 100\n"
-        "targets:\n"
-        "  - name: a\n"
-        f"    model: {LLAMA8}\n"
-        "  - name: b\n"
-        f"    model: {LLAMA8}\n"
-        "    requirements:\n"
-        "      min_batch: 50\n"))
+    policy = write(
+        tmp_path,
+        (
+            "defaults:\n"
+            "  gpu: h100-sxm\n"
+            "  ctx: 8192\n"
+            "  requirements:\n"
+            "    min_batch: 100\n"
+            "targets:\n"
+            "  - name: a\n"
+            f"    model: {LLAMA8}\n"
+            "  - name: b\n"
+            f"    model: {LLAMA8}\n"
+            "    requirements:\n"
+            "      min_batch: 50\n"
+        ),
+    )
     r = check("--policy", str(policy), "--format", "json")
     assert r.code == 1
     results = rows(r.json)
@@ -231,8 +260,10 @@ def test_model_glob_expands_relative_to_the_policy(check, tmp_path):
     r = check("--policy", str(policy), "--format", "json")
     assert r.code == 0, r.err
     names = [t["target"] for t in r.json["policies"][0]["targets"]]
-    assert names == ["a [models/Qwen__Qwen2.5-7B-Instruct.json]",
-                     "a [models/meta-llama__Llama-3.1-8B-Instruct.json]"]
+    assert names == [
+        "a [models/Qwen__Qwen2.5-7B-Instruct.json]",
+        "a [models/meta-llama__Llama-3.1-8B-Instruct.json]",
+    ]
 
 
 def test_default_policy_in_cwd(check, tmp_path):
@@ -242,8 +273,10 @@ def test_default_policy_in_cwd(check, tmp_path):
     empty.mkdir()
     r = check(cwd=empty)
     assert r.code == 2
-    assert r.err == ("Error: nothing to check: no PATHS, no --policy, and no kvplan.yaml in "
-                     "this folder (see `kvplan check --help`)\n")
+    assert r.err == (
+        "Error: nothing to check: no PATHS, no --policy, and no kvplan.yaml in "
+        "this folder (see `kvplan check --help`)\n"
+    )
 
 
 # ---- requirements that cannot be evaluated ---------------------------------------------
@@ -251,26 +284,35 @@ def test_impossible_tp_is_an_error_never_a_pass(check, tmp_path):
     policy = write(tmp_path, target("    tp: 3\n    ctx: 8192\n    batch: 4\n"))
     r = check("--policy", str(policy))
     assert r.code == 2
-    assert r.err == (f"Error: {policy}:5: target 'a': deployment: cannot evaluate (fits): --tp 3 "
-                     "does not divide the model's 32 attention heads (valid TP sizes: 1, 2, 4, "
-                     "8, 16, 32)\n")
+    assert r.err == (
+        f"Error: {policy}:5: target 'a': deployment: cannot evaluate (fits): --tp 3 "
+        "does not divide the model's 32 attention heads (valid TP sizes: 1, 2, 4, "
+        "8, 16, 32)\n"
+    )
     assert r.out.rstrip().splitlines()[-1] == "0 passed, 0 failed, 1 could not be evaluated"
 
 
 def test_latency_without_roofline_cannot_pass(check, tmp_path, monkeypatch):
     import kvplan.core.policy as core_policy
 
-    monkeypatch.setattr(core_policy, "load_decode_estimator",
-                        lambda: (None, "the decode-latency model is not available"))
-    policy = write(tmp_path, target("    ctx: 8192\n    batch: 8\n    requirements:\n"
-                                    "      max_decode_ms: 1000\n"))
+    monkeypatch.setattr(
+        core_policy,
+        "load_decode_estimator",
+        lambda: (None, "the decode-latency model is not available"),
+    )
+    policy = write(
+        tmp_path,
+        target("    ctx: 8192\n    batch: 8\n    requirements:\n      max_decode_ms: 1000\n"),
+    )
     r = check("--policy", str(policy), "--format", "json")
     assert r.code == 2
     row = rows(r.json)[("a", "max_decode_ms")]
     assert row["status"] == "error" and row["passed"] is False
     assert row["message"] == "cannot evaluate: the decode-latency model is not available"
-    assert r.err == (f"Error: {policy}:8: target 'a': max_decode_ms: cannot evaluate: the "
-                     "decode-latency model is not available\n")
+    assert r.err == (
+        f"Error: {policy}:8: target 'a': max_decode_ms: cannot evaluate: the "
+        "decode-latency model is not available\n"
+    )
 
 
 def test_latency_requirements_use_the_roofline(check, tmp_path):
@@ -278,11 +320,17 @@ def test_latency_requirements_use_the_roofline(check, tmp_path):
     from kvplan.core.capacity import plan
     from kvplan.sources.policy import load_policy
 
-    policy = write(tmp_path, target("    ctx: 8192\n    batch: 8\n    requirements:\n"
-                                    "      max_decode_ms: 1000\n      min_tokens_per_s: 1\n"
-                                    "      min_tokens_per_s_per_seq: 100000\n"))
-    est = roofline.estimate_decode(plan(load_policy(str(policy)).targets[0].deployment),
-                                   batch=8, ctx=8192)
+    policy = write(
+        tmp_path,
+        target(
+            "    ctx: 8192\n    batch: 8\n    requirements:\n"
+            "      max_decode_ms: 1000\n      min_tokens_per_s: 1\n"
+            "      min_tokens_per_s_per_seq: 100000\n"
+        ),
+    )
+    est = roofline.estimate_decode(
+        plan(load_policy(str(policy)).targets[0].deployment), batch=8, ctx=8192
+    )
     r = check("--policy", str(policy), "--format", "json")
     assert r.code == 1
     results = rows(r.json)
@@ -298,93 +346,194 @@ def test_latency_requirements_use_the_roofline(check, tmp_path):
 
 # ---- malformed policies: exit 2, file:line: key: message -------------------------------
 BAD_POLICIES = [
-    ("unknown key", target("    tpp: 2\n    ctx: 8192\n    batch: 4\n"),
-     "{p}:5: target 'a': unknown key 'tpp' (did you mean 'tp'?)"),
-    ("unknown top-level key", "target:\n  - name: a\n",
-     "{p}:1: unknown key 'target' (did you mean 'targets'?) (and 1 more problem)"),
-    ("unknown requirement", target("    ctx: 8\n    requirements:\n      min_bach: 2\n"),
-     "{p}:7: target 'a': requirements: unknown key 'min_bach' (did you mean 'min_batch'?)"),
-    ("string for int", target("    tp: \"2\"\n    ctx: 8192\n    batch: 4\n"),
-     "{p}:5: target 'a': tp: must be an integer, got '2'"),
-    ("bool for int", target("    ctx: true\n    batch: 4\n"),
-     "{p}:5: target 'a': ctx: must be an integer, got True"),
-    ("float for int", target("    ctx: 8192\n    batch: 4.5\n"),
-     "{p}:6: target 'a': batch: must be an integer, got 4.5"),
-    ("list for mapping", target("    requirements: [min_batch]\n"),
-     "{p}:5: target 'a': requirements: must be a mapping, got a list"),
-    ("negative requirement", target("    ctx: 8192\n    requirements:\n      min_batch: -3\n"),
-     "{p}:7: target 'a': requirements.min_batch: must be greater than 0, got -3"),
-    ("negative tp", target("    tp: -1\n    ctx: 8192\n    batch: 4\n"),
-     "{p}:5: target 'a': tp: must be greater than 0, got -1"),
-    ("fraction above 1", target("    gpu_memory_utilization: 1.5\n    ctx: 8\n    batch: 1\n"),
-     "{p}:5: target 'a': gpu_memory_utilization: must be at most 1, got 1.5"),
-    ("engine literal", target("    engine: vllmm\n    ctx: 8\n    batch: 1\n"),
-     "{p}:5: target 'a': engine: must be one of 'vllm', 'sglang', 'trtllm' or 'none', "
-     "got 'vllmm'"),
-    ("bad headroom", target("    ctx: 8\n    batch: 1\n    requirements:\n"
-                            "      min_headroom: 4 gigs\n"),
-     "{p}:8: target 'a': requirements.min_headroom: must be a size such as 4GiB or a percent "
-     "such as 10%, got '4 gigs'"),
-    ("bad layout", target("    requirements:\n      kv_heads: {layout: [gqa, gqq]}\n"),
-     "{p}:6: target 'a': requirements.kv_heads.layout[1]: must be one of 'mha', 'gqa', 'mqa', "
-     "'mla' or 'hybrid', got 'gqq'"),
-    ("missing model", "targets:\n  - name: a\n    gpu: h100-sxm\n    ctx: 8192\n    batch: 4\n",
-     "{p}:2: target 'a': missing required key 'model'"),
-    ("missing name", f"targets:\n  - model: {LLAMA8}\n    gpu: l4\n    ctx: 8\n    batch: 1\n",
-     "{p}:2: targets[0]: missing required key 'name'"),
+    (
+        "unknown key",
+        target("    tpp: 2\n    ctx: 8192\n    batch: 4\n"),
+        "{p}:5: target 'a': unknown key 'tpp' (did you mean 'tp'?)",
+    ),
+    (
+        "unknown top-level key",
+        "target:\n  - name: a\n",
+        "{p}:1: unknown key 'target' (did you mean 'targets'?) (and 1 more problem)",
+    ),
+    (
+        "unknown requirement",
+        target("    ctx: 8\n    requirements:\n      min_bach: 2\n"),
+        "{p}:7: target 'a': requirements: unknown key 'min_bach' (did you mean 'min_batch'?)",
+    ),
+    (
+        "string for int",
+        target('    tp: "2"\n    ctx: 8192\n    batch: 4\n'),
+        "{p}:5: target 'a': tp: must be an integer, got '2'",
+    ),
+    (
+        "bool for int",
+        target("    ctx: true\n    batch: 4\n"),
+        "{p}:5: target 'a': ctx: must be an integer, got True",
+    ),
+    (
+        "float for int",
+        target("    ctx: 8192\n    batch: 4.5\n"),
+        "{p}:6: target 'a': batch: must be an integer, got 4.5",
+    ),
+    (
+        "list for mapping",
+        target("    requirements: [min_batch]\n"),
+        "{p}:5: target 'a': requirements: must be a mapping, got a list",
+    ),
+    (
+        "negative requirement",
+        target("    ctx: 8192\n    requirements:\n      min_batch: -3\n"),
+        "{p}:7: target 'a': requirements.min_batch: must be greater than 0, got -3",
+    ),
+    (
+        "negative tp",
+        target("    tp: -1\n    ctx: 8192\n    batch: 4\n"),
+        "{p}:5: target 'a': tp: must be greater than 0, got -1",
+    ),
+    (
+        "fraction above 1",
+        target("    gpu_memory_utilization: 1.5\n    ctx: 8\n    batch: 1\n"),
+        "{p}:5: target 'a': gpu_memory_utilization: must be at most 1, got 1.5",
+    ),
+    (
+        "engine literal",
+        target("    engine: vllmm\n    ctx: 8\n    batch: 1\n"),
+        "{p}:5: target 'a': engine: must be one of 'vllm', 'sglang', 'trtllm' or 'none', "
+        "got 'vllmm'",
+    ),
+    (
+        "bad headroom",
+        target("    ctx: 8\n    batch: 1\n    requirements:\n      min_headroom: 4 gigs\n"),
+        "{p}:8: target 'a': requirements.min_headroom: must be a size such as 4GiB or a percent "
+        "such as 10%, got '4 gigs'",
+    ),
+    (
+        "bad layout",
+        target("    requirements:\n      kv_heads: {layout: [gqa, gqq]}\n"),
+        "{p}:6: target 'a': requirements.kv_heads.layout[1]: must be one of 'mha', 'gqa', 'mqa', "
+        "'mla' or 'hybrid', got 'gqq'",
+    ),
+    (
+        "missing model",
+        "targets:\n  - name: a\n    gpu: h100-sxm\n    ctx: 8192\n    batch: 4\n",
+        "{p}:2: target 'a': missing required key 'model'",
+    ),
+    (
+        "missing name",
+        f"targets:\n  - model: {LLAMA8}\n    gpu: l4\n    ctx: 8\n    batch: 1\n",
+        "{p}:2: targets[0]: missing required key 'name'",
+    ),
     ("empty targets", "targets: []\n", "{p}:1: targets: must not be empty, got a list"),
-    ("duplicate names", target("    ctx: 8192\n    batch: 4\n")
-     + target("    ctx: 8192\n    batch: 4\n", gpu="l4").removeprefix("targets:\n"),
-     "{p}:7: target 'a': duplicate target name 'a' (first at line 2)"),
-    ("duplicate keys", target("    ctx: 8192\n    ctx: 4096\n    batch: 4\n"),
-     "{p}:6: duplicate key 'ctx' (first at line 5)"),
-    ("not a mapping", "- name: a\n- name: b\n",
-     "{p}:1: a policy must be a mapping with a 'targets' list, got a list"),
-    ("scalar document", "just a string\n",
-     "{p}:1: a policy must be a mapping with a 'targets' list, got a string"),
-    ("empty file", "# nothing\n",
-     "{p}: the policy file is empty (see `kvplan check --schema` or "
-     "configs/examples/kvplan.yaml)"),
-    ("aliases", "base: &base {gpu: l4}\ntargets:\n  - *base\n",
-     "{p}:3: YAML aliases (*base) are not allowed in a policy (repeat the value, or put shared "
-     "settings under defaults:)"),
-    ("billion laughs", "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
-     "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
-     "{p}:2: YAML aliases (*a) are not allowed in a policy (repeat the value, or put shared "
-     "settings under defaults:)"),
-    ("python tag", "targets: !!python/object/apply:os.system [echo hi]\n",
-     "{p}:1: YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed"),
-    ("deep nesting", "targets: " + "[" * 40 + "]" * 40 + "\n",
-     "{p}:1: YAML nested deeper than 16 levels"),
-    ("invalid YAML", "targets:\n  - name: a\n    model: [unclosed\n",
-     "{p}:4: invalid YAML: expected ',' or ']', but got '<stream end>'"),
-    ("unknown GPU", target("    ctx: 8192\n    batch: 4\n", gpu="h100-sxmm"),
-     "{p}:4: target 'a': gpu: unknown GPU 'h100-sxmm' (did you mean h100-sxm, h200, b100?)"),
-    ("needs ctx", target("    requirements:\n      min_batch: 3\n"),
-     "{p}:6: target 'a': requirements.min_batch: needs ctx on the target (the operating point "
-     "it is measured at)"),
-    ("checks nothing", target("    ctx: 8192\n"),
-     "{p}:2: target 'a': checks nothing: give ctx and batch (does the workload fit) or "
-     "requirements"),
-    ("kv min above max", target("    requirements:\n      kv_heads: {min: 8, max: 2}\n"),
-     "{p}:6: target 'a': requirements.kv_heads.min: min (8) exceeds max (2)"),
-    ("engine knob mismatch", target("    engine: sglang\n    gpu_memory_utilization: 0.8\n"
-                                    "    ctx: 8\n    batch: 1\n"),
-     "{p}:6: target 'a': gpu_memory_utilization is a vllm setting, but engine is sglang"),
-    ("bad kv dtype", target("    kv_dtype: fp7\n    ctx: 8\n    batch: 1\n"),
-     "{p}:5: target 'a': kv_dtype: unknown KV-cache dtype 'fp7' (choose one of fp32, fp16, "
-     "bf16, fp8, int8, int4)"),
-    ("glob matches nothing", target("    ctx: 8\n    batch: 1\n", model="'nothing/*.json'"),
-     "{p}:3: target 'a': model: 'nothing/*.json' matches no files (relative to {d})"),
-    ("missing model file", target("    ctx: 8\n    batch: 1\n", model="./missing/config.json"),
-     "{p}:3: target 'a': model: ./missing/config.json: no such file or folder"),
-    ("bad defaults", "defaults:\n  tp: 0\ntargets:\n  - name: a\n",
-     "{p}:2: defaults: tp: must be greater than 0, got 0 (and 2 more problems)"),
+    (
+        "duplicate names",
+        target("    ctx: 8192\n    batch: 4\n")
+        + target("    ctx: 8192\n    batch: 4\n", gpu="l4").removeprefix("targets:\n"),
+        "{p}:7: target 'a': duplicate target name 'a' (first at line 2)",
+    ),
+    (
+        "duplicate keys",
+        target("    ctx: 8192\n    ctx: 4096\n    batch: 4\n"),
+        "{p}:6: duplicate key 'ctx' (first at line 5)",
+    ),
+    (
+        "not a mapping",
+        "- name: a\n- name: b\n",
+        "{p}:1: a policy must be a mapping with a 'targets' list, got a list",
+    ),
+    (
+        "scalar document",
+        "just a string\n",
+        "{p}:1: a policy must be a mapping with a 'targets' list, got a string",
+    ),
+    (
+        "empty file",
+        "# nothing\n",
+        "{p}: the policy file is empty (see `kvplan check --schema` or "
+        "configs/examples/kvplan.yaml)",
+    ),
+    (
+        "aliases",
+        "base: &base {gpu: l4}\ntargets:\n  - *base\n",
+        "{p}:3: YAML aliases (*base) are not allowed in a policy (repeat the value, or put shared "
+        "settings under defaults:)",
+    ),
+    (
+        "billion laughs",
+        "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+        "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n",
+        "{p}:2: YAML aliases (*a) are not allowed in a policy (repeat the value, or put shared "
+        "settings under defaults:)",
+    ),
+    (
+        "python tag",
+        "targets: !!python/object/apply:os.system [echo hi]\n",
+        "{p}:1: YAML tag tag:yaml.org,2002:python/object/apply:os.system is not allowed",
+    ),
+    (
+        "deep nesting",
+        "targets: " + "[" * 40 + "]" * 40 + "\n",
+        "{p}:1: YAML nested deeper than 16 levels",
+    ),
+    (
+        "invalid YAML",
+        "targets:\n  - name: a\n    model: [unclosed\n",
+        "{p}:4: invalid YAML: expected ',' or ']', but got '<stream end>'",
+    ),
+    (
+        "unknown GPU",
+        target("    ctx: 8192\n    batch: 4\n", gpu="h100-sxmm"),
+        "{p}:4: target 'a': gpu: unknown GPU 'h100-sxmm' (did you mean h100-sxm, h200, b100?)",
+    ),
+    (
+        "needs ctx",
+        target("    requirements:\n      min_batch: 3\n"),
+        "{p}:6: target 'a': requirements.min_batch: needs ctx on the target (the operating point "
+        "it is measured at)",
+    ),
+    (
+        "checks nothing",
+        target("    ctx: 8192\n"),
+        "{p}:2: target 'a': checks nothing: give ctx and batch (does the workload fit) or "
+        "requirements",
+    ),
+    (
+        "kv min above max",
+        target("    requirements:\n      kv_heads: {min: 8, max: 2}\n"),
+        "{p}:6: target 'a': requirements.kv_heads.min: min (8) exceeds max (2)",
+    ),
+    (
+        "engine knob mismatch",
+        target("    engine: sglang\n    gpu_memory_utilization: 0.8\n    ctx: 8\n    batch: 1\n"),
+        "{p}:6: target 'a': gpu_memory_utilization is a vllm setting, but engine is sglang",
+    ),
+    (
+        "bad kv dtype",
+        target("    kv_dtype: fp7\n    ctx: 8\n    batch: 1\n"),
+        "{p}:5: target 'a': kv_dtype: unknown KV-cache dtype 'fp7' (choose one of fp32, fp16, "
+        "bf16, fp8, int8, int4)",
+    ),
+    (
+        "glob matches nothing",
+        target("    ctx: 8\n    batch: 1\n", model="'nothing/*.json'"),
+        "{p}:3: target 'a': model: 'nothing/*.json' matches no files (relative to {d})",
+    ),
+    (
+        "missing model file",
+        target("    ctx: 8\n    batch: 1\n", model="./missing/config.json"),
+        "{p}:3: target 'a': model: ./missing/config.json: no such file or folder",
+    ),
+    (
+        "bad defaults",
+        "defaults:\n  tp: 0\ntargets:\n  - name: a\n",
+        "{p}:2: defaults: tp: must be greater than 0, got 0 (and 2 more problems)",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), [(t, m) for _, t, m in BAD_POLICIES],
-                         ids=[i for i, _, _ in BAD_POLICIES])
+@pytest.mark.parametrize(
+    ("text", "message"), [(t, m) for _, t, m in BAD_POLICIES], ids=[i for i, _, _ in BAD_POLICIES]
+)
 def test_malformed_policy_is_exit_2_with_file_line_key(check, tmp_path, text, message):
     policy = write(tmp_path, text)
     r = check("--policy", str(policy))
@@ -403,8 +552,10 @@ def test_50mb_policy_fails_fast(check, tmp_path):
     r = check("--policy", str(policy))
     assert time.perf_counter() - start < 2
     assert r.code == 2
-    assert r.err == (f"Error: {policy}: file is 52,428,800 bytes, larger than the "
-                     "1,000,000-byte limit for a policy\n")
+    assert r.err == (
+        f"Error: {policy}: file is 52,428,800 bytes, larger than the "
+        "1,000,000-byte limit for a policy\n"
+    )
 
 
 def test_missing_policy_file(check, tmp_path):
@@ -414,8 +565,10 @@ def test_missing_policy_file(check, tmp_path):
 
 def test_bad_format_flag(check):
     r = check("--format", "xml", FAILING)
-    assert (r.code, r.err) == (2, "Error: --format must be one of table, json, github, "
-                                  "markdown, got 'xml'\n")
+    assert (r.code, r.err) == (
+        2,
+        "Error: --format must be one of table, json, github, markdown, got 'xml'\n",
+    )
 
 
 # ---- config lint -----------------------------------------------------------------------
@@ -441,29 +594,47 @@ def test_lint_reports_every_problem_at_once(check, tmp_path):
     assert lint["file"] == str(path) and lint["passed"] is False
     found = [(f["severity"], f["key"], f["message"], f["line"]) for f in lint["findings"]]
     assert found == [
-        ("error", "num_key_value_heads", "key num_key_value_heads (5) does not divide "
-         "num_attention_heads (32): query heads cannot be grouped evenly", 6),
+        (
+            "error",
+            "num_key_value_heads",
+            "key num_key_value_heads (5) does not divide "
+            "num_attention_heads (32): query heads cannot be grouped evenly",
+            6,
+        ),
         ("error", "intermediate_size", "key intermediate_size must be an integer, got 1.5", 7),
         ("error", "vocab_size", "key vocab_size must be positive, got -3", 8),
-        ("error", "max_position_embeddings", "key max_position_embeddings must be positive, "
-         "got 0", 9),
+        (
+            "error",
+            "max_position_embeddings",
+            "key max_position_embeddings must be positive, got 0",
+            9,
+        ),
         ("error", "layer_types", "key layer_types has 3 entries for 4 layers", 10),
         ("error", "layer_types", "key layer_types has unknown layer type 'bogus'", 10),
-        ("error", "layer_types", "key layer_types has sliding layers but there is no "
-         "sliding_window", 10),
+        (
+            "error",
+            "layer_types",
+            "key layer_types has sliding layers but there is no sliding_window",
+            10,
+        ),
     ]
     assert r.json["summary_line"] == "0 passed, 1 failed"
 
 
 def test_lint_missing_keys_and_the_parser_pass(check, tmp_path):
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_type": "gpt2", "n_layer": 2, "n_embd": 768,
-                                "n_head": 12, "head_dim": 32}))
+    path.write_text(
+        json.dumps(
+            {"model_type": "gpt2", "n_layer": 2, "n_embd": 768, "n_head": 12, "head_dim": 32}
+        )
+    )
     r = check(str(path), "--format", "json")
     assert r.code == 1
     messages = [f["message"] for f in r.json["configs"][0]["findings"]]
-    assert messages == ["key head_dim (32) x n_head (12) = 384 does not match n_embd (768), "
-                        "which gpt2's attention projections require"]
+    assert messages == [
+        "key head_dim (32) x n_head (12) = 384 does not match n_embd (768), "
+        "which gpt2's attention projections require"
+    ]
     path.write_text(json.dumps({"model_type": "mistral", "hidden_size": 4096}))
     r = check(str(path), "--format", "json")
     messages = [f["message"] for f in r.json["configs"][0]["findings"]]
@@ -478,15 +649,21 @@ def test_lint_published_quirk_is_a_warning_and_strict_fails(check):
     qwen = "configs/models/Qwen__Qwen2.5-32B-Instruct.json"
     r = check(qwen, "--format", "json")
     assert r.code == 0
-    assert r.json["configs"][0]["findings"] == [{
-        "severity": "warning", "key": "max_window_layers", "line": 13,
-        "message": "key max_window_layers (70) exceeds num_hidden_layers (64): harmless while "
-                   "use_sliding_window is false"}]
+    assert r.json["configs"][0]["findings"] == [
+        {
+            "severity": "warning",
+            "key": "max_window_layers",
+            "line": 13,
+            "message": "key max_window_layers (70) exceeds num_hidden_layers (64): harmless while "
+            "use_sliding_window is false",
+        }
+    ]
     assert r.json["summary_line"] == "1 passed, 0 failed, 1 warning"
     strict = check(qwen, "--strict")
     assert strict.code == 1
-    assert strict.out.rstrip().splitlines()[-1] == \
-        "1 passed, 0 failed, 1 warning (--strict: failing)"
+    assert (
+        strict.out.rstrip().splitlines()[-1] == "1 passed, 0 failed, 1 warning (--strict: failing)"
+    )
 
 
 def test_lint_whole_bundled_catalog_passes(check):
@@ -497,11 +674,16 @@ def test_lint_whole_bundled_catalog_passes(check):
     assert all(c["passed"] for c in r.json["configs"])
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("{not json", "not valid JSON (line 1, column 2: Expecting property name enclosed in double "
-                  "quotes)"),
-    ("[1, 2]", "a model config must be a JSON object, got a list"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "{not json",
+            "not valid JSON (line 1, column 2: Expecting property name enclosed in double quotes)",
+        ),
+        ("[1, 2]", "a model config must be a JSON object, got a list"),
+    ],
+)
 def test_unreadable_config_is_exit_2(check, tmp_path, text, message):
     path = tmp_path / "config.json"
     path.write_text(text)
@@ -519,30 +701,40 @@ def test_github_annotations_point_at_policy_and_config_lines(check, tmp_path):
     r = check(FAILING, "--format", "github")
     assert r.code == 1
     lines = r.out.splitlines()
-    assert ("::error file=configs/examples/failing.yaml,line=17,title=kvplan check%3A "
-            "llama-3.1-8b-l4-too-many min_batch::llama-3.1-8b-l4-too-many min_batch: largest "
-            "batch at 8,192 tokens is 3, at least 8 required: short by 5 (measured 3, required "
-            "≥ 8, margin -5 (-62.5%25))") in lines
+    assert (
+        "::error file=configs/examples/failing.yaml,line=17,title=kvplan check%3A "
+        "llama-3.1-8b-l4-too-many min_batch::llama-3.1-8b-l4-too-many min_batch: largest "
+        "batch at 8,192 tokens is 3, at least 8 required: short by 5 (measured 3, required "
+        "≥ 8, margin -5 (-62.5%25))"
+    ) in lines
     assert sum(line.startswith("::error ") for line in lines) == 5
     assert lines[-1] == "2 passed, 5 failed"
     config = tmp_path / "config.json"
     config.write_text(json.dumps(BAD_CONFIG, indent=2))
     r = check(str(config), "--format", "github")
-    assert (f"::error file={config},line=6,title=kvplan lint%3A num_key_value_heads::key "
-            "num_key_value_heads (5) does not divide num_attention_heads (32): query heads "
-            "cannot be grouped evenly") in r.out.splitlines()
+    assert (
+        f"::error file={config},line=6,title=kvplan lint%3A num_key_value_heads::key "
+        "num_key_value_heads (5) does not divide num_attention_heads (32): query heads "
+        "cannot be grouped evenly"
+    ) in r.out.splitlines()
     qwen = check("configs/models/Qwen__Qwen2.5-3B-Instruct.json", "--format", "github")
     assert qwen.code == 0
-    assert any(line.startswith("::warning file=configs/models/Qwen__Qwen2.5-3B-Instruct.json,"
-                               "line=13,title=kvplan lint%3A max_window_layers::")
-               for line in qwen.out.splitlines())
+    assert any(
+        line.startswith(
+            "::warning file=configs/models/Qwen__Qwen2.5-3B-Instruct.json,"
+            "line=13,title=kvplan lint%3A max_window_layers::"
+        )
+        for line in qwen.out.splitlines()
+    )
 
 
 def test_github_escaping():
     from kvplan.presentation.check_view import _annotation
 
-    assert _annotation("error", "a,b:c.yaml", 3, "t: x, y", "50% done\nnext") == \
-        "::error file=a%2Cb%3Ac.yaml,line=3,title=t%3A x%2C y::50%25 done%0Anext"
+    assert (
+        _annotation("error", "a,b:c.yaml", 3, "t: x, y", "50% done\nnext")
+        == "::error file=a%2Cb%3Ac.yaml,line=3,title=t%3A x%2C y::50%25 done%0Anext"
+    )
 
 
 def test_markdown_summary(check):
@@ -552,8 +744,9 @@ def test_markdown_summary(check):
     assert lines[0] == "### kvplan check ❌ 2 passed, 5 failed"
     assert "| | target | requirement | measured | required | margin |" in lines
     assert "| ❌ | llama-3.1-8b-l4-too-many | min_batch | 3 | ≥ 8 | -5 (-62.5%) |" in lines
-    assert "| ✅ | llama-3.1-8b-l4-8k | fits | 2.00 GiB | ≤ 3.15 GiB | +1.15 GiB (+36.5%) |" \
-        in lines
+    assert (
+        "| ✅ | llama-3.1-8b-l4-8k | fits | 2.00 GiB | ≤ 3.15 GiB | +1.15 GiB (+36.5%) |" in lines
+    )
     ok = check("--policy", EXAMPLE, "--format", "markdown")
     assert ok.code == 0 and ok.out.startswith("### kvplan check ✅ ")
 
@@ -561,8 +754,14 @@ def test_markdown_summary(check):
 def test_policy_and_configs_together(check):
     r = check(FAILING, "configs/models/Qwen__Qwen2.5-32B-Instruct.json", "--format", "json")
     assert r.code == 1
-    assert r.json["summary"] == {"passed": 3, "failed": 5, "errors": 0, "warnings": 1,
-                                 "strict": False, "exit_code": 1}
+    assert r.json["summary"] == {
+        "passed": 3,
+        "failed": 5,
+        "errors": 0,
+        "warnings": 1,
+        "strict": False,
+        "exit_code": 1,
+    }
 
 
 # ---- shipped files ---------------------------------------------------------------------
@@ -576,7 +775,8 @@ def test_schema_file_is_in_sync(check):
     schema = json.loads(shipped)
     target_props = schema["$defs"]["TargetPolicy"]["properties"]
     assert {"name", "model", "gpu", "tp", "engine", "ctx", "batch", "requirements"} <= set(
-        target_props)
+        target_props
+    )
     assert schema["$defs"]["TargetPolicy"]["additionalProperties"] is False
 
 
@@ -585,8 +785,14 @@ def test_pre_commit_hook_definition():
     hook = next(h for h in hooks if h["id"] == "kvplan-check")
     assert hook["entry"] == "kvplan check"
     pattern = re.compile(hook["files"])
-    for path in ("config.json", "models/x/config.json", "params.json", "kvplan.yaml",
-                 "deploy/kvplan.yml", "configs/models/meta-llama__Llama-2-7b.params.json"):
+    for path in (
+        "config.json",
+        "models/x/config.json",
+        "params.json",
+        "kvplan.yaml",
+        "deploy/kvplan.yml",
+        "configs/models/meta-llama__Llama-2-7b.params.json",
+    ):
         assert pattern.search(path), path
     for path in ("package.json", "my-config.json", "kvplan.yaml.bak"):
         assert not pattern.search(path), path

@@ -9,8 +9,19 @@ from kvplan.units import GiB
 
 
 def test_fit_max_batch_json_has_every_budget_term():
-    r = run_cli("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "8192",
-                "--activation-reserve", "2GiB", "--overhead", "0.25GiB", "--json")
+    r = run_cli(
+        "fit",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--gpu",
+        "h100-sxm",
+        "--ctx",
+        "8192",
+        "--activation-reserve",
+        "2GiB",
+        "--overhead",
+        "0.25GiB",
+        "--json",
+    )
     assert r.code == 0, r.err
     d = r.json
     assert d["schema_version"] == 1 and d["command"] == "fit"
@@ -18,8 +29,15 @@ def test_fit_max_batch_json_has_every_budget_term():
     assert d["kv_budget_bytes"] == budget
     assert d["max_batch"] == budget // (8192 * 131072)
     assert d["kv_tokens"] == budget // (16 * 131072) * 16
-    for key in ("engine_memory_bytes", "activation_bytes", "overhead_bytes", "max_concurrency",
-                "kv_blocks", "kv_heads_per_gpu", "fits"):
+    for key in (
+        "engine_memory_bytes",
+        "activation_bytes",
+        "overhead_bytes",
+        "max_concurrency",
+        "kv_blocks",
+        "kv_heads_per_gpu",
+        "fits",
+    ):
         assert key in d
 
 
@@ -30,8 +48,19 @@ def test_fit_max_ctx_is_capped_by_positions_and_says_so():
 
 
 def test_fit_both_reports_headroom():
-    r = run_cli("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "8192",
-                "--batch", "8", "--kv-memory", "10GiB", "--json")
+    r = run_cli(
+        "fit",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--gpu",
+        "h100-sxm",
+        "--ctx",
+        "8192",
+        "--batch",
+        "8",
+        "--kv-memory",
+        "10GiB",
+        "--json",
+    )
     assert r.code == 0, r.err
     used = 8 * 8192 * 131072
     assert r.json["kv_bytes"] == used
@@ -60,35 +89,70 @@ def test_pick_g_default_model_said_on_first_line_and_json_shape():
 
 
 def test_pick_g_from_geometry_flags():
-    r = run_cli("pick-g", "--gpu", "h100", "--layers", "32", "--heads", "32", "--head-dim", "128",
-                "--ctx", "8192", "--batch", "64", "--json")
+    r = run_cli(
+        "pick-g",
+        "--gpu",
+        "h100",
+        "--layers",
+        "32",
+        "--heads",
+        "32",
+        "--head-dim",
+        "128",
+        "--ctx",
+        "8192",
+        "--batch",
+        "64",
+        "--json",
+    )
     assert r.code == 0, r.err
     assert [row["kv_heads"] for row in r.json["rows"]][:2] == [32, 16]
     assert r.json["rows"][0]["kv_bytes_per_token"] == 2 * 32 * 32 * 128 * 2
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", "0"],
-     "Error: --ctx must be a positive integer, got 0"),
-    (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--batch", "-3"],
-     "Error: --batch must be a positive integer, got -3"),
-    (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--tp", "3"],
-     "Error: --tp 3 does not divide the model's 64 attention heads "
-     "(valid TP sizes: 1, 2, 4, 8, 16, 32, 64)"),
-    (["pick-g", "--gpu", "a100-80gb", "--ctx", "65536", "--batch", "32", "--tp", "3"],
-     "Error: --tp 3 does not divide the model's 40 attention heads "
-     "(valid TP sizes: 1, 2, 4, 5, 8, 10, 20, 40)"),
-    (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--gpu-memory-utilization", "1.5"],
-     "Error: --gpu-memory-utilization must be in (0, 1], got 1.5"),
-    (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--mem-fraction-static", "0.8"],
-     "Error: --mem-fraction-static is a sglang setting, but --engine is vllm"),
-    (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--engine", "foo"],
-     "Error: unknown engine 'foo' (choose vllm, sglang, trtllm or none)"),
-    (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--kv-memory", "12XB"],
-     "Error: cannot read size '12XB' (use a number with a unit such as 40GiB, 80GB, 512MiB)"),
-    (["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", str(10**20)],
-     "Error: --ctx 100,000,000,000,000,000,000 is absurdly large (limit 1,099,511,627,776)"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", "0"],
+            "Error: --ctx must be a positive integer, got 0",
+        ),
+        (
+            ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--batch", "-3"],
+            "Error: --batch must be a positive integer, got -3",
+        ),
+        (
+            ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--tp", "3"],
+            "Error: --tp 3 does not divide the model's 64 attention heads "
+            "(valid TP sizes: 1, 2, 4, 8, 16, 32, 64)",
+        ),
+        (
+            ["pick-g", "--gpu", "a100-80gb", "--ctx", "65536", "--batch", "32", "--tp", "3"],
+            "Error: --tp 3 does not divide the model's 40 attention heads "
+            "(valid TP sizes: 1, 2, 4, 5, 8, 10, 20, 40)",
+        ),
+        (
+            ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--gpu-memory-utilization", "1.5"],
+            "Error: --gpu-memory-utilization must be in (0, 1], got 1.5",
+        ),
+        (
+            ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--mem-fraction-static", "0.8"],
+            "Error: --mem-fraction-static is a sglang setting, but --engine is vllm",
+        ),
+        (
+            ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--engine", "foo"],
+            "Error: unknown engine 'foo' (choose vllm, sglang, trtllm or none)",
+        ),
+        (
+            ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--kv-memory", "12XB"],
+            "Error: cannot read size '12XB' (use a number with a unit such as 40GiB, 80GB, 512MiB)",
+        ),
+        (
+            ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", str(10**20)],
+            "Error: --ctx 100,000,000,000,000,000,000 is absurdly large (limit 1,099,511,627,776)",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message):
     r = run_cli(*args)
     assert r.code == 2
@@ -105,8 +169,9 @@ def test_unknown_gpu_gets_suggestions():
 def test_weights_that_do_not_fit_say_how_much():
     r = run_cli("fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", "4096")
     assert r.code == 2
-    assert r.err.startswith("Error: weights alone need 128.48 GiB per GPU of the 71.27 GiB "
-                            "budget on h100-sxm")
+    assert r.err.startswith(
+        "Error: weights alone need 128.48 GiB per GPU of the 71.27 GiB budget on h100-sxm"
+    )
 
 
 def test_gpus_lists_catalog_json():

@@ -51,9 +51,22 @@ def size_json(cli, *args: str) -> dict:
 
 
 # ---- JSON numbers ----------------------------------------------------------------------
-REQUIRED = ("model", "layers", "query_heads", "kv_heads", "head_dim", "attention", "params",
-            "weight_bytes", "kv_dtype", "ctx", "batch", "kv_bytes_per_token", "kv_bytes",
-            "assumptions")
+REQUIRED = (
+    "model",
+    "layers",
+    "query_heads",
+    "kv_heads",
+    "head_dim",
+    "attention",
+    "params",
+    "weight_bytes",
+    "kv_dtype",
+    "ctx",
+    "batch",
+    "kv_bytes_per_token",
+    "kv_bytes",
+    "assumptions",
+)
 
 
 @pytest.mark.parametrize("name", ["meta-llama/Llama-2-13b", "meta-llama/Llama-2-13b-hf"])
@@ -62,7 +75,11 @@ def test_llama2_13b_json(cli, name):
     assert all(key in doc for key in REQUIRED)
     assert doc["command"] == "size" and doc["schema_version"] == 1
     assert (doc["layers"], doc["query_heads"], doc["kv_heads"], doc["head_dim"]) == (
-        40, 40, 40, 128)
+        40,
+        40,
+        40,
+        128,
+    )
     assert doc["attention"] == "mha"
     assert doc["kv_bytes_per_token"] == LLAMA2_13B_PER_TOKEN == 819_200
     assert (doc["ctx"], doc["batch"]) == (4096, 32)
@@ -75,8 +92,7 @@ def test_llama2_13b_json(cli, name):
 def test_llama2_70b_json(cli):
     doc = size_json(cli, "meta-llama/Llama-2-70b", "--ctx", "4096", "--batch", "8")
     assert doc["model"] == "meta-llama/Llama-2-70b"
-    assert (doc["layers"], doc["query_heads"], doc["kv_heads"], doc["head_dim"]) == (
-        80, 64, 8, 128)
+    assert (doc["layers"], doc["query_heads"], doc["kv_heads"], doc["head_dim"]) == (80, 64, 8, 128)
     assert doc["attention"] == "gqa"
     assert doc["kv_bytes_per_token"] == LLAMA2_70B_PER_TOKEN == 327_680
     assert doc["kv_bytes"] == 327_680 * 4096 * 8
@@ -118,9 +134,17 @@ def test_table_output_shows_numbers_and_assumptions(cli):
 
 def test_unknown_family_file_works_and_shows_assumptions(cli, tmp_path):
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"model_type": "brand_new_lm", "hidden_size": 2048,
-                                "num_hidden_layers": 24, "num_attention_heads": 16,
-                                "vocab_size": 50000}))
+    path.write_text(
+        json.dumps(
+            {
+                "model_type": "brand_new_lm",
+                "hidden_size": 2048,
+                "num_hidden_layers": 24,
+                "num_attention_heads": 16,
+                "vocab_size": 50000,
+            }
+        )
+    )
     doc = size_json(cli, str(path), "--ctx", "100")
     assert doc["kv_bytes_per_token"] == 2 * 24 * 16 * 128 * 2
     assert "head_dim not in config: hidden/heads = 2048/16 = 128" in doc["assumptions"]
@@ -129,34 +153,67 @@ def test_unknown_family_file_works_and_shows_assumptions(cli, tmp_path):
 
 
 # ---- bad input: one line, names the file and the key, exit 2 ------------------------------
-GOOD = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
-        "max_position_embeddings": 4096}
+GOOD = {
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 32000,
+    "max_position_embeddings": 4096,
+}
 BAD_FILES = [
-    ("malformed", '{"hidden_size": 4096,\n',
-     "not valid JSON (line 2, column 1: Expecting property name enclosed in double quotes)"),
-    ("missing", {k: v for k, v in GOOD.items() if k != "num_attention_heads"},
-     "missing required key num_attention_heads / n_head / n_heads / num_heads"),
-    ("zero-heads", {**GOOD, "num_attention_heads": 0},
-     "key num_attention_heads must be positive, got 0"),
-    ("negative-kv", {**GOOD, "num_key_value_heads": -8},
-     "key num_key_value_heads must be positive, got -8"),
-    ("float-heads", {**GOOD, "num_attention_heads": 32.5},
-     "key num_attention_heads must be an integer, got 32.5"),
-    ("g-not-dividing", {**GOOD, "num_key_value_heads": 5},
-     "key num_key_value_heads (5) does not divide num_attention_heads (32)"),
-    ("head-dim", {**GOOD, "model_type": "gpt_neox", "num_key_value_heads": 32, "head_dim": 96},
-     "key head_dim (96) x num_attention_heads (32) = 3072 does not match hidden_size (4096), "
-     "which gpt_neox's attention projections require"),
-    ("window", {**GOOD, "num_hidden_layers": 2, "sliding_window": 131072,
-                "layer_types": ["sliding_attention", "full_attention"]},
-     "key sliding_window (131072) exceeds max_position_embeddings (4096), but layer_types "
-     "marks layers as sliding"),
+    (
+        "malformed",
+        '{"hidden_size": 4096,\n',
+        "not valid JSON (line 2, column 1: Expecting property name enclosed in double quotes)",
+    ),
+    (
+        "missing",
+        {k: v for k, v in GOOD.items() if k != "num_attention_heads"},
+        "missing required key num_attention_heads / n_head / n_heads / num_heads",
+    ),
+    (
+        "zero-heads",
+        {**GOOD, "num_attention_heads": 0},
+        "key num_attention_heads must be positive, got 0",
+    ),
+    (
+        "negative-kv",
+        {**GOOD, "num_key_value_heads": -8},
+        "key num_key_value_heads must be positive, got -8",
+    ),
+    (
+        "float-heads",
+        {**GOOD, "num_attention_heads": 32.5},
+        "key num_attention_heads must be an integer, got 32.5",
+    ),
+    (
+        "g-not-dividing",
+        {**GOOD, "num_key_value_heads": 5},
+        "key num_key_value_heads (5) does not divide num_attention_heads (32)",
+    ),
+    (
+        "head-dim",
+        {**GOOD, "model_type": "gpt_neox", "num_key_value_heads": 32, "head_dim": 96},
+        "key head_dim (96) x num_attention_heads (32) = 3072 does not match hidden_size (4096), "
+        "which gpt_neox's attention projections require",
+    ),
+    (
+        "window",
+        {
+            **GOOD,
+            "num_hidden_layers": 2,
+            "sliding_window": 131072,
+            "layer_types": ["sliding_attention", "full_attention"],
+        },
+        "key sliding_window (131072) exceeds max_position_embeddings (4096), but layer_types "
+        "marks layers as sliding",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("label", "content", "message"), BAD_FILES,
-                         ids=[b[0] for b in BAD_FILES])
+@pytest.mark.parametrize(("label", "content", "message"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
 def test_bad_config_file(cli, tmp_path, label, content, message):
     path = tmp_path / f"{label}.json"
     path.write_text(content if isinstance(content, str) else json.dumps(content))
@@ -167,12 +224,17 @@ def test_bad_config_file(cli, tmp_path, label, content, message):
     assert "Traceback" not in err
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--ctx", "0"), "--ctx must be a positive integer, got 0"),
-    (("--batch", "-1"), "--batch must be a positive integer, got -1"),
-    (("--kv-dtype", "fp5"),
-     "unknown KV-cache dtype 'fp5' (choose one of fp32, fp16, bf16, fp8, int8, int4)"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--ctx", "0"), "--ctx must be a positive integer, got 0"),
+        (("--batch", "-1"), "--batch must be a positive integer, got -1"),
+        (
+            ("--kv-dtype", "fp5"),
+            "unknown KV-cache dtype 'fp5' (choose one of fp32, fp16, bf16, fp8, int8, int4)",
+        ),
+    ],
+)
 def test_bad_flags(cli, args, message):
     code, out, err = cli("size", "meta-llama/Llama-2-70b", *args)
     assert (code, out, err) == (2, "", f"Error: {message}\n")
@@ -187,8 +249,17 @@ def test_missing_file(cli, tmp_path):
 def test_window_that_never_binds_loads(cli, tmp_path):
     # Phi-4-mini style: sliding_window 262144 > max_position_embeddings 131072, no layer_types.
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({**GOOD, "model_type": "phi3", "num_key_value_heads": 8,
-                                "sliding_window": 262144, "max_position_embeddings": 131072}))
+    path.write_text(
+        json.dumps(
+            {
+                **GOOD,
+                "model_type": "phi3",
+                "num_key_value_heads": 8,
+                "sliding_window": 262144,
+                "max_position_embeddings": 131072,
+            }
+        )
+    )
     doc = size_json(cli, str(path), "--ctx", "200000")
     assert doc["layer_kinds"] == "32 full"
     assert any("never binds" in a for a in doc["assumptions"])
@@ -201,8 +272,11 @@ def test_models_lists_the_catalog(cli):
     models = json.loads(out)["models"]
     assert len(models) >= 60
     names = {m["model"] for m in models}
-    assert {"meta-llama/Llama-2-70b", "meta-llama/Llama-2-70b-hf",
-            "allenai/OLMo-2-1124-7B"} <= names
+    assert {
+        "meta-llama/Llama-2-70b",
+        "meta-llama/Llama-2-70b-hf",
+        "allenai/OLMo-2-1124-7B",
+    } <= names
     code, out, _ = cli("models")
     assert code == 0 and "Bundled catalog" in out
 
@@ -218,8 +292,14 @@ def test_help(cli):
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "kvplan", *args], capture_output=True,
-                          text=True, timeout=60, check=False, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "kvplan", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
 
 
 def test_python_m_kvplan_version():
@@ -234,5 +314,6 @@ def test_subprocess_bad_input_has_no_traceback(tmp_path: Path):
     proc = run_module("size", str(path))
     assert proc.returncode == 2
     assert proc.stderr == (
-        f"Error: {path}: key num_key_value_heads (3) does not divide num_attention_heads (32)\n")
+        f"Error: {path}: key num_key_value_heads (3) does not divide num_attention_heads (32)\n"
+    )
     assert "Traceback" not in proc.stderr and proc.stdout == ""

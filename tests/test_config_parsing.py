@@ -107,8 +107,11 @@ FAMILIES = [
 ]
 
 
-@pytest.mark.parametrize(("repo_id", "layers", "heads", "kv_heads", "head_dim", "layout",
-                          "summary"), FAMILIES, ids=[f[0] for f in FAMILIES])
+@pytest.mark.parametrize(
+    ("repo_id", "layers", "heads", "kv_heads", "head_dim", "layout", "summary"),
+    FAMILIES,
+    ids=[f[0] for f in FAMILIES],
+)
 def test_family_geometry(repo_id, layers, heads, kv_heads, head_dim, layout, summary):
     spec = load(repo_id)
     assert geometry(spec) == (layers, heads, kv_heads, head_dim)
@@ -153,10 +156,21 @@ def test_llama31_params_json():
 
 
 def test_params_json_errors_name_the_params_json_key():
-    raw = {"dim": 8192, "n_layers": 80, "n_heads": 64, "n_kv_heads": 7, "vocab_size": -1,
-           "multiple_of": 4096, "ffn_dim_multiplier": 1.3, "norm_eps": 1e-05}
-    with pytest.raises(KvplanError, match=r"^p\.json: key n_kv_heads \(7\) does not divide "
-                                          r"n_heads \(64\)$"):
+    raw = {
+        "dim": 8192,
+        "n_layers": 80,
+        "n_heads": 64,
+        "n_kv_heads": 7,
+        "vocab_size": -1,
+        "multiple_of": 4096,
+        "ffn_dim_multiplier": 1.3,
+        "norm_eps": 1e-05,
+    }
+    with pytest.raises(
+        KvplanError,
+        match=r"^p\.json: key n_kv_heads \(7\) does not divide "
+        r"n_heads \(64\)$",
+    ):
         parse_config_dict(raw, name="x", origin="p.json")
 
 
@@ -200,8 +214,12 @@ def test_qwen2_sliding_window_key_but_use_sliding_window_false():
 
 
 def test_qwen2_use_sliding_window_true_uses_max_window_layers():
-    cfg = {**raw_config("Qwen/Qwen2-7B"), "use_sliding_window": True, "sliding_window": 4096,
-           "max_window_layers": 20}  # modified copy of the real config
+    cfg = {
+        **raw_config("Qwen/Qwen2-7B"),
+        "use_sliding_window": True,
+        "sliding_window": 4096,
+        "max_window_layers": 20,
+    }  # modified copy of the real config
     spec = parse_hf_config(cfg, name="qwen2-swa", origin="t")
     assert indices(spec, FULL) == list(range(20))
     assert indices(spec, SLIDING) == list(range(20, 28))
@@ -220,7 +238,10 @@ def test_qwen3_moe():
     spec = load("Qwen/Qwen3-30B-A3B")
     assert spec.moe is not None
     assert (spec.moe.num_experts, spec.moe.experts_per_token, spec.moe.expert_intermediate) == (
-        128, 8, 768)
+        128,
+        8,
+        768,
+    )
     assert spec.moe.shared_experts == 0
     assert sum(layer.moe for layer in spec.layers) == 48
 
@@ -306,8 +327,14 @@ def test_mpt_attn_config():
     assert geometry(spec) == (32, 32, 32, 128)
     assert spec.max_position_embeddings == cfg["max_seq_len"] == 2048
     # A grouped-query MPT puts kv_n_heads inside attn_config (modified copy of the config).
-    gqa = {**cfg, "attn_config": {**cfg["attn_config"], "attn_type": "grouped_query_attention",
-                                  "kv_n_heads": 8}}
+    gqa = {
+        **cfg,
+        "attn_config": {
+            **cfg["attn_config"],
+            "attn_type": "grouped_query_attention",
+            "kv_n_heads": 8,
+        },
+    }
     assert parse_hf_config(gqa, name="mpt-gqa", origin="t").kv_heads == 8
 
 
@@ -326,11 +353,17 @@ def test_deepseek_v2_mla_and_first_dense_layer():
     spec = load("deepseek-ai/DeepSeek-V2")
     assert spec.mla is not None
     assert (spec.mla.kv_lora_rank, spec.mla.qk_rope_head_dim, spec.mla.q_lora_rank) == (
-        512, 64, 1536)
+        512,
+        64,
+        1536,
+    )
     assert (spec.head_dim, spec.v_head_dim) == (128 + 64, 128)
     assert spec.moe is not None
     assert (spec.moe.num_experts, spec.moe.experts_per_token, spec.moe.shared_experts) == (
-        160, 6, 2)
+        160,
+        6,
+        2,
+    )
     assert [i for i, layer in enumerate(spec.layers) if not layer.moe] == [0]
 
 
@@ -353,7 +386,8 @@ def test_gpt_oss_layer_types_sinks_and_mxfp4():
     spec = load("openai/gpt-oss-120b")
     cfg = raw_config("openai/gpt-oss-120b")
     assert [layer.kind.value for layer in spec.layers] == [
-        "sliding" if t == "sliding_attention" else "full" for t in cfg["layer_types"]]
+        "sliding" if t == "sliding_attention" else "full" for t in cfg["layer_types"]
+    ]
     assert indices(spec, SLIDING) == list(range(0, 36, 2))
     assert {layer.window for layer in spec.layers if layer.window} == {128}
     assert spec.moe is not None and (spec.moe.num_experts, spec.moe.experts_per_token) == (128, 4)
@@ -399,10 +433,14 @@ def test_olmo2_fixture():
     assert spec.layout is AttentionLayout.MHA
     assert spec.qk_norm and spec.norms_per_layer == 2 and not spec.tie_embeddings
     assert (spec.intermediate_size, spec.vocab_size, spec.max_position_embeddings) == (
-        11008, 100352, 4096)
+        11008,
+        100352,
+        4096,
+    )
     assert raw_config("allenai/OLMo-2-1124-7B") == OLMO2_1124_7B
     assert load("allenai/OLMo-2-1124-7B").model_dump(exclude={"source"}) == spec.model_dump(
-        exclude={"source"})
+        exclude={"source"}
+    )
 
 
 def test_starcoder2_sliding_window():
@@ -433,18 +471,28 @@ def test_qwen3_next_full_attention_interval():
 
 
 def test_layer_types_with_linear_attention():
-    cfg = {**raw_config("Qwen/Qwen3-Next-80B-A3B-Thinking"),
-           "layer_types": ["linear_attention"] * 47 + ["full_attention"]}
+    cfg = {
+        **raw_config("Qwen/Qwen3-Next-80B-A3B-Thinking"),
+        "layer_types": ["linear_attention"] * 47 + ["full_attention"],
+    }
     spec = parse_hf_config(cfg, name="x", origin="t")
     assert indices(spec, FULL) == [47]
 
 
 def test_llama4_chunked_attention():
     # Llama-4-Scout-like text config (synthetic: structure only).
-    cfg = {"model_type": "llama4_text", "hidden_size": 5120, "num_hidden_layers": 8,
-           "num_attention_heads": 40, "num_key_value_heads": 8, "head_dim": 128,
-           "vocab_size": 202048, "intermediate_size": 8192, "attention_chunk_size": 8192,
-           "no_rope_layers": [1, 1, 1, 0, 1, 1, 1, 0]}
+    cfg = {
+        "model_type": "llama4_text",
+        "hidden_size": 5120,
+        "num_hidden_layers": 8,
+        "num_attention_heads": 40,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+        "vocab_size": 202048,
+        "intermediate_size": 8192,
+        "attention_chunk_size": 8192,
+        "no_rope_layers": [1, 1, 1, 0, 1, 1, 1, 0],
+    }
     spec = parse_hf_config(cfg, name="l4", origin="t")
     assert spec.layer_summary() == "6 chunked(8192) + 2 full"
     assert indices(spec, FULL) == [3, 7]
@@ -452,13 +500,19 @@ def test_llama4_chunked_attention():
 
 # ---- unknown families ----------------------------------------------------------------------
 def test_unknown_model_type_with_standard_keys():
-    cfg = {"model_type": "brand_new_lm", "hidden_size": 2048, "num_hidden_layers": 24,
-           "num_attention_heads": 16, "vocab_size": 50000}
+    cfg = {
+        "model_type": "brand_new_lm",
+        "hidden_size": 2048,
+        "num_hidden_layers": 24,
+        "num_attention_heads": 16,
+        "vocab_size": 50000,
+    }
     spec = parse_hf_config(cfg, name="new", origin="new.json")
     assert geometry(spec) == (24, 16, 16, 128)
     assert spec.family == "brand_new_lm"
     assert "no KV-head key in config: assuming multi-head attention (G = H = 16)" in (
-        spec.assumptions)
+        spec.assumptions
+    )
     assert "head_dim not in config: hidden/heads = 2048/16 = 128" in spec.assumptions
     assert has_assumption(spec, "checkpoint dtype not in config")
     with_g = parse_hf_config({**cfg, "num_key_value_heads": 4}, name="new", origin="new.json")
@@ -485,48 +539,77 @@ def test_resolve_model_uses_the_catalog_for_both_llama2_70b_names():
 
 
 # ---- bad input -----------------------------------------------------------------------------
-GOOD = {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32,
-        "num_attention_heads": 32, "num_key_value_heads": 8, "vocab_size": 32000,
-        "max_position_embeddings": 4096}
+GOOD = {
+    "model_type": "llama",
+    "hidden_size": 4096,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "vocab_size": 32000,
+    "max_position_embeddings": 4096,
+}
 BAD = [
-    ({k: v for k, v in GOOD.items() if k != "num_hidden_layers"},
-     "missing required key num_hidden_layers / n_layer / n_layers / num_layers"),
-    ({k: v for k, v in GOOD.items() if k != "num_attention_heads"},
-     "missing required key num_attention_heads / n_head / n_heads / num_heads"),
-    ({k: v for k, v in GOOD.items() if k != "hidden_size"},
-     "missing required key hidden_size / n_embd / d_model / dim"),
+    (
+        {k: v for k, v in GOOD.items() if k != "num_hidden_layers"},
+        "missing required key num_hidden_layers / n_layer / n_layers / num_layers",
+    ),
+    (
+        {k: v for k, v in GOOD.items() if k != "num_attention_heads"},
+        "missing required key num_attention_heads / n_head / n_heads / num_heads",
+    ),
+    (
+        {k: v for k, v in GOOD.items() if k != "hidden_size"},
+        "missing required key hidden_size / n_embd / d_model / dim",
+    ),
     ({k: v for k, v in GOOD.items() if k != "vocab_size"}, "missing required key vocab_size"),
     ({**GOOD, "num_attention_heads": 0}, "key num_attention_heads must be positive, got 0"),
     ({**GOOD, "num_attention_heads": -32}, "key num_attention_heads must be positive, got -32"),
-    ({**GOOD, "num_attention_heads": 32.5},
-     "key num_attention_heads must be an integer, got 32.5"),
-    ({**GOOD, "num_attention_heads": "32"},
-     "key num_attention_heads must be an integer, got '32'"),
+    ({**GOOD, "num_attention_heads": 32.5}, "key num_attention_heads must be an integer, got 32.5"),
+    ({**GOOD, "num_attention_heads": "32"}, "key num_attention_heads must be an integer, got '32'"),
     ({**GOOD, "num_key_value_heads": 0}, "key num_key_value_heads must be positive, got 0"),
-    ({**GOOD, "num_key_value_heads": True},
-     "key num_key_value_heads must be an integer, got True"),
-    ({**GOOD, "num_key_value_heads": 5},
-     "key num_key_value_heads (5) does not divide num_attention_heads (32)"),
-    ({**GOOD, "num_key_value_heads": 64},
-     "key num_key_value_heads (64) exceeds num_attention_heads (32): more KV heads than "
-     "query heads"),
-    ({**GOOD, "hidden_size": 4100},
-     "key hidden_size (4100) is not divisible by num_attention_heads (32) and there is no "
-     "head_dim key"),
-    ({**GOOD, "model_type": "gpt_neox", "num_key_value_heads": 32, "head_dim": 100},
-     "key head_dim (100) x num_attention_heads (32) = 3200 does not match hidden_size (4096), "
-     "which gpt_neox's attention projections require"),
-    ({**GOOD, "model_type": "phi3", "head_dim": 64},
-     "key head_dim (64) x num_attention_heads (32) = 2048 does not match hidden_size (4096), "
-     "which phi3's attention projections require"),
-    ({**GOOD, "num_hidden_layers": 2, "sliding_window": 8192,
-      "layer_types": ["sliding_attention", "full_attention"]},
-     "key sliding_window (8192) exceeds max_position_embeddings (4096), but layer_types marks "
-     "layers as sliding"),
-    ({**GOOD, "num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"]},
-     "layer_types has sliding layers but no sliding_window"),
-    ({**GOOD, "num_hidden_layers": 2, "layer_types": ["full_attention"]},
-     "key layer_types has 1 entries for 2 layers"),
+    ({**GOOD, "num_key_value_heads": True}, "key num_key_value_heads must be an integer, got True"),
+    (
+        {**GOOD, "num_key_value_heads": 5},
+        "key num_key_value_heads (5) does not divide num_attention_heads (32)",
+    ),
+    (
+        {**GOOD, "num_key_value_heads": 64},
+        "key num_key_value_heads (64) exceeds num_attention_heads (32): more KV heads than "
+        "query heads",
+    ),
+    (
+        {**GOOD, "hidden_size": 4100},
+        "key hidden_size (4100) is not divisible by num_attention_heads (32) and there is no "
+        "head_dim key",
+    ),
+    (
+        {**GOOD, "model_type": "gpt_neox", "num_key_value_heads": 32, "head_dim": 100},
+        "key head_dim (100) x num_attention_heads (32) = 3200 does not match hidden_size (4096), "
+        "which gpt_neox's attention projections require",
+    ),
+    (
+        {**GOOD, "model_type": "phi3", "head_dim": 64},
+        "key head_dim (64) x num_attention_heads (32) = 2048 does not match hidden_size (4096), "
+        "which phi3's attention projections require",
+    ),
+    (
+        {
+            **GOOD,
+            "num_hidden_layers": 2,
+            "sliding_window": 8192,
+            "layer_types": ["sliding_attention", "full_attention"],
+        },
+        "key sliding_window (8192) exceeds max_position_embeddings (4096), but layer_types marks "
+        "layers as sliding",
+    ),
+    (
+        {**GOOD, "num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"]},
+        "layer_types has sliding layers but no sliding_window",
+    ),
+    (
+        {**GOOD, "num_hidden_layers": 2, "layer_types": ["full_attention"]},
+        "key layer_types has 1 entries for 2 layers",
+    ),
     ({**GOOD, "sliding_window": 0}, "key sliding_window must be positive, got 0"),
 ]
 
@@ -548,12 +631,20 @@ def test_malformed_json_and_non_object():
 
 def test_window_that_never_binds_still_loads():
     # No layer_types: a window >= max positions is full attention, recorded as an assumption.
-    spec = parse_hf_config({**GOOD, "model_type": "mistral", "sliding_window": 8192},
-                           name="x", origin="t")
+    spec = parse_hf_config(
+        {**GOOD, "model_type": "mistral", "sliding_window": 8192}, name="x", origin="t"
+    )
     assert all(layer.kind is FULL for layer in spec.layers)
     assert has_assumption(spec, "sliding_window 8192 >= max positions 4096: it never binds")
     # layer_types whose window fits the context is fine.
-    ok = parse_hf_config({**GOOD, "num_hidden_layers": 2, "sliding_window": 1024,
-                          "layer_types": ["sliding_attention", "full_attention"]},
-                         name="x", origin="t")
+    ok = parse_hf_config(
+        {
+            **GOOD,
+            "num_hidden_layers": 2,
+            "sliding_window": 1024,
+            "layer_types": ["sliding_attention", "full_attention"],
+        },
+        name="x",
+        origin="t",
+    )
     assert ok.layer_summary() == "1 sliding(1024) + 1 full"

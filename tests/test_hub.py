@@ -47,49 +47,76 @@ V1_COMMIT = fake_sha("llama-2-7b v1.0")
 
 
 def _repos() -> dict[str, FakeRepo]:
-    index = {"metadata": {"total_size": 25_000},
-             "weight_map": {"a.weight": "model-00001-of-00002.safetensors",
-                            "b.weight": "model-00002-of-00002.safetensors",
-                            "b.bias": "model-00002-of-00002.safetensors"}}
+    index = {
+        "metadata": {"total_size": 25_000},
+        "weight_map": {
+            "a.weight": "model-00001-of-00002.safetensors",
+            "b.weight": "model-00002-of-00002.safetensors",
+            "b.bias": "model-00002-of-00002.safetensors",
+        },
+    }
     return {
-        REPO: FakeRepo(files={"config.json": LLAMA2_7B,
-                              "model.safetensors": safetensors_file(TENSORS, itemsize=ITEMSIZE)},
-                       commit=COMMIT, branches={"v1.0": V1_COMMIT}),
+        REPO: FakeRepo(
+            files={
+                "config.json": LLAMA2_7B,
+                "model.safetensors": safetensors_file(TENSORS, itemsize=ITEMSIZE),
+            },
+            commit=COMMIT,
+            branches={"v1.0": V1_COMMIT},
+        ),
         # Not in the catalog's spelling: --refresh / --revision must reach the Hub for it.
-        "meta-llama/Llama-2-7b-hf": FakeRepo(files={"config.json": LLAMA2_7B},
-                                             commit=fake_sha("meta")),
-        "kvplan-test/sharded": FakeRepo(files={
-            "config.json": LLAMA2_7B,
-            "model.safetensors.index.json": json.dumps(index).encode(),
-            "model-00001-of-00002.safetensors": safetensors_file(SHARD_A, itemsize=ITEMSIZE),
-            "model-00002-of-00002.safetensors": safetensors_file(SHARD_B, itemsize=ITEMSIZE),
-        }, commit=fake_sha("sharded")),
-        "meta-llama/Llama-2-70b": FakeRepo(files={"params.json": LLAMA2_70B_PARAMS,
-                                                  "consolidated.00.pth": b"\0" * 16},
-                                           commit=fake_sha("70b")),
-        "kvplan-test/bin-only": FakeRepo(files={"config.json": LLAMA2_7B,
-                                                "pytorch_model.bin": b"\0" * 16},
-                                         commit=fake_sha("bin")),
-        "kvplan-test/gated": FakeRepo(files={"config.json": LLAMA2_7B}, commit=fake_sha("gated"),
-                                      gated_token="hf_granted"),
-        "kvplan-test/readme-only": FakeRepo(files={"README.md": b"# nothing here\n"},
-                                            commit=fake_sha("readme")),
-        "kvplan-test/broken": FakeRepo(files={"config.json": b'{"model_type": "llama",'},
-                                       commit=fake_sha("broken")),
-        "kvplan-test/down": FakeRepo(files={"config.json": LLAMA2_7B}, commit=fake_sha("down"),
-                                     fail_status=500),
-        "kvplan-test/slow": FakeRepo(files={"config.json": LLAMA2_7B}, commit=fake_sha("slow"),
-                                     delay_s=2.5, delay_count=1),
+        "meta-llama/Llama-2-7b-hf": FakeRepo(
+            files={"config.json": LLAMA2_7B}, commit=fake_sha("meta")
+        ),
+        "kvplan-test/sharded": FakeRepo(
+            files={
+                "config.json": LLAMA2_7B,
+                "model.safetensors.index.json": json.dumps(index).encode(),
+                "model-00001-of-00002.safetensors": safetensors_file(SHARD_A, itemsize=ITEMSIZE),
+                "model-00002-of-00002.safetensors": safetensors_file(SHARD_B, itemsize=ITEMSIZE),
+            },
+            commit=fake_sha("sharded"),
+        ),
+        "meta-llama/Llama-2-70b": FakeRepo(
+            files={"params.json": LLAMA2_70B_PARAMS, "consolidated.00.pth": b"\0" * 16},
+            commit=fake_sha("70b"),
+        ),
+        "kvplan-test/bin-only": FakeRepo(
+            files={"config.json": LLAMA2_7B, "pytorch_model.bin": b"\0" * 16},
+            commit=fake_sha("bin"),
+        ),
+        "kvplan-test/gated": FakeRepo(
+            files={"config.json": LLAMA2_7B}, commit=fake_sha("gated"), gated_token="hf_granted"
+        ),
+        "kvplan-test/readme-only": FakeRepo(
+            files={"README.md": b"# nothing here\n"}, commit=fake_sha("readme")
+        ),
+        "kvplan-test/broken": FakeRepo(
+            files={"config.json": b'{"model_type": "llama",'}, commit=fake_sha("broken")
+        ),
+        "kvplan-test/down": FakeRepo(
+            files={"config.json": LLAMA2_7B}, commit=fake_sha("down"), fail_status=500
+        ),
+        "kvplan-test/slow": FakeRepo(
+            files={"config.json": LLAMA2_7B}, commit=fake_sha("slow"), delay_s=2.5, delay_count=1
+        ),
     }
 
 
 def _env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
     """The parent's environment minus anything Hub-related, pointed at the local server."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))
-           and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(home), NO_PROXY="127.0.0.1,localhost",
-               no_proxy="127.0.0.1,localhost")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HF_", "HUGGING", "TRANSFORMERS_"))
+        and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")
+    }
+    env.update(
+        HF_ENDPOINT=endpoint,
+        HF_HOME=str(home),
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+    )
     env.update(extra)
     return env
 
@@ -108,11 +135,18 @@ main()
 """
 
 
-def cli(args: list[str], env: dict[str, str], *,
-        no_backoff: bool = False) -> subprocess.CompletedProcess[str]:
+def cli(
+    args: list[str], env: dict[str, str], *, no_backoff: bool = False
+) -> subprocess.CompletedProcess[str]:
     command = ["-c", NO_BACKOFF, *args] if no_backoff else ["-m", "kvplan", *args]
-    return subprocess.run([sys.executable, *command], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def size_json(args: list[str], env: dict[str, str]) -> dict:
@@ -165,10 +199,11 @@ def test_text_shows_exact_beside_estimate_and_the_commit(env):
     run = cli(["size", REPO], {**env, "COLUMNS": "200"})
     assert run.returncode == 0, run.stderr
     assert f"from hub: {REPO} @ {COMMIT[:12]}" in run.stdout
-    assert f"exact, from the checkpoint's safetensors headers ({EXACT_BYTES:,} bytes)" \
+    assert f"exact, from the checkpoint's safetensors headers ({EXACT_BYTES:,} bytes)" in run.stdout
+    assert (
+        f"estimate: 6.74B parameters = 12.55 GiB at fp16 ({LLAMA2_7B_ESTIMATE:,} bytes)"
         in run.stdout
-    assert f"estimate: 6.74B parameters = 12.55 GiB at fp16 ({LLAMA2_7B_ESTIMATE:,} bytes)" \
-        in run.stdout
+    )
     assert run.stderr == ""  # no progress bars, no library chatter
 
 
@@ -193,8 +228,9 @@ def test_params_json_repo_and_no_safetensors(env):
     assert out["kv_bytes_per_token"] == LLAMA2_70B_KV_PER_TOKEN
     assert out["weights_exact_bytes"] is None
     assert out["weight_bytes"] == out["weights_estimate_bytes"]
-    assert any("estimated from the architecture" in a and "safetensors" in a
-               for a in out["assumptions"])
+    assert any(
+        "estimated from the architecture" in a and "safetensors" in a for a in out["assumptions"]
+    )
 
 
 def test_bin_only_checkpoint_falls_back_to_the_estimate(env):
@@ -222,8 +258,11 @@ def test_gated_repo_with_a_token(env, hub):
     assert out["source"] == "hub"
     env_token = {**env, "HF_TOKEN": "hf_granted"}
     assert size_json(["kvplan-test/gated"], env_token)["source"] == "hub"
-    auth = [h.get("authorization") for _, p, h in hub.requests[before:]
-            if p.startswith("/kvplan-test/gated/")]
+    auth = [
+        h.get("authorization")
+        for _, p, h in hub.requests[before:]
+        if p.startswith("/kvplan-test/gated/")
+    ]
     assert auth and set(auth) == {"Bearer hf_granted"}
 
 
@@ -276,27 +315,35 @@ def error_runs(hub: HubServer, tmp_path_factory: pytest.TempPathFactory):
 
     def run(case: str) -> subprocess.CompletedProcess[str]:
         args, extra = ERROR_CASES[case]
-        return cli(["size", *args], _env(hub.url, home / case, **extra),
-                   no_backoff=case == SERVER_ERROR)
+        return cli(
+            ["size", *args], _env(hub.url, home / case, **extra), no_backoff=case == SERVER_ERROR
+        )
 
     with ThreadPoolExecutor(len(ERROR_CASES)) as pool:
         return dict(zip(ERROR_CASES, pool.map(run, ERROR_CASES), strict=True))
 
 
 def test_gated_without_a_token(error_runs, hub):
-    assert_one_line_error(error_runs["gated-no-token"], "kvplan-test/gated is gated",
-                          f"accept the license at {hub.url}/kvplan-test/gated",
-                          "set HF_TOKEN (or pass --token)")
+    assert_one_line_error(
+        error_runs["gated-no-token"],
+        "kvplan-test/gated is gated",
+        f"accept the license at {hub.url}/kvplan-test/gated",
+        "set HF_TOKEN (or pass --token)",
+    )
 
 
 def test_gated_with_a_refused_token(error_runs):
-    assert_one_line_error(error_runs["gated-refused"], "is gated", "accept the license",
-                          "token sent has no access")
+    assert_one_line_error(
+        error_runs["gated-refused"], "is gated", "accept the license", "token sent has no access"
+    )
 
 
 def test_missing_repo_suggests_a_catalog_name(error_runs):
-    assert_one_line_error(error_runs["missing-repo"], "no such model on the Hub",
-                          "did you mean meta-llama/Llama-2-7b-hf")
+    assert_one_line_error(
+        error_runs["missing-repo"],
+        "no such model on the Hub",
+        "did you mean meta-llama/Llama-2-7b-hf",
+    )
 
 
 def test_missing_revision(error_runs):
@@ -312,15 +359,20 @@ def test_unreadable_config_names_the_repo(error_runs):
 
 
 def test_server_error_after_retries(error_runs, hub):
-    assert_one_line_error(error_runs[SERVER_ERROR], "HTTP 500", "after retries",
-                          "local config.json")
+    assert_one_line_error(
+        error_runs[SERVER_ERROR], "HTTP 500", "after retries", "local config.json"
+    )
     # huggingface_hub tries, then retries with backoff (5 times); kvplan adds no loop of its own.
     assert hub.paths("HEAD").count("/kvplan-test/down/resolve/main/config.json") >= 6
 
 
 def test_offline_mode_with_nothing_cached(error_runs):
-    assert_one_line_error(error_runs["offline-not-cached"], "HF_HUB_OFFLINE=1",
-                          "not in the Hugging Face cache", "local config.json")
+    assert_one_line_error(
+        error_runs["offline-not-cached"],
+        "HF_HUB_OFFLINE=1",
+        "not in the Hugging Face cache",
+        "local config.json",
+    )
 
 
 def test_invalid_repo_id(error_runs):
@@ -362,21 +414,31 @@ def test_timeout_message():
 def test_summarize_safetensors_counts_bytes_not_parameters():
     from kvplan.sources.hub import summarize_safetensors
 
-    exact = summarize_safetensors([
-        ("I32", 1024, (0, 4096)),  # int4 packed 8 per I32: bytes, not "params"
-        ("F4", 3, (4096, 4098)),  # packed nibbles round up per tensor
-        ("X9", 7, (4098, 4105)),  # unknown dtype: its stored span
-    ])
+    exact = summarize_safetensors(
+        [
+            ("I32", 1024, (0, 4096)),  # int4 packed 8 per I32: bytes, not "params"
+            ("F4", 3, (4096, 4098)),  # packed nibbles round up per tensor
+            ("X9", 7, (4098, 4105)),  # unknown dtype: its stored span
+        ]
+    )
     assert exact.total_bytes == 4096 + 2 + 7
     assert exact.parameters_by_dtype == {"F4": 3, "I32": 1024, "X9": 7}
     assert exact.total_parameters == 1034
 
 
 def test_local_and_catalog_answers_do_not_import_huggingface_hub(tmp_path):
-    code = ("import sys\nfrom kvplan.cli.app import app\n"
-            "try:\n    app(['size', 'meta-llama/Llama-2-7b-hf', '--json'])\n"
-            "except SystemExit:\n    pass\n"
-            "sys.stderr.write('LOADED' if 'huggingface_hub' in sys.modules else 'LAZY')\n")
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=_env("http://127.0.0.1:9", tmp_path), timeout=60, check=False)
+    code = (
+        "import sys\nfrom kvplan.cli.app import app\n"
+        "try:\n    app(['size', 'meta-llama/Llama-2-7b-hf', '--json'])\n"
+        "except SystemExit:\n    pass\n"
+        "sys.stderr.write('LOADED' if 'huggingface_hub' in sys.modules else 'LAZY')\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_env("http://127.0.0.1:9", tmp_path),
+        timeout=60,
+        check=False,
+    )
     assert run.stderr.endswith("LAZY"), run.stderr

@@ -137,8 +137,17 @@ def test_int4_and_fp8_sizes():
     assert kvcache.kv_bytes_per_token(LLAMA2_70B, "int4") == elements * 9 // 16 == 92_160
     assert kvcache.kv_bytes_per_token(LLAMA2_70B, "fp32") == elements * 4
     # Sub-byte sizes are rounded up to whole bytes once, at the end, not per layer or token.
-    tiny = parse_hf_config({"model_type": "llama", "hidden_size": 5, "num_attention_heads": 5,
-                            "num_hidden_layers": 3, "vocab_size": 7}, name="tiny", origin="t")
+    tiny = parse_hf_config(
+        {
+            "model_type": "llama",
+            "hidden_size": 5,
+            "num_attention_heads": 5,
+            "num_hidden_layers": 3,
+            "vocab_size": 7,
+        },
+        name="tiny",
+        origin="t",
+    )
     elements = 3 * 2 * 5 * 1 * 7  # 3 layers, G = 5, d_head 1, 7 tokens = 210 elements
     assert kvcache.kv_bytes_per_sequence(tiny, 7, "int4") == 119  # ceil(210 * 9/16 = 118.125)
     assert -(-elements * 9 // 16) == 119
@@ -199,14 +208,17 @@ def test_bytes_nondecreasing_in_ctx_and_never_negative(s, a, b, dtype, block):
     assert 0 <= small <= large
 
 
-FULL_ATTENTION = [s for s in ALL_SPECS
-                  if all(layer.kind is LayerKind.FULL for layer in s.layers)]
+FULL_ATTENTION = [s for s in ALL_SPECS if all(layer.kind is LayerKind.FULL for layer in s.layers)]
 
 
 @settings(max_examples=150, deadline=None)
-@given(s=st.sampled_from(FULL_ATTENTION), ctx=ctxs, batch=batches,
-       dtype=st.sampled_from(["fp32", "fp16", "bf16", "fp8", "int8"]),
-       g=st.integers(min_value=1, max_value=128))
+@given(
+    s=st.sampled_from(FULL_ATTENTION),
+    ctx=ctxs,
+    batch=batches,
+    dtype=st.sampled_from(["fp32", "fp16", "bf16", "fp8", "int8"]),
+    g=st.integers(min_value=1, max_value=128),
+)
 def test_bytes_exactly_proportional_to_kv_heads_for_full_attention(s, ctx, batch, dtype, g):
     one = kvcache.kv_bytes(s, ctx, batch, dtype, kv_heads=1)
     assert kvcache.kv_bytes(s, ctx, batch, dtype, kv_heads=g) == g * one
@@ -218,18 +230,21 @@ WINDOWED = [s for s in ALL_SPECS if any(layer.window for layer in s.layers)]
 
 
 @settings(max_examples=150, deadline=None)
-@given(s=st.sampled_from(WINDOWED), extra=st.integers(min_value=0, max_value=10**6),
-       dtype=kv_dtypes)
+@given(
+    s=st.sampled_from(WINDOWED), extra=st.integers(min_value=0, max_value=10**6), dtype=kv_dtypes
+)
 def test_sliding_layers_are_constant_beyond_the_window(s, extra, dtype):
     window = max(layer.window for layer in s.layers if layer.window)
     ctx = window + extra
-    sliding_only = s.model_copy(update={"layers": tuple(
-        layer for layer in s.layers if layer.kind is LayerKind.SLIDING)})
+    sliding_only = s.model_copy(
+        update={"layers": tuple(layer for layer in s.layers if layer.kind is LayerKind.SLIDING)}
+    )
     at_window = kvcache.kv_elements_per_sequence(sliding_only, window)
     assert kvcache.kv_elements_per_sequence(sliding_only, ctx) == at_window
     # Growth past the window comes from the full layers alone.
-    full_per_token = sum(kvcache.elements_per_token(s, layer) for layer in s.layers
-                         if layer.window is None)
+    full_per_token = sum(
+        kvcache.elements_per_token(s, layer) for layer in s.layers if layer.window is None
+    )
     grown = kvcache.kv_elements_per_sequence(s, ctx) - kvcache.kv_elements_per_sequence(s, window)
     assert grown == full_per_token * extra
 

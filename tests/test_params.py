@@ -31,19 +31,25 @@ REL = 0.005
 NOT_ROUNDED: dict[tuple[str, str], str] = {
     ("Qwen/Qwen2.5-32B-Instruct", "total"): (
         "model card says 32.5B, the published config gives 32.76B (64 x 487.6M per layer + "
-        "2 x 778.6M embeddings); the card's figure disagrees with its own config"),
+        "2 x 778.6M embeddings); the card's figure disagrees with its own config"
+    ),
     ("microsoft/phi-4", "total"): (
         "'14B' is the model's name-size; the config gives 14.66B (40 layers, 17920 MLP, "
-        "untied 100352 vocab)"),
+        "untied 100352 vocab)"
+    ),
     ("microsoft/phi-2", "total"): (
-        "'2.7 billion' is 2.78B truncated (32 x 78.7M per layer + 2 x 131M embeddings)"),
+        "'2.7 billion' is 2.78B truncated (32 x 78.7M per layer + 2 x 131M embeddings)"
+    ),
     ("mosaicml/mpt-7b-instruct", "total"): (
-        "published as 6.7B; the config gives 6.649B (6.6 when rounded), off by 1.3M params"),
+        "published as 6.7B; the config gives 6.649B (6.6 when rounded), off by 1.3M params"
+    ),
     ("Qwen/Qwen3-30B-A3B", "active"): (
         "'3.3B activated' is 3.353B (incl. embeddings) truncated; excluding the input "
-        "embedding gives 3.04B"),
+        "embedding gives 3.04B"
+    ),
     ("deepseek-ai/DeepSeek-V2-Lite", "active"): (
-        "'2.4B activated' is 2.451B (excl. the input embedding) truncated"),
+        "'2.4B activated' is 2.451B (excl. the input embedding) truncated"
+    ),
 }
 NOMINAL_SLACK = 0.05  # how close a NOT_ROUNDED entry must still be
 
@@ -99,7 +105,8 @@ def test_total_params_match_published(entry: CatalogEntry):
     tol = tolerance(published, is_rounded(entry))
     assert abs(total - published) <= tol, (
         f"{entry.repo_id}: ours {total:,} vs published {published:,} "
-        f"({(total - published) / published:+.3%}, tolerance {tol:,.0f})")
+        f"({(total - published) / published:+.3%}, tolerance {tol:,.0f})"
+    )
 
 
 @pytest.mark.parametrize("entry", _cases("active"))
@@ -110,7 +117,8 @@ def test_active_params_match_published_under_either_convention(entry: CatalogEnt
     tol = tolerance(published, is_rounded(entry))
     assert any(abs(c - published) <= tol for c in candidates), (
         f"{entry.repo_id}: ours {candidates[0]:,} incl. / {candidates[1]:,} excl. input "
-        f"embedding vs published {published:,} (tolerance {tol:,.0f})")
+        f"embedding vs published {published:,} (tolerance {tol:,.0f})"
+    )
 
 
 @pytest.mark.parametrize(("repo_id", "kind"), list(NOT_ROUNDED))
@@ -190,10 +198,15 @@ def test_deepseek_v3_fp8_weight_bytes():
     spec = CATALOG.load(entry)
     hidden, layers, dense_layers, vocab, heads = 7168, 61, 3, 129280, 128
     q_lora, kv_lora, nope, rope, v = 1536, 512, 128, 64, 128
-    mla = (hidden * q_lora + q_lora + q_lora * heads * (nope + rope)  # q_a, q_a norm, q_b
-           + hidden * (kv_lora + rope) + kv_lora  # kv_a (latent + rope key), kv_a norm
-           + kv_lora * heads * (nope + v)  # kv_b
-           + heads * v * hidden)  # o
+    mla = (
+        hidden * q_lora
+        + q_lora
+        + q_lora * heads * (nope + rope)  # q_a, q_a norm, q_b
+        + hidden * (kv_lora + rope)
+        + kv_lora  # kv_a (latent + rope key), kv_a norm
+        + kv_lora * heads * (nope + v)  # kv_b
+        + heads * v * hidden
+    )  # o
     dense = 3 * hidden * 18432
     expert = 3 * hidden * 2048
     moe = 256 * expert + 1 * expert + hidden * 256  # routed + shared + router
@@ -219,4 +232,5 @@ def test_weight_dtype_override():
     norms = 80 * 2 * 8192 + 8192
     assert weight_bytes(spec).total == 2 * total  # fp16 checkpoint
     assert weight_bytes(spec, weight_dtype="fp8").total == (total - embedding - norms) + 2 * (
-        embedding + norms)
+        embedding + norms
+    )

@@ -32,16 +32,23 @@ L2_INPUT_TABLE = 32_000 * 4_096
 L2_STREAMED = (L2_PARAMS - L2_INPUT_TABLE) * 2  # every weight but the input table, 2 bytes
 L2_ROW = 4_096 * 2  # one embedding row per sequence
 L2_KV_PER_TOKEN = 32 * 2 * 32 * 128 * 2  # layers x (K,V) x heads x d x bytes = 512 KiB
-L2_OTHER_PER_TOKEN = (32 * (6 * 4_096 + 32 * 256 + 2 * 32 * 128 + 3 * 11_008) * 2
-                      + 32_000 * 4) * 2  # activations + fp32 logits, written and read
+L2_OTHER_PER_TOKEN = (
+    32 * (6 * 4_096 + 32 * 256 + 2 * 32 * 128 + 3 * 11_008) * 2 + 32_000 * 4
+) * 2  # activations + fp32 logits, written and read
 A100_BW, A100_FP16 = 2.039e12, 312e12
-IDEAL = Efficiency(bandwidth=1, compute=1, allreduce_latency_s=0, quantized_stream=1,
-                   interconnect=1)
+IDEAL = Efficiency(
+    bandwidth=1, compute=1, allreduce_latency_s=0, quantized_stream=1, interconnect=1
+)
 
 
 def _plan(model: str, gpu_name: str, **kw):
-    d = Deployment(spec=kw.pop("spec", None) or catalog_spec(model), gpu=gpu(gpu_name),
-                   engine=Engine.NONE, kv_memory=kw.pop("kv_memory", 40 * GiB), **kw)
+    d = Deployment(
+        spec=kw.pop("spec", None) or catalog_spec(model),
+        gpu=gpu(gpu_name),
+        engine=Engine.NONE,
+        kv_memory=kw.pop("kv_memory", 40 * GiB),
+        **kw,
+    )
     return plan(d)
 
 
@@ -77,8 +84,7 @@ def test_default_efficiency_divides_the_bandwidth():
 def test_kv_bytes_shrink_with_g_but_attention_flops_do_not():
     spec = catalog_spec("meta-llama/Llama-2-7b-hf")
     mha = estimate_decode(_plan("", "a100-80gb", spec=spec), batch=8, ctx=4096)
-    gqa = estimate_decode(_plan("", "a100-80gb", spec=spec.with_kv_heads(8)), batch=8,
-                          ctx=4096)
+    gqa = estimate_decode(_plan("", "a100-80gb", spec=spec.with_kv_heads(8)), batch=8, ctx=4096)
     assert mha.bytes_kv == 8 * 4097 * 524_288
     assert gqa.bytes_kv == 8 * 4097 * 131_072  # G 32 -> 8: a quarter
     assert mha.flops_attention == gqa.flops_attention == 8 * 4 * 4096 * 32 * 128 * 32
@@ -106,8 +112,7 @@ def test_moe_reads_the_experts_a_batch_touches():
     expected = (non_expert + experts * 2 * touched / 8 + 16 * 8_192) / 2
     assert big.bytes_weights == pytest.approx(expected, abs=1)
     # FLOPs follow the active parameters, not the touched experts
-    assert big.flops - big.flops_attention == pytest.approx(
-        16 * 2 * (active - 32_000 * 4_096) / 2)
+    assert big.flops - big.flops_attention == pytest.approx(16 * 2 * (active - 32_000 * 4_096) / 2)
 
 
 def test_mla_attends_over_the_latent_and_every_tp_rank_holds_it():
@@ -129,8 +134,7 @@ def test_tensor_parallel_all_reduce_time_by_hand():
 
 def test_pipeline_stages_run_in_turn():
     one = estimate_decode(_plan("meta-llama/Llama-2-7b-hf", "a100-80gb"), batch=4, ctx=512)
-    two = estimate_decode(_plan("meta-llama/Llama-2-7b-hf", "a100-80gb", pp=2), batch=4,
-                          ctx=512)
+    two = estimate_decode(_plan("meta-llama/Llama-2-7b-hf", "a100-80gb", pp=2), batch=4, ctx=512)
     assert two.decode_ms == pytest.approx(2 * two.step_s * 1e3)
     assert two.step_s == pytest.approx(one.step_s / 2, rel=0.01)
 
@@ -152,8 +156,9 @@ def test_crossover_batches_by_hand():
     e1 = estimate_decode(p, batch=1, ctx=1)
     bw, peak = 2.039e12 * 0.72, 312e12 * 0.6
     weights_s = L2_STREAMED / bw
-    per_token = ((2 * (L2_PARAMS - L2_INPUT_TABLE) + 4 * 32 * 128 * 32) / peak
-                 - (L2_ROW + 2 * L2_KV_PER_TOKEN + L2_OTHER_PER_TOKEN) / bw)
+    per_token = (2 * (L2_PARAMS - L2_INPUT_TABLE) + 4 * 32 * 128 * 32) / peak - (
+        L2_ROW + 2 * L2_KV_PER_TOKEN + L2_OTHER_PER_TOKEN
+    ) / bw
     assert e1.compute_bound_batch == ceil(weights_s / per_token)  # 131
     at = estimate_decode(p, batch=e1.compute_bound_batch, ctx=1)
     below = estimate_decode(p, batch=e1.compute_bound_batch - 1, ctx=1)
@@ -173,14 +178,15 @@ def test_sweep_batches_are_powers_of_two_plus_the_limits():
 # ---- dtypes and errors --------------------------------------------------------------------------
 def test_quantized_weights_stream_slower_and_fp8_uses_fp8_tensor_cores():
     spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
-    int8 = estimate_decode(_plan("", "a100-80gb", spec=spec, weight_dtype="int8"), batch=1,
-                           ctx=128)
+    int8 = estimate_decode(_plan("", "a100-80gb", spec=spec, weight_dtype="int8"), batch=1, ctx=128)
     assert int8.flops_dtype == "bf16" and any("dequantized" in n for n in int8.notes)
-    fp8_h100 = estimate_decode(_plan("", "h100-sxm", spec=spec, weight_dtype="fp8"), batch=1,
-                               ctx=128)
+    fp8_h100 = estimate_decode(
+        _plan("", "h100-sxm", spec=spec, weight_dtype="fp8"), batch=1, ctx=128
+    )
     assert fp8_h100.flops_dtype == "fp8" and fp8_h100.peak_flops == gpu("h100-sxm").flops["fp8"]
-    fp8_a100 = estimate_decode(_plan("", "a100-80gb", spec=spec, weight_dtype="fp8"), batch=1,
-                               ctx=128)
+    fp8_a100 = estimate_decode(
+        _plan("", "a100-80gb", spec=spec, weight_dtype="fp8"), batch=1, ctx=128
+    )
     assert fp8_a100.flops_dtype == "bf16"
     assert any("no fp8 tensor cores" in n for n in fp8_a100.notes)
 
@@ -228,15 +234,32 @@ def test_pickg_latency_estimates_every_planned_row_at_the_requested_batch():
 
 # ---- CLI -----------------------------------------------------------------------------------
 def test_roofline_cli_json():
-    r = run_cli("roofline", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm",
-                "--batch", "16", "--ctx", "8192", "--json")
+    r = run_cli(
+        "roofline",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--gpu",
+        "h100-sxm",
+        "--batch",
+        "16",
+        "--ctx",
+        "8192",
+        "--json",
+    )
     assert r.code == 0, r.err
     d = r.json
     assert d["command"] == "roofline" and d["bound"] == "memory"
     assert d["bytes_kv"] == 16 * 8193 * 131_072  # 128 KiB per token, G=8
     assert d["decode_tokens_per_s"] == pytest.approx(16 / d["decode_ms"] * 1e3)
-    for key in ("prefill_ms", "bytes_weights", "flops", "kv_dominant_batch",
-                "compute_bound_batch", "max_batch", "ridge", "intensity"):
+    for key in (
+        "prefill_ms",
+        "bytes_weights",
+        "flops",
+        "kv_dominant_batch",
+        "compute_bound_batch",
+        "max_batch",
+        "ridge",
+        "intensity",
+    ):
         assert key in d
     assert [s["kv_heads"] for s in d["sweeps_by_g"]] == [8, 32, 1]
     assert [p["batch"] for p in d["sweep"]][:4] == [1, 2, 4, 8]
@@ -244,22 +267,31 @@ def test_roofline_cli_json():
 
 
 def test_roofline_cli_text_and_kv_heads_override():
-    r = run_cli("roofline", "meta-llama/Llama-2-7b-hf", "--gpu", "a100-80gb", "--kv-heads",
-                "8", "--ctx", "4096")
+    r = run_cli(
+        "roofline",
+        "meta-llama/Llama-2-7b-hf",
+        "--gpu",
+        "a100-80gb",
+        "--kv-heads",
+        "8",
+        "--ctx",
+        "4096",
+    )
     assert r.code == 0, r.err
     assert "G=8" in r.out and "decode step" in r.out and "Step time vs batch" in r.out
-    bad = run_cli("roofline", "meta-llama/Llama-2-7b-hf", "--gpu", "a100-80gb", "--kv-heads",
-                  "3")
+    bad = run_cli("roofline", "meta-llama/Llama-2-7b-hf", "--gpu", "a100-80gb", "--kv-heads", "3")
     assert bad.code == 2
-    assert bad.err.strip() == ("Error: --kv-heads 3 does not divide the model's 32 query "
-                               "heads")
+    assert bad.err.strip() == ("Error: --kv-heads 3 does not divide the model's 32 query heads")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (("--batch", "0"), "Error: --batch must be a positive integer, got 0"),
-    (("--bw-efficiency", "1.5"), "Error: --bw-efficiency must be in (0, 1], got 1.5"),
-    (("--compute-efficiency", "0"), "Error: --compute-efficiency must be in (0, 1], got 0"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--batch", "0"), "Error: --batch must be a positive integer, got 0"),
+        (("--bw-efficiency", "1.5"), "Error: --bw-efficiency must be in (0, 1], got 1.5"),
+        (("--compute-efficiency", "0"), "Error: --compute-efficiency must be in (0, 1], got 0"),
+    ],
+)
 def test_roofline_cli_bad_flags(args, message):
     r = run_cli("roofline", "meta-llama/Llama-2-7b-hf", "--gpu", "a100-80gb", *args)
     assert r.code == 2 and r.err.strip() == message
@@ -267,31 +299,36 @@ def test_roofline_cli_bad_flags(args, message):
 
 def test_roofline_cli_gpu_without_flops(tmp_path: Path):
     f = tmp_path / "gpus.yaml"
-    f.write_text("schema_version: 1\ngpus:\n  - name: bare\n    display_name: Bare\n"
-                 "    vendor: other\n    memory_marketed_gb: 80\n    memory_bytes: 85899345920\n"
-                 "    memory_basis: test\n    memory_bandwidth: 2.0e+12\n    source: test\n")
+    f.write_text(
+        "schema_version: 1\ngpus:\n  - name: bare\n    display_name: Bare\n"
+        "    vendor: other\n    memory_marketed_gb: 80\n    memory_bytes: 85899345920\n"
+        "    memory_basis: test\n    memory_bandwidth: 2.0e+12\n    source: test\n"
+    )
     r = run_cli("roofline", "meta-llama/Llama-2-7b-hf", "--gpu", "bare", "--gpu-file", str(f))
     assert r.code == 2
-    assert r.err.strip() == ("Error: GPU bare lists no fp16 or bf16 FLOP/s for the roofline "
-                             "(add a flops entry for it with --gpu-file)")
+    assert r.err.strip() == (
+        "Error: GPU bare lists no fp16 or bf16 FLOP/s for the roofline "
+        "(add a flops entry for it with --gpu-file)"
+    )
 
 
 def test_roofline_cli_plot(tmp_path: Path):
     out = tmp_path / "roof.svg"
-    r = run_cli("roofline", "meta-llama/Llama-2-7b-hf", "--gpu", "a100-80gb", "--plot",
-                str(out))
+    r = run_cli("roofline", "meta-llama/Llama-2-7b-hf", "--gpu", "a100-80gb", "--plot", str(out))
     if importlib.util.find_spec("matplotlib") is None:
         assert r.code == 2
-        assert r.err.strip() == ("Error: --plot needs matplotlib, which is not installed "
-                                 "(pip install 'kvplan[plot]')")
+        assert r.err.strip() == (
+            "Error: --plot needs matplotlib, which is not installed (pip install 'kvplan[plot]')"
+        )
     else:
         assert r.code == 0, r.err
         assert out.read_text().lstrip().startswith("<?xml")
 
 
 def test_fit_and_pick_g_show_latency():
-    r = run_cli("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "8192",
-                "--json")
+    r = run_cli(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "8192", "--json"
+    )
     assert r.code == 0, r.err
     assert r.json["latency"]["batch"] == r.json["max_batch"]
     assert r.json["latency"]["decode_ms"] > 0
@@ -308,7 +345,8 @@ def _benchmark_module():
     """benchmarks/roofline_vs_measured.py (the script that makes docs/roofline.md's table)."""
     name = "roofline_vs_measured"
     spec = importlib.util.spec_from_file_location(
-        name, ROOT / "benchmarks" / "roofline_vs_measured.py")
+        name, ROOT / "benchmarks" / "roofline_vs_measured.py"
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)

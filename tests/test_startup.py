@@ -22,7 +22,6 @@ print(",".join(heavy))
 
 
 def test_catalog_answer_imports_no_heavy_modules():
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""

@@ -29,8 +29,9 @@ from kvplan.sources.resolve import ResolvedModel, resolve_model
 DEFAULT_CTX = 4096
 
 
-def load_model(name: str, *, revision: str | None = None, token: str | None = None,
-               refresh: bool = False) -> ResolvedModel:
+def load_model(
+    name: str, *, revision: str | None = None, token: str | None = None, refresh: bool = False
+) -> ResolvedModel:
     return resolve_model(name, revision=revision, token=token, refresh=refresh)
 
 
@@ -39,41 +40,70 @@ def default_ctx(spec: ModelSpec) -> int:
 
 
 # ---- deployment flags shared by fit / pick-g / roofline ---------------------------------
-GPU_OPT = typer.Option(..., "--gpu", help="GPU name, e.g. h100-sxm, a100-80gb, l40s, "
-                       "rtx-4090, mi300x (see `kvplan gpus`).")
-GPU_FILE_OPT = typer.Option(None, "--gpu-file", help="YAML file adding or overriding GPU "
-                            "entries [env: KVPLAN_GPU_FILE].")
+GPU_OPT = typer.Option(
+    ...,
+    "--gpu",
+    help="GPU name, e.g. h100-sxm, a100-80gb, l40s, rtx-4090, mi300x (see `kvplan gpus`).",
+)
+GPU_FILE_OPT = typer.Option(
+    None, "--gpu-file", help="YAML file adding or overriding GPU entries [env: KVPLAN_GPU_FILE]."
+)
 TP_OPT = typer.Option(1, "--tp", help="Tensor-parallel GPUs (weights and KV heads split).")
 PP_OPT = typer.Option(1, "--pp", help="Pipeline-parallel stages (layers split).")
-ENGINE_OPT = typer.Option("vllm", "--engine", help="Budget semantics: vllm, sglang, trtllm, "
-                          "none.")
-VLLM_UTIL_OPT = typer.Option(None, "--gpu-memory-utilization", help="vLLM: fraction of "
-                             "total memory for weights+activations+KV [default 0.90].")
-SGLANG_FRAC_OPT = typer.Option(None, "--mem-fraction-static", help="SGLang: fraction of "
-                               "total memory for weights+KV [default by TP: 0.88 ... 0.79].")
-TRT_FRAC_OPT = typer.Option(None, "--free-gpu-memory-fraction", help="TensorRT-LLM: "
-                            "fraction of the memory free after weights [default 0.90].")
-KV_MEMORY_OPT = typer.Option(None, "--kv-memory", help="KV budget per GPU, e.g. 40GiB "
-                             "(skips the engine budget).")
-ACT_OPT = typer.Option(None, "--activation-reserve", help="Peak activation memory per GPU, "
-                       "e.g. 2GiB [default: estimated like vLLM's profiling run].")
-OVERHEAD_OPT = typer.Option(None, "--overhead", help="Non-torch runtime memory per GPU, e.g. "
-                            "0.5GiB [default 0.25 GiB, 2.1 GiB with TP/PP].")
+ENGINE_OPT = typer.Option("vllm", "--engine", help="Budget semantics: vllm, sglang, trtllm, none.")
+VLLM_UTIL_OPT = typer.Option(
+    None,
+    "--gpu-memory-utilization",
+    help="vLLM: fraction of total memory for weights+activations+KV [default 0.90].",
+)
+SGLANG_FRAC_OPT = typer.Option(
+    None,
+    "--mem-fraction-static",
+    help="SGLang: fraction of total memory for weights+KV [default by TP: 0.88 ... 0.79].",
+)
+TRT_FRAC_OPT = typer.Option(
+    None,
+    "--free-gpu-memory-fraction",
+    help="TensorRT-LLM: fraction of the memory free after weights [default 0.90].",
+)
+KV_MEMORY_OPT = typer.Option(
+    None, "--kv-memory", help="KV budget per GPU, e.g. 40GiB (skips the engine budget)."
+)
+ACT_OPT = typer.Option(
+    None,
+    "--activation-reserve",
+    help="Peak activation memory per GPU, "
+    "e.g. 2GiB [default: estimated like vLLM's profiling run].",
+)
+OVERHEAD_OPT = typer.Option(
+    None,
+    "--overhead",
+    help="Non-torch runtime memory per GPU, e.g. 0.5GiB [default 0.25 GiB, 2.1 GiB with TP/PP].",
+)
 BLOCK_OPT = typer.Option(16, "--block-size", help="Paged-KV block size in tokens.")
-KV_DTYPE_OPT = typer.Option("auto", "--kv-dtype", help="KV-cache dtype: auto, fp16, bf16, fp8, "
-                            "int8, int4.")
-WEIGHT_DTYPE_OPT = typer.Option(None, "--weight-dtype", help="Weights dtype [default: the "
-                                "checkpoint's]: fp16, bf16, fp8, int8, int4, mxfp4.")
+KV_DTYPE_OPT = typer.Option(
+    "auto", "--kv-dtype", help="KV-cache dtype: auto, fp16, bf16, fp8, int8, int4."
+)
+WEIGHT_DTYPE_OPT = typer.Option(
+    None,
+    "--weight-dtype",
+    help="Weights dtype [default: the checkpoint's]: fp16, bf16, fp8, int8, int4, mxfp4.",
+)
 REVISION_OPT = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit).")
-TOKEN_OPT = typer.Option(None, "--token", help="Hub token [default: HF_TOKEN or the saved "
-                         "login].")
+TOKEN_OPT = typer.Option(None, "--token", help="Hub token [default: HF_TOKEN or the saved login].")
 REFRESH_OPT = typer.Option(False, "--refresh", help="Skip the catalog; ask the Hub.")
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
-BATCHED_TOKENS_OPT = typer.Option(DEFAULT_MAX_NUM_BATCHED_TOKENS, "--max-num-batched-tokens",
-                                  help="Engine's tokens per forward pass (sizes the "
-                                  "activation estimate; vLLM V0 used max_model_len).")
-MAX_SEQS_OPT = typer.Option(DEFAULT_MAX_NUM_SEQS, "--max-num-seqs", help="Engine's "
-                            "maximum sequences per step (sizes the sampler estimate).")
+BATCHED_TOKENS_OPT = typer.Option(
+    DEFAULT_MAX_NUM_BATCHED_TOKENS,
+    "--max-num-batched-tokens",
+    help="Engine's tokens per forward pass (sizes the "
+    "activation estimate; vLLM V0 used max_model_len).",
+)
+MAX_SEQS_OPT = typer.Option(
+    DEFAULT_MAX_NUM_SEQS,
+    "--max-num-seqs",
+    help="Engine's maximum sequences per step (sizes the sampler estimate).",
+)
 
 
 def fit_latency(p: Plan, result: FitResult) -> dict[str, object] | None:
@@ -145,28 +175,40 @@ class DeploymentFlags:
 
     def load(self, model: str) -> ResolvedModel:
         check_gpu(self.gpu, self.gpu_file)  # fail fast, before any network lookup
-        return load_model(model, revision=self.revision, token=self.token,
-                          refresh=self.refresh)
+        return load_model(model, revision=self.revision, token=self.token, refresh=self.refresh)
 
     def deployment(self, spec: ModelSpec, *, weights_override: int | None = None) -> Deployment:
         return build_deployment(
-            spec, gpu=self.gpu, gpu_file=self.gpu_file, tp=self.tp, pp=self.pp,
-            engine=self.engine, gpu_memory_utilization=self.gpu_memory_utilization,
+            spec,
+            gpu=self.gpu,
+            gpu_file=self.gpu_file,
+            tp=self.tp,
+            pp=self.pp,
+            engine=self.engine,
+            gpu_memory_utilization=self.gpu_memory_utilization,
             mem_fraction_static=self.mem_fraction_static,
-            free_gpu_memory_fraction=self.free_gpu_memory_fraction, kv_memory=self.kv_memory,
-            activation_reserve=self.activation_reserve, overhead=self.overhead,
-            block_size=self.block_size, kv_dtype=self.kv_dtype, weight_dtype=self.weight_dtype,
+            free_gpu_memory_fraction=self.free_gpu_memory_fraction,
+            kv_memory=self.kv_memory,
+            activation_reserve=self.activation_reserve,
+            overhead=self.overhead,
+            block_size=self.block_size,
+            kv_dtype=self.kv_dtype,
+            weight_dtype=self.weight_dtype,
             weights_override=weights_override,
-            max_num_batched_tokens=self.max_num_batched_tokens, max_num_seqs=self.max_num_seqs,
+            max_num_batched_tokens=self.max_num_batched_tokens,
+            max_num_seqs=self.max_num_seqs,
         )
 
 
 def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
     """Add the shared deployment options to a typer command; it receives `flags=`."""
     own = [p for p in inspect.signature(command).parameters.values() if p.name != "flags"]
-    extra = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                               annotation=annotation)
-             for name, annotation, option in _DEPLOYMENT_FLAGS]
+    extra = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=annotation
+        )
+        for name, annotation, option in _DEPLOYMENT_FLAGS
+    ]
     names = [name for name, _, _ in _DEPLOYMENT_FLAGS]
 
     @functools.wraps(command)

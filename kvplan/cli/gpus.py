@@ -11,15 +11,19 @@ from kvplan.sources.gpus import load_gpus
 
 
 def gpus(
-    filter_text: str = typer.Argument(None, metavar="[FILTER]",
-                                      help="Show only names containing this text."),
+    filter_text: str = typer.Argument(
+        None, metavar="[FILTER]", help="Show only names containing this text."
+    ),
     gpu_file: str = c.GPU_FILE_OPT,
     as_json: bool = c.JSON_OPT,
 ) -> None:
     """List the GPU catalog: memory, bandwidth, dense FLOP/s, interconnect, source."""
     catalog = load_gpus(gpu_file)
-    rows = [g for g in catalog.gpus.values()
-            if not filter_text or filter_text.lower() in (g.name + g.display_name).lower()]
+    rows = [
+        g
+        for g in catalog.gpus.values()
+        if not filter_text or filter_text.lower() in (g.name + g.display_name).lower()
+    ]
     if as_json:
         print_json("gpus", {"gpus": [gpu_row(g) for g in rows]})
     else:

@@ -15,17 +15,24 @@ DEFAULT_DESIGN_MODEL = "meta-llama/Llama-2-13b-hf"
 
 @c.with_deployment_flags
 def pick_g_command(
-    model: str = typer.Argument(None, metavar="MODEL", help="Model whose geometry to vary "
-                                f"[default: {DEFAULT_DESIGN_MODEL}]."),
+    model: str = typer.Argument(
+        None,
+        metavar="MODEL",
+        help=f"Model whose geometry to vary [default: {DEFAULT_DESIGN_MODEL}].",
+    ),
     ctx: int = typer.Option(..., "--ctx", help="Tokens per sequence the workload needs."),
     batch: int = typer.Option(..., "--batch", help="Concurrent sequences the workload needs."),
     layers: int = typer.Option(None, "--layers", help="Design from scratch: decoder layers."),
     heads: int = typer.Option(None, "--heads", help="Design: query heads H."),
     head_dim: int = typer.Option(None, "--head-dim", help="Design: head dimension."),
-    hidden: int = typer.Option(None, "--hidden", help="Design: hidden size [default H x "
-                               "head_dim]."),
-    params: float = typer.Option(None, "--params", help="Design: parameter count at G=H, e.g. "
-                                 "13e9 (else estimated from the geometry)."),
+    hidden: int = typer.Option(
+        None, "--hidden", help="Design: hidden size [default H x head_dim]."
+    ),
+    params: float = typer.Option(
+        None,
+        "--params",
+        help="Design: parameter count at G=H, e.g. 13e9 (else estimated from the geometry).",
+    ),
     *,
     flags: c.DeploymentFlags,
 ) -> None:
@@ -39,10 +46,14 @@ def pick_g_command(
     designing = any(v is not None for v in (layers, heads, head_dim))
     if designing:
         if model is not None:
-            raise c.KvplanError("give either MODEL or geometry flags (--layers/--heads/"
-                                "--head-dim), not both")
-        missing = [f for f, v in (("--layers", layers), ("--heads", heads),
-                                  ("--head-dim", head_dim)) if v is None]
+            raise c.KvplanError(
+                "give either MODEL or geometry flags (--layers/--heads/--head-dim), not both"
+            )
+        missing = [
+            f
+            for f, v in (("--layers", layers), ("--heads", heads), ("--head-dim", head_dim))
+            if v is None
+        ]
         if missing:
             raise c.KvplanError(f"designing from scratch needs {', '.join(missing)}")
         spec = design_spec(layers=layers, heads=heads, head_dim=head_dim, hidden=hidden)
@@ -53,10 +64,13 @@ def pick_g_command(
         resolved = flags.load(name)
         spec = resolved.spec
         source = resolved.source
-        header = (f"No MODEL given: using {DEFAULT_DESIGN_MODEL} geometry (L={spec.num_layers}, "
-                  f"H={spec.query_heads}, head_dim={spec.head_dim})" if model is None
-                  else f"{spec.name}: L={spec.num_layers}, H={spec.query_heads}, "
-                  f"G={spec.kv_heads} as published, head_dim={spec.head_dim}")
+        header = (
+            f"No MODEL given: using {DEFAULT_DESIGN_MODEL} geometry (L={spec.num_layers}, "
+            f"H={spec.query_heads}, head_dim={spec.head_dim})"
+            if model is None
+            else f"{spec.name}: L={spec.num_layers}, H={spec.query_heads}, "
+            f"G={spec.kv_heads} as published, head_dim={spec.head_dim}"
+        )
     weights_for = None
     if params is not None:
         if params <= 0:
@@ -64,8 +78,9 @@ def pick_g_command(
         dtype = c.weight_dtype_for(flags.weight_dtype) or spec.checkpoint_dtype
         weights_for = weights_from_params(int(params), dtype)
     deployment = flags.deployment(spec)
-    result = pick_g(deployment, ctx=ctx, batch=batch,
-                    **({"weights_for": weights_for} if weights_for else {}))
+    result = pick_g(
+        deployment, ctx=ctx, batch=batch, **({"weights_for": weights_for} if weights_for else {})
+    )
     latency = pickg_latency(result, ctx=ctx, batch=batch)
     header += f" on {deployment.tp * deployment.pp} x {deployment.gpu.name}"
     if flags.as_json:
@@ -76,15 +91,39 @@ def pick_g_command(
                 ms, tps = latency.get(row["kv_heads"], (None, None))
                 row["decode_ms"] = ms
                 row["decode_tokens_per_s"] = tps
-        print_json("pick-g", {"model": spec.name, "source": source, "header": header,
-                              "ctx": ctx, "batch": batch,
-                              **({k: v for k, v in budget_fields(first).items()
-                                  if k in ("gpu", "engine", "tp", "pp", "kv_dtype",
-                                           "block_size", "memory_fraction")} if first else {}),
-                              **data})
+        print_json(
+            "pick-g",
+            {
+                "model": spec.name,
+                "source": source,
+                "header": header,
+                "ctx": ctx,
+                "batch": batch,
+                **(
+                    {
+                        k: v
+                        for k, v in budget_fields(first).items()
+                        if k
+                        in (
+                            "gpu",
+                            "engine",
+                            "tp",
+                            "pp",
+                            "kv_dtype",
+                            "block_size",
+                            "memory_fraction",
+                        )
+                    }
+                    if first
+                    else {}
+                ),
+                **data,
+            },
+        )
         return
-    stdout_console().print(render_pickg(result, header=header, ctx=ctx, batch=batch,
-                                        latency=latency))
+    stdout_console().print(
+        render_pickg(result, header=header, ctx=ctx, batch=batch, latency=latency)
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -20,21 +20,37 @@ MAX_KV_HEADS = 1 << 16
 
 @c.with_deployment_flags
 def roofline(
-    model: str = typer.Argument(..., metavar="MODEL", help="config.json/params.json path or "
-                                "folder, catalog name, or Hugging Face repo id."),
+    model: str = typer.Argument(
+        ...,
+        metavar="MODEL",
+        help="config.json/params.json path or folder, catalog name, or Hugging Face repo id.",
+    ),
     batch: int = typer.Option(1, "--batch", help="Concurrent sequences decoding together."),
-    ctx: int = typer.Option(None, "--ctx", help="Tokens in each sequence's cache [default "
-                            f"{c.DEFAULT_CTX}, or the model's max if smaller]."),
-    kv_heads: int = typer.Option(None, "--kv-heads", help="Override G, the number of KV heads "
-                                 "(must divide the query heads)."),
-    bw_efficiency: float = typer.Option(None, "--bw-efficiency", help="Achieved fraction of "
-                                        "rated memory bandwidth [default "
-                                        f"{DEFAULT_BW_EFFICIENCY}]."),
-    compute_efficiency: float = typer.Option(None, "--compute-efficiency", help="Achieved "
-                                             "fraction of dense peak FLOP/s [default "
-                                             f"{DEFAULT_COMPUTE_EFFICIENCY}]."),
-    plot: str = typer.Option(None, "--plot", help="Write a log-log roofline chart to this "
-                             "file (.svg, .png, .pdf); needs `pip install 'kvplan[plot]'`."),
+    ctx: int = typer.Option(
+        None,
+        "--ctx",
+        help="Tokens in each sequence's cache [default "
+        f"{c.DEFAULT_CTX}, or the model's max if smaller].",
+    ),
+    kv_heads: int = typer.Option(
+        None, "--kv-heads", help="Override G, the number of KV heads (must divide the query heads)."
+    ),
+    bw_efficiency: float = typer.Option(
+        None,
+        "--bw-efficiency",
+        help=f"Achieved fraction of rated memory bandwidth [default {DEFAULT_BW_EFFICIENCY}].",
+    ),
+    compute_efficiency: float = typer.Option(
+        None,
+        "--compute-efficiency",
+        help=f"Achieved fraction of dense peak FLOP/s [default {DEFAULT_COMPUTE_EFFICIENCY}].",
+    ),
+    plot: str = typer.Option(
+        None,
+        "--plot",
+        help="Write a log-log roofline chart to this "
+        "file (.svg, .png, .pdf); needs `pip install 'kvplan[plot]'`.",
+    ),
     *,
     flags: c.DeploymentFlags,
 ) -> None:
@@ -48,11 +64,13 @@ def roofline(
     weights_override = c.exact_weights(resolved, flags.weight_dtype)
     if kv_heads is not None and kv_heads != spec.kv_heads:
         if spec.mla is not None:
-            raise c.KvplanError(f"{spec.name} uses MLA (a latent, not KV heads): --kv-heads "
-                                "does not apply")
+            raise c.KvplanError(
+                f"{spec.name} uses MLA (a latent, not KV heads): --kv-heads does not apply"
+            )
         if spec.query_heads % kv_heads:
-            raise c.KvplanError(f"--kv-heads {kv_heads} does not divide the model's "
-                                f"{spec.query_heads} query heads")
+            raise c.KvplanError(
+                f"--kv-heads {kv_heads} does not divide the model's {spec.query_heads} query heads"
+            )
         spec = spec.with_kv_heads(kv_heads)
         weights_override = None  # the checkpoint's exact bytes are for the published G
     ctx = ctx or min(c.DEFAULT_CTX, spec.max_position_embeddings or c.DEFAULT_CTX)
@@ -62,8 +80,15 @@ def roofline(
     if plot:
         write_plot(report, plot)
     if flags.as_json:
-        print_json("roofline", {"source": resolved.source, "revision": resolved.revision,
-                                **roofline_json(report, p), "plot": plot})
+        print_json(
+            "roofline",
+            {
+                "source": resolved.source,
+                "revision": resolved.revision,
+                **roofline_json(report, p),
+                "plot": plot,
+            },
+        )
         return
     stdout_console().print(render_roofline(report, p, plot=plot))
 

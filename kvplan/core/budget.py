@@ -95,9 +95,13 @@ def ffn_width(spec: ModelSpec) -> int:
     return spec.intermediate_size or 4 * spec.hidden_size
 
 
-def estimate_activations(spec: ModelSpec, *, tp: int,
-                         max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS,
-                         max_num_seqs: int = DEFAULT_MAX_NUM_SEQS) -> int:
+def estimate_activations(
+    spec: ModelSpec,
+    *,
+    tp: int,
+    max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS,
+    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
+) -> int:
     """Peak activation memory of vLLM's profiling pass, per GPU (see module docstring)."""
     mlp = max_num_batched_tokens * ffn_width(spec) / tp * ACTIVATION_BYTES_PER_TOKEN_PER_FFN_UNIT
     sampler = max_num_seqs * spec.vocab_size * SAMPLER_BYTES_PER_SEQ_PER_VOCAB
@@ -108,15 +112,33 @@ def estimate_overhead(tp: int, pp: int) -> int:
     return NON_TORCH_BYTES_MULTI_GPU if tp * pp > 1 else NON_TORCH_BYTES_SINGLE_GPU
 
 
-def compute_budget(*, engine: Engine, total_memory: int, weights: int, activations: int,
-                   overhead: int, fraction: float | None, kv_memory: int | None) -> Budget:
+def compute_budget(
+    *,
+    engine: Engine,
+    total_memory: int,
+    weights: int,
+    activations: int,
+    overhead: int,
+    fraction: float | None,
+    kv_memory: int | None,
+) -> Budget:
     knob = ENGINE_KNOB[engine]
     if fraction is not None and not 0 < fraction <= 1:
         raise KvplanError(f"{knob or 'memory fraction'} must be in (0, 1], got {fraction}")
     if kv_memory is not None:
-        return Budget(engine=engine, knob=knob, fraction=fraction, total_memory=total_memory,
-                      engine_memory=kv_memory, weights=weights, activations=0, overhead=0,
-                      kv_budget=kv_memory, direct=True, formula="kv = --kv-memory")
+        return Budget(
+            engine=engine,
+            knob=knob,
+            fraction=fraction,
+            total_memory=total_memory,
+            engine_memory=kv_memory,
+            weights=weights,
+            activations=0,
+            overhead=0,
+            kv_budget=kv_memory,
+            direct=True,
+            formula="kv = --kv-memory",
+        )
     if engine is Engine.VLLM:
         assert fraction is not None
         granted = int(total_memory * fraction)
@@ -133,12 +155,20 @@ def compute_budget(*, engine: Engine, total_memory: int, weights: int, activatio
         free = total_memory - weights - activations - overhead
         granted = int(free * fraction)
         kv = granted
-        formula = ("kv = free_gpu_memory_fraction x (total - weights - activations - "
-                   "runtime)")
+        formula = "kv = free_gpu_memory_fraction x (total - weights - activations - runtime)"
     else:
         granted = total_memory
         kv = total_memory - weights - activations - overhead
         formula = "kv = total - weights - activations - overhead"
-    return Budget(engine=engine, knob=knob, fraction=fraction, total_memory=total_memory,
-                  engine_memory=granted, weights=weights, activations=activations,
-                  overhead=overhead, kv_budget=kv, formula=formula)
+    return Budget(
+        engine=engine,
+        knob=knob,
+        fraction=fraction,
+        total_memory=total_memory,
+        engine_memory=granted,
+        weights=weights,
+        activations=activations,
+        overhead=overhead,
+        kv_budget=kv,
+        formula=formula,
+    )

@@ -98,7 +98,10 @@ class Plan(BaseModel):
     def seq_bytes(self, ctx: int) -> int:
         """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded."""
         return kvcache.kv_bytes_per_sequence(
-            self.stage, ctx, self.deployment.kv_dtype, kv_heads=self.kv_heads_per_gpu,
+            self.stage,
+            ctx,
+            self.deployment.kv_dtype,
+            kv_heads=self.kv_heads_per_gpu,
             block_size=self.deployment.block_size,
         )
 
@@ -130,8 +133,7 @@ def _replication(spec: ModelSpec, tp: int, heads_per_gpu: int) -> Replication | 
     return Replication(
         factor=stored / spec.kv_heads,
         wasted_fraction=1 - spec.kv_heads / stored,
-        non_wasting_tp=tuple(t for t in divisors(spec.kv_heads)
-                             if spec.query_heads % t == 0),
+        non_wasting_tp=tuple(t for t in divisors(spec.kv_heads) if spec.query_heads % t == 0),
     )
 
 
@@ -144,7 +146,7 @@ def _stages(spec: ModelSpec, pp: int) -> list[ModelSpec]:
     stages, start = [], 0
     for i in range(pp):
         size = base + (1 if i < extra else 0)
-        stages.append(spec.model_copy(update={"layers": spec.layers[start:start + size]}))
+        stages.append(spec.model_copy(update={"layers": spec.layers[start : start + size]}))
         start += size
     return stages
 
@@ -160,18 +162,33 @@ def plan(d: Deployment) -> Plan:
         )
     heads = kv_heads_per_gpu(spec, d.tp, d.engine)
     stages = _stages(spec, d.pp)
-    stage = max(stages, key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads),
-                                       s.num_layers))
+    stage = max(
+        stages,
+        key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads), s.num_layers),
+    )
     weights_total = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
     weights_gpu = ceil(weights_total / (d.tp * d.pp))
     fraction = d.fraction if d.fraction is not None else default_fraction(d.engine, d.tp)
-    activations = d.activations if d.activations is not None else estimate_activations(
-        spec, tp=d.tp, max_num_batched_tokens=d.max_num_batched_tokens,
-        max_num_seqs=d.max_num_seqs)
+    activations = (
+        d.activations
+        if d.activations is not None
+        else estimate_activations(
+            spec,
+            tp=d.tp,
+            max_num_batched_tokens=d.max_num_batched_tokens,
+            max_num_seqs=d.max_num_seqs,
+        )
+    )
     overhead = d.overhead if d.overhead is not None else estimate_overhead(d.tp, d.pp)
-    budget = compute_budget(engine=d.engine, total_memory=d.gpu.usable_memory_bytes,
-                            weights=weights_gpu, activations=activations, overhead=overhead,
-                            fraction=fraction, kv_memory=d.kv_memory)
+    budget = compute_budget(
+        engine=d.engine,
+        total_memory=d.gpu.usable_memory_bytes,
+        weights=weights_gpu,
+        activations=activations,
+        overhead=overhead,
+        fraction=fraction,
+        kv_memory=d.kv_memory,
+    )
     if budget.kv_budget <= 0:
         granted = budget.engine_memory
         raise WeightsDoNotFitError(
@@ -194,16 +211,29 @@ def plan(d: Deployment) -> Plan:
             "would not replicate"
         )
     if spec.mla is not None and d.tp > 1:
-        notes.append(f"MLA latent is not split by TP: each of the {d.tp} GPUs caches the whole "
-                     "latent for every token")
+        notes.append(
+            f"MLA latent is not split by TP: each of the {d.tp} GPUs caches the whole "
+            "latent for every token"
+        )
     if d.pp > 1:
-        notes.append(f"PP {d.pp}: the heaviest stage holds {stage.num_layers} of "
-                     f"{spec.num_layers} layers")
-    return Plan(deployment=d, stage=stage, kv_heads_per_gpu=heads, weights_total=weights_total,
-                weights_per_gpu=weights_gpu, budget=budget, kv_bytes_per_token=per_token,
-                block_bytes=block_bytes, num_blocks=num_blocks,
-                kv_tokens=num_blocks * d.block_size, replication=replication,
-                max_positions=spec.max_position_embeddings, notes=tuple(notes))
+        notes.append(
+            f"PP {d.pp}: the heaviest stage holds {stage.num_layers} of {spec.num_layers} layers"
+        )
+    return Plan(
+        deployment=d,
+        stage=stage,
+        kv_heads_per_gpu=heads,
+        weights_total=weights_total,
+        weights_per_gpu=weights_gpu,
+        budget=budget,
+        kv_bytes_per_token=per_token,
+        block_bytes=block_bytes,
+        num_blocks=num_blocks,
+        kv_tokens=num_blocks * d.block_size,
+        replication=replication,
+        max_positions=spec.max_position_embeddings,
+        notes=tuple(notes),
+    )
 
 
 # ---- solvers ---------------------------------------------------------------------------
@@ -253,15 +283,19 @@ def max_ctx(p: Plan, batch: int, *, cap_to_positions: bool = True) -> CtxAnswer:
 
 def _growth_bytes(p: Plan) -> int:
     """Per-token bytes of the layers that keep growing (full / MLA)."""
-    grow = p.stage.model_copy(update={"layers": tuple(
-        layer for layer in p.stage.layers if layer.kind in (LayerKind.FULL, LayerKind.MLA))})
+    grow = p.stage.model_copy(
+        update={
+            "layers": tuple(
+                layer for layer in p.stage.layers if layer.kind in (LayerKind.FULL, LayerKind.MLA)
+            )
+        }
+    )
     return kvcache.kv_bytes_per_token(grow, p.deployment.kv_dtype, kv_heads=p.kv_heads_per_gpu)
 
 
 def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> CtxAnswer:
     """Largest n >= lo with ok(n), given ok(lo) and ok monotone (hi is a first guess)."""
-    return CtxAnswer(max_ctx=largest_true(ok, lo, hi), capped_by_positions=False,
-                     unbounded=False)
+    return CtxAnswer(max_ctx=largest_true(ok, lo, hi), capped_by_positions=False, unbounded=False)
 
 
 def max_concurrency(p: Plan, max_len: int) -> float:
@@ -309,33 +343,61 @@ class FitResult(BaseModel):
     warnings: tuple[str, ...] = ()
 
 
-def solve_fit(p: Plan, *, ctx: int | None, batch: int | None,
-              max_model_len: int | None = None) -> FitResult:
+def solve_fit(
+    p: Plan, *, ctx: int | None, batch: int | None, max_model_len: int | None = None
+) -> FitResult:
     budget = p.budget.kv_budget
     warnings: list[str] = []
     if ctx is not None and p.max_positions and ctx > p.max_positions:
-        warnings.append(f"--ctx {ctx:,} exceeds the model's max positions "
-                        f"({p.max_positions:,}); it needs RoPE scaling to be served")
+        warnings.append(
+            f"--ctx {ctx:,} exceeds the model's max positions "
+            f"({p.max_positions:,}); it needs RoPE scaling to be served"
+        )
     length = max_model_len or p.max_positions or ctx
     conc = max_concurrency(p, length) if length else None
-    common = {"kv_budget_bytes": budget, "max_model_len": length, "max_concurrency": conc,
-              "warnings": tuple(warnings)}
+    common = {
+        "kv_budget_bytes": budget,
+        "max_model_len": length,
+        "max_concurrency": conc,
+        "warnings": tuple(warnings),
+    }
     if ctx is not None and batch is not None:
         used = batch * p.seq_bytes(ctx)
-        return FitResult(mode="check", ctx=ctx, batch=batch, fits=used <= budget, kv_bytes=used,
-                         headroom_bytes=budget - used, headroom_pct=100 * (budget - used) / budget,
-                         max_batch=max_batch(p, ctx), **common)
+        return FitResult(
+            mode="check",
+            ctx=ctx,
+            batch=batch,
+            fits=used <= budget,
+            kv_bytes=used,
+            headroom_bytes=budget - used,
+            headroom_pct=100 * (budget - used) / budget,
+            max_batch=max_batch(p, ctx),
+            **common,
+        )
     if ctx is not None:
         n = max_batch(p, ctx)
-        return FitResult(mode="max_batch", ctx=ctx, max_batch=n, fits=n > 0,
-                         kv_bytes=n * p.seq_bytes(ctx), **common)
+        return FitResult(
+            mode="max_batch",
+            ctx=ctx,
+            max_batch=n,
+            fits=n > 0,
+            kv_bytes=n * p.seq_bytes(ctx),
+            **common,
+        )
     if batch is not None:
         answer = max_ctx(p, batch)
-        return FitResult(mode="max_ctx", batch=batch, max_ctx=answer.max_ctx,
-                         fits=answer.max_ctx > 0, capped_by_positions=answer.capped_by_positions,
-                         unbounded=answer.unbounded,
-                         kv_bytes=batch * p.seq_bytes(answer.max_ctx) if answer.max_ctx else 0,
-                         **common)
-    rows = tuple(ContextRow(ctx=c, kv_bytes_per_sequence=p.seq_bytes(c), max_batch=max_batch(p, c))
-                 for c in contexts_up_to(p.max_positions))
+        return FitResult(
+            mode="max_ctx",
+            batch=batch,
+            max_ctx=answer.max_ctx,
+            fits=answer.max_ctx > 0,
+            capped_by_positions=answer.capped_by_positions,
+            unbounded=answer.unbounded,
+            kv_bytes=batch * p.seq_bytes(answer.max_ctx) if answer.max_ctx else 0,
+            **common,
+        )
+    rows = tuple(
+        ContextRow(ctx=c, kv_bytes_per_sequence=p.seq_bytes(c), max_batch=max_batch(p, c))
+        for c in contexts_up_to(p.max_positions)
+    )
     return FitResult(mode="table", table=rows, **common)

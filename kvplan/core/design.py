@@ -76,25 +76,48 @@ def label_for(h: int, g: int) -> str:
     return f"GQA-{g}"
 
 
-def design_spec(*, layers: int, heads: int, head_dim: int, hidden: int | None,
-                kv_heads: int | None = None, intermediate: int | None = None,
-                vocab: int = DESIGN_VOCAB, max_positions: int | None = None) -> ModelSpec:
+def design_spec(
+    *,
+    layers: int,
+    heads: int,
+    head_dim: int,
+    hidden: int | None,
+    kv_heads: int | None = None,
+    intermediate: int | None = None,
+    vocab: int = DESIGN_VOCAB,
+    max_positions: int | None = None,
+) -> ModelSpec:
     """A Llama-style model described only by its geometry flags."""
     hidden = hidden or heads * head_dim
     inter = intermediate or llama_ffn_width(hidden, DESIGN_FFN_MULTIPLE_OF)
-    notes = [f"designed from flags: Llama-style blocks (gated MLP {inter}, RMSNorm, untied "
-             f"embeddings, vocab {vocab})"]
+    notes = [
+        f"designed from flags: Llama-style blocks (gated MLP {inter}, RMSNorm, untied "
+        f"embeddings, vocab {vocab})"
+    ]
     return ModelSpec(
-        name=f"design L{layers} H{heads} d{head_dim}", family="design",
-        layers=tuple(Layer(kind=LayerKind.FULL) for _ in range(layers)), hidden_size=hidden,
-        query_heads=heads, kv_heads=kv_heads or heads, head_dim=head_dim, v_head_dim=head_dim,
-        intermediate_size=inter, vocab_size=vocab, max_position_embeddings=max_positions,
-        assumptions=tuple(notes), source="design flags",
+        name=f"design L{layers} H{heads} d{head_dim}",
+        family="design",
+        layers=tuple(Layer(kind=LayerKind.FULL) for _ in range(layers)),
+        hidden_size=hidden,
+        query_heads=heads,
+        kv_heads=kv_heads or heads,
+        head_dim=head_dim,
+        v_head_dim=head_dim,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        max_position_embeddings=max_positions,
+        assumptions=tuple(notes),
+        source="design flags",
     )
 
 
-def _row(base: Deployment, g: int | None, ctx: int, batch: int,
-         weights_for: Callable[[ModelSpec], int | None]) -> GRow:
+def _row(
+    base: Deployment,
+    g: int | None,
+    ctx: int,
+    batch: int,
+    weights_for: Callable[[ModelSpec], int | None],
+) -> GRow:
     """One candidate: the model with G KV heads (g=None: the model as it is, e.g. MLA)."""
     spec = base.spec if g is None else base.spec.with_kv_heads(g)
     label = "MLA (latent)" if g is None else label_for(spec.query_heads, g)
@@ -104,17 +127,31 @@ def _row(base: Deployment, g: int | None, ctx: int, batch: int,
         p = plan(d)
     except WeightsDoNotFitError:
         weights = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
-        return GRow(kv_heads=g, label=label, kv_bytes_per_token=per_token,
-                    kv_bytes=batch * kvcache.kv_bytes_per_sequence(spec, ctx, d.kv_dtype),
-                    weights_bytes=weights, kv_budget_bytes=None, fits=False, max_batch=0,
-                    max_ctx=0, max_ctx_capped=False)
+        return GRow(
+            kv_heads=g,
+            label=label,
+            kv_bytes_per_token=per_token,
+            kv_bytes=batch * kvcache.kv_bytes_per_sequence(spec, ctx, d.kv_dtype),
+            weights_bytes=weights,
+            kv_budget_bytes=None,
+            fits=False,
+            max_batch=0,
+            max_ctx=0,
+            max_ctx_capped=False,
+        )
     answer: CtxAnswer = max_ctx(p, batch, cap_to_positions=False)
     return GRow(
-        kv_heads=g, label=label, kv_bytes_per_token=per_token,
-        kv_bytes=batch * p.seq_bytes(ctx), weights_bytes=p.weights_total,
-        kv_budget_bytes=p.budget.kv_budget, fits=batch * p.seq_bytes(ctx) <= p.budget.kv_budget,
-        max_batch=max_batch(p, ctx), max_ctx=answer.max_ctx,
-        max_ctx_capped=answer.capped_by_positions, plan=p,
+        kv_heads=g,
+        label=label,
+        kv_bytes_per_token=per_token,
+        kv_bytes=batch * p.seq_bytes(ctx),
+        weights_bytes=p.weights_total,
+        kv_budget_bytes=p.budget.kv_budget,
+        fits=batch * p.seq_bytes(ctx) <= p.budget.kv_budget,
+        max_batch=max_batch(p, ctx),
+        max_ctx=answer.max_ctx,
+        max_ctx_capped=answer.capped_by_positions,
+        plan=p,
     )
 
 
@@ -122,8 +159,13 @@ def valid_kv_heads(spec: ModelSpec, tp: int = 1) -> list[int]:
     return sorted(divisors(spec.query_heads), reverse=True)
 
 
-def pick_g(base: Deployment, *, ctx: int, batch: int,
-           weights_for: Callable[[ModelSpec], int | None] = lambda _s: None) -> PickG:
+def pick_g(
+    base: Deployment,
+    *,
+    ctx: int,
+    batch: int,
+    weights_for: Callable[[ModelSpec], int | None] = lambda _s: None,
+) -> PickG:
     mla_row = None
     if base.spec.mla is not None:
         # Compare G for standard attention with the same heads (the decompressed K/V an MLA
@@ -146,20 +188,30 @@ def pick_g(base: Deployment, *, ctx: int, batch: int,
         reason = (
             f"G={best.kv_heads} ({best.label}) is the largest G whose {batch} x {ctx:,}-token "
             f"workload fits ({best.kv_bytes / GiB:.1f} of {best.kv_budget_bytes / GiB:.1f} GiB)"
-            + ("; more KV heads keep more of MHA's quality, so prefer the largest that fits."
-               if smaller else "; full MHA fits, so no KV-head sharing is needed.")
+            + (
+                "; more KV heads keep more of MHA's quality, so prefer the largest that fits."
+                if smaller
+                else "; full MHA fits, so no KV-head sharing is needed."
+            )
         )
-        return PickG(rows=tuple(rows), recommended_kv_heads=best.kv_heads, reason=reason,
-                     remedies=())
+        return PickG(
+            rows=tuple(rows), recommended_kv_heads=best.kv_heads, reason=reason, remedies=()
+        )
     remedies = _remedies(base, rows, ctx=ctx, batch=batch, weights_for=weights_for)
     reason = f"No G fits {batch} sequences of {ctx:,} tokens on this deployment."
-    return PickG(rows=tuple(rows), recommended_kv_heads=None, reason=reason,
-                 remedies=tuple(remedies))
+    return PickG(
+        rows=tuple(rows), recommended_kv_heads=None, reason=reason, remedies=tuple(remedies)
+    )
 
 
-def _first_split_that_fits(base: Deployment, field: str, *, ctx: int, batch: int,
-                           weights_for: Callable[[ModelSpec], int | None],
-                           ) -> tuple[int, int] | None:
+def _first_split_that_fits(
+    base: Deployment,
+    field: str,
+    *,
+    ctx: int,
+    batch: int,
+    weights_for: Callable[[ModelSpec], int | None],
+) -> tuple[int, int] | None:
     """Smallest TP (or PP) size, and the largest G at it, that fits the workload."""
     spec = base.spec
     for n in TP_CANDIDATES:
@@ -176,8 +228,14 @@ def _first_split_that_fits(base: Deployment, field: str, *, ctx: int, batch: int
     return None
 
 
-def _remedies(base: Deployment, rows: list[GRow], *, ctx: int, batch: int,
-              weights_for: Callable[[ModelSpec], int | None]) -> list[Remedy]:
+def _remedies(
+    base: Deployment,
+    rows: list[GRow],
+    *,
+    ctx: int,
+    batch: int,
+    weights_for: Callable[[ModelSpec], int | None],
+) -> list[Remedy]:
     spec = base.spec
     out: list[Remedy] = []
     if base.kv_dtype not in ("fp8", "int8", "int4"):
@@ -185,32 +243,59 @@ def _remedies(base: Deployment, rows: list[GRow], *, ctx: int, batch: int,
         for g in valid_kv_heads(spec):
             row = _row(fp8, g, ctx, batch, weights_for)
             if row.fits:
-                out.append(Remedy(kind="kv-fp8", value=g, text=(
-                    f"an fp8 KV cache (--kv-dtype fp8) fits it with G={g}")))
+                out.append(
+                    Remedy(
+                        kind="kv-fp8",
+                        value=g,
+                        text=(f"an fp8 KV cache (--kv-dtype fp8) fits it with G={g}"),
+                    )
+                )
                 break
     for flag, field in (("--tp", "tp"), ("--pp", "pp")):
-        found = _first_split_that_fits(base, field, ctx=ctx, batch=batch,
-                                       weights_for=weights_for)
+        found = _first_split_that_fits(base, field, ctx=ctx, batch=batch, weights_for=weights_for)
         if found is not None:
             n, g = found
-            out.append(Remedy(kind=field, value=n, text=(
-                f"{flag} {n} ({n} x {base.gpu.name}) fits it with G={g}")))
+            out.append(
+                Remedy(
+                    kind=field,
+                    value=n,
+                    text=(f"{flag} {n} ({n} x {base.gpu.name}) fits it with G={g}"),
+                )
+            )
             break
     g1 = next((r for r in rows if r.kv_heads == 1), None)
     if g1 is not None and g1.plan is not None:
-        out.append(Remedy(kind="batch-at-g1", value=g1.max_batch, text=(
-            f"with G=1 (MQA) the largest batch at {ctx:,} tokens is {g1.max_batch}")))
-        out.append(Remedy(kind="ctx-at-g1", value=g1.max_ctx, text=(
-            f"with G=1 (MQA) the largest context at batch {batch} is {g1.max_ctx:,} tokens")))
+        out.append(
+            Remedy(
+                kind="batch-at-g1",
+                value=g1.max_batch,
+                text=(f"with G=1 (MQA) the largest batch at {ctx:,} tokens is {g1.max_batch}"),
+            )
+        )
+        out.append(
+            Remedy(
+                kind="ctx-at-g1",
+                value=g1.max_ctx,
+                text=(
+                    f"with G=1 (MQA) the largest context at batch {batch} is {g1.max_ctx:,} tokens"
+                ),
+            )
+        )
     elif g1 is not None:
-        out.append(Remedy(kind="weights", text="the weights alone do not fit: add GPUs (--tp) "
-                          "or quantize them (--weight-dtype)"))
+        out.append(
+            Remedy(
+                kind="weights",
+                text="the weights alone do not fit: add GPUs (--tp) "
+                "or quantize them (--weight-dtype)",
+            )
+        )
     return out
 
 
 def weights_from_params(total_params: int, weight_dtype: str) -> Callable[[ModelSpec], int]:
     """Weight bytes for a design given its parameter count at G = H (MHA): each variant
     subtracts the K/V projection parameters that fewer KV heads remove."""
+
     def weights(spec: ModelSpec) -> int:
         mha = attention_params(spec, spec.query_heads)
         now = attention_params(spec, spec.kv_heads)

@@ -125,9 +125,7 @@ class ModelSpec(Frozen):
     @model_validator(mode="after")
     def _consistent(self) -> ModelSpec:
         if self.kv_heads > self.query_heads:
-            raise ValueError(
-                f"KV heads ({self.kv_heads}) exceed query heads ({self.query_heads})"
-            )
+            raise ValueError(f"KV heads ({self.kv_heads}) exceed query heads ({self.query_heads})")
         if self.query_heads % self.kv_heads:
             raise ValueError(
                 f"KV heads ({self.kv_heads}) do not divide query heads ({self.query_heads})"
@@ -169,8 +167,9 @@ class ModelSpec(Frozen):
         """'80 full' or '24 sliding(4096) + 24 full' or '4 full + 28 none'."""
         parts: dict[str, int] = {}
         for layer in self.layers:
-            label = (layer.kind.value if layer.window is None
-                     else f"{layer.kind.value}({layer.window})")
+            label = (
+                layer.kind.value if layer.window is None else f"{layer.kind.value}({layer.window})"
+            )
             parts[label] = parts.get(label, 0) + 1
         return " + ".join(f"{n} {label}" for label, n in parts.items())
 

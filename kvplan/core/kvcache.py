@@ -60,8 +60,9 @@ def tokens_held(layer: Layer, ctx: int, block_size: int | None = None) -> int:
     return held
 
 
-def layer_groups(spec: ModelSpec, ctx: int, *, kv_heads: int | None = None,
-                 block_size: int | None = None) -> list[LayerGroup]:
+def layer_groups(
+    spec: ModelSpec, ctx: int, *, kv_heads: int | None = None, block_size: int | None = None
+) -> list[LayerGroup]:
     groups: dict[tuple[LayerKind, int | None], list[Layer]] = {}
     for layer in spec.layers:
         groups.setdefault((layer.kind, layer.window), []).append(layer)
@@ -89,8 +90,9 @@ def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str, *, kv_heads: int | None =
     return ceil(elements * DTYPE_BYTES[kv_dtype])
 
 
-def kv_elements_per_sequence(spec: ModelSpec, ctx: int, *, kv_heads: int | None = None,
-                             block_size: int | None = None) -> int:
+def kv_elements_per_sequence(
+    spec: ModelSpec, ctx: int, *, kv_heads: int | None = None, block_size: int | None = None
+) -> int:
     return sum(
         elements_per_token(spec, layer, kv_heads) * tokens_held(layer, ctx, block_size)
         for layer in spec.layers
@@ -102,8 +104,14 @@ def state_bytes_per_sequence(spec: ModelSpec) -> int:
     return ceil(elements * DTYPE_BYTES[state_dtype(spec)])
 
 
-def kv_bytes_per_sequence(spec: ModelSpec, ctx: int, kv_dtype: str, *,
-                          kv_heads: int | None = None, block_size: int | None = None) -> int:
+def kv_bytes_per_sequence(
+    spec: ModelSpec,
+    ctx: int,
+    kv_dtype: str,
+    *,
+    kv_heads: int | None = None,
+    block_size: int | None = None,
+) -> int:
     """Cache bytes of one sequence at `ctx` tokens: per-token cache plus fixed state."""
     token_bytes = ceil(
         kv_elements_per_sequence(spec, ctx, kv_heads=kv_heads, block_size=block_size)
@@ -112,11 +120,19 @@ def kv_bytes_per_sequence(spec: ModelSpec, ctx: int, kv_dtype: str, *,
     return token_bytes + state_bytes_per_sequence(spec)
 
 
-def kv_bytes(spec: ModelSpec, ctx: int, batch: int, kv_dtype: str, *,
-             kv_heads: int | None = None, block_size: int | None = None) -> int:
+def kv_bytes(
+    spec: ModelSpec,
+    ctx: int,
+    batch: int,
+    kv_dtype: str,
+    *,
+    kv_heads: int | None = None,
+    block_size: int | None = None,
+) -> int:
     """Cache bytes of `batch` sequences of `ctx` tokens each."""
-    return batch * kv_bytes_per_sequence(spec, ctx, kv_dtype, kv_heads=kv_heads,
-                                         block_size=block_size)
+    return batch * kv_bytes_per_sequence(
+        spec, ctx, kv_dtype, kv_heads=kv_heads, block_size=block_size
+    )
 
 
 def bytes_per_element(kv_dtype: str) -> Fraction:

@@ -35,8 +35,14 @@ class ParamCounts(BaseModel):
 
     @property
     def total(self) -> int:
-        return (self.embedding + self.attention + self.dense_mlp + self.experts
-                + self.shared_and_router + self.norms)
+        return (
+            self.embedding
+            + self.attention
+            + self.dense_mlp
+            + self.experts
+            + self.shared_and_router
+            + self.norms
+        )
 
     @property
     def active(self) -> int:
@@ -114,22 +120,32 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
         if layer.moe:
             moe = spec.moe
             assert moe is not None
-            one = mlp_params(hidden, moe.expert_intermediate, gated=spec.gated_mlp,
-                             bias=spec.mlp_bias)
+            one = mlp_params(
+                hidden, moe.expert_intermediate, gated=spec.gated_mlp, bias=spec.mlp_bias
+            )
             experts += moe.num_experts * one
             experts_active += moe.experts_per_token * one
             shared += moe.shared_experts * mlp_params(
-                hidden, moe.shared_intermediate, gated=spec.gated_mlp, bias=False)
+                hidden, moe.shared_intermediate, gated=spec.gated_mlp, bias=False
+            )
             shared += hidden * moe.num_experts + (moe.num_experts if moe.router_bias else 0)
             shared += hidden if moe.shared_expert_gate else 0
         elif spec.intermediate_size:
-            dense += mlp_params(hidden, spec.intermediate_size, gated=spec.gated_mlp,
-                                bias=spec.mlp_bias)
+            dense += mlp_params(
+                hidden, spec.intermediate_size, gated=spec.gated_mlp, bias=spec.mlp_bias
+            )
     norms = spec.num_layers * spec.norms_per_layer * norm_size + norm_size  # + final norm
     if spec.family == "bloom":
         norms += norm_size  # word_embeddings_layernorm
-    return ParamCounts(embedding=embed, attention=attention, dense_mlp=dense, experts=experts,
-                       experts_active=experts_active, shared_and_router=shared, norms=norms)
+    return ParamCounts(
+        embedding=embed,
+        attention=attention,
+        dense_mlp=dense,
+        experts=experts,
+        experts_active=experts_active,
+        shared_and_router=shared,
+        norms=norms,
+    )
 
 
 class WeightBytes(BaseModel):
@@ -142,8 +158,9 @@ class WeightBytes(BaseModel):
     non_expert: int
 
 
-def weight_bytes(spec: ModelSpec, *, weight_dtype: str | None = None,
-                 kv_heads: int | None = None) -> WeightBytes:
+def weight_bytes(
+    spec: ModelSpec, *, weight_dtype: str | None = None, kv_heads: int | None = None
+) -> WeightBytes:
     """Bytes of the weights: linear layers at the quantized (or chosen) dtype, the rest at the
     checkpoint's float dtype. mxfp4 checkpoints (gpt-oss) quantize only the experts."""
     counts = param_counts(spec, kv_heads=kv_heads)
@@ -165,5 +182,10 @@ def weight_bytes(spec: ModelSpec, *, weight_dtype: str | None = None,
     shared_b = ceil(counts.shared_and_router * (lin if quantized_attention else oth))
     rest_b = ceil((counts.embedding + counts.norms) * oth)
     non_expert = attn_b + dense_b + shared_b + rest_b
-    return WeightBytes(total=non_expert + experts_b, linear_dtype=linear, other_dtype=other,
-                       experts=experts_b, non_expert=non_expert)
+    return WeightBytes(
+        total=non_expert + experts_b,
+        linear_dtype=linear,
+        other_dtype=other,
+        experts=experts_b,
+        non_expert=non_expert,
+    )

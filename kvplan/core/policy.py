@@ -149,20 +149,30 @@ class Summary(_Frozen):
         if self.errors:
             parts.append(f"{self.errors} could not be evaluated")
         if self.warnings:
-            parts.append(f"{self.warnings} warning{'s' if self.warnings != 1 else ''}"
-                         + (" (--strict: failing)" if self.strict else ""))
+            parts.append(
+                f"{self.warnings} warning{'s' if self.warnings != 1 else ''}"
+                + (" (--strict: failing)" if self.strict else "")
+            )
         return ", ".join(parts)
 
 
-def summarize(targets: Sequence[TargetReport], *, lint_passed: int = 0, lint_failed: int = 0,
-              lint_warnings: int = 0, strict: bool = False) -> Summary:
+def summarize(
+    targets: Sequence[TargetReport],
+    *,
+    lint_passed: int = 0,
+    lint_failed: int = 0,
+    lint_warnings: int = 0,
+    strict: bool = False,
+) -> Summary:
     """Counts over requirement rows and linted config files (a file passes with no errors)."""
     rows = [r for t in targets for r in t.results]
-    return Summary(passed=sum(r.status == "pass" for r in rows) + lint_passed,
-                   failed=sum(r.status == "fail" for r in rows) + lint_failed,
-                   errors=sum(r.status == "error" for r in rows),
-                   warnings=sum(len(t.warnings) for t in targets) + lint_warnings,
-                   strict=strict)
+    return Summary(
+        passed=sum(r.status == "pass" for r in rows) + lint_passed,
+        failed=sum(r.status == "fail" for r in rows) + lint_failed,
+        errors=sum(r.status == "error" for r in rows),
+        warnings=sum(len(t.warnings) for t in targets) + lint_warnings,
+        strict=strict,
+    )
 
 
 # ---- evaluation ------------------------------------------------------------------------
@@ -175,23 +185,25 @@ def load_decode_estimator() -> tuple[DecodeFn | None, str]:
     return estimate_decode, ""
 
 
-def evaluate(targets: Sequence[Target], *, decode: DecodeFn | None = None,
-             decode_missing: str = "") -> tuple[TargetReport, ...]:
+def evaluate(
+    targets: Sequence[Target], *, decode: DecodeFn | None = None, decode_missing: str = ""
+) -> tuple[TargetReport, ...]:
     """Evaluate every target (the roofline estimator is looked up once when needed)."""
     if decode is None and not decode_missing and any(_needs_latency(t) for t in targets):
         decode, decode_missing = load_decode_estimator()
-    return tuple(evaluate_target(t, decode=decode, decode_missing=decode_missing)
-                 for t in targets)
+    return tuple(evaluate_target(t, decode=decode, decode_missing=decode_missing) for t in targets)
 
 
 def _needs_latency(t: Target) -> bool:
     r = t.requirements
-    return any(v is not None for v in (r.max_decode_ms, r.min_tokens_per_s,
-                                       r.min_tokens_per_s_per_seq))
+    return any(
+        v is not None for v in (r.max_decode_ms, r.min_tokens_per_s, r.min_tokens_per_s_per_seq)
+    )
 
 
-def evaluate_target(t: Target, *, decode: DecodeFn | None = None,
-                    decode_missing: str = "") -> TargetReport:
+def evaluate_target(
+    t: Target, *, decode: DecodeFn | None = None, decode_missing: str = ""
+) -> TargetReport:
     d = t.deployment
     rows: list[CheckResult] = []
     warnings: list[str] = []
@@ -203,8 +215,9 @@ def evaluate_target(t: Target, *, decode: DecodeFn | None = None,
         if not _weights_do_not_fit(d):
             # An impossible deployment (TP split, PP deeper than the model): nothing to measure.
             listed = f" ({', '.join(names)})" if names else ""
-            row = _row(t, "deployment", status="error", unit="",
-                       message=f"cannot evaluate{listed}: {exc}")
+            row = _row(
+                t, "deployment", status="error", unit="", message=f"cannot evaluate{listed}: {exc}"
+            )
             for key in ("tp", "pp"):  # point at the setting the planner rejected
                 if exc.message.startswith(f"--{key} ") and key in t.lines:
                     row = row.model_copy(update={"line": t.lines[key]})
@@ -213,19 +226,36 @@ def evaluate_target(t: Target, *, decode: DecodeFn | None = None,
             for name in names or ["deployment"]:
                 limit = _limit(t, name)
                 counted = isinstance(limit, int) and name in ("min_batch", "min_ctx")
-                rows.append(_row(t, name, status="fail", message=str(exc),
-                                 measured=0 if counted else None, limit=limit,
-                                 margin=-limit if isinstance(limit, int) and counted else None))
+                rows.append(
+                    _row(
+                        t,
+                        name,
+                        status="fail",
+                        message=str(exc),
+                        measured=0 if counted else None,
+                        limit=limit,
+                        margin=-limit if isinstance(limit, int) and counted else None,
+                    )
+                )
     if p is not None:
         warnings += _warnings(t, p)
         rows += _capacity_rows(t, p, decode=decode, decode_missing=decode_missing)
     rows += _kv_head_rows(t)
     return TargetReport(
-        target=t.name, model=t.model, gpu=d.gpu.name, tp=d.tp, pp=d.pp, engine=d.engine.value,
-        kv_dtype=d.kv_dtype, ctx=t.ctx, batch=t.batch, line=t.line,
+        target=t.name,
+        model=t.model,
+        gpu=d.gpu.name,
+        tp=d.tp,
+        pp=d.pp,
+        engine=d.engine.value,
+        kv_dtype=d.kv_dtype,
+        ctx=t.ctx,
+        batch=t.batch,
+        line=t.line,
         kv_budget_bytes=p.budget.kv_budget if p else None,
         kv_bytes_per_token=p.kv_bytes_per_token if p else None,
-        results=tuple(rows), warnings=tuple(warnings),
+        results=tuple(rows),
+        warnings=tuple(warnings),
     )
 
 
@@ -242,9 +272,18 @@ def _weights_do_not_fit(d: Deployment) -> bool:
 def _capacity_requirements(t: Target) -> list[str]:
     r = t.requirements
     names = ["fits"] if t.ctx is not None and t.batch is not None else []
-    names += [n for n in ("min_headroom", "min_batch", "min_ctx", "max_decode_ms",
-                          "min_tokens_per_s", "min_tokens_per_s_per_seq")
-              if getattr(r, n) is not None]
+    names += [
+        n
+        for n in (
+            "min_headroom",
+            "min_batch",
+            "min_ctx",
+            "max_decode_ms",
+            "min_tokens_per_s",
+            "min_tokens_per_s_per_seq",
+        )
+        if getattr(r, n) is not None
+    ]
     return names
 
 
@@ -256,50 +295,107 @@ def _limit(t: Target, name: str) -> int | float | str | None:
 
 
 UNITS: dict[str, Unit] = {
-    "fits": "bytes", "min_batch": "sequences", "min_ctx": "tokens", "max_decode_ms": "ms",
-    "min_tokens_per_s": "tokens/s", "min_tokens_per_s_per_seq": "tokens/s",
-    "kv_heads.min": "kv_heads", "kv_heads.max": "kv_heads", "kv_heads.layout": "layout",
+    "fits": "bytes",
+    "min_batch": "sequences",
+    "min_ctx": "tokens",
+    "max_decode_ms": "ms",
+    "min_tokens_per_s": "tokens/s",
+    "min_tokens_per_s_per_seq": "tokens/s",
+    "kv_heads.min": "kv_heads",
+    "kv_heads.max": "kv_heads",
+    "kv_heads.layout": "layout",
     "deployment": "",
 }
 
 
-def _row(t: Target, name: str, *, status: Status, message: str,
-         measured: int | float | str | None = None, limit: int | float | str | None = None,
-         margin: int | float | None = None, unit: Unit | None = None) -> CheckResult:
+def _row(
+    t: Target,
+    name: str,
+    *,
+    status: Status,
+    message: str,
+    measured: int | float | str | None = None,
+    limit: int | float | str | None = None,
+    margin: int | float | None = None,
+    unit: Unit | None = None,
+) -> CheckResult:
     pct = None
     if margin is not None and isinstance(limit, int | float) and limit and unit != "%":
         pct = 100 * margin / limit
     if unit is None:
         unit = UNITS.get(name, "bytes")
     key = {"fits": "batch", "deployment": ""}.get(name, "requirements." + name)
-    return CheckResult(target=t.name, requirement=name, status=status, measured=measured,
-                       limit=limit, margin=margin, margin_pct=pct, unit=unit,
-                       message=message, line=t.line_of(key))
+    return CheckResult(
+        target=t.name,
+        requirement=name,
+        status=status,
+        measured=measured,
+        limit=limit,
+        margin=margin,
+        margin_pct=pct,
+        unit=unit,
+        message=message,
+        line=t.line_of(key),
+    )
 
 
 def _verdict(ok: bool) -> Status:
     return "pass" if ok else "fail"
 
 
-def _at_least(t: Target, name: str, measured: int | float, limit: int | float, what: str,
-              unit: Unit, fmt: Callable[[int | float], str] = "{:,}".format,
-              note: str = "") -> CheckResult:
+def _at_least(
+    t: Target,
+    name: str,
+    measured: int | float,
+    limit: int | float,
+    what: str,
+    unit: Unit,
+    fmt: Callable[[int | float], str] = "{:,}".format,
+    note: str = "",
+) -> CheckResult:
     margin = measured - limit
     ok = margin >= 0
-    text = (f"{what} is {fmt(measured)}, at least {fmt(limit)} required"
-            + (f" (+{fmt(margin)})" if ok else f": short by {fmt(-margin)}") + note)
-    return _row(t, name, status=_verdict(ok), message=text, measured=measured, limit=limit,
-                margin=margin, unit=unit)
+    text = (
+        f"{what} is {fmt(measured)}, at least {fmt(limit)} required"
+        + (f" (+{fmt(margin)})" if ok else f": short by {fmt(-margin)}")
+        + note
+    )
+    return _row(
+        t,
+        name,
+        status=_verdict(ok),
+        message=text,
+        measured=measured,
+        limit=limit,
+        margin=margin,
+        unit=unit,
+    )
 
 
-def _at_most(t: Target, name: str, measured: float, limit: float, what: str, unit: Unit,
-             fmt: Callable[[float], str]) -> CheckResult:
+def _at_most(
+    t: Target,
+    name: str,
+    measured: float,
+    limit: float,
+    what: str,
+    unit: Unit,
+    fmt: Callable[[float], str],
+) -> CheckResult:
     margin = limit - measured
     ok = margin >= 0
-    text = (f"{what} is {fmt(measured)}, at most {fmt(limit)} allowed"
-            + (f" ({fmt(margin)} to spare)" if ok else f": over by {fmt(-margin)}"))
-    return _row(t, name, status=_verdict(ok), message=text, measured=measured, limit=limit,
-                margin=margin, unit=unit)
+    text = f"{what} is {fmt(measured)}, at most {fmt(limit)} allowed" + (
+        f" ({fmt(margin)} to spare)" if ok else f": over by {fmt(-margin)}"
+    )
+    return _row(
+        t,
+        name,
+        status=_verdict(ok),
+        message=text,
+        measured=measured,
+        limit=limit,
+        margin=margin,
+        unit=unit,
+    )
 
 
 def _kv_head_rows(t: Target) -> list[CheckResult]:
@@ -310,18 +406,36 @@ def _kv_head_rows(t: Target) -> list[CheckResult]:
     g, label = effective_kv_heads(spec)
     rows = []
     if rule.max is not None:
-        rows.append(_at_most(t, "kv_heads.max", g, rule.max, f"KV heads G ({label})",
-                             "kv_heads", lambda v: f"{v:g}"))
+        rows.append(
+            _at_most(
+                t,
+                "kv_heads.max",
+                g,
+                rule.max,
+                f"KV heads G ({label})",
+                "kv_heads",
+                lambda v: f"{v:g}",
+            )
+        )
     if rule.min is not None:
-        rows.append(_at_least(t, "kv_heads.min", g, rule.min, f"KV heads G ({label})",
-                              "kv_heads"))
+        rows.append(_at_least(t, "kv_heads.min", g, rule.min, f"KV heads G ({label})", "kv_heads"))
     if rule.layouts:
         allowed = ", ".join(x.value for x in rule.layouts)
         layout = spec.layout
         ok = layout in rule.layouts
-        rows.append(_row(t, "kv_heads.layout", status=_verdict(ok), measured=layout.value,
-                         limit=allowed, message=(f"attention layout is {layout.value} ({label})"
-                                                 + ("" if ok else f", not one of {allowed}"))))
+        rows.append(
+            _row(
+                t,
+                "kv_heads.layout",
+                status=_verdict(ok),
+                measured=layout.value,
+                limit=allowed,
+                message=(
+                    f"attention layout is {layout.value} ({label})"
+                    + ("" if ok else f", not one of {allowed}")
+                ),
+            )
+        )
     return rows
 
 
@@ -335,14 +449,17 @@ def effective_kv_heads(spec: ModelSpec) -> tuple[int, str]:
 def _warnings(t: Target, p: Plan) -> list[str]:
     out = []
     if t.ctx is not None and p.max_positions and t.ctx > p.max_positions:
-        out.append(f"ctx {t.ctx:,} exceeds the model's max positions ({p.max_positions:,}); it "
-                   "needs RoPE scaling to be served")
+        out.append(
+            f"ctx {t.ctx:,} exceeds the model's max positions ({p.max_positions:,}); it "
+            "needs RoPE scaling to be served"
+        )
     out += list(p.notes)
     return out
 
 
-def _capacity_rows(t: Target, p: Plan, *, decode: DecodeFn | None,
-                   decode_missing: str) -> list[CheckResult]:
+def _capacity_rows(
+    t: Target, p: Plan, *, decode: DecodeFn | None, decode_missing: str
+) -> list[CheckResult]:
     r = t.requirements
     budget = p.budget.kv_budget
     rows: list[CheckResult] = []
@@ -350,21 +467,45 @@ def _capacity_rows(t: Target, p: Plan, *, decode: DecodeFn | None,
     if t.ctx is not None and t.batch is not None:
         used = t.batch * p.seq_bytes(t.ctx)
         workload_fits = used <= budget
-        rows.append(_row(
-            t, "fits", status=_verdict(workload_fits), measured=used, limit=budget,
-            margin=budget - used, unit="bytes",
-            message=(f"batch {t.batch:,} x {t.ctx:,} tokens needs {fmt_gib(used)} of the "
-                     f"{fmt_gib(budget)} KV budget per GPU")))
+        rows.append(
+            _row(
+                t,
+                "fits",
+                status=_verdict(workload_fits),
+                measured=used,
+                limit=budget,
+                margin=budget - used,
+                unit="bytes",
+                message=(
+                    f"batch {t.batch:,} x {t.ctx:,} tokens needs {fmt_gib(used)} of the "
+                    f"{fmt_gib(budget)} KV budget per GPU"
+                ),
+            )
+        )
         if r.min_headroom is not None:
             rows.append(_headroom_row(t, budget - used, budget, r.min_headroom))
     if r.min_batch is not None and t.ctx is not None:
-        rows.append(_guarded(t, "min_batch", lambda: _at_least(
-            t, "min_batch", max_batch(p, t.ctx or 0), r.min_batch or 0,
-            f"largest batch at {t.ctx:,} tokens", "sequences")))
+        rows.append(
+            _guarded(
+                t,
+                "min_batch",
+                lambda: _at_least(
+                    t,
+                    "min_batch",
+                    max_batch(p, t.ctx or 0),
+                    r.min_batch or 0,
+                    f"largest batch at {t.ctx:,} tokens",
+                    "sequences",
+                ),
+            )
+        )
     if r.min_ctx is not None and t.batch is not None:
         rows.append(_guarded(t, "min_ctx", lambda: _ctx_row(t, p)))
-    latency = [n for n in ("max_decode_ms", "min_tokens_per_s", "min_tokens_per_s_per_seq")
-               if getattr(r, n) is not None]
+    latency = [
+        n
+        for n in ("max_decode_ms", "min_tokens_per_s", "min_tokens_per_s_per_seq")
+        if getattr(r, n) is not None
+    ]
     if latency:
         rows += _latency_rows(t, p, latency, workload_fits, decode, decode_missing)
     return rows
@@ -374,17 +515,26 @@ def _guarded(t: Target, name: str, make: Callable[[], CheckResult]) -> CheckResu
     try:
         return make()
     except KvplanError as exc:
-        return _row(t, name, status="error", message=f"cannot evaluate: {exc}",
-                    limit=_limit(t, name))
+        return _row(
+            t, name, status="error", message=f"cannot evaluate: {exc}", limit=_limit(t, name)
+        )
 
 
 def _headroom_row(t: Target, headroom: int, budget: int, want: Headroom) -> CheckResult:
     if want.percent is not None:
         pct = 100 * headroom / budget
-        return _at_least(t, "min_headroom", pct, want.percent,
-                         "KV headroom (% of the KV budget)", "%", lambda v: f"{v:.1f}%")
-    return _at_least(t, "min_headroom", headroom, want.bytes or 0, "KV headroom per GPU",
-                     "bytes", fmt_gib)
+        return _at_least(
+            t,
+            "min_headroom",
+            pct,
+            want.percent,
+            "KV headroom (% of the KV budget)",
+            "%",
+            lambda v: f"{v:.1f}%",
+        )
+    return _at_least(
+        t, "min_headroom", headroom, want.bytes or 0, "KV headroom per GPU", "bytes", fmt_gib
+    )
 
 
 def _ctx_row(t: Target, p: Plan) -> CheckResult:
@@ -394,41 +544,85 @@ def _ctx_row(t: Target, p: Plan) -> CheckResult:
         note = " (capped by the model's max positions; memory allows more)"
     elif answer.unbounded:
         note = " (all layers windowed: the cache stops growing)"
-    return _at_least(t, "min_ctx", answer.max_ctx, t.requirements.min_ctx or 0,
-                     f"largest context at batch {t.batch:,}", "tokens", note=note)
+    return _at_least(
+        t,
+        "min_ctx",
+        answer.max_ctx,
+        t.requirements.min_ctx or 0,
+        f"largest context at batch {t.batch:,}",
+        "tokens",
+        note=note,
+    )
 
 
-def _latency_rows(t: Target, p: Plan, names: list[str], workload_fits: bool,
-                  decode: DecodeFn | None, decode_missing: str) -> list[CheckResult]:
+def _latency_rows(
+    t: Target,
+    p: Plan,
+    names: list[str],
+    workload_fits: bool,
+    decode: DecodeFn | None,
+    decode_missing: str,
+) -> list[CheckResult]:
     r = t.requirements
     if not workload_fits:
-        return [_row(t, n, status="fail", limit=getattr(r, n),
-                     message=f"batch {t.batch:,} x {t.ctx:,} tokens does not fit, so it cannot "
-                     "decode at any speed") for n in names]
+        return [
+            _row(
+                t,
+                n,
+                status="fail",
+                limit=getattr(r, n),
+                message=f"batch {t.batch:,} x {t.ctx:,} tokens does not fit, so it cannot "
+                "decode at any speed",
+            )
+            for n in names
+        ]
     if decode is None:
         why = decode_missing or "no decode-latency model"
-        return [_row(t, n, status="error", limit=getattr(r, n), message=f"cannot evaluate: {why}")
-                for n in names]
+        return [
+            _row(t, n, status="error", limit=getattr(r, n), message=f"cannot evaluate: {why}")
+            for n in names
+        ]
     try:
         est = decode(p, batch=t.batch, ctx=t.ctx)
     except KvplanError as exc:
-        return [_row(t, n, status="error", limit=getattr(r, n), message=f"cannot evaluate: {exc}")
-                for n in names]
+        return [
+            _row(t, n, status="error", limit=getattr(r, n), message=f"cannot evaluate: {exc}")
+            for n in names
+        ]
     rows = []
     bound = getattr(est, "bound", None)
     tail = f" ({bound}-bound roofline estimate)" if bound else " (roofline estimate)"
     if r.max_decode_ms is not None:
-        row = _at_most(t, "max_decode_ms", float(est.decode_ms), r.max_decode_ms,
-                       "decode step", "ms", lambda v: f"{v:,.2f} ms")
+        row = _at_most(
+            t,
+            "max_decode_ms",
+            float(est.decode_ms),
+            r.max_decode_ms,
+            "decode step",
+            "ms",
+            lambda v: f"{v:,.2f} ms",
+        )
         rows.append(row.model_copy(update={"message": row.message + tail}))
     if r.min_tokens_per_s is not None:
-        row = _at_least(t, "min_tokens_per_s", float(est.decode_tokens_per_s),
-                        r.min_tokens_per_s, "decode throughput (all sequences)", "tokens/s",
-                        lambda v: f"{v:,.1f} tok/s")
+        row = _at_least(
+            t,
+            "min_tokens_per_s",
+            float(est.decode_tokens_per_s),
+            r.min_tokens_per_s,
+            "decode throughput (all sequences)",
+            "tokens/s",
+            lambda v: f"{v:,.1f} tok/s",
+        )
         rows.append(row.model_copy(update={"message": row.message + tail}))
     if r.min_tokens_per_s_per_seq is not None:
-        row = _at_least(t, "min_tokens_per_s_per_seq", float(est.tokens_per_s_per_seq),
-                        r.min_tokens_per_s_per_seq, "decode speed per sequence", "tokens/s",
-                        lambda v: f"{v:,.1f} tok/s")
+        row = _at_least(
+            t,
+            "min_tokens_per_s_per_seq",
+            float(est.tokens_per_s_per_seq),
+            r.min_tokens_per_s_per_seq,
+            "decode speed per sequence",
+            "tokens/s",
+            lambda v: f"{v:,.1f} tok/s",
+        )
         rows.append(row.model_copy(update={"message": row.message + tail}))
     return rows

@@ -105,8 +105,10 @@ class Efficiency(BaseModel):
 
 def efficiency(*, bandwidth: float | None = None, compute: float | None = None) -> Efficiency:
     """Defaults with the user's overrides, each checked to lie in (0, 1]."""
-    given = {"--bw-efficiency": ("bandwidth", bandwidth),
-             "--compute-efficiency": ("compute", compute)}
+    given = {
+        "--bw-efficiency": ("bandwidth", bandwidth),
+        "--compute-efficiency": ("compute", compute),
+    }
     update: dict[str, float] = {}
     for flag, (field, value) in given.items():
         if value is None:
@@ -191,8 +193,11 @@ class _Terms:
         return e * (1 - (1 - k / e) ** batch) if e else 0.0
 
     def weights(self, batch: int) -> float:
-        experts = self.weights_experts * self.experts_touched(batch) / self.experts \
-            if self.experts else 0.0
+        experts = (
+            self.weights_experts * self.experts_touched(batch) / self.experts
+            if self.experts
+            else 0.0
+        )
         return self.weights_fixed + experts + self.row_bytes * batch
 
     def kv(self, batch: int) -> float:
@@ -203,8 +208,10 @@ class _Terms:
 
     def memory_s(self, batch: int, eff: Efficiency) -> float:
         bw = self.bandwidth * eff.bandwidth
-        return (self.weights(batch) / (bw * self.weight_stream(eff))
-                + (self.kv(batch) + self.other_per_token * batch) / bw)
+        return (
+            self.weights(batch) / (bw * self.weight_stream(eff))
+            + (self.kv(batch) + self.other_per_token * batch) / bw
+        )
 
     def weight_stream(self, eff: Efficiency) -> float:
         return eff.quantized_stream if self.weight_only else 1.0
@@ -252,8 +259,10 @@ def _flops_dtype(p: Plan, linear: str) -> tuple[str, float, bool, list[str]]:
     weight_only = linear in WEIGHT_ONLY_DTYPES
     if linear == "fp8" and "fp8" not in gpu.flops:
         weight_only = True
-        notes.append(f"{gpu.name} has no fp8 tensor cores: fp8 weights are dequantized and "
-                     f"the GEMMs run in {act}")
+        notes.append(
+            f"{gpu.name} has no fp8 tensor cores: fp8 weights are dequantized and "
+            f"the GEMMs run in {act}"
+        )
     wanted = linear if linear in FLOP_FALLBACKS and not weight_only else act
     for dtype in FLOP_FALLBACKS[wanted]:
         peak = gpu.flops.get(dtype)  # type: ignore[call-overload]
@@ -262,19 +271,24 @@ def _flops_dtype(p: Plan, linear: str) -> tuple[str, float, bool, list[str]]:
                 notes.append(f"{gpu.name} lists no {wanted} FLOP/s; using its {dtype} peak")
             return dtype, peak, weight_only, notes
     tried = " or ".join(FLOP_FALLBACKS[wanted])
-    raise KvplanError(f"GPU {gpu.name} lists no {tried} FLOP/s for the roofline",
-                      hint="add a flops entry for it with --gpu-file")
+    raise KvplanError(
+        f"GPU {gpu.name} lists no {tried} FLOP/s for the roofline",
+        hint="add a flops entry for it with --gpu-file",
+    )
 
 
 def _terms(p: Plan, ctx: int) -> _Terms:
     d = p.deployment
     spec, stage, gpu = d.spec, p.stage, d.gpu
     if not gpu.memory_bandwidth or gpu.memory_bandwidth <= 0:
-        raise KvplanError(f"GPU {gpu.name} lists no memory bandwidth",
-                          hint="add memory_bandwidth with --gpu-file")
+        raise KvplanError(
+            f"GPU {gpu.name} lists no memory bandwidth", hint="add memory_bandwidth with --gpu-file"
+        )
     if d.tp > 1 and not gpu.interconnect_bandwidth:
-        raise KvplanError(f"GPU {gpu.name} lists no interconnect bandwidth, needed for --tp "
-                          f"{d.tp}", hint="add interconnect_bandwidth with --gpu-file")
+        raise KvplanError(
+            f"GPU {gpu.name} lists no interconnect bandwidth, needed for --tp {d.tp}",
+            hint="add interconnect_bandwidth with --gpu-file",
+        )
     counts = param_counts(spec)
     wb = weight_bytes(spec, weight_dtype=d.weight_dtype)
     scale = p.weights_total / wb.total if wb.total else 1.0  # exact checkpoint bytes if known
@@ -282,15 +296,18 @@ def _terms(p: Plan, ctx: int) -> _Terms:
     other_b = DTYPE_BYTES[wb.other_dtype]
     hidden = spec.hidden_size
     input_rows = (0 if spec.tie_embeddings else 1) + (1 if spec.learned_positions else 0)
-    input_params = ((0 if spec.tie_embeddings else spec.vocab_size * hidden)
-                    + spec.learned_positions * hidden)
+    input_params = (
+        0 if spec.tie_embeddings else spec.vocab_size * hidden
+    ) + spec.learned_positions * hidden
     input_bytes = float(input_params * other_b) * scale
     weights_fixed = (wb.non_expert * scale - input_bytes) / gpus
     moe = spec.moe if counts.experts else None
     flops_dtype, peak, weight_only, notes = _flops_dtype(p, wb.linear_dtype)
     if weight_only:
-        notes.append(f"{wb.linear_dtype} weights are dequantized in the GEMV: they stream "
-                     "slower than 16-bit weights (quantized-stream factor)")
+        notes.append(
+            f"{wb.linear_dtype} weights are dequantized in the GEMV: they stream "
+            "slower than 16-bit weights (quantized-stream factor)"
+        )
 
     heads_q = spec.query_heads / d.tp
     attn_decode = attn_prefill = 0.0
@@ -299,42 +316,63 @@ def _terms(p: Plan, ctx: int) -> _Terms:
             continue
         held = kvcache.tokens_held(layer, ctx)
         attn_decode += 2 * held * heads_q * _attention_widths(spec, layer.kind)
-        attn_prefill += (2 * _causal_pairs(ctx, layer.window) * heads_q
-                         * _prefill_width(spec, layer.kind))
+        attn_prefill += (
+            2 * _causal_pairs(ctx, layer.window) * heads_q * _prefill_width(spec, layer.kind)
+        )
     matmul_per_token = 2 * (counts.active - input_params) / gpus
 
     kv_read = kvcache.kv_bytes_per_sequence(stage, ctx, d.kv_dtype, kv_heads=p.kv_heads_per_gpu)
-    kv_write = (kvcache.kv_bytes_per_token(stage, d.kv_dtype, kv_heads=p.kv_heads_per_gpu)
-                + kvcache.state_bytes_per_sequence(stage))
+    kv_write = kvcache.kv_bytes_per_token(
+        stage, d.kv_dtype, kv_heads=p.kv_heads_per_gpu
+    ) + kvcache.state_bytes_per_sequence(stage)
     gated = 3 if spec.gated_mlp else 2
-    sharded = (spec.query_heads * (spec.head_dim + spec.v_head_dim)
-               + 2 * spec.kv_heads * spec.head_dim + gated * ffn_width(spec))
+    sharded = (
+        spec.query_heads * (spec.head_dim + spec.v_head_dim)
+        + 2 * spec.kv_heads * spec.head_dim
+        + gated * ffn_width(spec)
+    )
     per_layer = RESIDUAL_TENSORS * hidden + sharded / d.tp
-    other = (stage.num_layers * per_layer * ACTIVATION_BYTES
-             + spec.vocab_size / d.tp * LOGIT_BYTES) * READ_AND_WRITE
+    other = (
+        stage.num_layers * per_layer * ACTIVATION_BYTES + spec.vocab_size / d.tp * LOGIT_BYTES
+    ) * READ_AND_WRITE
     if d.pp > 1:
-        notes.append(f"PP {d.pp}: a token passes the {d.pp} stages in turn; the step is "
-                     f"{d.pp} x the heaviest stage (no micro-batch overlap assumed)")
+        notes.append(
+            f"PP {d.pp}: a token passes the {d.pp} stages in turn; the step is "
+            f"{d.pp} x the heaviest stage (no micro-batch overlap assumed)"
+        )
     if spec.mla is not None:
-        notes.append("MLA decode attends over the cached latent (absorbed form): per head "
-                     "2 x (2 x kv_lora_rank + rope) FLOPs per cached token")
+        notes.append(
+            "MLA decode attends over the cached latent (absorbed form): per head "
+            "2 x (2 x kv_lora_rank + rope) FLOPs per cached token"
+        )
     if any(layer.kind is LayerKind.NONE for layer in stage.layers):
-        notes.append("linear-attention / Mamba layers: their fixed state is read and written "
-                     "each step; their mixing FLOPs are counted as projections only")
+        notes.append(
+            "linear-attention / Mamba layers: their fixed state is read and written "
+            "each step; their mixing FLOPs are counted as projections only"
+        )
     prefill_flops = ctx * matmul_per_token + attn_prefill
     return _Terms(
         weights_fixed=weights_fixed,
         weights_experts=wb.experts * scale / gpus,
-        experts=moe.num_experts if moe else 0, top_k=moe.experts_per_token if moe else 0,
+        experts=moe.num_experts if moe else 0,
+        top_k=moe.experts_per_token if moe else 0,
         row_bytes=float(input_rows * hidden * other_b) * scale / gpus,
-        kv_read=kv_read, kv_write=kv_write, other_per_token=other,
-        matmul_flops_per_token=matmul_per_token, attention_flops_per_seq=attn_decode,
+        kv_read=kv_read,
+        kv_write=kv_write,
+        other_per_token=other,
+        matmul_flops_per_token=matmul_per_token,
+        attention_flops_per_seq=attn_decode,
         prefill_flops=prefill_flops,
         allreduces=ALLREDUCES_PER_LAYER * stage.num_layers if d.tp > 1 else 0,
         allreduce_bytes_per_token=hidden * ACTIVATION_BYTES,
-        bandwidth=gpu.memory_bandwidth, peak=peak, flops_dtype=flops_dtype,
-        link_bandwidth=gpu.interconnect_bandwidth, tp=d.tp, pp=d.pp,
-        weight_only=weight_only, notes=tuple(notes),
+        bandwidth=gpu.memory_bandwidth,
+        peak=peak,
+        flops_dtype=flops_dtype,
+        link_bandwidth=gpu.interconnect_bandwidth,
+        tp=d.tp,
+        pp=d.pp,
+        weight_only=weight_only,
+        notes=tuple(notes),
     )
 
 
@@ -357,8 +395,9 @@ def compute_bound_batch(t: _Terms, eff: Efficiency) -> int | None:
     return _first_true(lambda b: t.compute_s(b, eff) >= t.memory_s(b, eff))
 
 
-def _estimate(t: _Terms, *, batch: int, ctx: int, eff: Efficiency, gpu: str,
-              crossovers: bool = True) -> DecodeEstimate:
+def _estimate(
+    t: _Terms, *, batch: int, ctx: int, eff: Efficiency, gpu: str, crossovers: bool = True
+) -> DecodeEstimate:
     weights, kv = t.weights(batch), t.kv(batch)
     other = t.other_per_token * batch
     flops = t.flops(batch)
@@ -366,26 +405,49 @@ def _estimate(t: _Terms, *, batch: int, ctx: int, eff: Efficiency, gpu: str,
     comm_s = t.comm_s(batch, eff)
     step_s = max(memory_s, compute_s) + comm_s + eff.step_overhead_s
     decode_s = t.pp * step_s
-    prefill_s = t.pp * (max(t.prefill_flops / (t.peak * eff.compute),
-                            t.weights(ctx) / (t.bandwidth * eff.bandwidth
-                                              * t.weight_stream(eff)))
-                        + t.comm_s(ctx, eff) + eff.step_overhead_s)
+    prefill_s = t.pp * (
+        max(
+            t.prefill_flops / (t.peak * eff.compute),
+            t.weights(ctx) / (t.bandwidth * eff.bandwidth * t.weight_stream(eff)),
+        )
+        + t.comm_s(ctx, eff)
+        + eff.step_overhead_s
+    )
     total = weights + kv + other
     return DecodeEstimate(
-        batch=batch, ctx=ctx, decode_ms=decode_s * 1e3, decode_tokens_per_s=batch / decode_s,
-        tokens_per_s_per_seq=1 / decode_s, prefill_ms=prefill_s * 1e3,
+        batch=batch,
+        ctx=ctx,
+        decode_ms=decode_s * 1e3,
+        decode_tokens_per_s=batch / decode_s,
+        tokens_per_s_per_seq=1 / decode_s,
+        prefill_ms=prefill_s * 1e3,
         bound="compute" if compute_s > memory_s else "memory",
-        bytes_weights=ceil(weights), bytes_kv=ceil(kv), bytes_other=ceil(other), flops=flops,
-        flops_attention=batch * t.attention_flops_per_seq, prefill_flops=t.prefill_flops,
-        intensity=flops / total if total else inf, ridge=t.peak / t.bandwidth,
+        bytes_weights=ceil(weights),
+        bytes_kv=ceil(kv),
+        bytes_other=ceil(other),
+        flops=flops,
+        flops_attention=batch * t.attention_flops_per_seq,
+        prefill_flops=t.prefill_flops,
+        intensity=flops / total if total else inf,
+        ridge=t.peak / t.bandwidth,
         effective_ridge=t.peak * eff.compute / (t.bandwidth * eff.bandwidth),
-        kv_share=kv / total if total else 0.0, memory_s=memory_s, compute_s=compute_s,
-        comm_s=comm_s, overhead_s=eff.step_overhead_s, step_s=step_s,
+        kv_share=kv / total if total else 0.0,
+        memory_s=memory_s,
+        compute_s=compute_s,
+        comm_s=comm_s,
+        overhead_s=eff.step_overhead_s,
+        step_s=step_s,
         experts_touched=t.experts_touched(batch) if t.experts else None,
         kv_dominant_batch=kv_dominant_batch(t) if crossovers else None,
         compute_bound_batch=compute_bound_batch(t, eff) if crossovers else None,
-        gpu=gpu, bandwidth=t.bandwidth, peak_flops=t.peak, flops_dtype=t.flops_dtype,
-        tp=t.tp, pp=t.pp, efficiency=eff, notes=t.notes,
+        gpu=gpu,
+        bandwidth=t.bandwidth,
+        peak_flops=t.peak,
+        flops_dtype=t.flops_dtype,
+        tp=t.tp,
+        pp=t.pp,
+        efficiency=eff,
+        notes=t.notes,
     )
 
 
@@ -396,17 +458,18 @@ def _check(batch: int, ctx: int) -> None:
         raise KvplanError(f"context must be a positive integer, got {ctx}")
 
 
-def estimate_decode(plan: Plan, *, batch: int, ctx: int,
-                    efficiency: Efficiency | None = None) -> DecodeEstimate:
+def estimate_decode(
+    plan: Plan, *, batch: int, ctx: int, efficiency: Efficiency | None = None
+) -> DecodeEstimate:
     """Roofline estimate of one decode step of `batch` sequences holding `ctx` tokens each."""
     _check(batch, ctx)
     eff = efficiency or Efficiency()
-    return _estimate(_terms(plan, ctx), batch=batch, ctx=ctx, eff=eff,
-                     gpu=plan.deployment.gpu.name)
+    return _estimate(_terms(plan, ctx), batch=batch, ctx=ctx, eff=eff, gpu=plan.deployment.gpu.name)
 
 
-def sweep(plan: Plan, *, ctx: int, batches: list[int],
-          efficiency: Efficiency | None = None) -> list[DecodeEstimate]:
+def sweep(
+    plan: Plan, *, ctx: int, batches: list[int], efficiency: Efficiency | None = None
+) -> list[DecodeEstimate]:
     """The same plan at several batch sizes (crossovers computed once, on the first)."""
     eff = efficiency or Efficiency()
     if not batches:
@@ -415,8 +478,10 @@ def sweep(plan: Plan, *, ctx: int, batches: list[int],
         _check(b, ctx)
     t = _terms(plan, ctx)
     gpu = plan.deployment.gpu.name
-    return [_estimate(t, batch=b, ctx=ctx, eff=eff, gpu=gpu, crossovers=i == 0)
-            for i, b in enumerate(batches)]
+    return [
+        _estimate(t, batch=b, ctx=ctx, eff=eff, gpu=gpu, crossovers=i == 0)
+        for i, b in enumerate(batches)
+    ]
 
 
 def sweep_batches(*limits: int | None, cap: int = 1 << 16) -> list[int]:
@@ -468,8 +533,9 @@ def _max_batch_or_none(p: Plan, ctx: int) -> int | None:
         return None
 
 
-def roofline_report(p: Plan, *, batch: int, ctx: int, efficiency: Efficiency | None = None,
-                    compare: bool = True) -> RooflineReport:
+def roofline_report(
+    p: Plan, *, batch: int, ctx: int, efficiency: Efficiency | None = None, compare: bool = True
+) -> RooflineReport:
     """The estimate at (batch, ctx) plus a batch sweep for the model's G and, for standard
     attention, MHA (G = H), MQA (G = 1) and a middle G, all in the same deployment."""
     eff = efficiency or Efficiency()
@@ -492,39 +558,67 @@ def roofline_report(p: Plan, *, batch: int, ctx: int, efficiency: Efficiency | N
             skipped.append(f"G={g}: not a valid deployment here (weights or TP split)")
             continue
         t = _terms(vp, ctx)
-        resolved.append((g, vp, t, _max_batch_or_none(vp, ctx), kv_dominant_batch(t),
-                         compute_bound_batch(t, eff)))
+        resolved.append(
+            (
+                g,
+                vp,
+                t,
+                _max_batch_or_none(vp, ctx),
+                kv_dominant_batch(t),
+                compute_bound_batch(t, eff),
+            )
+        )
     # One batch axis for every G: powers of two up to the furthest limit of any G, plus the
     # requested batch and the model's own limits (other G's odd limits would only clutter).
     furthest = max([n for _, _, _, *found in resolved for n in found if n] or [batch])
     own = resolved[0][3:] if resolved else ()
     batches = sorted(set(sweep_batches(furthest)) | set(sweep_batches(batch, *own)))
     sweeps = tuple(
-        GSweep(kv_heads=g, label=label_for(spec.query_heads, g), max_batch=vmax,
-               kv_dominant_batch=kv_b, compute_bound_batch=cb_b,
-               points=tuple(_estimate(t, batch=b, ctx=ctx, eff=eff,
-                                      gpu=vp.deployment.gpu.name, crossovers=False)
-                            for b in batches))
-        for g, vp, t, vmax, kv_b, cb_b in resolved)
-    return RooflineReport(model=spec.name, estimate=est, max_batch=fits, sweeps=sweeps,
-                          skipped=tuple(skipped))
+        GSweep(
+            kv_heads=g,
+            label=label_for(spec.query_heads, g),
+            max_batch=vmax,
+            kv_dominant_batch=kv_b,
+            compute_bound_batch=cb_b,
+            points=tuple(
+                _estimate(
+                    t, batch=b, ctx=ctx, eff=eff, gpu=vp.deployment.gpu.name, crossovers=False
+                )
+                for b in batches
+            ),
+        )
+        for g, vp, t, vmax, kv_b, cb_b in resolved
+    )
+    return RooflineReport(
+        model=spec.name, estimate=est, max_batch=fits, sweeps=sweeps, skipped=tuple(skipped)
+    )
 
 
 # ---- hooks used by `fit` and `pick-g` (kvplan/cli/common.py) -------------------------------
 def _summary(e: DecodeEstimate) -> str:
-    return (f"Decode at batch {e.batch:,} x {e.ctx:,} tokens: {e.decode_ms:,.1f} ms/step, "
-            f"{e.decode_tokens_per_s:,.0f} tok/s aggregate ({e.tokens_per_s_per_seq:,.1f} per "
-            f"sequence), {e.bound}-bound, KV {e.kv_share:.0%} of bytes; prefill of "
-            f"{e.ctx:,} tokens ~{e.prefill_ms:,.0f} ms (roofline estimate, `kvplan roofline` "
-            "for the breakdown)")
+    return (
+        f"Decode at batch {e.batch:,} x {e.ctx:,} tokens: {e.decode_ms:,.1f} ms/step, "
+        f"{e.decode_tokens_per_s:,.0f} tok/s aggregate ({e.tokens_per_s_per_seq:,.1f} per "
+        f"sequence), {e.bound}-bound, KV {e.kv_share:.0%} of bytes; prefill of "
+        f"{e.ctx:,} tokens ~{e.prefill_ms:,.0f} ms (roofline estimate, `kvplan roofline` "
+        "for the breakdown)"
+    )
 
 
 def operating_point_fields(e: DecodeEstimate) -> dict[str, Any]:
-    return {"batch": e.batch, "ctx": e.ctx, "decode_ms": e.decode_ms,
-            "decode_tokens_per_s": e.decode_tokens_per_s,
-            "tokens_per_s_per_seq": e.tokens_per_s_per_seq, "prefill_ms": e.prefill_ms,
-            "bound": e.bound, "bytes_weights": e.bytes_weights, "bytes_kv": e.bytes_kv,
-            "flops": e.flops, "kv_share": e.kv_share}
+    return {
+        "batch": e.batch,
+        "ctx": e.ctx,
+        "decode_ms": e.decode_ms,
+        "decode_tokens_per_s": e.decode_tokens_per_s,
+        "tokens_per_s_per_seq": e.tokens_per_s_per_seq,
+        "prefill_ms": e.prefill_ms,
+        "bound": e.bound,
+        "bytes_weights": e.bytes_weights,
+        "bytes_kv": e.bytes_kv,
+        "flops": e.flops,
+        "kv_share": e.kv_share,
+    }
 
 
 def fit_operating_point(plan: Plan, result: FitResult) -> dict[str, Any] | None:
@@ -546,13 +640,15 @@ def fit_operating_point(plan: Plan, result: FitResult) -> dict[str, Any] | None:
     try:
         e = estimate_decode(plan, batch=batch, ctx=ctx)
     except KvplanError as exc:
-        return {"summary": f"Decode latency: not estimated ({exc})", "decode_ms": None,
-                "decode_tokens_per_s": None}
+        return {
+            "summary": f"Decode latency: not estimated ({exc})",
+            "decode_ms": None,
+            "decode_tokens_per_s": None,
+        }
     return {"summary": _summary(e), **operating_point_fields(e)}
 
 
-def pickg_latency(result: PickG, *, ctx: int,
-                  batch: int) -> dict[int | None, tuple[float, float]]:
+def pickg_latency(result: PickG, *, ctx: int, batch: int) -> dict[int | None, tuple[float, float]]:
     """G -> (decode ms per step, aggregate tokens/s) at the requested (batch, ctx). Rows whose
     workload does not fit are still estimated at the requested batch: the hypothetical
     latency, so the table shows what G would cost if the memory were there. Rows without a
@@ -562,8 +658,14 @@ def pickg_latency(result: PickG, *, ctx: int,
         if row.plan is None:
             continue
         try:
-            e = _estimate(_terms(row.plan, ctx), batch=batch, ctx=ctx, eff=Efficiency(),
-                          gpu=row.plan.deployment.gpu.name, crossovers=False)
+            e = _estimate(
+                _terms(row.plan, ctx),
+                batch=batch,
+                ctx=ctx,
+                eff=Efficiency(),
+                gpu=row.plan.deployment.gpu.name,
+                crossovers=False,
+            )
         except KvplanError:
             continue
         out[row.kv_heads] = (e.decode_ms, e.decode_tokens_per_s)

@@ -53,8 +53,9 @@ def default_kv_dtype(spec: ModelSpec) -> str:
     return "bf16" if spec.checkpoint_dtype == "bf16" else "fp16"
 
 
-def size_report(spec: ModelSpec, *, ctx: int, batch: int, kv_dtype: str,
-                weight_dtype: str | None = None) -> SizeReport:
+def size_report(
+    spec: ModelSpec, *, ctx: int, batch: int, kv_dtype: str, weight_dtype: str | None = None
+) -> SizeReport:
     per_seq = kvcache.kv_bytes_per_sequence(spec, ctx, kv_dtype)
     total = batch * per_seq
     weights = weight_bytes(spec, weight_dtype=weight_dtype)
@@ -66,23 +67,27 @@ def size_report(spec: ModelSpec, *, ctx: int, batch: int, kv_dtype: str,
     if spec.mla is not None:
         mha = as_standard_attention(spec)
         m_total = kvcache.kv_bytes(mha, ctx, batch, kv_dtype)
-        variants.append(Variant(
-            label="MHA (decompressed K/V)",
-            kv_heads=spec.query_heads,
-            kv_bytes_per_token=kvcache.kv_bytes_per_token(mha, kv_dtype),
-            kv_bytes=m_total,
-            ratio_to_actual=m_total / total if total else 0.0,
-        ))
+        variants.append(
+            Variant(
+                label="MHA (decompressed K/V)",
+                kv_heads=spec.query_heads,
+                kv_bytes_per_token=kvcache.kv_bytes_per_token(mha, kv_dtype),
+                kv_bytes=m_total,
+                ratio_to_actual=m_total / total if total else 0.0,
+            )
+        )
     if has_gqa_layers:
         for label, g in (("MHA", spec.query_heads), ("MQA", 1)):
             v_total = kvcache.kv_bytes(spec, ctx, batch, kv_dtype, kv_heads=g)
-            variants.append(Variant(
-                label=label,
-                kv_heads=g,
-                kv_bytes_per_token=kvcache.kv_bytes_per_token(spec, kv_dtype, kv_heads=g),
-                kv_bytes=v_total,
-                ratio_to_actual=v_total / total if total else 0.0,
-            ))
+            variants.append(
+                Variant(
+                    label=label,
+                    kv_heads=g,
+                    kv_bytes_per_token=kvcache.kv_bytes_per_token(spec, kv_dtype, kv_heads=g),
+                    kv_bytes=v_total,
+                    ratio_to_actual=v_total / total if total else 0.0,
+                )
+            )
     return SizeReport(
         spec=spec,
         ctx=ctx,

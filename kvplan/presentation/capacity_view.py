@@ -50,24 +50,35 @@ def budget_table(p: Plan) -> Table:
     b = p.budget
     d = p.deployment
     per = "per GPU" if d.tp * d.pp > 1 else ""
-    t = Table(title=f"KV budget {per} on {d.gpu.display_name} ({d.engine.value})".replace(
-        "  ", " "), title_justify="left", show_header=False)
+    t = Table(
+        title=f"KV budget {per} on {d.gpu.display_name} ({d.engine.value})".replace("  ", " "),
+        title_justify="left",
+        show_header=False,
+    )
     t.add_column("term")
     t.add_column("GiB", justify="right")
     t.add_column("note", style="dim")
-    t.add_row("GPU memory (as CUDA reports)", f"{b.total_memory / GiB:,.2f}",
-              d.gpu.memory_basis if not d.gpu.cuda_memory_bytes else "runtime total")
+    t.add_row(
+        "GPU memory (as CUDA reports)",
+        f"{b.total_memory / GiB:,.2f}",
+        d.gpu.memory_basis if not d.gpu.cuda_memory_bytes else "runtime total",
+    )
     if b.direct:
         t.add_row("KV budget (--kv-memory)", f"{b.kv_budget / GiB:,.2f}", "given directly")
         return t
     if b.fraction is not None:
-        t.add_row(f"{b.knob} {b.fraction:g}", f"{b.engine_memory / GiB:,.2f}",
-                  "granted to the engine")
-    t.add_row("− weights", f"{b.weights / GiB:,.2f}",
-              f"{p.weights_total / GiB:,.2f} GiB / {d.tp * d.pp} GPU(s)")
+        t.add_row(
+            f"{b.knob} {b.fraction:g}", f"{b.engine_memory / GiB:,.2f}", "granted to the engine"
+        )
+    t.add_row(
+        "− weights",
+        f"{b.weights / GiB:,.2f}",
+        f"{p.weights_total / GiB:,.2f} GiB / {d.tp * d.pp} GPU(s)",
+    )
     if b.activations:
-        t.add_row("− peak activations", f"{b.activations / GiB:,.2f}",
-                  "estimated (--activation-reserve)")
+        t.add_row(
+            "− peak activations", f"{b.activations / GiB:,.2f}", "estimated (--activation-reserve)"
+        )
     if b.overhead:
         t.add_row("− runtime / non-torch", f"{b.overhead / GiB:,.2f}", "(--overhead)")
     t.add_row("= KV budget", f"{b.kv_budget / GiB:,.2f}", b.formula, style="bold")
@@ -77,20 +88,28 @@ def budget_table(p: Plan) -> Table:
 def render_fit(p: Plan, result: dict[str, Any], *, model: str) -> RenderableType:
     d = p.deployment
     parts: list[RenderableType] = [
-        Text.assemble((model, "bold"), (f" on {d.tp * d.pp} x {d.gpu.name}", ""),
-                      (f"  (TP {d.tp}, PP {d.pp}, KV {d.kv_dtype}, block {d.block_size})",
-                       "dim")),
+        Text.assemble(
+            (model, "bold"),
+            (f" on {d.tp * d.pp} x {d.gpu.name}", ""),
+            (f"  (TP {d.tp}, PP {d.pp}, KV {d.kv_dtype}, block {d.block_size})", "dim"),
+        ),
         budget_table(p),
-        Text(f"KV per token per GPU: {p.kv_bytes_per_token:,} bytes "
-             f"({p.kv_heads_per_gpu} KV head(s) per GPU); pool: {p.num_blocks:,} blocks = "
-             f"{p.kv_tokens:,} tokens"),
+        Text(
+            f"KV per token per GPU: {p.kv_bytes_per_token:,} bytes "
+            f"({p.kv_heads_per_gpu} KV head(s) per GPU); pool: {p.num_blocks:,} blocks = "
+            f"{p.kv_tokens:,} tokens"
+        ),
     ]
     mode = result["mode"]
     if mode == "max_batch":
         style = FIT_STYLE if result["max_batch"] > 0 else NOFIT_STYLE
-        parts.append(Text(f"Largest batch at {result['ctx']:,} tokens: {result['max_batch']:,} "
-                          f"sequences ({fmt_gib(result['kv_bytes'])} of KV per GPU)",
-                          style=f"bold {style}"))
+        parts.append(
+            Text(
+                f"Largest batch at {result['ctx']:,} tokens: {result['max_batch']:,} "
+                f"sequences ({fmt_gib(result['kv_bytes'])} of KV per GPU)",
+                style=f"bold {style}",
+            )
+        )
     elif mode == "max_ctx":
         style = FIT_STYLE if result["max_ctx"] > 0 else NOFIT_STYLE
         tail = ""
@@ -98,16 +117,23 @@ def render_fit(p: Plan, result: dict[str, Any], *, model: str) -> RenderableType
             tail = " (capped by the model's max positions; memory allows more)"
         elif result["unbounded"]:
             tail = " (all layers windowed: per-sequence cache stops growing)"
-        parts.append(Text(f"Largest context at batch {result['batch']:,}: "
-                          f"{result['max_ctx']:,} tokens{tail}", style=f"bold {style}"))
+        parts.append(
+            Text(
+                f"Largest context at batch {result['batch']:,}: {result['max_ctx']:,} tokens{tail}",
+                style=f"bold {style}",
+            )
+        )
     elif mode == "check":
         ok = result["fits"]
         verdict = "fits" if ok else "does NOT fit"
-        parts.append(Text(
-            f"batch {result['batch']:,} x {result['ctx']:,} tokens {verdict}: needs "
-            f"{fmt_gib(result['kv_bytes'])} of {fmt_gib(result['kv_budget_bytes'])}; "
-            f"headroom {fmt_gib(result['headroom_bytes'])} ({result['headroom_pct']:.1f}%)",
-            style=f"bold {FIT_STYLE if ok else NOFIT_STYLE}"))
+        parts.append(
+            Text(
+                f"batch {result['batch']:,} x {result['ctx']:,} tokens {verdict}: needs "
+                f"{fmt_gib(result['kv_bytes'])} of {fmt_gib(result['kv_budget_bytes'])}; "
+                f"headroom {fmt_gib(result['headroom_bytes'])} ({result['headroom_pct']:.1f}%)",
+                style=f"bold {FIT_STYLE if ok else NOFIT_STYLE}",
+            )
+        )
     else:
         t = Table(title="Largest batch per context", title_justify="left")
         t.add_column("context", justify="right")
@@ -115,13 +141,22 @@ def render_fit(p: Plan, result: dict[str, Any], *, model: str) -> RenderableType
         t.add_column("max batch", justify="right")
         for row in result["table"]:
             style = FIT_STYLE if row["max_batch"] > 0 else NOFIT_STYLE
-            t.add_row(fmt_tokens(row["ctx"]), fmt_bytes(row["kv_bytes_per_sequence"]),
-                      f"{row['max_batch']:,}", style=style)
+            t.add_row(
+                fmt_tokens(row["ctx"]),
+                fmt_bytes(row["kv_bytes_per_sequence"]),
+                f"{row['max_batch']:,}",
+                style=style,
+            )
         parts.append(t)
     if result.get("max_concurrency") is not None:
-        parts.append(Text(f"vLLM would log: GPU KV cache size: {p.kv_tokens:,} tokens; "
-                          f"Maximum concurrency for {result['max_model_len']:,} tokens per "
-                          f"request: {result['max_concurrency']:.2f}x", style="dim"))
+        parts.append(
+            Text(
+                f"vLLM would log: GPU KV cache size: {p.kv_tokens:,} tokens; "
+                f"Maximum concurrency for {result['max_model_len']:,} tokens per "
+                f"request: {result['max_concurrency']:.2f}x",
+                style="dim",
+            )
+        )
     for line in result.get("latency_lines", []):
         parts.append(Text(line))
     for note in p.notes:
@@ -137,15 +172,34 @@ def pickg_json(r: PickG) -> dict[str, Any]:
     for row in r.rows:
         data = row.model_dump(exclude={"plan"})
         rows.append(data)
-    return {"rows": rows, "recommended_kv_heads": r.recommended_kv_heads, "reason": r.reason,
-            "remedies": [m.model_dump() for m in r.remedies]}
+    return {
+        "rows": rows,
+        "recommended_kv_heads": r.recommended_kv_heads,
+        "reason": r.reason,
+        "remedies": [m.model_dump() for m in r.remedies],
+    }
 
 
-def render_pickg(r: PickG, *, header: str, ctx: int, batch: int,
-                 latency: dict[int | None, tuple[float, float]] | None = None) -> RenderableType:
+def render_pickg(
+    r: PickG,
+    *,
+    header: str,
+    ctx: int,
+    batch: int,
+    latency: dict[int | None, tuple[float, float]] | None = None,
+) -> RenderableType:
     t = Table(title=f"KV heads G for {batch} x {fmt_tokens(ctx)} tokens", title_justify="left")
-    for col in ("G", "layout", "KV / token", "KV for workload", "weights", "KV budget",
-                "fits", "max batch @ctx", "max ctx @batch"):
+    for col in (
+        "G",
+        "layout",
+        "KV / token",
+        "KV for workload",
+        "weights",
+        "KV budget",
+        "fits",
+        "max batch @ctx",
+        "max ctx @batch",
+    ):
         t.add_column(col, justify="left" if col in ("layout", "fits") else "right")
     if latency:
         t.add_column("decode ms/step", justify="right")
@@ -155,11 +209,19 @@ def render_pickg(r: PickG, *, header: str, ctx: int, batch: int,
         if row.kv_heads == r.recommended_kv_heads:
             style = f"bold reverse {FIT_STYLE}"
         g = str(row.kv_heads) if row.kv_heads is not None else "latent"
-        cells = [g, row.label, fmt_bytes(row.kv_bytes_per_token),
-                 fmt_gib(row.kv_bytes), fmt_gib(row.weights_bytes),
-                 fmt_gib(row.kv_budget_bytes) if row.kv_budget_bytes is not None else "weights "
-                 "don't fit", "yes" if row.fits else "no", f"{row.max_batch:,}",
-                 f"{row.max_ctx:,}"]
+        cells = [
+            g,
+            row.label,
+            fmt_bytes(row.kv_bytes_per_token),
+            fmt_gib(row.kv_bytes),
+            fmt_gib(row.weights_bytes),
+            fmt_gib(row.kv_budget_bytes)
+            if row.kv_budget_bytes is not None
+            else "weights don't fit",
+            "yes" if row.fits else "no",
+            f"{row.max_batch:,}",
+            f"{row.max_ctx:,}",
+        ]
         if latency:
             ms, tps = latency.get(row.kv_heads, (float("nan"), float("nan")))
             cells += [f"{ms:,.1f}", f"{tps:,.0f} / {tps / batch:,.1f}"]
@@ -175,26 +237,52 @@ def render_pickg(r: PickG, *, header: str, ctx: int, batch: int,
 
 def gpu_row(g: GpuSpec) -> dict[str, Any]:
     return {
-        "name": g.name, "display_name": g.display_name, "vendor": g.vendor,
-        "memory_bytes": g.memory_bytes, "cuda_memory_bytes": g.cuda_memory_bytes,
-        "memory_marketed_gb": g.memory_marketed_gb, "memory_bandwidth": g.memory_bandwidth,
-        "flops": g.flops, "interconnect": g.interconnect,
-        "interconnect_bandwidth": g.interconnect_bandwidth, "aliases": list(g.aliases),
+        "name": g.name,
+        "display_name": g.display_name,
+        "vendor": g.vendor,
+        "memory_bytes": g.memory_bytes,
+        "cuda_memory_bytes": g.cuda_memory_bytes,
+        "memory_marketed_gb": g.memory_marketed_gb,
+        "memory_bandwidth": g.memory_bandwidth,
+        "flops": g.flops,
+        "interconnect": g.interconnect,
+        "interconnect_bandwidth": g.interconnect_bandwidth,
+        "aliases": list(g.aliases),
         "source": g.source,
     }
 
 
 def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
     t = Table(title=f"GPU catalog ({len(gpus)})", title_justify="left")
-    for col in ("name", "GPU", "memory GiB", "marketed", "HBM TB/s", "bf16 TFLOPS",
-                "fp8 TFLOPS", "link GB/s"):
+    for col in (
+        "name",
+        "GPU",
+        "memory GiB",
+        "marketed",
+        "HBM TB/s",
+        "bf16 TFLOPS",
+        "fp8 TFLOPS",
+        "link GB/s",
+    ):
         t.add_column(col, justify="left" if col in ("name", "GPU") else "right")
     for g in gpus:
         bf16 = g.flops.get("bf16") or g.flops.get("fp16")
         fp8 = g.flops.get("fp8")
-        t.add_row(g.name, g.display_name, f"{g.memory_bytes / GiB:,.1f}",
-                  f"{g.memory_marketed_gb:g} GB", f"{g.memory_bandwidth / TB:.2f}",
-                  f"{bf16 / 1e12:,.0f}" if bf16 else "-", f"{fp8 / 1e12:,.0f}" if fp8 else "-",
-                  f"{g.interconnect_bandwidth / GB:,.0f}" if g.interconnect_bandwidth else "-")
-    return Group(t, Text("Memory: GiB as the runtime reports it; bandwidth and FLOP/s decimal, "
-                         "dense (no sparsity).", style="dim"))
+        t.add_row(
+            g.name,
+            g.display_name,
+            f"{g.memory_bytes / GiB:,.1f}",
+            f"{g.memory_marketed_gb:g} GB",
+            f"{g.memory_bandwidth / TB:.2f}",
+            f"{bf16 / 1e12:,.0f}" if bf16 else "-",
+            f"{fp8 / 1e12:,.0f}" if fp8 else "-",
+            f"{g.interconnect_bandwidth / GB:,.0f}" if g.interconnect_bandwidth else "-",
+        )
+    return Group(
+        t,
+        Text(
+            "Memory: GiB as the runtime reports it; bandwidth and FLOP/s decimal, "
+            "dense (no sparsity).",
+            style="dim",
+        ),
+    )

@@ -46,8 +46,11 @@ def required_text(row: CheckResult) -> str:
         return "-"
     if row.requirement == "kv_heads.layout":
         return f"one of {row.limit}"
-    sign = "≤" if row.requirement in ("fits", "kv_heads.max") or \
-        row.requirement.startswith("max_") else "≥"
+    sign = (
+        "≤"
+        if row.requirement in ("fits", "kv_heads.max") or row.requirement.startswith("max_")
+        else "≥"
+    )
     return f"{sign} {fmt_value(row.limit, row.unit)}"
 
 
@@ -64,9 +67,11 @@ def margin_text(row: CheckResult) -> str:
 
 
 def target_caption(t: TargetReport) -> str:
-    budget = (f"KV budget {fmt_gib(t.kv_budget_bytes)} per GPU, "
-              f"{t.kv_bytes_per_token:,} B/token per GPU" if t.kv_budget_bytes is not None
-              else "no plan")
+    budget = (
+        f"KV budget {fmt_gib(t.kv_budget_bytes)} per GPU, {t.kv_bytes_per_token:,} B/token per GPU"
+        if t.kv_budget_bytes is not None
+        else "no plan"
+    )
     point = ""
     if t.batch is not None and t.ctx is not None:
         point = f" at batch {t.batch:,} x {t.ctx:,} tokens"
@@ -74,13 +79,16 @@ def target_caption(t: TargetReport) -> str:
         point = f" at batch {t.batch:,}"
     elif t.ctx is not None:
         point = f" at {t.ctx:,} tokens"
-    return (f"{t.target}: {t.model} on {t.tp * t.pp} x {t.gpu} (TP {t.tp}, PP {t.pp}, "
-            f"{t.engine}, KV {t.kv_dtype}){point}; {budget}")
+    return (
+        f"{t.target}: {t.model} on {t.tp * t.pp} x {t.gpu} (TP {t.tp}, PP {t.pp}, "
+        f"{t.engine}, KV {t.kv_dtype}){point}; {budget}"
+    )
 
 
 # ---- JSON ------------------------------------------------------------------------------
-def check_fields(policies: Sequence[PolicyReport], configs: Sequence[ConfigLint],
-                 summary: Summary) -> dict[str, Any]:
+def check_fields(
+    policies: Sequence[PolicyReport], configs: Sequence[ConfigLint], summary: Summary
+) -> dict[str, Any]:
     return {
         "passed": summary.exit_code == 0,
         "exit_code": summary.exit_code,
@@ -92,8 +100,9 @@ def check_fields(policies: Sequence[PolicyReport], configs: Sequence[ConfigLint]
 
 
 # ---- table -----------------------------------------------------------------------------
-def render_table(policies: Sequence[PolicyReport], configs: Sequence[ConfigLint],
-                 summary: Summary) -> RenderableType:
+def render_table(
+    policies: Sequence[PolicyReport], configs: Sequence[ConfigLint], summary: Summary
+) -> RenderableType:
     parts: list[RenderableType] = []
     for policy in policies:
         parts.append(Text(f"Policy {policy.file}", style="bold"))
@@ -101,27 +110,41 @@ def render_table(policies: Sequence[PolicyReport], configs: Sequence[ConfigLint]
             parts.append(Text("  " + target_caption(t), style="dim"))
         table = Table(title_justify="left")
         for col in ("target", "requirement", "measured", "required", "margin", "result"):
-            table.add_column(col, justify="right" if col in ("measured", "required", "margin")
-                             else "left")
+            table.add_column(
+                col, justify="right" if col in ("measured", "required", "margin") else "left"
+            )
         for t in policy.targets:
             for row in t.results:
-                table.add_row(t.target, row.requirement, fmt_value(row.measured, row.unit),
-                              required_text(row), margin_text(row), LABEL[row.status],
-                              style=STYLE[row.status])
+                table.add_row(
+                    t.target,
+                    row.requirement,
+                    fmt_value(row.measured, row.unit),
+                    required_text(row),
+                    margin_text(row),
+                    LABEL[row.status],
+                    style=STYLE[row.status],
+                )
         parts.append(table)
         for t in policy.targets:
             for row in t.results:
                 if row.status != "pass":
-                    parts.append(Text(f"{LABEL[row.status]} {_where(policy.file, row.line)}"
-                                      f"{t.target} {row.requirement}: {row.message}",
-                                      style=STYLE[row.status]))
+                    parts.append(
+                        Text(
+                            f"{LABEL[row.status]} {_where(policy.file, row.line)}"
+                            f"{t.target} {row.requirement}: {row.message}",
+                            style=STYLE[row.status],
+                        )
+                    )
             for warning in t.warnings:
-                parts.append(Text(f"warning {_where(policy.file, t.line)}{t.target}: {warning}",
-                                  style=STYLE["warning"]))
+                parts.append(
+                    Text(
+                        f"warning {_where(policy.file, t.line)}{t.target}: {warning}",
+                        style=STYLE["warning"],
+                    )
+                )
     if configs:
         clean = [c for c in configs if not c.findings]
-        parts.append(Text(f"Config lint: {len(configs)} file(s), {len(clean)} clean",
-                          style="bold"))
+        parts.append(Text(f"Config lint: {len(configs)} file(s), {len(clean)} clean", style="bold"))
         flagged = [c for c in configs if c.findings]
         if flagged:
             table = Table()
@@ -129,9 +152,13 @@ def render_table(policies: Sequence[PolicyReport], configs: Sequence[ConfigLint]
                 table.add_column(col)
             for c in flagged:
                 for f in c.findings:
-                    table.add_row(_where(c.file, f.line).rstrip(": "), f.severity, f.key or "-",
-                                  f.message, style=STYLE["fail" if f.severity == "error"
-                                                         else "warning"])
+                    table.add_row(
+                        _where(c.file, f.line).rstrip(": "),
+                        f.severity,
+                        f.key or "-",
+                        f.message,
+                        style=STYLE["fail" if f.severity == "error" else "warning"],
+                    )
             parts.append(table)
     style = STYLE["pass"] if summary.exit_code == 0 else STYLE["fail"]
     parts.append(Text(summary.line(), style=f"bold {style}"))
@@ -159,8 +186,9 @@ def _annotation(level: str, file: str, line: int | None, title: str, message: st
     return f"::{level} {','.join(props)}::{_gh_data(message)}"
 
 
-def render_github(policies: Sequence[PolicyReport], configs: Sequence[ConfigLint],
-                  summary: Summary) -> str:
+def render_github(
+    policies: Sequence[PolicyReport], configs: Sequence[ConfigLint], summary: Summary
+) -> str:
     """Workflow commands: ::error / ::warning per problem, plain lines for the log."""
     lines: list[str] = []
     for policy in policies:
@@ -168,25 +196,43 @@ def render_github(policies: Sequence[PolicyReport], configs: Sequence[ConfigLint
             for row in t.results:
                 text = f"{t.target} {row.requirement}: {row.message}"
                 if row.measured is not None:
-                    text += (f" (measured {fmt_value(row.measured, row.unit)}, required "
-                             f"{required_text(row)}, margin {margin_text(row)})")
+                    text += (
+                        f" (measured {fmt_value(row.measured, row.unit)}, required "
+                        f"{required_text(row)}, margin {margin_text(row)})"
+                    )
                 lines.append(f"{LABEL[row.status]} {text}")
                 if row.status != "pass":
-                    title = ("kvplan check: cannot evaluate" if row.status == "error"
-                             else f"kvplan check: {t.target} {row.requirement}")
+                    title = (
+                        "kvplan check: cannot evaluate"
+                        if row.status == "error"
+                        else f"kvplan check: {t.target} {row.requirement}"
+                    )
                     lines.append(_annotation("error", policy.file, row.line, title, text))
             for warning in t.warnings:
-                lines.append(_annotation("warning", policy.file, t.line,
-                                         f"kvplan check: {t.target}", f"{t.target}: {warning}"))
+                lines.append(
+                    _annotation(
+                        "warning",
+                        policy.file,
+                        t.line,
+                        f"kvplan check: {t.target}",
+                        f"{t.target}: {warning}",
+                    )
+                )
     for c in configs:
         if not c.findings:
             lines.append(f"PASS {c.file}")
         for f in c.findings:
             level = "error" if f.severity == "error" else "warning"
             lines.append(f"{f.severity.upper()} {c.file}: {f.message}")
-            lines.append(_annotation(level, c.file, f.line,
-                                     f"kvplan lint: {f.key}" if f.key else "kvplan lint",
-                                     f.message))
+            lines.append(
+                _annotation(
+                    level,
+                    c.file,
+                    f.line,
+                    f"kvplan lint: {f.key}" if f.key else "kvplan lint",
+                    f.message,
+                )
+            )
     lines.append(summary.line())
     return "\n".join(lines) + "\n"
 
@@ -196,27 +242,34 @@ def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def render_markdown(policies: Sequence[PolicyReport], configs: Sequence[ConfigLint],
-                    summary: Summary) -> str:
+def render_markdown(
+    policies: Sequence[PolicyReport], configs: Sequence[ConfigLint], summary: Summary
+) -> str:
     """A job summary / PR comment: one table row per target and requirement."""
     ok = summary.exit_code == 0
     out = [f"### kvplan check {EMOJI['pass'] if ok else EMOJI['fail']} {summary.line()}", ""]
     for policy in policies:
-        out += [f"**Policy `{policy.file}`**", "",
-                "| | target | requirement | measured | required | margin |",
-                "|---|---|---|---:|---:|---:|"]
+        out += [
+            f"**Policy `{policy.file}`**",
+            "",
+            "| | target | requirement | measured | required | margin |",
+            "|---|---|---|---:|---:|---:|",
+        ]
         for t in policy.targets:
             for row in t.results:
-                out.append(f"| {EMOJI[row.status]} | {_md(t.target)} | {row.requirement} | "
-                           f"{_md(fmt_value(row.measured, row.unit))} | "
-                           f"{_md(required_text(row))} | {_md(margin_text(row))} |")
+                out.append(
+                    f"| {EMOJI[row.status]} | {_md(t.target)} | {row.requirement} | "
+                    f"{_md(fmt_value(row.measured, row.unit))} | "
+                    f"{_md(required_text(row))} | {_md(margin_text(row))} |"
+                )
         out.append("")
-        problems = [(t, row) for t in policy.targets for row in t.results
-                    if row.status != "pass"]
+        problems = [(t, row) for t in policy.targets for row in t.results if row.status != "pass"]
         for t, row in problems:
             where = f"{policy.file}:{row.line}" if row.line else policy.file
-            out.append(f"- {EMOJI[row.status]} **{_md(t.target)}** `{row.requirement}` "
-                       f"({where}): {_md(row.message)}")
+            out.append(
+                f"- {EMOJI[row.status]} **{_md(t.target)}** `{row.requirement}` "
+                f"({where}): {_md(row.message)}"
+            )
         for t in policy.targets:
             for warning in t.warnings:
                 out.append(f"- {EMOJI['warning']} **{_md(t.target)}**: {_md(warning)}")
@@ -235,7 +288,8 @@ def render_markdown(policies: Sequence[PolicyReport], configs: Sequence[ConfigLi
                 for f in c.findings:
                     where = f"{c.file}:{f.line}" if f.line else c.file
                     emoji = EMOJI["fail"] if f.severity == "error" else EMOJI["warning"]
-                    out.append(f"| {emoji} | `{_md(where)}` | {_md(f.key or '-')} | "
-                               f"{_md(f.message)} |")
+                    out.append(
+                        f"| {emoji} | `{_md(where)}` | {_md(f.key or '-')} | {_md(f.message)} |"
+                    )
             out.append("")
     return "\n".join(out).rstrip("\n") + "\n"

@@ -32,8 +32,14 @@ def geometry_fields(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def size_json(report: SizeReport, *, source: str, location: str, revision: str | None,
-              exact_weight_bytes: int | None = None) -> dict[str, Any]:
+def size_json(
+    report: SizeReport,
+    *,
+    source: str,
+    location: str,
+    revision: str | None,
+    exact_weight_bytes: int | None = None,
+) -> dict[str, Any]:
     """`weight_bytes` is the checkpoint's exact size when its safetensors headers were read,
     else the architecture estimate; both figures are also given on their own."""
     spec = report.spec
@@ -73,8 +79,10 @@ def formula_lines(report: SizeReport) -> list[str]:
     lines = []
     for g in report.groups:
         if g.kind is LayerKind.NONE:
-            lines.append(f"{g.layers} layers without KV cache: fixed state of "
-                         f"{g.state_elements:,} elements/sequence each")
+            lines.append(
+                f"{g.layers} layers without KV cache: fixed state of "
+                f"{g.state_elements:,} elements/sequence each"
+            )
             continue
         if g.kind is LayerKind.MLA:
             assert spec.mla is not None
@@ -84,65 +92,95 @@ def formula_lines(report: SizeReport) -> list[str]:
         else:
             per = f"G {spec.kv_heads} · (d_k {spec.head_dim} + d_v {spec.v_head_dim})"
         held = "" if g.window is None else f", holding at most {g.window:,} tokens"
-        lines.append(f"{g.layers} {g.kind.value} layers × {per} · {b} B = "
-                     f"{int(g.layers * g.elements_per_token * b):,} B/token{held}")
-    terms = [f"{int(g.layers * g.elements_per_token * b):,} × {g.tokens_held:,}"
-             for g in report.groups if g.kind is not LayerKind.NONE]
+        lines.append(
+            f"{g.layers} {g.kind.value} layers × {per} · {b} B = "
+            f"{int(g.layers * g.elements_per_token * b):,} B/token{held}"
+        )
+    terms = [
+        f"{int(g.layers * g.elements_per_token * b):,} × {g.tokens_held:,}"
+        for g in report.groups
+        if g.kind is not LayerKind.NONE
+    ]
     state = report.state_bytes_per_sequence
     seq = " + ".join(terms) + (f" + state {state:,}" if state else "")
-    lines.append(f"per sequence at {report.ctx:,} tokens: {seq} = "
-                 f"{report.kv_bytes_per_sequence:,} B; × batch {report.batch:,} = "
-                 f"{report.kv_bytes:,} B")
+    lines.append(
+        f"per sequence at {report.ctx:,} tokens: {seq} = "
+        f"{report.kv_bytes_per_sequence:,} B; × batch {report.batch:,} = "
+        f"{report.kv_bytes:,} B"
+    )
     return lines
 
 
-def render_size(report: SizeReport, *, source: str, location: str,
-                exact_weight_bytes: int | None = None) -> RenderableType:
+def render_size(
+    report: SizeReport, *, source: str, location: str, exact_weight_bytes: int | None = None
+) -> RenderableType:
     spec = report.spec
     header = Text.assemble((spec.name, "bold"), (f"  from {source}: {location}", "dim"))
     geo = Table(show_header=False, box=None, pad_edge=False)
     geo.add_column(style="bold")
     geo.add_column()
     if spec.mla is not None:
-        geo.add_row("attention", f"MLA: H={spec.query_heads} query heads attend over one "
-                    "compressed latent per token (no per-head K/V cached)")
+        geo.add_row(
+            "attention",
+            f"MLA: H={spec.query_heads} query heads attend over one "
+            "compressed latent per token (no per-head K/V cached)",
+        )
     else:
-        geo.add_row("attention", f"{spec.layout.value.upper()}: H={spec.query_heads} query "
-                    f"heads, G={spec.kv_heads} KV heads ({spec.group_size} query head"
-                    f"{'s' if spec.group_size != 1 else ''} per KV head)")
+        geo.add_row(
+            "attention",
+            f"{spec.layout.value.upper()}: H={spec.query_heads} query "
+            f"heads, G={spec.kv_heads} KV heads ({spec.group_size} query head"
+            f"{'s' if spec.group_size != 1 else ''} per KV head)",
+        )
     geo.add_row("layers", f"L={spec.num_layers}: {spec.layer_summary()}")
-    dims = f"d_head={spec.head_dim}" + (f", d_v={spec.v_head_dim}"
-                                        if spec.v_head_dim != spec.head_dim else "")
+    dims = f"d_head={spec.head_dim}" + (
+        f", d_v={spec.v_head_dim}" if spec.v_head_dim != spec.head_dim else ""
+    )
     if spec.mla:
-        dims += (f"; MLA latent {spec.mla.kv_lora_rank} + rope {spec.mla.qk_rope_head_dim} "
-                 f"= {spec.mla.latent_dim} cached elements/token/layer")
+        dims += (
+            f"; MLA latent {spec.mla.kv_lora_rank} + rope {spec.mla.qk_rope_head_dim} "
+            f"= {spec.mla.latent_dim} cached elements/token/layer"
+        )
     geo.add_row("head dims", dims)
     params = f"{fmt_count(report.params.total)} parameters"
     if report.params.active != report.params.total:
         params += f" ({fmt_count(report.params.active)} active per token)"
-    estimate = (f"{fmt_gib(report.weight_bytes)} at {report.weight_dtype} "
-                f"({report.weight_bytes:,} bytes)")
+    estimate = (
+        f"{fmt_gib(report.weight_bytes)} at {report.weight_dtype} ({report.weight_bytes:,} bytes)"
+    )
     if exact_weight_bytes is None:
         geo.add_row("weights", f"{params} = {estimate}")
     else:
-        geo.add_row("weights", f"{fmt_gib(exact_weight_bytes)} exact, from the checkpoint's "
-                    f"safetensors headers ({exact_weight_bytes:,} bytes)")
+        geo.add_row(
+            "weights",
+            f"{fmt_gib(exact_weight_bytes)} exact, from the checkpoint's "
+            f"safetensors headers ({exact_weight_bytes:,} bytes)",
+        )
         geo.add_row("", f"estimate: {params} = {estimate}")
     if spec.max_position_embeddings:
         geo.add_row("max context", f"{spec.max_position_embeddings:,} tokens")
 
-    kv = Table(title=f"KV cache ({_dtype_label(report.kv_dtype)}, ctx {report.ctx:,}, "
-               f"batch {report.batch:,})", title_justify="left")
+    kv = Table(
+        title=f"KV cache ({_dtype_label(report.kv_dtype)}, ctx {report.ctx:,}, "
+        f"batch {report.batch:,})",
+        title_justify="left",
+    )
     kv.add_column("")
     kv.add_column("bytes", justify="right")
     kv.add_column("size", justify="right")
     kv.add_row("per token", f"{report.kv_bytes_per_token:,}", fmt_bytes(report.kv_bytes_per_token))
-    kv.add_row(f"per sequence ({fmt_tokens(report.ctx)} tokens)",
-               f"{report.kv_bytes_per_sequence:,}", fmt_gib(report.kv_bytes_per_sequence, 3))
+    kv.add_row(
+        f"per sequence ({fmt_tokens(report.ctx)} tokens)",
+        f"{report.kv_bytes_per_sequence:,}",
+        fmt_gib(report.kv_bytes_per_sequence, 3),
+    )
     kv.add_row(f"batch of {report.batch:,}", f"{report.kv_bytes:,}", fmt_gib(report.kv_bytes))
     if report.state_bytes_per_sequence:
-        kv.add_row("  of which fixed state / seq", f"{report.state_bytes_per_sequence:,}",
-                   fmt_bytes(report.state_bytes_per_sequence))
+        kv.add_row(
+            "  of which fixed state / seq",
+            f"{report.state_bytes_per_sequence:,}",
+            fmt_bytes(report.state_bytes_per_sequence),
+        )
 
     parts: list[RenderableType] = [header, geo, Text(""), kv]
     formula = Text("Formula (bytes per token per layer group, then per sequence):", style="bold")
@@ -154,18 +192,26 @@ def render_size(report: SizeReport, *, source: str, location: str,
         var.add_column("layout")
         var.add_column("G", justify="right")
         var.add_column("KV / token", justify="right")
-        var.add_column(f"KV for batch {report.batch:,} @ {fmt_tokens(report.ctx)}",
-                       justify="right")
+        var.add_column(f"KV for batch {report.batch:,} @ {fmt_tokens(report.ctx)}", justify="right")
         var.add_column("vs actual", justify="right")
-        var.add_row(f"{spec.layout.value.upper()} (actual)",
-                    "latent" if spec.mla else str(spec.kv_heads),
-                    fmt_bytes(report.kv_bytes_per_token), fmt_gib(report.kv_bytes), "1.00×",
-                    style="bold")
+        var.add_row(
+            f"{spec.layout.value.upper()} (actual)",
+            "latent" if spec.mla else str(spec.kv_heads),
+            fmt_bytes(report.kv_bytes_per_token),
+            fmt_gib(report.kv_bytes),
+            "1.00×",
+            style="bold",
+        )
         for v in report.variants:
             if v.kv_heads == spec.kv_heads and spec.mla is None:
                 continue
-            var.add_row(v.label, str(v.kv_heads), fmt_bytes(v.kv_bytes_per_token),
-                        fmt_gib(v.kv_bytes), f"{v.ratio_to_actual:.2f}×")
+            var.add_row(
+                v.label,
+                str(v.kv_heads),
+                fmt_bytes(v.kv_bytes_per_token),
+                fmt_gib(v.kv_bytes),
+                f"{v.ratio_to_actual:.2f}×",
+            )
         parts += [Text(""), var]
     note = DTYPE_NOTES.get(report.kv_dtype)
     if note:

@@ -27,8 +27,12 @@ def stderr_console() -> Console:
 
 
 def envelope(command: str, fields: dict[str, Any]) -> dict[str, Any]:
-    return {"schema_version": SCHEMA_VERSION, "kvplan_version": __version__,
-            "command": command, **fields}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kvplan_version": __version__,
+        "command": command,
+        **fields,
+    }
 
 
 def print_json(command: str, fields: dict[str, Any]) -> None:

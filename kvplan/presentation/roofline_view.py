@@ -31,40 +31,76 @@ def _ms(seconds: float) -> str:
 
 
 def _point_fields(e: DecodeEstimate, max_batch: int | None) -> dict[str, Any]:
-    return {"batch": e.batch, "decode_ms": e.decode_ms,
-            "decode_tokens_per_s": e.decode_tokens_per_s,
-            "tokens_per_s_per_seq": e.tokens_per_s_per_seq, "bound": e.bound,
-            "kv_share": e.kv_share, "bytes_weights": e.bytes_weights, "bytes_kv": e.bytes_kv,
-            "flops": e.flops, "intensity": e.intensity,
-            "fits": None if max_batch is None else e.batch <= max_batch}
+    return {
+        "batch": e.batch,
+        "decode_ms": e.decode_ms,
+        "decode_tokens_per_s": e.decode_tokens_per_s,
+        "tokens_per_s_per_seq": e.tokens_per_s_per_seq,
+        "bound": e.bound,
+        "kv_share": e.kv_share,
+        "bytes_weights": e.bytes_weights,
+        "bytes_kv": e.bytes_kv,
+        "flops": e.flops,
+        "intensity": e.intensity,
+        "fits": None if max_batch is None else e.batch <= max_batch,
+    }
 
 
 def _sweep_fields(s: GSweep) -> dict[str, Any]:
-    return {"kv_heads": s.kv_heads, "label": s.label, "max_batch": s.max_batch,
-            "kv_dominant_batch": s.kv_dominant_batch,
-            "compute_bound_batch": s.compute_bound_batch,
-            "points": [_point_fields(e, s.max_batch) for e in s.points]}
+    return {
+        "kv_heads": s.kv_heads,
+        "label": s.label,
+        "max_batch": s.max_batch,
+        "kv_dominant_batch": s.kv_dominant_batch,
+        "compute_bound_batch": s.compute_bound_batch,
+        "points": [_point_fields(e, s.max_batch) for e in s.points],
+    }
 
 
 def roofline_json(r: RooflineReport, p: Plan) -> dict[str, Any]:
     e = r.estimate
     d = p.deployment
     return {
-        "model": r.model, "gpu": d.gpu.name, "tp": d.tp, "pp": d.pp, "kv_dtype": d.kv_dtype,
-        "weight_dtype": d.weight_dtype, "kv_heads": d.spec.kv_heads,
-        "kv_heads_per_gpu": p.kv_heads_per_gpu, "batch": e.batch, "ctx": e.ctx,
-        "decode_ms": e.decode_ms, "decode_tokens_per_s": e.decode_tokens_per_s,
-        "tokens_per_s_per_seq": e.tokens_per_s_per_seq, "prefill_ms": e.prefill_ms,
-        "bound": e.bound, "bytes_weights": e.bytes_weights, "bytes_kv": e.bytes_kv,
-        "bytes_other": e.bytes_other, "bytes_total": e.bytes_total, "flops": e.flops,
-        "flops_attention": e.flops_attention, "prefill_flops": e.prefill_flops,
-        "intensity": e.intensity, "ridge": e.ridge, "effective_ridge": e.effective_ridge,
-        "kv_share": e.kv_share, "memory_s": e.memory_s, "compute_s": e.compute_s,
-        "comm_s": e.comm_s, "overhead_s": e.overhead_s, "step_s": e.step_s,
-        "experts_touched": e.experts_touched, "kv_dominant_batch": e.kv_dominant_batch,
-        "compute_bound_batch": e.compute_bound_batch, "max_batch": r.max_batch,
-        "bandwidth": e.bandwidth, "peak_flops": e.peak_flops, "flops_dtype": e.flops_dtype,
-        "efficiency": e.efficiency.model_dump(), "notes": list(e.notes),
+        "model": r.model,
+        "gpu": d.gpu.name,
+        "tp": d.tp,
+        "pp": d.pp,
+        "kv_dtype": d.kv_dtype,
+        "weight_dtype": d.weight_dtype,
+        "kv_heads": d.spec.kv_heads,
+        "kv_heads_per_gpu": p.kv_heads_per_gpu,
+        "batch": e.batch,
+        "ctx": e.ctx,
+        "decode_ms": e.decode_ms,
+        "decode_tokens_per_s": e.decode_tokens_per_s,
+        "tokens_per_s_per_seq": e.tokens_per_s_per_seq,
+        "prefill_ms": e.prefill_ms,
+        "bound": e.bound,
+        "bytes_weights": e.bytes_weights,
+        "bytes_kv": e.bytes_kv,
+        "bytes_other": e.bytes_other,
+        "bytes_total": e.bytes_total,
+        "flops": e.flops,
+        "flops_attention": e.flops_attention,
+        "prefill_flops": e.prefill_flops,
+        "intensity": e.intensity,
+        "ridge": e.ridge,
+        "effective_ridge": e.effective_ridge,
+        "kv_share": e.kv_share,
+        "memory_s": e.memory_s,
+        "compute_s": e.compute_s,
+        "comm_s": e.comm_s,
+        "overhead_s": e.overhead_s,
+        "step_s": e.step_s,
+        "experts_touched": e.experts_touched,
+        "kv_dominant_batch": e.kv_dominant_batch,
+        "compute_bound_batch": e.compute_bound_batch,
+        "max_batch": r.max_batch,
+        "bandwidth": e.bandwidth,
+        "peak_flops": e.peak_flops,
+        "flops_dtype": e.flops_dtype,
+        "efficiency": e.efficiency.model_dump(),
+        "notes": list(e.notes),
         "sweep": _sweep_fields(r.sweeps[0])["points"] if r.sweeps else [],
         "sweeps_by_g": [_sweep_fields(s) for s in r.sweeps],
         "skipped": list(r.skipped),
@@ -74,53 +110,89 @@ def roofline_json(r: RooflineReport, p: Plan) -> dict[str, Any]:
 def _breakdown(e: DecodeEstimate, p: Plan) -> Table:
     d = p.deployment
     per = " per GPU" if d.tp * d.pp > 1 else ""
-    t = Table(title=f"One decode step: batch {e.batch:,} x {fmt_tokens(e.ctx)} tokens{per}",
-              title_justify="left")
+    t = Table(
+        title=f"One decode step: batch {e.batch:,} x {fmt_tokens(e.ctx)} tokens{per}",
+        title_justify="left",
+    )
     t.add_column("term")
     t.add_column("amount", justify="right")
     t.add_column("share / note", style="dim")
     total = e.bytes_total
-    t.add_row("weights streamed", fmt_bytes(e.bytes_weights),
-              f"{e.bytes_weights / total:.0%}"
-              + (f"; {e.experts_touched:.1f} experts/layer touched" if e.experts_touched
-                 else ""))
-    t.add_row("KV cache read + new token written", fmt_bytes(e.bytes_kv),
-              f"{e.bytes_kv / total:.0%}")
+    t.add_row(
+        "weights streamed",
+        fmt_bytes(e.bytes_weights),
+        f"{e.bytes_weights / total:.0%}"
+        + (f"; {e.experts_touched:.1f} experts/layer touched" if e.experts_touched else ""),
+    )
+    t.add_row(
+        "KV cache read + new token written", fmt_bytes(e.bytes_kv), f"{e.bytes_kv / total:.0%}"
+    )
     t.add_row("activations + logits", fmt_bytes(e.bytes_other), f"{e.bytes_other / total:.0%}")
     t.add_row("= bytes", fmt_bytes(total), "", style="bold")
-    t.add_row("FLOPs, projections", f"{(e.flops - e.flops_attention) / TFLOP:,.3f} TFLOP",
-              "2 x matmul params x batch")
-    t.add_row("FLOPs, attention", f"{e.flops_attention / TFLOP:,.3f} TFLOP",
-              "QK^T + AV over the cache, every query head")
-    t.add_row("memory time", _ms(e.memory_s),
-              f"bytes / ({e.bandwidth / TB:.2f} TB/s x {e.efficiency.bandwidth:g})")
-    t.add_row("compute time", _ms(e.compute_s),
-              f"FLOPs / ({e.peak_flops / TFLOP:,.0f} {e.flops_dtype} TFLOP/s x "
-              f"{e.efficiency.compute:g})")
+    t.add_row(
+        "FLOPs, projections",
+        f"{(e.flops - e.flops_attention) / TFLOP:,.3f} TFLOP",
+        "2 x matmul params x batch",
+    )
+    t.add_row(
+        "FLOPs, attention",
+        f"{e.flops_attention / TFLOP:,.3f} TFLOP",
+        "QK^T + AV over the cache, every query head",
+    )
+    t.add_row(
+        "memory time",
+        _ms(e.memory_s),
+        f"bytes / ({e.bandwidth / TB:.2f} TB/s x {e.efficiency.bandwidth:g})",
+    )
+    t.add_row(
+        "compute time",
+        _ms(e.compute_s),
+        f"FLOPs / ({e.peak_flops / TFLOP:,.0f} {e.flops_dtype} TFLOP/s x {e.efficiency.compute:g})",
+    )
     if e.comm_s:
         link = d.gpu.interconnect_bandwidth or 0
-        t.add_row("TP all-reduces", _ms(e.comm_s),
-                  f"ring over {link / GB:,.0f} GB/s x {e.efficiency.interconnect:g}, "
-                  f"{e.efficiency.allreduce_latency_s * 1e6:g} us each")
+        t.add_row(
+            "TP all-reduces",
+            _ms(e.comm_s),
+            f"ring over {link / GB:,.0f} GB/s x {e.efficiency.interconnect:g}, "
+            f"{e.efficiency.allreduce_latency_s * 1e6:g} us each",
+        )
     if e.overhead_s:
         t.add_row("fixed overhead", _ms(e.overhead_s), "")
-    t.add_row("= decode step", f"{e.decode_ms:,.2f} ms",
-              f"{e.bound}-bound" + (f", x {e.pp} pipeline stages" if e.pp > 1 else ""),
-              style="bold")
+    t.add_row(
+        "= decode step",
+        f"{e.decode_ms:,.2f} ms",
+        f"{e.bound}-bound" + (f", x {e.pp} pipeline stages" if e.pp > 1 else ""),
+        style="bold",
+    )
     return t
 
 
 def _sweep_table(s: GSweep) -> Table:
     t = Table(title=f"Batch sweep, G={s.kv_heads} ({s.label})", title_justify="left")
-    for col in ("batch", "ms/step", "tok/s aggregate", "tok/s per seq", "KV share", "bound",
-                "fits"):
+    for col in (
+        "batch",
+        "ms/step",
+        "tok/s aggregate",
+        "tok/s per seq",
+        "KV share",
+        "bound",
+        "fits",
+    ):
         t.add_column(col, justify="left" if col in ("bound", "fits") else "right")
     for e in s.points:
         style = _style(e)
         fits = "-" if s.max_batch is None else ("yes" if e.batch <= s.max_batch else "no")
-        t.add_row(f"{e.batch:,}", f"{e.decode_ms:,.2f}", f"{e.decode_tokens_per_s:,.0f}",
-                  f"{e.tokens_per_s_per_seq:,.1f}", f"{e.kv_share:.0%}", e.bound, fits,
-                  style=style)
+        t.add_row(
+            f"{e.batch:,}",
+            f"{e.decode_ms:,.2f}",
+            f"{e.decode_tokens_per_s:,.0f}",
+            f"{e.tokens_per_s_per_seq:,.1f}",
+            f"{e.kv_share:.0%}",
+            e.bound,
+            fits,
+            style=style,
+        )
     return t
 
 
@@ -141,8 +213,11 @@ def _bar(ms: float, lo: float, hi: float) -> str:
 def _chart(r: RooflineReport) -> Table:
     values = [e.decode_ms for s in r.sweeps for e in s.points]
     lo, hi = min(values), max(values)
-    t = Table(title="Step time vs batch per G (bar length: log ms; green memory-bound, yellow "
-              "KV-dominated, red compute-bound; * = does not fit)", title_justify="left")
+    t = Table(
+        title="Step time vs batch per G (bar length: log ms; green memory-bound, yellow "
+        "KV-dominated, red compute-bound; * = does not fit)",
+        title_justify="left",
+    )
     t.add_column("batch", justify="right")
     for s in r.sweeps:
         t.add_column(f"G={s.kv_heads} {s.label}")
@@ -168,15 +243,20 @@ def _crossovers(e: DecodeEstimate, max_batch: int | None) -> list[str]:
         f"Prefill of one {e.ctx:,}-token prompt (time to first token): ~{e.prefill_ms:,.0f} ms "
         f"({e.prefill_flops / TFLOP:,.1f} TFLOP per GPU; compute-bound estimate).",
     ]
-    kv = (f"KV traffic overtakes weight traffic from batch {e.kv_dominant_batch:,}"
-          if e.kv_dominant_batch else "no per-token KV: weights dominate at every batch")
-    cb = (f"the step turns compute-bound from batch {e.compute_bound_batch:,}"
-          if e.compute_bound_batch else "it never turns compute-bound at this context (each "
-          "sequence's KV bytes cost more time than its FLOPs)")
+    kv = (
+        f"KV traffic overtakes weight traffic from batch {e.kv_dominant_batch:,}"
+        if e.kv_dominant_batch
+        else "no per-token KV: weights dominate at every batch"
+    )
+    cb = (
+        f"the step turns compute-bound from batch {e.compute_bound_batch:,}"
+        if e.compute_bound_batch
+        else "it never turns compute-bound at this context (each "
+        "sequence's KV bytes cost more time than its FLOPs)"
+    )
     lines.append(f"At {e.ctx:,} tokens: {kv}; {cb}.")
     if max_batch is not None:
-        lines.append(f"Largest batch that fits the KV budget at {e.ctx:,} tokens: "
-                     f"{max_batch:,}.")
+        lines.append(f"Largest batch that fits the KV budget at {e.ctx:,} tokens: {max_batch:,}.")
     return lines
 
 
@@ -185,9 +265,15 @@ def render_roofline(r: RooflineReport, p: Plan, *, plot: str | None = None) -> R
     d = p.deployment
     weights = d.weight_dtype or "checkpoint dtype"
     parts: list[RenderableType] = [
-        Text.assemble((r.model, "bold"), (f" on {d.tp * d.pp} x {d.gpu.name}", ""),
-                      (f"  (TP {d.tp}, PP {d.pp}, G={d.spec.kv_heads}, weights {weights}, "
-                       f"KV {d.kv_dtype}, GEMMs {e.flops_dtype})", "dim")),
+        Text.assemble(
+            (r.model, "bold"),
+            (f" on {d.tp * d.pp} x {d.gpu.name}", ""),
+            (
+                f"  (TP {d.tp}, PP {d.pp}, G={d.spec.kv_heads}, weights {weights}, "
+                f"KV {d.kv_dtype}, GEMMs {e.flops_dtype})",
+                "dim",
+            ),
+        ),
         _breakdown(e, p),
         *(Text(line) for line in _crossovers(e, r.max_batch)),
     ]
@@ -197,11 +283,15 @@ def render_roofline(r: RooflineReport, p: Plan, *, plot: str | None = None) -> R
         parts.append(Text(note, style="yellow"))
     if plot:
         parts.append(Text(f"Roofline chart written to {plot}"))
-    parts.append(Text(
-        f"Roofline model: step = max(bytes / (bandwidth x {e.efficiency.bandwidth:g}), "
-        f"FLOPs / (peak x {e.efficiency.compute:g})) + TP all-reduces. Efficiencies: "
-        "--bw-efficiency, --compute-efficiency; see docs/roofline.md. Bytes in binary units, "
-        "bandwidth decimal.", style="dim"))
+    parts.append(
+        Text(
+            f"Roofline model: step = max(bytes / (bandwidth x {e.efficiency.bandwidth:g}), "
+            f"FLOPs / (peak x {e.efficiency.compute:g})) + TP all-reduces. Efficiencies: "
+            "--bw-efficiency, --compute-efficiency; see docs/roofline.md. Bytes in binary units, "
+            "bandwidth decimal.",
+            style="dim",
+        )
+    )
     return Group(*parts)
 
 
@@ -211,8 +301,9 @@ def write_plot(r: RooflineReport, path: str) -> None:
     one line of operating points (batch sweep) per G, the requested point starred."""
     target = Path(path)
     if target.suffix.lower() not in PLOT_SUFFIXES:
-        raise KvplanError(f"--plot {path}: unsupported file type",
-                          hint=f"use one of {', '.join(PLOT_SUFFIXES)}")
+        raise KvplanError(
+            f"--plot {path}: unsupported file type", hint=f"use one of {', '.join(PLOT_SUFFIXES)}"
+        )
     try:
         import matplotlib
 
@@ -220,8 +311,9 @@ def write_plot(r: RooflineReport, path: str) -> None:
         import matplotlib.pyplot as plt
         import numpy as np
     except ImportError:
-        raise KvplanError("--plot needs matplotlib, which is not installed",
-                          hint="pip install 'kvplan[plot]'") from None
+        raise KvplanError(
+            "--plot needs matplotlib, which is not installed", hint="pip install 'kvplan[plot]'"
+        ) from None
     e = r.estimate
     points = [q for s in r.sweeps for q in s.points]
     xs = [q.intensity for q in points] + [e.ridge]
@@ -229,19 +321,32 @@ def write_plot(r: RooflineReport, path: str) -> None:
     fig, ax = plt.subplots(figsize=(8, 5.5))
     ax.loglog(x, np.minimum(e.peak_flops, e.bandwidth * x), "k-", label="rated roof")
     eff_peak = e.peak_flops * e.efficiency.compute
-    ax.loglog(x, np.minimum(eff_peak, e.bandwidth * e.efficiency.bandwidth * x), "k--",
-              label="with efficiencies")
+    ax.loglog(
+        x,
+        np.minimum(eff_peak, e.bandwidth * e.efficiency.bandwidth * x),
+        "k--",
+        label="with efficiencies",
+    )
     ax.plot([e.ridge], [e.peak_flops], "kD")
-    ax.annotate(f"ridge {e.ridge:,.0f} FLOP/B", (e.ridge, e.peak_flops),
-                textcoords="offset points", xytext=(6, -14))
+    ax.annotate(
+        f"ridge {e.ridge:,.0f} FLOP/B",
+        (e.ridge, e.peak_flops),
+        textcoords="offset points",
+        xytext=(6, -14),
+    )
     for s in r.sweeps:
         ix = [q.intensity for q in s.points]
         iy = [q.flops / q.step_s for q in s.points]
         ax.plot(ix, iy, "o-", ms=4, label=f"G={s.kv_heads} ({s.label})")
         for q, px, py in zip(s.points, ix, iy, strict=True):
             if q.batch in (1, e.batch) or q.batch == s.points[-1].batch:
-                ax.annotate(f"B={q.batch:,}", (px, py), textcoords="offset points",
-                            xytext=(4, 4), fontsize=7)
+                ax.annotate(
+                    f"B={q.batch:,}",
+                    (px, py),
+                    textcoords="offset points",
+                    xytext=(4, 4),
+                    fontsize=7,
+                )
     ax.plot([e.intensity], [e.flops / e.step_s], "r*", ms=14, label="requested point")
     ax.set_xlabel("arithmetic intensity (FLOP / byte)")
     ax.set_ylabel(f"attained FLOP/s per GPU ({e.flops_dtype})")

@@ -66,14 +66,18 @@ class Catalog:
         lowered = {i.lower(): i for i in ids}
         hits = difflib.get_close_matches(_key(name), list(lowered), n=n, cutoff=0.6)
         tail = _key(name).split("/")[-1]
-        hits += [lowered[i] for i in lowered if tail and tail in i.split("/")[-1]
-                 and lowered[i] not in hits]
+        hits += [
+            lowered[i]
+            for i in lowered
+            if tail and tail in i.split("/")[-1] and lowered[i] not in hits
+        ]
         return [lowered.get(h, h) for h in hits][:n]
 
     def load(self, entry: CatalogEntry) -> ModelSpec:
         path = self.root / entry.file
-        spec = parse_config_text(path.read_bytes(), name=entry.repo_id,
-                                 origin=f"catalog:{entry.repo_id}")
+        spec = parse_config_text(
+            path.read_bytes(), name=entry.repo_id, origin=f"catalog:{entry.repo_id}"
+        )
         return spec.model_copy(update={"source": f"catalog ({entry.source})"})
 
 

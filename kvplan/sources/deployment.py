@@ -29,17 +29,27 @@ MAX_BLOCK_SIZE = 1 << 20
 
 # Setting -> how the command line spells it (the default `names`).
 FLAG_NAMES: dict[str, str] = {
-    "gpu": "--gpu", "tp": "--tp", "pp": "--pp", "engine": "--engine",
+    "gpu": "--gpu",
+    "tp": "--tp",
+    "pp": "--pp",
+    "engine": "--engine",
     "gpu_memory_utilization": "--gpu-memory-utilization",
     "mem_fraction_static": "--mem-fraction-static",
     "free_gpu_memory_fraction": "--free-gpu-memory-fraction",
-    "kv_memory": "--kv-memory", "activation_reserve": "--activation-reserve",
-    "overhead": "--overhead", "block_size": "--block-size", "kv_dtype": "--kv-dtype",
-    "weight_dtype": "--weight-dtype", "max_num_batched_tokens": "--max-num-batched-tokens",
+    "kv_memory": "--kv-memory",
+    "activation_reserve": "--activation-reserve",
+    "overhead": "--overhead",
+    "block_size": "--block-size",
+    "kv_dtype": "--kv-dtype",
+    "weight_dtype": "--weight-dtype",
+    "max_num_batched_tokens": "--max-num-batched-tokens",
     "max_num_seqs": "--max-num-seqs",
 }
-FRACTION_OWNERS = {"gpu_memory_utilization": Engine.VLLM, "mem_fraction_static": Engine.SGLANG,
-                   "free_gpu_memory_fraction": Engine.TRTLLM}
+FRACTION_OWNERS = {
+    "gpu_memory_utilization": Engine.VLLM,
+    "mem_fraction_static": Engine.SGLANG,
+    "free_gpu_memory_fraction": Engine.TRTLLM,
+}
 
 
 class DeploymentFieldError(KvplanError):
@@ -82,8 +92,9 @@ def engine_for(name: str) -> Engine:
     try:
         return Engine(name.lower())
     except ValueError:
-        raise KvplanError(f"unknown engine {name!r}",
-                          hint="choose vllm, sglang, trtllm or none") from None
+        raise KvplanError(
+            f"unknown engine {name!r}", hint="choose vllm, sglang, trtllm or none"
+        ) from None
 
 
 def size_or_none(text: str | None, flag: str) -> int | None:
@@ -95,36 +106,55 @@ def size_or_none(text: str | None, flag: str) -> int | None:
     return value
 
 
-def build_deployment(spec: ModelSpec, *, gpu: str, gpu_file: str | None, tp: int, pp: int,
-                     engine: str, gpu_memory_utilization: float | None,
-                     mem_fraction_static: float | None, free_gpu_memory_fraction: float | None,
-                     kv_memory: str | None, activation_reserve: str | None,
-                     overhead: str | None, block_size: int, kv_dtype: str,
-                     weight_dtype: str | None,
-                     weights_override: int | None = None,
-                     max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS,
-                     max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
-                     names: Mapping[str, str] = FLAG_NAMES) -> Deployment:
+def build_deployment(
+    spec: ModelSpec,
+    *,
+    gpu: str,
+    gpu_file: str | None,
+    tp: int,
+    pp: int,
+    engine: str,
+    gpu_memory_utilization: float | None,
+    mem_fraction_static: float | None,
+    free_gpu_memory_fraction: float | None,
+    kv_memory: str | None,
+    activation_reserve: str | None,
+    overhead: str | None,
+    block_size: int,
+    kv_dtype: str,
+    weight_dtype: str | None,
+    weights_override: int | None = None,
+    max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS,
+    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
+    names: Mapping[str, str] = FLAG_NAMES,
+) -> Deployment:
     """Parse the deployment settings into a core Deployment (no math here)."""
     with _field("engine"):
         eng = engine_for(engine)
-    for key, value, limit in (("tp", tp, MAX_PARALLEL), ("pp", pp, MAX_PARALLEL),
-                              ("block_size", block_size, MAX_BLOCK_SIZE),
-                              ("max_num_batched_tokens", max_num_batched_tokens, MAX_CTX),
-                              ("max_num_seqs", max_num_seqs, MAX_BATCH)):
+    for key, value, limit in (
+        ("tp", tp, MAX_PARALLEL),
+        ("pp", pp, MAX_PARALLEL),
+        ("block_size", block_size, MAX_BLOCK_SIZE),
+        ("max_num_batched_tokens", max_num_batched_tokens, MAX_CTX),
+        ("max_num_seqs", max_num_seqs, MAX_BATCH),
+    ):
         with _field(key):
             positive(value, names[key], limit=limit)
-    given = {"gpu_memory_utilization": gpu_memory_utilization,
-             "mem_fraction_static": mem_fraction_static,
-             "free_gpu_memory_fraction": free_gpu_memory_fraction}
+    given = {
+        "gpu_memory_utilization": gpu_memory_utilization,
+        "mem_fraction_static": mem_fraction_static,
+        "free_gpu_memory_fraction": free_gpu_memory_fraction,
+    }
     fraction = None
     for key, value in given.items():
         if value is None:
             continue
         owner = FRACTION_OWNERS[key]
         if owner is not eng:
-            raise DeploymentFieldError(key, f"{names[key]} is a {owner.value} setting, but "
-                                       f"{names['engine']} is {eng.value}")
+            raise DeploymentFieldError(
+                key,
+                f"{names[key]} is a {owner.value} setting, but {names['engine']} is {eng.value}",
+            )
         if not 0 < value <= 1:
             raise DeploymentFieldError(key, f"{names[key]} must be in (0, 1], got {value}")
         fraction = value
@@ -135,15 +165,28 @@ def build_deployment(spec: ModelSpec, *, gpu: str, gpu_file: str | None, tp: int
     with _field("weight_dtype"):
         weights = weight_dtype_for(weight_dtype)
     sizes: dict[str, int | None] = {}
-    for key, text in (("kv_memory", kv_memory), ("activation_reserve", activation_reserve),
-                      ("overhead", overhead)):
+    for key, text in (
+        ("kv_memory", kv_memory),
+        ("activation_reserve", activation_reserve),
+        ("overhead", overhead),
+    ):
         with _field(key):
             sizes[key] = size_or_none(text, names[key])
     return Deployment(
-        spec=spec, gpu=gpu_spec, engine=eng, tp=tp, pp=pp, kv_dtype=kv, weight_dtype=weights,
-        block_size=block_size, fraction=fraction, kv_memory=sizes["kv_memory"],
-        activations=sizes["activation_reserve"], overhead=sizes["overhead"],
-        weights_override=weights_override, max_num_batched_tokens=max_num_batched_tokens,
+        spec=spec,
+        gpu=gpu_spec,
+        engine=eng,
+        tp=tp,
+        pp=pp,
+        kv_dtype=kv,
+        weight_dtype=weights,
+        block_size=block_size,
+        fraction=fraction,
+        kv_memory=sizes["kv_memory"],
+        activations=sizes["activation_reserve"],
+        overhead=sizes["overhead"],
+        weights_override=weights_override,
+        max_num_batched_tokens=max_num_batched_tokens,
         max_num_seqs=max_num_seqs,
     )
 

@@ -38,7 +38,8 @@ def _load_file(path: Path) -> tuple[GpuSpec, ...]:
         if len(loc) >= 2 and loc[0] == "gpus" and isinstance(raw, dict):
             with contextlib.suppress(IndexError, KeyError, AttributeError, TypeError):
                 where = f"gpus[{loc[1]}] ({raw['gpus'][loc[1]].get('name', '?')}): " + ".".join(
-                    str(p) for p in loc[2:])
+                    str(p) for p in loc[2:]
+                )
         raise KvplanError(f"{path}: {where}: {err['msg']}") from None
 
 
@@ -65,8 +66,11 @@ class GpuCatalog:
             canonical = self._index[hit]
             if canonical not in names:
                 names.append(canonical)
-        hint = (f"did you mean {', '.join(names[:3])}?" if names
-                else "see `kvplan gpus` for the catalog, or add one with --gpu-file")
+        hint = (
+            f"did you mean {', '.join(names[:3])}?"
+            if names
+            else "see `kvplan gpus` for the catalog, or add one with --gpu-file"
+        )
         raise KvplanError(f"unknown GPU {name!r}", hint=hint)
 
 

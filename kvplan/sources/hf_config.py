@@ -21,47 +21,117 @@ from kvplan.errors import KvplanError
 
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 HEAD_KEYS = ("num_attention_heads", "n_head", "n_heads", "num_heads")
-KV_HEAD_KEYS = ("num_key_value_heads", "num_kv_heads", "n_head_kv", "n_kv_heads", "kv_n_heads",
-                "multi_query_group_num")
+KV_HEAD_KEYS = (
+    "num_key_value_heads",
+    "num_kv_heads",
+    "n_head_kv",
+    "n_kv_heads",
+    "kv_n_heads",
+    "multi_query_group_num",
+)
 HIDDEN_KEYS = ("hidden_size", "n_embd", "d_model", "dim")
 INTERMEDIATE_KEYS = ("intermediate_size", "ffn_hidden_size", "n_inner", "ffn_dim", "hidden_dim")
 VOCAB_KEYS = ("vocab_size", "padded_vocab_size", "n_vocab")
-MAX_POS_KEYS = ("max_position_embeddings", "n_positions", "max_seq_len", "max_sequence_length",
-                "seq_length", "model_max_length")
+MAX_POS_KEYS = (
+    "max_position_embeddings",
+    "n_positions",
+    "max_seq_len",
+    "max_sequence_length",
+    "seq_length",
+    "model_max_length",
+)
 EXPERT_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
 HEAD_DIM_KEYS = ("head_dim", "kv_channels", "d_head", "attention_head_size")
 TOPK_KEYS = ("num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token")
 
 # Families whose MLP is a plain two-matrix GELU MLP (everything else is gated).
-PLAIN_MLP_FAMILIES = frozenset({
-    "gpt2", "gpt_neox", "gptj", "bloom", "falcon", "RefinedWeb", "RefinedWebModel", "mpt",
-    "starcoder2", "gpt_bigcode", "opt", "phi", "phi-msft", "gpt_neo", "codegen", "persimmon",
-})
+PLAIN_MLP_FAMILIES = frozenset(
+    {
+        "gpt2",
+        "gpt_neox",
+        "gptj",
+        "bloom",
+        "falcon",
+        "RefinedWeb",
+        "RefinedWebModel",
+        "mpt",
+        "starcoder2",
+        "gpt_bigcode",
+        "opt",
+        "phi",
+        "phi-msft",
+        "gpt_neo",
+        "codegen",
+        "persimmon",
+    }
+)
 # Families whose attention projections are hidden x hidden, so head_dim must be hidden / heads
 # (elsewhere an explicit head_dim may differ: Gemma, Qwen3, Mistral-Nemo, gpt-oss).
 HEAD_DIM_FROM_HIDDEN = PLAIN_MLP_FAMILIES | frozenset({"phi3", "phimoe", "stablelm"})
 # Families that use LayerNorm (weight + bias) rather than RMSNorm.
-LAYERNORM_FAMILIES = frozenset({
-    "gpt2", "gpt_neox", "gptj", "bloom", "falcon", "RefinedWeb", "RefinedWebModel",
-    "starcoder2", "gpt_bigcode", "opt", "phi", "phi-msft", "gpt_neo", "codegen", "persimmon",
-    "stablelm",
-})
+LAYERNORM_FAMILIES = frozenset(
+    {
+        "gpt2",
+        "gpt_neox",
+        "gptj",
+        "bloom",
+        "falcon",
+        "RefinedWeb",
+        "RefinedWebModel",
+        "starcoder2",
+        "gpt_bigcode",
+        "opt",
+        "phi",
+        "phi-msft",
+        "gpt_neo",
+        "codegen",
+        "persimmon",
+        "stablelm",
+    }
+)
 # Families that tie input and output embeddings unless the config says otherwise
 # (transformers' default for the family's config class).
-TIED_BY_DEFAULT = frozenset({
-    "gpt2", "bloom", "falcon", "RefinedWeb", "RefinedWebModel", "mpt", "gemma", "gemma2",
-    "gemma3", "gemma3_text", "cohere", "cohere2", "gpt_bigcode", "opt", "starcoder2",
-})
+TIED_BY_DEFAULT = frozenset(
+    {
+        "gpt2",
+        "bloom",
+        "falcon",
+        "RefinedWeb",
+        "RefinedWebModel",
+        "mpt",
+        "gemma",
+        "gemma2",
+        "gemma3",
+        "gemma3_text",
+        "cohere",
+        "cohere2",
+        "gpt_bigcode",
+        "opt",
+        "starcoder2",
+    }
+)
 # Norms per decoder layer where it is not 2 (pre-attention + pre-MLP).
 NORMS_PER_LAYER = {
-    "gemma2": 4, "gemma3": 4, "gemma3_text": 4, "olmo2": 2, "cohere": 1, "cohere2": 1,
-    "gptj": 1, "phi": 1, "phi-msft": 1,
+    "gemma2": 4,
+    "gemma3": 4,
+    "gemma3_text": 4,
+    "olmo2": 2,
+    "cohere": 1,
+    "cohere2": 1,
+    "gptj": 1,
+    "phi": 1,
+    "phi-msft": 1,
 }
 # Keys that transformers fills from its config class when a published config omits them.
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "gemma3_text": {"vocab_size": 262208, "max_position_embeddings": 131072,
-                    "sliding_window": 4096, "sliding_window_pattern": 6, "head_dim": 256,
-                    "rms_norm_eps": 1e-6},
+    "gemma3_text": {
+        "vocab_size": 262208,
+        "max_position_embeddings": 131072,
+        "sliding_window": 4096,
+        "sliding_window_pattern": 6,
+        "head_dim": 256,
+        "rms_norm_eps": 1e-6,
+    },
     "gemma2": {"sliding_window": 4096},
     "qwen3": {"head_dim": 128},
     "gpt2": {"n_positions": 1024, "vocab_size": 50257},
@@ -70,13 +140,17 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 DEFAULT_DTYPE = "bf16"
 # `layer_types` entries across families (transformers' names and a few synonyms).
 LAYER_TYPE_NAMES: dict[str, LayerKind] = {
-    **dict.fromkeys(("full_attention", "attention", "global", "full", "global_attention"),
-                    LayerKind.FULL),
-    **dict.fromkeys(("sliding_attention", "sliding_window", "local", "local_attention",
-                     "sliding"), LayerKind.SLIDING),
+    **dict.fromkeys(
+        ("full_attention", "attention", "global", "full", "global_attention"), LayerKind.FULL
+    ),
+    **dict.fromkeys(
+        ("sliding_attention", "sliding_window", "local", "local_attention", "sliding"),
+        LayerKind.SLIDING,
+    ),
     "chunked_attention": LayerKind.CHUNKED,
-    **dict.fromkeys(("linear_attention", "mamba", "mamba2", "ssm", "recurrent", "conv", "rwkv"),
-                    LayerKind.NONE),
+    **dict.fromkeys(
+        ("linear_attention", "mamba", "mamba2", "ssm", "recurrent", "conv", "rwkv"), LayerKind.NONE
+    ),
 }
 
 
@@ -134,8 +208,14 @@ class _Reader:
         key, _ = self._lookup(keys)
         return key or (keys if isinstance(keys, str) else keys[0])
 
-    def _int(self, keys: tuple[str, ...] | str, *, required: bool = False, positive: bool = True,
-             default: int | None = None) -> int | None:
+    def _int(
+        self,
+        keys: tuple[str, ...] | str,
+        *,
+        required: bool = False,
+        positive: bool = True,
+        default: int | None = None,
+    ) -> int | None:
         key, value = self._lookup(keys)
         if key is None:
             if required:
@@ -161,8 +241,7 @@ class _Reader:
         assert n_layers and hidden and heads
         kv_heads = self._kv_heads(heads)
         head_dim = self._head_dim(hidden, heads)
-        v_head_dim = (head_dim if self._is_mla()
-                      else self._int(("v_head_dim",), default=head_dim))
+        v_head_dim = head_dim if self._is_mla() else self._int(("v_head_dim",), default=head_dim)
         mla = self._mla(heads)
         if mla is not None:
             head_dim, v_head_dim = mla.qk_nope_head_dim + mla.qk_rope_head_dim, mla.v_head_dim
@@ -172,8 +251,9 @@ class _Reader:
         mixers = self._mixers(hidden, kinds)
         layers = tuple(
             Layer(kind=kind, window=window, moe=moe_flag, state_elements=state, mixer_params=params)
-            for (kind, window), moe_flag, (state, params) in zip(kinds, moe_flags, mixers,
-                                                                 strict=True)
+            for (kind, window), moe_flag, (state, params) in zip(
+                kinds, moe_flags, mixers, strict=True
+            )
         )
         intermediate = self._intermediate(hidden)
         family = self.family
@@ -202,8 +282,9 @@ class _Reader:
                 mlp_bias=bias_all["mlp"],
                 norm_bias=family in LAYERNORM_FAMILIES and not self._bool("no_bias", False),
                 norms_per_layer=self._norms_per_layer(),
-                qk_norm=family in {"qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2",
-                                   "qwen3_next"} or self._bool("use_qk_norm", False),
+                qk_norm=family
+                in {"qwen3", "qwen3_moe", "gemma3", "gemma3_text", "olmo2", "qwen3_next"}
+                or self._bool("use_qk_norm", False),
                 parallel_attn_mlp=self._parallel(),
                 max_position_embeddings=self._int(MAX_POS_KEYS),
                 checkpoint_dtype=ckpt_dtype,
@@ -291,8 +372,9 @@ class _Reader:
             return int(ratio * hidden)
         value = self._int(INTERMEDIATE_KEYS)
         if value is None:
-            self.assumptions.append(f"no intermediate size in config: assuming 4 x hidden = "
-                                    f"{4 * hidden}")
+            self.assumptions.append(
+                f"no intermediate size in config: assuming 4 x hidden = {4 * hidden}"
+            )
             return 4 * hidden
         return value
 
@@ -324,11 +406,17 @@ class _Reader:
         if fam in {"qwen2", "qwen2_moe", "qwen2_vl", "qwen2_5_vl"}:
             return {"qkv": True, "o": False, "mlp": False}
         if fam == "mpt":
-            return {"qkv": not self._bool("no_bias", True), "o": not self._bool("no_bias", True),
-                    "mlp": not self._bool("no_bias", True)}
+            return {
+                "qkv": not self._bool("no_bias", True),
+                "o": not self._bool("no_bias", True),
+                "mlp": not self._bool("no_bias", True),
+            }
         if fam in {"falcon", "RefinedWeb", "RefinedWebModel"}:
-            return {"qkv": self._bool("bias", False), "o": self._bool("bias", False),
-                    "mlp": self._bool("bias", False)}
+            return {
+                "qkv": self._bool("bias", False),
+                "o": self._bool("bias", False),
+                "mlp": self._bool("bias", False),
+            }
         if fam == "starcoder2":
             b = self._bool("use_bias", True)
             return {"qkv": b, "o": b, "mlp": b}
@@ -342,8 +430,9 @@ class _Reader:
 
     def _parallel(self) -> bool:
         if self.family in {"falcon", "RefinedWeb", "RefinedWebModel"}:
-            return self._bool("parallel_attn", True) or self._bool("new_decoder_architecture",
-                                                                   False)
+            return self._bool("parallel_attn", True) or self._bool(
+                "new_decoder_architecture", False
+            )
         if self.family == "gpt_neox":
             return self._bool("use_parallel_residual", True)
         return self.family in {"cohere", "cohere2", "gptj", "phi", "phi-msft"}
@@ -380,8 +469,9 @@ class _Reader:
                 return Quantization(method=method, weight_dtype="int8")
             if bits == 4:
                 return Quantization(method=method, weight_dtype="int4-g128")
-        self.assumptions.append(f"quantization {method!r} not understood: weights counted at the "
-                                "checkpoint dtype")
+        self.assumptions.append(
+            f"quantization {method!r} not understood: weights counted at the checkpoint dtype"
+        )
         return None
 
     # ---- per-layer structure -------------------------------------------------------
@@ -428,8 +518,7 @@ class _Reader:
             if chunk:
                 if isinstance(nope, list) and len(nope) == n:
                     return [(LayerKind.CHUNKED, chunk) if flag else full for flag in nope]
-                return [full if (i + 1) % 4 == 0 else (LayerKind.CHUNKED, chunk)
-                        for i in range(n)]
+                return [full if (i + 1) % 4 == 0 else (LayerKind.CHUNKED, chunk) for i in range(n)]
         if window is None:
             return [full] * n
         if window <= 0:
@@ -444,8 +533,10 @@ class _Reader:
         if fam == "gemma2":
             return [sliding if (i + 1) % 2 else full for i in range(n)]
         if fam in {"gemma3", "gemma3_text", "cohere2"}:
-            pattern = self._int(("sliding_window_pattern", "_sliding_window_pattern"),
-                                default=6 if fam != "cohere2" else 4)
+            pattern = self._int(
+                ("sliding_window_pattern", "_sliding_window_pattern"),
+                default=6 if fam != "cohere2" else 4,
+            )
             assert pattern is not None
             return [sliding if (i + 1) % pattern else full for i in range(n)]
         if self.cfg.get("use_sliding_window") is False:
@@ -458,18 +549,19 @@ class _Reader:
             return [full] * n
         return [sliding] * n
 
-    def _kind_from_name(self, name: str, window: int | None,
-                        full: tuple[LayerKind, int | None]) -> tuple[LayerKind, int | None]:
+    def _kind_from_name(
+        self, name: str, window: int | None, full: tuple[LayerKind, int | None]
+    ) -> tuple[LayerKind, int | None]:
         kind = LAYER_TYPE_NAMES.get(name.lower())
         if kind is None:
-            raise ConfigError(f"{self.origin}: key layer_types has an unknown layer type "
-                              f"{name!r}")
+            raise ConfigError(f"{self.origin}: key layer_types has an unknown layer type {name!r}")
         if kind is LayerKind.FULL:
             return full
         if kind is LayerKind.SLIDING:
             if window is None:
-                raise ConfigError(f"{self.origin}: layer_types has sliding layers but no "
-                                  "sliding_window")
+                raise ConfigError(
+                    f"{self.origin}: layer_types has sliding layers but no sliding_window"
+                )
             return (LayerKind.SLIDING, window)
         if kind is LayerKind.CHUNKED:
             return (LayerKind.CHUNKED, self._int("attention_chunk_size", required=True))
@@ -481,11 +573,15 @@ class _Reader:
             return None
         top_k = self._int(TOPK_KEYS, default=2)
         assert top_k is not None
-        expert_inter = self._int(("moe_intermediate_size", "expert_intermediate_size")) or \
-            self._int(INTERMEDIATE_KEYS, required=True)
+        expert_inter = self._int(
+            ("moe_intermediate_size", "expert_intermediate_size")
+        ) or self._int(INTERMEDIATE_KEYS, required=True)
         shared_inter = self._int(("shared_expert_intermediate_size",), positive=False) or 0
-        shared = 1 if shared_inter else (self._int(("n_shared_experts", "num_shared_experts"),
-                                                   positive=False) or 0)
+        shared = (
+            1
+            if shared_inter
+            else (self._int(("n_shared_experts", "num_shared_experts"), positive=False) or 0)
+        )
         if shared and not shared_inter:
             shared_inter = expert_inter
         return MoeDims(
@@ -506,8 +602,12 @@ class _Reader:
             assert period is not None and offset is not None
             return [i % period == offset for i in range(n)]
         first_dense = self._int("first_k_dense_replace", default=0, positive=False) or 0
-        freq = self._int(("moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step"),
-                         default=1) or 1
+        freq = (
+            self._int(
+                ("moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step"), default=1
+            )
+            or 1
+        )
         mlp_only = self.cfg.get("mlp_only_layers") or []
         flags = []
         for i in range(n):
@@ -519,8 +619,9 @@ class _Reader:
                 flags.append(i % freq == 0)
         return flags
 
-    def _mixers(self, hidden: int,
-                kinds: list[tuple[LayerKind, int | None]]) -> list[tuple[int, int]]:
+    def _mixers(
+        self, hidden: int, kinds: list[tuple[LayerKind, int | None]]
+    ) -> list[tuple[int, int]]:
         """(state elements per sequence, mixer params) for layers without a KV cache."""
         if all(kind is not LayerKind.NONE for kind, _ in kinds):
             return [(0, 0)] * len(kinds)
@@ -540,11 +641,14 @@ class _Reader:
             key_total, value_total = k_heads * k_dim, v_heads * v_dim
             conv_dim = 2 * key_total + value_total
             state = v_heads * k_dim * v_dim + conv_dim * (conv - 1)
-            params = (hidden * (2 * key_total + 2 * value_total)  # q, k, v, z projections
-                      + hidden * 2 * v_heads  # beta, alpha
-                      + conv_dim * conv  # depthwise conv
-                      + 2 * v_heads + v_dim  # dt bias, A_log, gated norm
-                      + value_total * hidden)  # out projection
+            params = (
+                hidden * (2 * key_total + 2 * value_total)  # q, k, v, z projections
+                + hidden * 2 * v_heads  # beta, alpha
+                + conv_dim * conv  # depthwise conv
+                + 2 * v_heads
+                + v_dim  # dt bias, A_log, gated norm
+                + value_total * hidden
+            )  # out projection
             return state, params
         # Mamba-1 (Jamba) or Mamba-2 style selective state space layer.
         expand = c.get("mamba_expand", c.get("expand", 2))
@@ -554,11 +658,17 @@ class _Reader:
         dt_rank = self._int(("mamba_dt_rank", "time_step_rank")) or ceil(hidden / 16)
         assert d_state and d_conv
         state = inner * d_state + inner * (d_conv - 1)
-        params = (hidden * 2 * inner + inner * d_conv + inner  # in_proj, conv1d (+bias)
-                  + inner * (dt_rank + 2 * d_state)  # x_proj
-                  + dt_rank * inner + inner  # dt_proj
-                  + inner * d_state + inner  # A_log, D
-                  + inner * hidden)  # out_proj
+        params = (
+            hidden * 2 * inner
+            + inner * d_conv
+            + inner  # in_proj, conv1d (+bias)
+            + inner * (dt_rank + 2 * d_state)  # x_proj
+            + dt_rank * inner
+            + inner  # dt_proj
+            + inner * d_state
+            + inner  # A_log, D
+            + inner * hidden
+        )  # out_proj
         self.assumptions.append(
             f"non-attention layers: Mamba state {inner}x{d_state} + conv {inner}x{d_conv - 1} "
             "elements per sequence, stored in the checkpoint dtype"

@@ -30,11 +30,26 @@ ASSETS_SCHEMA = 1
 
 # Bits per stored element of each safetensors dtype (sub-byte ones are packed).
 SAFETENSORS_BITS: dict[str, int] = {
-    "BOOL": 8, "U8": 8, "I8": 8, "F8_E4M3": 8, "F8_E5M2": 8, "F8_E8M0": 8,
-    "U16": 16, "I16": 16, "F16": 16, "BF16": 16,
-    "U32": 32, "I32": 32, "F32": 32,
-    "U64": 64, "I64": 64, "F64": 64, "C64": 64,
-    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6,
+    "BOOL": 8,
+    "U8": 8,
+    "I8": 8,
+    "F8_E4M3": 8,
+    "F8_E5M2": 8,
+    "F8_E8M0": 8,
+    "U16": 16,
+    "I16": 16,
+    "F16": 16,
+    "BF16": 16,
+    "U32": 32,
+    "I32": 32,
+    "F32": 32,
+    "U64": 64,
+    "I64": 64,
+    "F64": 64,
+    "C64": 64,
+    "F4": 4,
+    "F6_E2M3": 6,
+    "F6_E3M2": 6,
 }
 
 LOCAL_HINT = "or pass a local config.json, or a snapshot folder"
@@ -53,16 +68,19 @@ def fetch_model(name: str, *, revision: str | None, token: str | None) -> Resolv
             raise KvplanError(f"hub:{repo_id}: {path.name} is too large for a model config")
         data = path.read_bytes()
     except OSError as exc:
-        raise KvplanError(f"hub:{repo_id}: cannot read the cached {path.name} "
-                          f"({exc.strerror})") from None
+        raise KvplanError(
+            f"hub:{repo_id}: cannot read the cached {path.name} ({exc.strerror})"
+        ) from None
     spec = parse_config_text(data, name=repo_id, origin=f"hub:{repo_id}")
     commit = path.parent.name if COMMIT_SHA.match(path.parent.name) else revision
     exact, note = exact_weights(repo_id, commit=commit, token=token)
     assumptions = (*spec.assumptions, note) if note else spec.assumptions
-    spec = spec.model_copy(update={"assumptions": assumptions,
-                                   "source": f"hub ({repo_id}@{commit or 'main'})"})
-    return ResolvedModel(spec=spec, source="hub", location=repo_id, revision=commit,
-                         exact_weights=exact)
+    spec = spec.model_copy(
+        update={"assumptions": assumptions, "source": f"hub ({repo_id}@{commit or 'main'})"}
+    )
+    return ResolvedModel(
+        spec=spec, source="hub", location=repo_id, revision=commit, exact_weights=exact
+    )
 
 
 def _quiet_hub() -> None:
@@ -98,13 +116,19 @@ def _download_config(repo_id: str, *, revision: str | None, token: str | None) -
     unreachable: Exception | None = None
     for filename in order:
         try:
-            return Path(hf_hub_download(
-                repo_id, filename, revision=revision, token=token,
-                # The Hub could not be reached for config.json: look for params.json in the
-                # cache only, rather than wait through the same retries again.
-                local_files_only=unreachable is not None,
-                library_name="kvplan", library_version=__version__,
-            ))
+            return Path(
+                hf_hub_download(
+                    repo_id,
+                    filename,
+                    revision=revision,
+                    token=token,
+                    # The Hub could not be reached for config.json: look for params.json in the
+                    # cache only, rather than wait through the same retries again.
+                    local_files_only=unreachable is not None,
+                    library_name="kvplan",
+                    library_version=__version__,
+                )
+            )
         except LocalEntryNotFoundError as exc:  # before EntryNotFoundError: it is a subclass
             unreachable = unreachable or exc
         except EntryNotFoundError:  # the repo exists and lacks this file
@@ -114,8 +138,10 @@ def _download_config(repo_id: str, *, revision: str | None, token: str | None) -
     if unreachable is not None:
         raise hub_error(unreachable, repo_id, revision=revision) from None
     at = f" at revision {revision!r}" if revision else ""
-    raise KvplanError(f"{repo_id}: the repo has neither config.json nor params.json{at}",
-                      hint="kvplan reads only those; pass a local config.json instead")
+    raise KvplanError(
+        f"{repo_id}: the repo has neither config.json nor params.json{at}",
+        hint="kvplan reads only those; pass a local config.json instead",
+    )
 
 
 def hub_error(exc: BaseException, repo_id: str, *, revision: str | None) -> KvplanError:
@@ -137,46 +163,67 @@ def hub_error(exc: BaseException, repo_id: str, *, revision: str | None) -> Kvpl
         return KvplanError(
             f"{repo_id} is gated: accept the license at {endpoint}/{repo_id} and set HF_TOKEN "
             "(or pass --token)",
-            hint="the token sent has no access yet" if refused else None)
+            hint="the token sent has no access yet" if refused else None,
+        )
     if isinstance(exc, RevisionNotFoundError):
-        return KvplanError(f"{repo_id}: no revision {revision or 'main'!r} on the Hub",
-                           hint="pass a branch, tag or commit that exists")
+        return KvplanError(
+            f"{repo_id}: no revision {revision or 'main'!r} on the Hub",
+            hint="pass a branch, tag or commit that exists",
+        )
     if isinstance(exc, RepositoryNotFoundError):
-        return KvplanError(f"{repo_id}: no such model on the Hub; if it is private, set HF_TOKEN "
-                           "(or pass --token)", hint=_suggest(repo_id))
+        return KvplanError(
+            f"{repo_id}: no such model on the Hub; if it is private, set HF_TOKEN "
+            "(or pass --token)",
+            hint=_suggest(repo_id),
+        )
     if isinstance(exc, HFValidationError):
-        return KvplanError(f"{repo_id!r} is not a local file, not in the bundled catalog, and not "
-                           "a valid Hub repo id (owner/name)", hint=_suggest(repo_id))
+        return KvplanError(
+            f"{repo_id!r} is not a local file, not in the bundled catalog, and not "
+            "a valid Hub repo id (owner/name)",
+            hint=_suggest(repo_id),
+        )
     if isinstance(exc, LocalEntryNotFoundError):
         cache = constants.HF_HUB_CACHE
         causes = list(_chain(exc))
         if constants.HF_HUB_OFFLINE or any(isinstance(c, OfflineModeIsEnabled) for c in causes):
-            return KvplanError(f"{repo_id}: not in the Hugging Face cache ({cache}) and "
-                               "HF_HUB_OFFLINE=1 forbids downloading it",
-                               hint=f"unset HF_HUB_OFFLINE to download it, {LOCAL_HINT}")
+            return KvplanError(
+                f"{repo_id}: not in the Hugging Face cache ({cache}) and "
+                "HF_HUB_OFFLINE=1 forbids downloading it",
+                hint=f"unset HF_HUB_OFFLINE to download it, {LOCAL_HINT}",
+            )
         http = next((c for c in causes if isinstance(c, HfHubHTTPError)), None)
         if http is not None and ((_status(http) or 0) >= 500 or _status(http) in (408, 429)):
-            return KvplanError(f"{repo_id}: the Hub at {endpoint} answered HTTP {_status(http)} "
-                               "(after retries) and the config is not cached",
-                               hint=f"try again later, {LOCAL_HINT}")
+            return KvplanError(
+                f"{repo_id}: the Hub at {endpoint} answered HTTP {_status(http)} "
+                "(after retries) and the config is not cached",
+                hint=f"try again later, {LOCAL_HINT}",
+            )
         if any(_named(c, "Timeout") for c in causes):
-            return KvplanError(f"{repo_id}: the Hub at {endpoint} did not answer in time "
-                               "(after retries) and the config is not cached",
-                               hint=f"try again, raise HF_HUB_ETAG_TIMEOUT, {LOCAL_HINT}")
+            return KvplanError(
+                f"{repo_id}: the Hub at {endpoint} did not answer in time "
+                "(after retries) and the config is not cached",
+                hint=f"try again, raise HF_HUB_ETAG_TIMEOUT, {LOCAL_HINT}",
+            )
         if any(_named(c, "Connect", "Network", "Proxy") for c in causes):
-            return KvplanError(f"{repo_id}: cannot reach the Hub at {endpoint} (no network?) and "
-                               f"the config is not in the Hugging Face cache ({cache})",
-                               hint=f"check the connection and HF_ENDPOINT, {LOCAL_HINT}")
+            return KvplanError(
+                f"{repo_id}: cannot reach the Hub at {endpoint} (no network?) and "
+                f"the config is not in the Hugging Face cache ({cache})",
+                hint=f"check the connection and HF_ENDPOINT, {LOCAL_HINT}",
+            )
         return KvplanError(f"{repo_id}: {_first_line(causes[-1])}", hint=LOCAL_HINT)
     if isinstance(exc, HfHubHTTPError):
         status = _status(exc)
         if status == 401:
-            return KvplanError(f"{repo_id}: the Hub rejected the token (HTTP 401)",
-                               hint="check HF_TOKEN / --token, or log in again")
+            return KvplanError(
+                f"{repo_id}: the Hub rejected the token (HTTP 401)",
+                hint="check HF_TOKEN / --token, or log in again",
+            )
         return KvplanError(f"{repo_id}: the Hub answered HTTP {status}: {_server_message(exc)}")
     if isinstance(exc, OSError):
-        return KvplanError(f"{repo_id}: cannot use the Hugging Face cache at "
-                           f"{constants.HF_HUB_CACHE}: {exc.strerror or _first_line(exc)}")
+        return KvplanError(
+            f"{repo_id}: cannot use the Hugging Face cache at "
+            f"{constants.HF_HUB_CACHE}: {exc.strerror or _first_line(exc)}"
+        )
     return KvplanError(f"{repo_id}: {type(exc).__name__}: {_first_line(exc)}")
 
 
@@ -221,8 +268,9 @@ def _suggest(name: str) -> str:
 # --- exact weight bytes from safetensors headers -------------------------------------------
 
 
-def exact_weights(repo_id: str, *, commit: str | None,
-                  token: str | None) -> tuple[ExactWeights | None, str | None]:
+def exact_weights(
+    repo_id: str, *, commit: str | None, token: str | None
+) -> tuple[ExactWeights | None, str | None]:
     """Exact checkpoint bytes from the safetensors headers (no weights are downloaded), else
     None and a note why the architecture estimate stands. Never raises: exact is a bonus.
 
@@ -238,12 +286,15 @@ def exact_weights(repo_id: str, *, commit: str | None,
 
     why = "weight bytes estimated from the architecture"
     if constants.HF_HUB_OFFLINE:
-        return None, f"{why}: HF_HUB_OFFLINE=1 and this revision's safetensors headers are " \
-                     "not cached"
+        return (
+            None,
+            f"{why}: HF_HUB_OFFLINE=1 and this revision's safetensors headers are not cached",
+        )
     result: tuple[ExactWeights | None, str | None]
     try:
         meta = HfApi(library_name="kvplan", library_version=__version__).get_safetensors_metadata(
-            repo_id, revision=commit, token=token)
+            repo_id, revision=commit, token=token
+        )
     except NotASafetensorsRepoError:
         result = None, f"{why}: the repo has no model.safetensors or model.safetensors.index.json"
     except SafetensorsParsingError as exc:
@@ -252,9 +303,14 @@ def exact_weights(repo_id: str, *, commit: str | None,
         return None, f"{why}: could not read the safetensors headers ({_first_line(exc)})"
     else:
         try:
-            result = summarize_safetensors(
-                (t.dtype, t.parameter_count, t.data_offsets)
-                for f in meta.files_metadata.values() for t in f.tensors.values()), None
+            result = (
+                summarize_safetensors(
+                    (t.dtype, t.parameter_count, t.data_offsets)
+                    for f in meta.files_metadata.values()
+                    for t in f.tensors.values()
+                ),
+                None,
+            )
         except (TypeError, ValueError) as exc:
             result = None, f"{why}: its safetensors header did not parse ({exc})"
     _write_assets(cache_file, result)
@@ -270,8 +326,11 @@ def summarize_safetensors(tensors: Iterable[tuple[str, int, tuple[int, int]]]) -
         bits = SAFETENSORS_BITS.get(dtype)
         total += ceil(count * bits / 8) if bits is not None else end - start
         by_dtype[dtype] = by_dtype.get(dtype, 0) + count
-    return ExactWeights(total_bytes=total, parameters_by_dtype=dict(sorted(by_dtype.items())),
-                        total_parameters=sum(by_dtype.values()))
+    return ExactWeights(
+        total_bytes=total,
+        parameters_by_dtype=dict(sorted(by_dtype.items())),
+        total_parameters=sum(by_dtype.values()),
+    )
 
 
 def _assets_file(repo_id: str, commit: str | None) -> Path | None:
@@ -280,8 +339,9 @@ def _assets_file(repo_id: str, commit: str | None) -> Path | None:
     from huggingface_hub import cached_assets_path
 
     try:
-        folder = cached_assets_path(library_name="kvplan", namespace=repo_id,
-                                    subfolder="safetensors")
+        folder = cached_assets_path(
+            library_name="kvplan", namespace=repo_id, subfolder="safetensors"
+        )
     except (OSError, ValueError):
         return None
     return folder / f"{commit}.json"
@@ -295,8 +355,7 @@ def _read_assets(path: Path | None) -> tuple[ExactWeights | None, str | None] | 
         if raw.get("schema") != ASSETS_SCHEMA:
             return None
         exact = raw.get("exact")
-        return (ExactWeights.model_validate(exact) if exact is not None else None,
-                raw.get("note"))
+        return (ExactWeights.model_validate(exact) if exact is not None else None, raw.get("note"))
     except (OSError, ValueError, AttributeError, ValidationError):
         return None  # unreadable cache: ask the Hub again
 
@@ -305,8 +364,11 @@ def _write_assets(path: Path | None, result: tuple[ExactWeights | None, str | No
     if path is None:
         return
     exact, note = result
-    payload = {"schema": ASSETS_SCHEMA, "note": note,
-               "exact": exact.model_dump() if exact is not None else None}
+    payload = {
+        "schema": ASSETS_SCHEMA,
+        "note": note,
+        "exact": exact.model_dump() if exact is not None else None,
+    }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(payload), encoding="utf-8")

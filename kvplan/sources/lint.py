@@ -96,14 +96,19 @@ class ConfigLint(BaseModel):
         return sum(f.severity == "warning" for f in self.findings)
 
 
-def lint_config(raw: Mapping[str, Any], *, origin: str = "",
-                parse: Callable[[Mapping[str, Any]], ModelSpec] | None = None) -> list[Finding]:
+def lint_config(
+    raw: Mapping[str, Any],
+    *,
+    origin: str = "",
+    parse: Callable[[Mapping[str, Any]], ModelSpec] | None = None,
+) -> list[Finding]:
     """All findings for one config dict; `parse` (the real parser) runs last if given."""
     linter = _Linter(raw)
     linter.run()
     order = {key: i for i, key in enumerate(raw)}  # report in the file's key order
-    findings = sorted(linter.findings, key=lambda f: order.get(
-        (f.key or "").rpartition(".")[2], len(order)))
+    findings = sorted(
+        linter.findings, key=lambda f: order.get((f.key or "").rpartition(".")[2], len(order))
+    )
     errors = [f for f in findings if f.severity == "error"]
     if parse is not None and not linter.too_big:
         try:
@@ -117,8 +122,13 @@ def lint_config(raw: Mapping[str, Any], *, origin: str = "",
                 findings.append(Finding(severity="error", key=None, message=message))
         else:
             if all(layer.kind is LayerKind.NONE for layer in spec.layers):
-                findings.append(Finding(severity="error", key=None, message=(
-                    "no attention layer at all: there is no KV cache to plan")))
+                findings.append(
+                    Finding(
+                        severity="error",
+                        key=None,
+                        message=("no attention layer at all: there is no KV cache to plan"),
+                    )
+                )
     return findings
 
 
@@ -160,8 +170,9 @@ class _Linter:
                 return key, defaults[key]
         return None, None
 
-    def integer(self, keys: tuple[str, ...], *, required: bool = False,
-                zero_ok: bool = False) -> tuple[str | None, int | None]:
+    def integer(
+        self, keys: tuple[str, ...], *, required: bool = False, zero_ok: bool = False
+    ) -> tuple[str | None, int | None]:
         """Check one integer setting; returns (key, value) when it is usable."""
         key, value = self.lookup(keys)
         if key is None:
@@ -188,8 +199,11 @@ class _Linter:
     # ---- checks --------------------------------------------------------------------
     def run(self) -> None:
         if not self.meta and not self.cfg.get("model_type"):
-            self.warning("model_type", "no model_type: family-specific rules (sliding-window "
-                         "layouts, MLP shape, biases) cannot apply; Llama-style assumed")
+            self.warning(
+                "model_type",
+                "no model_type: family-specific rules (sliding-window "
+                "layouts, MLP shape, biases) cannot apply; Llama-style assumed",
+            )
         layers_key, layers = self.integer(LAYER_KEYS, required=True)
         hidden_key, hidden = self.integer(HIDDEN_KEYS, required=True)
         heads_key, heads = self.integer(HEAD_KEYS, required=True)
@@ -203,16 +217,24 @@ class _Linter:
         others = {keys[0]: self.integer(keys, zero_ok=zero) for keys, zero in OTHER_INT_KEYS}
         if layers is not None and layers > MAX_LAYERS:
             self.too_big = True
-            self.error(layers_key, f"key {layers_key} ({layers:,}) is absurdly large "
-                       f"(limit {MAX_LAYERS:,})")
+            self.error(
+                layers_key,
+                f"key {layers_key} ({layers:,}) is absurdly large (limit {MAX_LAYERS:,})",
+            )
             layers = None
         if heads is not None and kv is not None:
             if kv > heads:
-                self.error(kv_key, f"key {kv_key} ({kv}) exceeds {heads_key} ({heads}): more "
-                           "KV heads than query heads")
+                self.error(
+                    kv_key,
+                    f"key {kv_key} ({kv}) exceeds {heads_key} ({heads}): more "
+                    "KV heads than query heads",
+                )
             elif heads % kv:
-                self.error(kv_key, f"key {kv_key} ({kv}) does not divide {heads_key} "
-                           f"({heads}): query heads cannot be grouped evenly")
+                self.error(
+                    kv_key,
+                    f"key {kv_key} ({kv}) does not divide {heads_key} "
+                    f"({heads}): query heads cannot be grouped evenly",
+                )
         mla = self.cfg.get("kv_lora_rank") is not None
         if mla:
             for key in MLA_KEYS:
@@ -221,15 +243,24 @@ class _Linter:
         if hidden is not None and heads is not None:
             if head_dim is not None:
                 if self.family in HEAD_DIM_FROM_HIDDEN and head_dim * heads != hidden:
-                    self.error(dim_key, f"key {dim_key} ({head_dim}) x {heads_key} ({heads}) = "
-                               f"{head_dim * heads} does not match {hidden_key} ({hidden}), "
-                               f"which {self.family}'s attention projections require")
+                    self.error(
+                        dim_key,
+                        f"key {dim_key} ({head_dim}) x {heads_key} ({heads}) = "
+                        f"{head_dim * heads} does not match {hidden_key} ({hidden}), "
+                        f"which {self.family}'s attention projections require",
+                    )
             elif not mla and dim_key is None and hidden % heads:
-                self.error(hidden_key, f"key {hidden_key} ({hidden}) is not divisible by "
-                           f"{heads_key} ({heads}) and there is no head_dim key")
+                self.error(
+                    hidden_key,
+                    f"key {hidden_key} ({hidden}) is not divisible by "
+                    f"{heads_key} ({heads}) and there is no head_dim key",
+                )
         if experts is not None and topk is not None and experts > 1 and topk > experts:
-            self.error(topk_key, f"key {topk_key} ({topk}) exceeds {experts_key} ({experts}): "
-                       "more experts per token than experts")
+            self.error(
+                topk_key,
+                f"key {topk_key} ({topk}) exceeds {experts_key} ({experts}): "
+                "more experts per token than experts",
+            )
         window = others["sliding_window"][1]
         self._layer_types(layers, window, max_pos)
         self._qwen_window_layers(layers, others["max_window_layers"][1])
@@ -243,8 +274,9 @@ class _Linter:
             self.error("layer_types", "key layer_types must be a list of strings")
             return
         if layers is not None and len(types) != layers:
-            self.error("layer_types", f"key layer_types has {len(types)} entries for "
-                       f"{layers} layers")
+            self.error(
+                "layer_types", f"key layer_types has {len(types)} entries for {layers} layers"
+            )
         unknown: list[str] = []
         sliding = False
         for name in dict.fromkeys(types):
@@ -254,40 +286,61 @@ class _Linter:
                 continue
             sliding = sliding or kind is LayerKind.SLIDING
         if unknown:
-            self.error("layer_types", "key layer_types has unknown layer type"
-                       f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}")
+            self.error(
+                "layer_types",
+                "key layer_types has unknown layer type"
+                f"{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}",
+            )
         if sliding and window is None and self.lookup(WINDOW_KEYS)[0] is None:
-            self.error("layer_types", "key layer_types has sliding layers but there is no "
-                       "sliding_window")
+            self.error(
+                "layer_types", "key layer_types has sliding layers but there is no sliding_window"
+            )
         if sliding and window is not None and max_pos is not None and window > max_pos:
-            self.error("sliding_window", f"key sliding_window ({window}) exceeds the max "
-                       f"positions ({max_pos}), but layer_types marks layers as sliding")
+            self.error(
+                "sliding_window",
+                f"key sliding_window ({window}) exceeds the max "
+                f"positions ({max_pos}), but layer_types marks layers as sliding",
+            )
 
     def _qwen_window_layers(self, layers: int | None, start: int | None) -> None:
         if self.family not in QWEN_FAMILIES or layers is None or start is None:
             return
         if start > layers:
             used = self.cfg.get("use_sliding_window")
-            effect = ("harmless while use_sliding_window is false" if used is False
-                      else "no layer uses the sliding window")
-            self.warning("max_window_layers", f"key max_window_layers ({start}) exceeds "
-                         f"num_hidden_layers ({layers}): {effect}")
+            effect = (
+                "harmless while use_sliding_window is false"
+                if used is False
+                else "no layer uses the sliding window"
+            )
+            self.warning(
+                "max_window_layers",
+                f"key max_window_layers ({start}) exceeds num_hidden_layers ({layers}): {effect}",
+            )
 
-    def _patterns(self, layers: int | None,
-                  others: dict[str, tuple[str | None, int | None]]) -> None:
+    def _patterns(
+        self, layers: int | None, others: dict[str, tuple[str | None, int | None]]
+    ) -> None:
         if layers is None:
             return
         if self.family == "jamba":
             period = others["attn_layer_period"][1]
             offset = others["attn_layer_offset"][1]
             if period is not None and offset is not None and offset >= period:
-                self.error("attn_layer_offset", f"key attn_layer_offset ({offset}) is not below "
-                           f"attn_layer_period ({period}): no layer would be attention")
+                self.error(
+                    "attn_layer_offset",
+                    f"key attn_layer_offset ({offset}) is not below "
+                    f"attn_layer_period ({period}): no layer would be attention",
+                )
         pattern = self.cfg.get("hybrid_override_pattern")
         if self.family == "nemotron_h" and isinstance(pattern, str) and len(pattern) != layers:
-            self.error("hybrid_override_pattern", f"key hybrid_override_pattern has "
-                       f"{len(pattern)} entries for {layers} layers")
+            self.error(
+                "hybrid_override_pattern",
+                f"key hybrid_override_pattern has {len(pattern)} entries for {layers} layers",
+            )
         nope = self.cfg.get("no_rope_layers")
         if isinstance(nope, list) and len(nope) != layers:
-            self.warning("no_rope_layers", f"key no_rope_layers has {len(nope)} entries for "
-                         f"{layers} layers: kvplan falls back to every 4th layer global")
+            self.warning(
+                "no_rope_layers",
+                f"key no_rope_layers has {len(nope)} entries for "
+                f"{layers} layers: kvplan falls back to every 4th layer global",
+            )

@@ -26,8 +26,9 @@ def is_meta_params(raw: Mapping[str, Any]) -> bool:
     return "dim" in raw and "n_layers" in raw and "model_type" not in raw
 
 
-def params_to_hf(raw: Mapping[str, Any], origin: str = "params.json"
-                 ) -> tuple[dict[str, Any], list[str]]:
+def params_to_hf(
+    raw: Mapping[str, Any], origin: str = "params.json"
+) -> tuple[dict[str, Any], list[str]]:
     """Translate params.json keys into config.json keys; returns (config, assumptions)."""
     notes: list[str] = []
     dim = raw["dim"]
@@ -48,11 +49,14 @@ def params_to_hf(raw: Mapping[str, Any], origin: str = "params.json"
         cfg["intermediate_size"] = raw["hidden_dim"]
     elif isinstance(dim, int) and isinstance(raw.get("multiple_of"), int):
         multiplier = raw.get("ffn_dim_multiplier")
-        if multiplier is not None and (isinstance(multiplier, bool)
-                                       or not isinstance(multiplier, int | float)
-                                       or multiplier <= 0):
-            raise KvplanError(f"{origin}: key ffn_dim_multiplier must be a positive number, "
-                              f"got {multiplier!r}")
+        if multiplier is not None and (
+            isinstance(multiplier, bool)
+            or not isinstance(multiplier, int | float)
+            or multiplier <= 0
+        ):
+            raise KvplanError(
+                f"{origin}: key ffn_dim_multiplier must be a positive number, got {multiplier!r}"
+            )
         width = llama_ffn_width(dim, raw["multiple_of"], multiplier)
         cfg["intermediate_size"] = width
         notes.append(f"FFN width from multiple_of/ffn_dim_multiplier as Meta's code does: {width}")

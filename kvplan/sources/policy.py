@@ -68,35 +68,62 @@ class KvHeadsPolicy(_Strict):
     min: int | None = Field(None, gt=0, le=1 << 20, description="G must be at least this.")
     max: int | None = Field(None, gt=0, le=1 << 20, description="G must be at most this.")
     layout: list[Literal["mha", "gqa", "mqa", "mla", "hybrid"]] | None = Field(
-        None, min_length=1, description="Allowed attention layouts.")
+        None, min_length=1, description="Allowed attention layouts."
+    )
 
 
 class RequirementsPolicy(_Strict):
     """What must hold at the target's operating point (ctx, batch)."""
 
     min_headroom: Annotated[str, Field(pattern=HEADROOM_PATTERN)] | None = Field(
-        None, description="KV budget left after batch x ctx: a size (4GiB) or a percent of the "
-        "KV budget (10%). Needs ctx and batch.", examples=["4GiB", "10%"])
-    min_batch: int | None = Field(None, gt=0, le=MAX_BATCH, description="The largest batch at "
-                                  "ctx must be at least this. Needs ctx.")
-    min_ctx: int | None = Field(None, gt=0, le=MAX_CTX, description="The largest context at "
-                                "batch must be at least this. Needs batch.")
-    max_decode_ms: float | None = Field(None, gt=0, allow_inf_nan=False, description="Decode "
-                                        "step (ms) at batch x ctx must be at most this.")
-    min_tokens_per_s: float | None = Field(None, gt=0, allow_inf_nan=False, description=(
-        "Aggregate decode tokens/s over the batch must be at least this."))
-    min_tokens_per_s_per_seq: float | None = Field(None, gt=0, allow_inf_nan=False,
-                                                   description="Decode tokens/s of each "
-                                                   "sequence must be at least this.")
+        None,
+        description="KV budget left after batch x ctx: a size (4GiB) or a percent of the "
+        "KV budget (10%). Needs ctx and batch.",
+        examples=["4GiB", "10%"],
+    )
+    min_batch: int | None = Field(
+        None,
+        gt=0,
+        le=MAX_BATCH,
+        description="The largest batch at ctx must be at least this. Needs ctx.",
+    )
+    min_ctx: int | None = Field(
+        None,
+        gt=0,
+        le=MAX_CTX,
+        description="The largest context at batch must be at least this. Needs batch.",
+    )
+    max_decode_ms: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Decode step (ms) at batch x ctx must be at most this.",
+    )
+    min_tokens_per_s: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description=("Aggregate decode tokens/s over the batch must be at least this."),
+    )
+    min_tokens_per_s_per_seq: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Decode tokens/s of each sequence must be at least this.",
+    )
     kv_heads: KvHeadsPolicy | None = None
 
 
 class _Settings(_Strict):
     """Deployment settings: the `kvplan fit` flags, spelled with underscores."""
 
-    model: str | None = Field(None, min_length=1, description="Catalog name, Hugging Face repo "
-                              "id, path to config.json/params.json, or a glob of config "
-                              "files (relative to this file).")
+    model: str | None = Field(
+        None,
+        min_length=1,
+        description="Catalog name, Hugging Face repo "
+        "id, path to config.json/params.json, or a glob of config "
+        "files (relative to this file).",
+    )
     revision: str | None = Field(None, min_length=1, description="Hub revision.")
     gpu: str | None = Field(None, min_length=1, description="GPU name (`kvplan gpus`).")
     tp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Tensor-parallel GPUs.")
@@ -104,14 +131,18 @@ class _Settings(_Strict):
     engine: Literal["vllm", "sglang", "trtllm", "none"] = "vllm"
     gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="vLLM fraction.")
     mem_fraction_static: float | None = Field(None, gt=0, le=1, description="SGLang fraction.")
-    free_gpu_memory_fraction: float | None = Field(None, gt=0, le=1,
-                                                   description="TensorRT-LLM fraction.")
+    free_gpu_memory_fraction: float | None = Field(
+        None, gt=0, le=1, description="TensorRT-LLM fraction."
+    )
     kv_memory: SizeText | None = Field(None, description="Fixed KV budget per GPU.")
     activation_reserve: SizeText | None = Field(None, description="Peak activations per GPU.")
     overhead: SizeText | None = Field(None, description="Non-torch memory per GPU.")
     kv_dtype: str = Field("auto", min_length=1, description="auto, fp16, bf16, fp8, int8, int4.")
-    weight_dtype: str | None = Field(None, min_length=1, description="fp16, bf16, fp8, int8, "
-                                     "int4, mxfp4 [default: the checkpoint's].")
+    weight_dtype: str | None = Field(
+        None,
+        min_length=1,
+        description="fp16, bf16, fp8, int8, int4, mxfp4 [default: the checkpoint's].",
+    )
     block_size: int = Field(DEFAULT_BLOCK_SIZE, gt=0, le=MAX_BLOCK_SIZE)
     max_num_batched_tokens: int = Field(DEFAULT_MAX_NUM_BATCHED_TOKENS, gt=0, le=MAX_CTX)
     max_num_seqs: int = Field(DEFAULT_MAX_NUM_SEQS, gt=0, le=MAX_BATCH)
@@ -125,11 +156,15 @@ class DefaultsPolicy(_Settings):
 
 
 class TargetPolicy(_Settings):
-    name: str = Field(min_length=1, max_length=200, pattern=NAME_PATTERN,
-                      description="Unique target name.")
-    model: str = Field(min_length=1, description="Catalog name, Hugging Face repo id, path to "
-                       "config.json/params.json, or a glob of config files (relative to this "
-                       "file).")
+    name: str = Field(
+        min_length=1, max_length=200, pattern=NAME_PATTERN, description="Unique target name."
+    )
+    model: str = Field(
+        min_length=1,
+        description="Catalog name, Hugging Face repo id, path to "
+        "config.json/params.json, or a glob of config files (relative to this "
+        "file).",
+    )
     gpu: str = Field(min_length=1, description="GPU name (`kvplan gpus`).")
 
 
@@ -139,8 +174,9 @@ class PolicyFile(_Strict):
     model_config = ConfigDict(title="kvplan policy")
 
     version: Literal[1] = 1
-    gpu_file: str | None = Field(None, min_length=1, description="YAML file of extra GPUs "
-                                 "(relative to this file).")
+    gpu_file: str | None = Field(
+        None, min_length=1, description="YAML file of extra GPUs (relative to this file)."
+    )
     defaults: DefaultsPolicy | None = None
     targets: list[TargetPolicy] = Field(min_length=1)
 
@@ -170,15 +206,18 @@ class _Loader(yaml.SafeLoader):
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
-            raise KvplanError(f"{self.origin}:{event.start_mark.line + 1}: YAML aliases "
-                              f"(*{event.anchor}) are not allowed in a policy",
-                              hint="repeat the value, or put shared settings under defaults:")
+            raise KvplanError(
+                f"{self.origin}:{event.start_mark.line + 1}: YAML aliases "
+                f"(*{event.anchor}) are not allowed in a policy",
+                hint="repeat the value, or put shared settings under defaults:",
+            )
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
                 mark = self.peek_event().start_mark
-                raise KvplanError(f"{self.origin}:{mark.line + 1}: YAML nested deeper than "
-                                  f"{MAX_DEPTH} levels")
+                raise KvplanError(
+                    f"{self.origin}:{mark.line + 1}: YAML nested deeper than {MAX_DEPTH} levels"
+                )
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
@@ -202,17 +241,21 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def read_yaml(path: Path, *, origin: str, max_bytes: int = MAX_POLICY_BYTES
-              ) -> tuple[Any, dict[Loc, int]]:
+def read_yaml(
+    path: Path, *, origin: str, max_bytes: int = MAX_POLICY_BYTES
+) -> tuple[Any, dict[Loc, int]]:
     """Load YAML safely; returns (data, line of every key and list item, 1-based)."""
     try:
         if not path.is_file():
-            raise KvplanError(f"{origin}: no such file" if not path.exists()
-                              else f"{origin}: not a file")
+            raise KvplanError(
+                f"{origin}: no such file" if not path.exists() else f"{origin}: not a file"
+            )
         size = path.stat().st_size
         if size > max_bytes:
-            raise KvplanError(f"{origin}: file is {size:,} bytes, larger than the "
-                              f"{max_bytes:,}-byte limit for a policy")
+            raise KvplanError(
+                f"{origin}: file is {size:,} bytes, larger than the "
+                f"{max_bytes:,}-byte limit for a policy"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise KvplanError(f"{origin}: cannot read ({exc.strerror})") from None
@@ -239,8 +282,7 @@ def read_yaml(path: Path, *, origin: str, max_bytes: int = MAX_POLICY_BYTES
         loader.dispose()
 
 
-def _build(loader: _Loader, node: yaml.Node, loc: Loc, lines: dict[Loc, int],
-           origin: str) -> Any:
+def _build(loader: _Loader, node: yaml.Node, loc: Loc, lines: dict[Loc, int], origin: str) -> Any:
     line = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
@@ -248,14 +290,19 @@ def _build(loader: _Loader, node: yaml.Node, loc: Loc, lines: dict[Loc, int],
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key_line = key_node.start_mark.line + 1
-            key = (loader.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode)
-                   else None)
+            key = (
+                loader.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+            )
             if not isinstance(key, str):
-                raise KvplanError(f"{origin}:{key_line}: keys must be strings, got "
-                                  f"{_type_name(key) if key is not None else 'a ' + key_node.id}")
+                raise KvplanError(
+                    f"{origin}:{key_line}: keys must be strings, got "
+                    f"{_type_name(key) if key is not None else 'a ' + key_node.id}"
+                )
             if key in out:
-                raise KvplanError(f"{origin}:{key_line}: duplicate key {key!r} (first at line "
-                                  f"{lines[(*loc, key)]})")
+                raise KvplanError(
+                    f"{origin}:{key_line}: duplicate key {key!r} (first at line "
+                    f"{lines[(*loc, key)]})"
+                )
             lines[(*loc, key)] = key_line
             out[key] = _build(loader, value_node, (*loc, key), lines, origin)
         return out
@@ -293,8 +340,11 @@ class _Where:
         if len(loc) >= 2 and loc[0] == "targets" and isinstance(loc[1], int):
             name = None
             targets = self.raw.get("targets") if isinstance(self.raw, dict) else None
-            if isinstance(targets, list) and loc[1] < len(targets) and \
-                    isinstance(targets[loc[1]], dict):
+            if (
+                isinstance(targets, list)
+                and loc[1] < len(targets)
+                and isinstance(targets[loc[1]], dict)
+            ):
                 name = targets[loc[1]].get("name")
             label = f"target {name!r}" if isinstance(name, str) else f"targets[{loc[1]}]"
             return label, loc[2:]
@@ -302,8 +352,9 @@ class _Where:
             return "defaults", loc[1:]
         return "", loc
 
-    def fail(self, loc: Loc, message: str, *, key_loc: Loc | None = None,
-             hint: str | None = None) -> NoReturn:
+    def fail(
+        self, loc: Loc, message: str, *, key_loc: Loc | None = None, hint: str | None = None
+    ) -> NoReturn:
         """Raise 'file:line: context: key: message' for the key at `loc`."""
         line = self.line(key_loc if key_loc is not None else loc)
         label, rest = self.context(loc)
@@ -328,8 +379,12 @@ def _allowed_keys(loc: Loc) -> list[str]:
         field = model.model_fields.get(str(part))
         if field is None:
             return []
-        inner = {"targets": TargetPolicy, "defaults": DefaultsPolicy,
-                 "requirements": RequirementsPolicy, "kv_heads": KvHeadsPolicy}.get(str(part))
+        inner = {
+            "targets": TargetPolicy,
+            "defaults": DefaultsPolicy,
+            "requirements": RequirementsPolicy,
+            "kv_heads": KvHeadsPolicy,
+        }.get(str(part))
         if inner is None:
             return []
         model = inner
@@ -342,8 +397,7 @@ def _message(err: Any) -> tuple[Loc, str]:
     kind = err["type"]
     value = err.get("input")
     ctx = err.get("ctx") or {}
-    got = f", got {value!r}" if not isinstance(value, dict | list) else \
-        f", got {_type_name(value)}"
+    got = f", got {value!r}" if not isinstance(value, dict | list) else f", got {_type_name(value)}"
     if kind == "extra_forbidden":
         key = str(loc[-1])
         close = difflib.get_close_matches(key, _allowed_keys(loc[:-1]), n=1, cutoff=0.6)
@@ -352,18 +406,30 @@ def _message(err: Any) -> tuple[Loc, str]:
     if kind == "missing":
         return loc, f"missing required key {loc[-1]!r}"
     simple = {
-        "int_type": "must be an integer", "int_from_float": "must be an integer",
-        "float_type": "must be a number", "string_type": "must be a string",
-        "bool_type": "must be true or false", "list_type": "must be a list",
-        "model_type": "must be a mapping", "dict_type": "must be a mapping",
-        "model_attributes_type": "must be a mapping", "finite_number": "must be a finite number",
+        "int_type": "must be an integer",
+        "int_from_float": "must be an integer",
+        "float_type": "must be a number",
+        "string_type": "must be a string",
+        "bool_type": "must be true or false",
+        "list_type": "must be a list",
+        "model_type": "must be a mapping",
+        "dict_type": "must be a mapping",
+        "model_attributes_type": "must be a mapping",
+        "finite_number": "must be a finite number",
     }
     if kind in simple:
-        return loc, simple[kind] + (f", got {_type_name(value)}" if kind.endswith(
-            ("model_type", "dict_type", "list_type", "attributes_type")) else got)
+        return loc, simple[kind] + (
+            f", got {_type_name(value)}"
+            if kind.endswith(("model_type", "dict_type", "list_type", "attributes_type"))
+            else got
+        )
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {"greater_than": "greater than", "greater_than_equal": "at least",
-              "less_than": "less than", "less_than_equal": "at most"}[kind]
+        op = {
+            "greater_than": "greater than",
+            "greater_than_equal": "at least",
+            "less_than": "less than",
+            "less_than_equal": "at most",
+        }[kind]
         bound = next(iter(ctx.values()), "?")
         if isinstance(bound, float):
             bound = f"{bound:g}"
@@ -394,11 +460,15 @@ def load_policy(path_text: str) -> LoadedPolicy:
     path = Path(path_text).expanduser()
     raw, lines = read_yaml(path, origin=path_text)
     if raw is None:
-        raise KvplanError(f"{path_text}: the policy file is empty",
-                          hint="see `kvplan check --schema` or configs/examples/kvplan.yaml")
+        raise KvplanError(
+            f"{path_text}: the policy file is empty",
+            hint="see `kvplan check --schema` or configs/examples/kvplan.yaml",
+        )
     if not isinstance(raw, dict):
-        raise KvplanError(f"{path_text}:{lines.get((), 1)}: a policy must be a mapping with a "
-                          f"'targets' list, got {_type_name(raw)}")
+        raise KvplanError(
+            f"{path_text}:{lines.get((), 1)}: a policy must be a mapping with a "
+            f"'targets' list, got {_type_name(raw)}"
+        )
     merged, lines = _merge_defaults(raw, lines)
     where = _Where(path_text, merged, lines)
     try:
@@ -424,8 +494,11 @@ def load_policy(path_text: str) -> LoadedPolicy:
     for i, target in enumerate(parsed.targets):
         loc: Loc = ("targets", i)
         if target.name in seen:
-            where.fail(loc, f"duplicate target name {target.name!r} (first at line "
-                       f"{seen[target.name]})", key_loc=(*loc, "name"))
+            where.fail(
+                loc,
+                f"duplicate target name {target.name!r} (first at line {seen[target.name]})",
+                key_loc=(*loc, "name"),
+            )
         seen[target.name] = where.line((*loc, "name"))
         requirements = _requirements(target, loc, where)
         try:  # before the model: resolving one may touch the network
@@ -438,8 +511,9 @@ def load_policy(path_text: str) -> LoadedPolicy:
     return LoadedPolicy(path=path_text, targets=tuple(targets))
 
 
-def _merge_defaults(raw: dict[str, Any], lines: dict[Loc, int]
-                    ) -> tuple[dict[str, Any], dict[Loc, int]]:
+def _merge_defaults(
+    raw: dict[str, Any], lines: dict[Loc, int]
+) -> tuple[dict[str, Any], dict[Loc, int]]:
     """Targets start from `defaults` (their own keys win; requirements merge key by key).
     Keys taken from defaults keep the defaults' lines."""
     defaults = raw.get("defaults")
@@ -464,8 +538,7 @@ def _merge_defaults(raw: dict[str, Any], lines: dict[Loc, int]
                     merged["requirements"] = {**value, **(own or {})}
                     for sub in value:
                         if not isinstance(own, dict) or sub not in own:
-                            _copy_lines(lines, ("defaults", key, sub),
-                                        ("targets", i, key, sub))
+                            _copy_lines(lines, ("defaults", key, sub), ("targets", i, key, sub))
                     if own is None:
                         lines[("targets", i, key)] = lines[("defaults", key)]
                 continue
@@ -478,28 +551,37 @@ def _merge_defaults(raw: dict[str, Any], lines: dict[Loc, int]
 
 def _copy_lines(lines: dict[Loc, int], src: Loc, dst: Loc) -> None:
     for loc, line in list(lines.items()):
-        if loc[:len(src)] == src:
-            lines[dst + loc[len(src):]] = line
+        if loc[: len(src)] == src:
+            lines[dst + loc[len(src) :]] = line
 
 
 def _requirements(t: TargetPolicy, loc: Loc, where: _Where) -> Requirements:
     r = t.requirements or RequirementsPolicy()
     req: Loc = (*loc, "requirements")
-    needs = {"min_batch": ("ctx",), "min_ctx": ("batch",), "min_headroom": ("ctx", "batch"),
-             "max_decode_ms": ("ctx", "batch"), "min_tokens_per_s": ("ctx", "batch"),
-             "min_tokens_per_s_per_seq": ("ctx", "batch")}
+    needs = {
+        "min_batch": ("ctx",),
+        "min_ctx": ("batch",),
+        "min_headroom": ("ctx", "batch"),
+        "max_decode_ms": ("ctx", "batch"),
+        "min_tokens_per_s": ("ctx", "batch"),
+        "min_tokens_per_s_per_seq": ("ctx", "batch"),
+    }
     for key, required in needs.items():
         missing = [k for k in required if getattr(t, k) is None]
         if getattr(r, key) is not None and missing:
-            where.fail((*req, key), f"needs {' and '.join(required)} on the target (the "
-                       "operating point it is measured at)")
+            where.fail(
+                (*req, key),
+                f"needs {' and '.join(required)} on the target (the "
+                "operating point it is measured at)",
+            )
     kv = None
     if r.kv_heads is not None:
         k = r.kv_heads
         if k.min is not None and k.max is not None and k.min > k.max:
             where.fail((*req, "kv_heads", "min"), f"min ({k.min}) exceeds max ({k.max})")
-        kv = KvHeadsRule(min=k.min, max=k.max,
-                         layouts=tuple(AttentionLayout(x) for x in k.layout or ()))
+        kv = KvHeadsRule(
+            min=k.min, max=k.max, layouts=tuple(AttentionLayout(x) for x in k.layout or ())
+        )
     headroom = None
     if r.min_headroom is not None:
         text = r.min_headroom.strip()
@@ -512,11 +594,20 @@ def _requirements(t: TargetPolicy, loc: Loc, where: _Where) -> Requirements:
             headroom = Headroom(text=text, bytes=parse_size(text))
     has_rules = any(getattr(r, k) is not None for k in RequirementsPolicy.model_fields)
     if not has_rules and (t.ctx is None or t.batch is None):
-        where.fail(loc, "checks nothing: give ctx and batch (does the workload fit) or "
-                   "requirements", key_loc=(*loc, "name"))
-    return Requirements(min_headroom=headroom, min_batch=r.min_batch, min_ctx=r.min_ctx,
-                        max_decode_ms=r.max_decode_ms, min_tokens_per_s=r.min_tokens_per_s,
-                        min_tokens_per_s_per_seq=r.min_tokens_per_s_per_seq, kv_heads=kv)
+        where.fail(
+            loc,
+            "checks nothing: give ctx and batch (does the workload fit) or requirements",
+            key_loc=(*loc, "name"),
+        )
+    return Requirements(
+        min_headroom=headroom,
+        min_batch=r.min_batch,
+        min_ctx=r.min_ctx,
+        max_decode_ms=r.max_decode_ms,
+        min_tokens_per_s=r.min_tokens_per_s,
+        min_tokens_per_s_per_seq=r.min_tokens_per_s_per_seq,
+        kv_heads=kv,
+    )
 
 
 def _model_paths(model: str, base: Path) -> list[Path] | None:
@@ -525,24 +616,31 @@ def _model_paths(model: str, base: Path) -> list[Path] | None:
     if GLOB_CHARS & set(model):
         pattern = Path(model).expanduser()
         full = pattern if pattern.is_absolute() else base / pattern
-        return sorted(Path(p) for p in glob.glob(str(full), recursive=True)
-                      if Path(p).is_file())
+        return sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
     candidate = Path(model).expanduser()
     if not candidate.is_absolute():
         candidate = base / candidate
     return [candidate] if candidate.exists() else None
 
 
-def _resolve(t: TargetPolicy, loc: Loc, where: _Where, base: Path, gpu_file: str | None,
-             requirements: Requirements) -> list[Target]:
+def _resolve(
+    t: TargetPolicy,
+    loc: Loc,
+    where: _Where,
+    base: Path,
+    gpu_file: str | None,
+    requirements: Requirements,
+) -> list[Target]:
     paths = _model_paths(t.model, base)
     if paths == []:
-        where.fail((*loc, "model"), f"{t.model!r} matches no files (relative to "
-                   f"{base.as_posix() or '.'})")
+        where.fail(
+            (*loc, "model"), f"{t.model!r} matches no files (relative to {base.as_posix() or '.'})"
+        )
     names = [t.model] if paths is None else [str(p) for p in paths]
     glob_names = paths is not None and bool(GLOB_CHARS & set(t.model))
-    target_lines = {_dotted(k[2:]): v for k, v in where.lines.items()
-                    if k[:2] == loc and len(k) > 2}
+    target_lines = {
+        _dotted(k[2:]): v for k, v in where.lines.items() if k[:2] == loc and len(k) > 2
+    }
     out = []
     for name in names:
         try:
@@ -551,14 +649,24 @@ def _resolve(t: TargetPolicy, loc: Loc, where: _Where, base: Path, gpu_file: str
             where.fail((*loc, "model"), str(exc))
         try:
             deployment = build_deployment(
-                resolved.spec, gpu=t.gpu, gpu_file=gpu_file, tp=t.tp, pp=t.pp,
-                engine=t.engine, gpu_memory_utilization=t.gpu_memory_utilization,
+                resolved.spec,
+                gpu=t.gpu,
+                gpu_file=gpu_file,
+                tp=t.tp,
+                pp=t.pp,
+                engine=t.engine,
+                gpu_memory_utilization=t.gpu_memory_utilization,
                 mem_fraction_static=t.mem_fraction_static,
-                free_gpu_memory_fraction=t.free_gpu_memory_fraction, kv_memory=t.kv_memory,
-                activation_reserve=t.activation_reserve, overhead=t.overhead,
-                block_size=t.block_size, kv_dtype=t.kv_dtype, weight_dtype=t.weight_dtype,
+                free_gpu_memory_fraction=t.free_gpu_memory_fraction,
+                kv_memory=t.kv_memory,
+                activation_reserve=t.activation_reserve,
+                overhead=t.overhead,
+                block_size=t.block_size,
+                kv_dtype=t.kv_dtype,
+                weight_dtype=t.weight_dtype,
                 weights_override=exact_weights(resolved, t.weight_dtype),
-                max_num_batched_tokens=t.max_num_batched_tokens, max_num_seqs=t.max_num_seqs,
+                max_num_batched_tokens=t.max_num_batched_tokens,
+                max_num_seqs=t.max_num_seqs,
                 names={key: key for key in _Settings.model_fields},
             )
         except DeploymentFieldError as exc:
@@ -568,9 +676,18 @@ def _resolve(t: TargetPolicy, loc: Loc, where: _Where, base: Path, gpu_file: str
         label = t.name
         if glob_names:
             label = f"{t.name} [{_relative(Path(name), base)}]"
-        out.append(Target(name=label, model=resolved.spec.name, deployment=deployment,
-                          ctx=t.ctx, batch=t.batch, requirements=requirements,
-                          line=where.line(loc), lines=target_lines))
+        out.append(
+            Target(
+                name=label,
+                model=resolved.spec.name,
+                deployment=deployment,
+                ctx=t.ctx,
+                batch=t.batch,
+                requirements=requirements,
+                line=where.line(loc),
+                lines=target_lines,
+            )
+        )
     return out
 
 
@@ -613,11 +730,13 @@ def lint_config_file(path: Path) -> ConfigLint:
     """Lint one config file: every finding, then the real parser; lines from the JSON text."""
     raw = read_config_raw(path)
     origin = str(path)
-    findings = lint_config(raw, origin=origin, parse=lambda cfg: parse_config_dict(
-        cfg, name=path.stem, origin=origin))
+    findings = lint_config(
+        raw, origin=origin, parse=lambda cfg: parse_config_dict(cfg, name=path.stem, origin=origin)
+    )
     text = path.read_text(encoding="utf-8", errors="replace")
-    located = [f.model_copy(update={"line": _json_key_line(text, f.key)}) if f.key else f
-               for f in findings]
+    located = [
+        f.model_copy(update={"line": _json_key_line(text, f.key)}) if f.key else f for f in findings
+    ]
     return ConfigLint(file=origin, findings=tuple(located))
 
 
@@ -640,18 +759,26 @@ def read_config_raw(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(data)
     except json.JSONDecodeError as exc:
-        raise KvplanError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                          f"{exc.msg})") from None
+        raise KvplanError(
+            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
     except UnicodeDecodeError:
         raise KvplanError(f"{path}: not a text file") from None
     except RecursionError:
         raise KvplanError(f"{path}: JSON nested too deeply for a model config") from None
     if not isinstance(raw, dict):
-        raise KvplanError(f"{path}: a model config must be a JSON object, got "
-                          f"{_type_name(raw)}")
+        raise KvplanError(f"{path}: a model config must be a JSON object, got {_type_name(raw)}")
     return raw
 
 
-__all__ = ["DEFAULT_POLICY", "LoadedPolicy", "expand_config_paths", "is_policy_path",
-           "lint_config_file", "load_policy", "policy_schema", "policy_schema_text",
-           "read_config_raw"]
+__all__ = [
+    "DEFAULT_POLICY",
+    "LoadedPolicy",
+    "expand_config_paths",
+    "is_policy_path",
+    "lint_config_file",
+    "load_policy",
+    "policy_schema",
+    "policy_schema_text",
+    "read_config_raw",
+]

@@ -83,8 +83,9 @@ def looks_like_path(name: str) -> bool:
     )
 
 
-def resolve_model(name: str, *, revision: str | None = None, token: str | None = None,
-                  refresh: bool = False) -> ResolvedModel:
+def resolve_model(
+    name: str, *, revision: str | None = None, token: str | None = None, refresh: bool = False
+) -> ResolvedModel:
     """Find MODEL: local path -> bundled catalog -> Hugging Face Hub."""
     name = strip_hub_url(name)
     path = Path(name).expanduser()
@@ -96,20 +97,18 @@ def resolve_model(name: str, *, revision: str | None = None, token: str | None =
     if not refresh and revision is None:
         entry = catalog.find(name)
         if entry is not None:
-            return ResolvedModel(spec=catalog.load(entry), source="catalog",
-                                 location=entry.repo_id)
+            return ResolvedModel(spec=catalog.load(entry), source="catalog", location=entry.repo_id)
     return _from_hub(name, revision=revision, token=token)
 
 
-HUB_URL_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/",
-                    "hf://")
+HUB_URL_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf://")
 
 
 def strip_hub_url(name: str) -> str:
     """Accept a pasted Hub URL (https://huggingface.co/org/name[/tree/main]) as a repo id."""
     for prefix in HUB_URL_PREFIXES:
         if name.startswith(prefix):
-            parts = name[len(prefix):].strip("/").split("/")
+            parts = name[len(prefix) :].strip("/").split("/")
             return "/".join(parts[:2])
     return name
 
