@@ -23,22 +23,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS
-from kvplan.core.capacity import DEFAULT_BLOCK_SIZE
+from kvplan.core.deployment import MAX_BATCH, MAX_CTX, Kind, Setting, setting_defaults, settings
 from kvplan.core.geometry import AttentionLayout
 from kvplan.core.policy import Headroom, KvHeadsRule, Requirements, Target
 from kvplan.errors import KvplanError
-from kvplan.sources.deployment import (
-    MAX_BATCH,
-    MAX_BLOCK_SIZE,
-    MAX_CTX,
-    MAX_PARALLEL,
-    DeploymentFieldError,
-    build_deployment,
-    exact_weights,
-)
+from kvplan.sources.deployment import exact_weights, parse_deployment
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.lint import ConfigLint, lint_config
 from kvplan.sources.parse import parse_config_dict
@@ -114,8 +105,39 @@ class RequirementsPolicy(_Strict):
     kv_heads: KvHeadsPolicy | None = None
 
 
-class _Settings(_Strict):
-    """Deployment settings: the `kvplan fit` flags, spelled with underscores."""
+def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
+    """(annotation, Field) of one deployment key, from its declaration in core.deployment."""
+    described = f"{setting.help} [default: {setting.default_text or default}]"
+    if setting.kind is Kind.INT:
+        return int | None, Field(None, gt=setting.lo - 1, le=setting.hi, description=described)
+    if setting.kind is Kind.FRACTION:
+        return float | None, Field(None, gt=0, le=1, allow_inf_nan=False, description=described)
+    if setting.kind is Kind.SIZE:
+        return SizeText | None, Field(None, description=described)
+    if setting.kind is Kind.ENGINE:
+        return Literal["vllm", "sglang", "trtllm", "none"] | None, Field(
+            None, description=described
+        )
+    return str | None, Field(None, min_length=1, description=setting.help)
+
+
+# The deployment keys: one per field of core.deployment.Deployment, generated so a policy
+# key means exactly what the flag means (same name, bounds and help).
+_DeploymentKeys: type[_Strict] = create_model(
+    "_DeploymentKeys",
+    __base__=_Strict,
+    **{
+        name: _deployment_field(setting, default)
+        for (name, setting), default in zip(
+            settings().items(), setting_defaults().values(), strict=True
+        )
+    },
+)
+
+
+class _Settings(_DeploymentKeys):  # type: ignore[misc,valid-type]  # generated base
+    """Deployment settings (the `kvplan fit` flags, spelled with underscores), the model
+    and the operating point."""
 
     model: str | None = Field(
         None,
@@ -125,30 +147,12 @@ class _Settings(_Strict):
         "files (relative to this file).",
     )
     revision: str | None = Field(None, min_length=1, description="Hub revision.")
-    gpu: str | None = Field(None, min_length=1, description="GPU name (`kvplan gpus`).")
-    tp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Tensor-parallel GPUs.")
-    pp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Pipeline-parallel stages.")
-    engine: Literal["vllm", "sglang", "trtllm", "none"] = "vllm"
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="vLLM fraction.")
-    mem_fraction_static: float | None = Field(None, gt=0, le=1, description="SGLang fraction.")
-    free_gpu_memory_fraction: float | None = Field(
-        None, gt=0, le=1, description="TensorRT-LLM fraction."
-    )
-    kv_memory: SizeText | None = Field(None, description="Fixed KV budget per GPU.")
-    activation_reserve: SizeText | None = Field(None, description="Peak activations per GPU.")
-    overhead: SizeText | None = Field(None, description="Non-torch memory per GPU.")
-    kv_dtype: str = Field("auto", min_length=1, description="auto, fp16, bf16, fp8, int8, int4.")
-    weight_dtype: str | None = Field(
-        None,
-        min_length=1,
-        description="fp16, bf16, fp8, int8, int4, mxfp4 [default: the checkpoint's].",
-    )
-    block_size: int = Field(DEFAULT_BLOCK_SIZE, gt=0, le=MAX_BLOCK_SIZE)
-    max_num_batched_tokens: int = Field(DEFAULT_MAX_NUM_BATCHED_TOKENS, gt=0, le=MAX_CTX)
-    max_num_seqs: int = Field(DEFAULT_MAX_NUM_SEQS, gt=0, le=MAX_BATCH)
     ctx: int | None = Field(None, gt=0, le=MAX_CTX, description="Tokens per sequence.")
     batch: int | None = Field(None, gt=0, le=MAX_BATCH, description="Concurrent sequences.")
     requirements: RequirementsPolicy | None = None
+
+    def deployment_settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in settings()}
 
 
 class DefaultsPolicy(_Settings):
@@ -648,31 +652,18 @@ def _resolve(
         except KvplanError as exc:
             where.fail((*loc, "model"), str(exc))
         try:
-            deployment = build_deployment(
+            deployment = parse_deployment(
                 resolved.spec,
-                gpu=t.gpu,
+                t.deployment_settings(),
                 gpu_file=gpu_file,
-                tp=t.tp,
-                pp=t.pp,
-                engine=t.engine,
-                gpu_memory_utilization=t.gpu_memory_utilization,
-                mem_fraction_static=t.mem_fraction_static,
-                free_gpu_memory_fraction=t.free_gpu_memory_fraction,
-                kv_memory=t.kv_memory,
-                activation_reserve=t.activation_reserve,
-                overhead=t.overhead,
-                block_size=t.block_size,
-                kv_dtype=t.kv_dtype,
-                weight_dtype=t.weight_dtype,
+                names={key: key for key in settings()},
                 weights_override=exact_weights(resolved, t.weight_dtype),
-                max_num_batched_tokens=t.max_num_batched_tokens,
-                max_num_seqs=t.max_num_seqs,
-                names={key: key for key in _Settings.model_fields},
             )
-        except DeploymentFieldError as exc:
-            if exc.message.startswith(exc.field):  # it names the key already
-                where.fail(loc, exc.message, key_loc=(*loc, exc.field), hint=exc.hint)
-            where.fail((*loc, exc.field), exc.message, hint=exc.hint)
+        except KvplanError as exc:
+            key = exc.setting or "gpu"
+            if exc.message.startswith(key):  # it names the key already
+                where.fail(loc, exc.message, key_loc=(*loc, key), hint=exc.hint)
+            where.fail((*loc, key), exc.message, hint=exc.hint)
         label = t.name
         if glob_names:
             label = f"{t.name} [{_relative(Path(name), base)}]"
