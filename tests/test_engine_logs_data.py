@@ -109,9 +109,11 @@ def _number_forms(value: float | int) -> set[str]:
 
 @pytest.mark.parametrize("rec", RECORDS, ids=lambda r: str(r.get("id")))
 def test_logged_numbers_appear_in_raw_log(rec: dict[str, Any]) -> None:
-    # Thousands separators are removed so "476,016" matches 476016.
-    text = re.sub(r"(?<=\d),(?=\d{3})", "", rec["raw_log"])
-    tokens = set(re.findall(r"\d+(?:\.\d+)?", text))
+    # Thousands separators ("476,016", "123 399") are removed so they match 476016;
+    # the untouched text is searched too, so no number is lost by the rewrite.
+    raw = rec["raw_log"]
+    text = re.sub(r"(?<=\d)[, \u2009\u202f](?=\d{3}(?!\d))", "", raw)
+    tokens = set(re.findall(r"\d+(?:\.\d+)?", text)) | set(re.findall(r"\d+(?:\.\d+)?", raw))
     for key, value in rec["logged"].items():
         if value is None:
             continue
