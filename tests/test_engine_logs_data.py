@@ -113,7 +113,9 @@ def test_logged_numbers_appear_in_raw_log(rec: dict[str, Any]) -> None:
     # the untouched text is searched too, so no number is lost by the rewrite.
     raw = rec["raw_log"]
     text = re.sub(r"(?<=\d)[, \u2009\u202f](?=\d{3}(?!\d))", "", raw)
-    tokens = set(re.findall(r"\d+(?:\.\d+)?", text)) | set(re.findall(r"\d+(?:\.\d+)?", raw))
+    tokens = set()
+    for pattern in (r"\d+(?:\.\d+)?", r"-\d+(?:\.\d+)?"):  # the second keeps negative values
+        tokens |= set(re.findall(pattern, text)) | set(re.findall(pattern, raw))
     for key, value in rec["logged"].items():
         if value is None:
             continue
