@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from math import ceil
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -317,7 +318,7 @@ def solve_fit(
         )
     length = max_model_len or p.max_positions or ctx
     conc = max_concurrency(p, length) if length else None
-    common = {
+    common: dict[str, Any] = {
         "kv_budget_bytes": budget,
         "max_model_len": length,
         "max_concurrency": conc,
@@ -332,7 +333,7 @@ def solve_fit(
             fits=used <= budget,
             kv_bytes=used,
             headroom_bytes=budget - used,
-            headroom_pct=100 * (budget - used) / budget,
+            headroom_pct=100 * (budget - used) / budget if budget else None,
             max_batch=max_batch(p, ctx),
             **common,
         )

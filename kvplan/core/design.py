@@ -190,23 +190,21 @@ def pick_g(
         rows.append(_row(base, g, ctx, batch, weights_for))
     if mla_row is not None:
         rows.append(mla_row)
-    fitting = [r for r in rows if r.fits and r.kv_heads is not None]
-    remedies: list[Remedy] = []
+    fitting = [(r.kv_heads, r) for r in rows if r.fits and r.kv_heads is not None]
     if fitting:
-        best = max(fitting, key=lambda r: r.kv_heads)
-        smaller = best.kv_heads < spec.query_heads
+        g, best = max(fitting, key=lambda gr: gr[0])
+        smaller = g < spec.query_heads
+        budget = best.kv_budget_bytes or 0
         reason = (
-            f"G={best.kv_heads} ({best.label}) is the largest G whose {batch} x {ctx:,}-token "
-            f"workload fits ({best.kv_bytes / GiB:.1f} of {best.kv_budget_bytes / GiB:.1f} GiB)"
+            f"G={g} ({best.label}) is the largest G whose {batch} x {ctx:,}-token "
+            f"workload fits ({best.kv_bytes / GiB:.1f} of {budget / GiB:.1f} GiB)"
             + (
                 "; more KV heads keep more of MHA's quality, so prefer the largest that fits."
                 if smaller
                 else "; full MHA fits, so no KV-head sharing is needed."
             )
         )
-        return PickG(
-            rows=tuple(rows), recommended_kv_heads=best.kv_heads, reason=reason, remedies=()
-        )
+        return PickG(rows=tuple(rows), recommended_kv_heads=g, reason=reason, remedies=())
     remedies = _remedies(base, rows, ctx=ctx, batch=batch, weights_for=weights_for)
     reason = f"No G fits {batch} sequences of {ctx:,} tokens on this deployment."
     return PickG(

@@ -8,7 +8,7 @@ and the `--json` object are both rendered from it (the JSON object is the report
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,7 +59,7 @@ class DeploymentSummary(_Report):
     notes: tuple[str, ...]
 
 
-def deployment_summary(p: Plan) -> dict[str, object]:
+def deployment_summary(p: Plan) -> dict[str, Any]:
     b = p.budget
     d = p.deployment
     return {

@@ -77,16 +77,16 @@ def render_fit(r: FitReport) -> RenderableType:
     ]
     mode = r.mode
     if mode == "max_batch":
-        style = FIT_STYLE if r.max_batch > 0 else NOFIT_STYLE
+        style = FIT_STYLE if (r.max_batch or 0) > 0 else NOFIT_STYLE
         parts.append(
             Text(
                 f"Largest batch at {r.ctx:,} tokens: {r.max_batch:,} "
-                f"sequences ({fmt_gib(r.kv_bytes)} of KV per GPU)",
+                f"sequences ({fmt_gib(r.kv_bytes or 0)} of KV per GPU)",
                 style=f"bold {style}",
             )
         )
     elif mode == "max_ctx":
-        style = FIT_STYLE if r.max_ctx > 0 else NOFIT_STYLE
+        style = FIT_STYLE if (r.max_ctx or 0) > 0 else NOFIT_STYLE
         tail = ""
         if r.capped_by_positions:
             tail = " (capped by the model's max positions; memory allows more)"
@@ -104,8 +104,8 @@ def render_fit(r: FitReport) -> RenderableType:
         parts.append(
             Text(
                 f"batch {r.batch:,} x {r.ctx:,} tokens {verdict}: needs "
-                f"{fmt_gib(r.kv_bytes)} of {fmt_gib(r.kv_budget_bytes)}; "
-                f"headroom {fmt_gib(r.headroom_bytes)} ({r.headroom_pct:.1f}%)",
+                f"{fmt_gib(r.kv_bytes or 0)} of {fmt_gib(r.kv_budget_bytes)}; "
+                f"headroom {fmt_gib(r.headroom_bytes or 0)} ({r.headroom_pct or 0:.1f}%)",
                 style=f"bold {FIT_STYLE if ok else NOFIT_STYLE}",
             )
         )

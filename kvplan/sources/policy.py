@@ -123,19 +123,18 @@ def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
 
 # The deployment keys: one per field of core.deployment.Deployment, generated so a policy
 # key means exactly what the flag means (same name, bounds and help).
+_DEPLOYMENT_FIELDS: dict[str, Any] = {
+    name: _deployment_field(setting, default)
+    for (name, setting), default in zip(
+        settings().items(), setting_defaults().values(), strict=True
+    )
+}
 _DeploymentKeys: type[_Strict] = create_model(
-    "_DeploymentKeys",
-    __base__=_Strict,
-    **{
-        name: _deployment_field(setting, default)
-        for (name, setting), default in zip(
-            settings().items(), setting_defaults().values(), strict=True
-        )
-    },
+    "_DeploymentKeys", __base__=_Strict, **_DEPLOYMENT_FIELDS
 )
 
 
-class _Settings(_DeploymentKeys):  # type: ignore[misc,valid-type]  # generated base
+class _Settings(_DeploymentKeys):
     """Deployment settings (the `kvplan fit` flags, spelled with underscores), the model
     and the operating point."""
 
@@ -209,7 +208,7 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise KvplanError(
                 f"{self.origin}:{event.start_mark.line + 1}: YAML aliases "
                 f"(*{event.anchor}) are not allowed in a policy",
@@ -218,7 +217,7 @@ class _Loader(yaml.SafeLoader):
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise KvplanError(
                     f"{self.origin}:{mark.line + 1}: YAML nested deeper than {MAX_DEPTH} levels"
                 )
@@ -302,21 +301,22 @@ def _build(loader: _Loader, node: yaml.Node, loc: Loc, lines: dict[Loc, int], or
                     f"{origin}:{key_line}: keys must be strings, got "
                     f"{_type_name(key) if key is not None else 'a ' + key_node.id}"
                 )
+            key_loc = (*loc, key)
             if key in out:
                 raise KvplanError(
-                    f"{origin}:{key_line}: duplicate key {key!r} (first at line "
-                    f"{lines[(*loc, key)]})"
+                    f"{origin}:{key_line}: duplicate key {key!r} (first at line {lines[key_loc]})"
                 )
-            lines[(*loc, key)] = key_line
-            out[key] = _build(loader, value_node, (*loc, key), lines, origin)
+            lines[key_loc] = key_line
+            out[key] = _build(loader, value_node, key_loc, lines, origin)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
             raise KvplanError(f"{origin}:{line}: YAML tag {node.tag} is not allowed")
         items = []
         for i, item in enumerate(node.value):
-            lines[(*loc, i)] = item.start_mark.line + 1
-            items.append(_build(loader, item, (*loc, i), lines, origin))
+            item_loc = (*loc, i)
+            lines[item_loc] = item.start_mark.line + 1
+            items.append(_build(loader, item, item_loc, lines, origin))
         return items
     try:
         return loader.construct_object(node)
@@ -383,12 +383,13 @@ def _allowed_keys(loc: Loc) -> list[str]:
         field = model.model_fields.get(str(part))
         if field is None:
             return []
-        inner = {
+        models: dict[str, type[BaseModel]] = {
             "targets": TargetPolicy,
             "defaults": DefaultsPolicy,
             "requirements": RequirementsPolicy,
             "kv_heads": KvHeadsPolicy,
-        }.get(str(part))
+        }
+        inner = models.get(str(part))
         if inner is None:
             return []
         model = inner
@@ -496,7 +497,7 @@ def load_policy(path_text: str) -> LoadedPolicy:
     seen: dict[str, int] = {}
     targets: list[Target] = []
     for i, target in enumerate(parsed.targets):
-        loc: Loc = ("targets", i)
+        loc = ("targets", i)
         if target.name in seen:
             where.fail(
                 loc,
@@ -657,7 +658,7 @@ def _resolve(
                 t.deployment_settings(),
                 gpu_file=gpu_file,
                 names={key: key for key in settings()},
-                weights_override=exact_weights(resolved, t.weight_dtype),
+                weights_override=exact_weights(resolved, t.deployment_settings()["weight_dtype"]),
             )
         except KvplanError as exc:
             key = exc.setting or "gpu"
