@@ -26,7 +26,7 @@ BENCH = ROOT / "tests" / "data" / "serving_benchmarks.yaml"
 WORKLOADS = ROOT / "configs" / "workloads.yaml"
 PRICES = ROOT / "configs" / "gpu_prices.yaml"
 
-ENGINES = {"vllm", "vllm-ascend", "sglang", "trtllm", "lmdeploy"}
+ENGINES = {"vllm", "vllm-ascend", "sglang", "trtllm", "mindie"}
 MEASURED_KEYS = {
     # vllm bench serve / sglang bench_serving block, as printed
     "request_throughput_rps",
