@@ -305,6 +305,16 @@ def record(
         notes.append("SGLang --enable-dp-attention: DP attention ranks live inside the TP group")
     else:
         gpus = tpi * dpi * ppi
+    stated = re.match(r"(\d+)\s*×", info["hardware"] or "")
+    page_gpus = int(stated.group(1)) if stated else None
+    if page_gpus is None and "single" in (info["hardware"] or "").lower():
+        page_gpus = 1
+    if page_gpus is not None and gpus > page_gpus:
+        notes.append(
+            f"CONFLICT: the command needs {gpus} devices, the page's hardware line has {page_gpus}"
+        )
+    elif page_gpus is not None and gpus < page_gpus:
+        notes.append(f"the command uses {gpus} of the page's {page_gpus} devices")
     if not tp and engine == "mindie":
         notes.append("no TP flag in the simplified MindIE command; 1 NPU assumed (not stated)")
     elif not tp:
