@@ -1,4 +1,5 @@
-"""Structure checks for the published decode/serving measurements (tests/data/decode_measurements_2026.yaml).
+"""Structure checks for the published decode/serving measurements in
+tests/data/decode_measurements_2026.yaml.
 
 The file feeds the roofline latency validation, so a malformed row would silently skew a fit or a
 held-out error. These checks pin what every row must carry (a source, positive finite numbers, the
@@ -18,11 +19,11 @@ DATA = Path(__file__).parent / "data"
 NEW = DATA / "decode_measurements_2026.yaml"
 OLD = DATA / "decode_measurements.yaml"
 
-REQUIRED = (
-    "id model arch gpu num_gpus tensor_parallel_size kind batch concurrency prompt_tokens "
-    "output_tokens context weight_dtype kv_dtype engine engine_version cuda_graphs measured "
-    "source notes split"
-).split()
+REQUIRED = [
+    *("id", "model", "arch", "gpu", "num_gpus", "tensor_parallel_size", "kind", "batch"),
+    *("concurrency", "prompt_tokens", "output_tokens", "context", "weight_dtype", "kv_dtype"),
+    *("engine", "engine_version", "cuda_graphs", "measured", "source", "notes", "split"),
+]
 KINDS = {"decode_step", "generate_rate", "serving_tpot", "ttft"}
 ARCHS = {"dense", "moe", "moe_mla"}
 DTYPES = {"fp16", "bf16", "fp8", "int8", "int4", "mxfp4", "nvfp4", "q4_0", "q8_0", "q4_k_m"}
@@ -111,7 +112,7 @@ def test_split_is_roughly_a_third_heldout():
 @pytest.mark.parametrize(
     ("row_id", "key", "value"),
     [
-        # ROCm/vllm docs/dev-docker/README.md, MI300X latency table, Llama 3.1 70B FP8, TP8, BS1, 128/2048
+        # ROCm/vllm docs/dev-docker/README.md, MI300X latency, Llama 3.1 70B FP8, TP8, BS1
         ("vllm-rocm-llama31-70b-mi300x-fp8-tp8-b1-i128-o2048", "e2e_latency_s", 17.236),
         # TensorRT-LLM performance.md, H100 FP8, Falcon 180B, batch 1024, TP8, 128/2048
         (
