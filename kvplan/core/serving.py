@@ -421,3 +421,160 @@ def search_space(d: Deployment, tps: Sequence[int] = SEARCH_TP) -> list[Deployme
     tp_values = sorted({t for t in (*tps, d.tp) if heads % t == 0})
     pp_values = sorted({1, d.pp})
     return [d.with_(tp=t, pp=q) for q in pp_values for t in tp_values]
+
+
+def _closest(options: Sequence[Option]) -> Option | None:
+    """The infeasible option whose best TPOT comes nearest (for the 'cannot be met' line)."""
+    scored = [o for o in options if o.best_tpot_ms is not None]
+    return min(scored, key=lambda o: o.best_tpot_ms or 0.0) if scored else None
+
+
+def build_report(
+    *,
+    model: str,
+    source: str,
+    deployments: Sequence[Deployment],
+    w: Workload,
+    concurrency: int | None = None,
+    rate: float | None = None,
+    slo_tpot_s: float | None = None,
+    slo_ttft_s: float | None = None,
+    prices: dict[str, Price] | None = None,
+    offload_bytes: int | None = None,
+    search: bool = True,
+    factors: ServingFactors | None = None,
+) -> PlanReport:
+    """The whole answer of `kvplan plan`. Without a rate: the first deployment at the asked
+    concurrency (default: the steady memory limit). With a rate: every candidate of
+    `search_space` on every GPU sized to the rate and SLOs, ranked; the report describes the
+    best feasible one (or, when none is, the first deployment as asked).
+    Raises KvplanError when the first deployment cannot serve one request and there is
+    nothing else to answer with."""
+    f = factors or ServingFactors()
+    prices = prices or {}
+    notes: list[str] = list(w.notes)
+    options: list[Option] = []
+    order: list[int] = []
+    chosen: int | None = None
+    target = deployments[0]
+    if rate is not None:
+        candidates = [c for d in deployments for c in (search_space(d) if search else [d])]
+        options = [
+            size_option(
+                c,
+                w,
+                rate=rate,
+                slo_tpot_s=slo_tpot_s,
+                slo_ttft_s=slo_ttft_s,
+                price=prices.get(c.gpu.name),
+                factors=f,
+            )
+            for c in candidates
+        ]
+        order = rank(options)
+        options = [options[i] for i in order]
+        if options and options[0].feasible:
+            chosen = 0
+            best = options[0]
+            target = next(
+                c for c in candidates if (c.gpu.name, c.tp, c.pp) == (best.gpu, best.tp, best.pp)
+            )
+        else:
+            near = _closest(options)
+            notes.append(
+                "no deployment meets the targets"
+                + (
+                    f"; closest: {near.gpu} TP {near.tp} PP {near.pp} with TPOT "
+                    f"{near.best_tpot_ms:.1f} ms and TTFT {near.best_ttft_ms:.0f} ms at one request"
+                    if near and near.best_tpot_ms is not None and near.best_ttft_ms is not None
+                    else ""
+                )
+            )
+    got = evaluate(target, w, factors=f)
+    if isinstance(got, str):
+        raise KvplanError(
+            f"{target.gpu.name} TP {target.tp} PP {target.pp} cannot serve this workload: {got}",
+            setting="gpu",
+        )
+    p, occ, s = got
+    limit = memory_limit(occ)
+    if chosen is not None:
+        point = options[chosen].point
+        assert point is not None
+        c = point.concurrency
+        how = "rate"
+        replicas, gpus = options[chosen].replicas, options[chosen].gpus
+        chosen_cost = options[chosen].cost
+    else:
+        c = concurrency or limit
+        how = "asked" if concurrency else "memory"
+        if rate is not None:
+            at = s.concurrency_for_rate(rate, limit)
+            c, how = (at, "rate") if at is not None else (limit, "memory")
+        point = s.point(c)
+        replicas, gpus = 1, target.gpus
+        price = prices.get(target.gpu.name)
+        chosen_cost = (
+            cost(price, gpus, point.output_tokens_per_s, point.input_tokens_per_s)
+            if price
+            else None
+        )
+    met = chosen is not None or rate is None
+    if c > limit:
+        met = False
+        notes.append(
+            f"concurrency {c} is above what the KV pool sustains ({limit}): the engine will "
+            f"preempt (overflow probability {point.preemption_probability:.0%})"
+        )
+    if rate is None and slo_tpot_s is not None and point.tpot_after_first_ms > slo_tpot_s * 1e3:
+        met = False
+        notes.append(f"TPOT {point.tpot_after_first_ms:.1f} ms misses --slo-tpot")
+    if rate is None and slo_ttft_s is not None and point.ttft_ms > slo_ttft_s * 1e3:
+        met = False
+        notes.append(f"TTFT {point.ttft_ms:.0f} ms misses --slo-ttft")
+    if occ.capped_by_engine:
+        notes.append(
+            f"the engine's max_num_seqs ({occ.engine_max_num_seqs}) caps concurrency below "
+            "what memory allows"
+        )
+    d = p.deployment
+    return PlanReport(
+        model=model,
+        source=source,
+        workload=w,
+        gpu=d.gpu.name,
+        engine=d.engine.value,
+        tp=d.tp,
+        pp=d.pp,
+        kv_budget_bytes=p.budget.kv_budget,
+        kv_tokens=p.kv_tokens,
+        max_num_seqs=d.scheduler_seqs,
+        max_num_batched_tokens=d.scheduler_tokens,
+        occupancy=occ,
+        max_concurrency_guaranteed=occ.max_concurrency_guaranteed,
+        max_concurrency_steady=occ.max_concurrency_steady,
+        concurrency=c,
+        concurrency_from=how,
+        point=point,
+        tpot_ms=point.tpot_ms,
+        ttft_ms=point.ttft_ms,
+        output_tokens_per_s=point.output_tokens_per_s,
+        output_tokens_per_s_per_gpu=point.output_tokens_per_s_per_gpu,
+        output_tokens_per_s_per_user=point.output_tokens_per_s_per_user,
+        curve=tuple(s.point(n) for n in curve_concurrencies(limit, c)),
+        host_tier=host_tier(p, w, offload_bytes) if offload_bytes else None,
+        rate_per_s=rate,
+        slo_tpot_ms=slo_tpot_s * 1e3 if slo_tpot_s is not None else None,
+        slo_ttft_ms=slo_ttft_s * 1e3 if slo_ttft_s is not None else None,
+        replicas=replicas,
+        gpus=gpus,
+        cost=chosen_cost,
+        cost_per_million_output_tokens=(
+            chosen_cost.cost_per_million_output_tokens if chosen_cost else None
+        ),
+        options=tuple(options),
+        chosen=chosen,
+        targets_met=met,
+        factors=f,
+        notes=tuple(notes + list(p.notes)),
+    )
