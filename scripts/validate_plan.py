@@ -279,7 +279,10 @@ def main() -> None:
         print(f"fitted on training split: DECODE_FACTOR={kd} PREFILL_FACTOR={kp}")
     else:
         kd, kp = DECODE_FACTOR, PREFILL_FACTOR
-    for name, (a, b) in {"roofline only (1, 1)": (1.0, 1.0), f"fitted ({kd}, {kp})": (kd, kp)}.items():
+    for name, (a, b) in {
+        "roofline only (1, 1)": (1.0, 1.0),
+        f"fitted ({kd}, {kp})": (kd, kp),
+    }.items():
         print(f"\n{name}")
         for split, rows in (("train", train), ("held-out", held)):
             for what in ("tpot_ms", "tokens_per_s", "ttft_ms"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from kvplan.cli import common as c
-from kvplan.core.serving import Price, build_report
+from kvplan.core.serving import CannotServe, Price, build_report
 from kvplan.core.workload import workload
 from kvplan.errors import EXIT_DOES_NOT_FIT, KvplanError
 from kvplan.presentation.output import print_json, stdout_console
@@ -121,19 +123,32 @@ def plan_command(
     price_table: dict[str, Price] = load_prices(prices) if prices else {}
     if gpu_hour_cost:
         price_table.update(parse_price_option(gpu_hour_cost, [d.gpu.name for d in deployments]))
-    report = build_report(
-        model=resolved.spec.name,
-        source=resolved.source,
-        deployments=deployments,
-        w=w,
-        concurrency=concurrency,
-        rate=rate_s,
-        slo_tpot_s=tpot_s,
-        slo_ttft_s=ttft_s,
-        prices=price_table,
-        offload_bytes=offload,
-        search=not no_search,
-    )
+    try:
+        report = build_report(
+            model=resolved.spec.name,
+            source=resolved.source,
+            deployments=deployments,
+            w=w,
+            concurrency=concurrency,
+            rate=rate_s,
+            slo_tpot_s=tpot_s,
+            slo_ttft_s=ttft_s,
+            prices=price_table,
+            offload_bytes=offload,
+            search=not no_search,
+        )
+    except CannotServe as exc:
+        if flags.as_json:
+            print_json(
+                "plan",
+                {
+                    "targets_met": False,
+                    "reason": exc.message,
+                    "options": [o.model_dump(mode="json") for o in exc.options],
+                },
+            )
+        sys.stderr.write(f"Cannot serve: {exc.message}\n")
+        raise typer.Exit(EXIT_DOES_NOT_FIT) from None
     if plot:
         write_curve(report, plot)
     if flags.as_json:

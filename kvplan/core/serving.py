@@ -59,6 +59,16 @@ MAX_PREFILL_LENGTHS = 256  # distinct input lengths evaluated exactly; more are 
 SEARCH_TP = (1, 2, 4, 8)
 
 
+class CannotServe(KvplanError):
+    """An answer, not bad input: no deployment asked for can serve the workload (exit 1)."""
+
+    kind = "does_not_fit"
+
+    def __init__(self, message: str, options: Sequence[Option] = ()) -> None:
+        super().__init__(message)
+        self.options = tuple(options)
+
+
 class ServingFactors(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -481,6 +491,12 @@ def build_report(
             )
         else:
             near = _closest(options)
+            if near is not None:  # show the closest deployment's figures
+                target = next(
+                    c
+                    for c in candidates
+                    if (c.gpu.name, c.tp, c.pp) == (near.gpu, near.tp, near.pp)
+                )
             notes.append(
                 "no deployment meets the targets"
                 + (
@@ -492,9 +508,11 @@ def build_report(
             )
     got = evaluate(target, w, factors=f)
     if isinstance(got, str):
-        raise KvplanError(
-            f"{target.gpu.name} TP {target.tp} PP {target.pp} cannot serve this workload: {got}",
-            setting="gpu",
+        lead = f"{notes[-1]}; " if rate is not None and chosen is None else ""
+        raise CannotServe(
+            f"{lead}{target.gpu.name} TP {target.tp} PP {target.pp} cannot serve this "
+            f"workload: {got}",
+            options,
         )
     p, occ, s = got
     limit = memory_limit(occ)

@@ -38,8 +38,7 @@ def _memory(r: PlanReport) -> Table:
     t.add_row(
         "steady-state concurrency",
         f"{r.max_concurrency_steady:,}",
-        f"mean occupancy {o.steady_bytes_mean / 2**20:,.1f} MiB per request; pool overflow "
-        "≤ 1 %",
+        f"mean occupancy {o.steady_bytes_mean / 2**20:,.1f} MiB per request; pool overflow ≤ 1 %",
         style="bold",
     )
     t.add_row(
@@ -121,19 +120,16 @@ def _curve(points: tuple[ServingPoint, ...], at: int) -> Table:
 
 def _options(r: PlanReport) -> Table:
     t = Table(
-        title=f"Sizing for {r.rate_per_s:g} requests/s (ranked)",
+        title=f"Sizing for {r.rate_per_s:g} requests/s, ranked (max C: per replica within SLOs)",
         title_justify="left",
     )
-    for name in ("#", "GPU", "TP", "PP", "C/replica", "replicas", "GPUs", "TPOT ms", "TTFT ms"):
-        t.add_column(name, justify="right")
-    t.add_column("$/M out", justify="right")
-    t.add_column("$/month", justify="right")
-    t.add_column("note", style="dim")
+    for name in ("#", "GPU", "TP", "PP", "C", "max C", "repl", "GPUs", "TPOT", "TTFT"):
+        t.add_column(name, justify="right", no_wrap=True)
+    t.add_column("$/M out", justify="right", no_wrap=True)
+    t.add_column("$/month", justify="right", no_wrap=True)
     for i, o in enumerate(r.options, 1):
         if not o.feasible:
-            t.add_row(
-                str(i), o.gpu, str(o.tp), str(o.pp), "", "", "", "", "", "", "", o.reason or ""
-            )
+            t.add_row(str(i), o.gpu, str(o.tp), str(o.pp), o.reason or "", style="dim")
             continue
         assert o.point is not None
         t.add_row(
@@ -142,13 +138,13 @@ def _options(r: PlanReport) -> Table:
             str(o.tp),
             str(o.pp),
             f"{o.point.concurrency:,}",
+            f"{o.slo_concurrency:,}",
             f"{o.replicas:,}",
             f"{o.gpus:,}",
             f"{o.point.tpot_after_first_ms:,.1f}",
             f"{o.point.ttft_ms:,.0f}",
             f"{o.cost.cost_per_million_output_tokens:,.3f}" if o.cost else "",
             f"{o.cost.usd_per_month:,.0f}" if o.cost else "",
-            f"max {o.slo_concurrency:,} per replica within SLOs",
             style="bold" if i == 1 else None,
         )
     return t

@@ -178,9 +178,7 @@ def named_shape(name: str, *, prefix_len: int = 0) -> Workload:
                 [(max(1, round(i)), max(1, round(o)))],
                 source=str(w.get("source")),
                 prefix_len=prefix_len,
-                notes=(
-                    f"{w.get('use_case', w['id'])}: {stat} input {i:g}, output {o:g} tokens",
-                ),
+                notes=(f"{w.get('use_case', w['id'])}: {stat} input {i:g}, output {o:g} tokens",),
             )
     raise KvplanError(
         f"unknown workload {name!r}",
