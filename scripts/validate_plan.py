@@ -30,6 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from kvplan.core.capacity import plan  # noqa: E402
 from kvplan.core.serving import (  # noqa: E402
     DECODE_FACTOR,
     PREFILL_FACTOR,
@@ -37,7 +38,6 @@ from kvplan.core.serving import (  # noqa: E402
     ServingFactors,
     memory_limit,
 )
-from kvplan.core.capacity import plan  # noqa: E402
 from kvplan.core.workload import occupancy, workload  # noqa: E402
 from kvplan.errors import KvplanError  # noqa: E402
 from kvplan.sources.deployment import parse_deployment  # noqa: E402

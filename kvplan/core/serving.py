@@ -378,37 +378,41 @@ def size_option(
     factors: ServingFactors | None = None,
 ) -> Option:
     """The fewest replicas of deployment `d` serving `rate` requests/s within the SLOs."""
-    base = {"gpu": d.gpu.name, "tp": d.tp, "pp": d.pp}
     got = evaluate(d, w, factors=factors)
     if isinstance(got, str):
-        return Option(**base, feasible=False, reason=got)
+        return Option(gpu=d.gpu.name, tp=d.tp, pp=d.pp, feasible=False, reason=got)
     _, occ, s = got
     limit = memory_limit(occ)
     c = s.best_under_slo(limit, slo_tpot_s, slo_ttft_s)
-    common = {
-        **base,
-        "max_concurrency_guaranteed": occ.max_concurrency_guaranteed,
-        "max_concurrency_steady": occ.max_concurrency_steady,
-        "best_tpot_ms": s.tpot_after_first_s(1) * 1e3,
-        "best_ttft_ms": s.ttft_s(1) * 1e3,
-    }
+    empty = Option(
+        gpu=d.gpu.name,
+        tp=d.tp,
+        pp=d.pp,
+        feasible=False,
+        reason="even one request misses the SLOs",
+        max_concurrency_guaranteed=occ.max_concurrency_guaranteed,
+        max_concurrency_steady=occ.max_concurrency_steady,
+        best_tpot_ms=s.tpot_after_first_s(1) * 1e3,
+        best_ttft_ms=s.ttft_s(1) * 1e3,
+    )
     if c == 0:
-        return Option(**common, feasible=False, reason="even one request misses the SLOs")
+        return empty
     capacity_rps = c / s.e2e_s(c)
     replicas = max(1, ceil(rate / capacity_rps - 1e-12))
     at = s.concurrency_for_rate(rate / replicas, c)
     point = s.point(at if at is not None else c)
     gpus = replicas * d.tp * d.pp
-    served_out = rate * s.out
-    return Option(
-        **common,
-        feasible=True,
-        slo_concurrency=c,
-        replica_capacity_rps=capacity_rps,
-        replicas=replicas,
-        gpus=gpus,
-        point=point,
-        cost=cost(price, gpus, served_out, rate * s.mean_in) if price else None,
+    return empty.model_copy(
+        update={
+            "feasible": True,
+            "reason": None,
+            "slo_concurrency": c,
+            "replica_capacity_rps": capacity_rps,
+            "replicas": replicas,
+            "gpus": gpus,
+            "point": point,
+            "cost": cost(price, gpus, rate * s.out, rate * s.mean_in) if price else None,
+        }
     )
 
 

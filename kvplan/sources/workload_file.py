@@ -223,7 +223,7 @@ def parse_duration(text: str, flag: str) -> float:
     return value
 
 
-# ---- prices ----------------------------------------------------------------------------------------
+# ---- prices ------------------------------------------------------------------------
 def parse_price_option(text: str, gpus: list[str]) -> dict[str, Price]:
     """--gpu-hour-cost: '2.49' (every GPU) or 'h100-sxm=2.49,mi300x=1.85'."""
     out: dict[str, Price] = {}
