@@ -34,6 +34,7 @@ from kvplan.core.capacity import plan  # noqa: E402
 from kvplan.core.serving import (  # noqa: E402
     DECODE_FACTOR,
     PREFILL_FACTOR,
+    TTFT_OVERHEAD_S,
     Serving,
     ServingFactors,
     memory_limit,
@@ -101,11 +102,11 @@ class Case:
     tokens_per_s: float | None
     ttft_ms: float | None
 
-    def predicted(self, kd: float, kp: float) -> dict[str, float]:
-        """The formulas of kvplan.core.serving with the factors as arguments."""
+    def predicted(self, kd: float, kp: float, over: float = 0.0) -> dict[str, float]:
+        """The formulas of kvplan.core.serving with the constants as arguments."""
         step, pre = kd * self.step_s, kp * self.prefill_s
-        e2e = self.out * step + self.concurrency * pre
-        ttft = pre + self.chunks * step
+        e2e = self.out * step + self.concurrency * pre + over
+        ttft = pre + self.chunks * step + over
         after = max(step, (e2e - ttft) / (self.out - 1)) if self.out > 1 else step
         return {
             "tpot_ms": after * 1e3,
@@ -227,14 +228,21 @@ def load_cases() -> tuple[list[Case], dict[str, int]]:
     return cases, skipped
 
 
-def errors(cases: list[Case], kd: float, kp: float, what: str) -> list[float]:
+def errors(cases: list[Case], kd: float, kp: float, what: str, over: float = 0.0) -> list[float]:
     """|log(predicted / measured)| for each case that has the measurement."""
     out = []
     for c in cases:
         measured = getattr(c, what)
         if measured:
-            out.append(abs(math.log(c.predicted(kd, kp)[what] / measured)))
+            out.append(abs(math.log(c.predicted(kd, kp, over)[what] / measured)))
     return out
+
+
+def fit_overhead(train: list[Case], kd: float, kp: float) -> float:
+    """Median of measured - modelled TTFT (seconds) over the client-limited training runs,
+    rounded to the millisecond."""
+    gaps = [c.ttft_ms - c.predicted(kd, kp)["ttft_ms"] for c in train if c.ttft_ms]
+    return round(max(0.0, statistics.median(gaps))) / 1e3
 
 
 def summary(errs: list[float]) -> str:
@@ -276,17 +284,22 @@ def main() -> None:
         print(f"  skipped {n}: {why}")
     if args.fit:
         kd, kp = fit(train)
-        print(f"fitted on training split: DECODE_FACTOR={kd} PREFILL_FACTOR={kp}")
+        over = fit_overhead(train, kd, kp)
+        print(
+            f"fitted on training split: DECODE_FACTOR={kd} PREFILL_FACTOR={kp} "
+            f"TTFT_OVERHEAD_S={over}"
+        )
     else:
-        kd, kp = DECODE_FACTOR, PREFILL_FACTOR
-    for name, (a, b) in {
-        "roofline only (1, 1)": (1.0, 1.0),
-        f"fitted ({kd}, {kp})": (kd, kp),
-    }.items():
+        kd, kp, over = DECODE_FACTOR, PREFILL_FACTOR, TTFT_OVERHEAD_S
+    models = {
+        "roofline only (1, 1, 0)": (1.0, 1.0, 0.0),
+        f"fitted ({kd}, {kp}, {over})": (kd, kp, over),
+    }
+    for name, (a, b, o) in models.items():
         print(f"\n{name}")
         for split, rows in (("train", train), ("held-out", held)):
             for what in ("tpot_ms", "tokens_per_s", "ttft_ms"):
-                print(f"  {split:8s} {what:13s} {summary(errors(rows, a, b, what))}")
+                print(f"  {split:8s} {what:13s} {summary(errors(rows, a, b, what, o))}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from kvplan.core.roofline import estimate_decode
 from kvplan.core.serving import (
     DECODE_FACTOR,
     PREFILL_FACTOR,
+    TTFT_OVERHEAD_S,
     Price,
     Serving,
     build_report,
@@ -124,7 +125,7 @@ def test_host_tier_tokens_by_hand():
 
 
 def test_tpot_composition_matches_the_roofline():
-    """TPOT = DECODE_FACTOR x roofline step at the mean context + C x P / out."""
+    """TPOT = DECODE_FACTOR x roofline step at the mean context + (C x P + overhead) / out."""
     p = plan(deployment())
     w = workload("x", [(1000, 200)])
     occ = occupancy(p, w)
@@ -138,11 +139,13 @@ def test_tpot_composition_matches_the_roofline():
     est = estimate_decode(p, batch=1, ctx=1000)
     prefill_ms = PREFILL_FACTOR * est.prefill_flops / (est.peak_flops * 0.6) * 1e3
     assert point.prefill_ms_per_request == pytest.approx(prefill_ms)
-    assert point.tpot_ms == pytest.approx(step_ms + c * prefill_ms / 200)
+    over_ms = TTFT_OVERHEAD_S * 1e3
+    assert point.tpot_ms == pytest.approx(step_ms + (c * prefill_ms + over_ms) / 200)
     assert point.output_tokens_per_s == pytest.approx(c * 1000 / point.tpot_ms)
     assert point.e2e_ms == pytest.approx(200 * point.tpot_ms)
-    # benchmarks' TPOT excludes the first token: only the other C-1 prefills interfere
     chunks = ceil(1000 / (8192 - c))
+    assert point.ttft_ms == pytest.approx(prefill_ms + chunks * step_ms + over_ms)
+    # benchmarks' TPOT excludes the first token: only the other C-1 prefills interfere
     after = ((200 - chunks) * step_ms + (c - 1) * prefill_ms) / 199
     assert point.tpot_after_first_ms == pytest.approx(after)
 
