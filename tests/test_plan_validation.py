@@ -11,6 +11,7 @@ import hashlib
 import importlib.util
 import math
 import statistics
+import sys
 
 import pytest
 from conftest import ROOT
@@ -20,9 +21,10 @@ from kvplan.core import serving
 
 @pytest.fixture(scope="module")
 def v():
-    spec = importlib.util.spec_from_file_location("vp", ROOT / "scripts" / "validate_plan.py")
+    spec = importlib.util.spec_from_file_location("validate_plan", ROOT / "scripts" / "validate_plan.py")
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["validate_plan"] = mod  # dataclasses look their module up by name
     spec.loader.exec_module(mod)
     return mod
 
