@@ -21,7 +21,9 @@ from kvplan.core import serving
 
 @pytest.fixture(scope="module")
 def v():
-    spec = importlib.util.spec_from_file_location("validate_plan", ROOT / "scripts" / "validate_plan.py")
+    spec = importlib.util.spec_from_file_location(
+        "validate_plan", ROOT / "scripts" / "validate_plan.py"
+    )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules["validate_plan"] = mod  # dataclasses look their module up by name
