@@ -295,6 +295,18 @@ def main() -> None:
         "roofline only (1, 1, 0)": (1.0, 1.0, 0.0),
         f"fitted ({kd}, {kp}, {over})": (kd, kp, over),
     }
+    groups = {
+        "client-limited (--max-concurrency)": lambda c: c.client_limited,
+        "all requests at t=0, vllm bench serve": lambda c: (
+            not c.client_limited and not c.id.startswith("trtllm-perf")
+        ),
+        "trtllm-bench max throughput": lambda c: c.id.startswith("trtllm-perf"),
+    }
+    print(f"\nheld-out by kind, constants ({kd}, {kp}, {over})")
+    for label, keep in groups.items():
+        rows = [c for c in held if keep(c)]
+        for what in ("tpot_ms", "tokens_per_s"):
+            print(f"  {label:40s} {what:13s} {summary(errors(rows, kd, kp, what, over))}")
     for name, (a, b, o) in models.items():
         print(f"\n{name}")
         for split, rows in (("train", train), ("held-out", held)):
