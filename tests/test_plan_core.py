@@ -208,3 +208,29 @@ def test_search_space_keeps_valid_tp():
     d = deployment()
     tps = sorted({x.tp for x in search_space(d)})
     assert tps == [1, 2, 4, 8]  # 32 query heads
+
+
+def test_speculative_decoding_memory_by_hand():
+    """Draft weights come off the budget; each sequence holds target + draft KV for
+    in + out + k tokens (k lookahead slots), block-rounded."""
+    from kvplan.core.serving import Speculation, resolve_plans
+
+    d = Deployment(
+        spec=catalog_spec("meta-llama/Llama-3.1-70B-Instruct"),
+        gpu=gpu("h100-sxm"),
+        tp=4,
+        kv_dtype="bf16",
+    )
+    draft_spec = catalog_spec("meta-llama/Llama-3.2-1B-Instruct")
+    base = plan(d)
+    p, draft = resolve_plans(d, Speculation(draft=draft_spec, lookahead=4))
+    assert draft is not None
+    assert p.budget.kv_budget == pytest.approx(
+        base.budget.kv_budget - draft.weights_total / 4, abs=1
+    )
+    occ = occupancy(p, workload("x", [(2048, 512)]), draft=draft, lookahead=4)
+    # per GPU and token: 70B 80 layers x 2 heads x 128 x 2 x 2 B; 1B 16 x 2 x 64 x 2 x 2 B
+    per_token = 80 * 2 * 128 * 2 * 2 + 16 * 2 * 64 * 2 * 2
+    full = 161 * 16 * per_token  # 2048 + 512 + 4 = 2564 tokens -> 161 blocks
+    assert occ.full_bytes_max == full
+    assert occ.max_concurrency_guaranteed == p.budget.kv_budget // full

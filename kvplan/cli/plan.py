@@ -7,7 +7,7 @@ import sys
 import typer
 
 from kvplan.cli import common as c
-from kvplan.core.serving import CannotServe, Price, build_report
+from kvplan.core.serving import CannotServe, Price, Speculation, build_report
 from kvplan.core.workload import workload
 from kvplan.errors import EXIT_DOES_NOT_FIT, KvplanError
 from kvplan.presentation.output import print_json, stdout_console
@@ -62,6 +62,16 @@ def plan_command(
     cpu_offload: str = typer.Option(
         None, "--cpu-offload", help="Host memory for KV offload per replica, e.g. 200GiB."
     ),
+    draft: str = typer.Option(
+        None,
+        "--draft",
+        help="Speculative decoding draft model (MODEL syntax); its weights and KV share the pool.",
+    ),
+    num_speculative_tokens: int = typer.Option(
+        None,
+        "--num-speculative-tokens",
+        help="Tokens proposed per step: lookahead slots each sequence holds (alone: MTP).",
+    ),
     no_search: bool = typer.Option(
         False, "--no-search", help="With --rate: keep the given TP/PP (no search over TP/PP)."
     ),
@@ -91,6 +101,9 @@ def plan_command(
             "no workload: give --input-len and --output-len, or --workload",
             hint=f"shapes: {', '.join(shape_names())}",
         )
+    c.positive(num_speculative_tokens, "--num-speculative-tokens", limit=c.MAX_CTX)
+    if draft and not num_speculative_tokens:
+        raise KvplanError("--draft needs --num-speculative-tokens")
     rate_s = parse_rate(rate) if rate is not None else None
     tpot_s = parse_duration(slo_tpot, "--slo-tpot") if slo_tpot is not None else None
     ttft_s = parse_duration(slo_ttft, "--slo-ttft") if slo_ttft is not None else None
@@ -111,6 +124,14 @@ def plan_command(
         model, revision=flags.revision, token=flags.token, refresh=flags.refresh
     )
     weights = c.exact_weights(resolved, flags.weight_dtype)
+    speculation = None
+    if num_speculative_tokens:
+        draft_spec = (
+            c.load_model(draft, revision=None, token=flags.token, refresh=flags.refresh).spec
+            if draft
+            else None
+        )
+        speculation = Speculation(draft=draft_spec, lookahead=num_speculative_tokens)
     deployments = [
         parse_deployment(
             resolved.spec,
@@ -136,6 +157,7 @@ def plan_command(
             prices=price_table,
             offload_bytes=offload,
             search=not no_search,
+            speculation=speculation,
         )
     except CannotServe as exc:
         if flags.as_json:

@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kvplan.core import capacity
 from kvplan.core.capacity import Plan
 from kvplan.core.deployment import Deployment
+from kvplan.core.geometry import ModelSpec
 from kvplan.core.roofline import DecodeEstimate, Efficiency, estimate_decode
 from kvplan.core.search import largest_true
 from kvplan.core.workload import HostTier, Occupancy, Workload, host_tier, occupancy
@@ -73,6 +74,16 @@ class CannotServe(KvplanError):
     def __init__(self, message: str, options: Sequence[Option] = ()) -> None:
         super().__init__(message)
         self.options = tuple(options)
+
+
+class Speculation(BaseModel):
+    """Speculative decoding as memory sees it: a draft model (None: MTP heads of the model
+    itself) and the proposed tokens each sequence holds slots for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    draft: ModelSpec | None = None
+    lookahead: int = Field(default=0, ge=0)
 
 
 class ServingFactors(BaseModel):
@@ -340,6 +351,8 @@ class PlanReport(BaseModel):
     chosen: int | None  # index into options of the best feasible one
     targets_met: bool
     factors: ServingFactors
+    draft_model: str | None  # speculative decoding: the draft ("mtp": the model's heads)
+    lookahead_tokens: int  # proposed-token slots each sequence holds
     notes: tuple[str, ...]
 
 
@@ -355,20 +368,34 @@ def memory_limit(occ: Occupancy) -> int:
     return max(occ.max_concurrency_steady, occ.max_concurrency_guaranteed)
 
 
+def resolve_plans(d: Deployment, spec: Speculation | None = None) -> tuple[Plan, Plan | None]:
+    """The target's plan (its budget counting the draft's weights too, which the engine
+    loads before it sizes the KV pool) and the draft's plan on the same GPUs (for its
+    per-sequence KV)."""
+    p = capacity.plan(d)
+    if spec is None or spec.draft is None:
+        return p, None
+    draft = capacity.plan(d.with_(spec=spec.draft, weights_override=None))
+    return capacity.plan(d.with_(weights_override=p.weights_total + draft.weights_total)), draft
+
+
 def evaluate(
     d: Deployment,
     w: Workload,
     *,
     factors: ServingFactors | None = None,
+    speculation: Speculation | None = None,
 ) -> tuple[Plan, Occupancy, Serving] | str:
     """Plan, occupancy and latency model of one deployment, or why it cannot serve."""
     try:
-        p = capacity.plan(d)
+        p, draft = resolve_plans(d, speculation)
     except KvplanError as exc:
         return exc.message
     if not p.weights_fit:
         return capacity.weights_shortfall(p)
-    occ = occupancy(p, w)
+    occ = occupancy(
+        p, w, draft=draft, lookahead=speculation.lookahead if speculation is not None else 0
+    )
     if memory_limit(occ) < 1:
         return "not one request of the workload fits in the KV pool"
     return p, occ, Serving(p, w, occ, factors)
@@ -383,9 +410,10 @@ def size_option(
     slo_ttft_s: float | None,
     price: Price | None,
     factors: ServingFactors | None = None,
+    speculation: Speculation | None = None,
 ) -> Option:
     """The fewest replicas of deployment `d` serving `rate` requests/s within the SLOs."""
-    got = evaluate(d, w, factors=factors)
+    got = evaluate(d, w, factors=factors, speculation=speculation)
     if isinstance(got, str):
         return Option(gpu=d.gpu.name, tp=d.tp, pp=d.pp, feasible=False, reason=got)
     _, occ, s = got
@@ -464,6 +492,7 @@ def build_report(
     offload_bytes: int | None = None,
     search: bool = True,
     factors: ServingFactors | None = None,
+    speculation: Speculation | None = None,
 ) -> PlanReport:
     """The whole answer of `kvplan plan`. Without a rate: the first deployment at the asked
     concurrency (default: the steady memory limit). With a rate: every candidate of
@@ -489,6 +518,7 @@ def build_report(
                 slo_ttft_s=slo_ttft_s,
                 price=prices.get(c.gpu.name),
                 factors=f,
+                speculation=speculation,
             )
             for c in candidates
         ]
@@ -517,7 +547,7 @@ def build_report(
                     else ""
                 )
             )
-    got = evaluate(target, w, factors=f)
+    got = evaluate(target, w, factors=f, speculation=speculation)
     if isinstance(got, str):
         lead = f"{notes[-1]}; " if rate is not None and chosen is None else ""
         raise CannotServe(
@@ -561,6 +591,13 @@ def build_report(
     if rate is None and slo_ttft_s is not None and point.ttft_ms > slo_ttft_s * 1e3:
         met = False
         notes.append(f"TTFT {point.ttft_ms:.0f} ms misses --slo-ttft")
+    if speculation is not None:
+        what = speculation.draft.name if speculation.draft else "MTP heads (their KV not counted)"
+        notes.append(
+            f"speculative decoding with {what}: draft weights and KV and "
+            f"{speculation.lookahead} lookahead slots per sequence are counted in memory; "
+            "TPOT is modelled without speculation (no acceptance rate)"
+        )
     if occ.capped_by_engine:
         notes.append(
             f"the engine's max_num_seqs ({occ.engine_max_num_seqs}) caps concurrency below "
@@ -605,5 +642,9 @@ def build_report(
         chosen=chosen,
         targets_met=met,
         factors=f,
+        draft_model=(
+            (speculation.draft.name if speculation.draft else "mtp") if speculation else None
+        ),
+        lookahead_tokens=speculation.lookahead if speculation else 0,
         notes=tuple(notes + list(p.notes)),
     )

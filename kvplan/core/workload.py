@@ -174,19 +174,36 @@ def _z_for(risk: float) -> float:
 
 
 class _Sums:
-    """Sums of f(n) = plan.seq_bytes(n) over token ranges, exact and fast: f only changes
-    at n = k * block + 1 (a new block; a window stops growing at a block boundary too,
-    since tokens_held rounds min(n, window) up to blocks), so it is constant per block."""
+    """Sums of f(n) over token ranges, exact and fast. f(n) = the plan's seq_bytes(n + k)
+    (plus a draft model's, with speculative decoding's k lookahead slots) only changes
+    where n + k crosses a block boundary (k * block + 1: a new block; a window stops growing
+    at a block boundary too, since tokens_held rounds min(n, window) up to blocks), so it
+    is constant on each block of n + k."""
 
-    def __init__(self, p: Plan) -> None:
-        self.p = p
+    def __init__(self, p: Plan, *, draft: Plan | None = None, lookahead: int = 0) -> None:
+        self.p, self.draft, self.k = p, draft, lookahead
         self.block = p.deployment.block_size
+        if draft is not None and draft.deployment.block_size != self.block:
+            raise KvplanError("the draft model must use the same --block-size")
         self._f: dict[int, int] = {}
 
+    def shared(self, tokens: int) -> int:
+        """Bytes of a `tokens`-long shared prefix (whole blocks, no lookahead, no state)."""
+        if not tokens:
+            return 0
+        plans = [self.p] if self.draft is None else [self.p, self.draft]
+        return sum(q.seq_bytes(tokens) - q.seq_bytes(0) for q in plans)
+
+    def _blocks(self, n: int) -> int:
+        m = n + self.k
+        return -(-m // self.block) if m > 0 else 0
+
     def f(self, n: int) -> int:
-        k = -(-n // self.block) if n > 0 else 0
+        k = self._blocks(n)
         if k not in self._f:
-            self._f[k] = self.p.seq_bytes(k * self.block)
+            tokens = k * self.block
+            extra = self.draft.seq_bytes(tokens) if self.draft is not None else 0
+            self._f[k] = self.p.seq_bytes(tokens) + extra
         return self._f[k]
 
     def sums(self, lo: int, hi: int) -> tuple[int, int, int]:
@@ -194,8 +211,7 @@ class _Sums:
         s1 = s2 = 0
         n = lo
         while n <= hi:
-            end = min(hi, -(-n // self.block) * self.block if n > 0 else 0)
-            end = max(end, n)
+            end = min(hi, max(n, self._blocks(n) * self.block - self.k))
             count = end - n + 1
             v = self.f(n)
             s1 += v * count
@@ -205,14 +221,23 @@ class _Sums:
 
 
 def occupancy(
-    p: Plan, w: Workload, *, risk: float = PREEMPTION_RISK, max_seqs: int | None = None
+    p: Plan,
+    w: Workload,
+    *,
+    risk: float = PREEMPTION_RISK,
+    max_seqs: int | None = None,
+    draft: Plan | None = None,
+    lookahead: int = 0,
 ) -> Occupancy:
     """How many of the workload's requests the plan's KV pool holds (module docstring);
-    `max_seqs` replaces the engine's sequence limit (default: the deployment's)."""
-    sums = _Sums(p)
+    `max_seqs` replaces the engine's sequence limit (default: the deployment's).
+    Speculative decoding: `draft` (the draft model on the same deployment) keeps its own KV
+    for every sequence in the same pool, and each sequence holds `lookahead` extra slots
+    for the proposed tokens (the plan's budget must already count the draft's weights)."""
+    sums = _Sums(p, draft=draft, lookahead=lookahead)
     block = p.deployment.block_size
     shared_tokens = (w.prefix_len // block) * block
-    shared = sums.f(shared_tokens) - sums.f(0) if shared_tokens else 0
+    shared = sums.shared(shared_tokens)
     pool = p.budget.kv_budget - shared
     full_total = 0
     full_max = 0
