@@ -62,7 +62,7 @@ PREFILL_FACTOR = 1.8
 # not queueing), after the two factors above.
 TTFT_OVERHEAD_S = 0.032
 HOURS_PER_MONTH = 730.0  # 8760 h / 12, the convention cloud price lists use
-MAX_PREFILL_LENGTHS = 256  # distinct input lengths evaluated exactly; more are binned
+MAX_PREFILL_LENGTHS = 64  # distinct input lengths evaluated exactly; more are binned
 SEARCH_TP = (1, 2, 4, 8)
 
 

@@ -186,6 +186,8 @@ class _Sums:
         if draft is not None and draft.deployment.block_size != self.block:
             raise KvplanError("the draft model must use the same --block-size")
         self._f: dict[int, int] = {}
+        self._c1: list[int] = [0]  # _c1[j]: sum of g over the tokens of blocks 1..j
+        self._c2: list[int] = [0]
 
     def shared(self, tokens: int) -> int:
         """Bytes of a `tokens`-long shared prefix (whole blocks, no lookahead, no state)."""
@@ -198,25 +200,41 @@ class _Sums:
         m = n + self.k
         return -(-m // self.block) if m > 0 else 0
 
-    def f(self, n: int) -> int:
-        k = self._blocks(n)
-        if k not in self._f:
-            tokens = k * self.block
+    def _g(self, j: int) -> int:
+        """Bytes of a sequence holding j blocks (target + draft)."""
+        if j not in self._f:
+            tokens = j * self.block
             extra = self.draft.seq_bytes(tokens) if self.draft is not None else 0
-            self._f[k] = self.p.seq_bytes(tokens) + extra
-        return self._f[k]
+            self._f[j] = self.p.seq_bytes(tokens) + extra
+        return self._f[j]
+
+    def f(self, n: int) -> int:
+        return self._g(self._blocks(n))
+
+    def _grow(self, j: int) -> None:
+        """Cumulative sums of g and g^2 over whole blocks 1..j (each block = `block` tokens)."""
+        while len(self._c1) <= j:
+            i = len(self._c1)
+            v = self._g(i)
+            self._c1.append(self._c1[-1] + self.block * v)
+            self._c2.append(self._c2[-1] + self.block * v * v)
+
+    def _prefix(self, m: int) -> tuple[int, int]:
+        """(sum g(t), sum g(t)^2) over t = 1 .. m tokens held."""
+        if m <= 0:
+            return 0, 0
+        j = -(-m // self.block)
+        self._grow(j - 1)
+        v = self._g(j)
+        rest = m - (j - 1) * self.block
+        return self._c1[j - 1] + rest * v, self._c2[j - 1] + rest * v * v
 
     def sums(self, lo: int, hi: int) -> tuple[int, int, int]:
-        """(sum f(n), sum f(n)^2, sum n) over n in [lo, hi]."""
-        s1 = s2 = 0
-        n = lo
-        while n <= hi:
-            end = min(hi, max(n, self._blocks(n) * self.block - self.k))
-            count = end - n + 1
-            v = self.f(n)
-            s1 += v * count
-            s2 += v * v * count
-            n = end + 1
+        """(sum f(n), sum f(n)^2, sum n) over n in [lo, hi] (lo >= 1): differences of
+        prefix sums over whole blocks, O(1) per range once the blocks are tabulated."""
+        a1, a2 = self._prefix(lo - 1 + self.k)
+        b1, b2 = self._prefix(hi + self.k)
+        s1, s2 = b1 - a1, b2 - a2
         return s1, s2, (lo + hi) * (hi - lo + 1) // 2
 
 
