@@ -234,3 +234,26 @@ def test_speculative_decoding_memory_by_hand():
     full = 161 * 16 * per_token  # 2048 + 512 + 4 = 2564 tokens -> 161 blocks
     assert occ.full_bytes_max == full
     assert occ.max_concurrency_guaranteed == p.budget.kv_budget // full
+
+
+@pytest.mark.parametrize(
+    "name", ["google/gemma-2-9b-it", "ai21labs/AI21-Jamba-1.5-Mini", "meta-llama/Llama-3.1-8B"]
+)
+@pytest.mark.parametrize(
+    ("inp", "out", "block", "k"),
+    [(1, 1, 16, 0), (4000, 300, 16, 0), (4090, 17, 32, 3), (100, 5000, 1, 0), (33, 64, 16, 5)],
+)
+def test_block_sums_equal_brute_force(name, inp, out, block, k):
+    """The prefix-sum shortcut against summing seq_bytes(n + k) token by token (sliding
+    windows, hybrid state, plain full attention)."""
+    from kvplan.core.workload import _Sums
+
+    d = Deployment(spec=catalog_spec(name), gpu=gpu("h100-sxm"), kv_dtype="bf16", block_size=block)
+    p = plan(d)
+    sums = _Sums(p, lookahead=k)
+    values = [p.seq_bytes(n + k) for n in range(inp, inp + out)]
+    assert sums.sums(inp, inp + out - 1) == (
+        sum(values),
+        sum(v * v for v in values),
+        sum(range(inp, inp + out)),
+    )

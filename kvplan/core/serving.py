@@ -627,7 +627,12 @@ def build_report(
         output_tokens_per_s=point.output_tokens_per_s,
         output_tokens_per_s_per_gpu=point.output_tokens_per_s_per_gpu,
         output_tokens_per_s_per_user=point.output_tokens_per_s_per_user,
-        curve=tuple(s.point(n) for n in curve_concurrencies(limit, c)),
+        # up to where the pool is full on average, so the preemption risk beyond the
+        # steady limit shows
+        curve=tuple(
+            s.point(n)
+            for n in curve_concurrencies(max(limit, occ.max_concurrency_mean_fill), c, limit)
+        ),
         host_tier=host_tier(p, w, offload_bytes) if offload_bytes else None,
         rate_per_s=rate,
         slo_tpot_ms=slo_tpot_s * 1e3 if slo_tpot_s is not None else None,
