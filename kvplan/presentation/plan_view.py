@@ -13,7 +13,7 @@ from kvplan.core.serving import PlanReport, ServingPoint
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
-CHART_WIDTH = 16
+CHART_WIDTH = 12
 PLOT_SUFFIXES = (".svg", ".png")
 
 
