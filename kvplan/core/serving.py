@@ -591,6 +591,12 @@ def build_report(
     if rate is None and slo_ttft_s is not None and point.ttft_ms > slo_ttft_s * 1e3:
         met = False
         notes.append(f"TTFT {point.ttft_ms:.0f} ms misses --slo-ttft")
+    longest = max(pair.input_len + pair.output_len for pair in w.pairs)
+    if p.max_positions and longest > p.max_positions:
+        notes.append(
+            f"the longest request ({longest:,} tokens) exceeds the model's max positions "
+            f"({p.max_positions:,}); it needs RoPE scaling to be served"
+        )
     if speculation is not None:
         what = speculation.draft.name if speculation.draft else "MTP heads (their KV not counted)"
         notes.append(
