@@ -37,7 +37,15 @@ L2_OTHER_PER_TOKEN = (
 ) * 2  # activations + fp32 logits, written and read
 A100_BW, A100_FP16 = 2.039e12, 312e12
 IDEAL = Efficiency(
-    bandwidth=1, compute=1, allreduce_latency_s=0, quantized_stream=1, interconnect=1
+    bandwidth=1,
+    compute=1,
+    allreduce_latency_s=0,
+    quantized_stream=1,
+    interconnect=1,
+    kv_bandwidth=1,
+    layer_overhead_s=0,
+    moe_layer_overhead_s=0,
+    prefill_compute=1,
 )
 
 
