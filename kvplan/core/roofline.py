@@ -533,18 +533,30 @@ def compute_bound_batch(t: _Terms, eff: Efficiency) -> int | None:
     return _first_true(lambda b: t.compute_s(b, eff) >= t.memory_s(b, eff))
 
 
-def prefill_seconds(t: _Terms, eff: Efficiency) -> float:
-    """One ctx-token prompt alone (time to first token, per stage): compute at the prefill
-    efficiency, never faster than one pass over the weights, plus all-reduces and the fixed
-    per-step cost."""
+def prefill_seconds(t: _Terms, eff: Efficiency, prompts: float = 1) -> float:
+    """`prompts` prompts of t.ctx tokens prefilled together (time to first token, per
+    stage): compute at the prefill efficiency, never faster than one pass over the weights,
+    plus the all-reduces and the fixed per-step cost."""
+    tokens = prompts * t.ctx
     return (
         max(
-            t.prefill_flops / (t.peak * eff.prefill_compute),
-            t.weights(t.ctx) / (t.bandwidth * eff.bandwidth * t.weight_stream(eff)),
+            prompts * t.prefill_flops / (t.peak * eff.prefill_compute),
+            t.weights(tokens) / (t.bandwidth * eff.bandwidth * t.weight_stream(eff)),
         )
-        + t.comm_s(t.ctx, eff)
+        + t.comm_s(tokens, eff)
         + t.fixed_s(eff)
     )
+
+
+def serving_prefill_seconds(
+    step: _Terms, prompt: _Terms, *, concurrency: float, output_tokens: int, eff: Efficiency
+) -> float:
+    """What the prompts arriving during one serving step add to it (per stage): C / O prompts
+    of prompt.ctx tokens, at their prefill FLOPs and all-reduce transfers (the weights are
+    already streamed for the decodes, the fixed costs already paid)."""
+    per_step = concurrency / output_tokens
+    _, xfer = step.comm_parts(per_step * prompt.ctx, eff)
+    return per_step * prompt.prefill_flops / (prompt.peak * eff.prefill_compute) + xfer
 
 
 def _estimate(
@@ -675,11 +687,10 @@ def estimate_serving(
         t, batch=concurrency, ctx=ctx, eff=eff, gpu=plan.deployment.gpu.name, crossovers=False
     )
     prompt = _terms(plan, input_tokens)
-    per_step = concurrency / output_tokens
-    tokens = per_step * input_tokens
-    flops = per_step * prompt.prefill_flops
-    _, xfer = t.comm_parts(tokens, eff)
-    prefill_s = t.pp * (flops / (t.peak * eff.prefill_compute) + xfer)
+    tokens = concurrency * input_tokens / output_tokens
+    prefill_s = t.pp * serving_prefill_seconds(
+        t, prompt, concurrency=concurrency, output_tokens=output_tokens, eff=eff
+    )
     tpot_s = pure.decode_ms / 1e3 + prefill_s
     return ServingEstimate(
         concurrency=concurrency,
