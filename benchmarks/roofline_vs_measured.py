@@ -188,6 +188,20 @@ def _tp_band(tp: int) -> str:
     return "TP 1" if tp == 1 else ("TP 2-4" if tp <= 4 else "TP 8")
 
 
+def per_gpu_throughput(record: dict[str, Any]) -> bool:
+    """TensorRT-LLM v0.6.1's performance.md states H100 throughput per GPU ('out tok/s/GPU')
+    and leaves the A100 table's header bare. The A100 TP>1 figures are read per GPU too: read
+    as totals they imply steps 8-20x slower than streaming the weights once (e.g. Falcon-180B
+    fp16 TP8 at batch 128: 711 ms per step for 45 GB per GPU at 2 TB/s)."""
+    return (
+        record.get("engine") == "trtllm"
+        and str(record.get("engine_version", "")).startswith("v0.6.1")
+        and record.get("gpu") == "a100-80gb"
+        and (record.get("tensor_parallel_size") or 1) > 1
+        and "aggregate_tokens_per_s" in record["measured"]
+    )
+
+
 def measured_seconds(record: dict[str, Any]) -> tuple[float, str]:
     """Measured seconds per output token, and what they are: 'step' (a pure decode step),
     'generate' (wall time of a static batch / output tokens), 'tpot' (serving TPOT),
@@ -196,6 +210,8 @@ def measured_seconds(record: dict[str, Any]) -> tuple[float, str]:
     kind = record.get("kind", "decode_step")
     batch = record.get("batch") or record.get("concurrency") or 1
     gpus = record.get("num_gpus") or 1
+    if per_gpu_throughput(record):
+        m = {"aggregate_tokens_per_s_per_gpu": m["aggregate_tokens_per_s"]}
     if kind == "ttft":
         return m["ttft_ms"] / 1e3, "ttft"
     if kind == "serving_tpot":
@@ -290,6 +306,8 @@ def _case(record: dict[str, Any]) -> Case:
     )
     p = plan(d)
     measured, basis = measured_seconds(record)
+    if per_gpu_throughput(record):
+        note = "; ".join(x for x in (note, "A100 throughput read per GPU") if x)
     batch = record.get("batch") or record.get("concurrency") or 1
     prompt = record.get("prompt_tokens") or 0
     output = record.get("output_tokens") or 0
