@@ -272,7 +272,6 @@ class Case:
 
 
 def _case(record: dict[str, Any]) -> Case:
-    kind = record.get("kind", "decode_step")
     tp = record.get("tensor_parallel_size")
     if tp is None or record.get("weight_dtype") is None:
         raise LookupError("deployment not stated (TP or weight dtype null)")

@@ -65,12 +65,19 @@ FITTED: dict[str, float] = {
     "nvidia.bandwidth": 0.909,
     "amd.bandwidth": 0.554,
     "apple.bandwidth": 0.793,
+    "nvidia.layer_floor_s": 0.0,
+    "amd.layer_floor_s": 0.0,
+    "apple.layer_floor_s": 0.0,
     "nvidia.layer_overhead_s": 89.6e-6,
     "amd.layer_overhead_s": 23.0e-6,
     "apple.layer_overhead_s": 143.5e-6,
-    "moe_layer_overhead_s": 67.2e-6,
+    "nvidia.moe_layer_overhead_s": 67.2e-6,
+    "amd.moe_layer_overhead_s": 67.2e-6,
+    "apple.moe_layer_overhead_s": 67.2e-6,
     "quantized_stream": 0.798,
     "kv_bandwidth": 0.923,
+    "allreduce_hop_latency_s": 0.0,
+    "prefill_overhead_s": 0.0,
     "nvlink.allreduce_latency_s": 16.3e-6,
     "xgmi.allreduce_latency_s": 24.9e-6,
     "pcie.allreduce_latency_s": 16.3e-6,
@@ -125,7 +132,11 @@ class Efficiency(BaseModel):
     prefill_compute: decode and prefill FLOP/s / dense peak; interconnect: all-reduce bus
     bandwidth / link rate; allreduce_latency_s: per all-reduce; layer_overhead_s: per layer
     per step (kernel launches and syncs); moe_layer_overhead_s: extra per MoE layer (router,
-    top-k, permutation); step_overhead_s: per step."""
+    top-k, permutation); step_overhead_s: per step; layer_floor_s: the shortest a layer's
+    kernels take however little they stream (launch-bound: the CPU issues them no faster),
+    so a step's memory/compute time is at least layers x layer_floor_s;
+    allreduce_hop_latency_s: per step of a ring all-reduce, 2 (tp - 1) steps, on top of
+    allreduce_latency_s; prefill_overhead_s: per prefill (request admission, scheduling)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -137,8 +148,11 @@ class Efficiency(BaseModel):
     quantized_stream: float = Field(default=QUANTIZED_STREAM_FACTOR, gt=0, le=1)
     kv_bandwidth: float = Field(default=FITTED["kv_bandwidth"], gt=0, le=1)
     layer_overhead_s: float = Field(default=FITTED["nvidia.layer_overhead_s"], ge=0)
-    moe_layer_overhead_s: float = Field(default=FITTED["moe_layer_overhead_s"], ge=0)
+    moe_layer_overhead_s: float = Field(default=FITTED["nvidia.moe_layer_overhead_s"], ge=0)
     prefill_compute: float = Field(default=FITTED["prefill_compute"], gt=0, le=1)
+    layer_floor_s: float = Field(default=FITTED["nvidia.layer_floor_s"], ge=0)
+    allreduce_hop_latency_s: float = Field(default=FITTED["allreduce_hop_latency_s"], ge=0)
+    prefill_overhead_s: float = Field(default=FITTED["prefill_overhead_s"], ge=0)
 
 
 def platform_of(gpu: GpuSpec) -> tuple[Platform, str | None]:
@@ -169,6 +183,8 @@ def default_efficiency(gpu: GpuSpec) -> Efficiency:
     return Efficiency(
         bandwidth=FITTED[f"{platform}.bandwidth"],
         layer_overhead_s=FITTED[f"{platform}.layer_overhead_s"],
+        layer_floor_s=FITTED[f"{platform}.layer_floor_s"],
+        moe_layer_overhead_s=FITTED[f"{platform}.moe_layer_overhead_s"],
         allreduce_latency_s=FITTED[f"{link_of(gpu)}.allreduce_latency_s"],
     )
 
@@ -313,7 +329,8 @@ class _Terms:
         assert self.link_bandwidth is not None
         one_way = self.link_bandwidth / 2 * eff.interconnect
         ring = 2 * (self.tp - 1) / self.tp * self.allreduce_bytes_per_token * tokens / one_way
-        return self.allreduces * eff.allreduce_latency_s, self.allreduces * ring
+        latency = eff.allreduce_latency_s + 2 * (self.tp - 1) * eff.allreduce_hop_latency_s
+        return self.allreduces * latency, self.allreduces * ring
 
     def fixed_s(self, eff: Efficiency) -> float:
         return (
@@ -334,6 +351,7 @@ class StepTimes:
     fixed_s: float
     comm_latency_s: float
     comm_transfer_s: float
+    floor_s: float = 0.0  # layers x layer_floor_s: the launch-bound minimum of the GPU work
 
     @property
     def memory_s(self) -> float:
@@ -344,8 +362,13 @@ class StepTimes:
         return self.comm_latency_s + self.comm_transfer_s
 
     @property
+    def gpu_s(self) -> float:
+        """The streamed/computed part: max(memory, compute), never below the launch floor."""
+        return max(self.memory_s, self.compute_s, self.floor_s)
+
+    @property
     def step_s(self) -> float:
-        return max(self.memory_s, self.compute_s) + self.fixed_s + self.comm_s
+        return self.gpu_s + self.fixed_s + self.comm_s
 
 
 def step_times(t: _Terms, batch: float, eff: Efficiency) -> StepTimes:
@@ -360,6 +383,7 @@ def step_times(t: _Terms, batch: float, eff: Efficiency) -> StepTimes:
         fixed_s=t.fixed_s(eff),
         comm_latency_s=lat,
         comm_transfer_s=xfer,
+        floor_s=t.layers * eff.layer_floor_s,
     )
 
 
@@ -547,9 +571,11 @@ def prefill_seconds(t: _Terms, eff: Efficiency, prompts: float = 1) -> float:
         max(
             prompts * t.prefill_flops / (t.peak * eff.prefill_compute),
             t.weights(tokens) / (t.bandwidth * eff.bandwidth * t.weight_stream(eff)),
+            t.layers * eff.layer_floor_s,
         )
         + t.comm_s(tokens, eff)
         + t.fixed_s(eff)
+        + eff.prefill_overhead_s
     )
 
 
