@@ -61,6 +61,7 @@ PARAMS: tuple[tuple[str, float, float, float], ...] = (
     ("kv_bandwidth", 0.1, 1.0, 1.0),
     ("nvlink.allreduce_latency_s", 0.0, 100 * US, US),
     ("xgmi.allreduce_latency_s", 0.0, 200 * US, US),
+    ("nvlink.serving.allreduce_latency_s", 0.0, 100 * US, US),
     ("allreduce_hop_latency_s", 0.0, 50 * US, US),
     ("prefill_overhead_s", 0.0, 20000 * US, US),
     ("compute", 0.1, 1.0, 1.0),
@@ -79,15 +80,20 @@ ADDITIVE = ("nvidia.layer_overhead_s", "amd.layer_overhead_s", "apple.layer_over
 HOP = ("allreduce_hop_latency_s",)
 TTFT = ("prefill_overhead_s",)
 MOE_PLATFORM = ("nvidia.moe_layer_overhead_s", "amd.moe_layer_overhead_s")
-ALTERNATIVES = (*MOE_PLATFORM, "moe_layer_overhead_s")  # one form or the other
+ENGINE_AR = ("nvlink.serving.allreduce_latency_s",)
+SERVING_ENGINES = ("vllm", "sglang", "trtllm")  # custom all-reduce kernels, CUDA graphs
+ALTERNATIVES = (*MOE_PLATFORM, "moe_layer_overhead_s", *ENGINE_AR)
+SHARED_MOE = ("moe_layer_overhead_s",)
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "additive+moe-per-platform": FLOORS + HOP + TTFT + ("moe_layer_overhead_s",),
-    "additive": FLOORS + HOP + TTFT + MOE_PLATFORM,
-    "floor": ADDITIVE + HOP + TTFT + MOE_PLATFORM,
-    "floor+additive": HOP + TTFT + MOE_PLATFORM,
-    "additive+hop": FLOORS + TTFT + MOE_PLATFORM,
-    "additive+ttft": FLOORS + HOP + MOE_PLATFORM,
-    "additive+hop+ttft": FLOORS + MOE_PLATFORM,
+    "additive+moe-per-platform": FLOORS + HOP + TTFT + SHARED_MOE + ENGINE_AR,
+    "additive+moe-per-platform+hop": FLOORS + TTFT + SHARED_MOE + ENGINE_AR,
+    "additive+moe-per-platform+engine-ar": FLOORS + HOP + TTFT + SHARED_MOE,
+    "additive": FLOORS + HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
+    "floor": ADDITIVE + HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
+    "floor+additive": HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
+    "additive+hop": FLOORS + TTFT + MOE_PLATFORM + ENGINE_AR,
+    "additive+ttft": FLOORS + HOP + MOE_PLATFORM + ENGINE_AR,
+    "additive+hop+ttft": FLOORS + MOE_PLATFORM + ENGINE_AR,
 }
 DEFAULT_VARIANT = "additive+moe-per-platform"  # the lowest CV error (docs/roofline.md)
 FOLDS = 5
@@ -106,6 +112,8 @@ def efficiency_for(values: dict[str, float]) -> bench.EffFor:
     def eff(c: bench.Case) -> Efficiency:
         platform, _ = platform_of(c.gpu)
         link = link_of(c.gpu)
+        if c.engine in SERVING_ENGINES and f"{link}.serving.allreduce_latency_s" in values:
+            link = f"{link}.serving"
         key = (platform, link)
         if key not in cache:
             cache[key] = Efficiency.model_construct(
