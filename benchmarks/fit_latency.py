@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import roofline_vs_measured as bench
 
 from kvplan.core import roofline
-from kvplan.core.roofline import Efficiency, link_of, platform_of
+from kvplan.core.roofline import SERVING_ENGINES, Efficiency, link_of, platform_of
 
 ROOFLINE = Path(roofline.__file__)
 US = 1e-6
@@ -71,6 +71,8 @@ PARAMS: tuple[tuple[str, float, float, float], ...] = (
 # tensor-parallel row, no MoE model measured on Apple silicon.
 NOT_FITTED = {
     "pcie.allreduce_latency_s": "nvlink.allreduce_latency_s",
+    "pcie.serving.allreduce_latency_s": "nvlink.serving.allreduce_latency_s",
+    "xgmi.serving.allreduce_latency_s": "xgmi.allreduce_latency_s",
     "apple.moe_layer_overhead_s": "nvidia.moe_layer_overhead_s",
 }
 # Model variants compared by k-fold cross-validation INSIDE the training rows (the held-out
@@ -81,13 +83,13 @@ HOP = ("allreduce_hop_latency_s",)
 TTFT = ("prefill_overhead_s",)
 MOE_PLATFORM = ("nvidia.moe_layer_overhead_s", "amd.moe_layer_overhead_s")
 ENGINE_AR = ("nvlink.serving.allreduce_latency_s",)
-SERVING_ENGINES = ("vllm", "sglang", "trtllm")  # custom all-reduce kernels, CUDA graphs
 ALTERNATIVES = (*MOE_PLATFORM, "moe_layer_overhead_s", *ENGINE_AR)
 SHARED_MOE = ("moe_layer_overhead_s",)
 VARIANTS: dict[str, tuple[str, ...]] = {
     "additive+moe-per-platform": FLOORS + HOP + TTFT + SHARED_MOE + ENGINE_AR,
     "additive+moe-per-platform+hop": FLOORS + TTFT + SHARED_MOE + ENGINE_AR,
     "additive+moe-per-platform+engine-ar": FLOORS + HOP + TTFT + SHARED_MOE,
+    "additive+moe-per-platform+engine-ar+hop": FLOORS + TTFT + SHARED_MOE,
     "additive": FLOORS + HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
     "floor": ADDITIVE + HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
     "floor+additive": HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
@@ -95,7 +97,7 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "additive+ttft": FLOORS + HOP + MOE_PLATFORM + ENGINE_AR,
     "additive+hop+ttft": FLOORS + MOE_PLATFORM + ENGINE_AR,
 }
-DEFAULT_VARIANT = "additive+moe-per-platform"  # the lowest CV error (docs/roofline.md)
+DEFAULT_VARIANT = "additive+moe-per-platform+engine-ar"  # lowest CV error but one (see docs)
 FOLDS = 5
 # Multi-start: the objective has several local minima (bandwidth traded against overheads).
 STARTS: tuple[dict[str, float], ...] = (
@@ -113,7 +115,7 @@ def efficiency_for(values: dict[str, float]) -> bench.EffFor:
         platform, _ = platform_of(c.gpu)
         link = link_of(c.gpu)
         if c.engine in SERVING_ENGINES and f"{link}.serving.allreduce_latency_s" in values:
-            link = f"{link}.serving"
+            link = f"{link}.serving"  # as kvplan.core.roofline._link_key
         key = (platform, link)
         if key not in cache:
             cache[key] = Efficiency.model_construct(
@@ -211,6 +213,17 @@ def cross_validate(cases: list[bench.Case], variant: str, folds: int = FOLDS) ->
     return sum(errors) / len(errors)
 
 
+def _value(values: dict[str, float], name: str) -> float:
+    """A FITTED entry from the fitted values; a form the variant did not use falls back to
+    the plain one (serving all-reduce latency -> the link's, per-platform -> shared)."""
+    if name in values:
+        return values[name]
+    plain = name.replace(".serving", "")
+    if plain in values:
+        return values[plain]
+    return values.get(name.split(".", 1)[-1], 0.0)
+
+
 def _fmt(name: str, v: float) -> str:
     if name.endswith("_s"):
         return f"{v / US:.1f}e-6"
@@ -239,7 +252,7 @@ def block(values: dict[str, float], cases: list[bench.Case], variant: str) -> st
         "FITTED: dict[str, float] = {",
     ]
     for name in roofline.FITTED:
-        value = values.get(name, values.get(name.split(".", 1)[-1], 0.0))
+        value = _value(values, name)
         lines.append(f'    "{name}": {_fmt(name, value)},')
     lines += [
         "}",
@@ -281,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     values = fit(cases, args.variant)
     print("| constant | before | fitted |\n|---|---|---|")
     for name in roofline.FITTED:
-        value = values.get(name, values.get(name.split(".", 1)[-1], 0.0))
+        value = _value(values, name)
         print(f"| {name} | {_fmt(name, before[name])} | {_fmt(name, value)} |")
     eff = efficiency_for(values)
     decode = [c for c in cases if c.basis != "ttft"]

@@ -361,8 +361,8 @@ EffFor = Callable[[Case], Efficiency]
 
 
 def profile(case: Case) -> Efficiency:
-    """The default profile of the row's GPU (platform and link)."""
-    return default_efficiency(case.gpu)
+    """The default profile of the row's GPU (platform and link) under the row's engine."""
+    return default_efficiency(case.gpu, case.engine)
 
 
 def predict_seconds(c: Case, eff: Efficiency) -> float:

@@ -91,7 +91,12 @@ def roofline(
     ctx = ctx or min(c.DEFAULT_CTX, spec.max_position_embeddings or c.DEFAULT_CTX)
     deployment = flags.deployment(spec, weights_override=weights_override)
     p = plan(deployment)
-    eff = efficiency(bandwidth=bw_efficiency, compute=compute_efficiency, gpu=deployment.gpu)
+    eff = efficiency(
+        bandwidth=bw_efficiency,
+        compute=compute_efficiency,
+        gpu=deployment.gpu,
+        engine=deployment.engine.value,
+    )
     serving = (prompt_tokens, output_tokens) if prompt_tokens and output_tokens else None
     report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff, serving=serving)
     if plot:

@@ -81,6 +81,9 @@ FITTED: dict[str, float] = {
     "allreduce_hop_latency_s": 0.0e-6,
     "prefill_overhead_s": 0.0e-6,
     "nvlink.allreduce_latency_s": 44.8e-6,
+    "nvlink.serving.allreduce_latency_s": 44.8e-6,
+    "pcie.serving.allreduce_latency_s": 44.8e-6,
+    "xgmi.serving.allreduce_latency_s": 44.8e-6,
     "xgmi.allreduce_latency_s": 24.9e-6,
     "pcie.allreduce_latency_s": 44.8e-6,
     "compute": 0.373,
@@ -123,6 +126,11 @@ FLOP_FALLBACKS: dict[str, tuple[str, ...]] = {
     "fp8": ("fp8",),
 }
 Platform = Literal["nvidia", "amd", "apple"]
+# Engines that run tensor parallelism through their own one-shot/two-shot all-reduce kernels
+# and CUDA/HIP graphs rather than plain NCCL calls (vLLM
+# vllm/distributed/device_communicators/custom_all_reduce.py, SGLang's port of it,
+# TensorRT-LLM's customAllReduce plugin): their all-reduce latency is fitted separately.
+SERVING_ENGINES = ("vllm", "sglang", "trtllm")
 LinkKind = Literal["nvlink", "xgmi", "pcie"]
 
 
@@ -179,23 +187,36 @@ def link_of(gpu: GpuSpec) -> LinkKind:
     return "pcie"
 
 
-def default_efficiency(gpu: GpuSpec) -> Efficiency:
-    """The fitted profile of the GPU's platform, with its link's all-reduce latency."""
+def _link_key(gpu: GpuSpec, engine: str | None) -> str:
+    link = link_of(gpu)
+    serving = f"{link}.serving"
+    if engine in SERVING_ENGINES and f"{serving}.allreduce_latency_s" in FITTED:
+        return serving
+    return link
+
+
+def default_efficiency(gpu: GpuSpec, engine: str | None = None) -> Efficiency:
+    """The fitted profile of the GPU's platform, with the all-reduce latency of its link
+    under `engine` (a serving engine's custom all-reduce, or plain NCCL-style calls)."""
     platform, _ = platform_of(gpu)
     return Efficiency(
         bandwidth=FITTED[f"{platform}.bandwidth"],
         layer_overhead_s=FITTED[f"{platform}.layer_overhead_s"],
         layer_floor_s=FITTED[f"{platform}.layer_floor_s"],
         moe_layer_overhead_s=FITTED[f"{platform}.moe_layer_overhead_s"],
-        allreduce_latency_s=FITTED[f"{link_of(gpu)}.allreduce_latency_s"],
+        allreduce_latency_s=FITTED[f"{_link_key(gpu, engine)}.allreduce_latency_s"],
     )
 
 
 def efficiency(
-    *, bandwidth: float | None = None, compute: float | None = None, gpu: GpuSpec | None = None
+    *,
+    bandwidth: float | None = None,
+    compute: float | None = None,
+    gpu: GpuSpec | None = None,
+    engine: str | None = None,
 ) -> Efficiency:
-    """Defaults (the GPU's platform profile when `gpu` is given) with the user's overrides,
-    each checked to lie in (0, 1]."""
+    """Defaults (the GPU's platform profile under `engine` when `gpu` is given) with the
+    user's overrides, each checked to lie in (0, 1]."""
     given = {
         "--bw-efficiency": ("bandwidth", bandwidth),
         "--compute-efficiency": ("compute", compute),
@@ -207,7 +228,7 @@ def efficiency(
         if not 0 < value <= 1:
             raise KvplanError(f"{flag} must be in (0, 1], got {value:g}")
         update[field] = value
-    base = default_efficiency(gpu) if gpu is not None else Efficiency()
+    base = default_efficiency(gpu, engine) if gpu is not None else Efficiency()
     return base.model_copy(update=update)
 
 
@@ -654,7 +675,8 @@ def _check(batch: int, ctx: int) -> None:
 
 
 def _eff(plan: Plan, efficiency: Efficiency | None) -> Efficiency:
-    return efficiency or default_efficiency(plan.deployment.gpu)
+    d = plan.deployment
+    return efficiency or default_efficiency(d.gpu, d.engine.value)
 
 
 def estimate_decode(
