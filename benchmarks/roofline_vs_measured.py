@@ -85,6 +85,12 @@ MODEL_EQUIVALENTS = {
     "amd/Llama-3.1-70B-Instruct-FP8-KV": "meta-llama/Llama-3.1-70B-Instruct",
     "amd/Llama-3.1-405B-Instruct-FP8-KV": "meta-llama/Llama-3.1-405B-Instruct",
     "deepseek-ai/DeepSeek-R1-0528": "deepseek-ai/DeepSeek-V3",
+    "deepseek-ai/DeepSeek-R1": "deepseek-ai/DeepSeek-V3",
+    "amd/Llama-3.3-70B-Instruct-FP8-KV": "meta-llama/Llama-3.3-70B-Instruct",
+    "meta-llama/Llama-2-13b-chat-hf": "meta-llama/Llama-2-13b-hf",
+    # Qwen2.5-Coder-0.5B-Instruct has Qwen2.5-0.5B-Instruct's dimensions (hidden 896, 24
+    # layers, 14 query / 2 KV heads, MLP 4864, vocab 151936, tied embeddings)
+    "Qwen/Qwen2.5-0.5B-Instruct": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
     "nvidia/DeepSeek-R1-0528-FP4-v2": "deepseek-ai/DeepSeek-V3",
 }
 CODELLAMA_7B = "codellama/CodeLlama-7b-hf"
@@ -101,13 +107,15 @@ FORMATS: dict[tuple[str, str], tuple[str, float, str]] = {
     ("exllama", "int4"): ("int4-g128", 4.15625, "linear"),  # GPTQ default group 128
     ("*", "q8_0"): ("int8", 8.5, "all"),  # 32 int8 + one fp16 scale per block
     ("*", "q4_k_m"): ("int4", 4.9, "all"),  # mixed 4/6-bit k-quant, file size / params
+    ("*", "q4_0"): ("int4", 4.5, "all"),  # 32 4-bit weights + one fp16 scale per block
+    ("vllm", "int4"): ("int4-g128", 4.15625, "linear"),  # AWQ/GPTQ checkpoints, group 128
     # NVIDIA FP4 (E2M1 + an fp8 scale per 16 = 4.5 bits) runs on FP4 tensor cores, not
     # dequantized; kvplan has no fp4 GEMM path, so its GEMMs are costed at the fp8 peak.
     ("*", "nvfp4"): ("fp8", 4.5, "experts"),
 }
 FLOAT_BYTES = 2  # the unquantized tensors (fp16/bf16)
 KV_BUDGET = GiB
-KV_DTYPE_MAP = {"q8_0": "fp16"}
+KV_DTYPE_MAP = {"q8_0": "int8"}  # llama.cpp q8_0 cache: 8.5 bits; int8 (8) is the nearest
 
 
 def held_out(row_id: str) -> bool:
@@ -215,7 +223,7 @@ def measured_seconds(record: dict[str, Any]) -> tuple[float, str]:
     if kind == "ttft":
         return m["ttft_ms"] / 1e3, "ttft"
     if kind == "serving_tpot":
-        for key in ("tpot_ms_mean", "tpot_ms_median", "tpot_ms"):
+        for key in ("tpot_ms_mean", "tpot_ms_median", "tpot_ms", "itl_ms_median"):
             if m.get(key):
                 return m[key] / 1e3, "tpot"
         agg = m.get("aggregate_tokens_per_s") or m["aggregate_tokens_per_s_per_gpu"] * gpus
@@ -225,10 +233,15 @@ def measured_seconds(record: dict[str, Any]) -> tuple[float, str]:
     if kind == "generate_rate":
         if m.get("e2e_latency_s"):
             return m["e2e_latency_s"] / record["output_tokens"], "generate"
+        if m.get("e2e_latency_ms_mean"):
+            return m["e2e_latency_ms_mean"] / 1e3 / record["output_tokens"], "generate"
         if m.get("tokens_per_s_per_seq"):
             return 1 / m["tokens_per_s_per_seq"], "generate"
         agg = m.get("aggregate_tokens_per_s") or m["aggregate_tokens_per_s_per_gpu"] * gpus
         return batch / agg, "generate"
+    for key in ("tpot_ms", "tpot_ms_median", "tpot_ms_mean"):
+        if m.get(key):
+            return m[key] / 1e3, "step"
     if m.get("tokens_per_s_per_seq"):
         return 1 / m["tokens_per_s_per_seq"], "step"
     if m.get("ms_per_token"):
@@ -275,6 +288,8 @@ def _case(record: dict[str, Any]) -> Case:
     tp = record.get("tensor_parallel_size")
     if tp is None or record.get("weight_dtype") is None:
         raise LookupError("deployment not stated (TP or weight dtype null)")
+    if record.get("context") is None:
+        raise LookupError("context not stated (a trace's lengths, not a fixed pattern)")
     gpus = load_gpus()
     try:
         gpu = gpus.get(record["gpu"])
