@@ -65,11 +65,16 @@ PARAMS: tuple[tuple[str, float, float, float], ...] = (
     ("allreduce_hop_latency_s", 0.0, 50 * US, US),
     ("prefill_overhead_s", 0.0, 20000 * US, US),
     ("compute", 0.1, 1.0, 1.0),
+    ("nvidia.prefill_compute", 0.1, 1.0, 1.0),
+    ("amd.prefill_compute", 0.05, 1.0, 1.0),
     ("prefill_compute", 0.1, 1.0, 1.0),
+    ("mla_layer_overhead_s", 0.0, 1000 * US, US),
+    ("kv_context_scale", 0.0, 1e6, 1e3),
 )
 # Not identifiable from the training rows, so copied (and the FITTED block says so): no PCIe
 # tensor-parallel row, no MoE model measured on Apple silicon.
 NOT_FITTED = {
+    "apple.prefill_compute": "nvidia.prefill_compute",
     "pcie.allreduce_latency_s": "nvlink.allreduce_latency_s",
     "pcie.serving.allreduce_latency_s": "nvlink.serving.allreduce_latency_s",
     "xgmi.serving.allreduce_latency_s": "xgmi.allreduce_latency_s",
@@ -83,21 +88,34 @@ HOP = ("allreduce_hop_latency_s",)
 TTFT = ("prefill_overhead_s",)
 MOE_PLATFORM = ("nvidia.moe_layer_overhead_s", "amd.moe_layer_overhead_s")
 ENGINE_AR = ("nvlink.serving.allreduce_latency_s",)
-ALTERNATIVES = (*MOE_PLATFORM, "moe_layer_overhead_s", *ENGINE_AR)
+PREFILL_PLATFORM = ("nvidia.prefill_compute", "amd.prefill_compute", "apple.prefill_compute")
+NEW = ("mla_layer_overhead_s", "kv_context_scale")
+ALTERNATIVES = (
+    *MOE_PLATFORM,
+    "moe_layer_overhead_s",
+    *ENGINE_AR,
+    *PREFILL_PLATFORM,
+    "prefill_compute",
+)
 SHARED_MOE = ("moe_layer_overhead_s",)
+OLD = PREFILL_PLATFORM + NEW  # refinements after the first CV round, off in its variants
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "additive+moe-per-platform": FLOORS + HOP + TTFT + SHARED_MOE + ENGINE_AR,
-    "additive+moe-per-platform+hop": FLOORS + TTFT + SHARED_MOE + ENGINE_AR,
-    "additive+moe-per-platform+engine-ar": FLOORS + HOP + TTFT + SHARED_MOE,
-    "additive+moe-per-platform+engine-ar+hop": FLOORS + TTFT + SHARED_MOE,
-    "additive": FLOORS + HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
-    "floor": ADDITIVE + HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
-    "floor+additive": HOP + TTFT + MOE_PLATFORM + ENGINE_AR,
-    "additive+hop": FLOORS + TTFT + MOE_PLATFORM + ENGINE_AR,
-    "additive+ttft": FLOORS + HOP + MOE_PLATFORM + ENGINE_AR,
-    "additive+hop+ttft": FLOORS + MOE_PLATFORM + ENGINE_AR,
+    "full": FLOORS + HOP + TTFT + SHARED_MOE + ("prefill_compute",),
+    "full-mla": FLOORS + HOP + TTFT + SHARED_MOE + ("prefill_compute", "mla_layer_overhead_s"),
+    "full-kvctx": FLOORS + HOP + TTFT + SHARED_MOE + ("prefill_compute", "kv_context_scale"),
+    "full-prefill-per-platform": FLOORS + HOP + TTFT + SHARED_MOE + PREFILL_PLATFORM,
+    "additive+moe-per-platform": FLOORS + HOP + TTFT + SHARED_MOE + ENGINE_AR + OLD,
+    "additive+moe-per-platform+hop": FLOORS + TTFT + SHARED_MOE + ENGINE_AR + OLD,
+    "additive+moe-per-platform+engine-ar": FLOORS + HOP + TTFT + SHARED_MOE + OLD,
+    "additive+moe-per-platform+engine-ar+hop": FLOORS + TTFT + SHARED_MOE + OLD,
+    "additive": FLOORS + HOP + TTFT + MOE_PLATFORM + ENGINE_AR + OLD,
+    "floor": ADDITIVE + HOP + TTFT + MOE_PLATFORM + ENGINE_AR + OLD,
+    "floor+additive": HOP + TTFT + MOE_PLATFORM + ENGINE_AR + OLD,
+    "additive+hop": FLOORS + TTFT + MOE_PLATFORM + ENGINE_AR + OLD,
+    "additive+ttft": FLOORS + HOP + MOE_PLATFORM + ENGINE_AR + OLD,
+    "additive+hop+ttft": FLOORS + MOE_PLATFORM + ENGINE_AR + OLD,
 }
-DEFAULT_VARIANT = "additive+moe-per-platform+engine-ar"  # lowest CV error but one (see docs)
+DEFAULT_VARIANT = "full-kvctx"  # the lowest CV error (docs/roofline.md)
 FOLDS = 5
 # Multi-start: the objective has several local minima (bandwidth traded against overheads).
 STARTS: tuple[dict[str, float], ...] = (
@@ -133,7 +151,11 @@ def efficiency_for(values: dict[str, float]) -> bench.EffFor:
                     "quantized_stream": values["quantized_stream"],
                     "kv_bandwidth": values["kv_bandwidth"],
                     "compute": values["compute"],
-                    "prefill_compute": values["prefill_compute"],
+                    "prefill_compute": values.get(
+                        f"{platform}.prefill_compute", values.get("prefill_compute", 0.6)
+                    ),
+                    "mla_layer_overhead_s": values.get("mla_layer_overhead_s", 0.0),
+                    "kv_context_scale": values.get("kv_context_scale", 0.0),
                 }
             )
         return cache[key]
@@ -246,8 +268,10 @@ def block(values: dict[str, float], cases: list[bench.Case], variant: str) -> st
         f"(n={tr['n']}), HELD-OUT {ho['median_abs_dev']:.1%} (n={ho['n']}),",
         f"# held-out worst {ho['worst_abs_dev']:.1%}. Per-regime tables: docs/roofline.md.",
         f"# Model variant {variant!r} (lowest {FOLDS}-fold CV error inside the training rows).",
-        "# Not identifiable, copied: pcie.allreduce_latency_s = nvlink (no PCIe TP row);",
-        "# apple.moe_layer_overhead_s = nvidia (no MoE row on Apple silicon).",
+        "# Not identifiable, copied: pcie.* all-reduce latency = nvlink.* (no PCIe TP row);",
+        "# xgmi.serving = xgmi (every AMD TP row is vLLM/SGLang); apple MoE and prefill = nvidia",
+        "# (no MoE or prefill row on Apple silicon). *_floor_s, hop, prefill_overhead_s and",
+        "# kv_context_scale: refinements CV rejected, kept at 0.",
         f'FITTED_PROVENANCE = "benchmarks/fit_latency.py, {today}, training split only"',
         "FITTED: dict[str, float] = {",
     ]

@@ -48,6 +48,8 @@ IDEAL = Efficiency(
     layer_floor_s=0,
     allreduce_hop_latency_s=0,
     prefill_overhead_s=0,
+    mla_layer_overhead_s=0,
+    kv_context_scale=0,
 )
 
 
@@ -98,9 +100,11 @@ def test_default_profile_is_the_fitted_nvidia_one_by_hand():
     e = estimate_decode(p, batch=1, ctx=105)
     bw = A100_BW * FITTED["nvidia.bandwidth"]
     kv = 106 * 524_288
+    scale = FITTED["kv_context_scale"]
+    spread = 1 + 105 / scale if scale else 1.0  # one sequence of 105 tokens
     expected = (
         (L2_STREAMED + L2_ROW + L2_OTHER_PER_TOKEN) / bw
-        + kv / (bw * FITTED["kv_bandwidth"])
+        + kv * spread / (bw * FITTED["kv_bandwidth"])
         + 32 * FITTED["nvidia.layer_overhead_s"]
     )
     assert e.step_s == pytest.approx(expected)

@@ -55,39 +55,45 @@ from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 
 # ---- BEGIN FITTED CONSTANTS (benchmarks/fit_latency.py writes this block) ---------------
-# Fitted 2026-11-30 by benchmarks/fit_latency.py on the 107 TRAINING rows
+# Fitted 2026-11-30 by benchmarks/fit_latency.py on the 184 TRAINING rows
 # (sha256(id) % 3 != 0) of tests/data/decode_measurements*.yaml: mean |log(pred/meas)|.
-# Decode/serving rows: train median |pred/meas - 1| 7.5% (n=97), HELD-OUT 9.6% (n=57),
-# held-out worst 53.4%. Per-regime tables: docs/roofline.md.
-# Model variant 'additive+moe-per-platform' (lowest 5-fold CV error inside the training rows).
-# Not identifiable, copied: pcie.allreduce_latency_s = nvlink (no PCIe TP row);
-# apple.moe_layer_overhead_s = nvidia (no MoE row on Apple silicon).
+# Decode/serving rows: train median |pred/meas - 1| 9.5% (n=174), HELD-OUT 10.4% (n=96),
+# held-out worst 223.2%. Per-regime tables: docs/roofline.md.
+# Model variant 'full-kvctx' (lowest 5-fold CV error inside the training rows).
+# Not identifiable, copied: pcie.* all-reduce latency = nvlink.* (no PCIe TP row);
+# xgmi.serving = xgmi (every AMD TP row is vLLM/SGLang); apple MoE and prefill = nvidia
+# (no MoE or prefill row on Apple silicon). *_floor_s, hop, prefill_overhead_s and
+# kv_context_scale: refinements CV rejected, kept at 0.
 FITTED_PROVENANCE = "benchmarks/fit_latency.py, 2026-11-30, training split only"
 FITTED: dict[str, float] = {
-    "nvidia.bandwidth": 0.939,
-    "amd.bandwidth": 0.568,
-    "apple.bandwidth": 0.791,
+    "nvidia.bandwidth": 0.807,
+    "amd.bandwidth": 0.747,
+    "apple.bandwidth": 0.809,
     "nvidia.layer_floor_s": 0.0e-6,
     "amd.layer_floor_s": 0.0e-6,
     "apple.layer_floor_s": 0.0e-6,
-    "nvidia.layer_overhead_s": 103.0e-6,
-    "amd.layer_overhead_s": 24.0e-6,
-    "apple.layer_overhead_s": 143.5e-6,
+    "nvidia.layer_overhead_s": 46.0e-6,
+    "amd.layer_overhead_s": 34.2e-6,
+    "apple.layer_overhead_s": 234.0e-6,
     "nvidia.moe_layer_overhead_s": 0.0e-6,
-    "amd.moe_layer_overhead_s": 276.1e-6,
+    "amd.moe_layer_overhead_s": 278.8e-6,
     "apple.moe_layer_overhead_s": 0.0e-6,
-    "quantized_stream": 0.800,
-    "kv_bandwidth": 0.919,
+    "quantized_stream": 0.860,
+    "kv_bandwidth": 1.000,
     "allreduce_hop_latency_s": 0.0e-6,
     "prefill_overhead_s": 0.0e-6,
-    "nvlink.allreduce_latency_s": 44.8e-6,
-    "nvlink.serving.allreduce_latency_s": 44.8e-6,
-    "pcie.serving.allreduce_latency_s": 44.8e-6,
-    "xgmi.serving.allreduce_latency_s": 44.8e-6,
-    "xgmi.allreduce_latency_s": 24.9e-6,
-    "pcie.allreduce_latency_s": 44.8e-6,
-    "compute": 0.373,
-    "prefill_compute": 0.630,
+    "nvlink.allreduce_latency_s": 8.9e-6,
+    "nvlink.serving.allreduce_latency_s": 22.3e-6,
+    "pcie.serving.allreduce_latency_s": 22.3e-6,
+    "xgmi.serving.allreduce_latency_s": 23.3e-6,
+    "xgmi.allreduce_latency_s": 23.3e-6,
+    "pcie.allreduce_latency_s": 8.9e-6,
+    "compute": 0.361,
+    "nvidia.prefill_compute": 0.596,
+    "amd.prefill_compute": 0.085,
+    "apple.prefill_compute": 0.596,
+    "mla_layer_overhead_s": 332.3e-6,
+    "kv_context_scale": 0.000,
 }
 # ---- END FITTED CONSTANTS ---------------------------------------------------------------
 
@@ -126,10 +132,11 @@ FLOP_FALLBACKS: dict[str, tuple[str, ...]] = {
     "fp8": ("fp8",),
 }
 Platform = Literal["nvidia", "amd", "apple"]
-# Engines that run tensor parallelism through their own one-shot/two-shot all-reduce kernels
-# and CUDA/HIP graphs rather than plain NCCL calls (vLLM
-# vllm/distributed/device_communicators/custom_all_reduce.py, SGLang's port of it,
-# TensorRT-LLM's customAllReduce plugin): their all-reduce latency is fitted separately.
+# Serving engines run tensor parallelism through their own all-reduce kernels under CUDA/HIP
+# graphs (vLLM vllm/distributed/device_communicators/custom_all_reduce.py, SGLang's port of
+# it, TensorRT-LLM's customAllReduce plugin), the research engines (gpt-fast, LMDeploy) plain
+# NCCL-style calls: their per-all-reduce cost is fitted separately (it also carries the other
+# per-layer synchronisation of each engine's TP path).
 SERVING_ENGINES = ("vllm", "sglang", "trtllm")
 LinkKind = Literal["nvlink", "xgmi", "pcie"]
 
@@ -146,7 +153,11 @@ class Efficiency(BaseModel):
     kernels take however little they stream (launch-bound: the CPU issues them no faster),
     so a step's memory/compute time is at least layers x layer_floor_s;
     allreduce_hop_latency_s: per step of a ring all-reduce, 2 (tp - 1) steps, on top of
-    allreduce_latency_s; prefill_overhead_s: per prefill (request admission, scheduling)."""
+    allreduce_latency_s; prefill_overhead_s: per prefill (request admission, scheduling);
+    mla_layer_overhead_s: extra per MLA layer (latent attention kernels, their q/kv
+    projections and rope); kv_context_scale (tokens, 0 = off): a batch of B sequences of
+    ctx tokens streams its KV (1 + ctx / (B x scale)) times slower, since one long sequence
+    splits over too few thread blocks to keep every SM streaming."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -159,10 +170,12 @@ class Efficiency(BaseModel):
     kv_bandwidth: float = Field(default=FITTED["kv_bandwidth"], gt=0, le=1)
     layer_overhead_s: float = Field(default=FITTED["nvidia.layer_overhead_s"], ge=0)
     moe_layer_overhead_s: float = Field(default=FITTED["nvidia.moe_layer_overhead_s"], ge=0)
-    prefill_compute: float = Field(default=FITTED["prefill_compute"], gt=0, le=1)
+    prefill_compute: float = Field(default=FITTED["nvidia.prefill_compute"], gt=0, le=1)
     layer_floor_s: float = Field(default=FITTED["nvidia.layer_floor_s"], ge=0)
     allreduce_hop_latency_s: float = Field(default=FITTED["allreduce_hop_latency_s"], ge=0)
     prefill_overhead_s: float = Field(default=FITTED["prefill_overhead_s"], ge=0)
+    mla_layer_overhead_s: float = Field(default=FITTED["mla_layer_overhead_s"], ge=0)
+    kv_context_scale: float = Field(default=FITTED["kv_context_scale"], ge=0)
 
 
 def platform_of(gpu: GpuSpec) -> tuple[Platform, str | None]:
@@ -204,6 +217,7 @@ def default_efficiency(gpu: GpuSpec, engine: str | None = None) -> Efficiency:
         layer_overhead_s=FITTED[f"{platform}.layer_overhead_s"],
         layer_floor_s=FITTED[f"{platform}.layer_floor_s"],
         moe_layer_overhead_s=FITTED[f"{platform}.moe_layer_overhead_s"],
+        prefill_compute=FITTED[f"{platform}.prefill_compute"],
         allreduce_latency_s=FITTED[f"{_link_key(gpu, engine)}.allreduce_latency_s"],
     )
 
@@ -278,6 +292,7 @@ class DecodeEstimate(BaseModel):
     comm_latency_s: float = 0.0  # all-reduces x latency
     platform: str = "nvidia"
     link: str | None = None  # interconnect kind used (tp > 1)
+    kv_spread: float = 1.0  # KV streams this many times slower (few long sequences)
 
     @property
     def bytes_total(self) -> int:
@@ -311,6 +326,7 @@ class _Terms:
     ctx: int = 0  # the context the per-sequence terms are for
     layers: int = 0  # layers on the timed stage
     moe_layers: int = 0  # of which MoE
+    mla_layers: int = 0  # of which MLA
     platform: Platform = "nvidia"
     link: LinkKind = "nvlink"
 
@@ -359,6 +375,7 @@ class _Terms:
         return (
             self.layers * eff.layer_overhead_s
             + self.moe_layers * eff.moe_layer_overhead_s
+            + self.mla_layers * eff.mla_layer_overhead_s
             + eff.step_overhead_s
         )
 
@@ -375,6 +392,7 @@ class StepTimes:
     comm_latency_s: float
     comm_transfer_s: float
     floor_s: float = 0.0  # layers x layer_floor_s: the launch-bound minimum of the GPU work
+    kv_spread: float = 1.0  # the long-context slowdown of the KV stream (1 + ctx / (B scale))
 
     @property
     def memory_s(self) -> float:
@@ -398,15 +416,17 @@ def step_times(t: _Terms, batch: float, eff: Efficiency) -> StepTimes:
     """The decode step at `batch` (may be fractional: an expected batch) term by term."""
     bw = t.bandwidth * eff.bandwidth
     lat, xfer = t.comm_parts(batch, eff)
+    spread = 1 + t.ctx / (batch * eff.kv_context_scale) if eff.kv_context_scale else 1.0
     return StepTimes(
         weights_s=t.weights(batch) / (bw * t.weight_stream(eff)),
-        kv_s=t.kv(batch) / (bw * eff.kv_bandwidth),
+        kv_s=t.kv(batch) * spread / (bw * eff.kv_bandwidth),
         other_s=t.other_per_token * batch / bw,
         compute_s=t.compute_s(batch, eff),
         fixed_s=t.fixed_s(eff),
         comm_latency_s=lat,
         comm_transfer_s=xfer,
         floor_s=t.layers * eff.layer_floor_s,
+        kv_spread=spread,
     )
 
 
@@ -561,6 +581,7 @@ def _terms(p: Plan, ctx: int) -> _Terms:
         ctx=ctx,
         layers=stage.num_layers,
         moe_layers=sum(1 for layer in stage.layers if layer.moe) if moe else 0,
+        mla_layers=sum(1 for layer in stage.layers if layer.kind is LayerKind.MLA),
         platform=platform,
         link=link_of(gpu),
     )
@@ -664,6 +685,7 @@ def _estimate(
         comm_latency_s=s.comm_latency_s,
         platform=t.platform,
         link=t.link if t.tp > 1 else None,
+        kv_spread=s.kv_spread,
     )
 
 

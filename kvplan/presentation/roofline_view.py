@@ -87,6 +87,7 @@ def _breakdown_fields(e: DecodeEstimate) -> dict[str, float]:
         "compute_s": e.compute_s,
         "fixed_s": e.overhead_s,
         "layer_overhead_s": e.layer_overhead_s,
+        "kv_spread": e.kv_spread,
         "comm_s": e.comm_s,
         "comm_latency_s": e.comm_latency_s,
         "step_s": e.step_s,
@@ -201,7 +202,8 @@ def _breakdown(e: DecodeEstimate, p: Plan) -> Table:
         "KV cache read + new token written",
         fmt_bytes(e.bytes_kv),
         _ms(e.kv_s),
-        f"at {bw} x {eff.kv_bandwidth:g}",
+        f"at {bw} x {eff.kv_bandwidth:g}"
+        + (f", {e.kv_spread:.2f}x slower: few long sequences" if e.kv_spread > 1.005 else ""),
     )
     t.add_row("activations + logits", fmt_bytes(e.bytes_other), _ms(e.other_s), f"at {bw}")
     t.add_row(
@@ -226,6 +228,7 @@ def _breakdown(e: DecodeEstimate, p: Plan) -> Table:
         _ms(e.overhead_s),
         f"{d.spec.num_layers // d.pp} layers x {eff.layer_overhead_s * 1e6:g} us"
         + (f" + MoE layers x {eff.moe_layer_overhead_s * 1e6:g} us" if e.experts_touched else "")
+        + (f" + MLA layers x {eff.mla_layer_overhead_s * 1e6:g} us" if d.spec.mla else "")
         + (f" + {eff.step_overhead_s * MS:g} ms per step" if eff.step_overhead_s else "")
         + f"; {_share(e.overhead_s, e.step_s)}",
     )
