@@ -9,12 +9,14 @@ A decode step at batch B and context ctx streams, on each GPU,
   other     the activations (each layer's tensors written once and read once) and logits,
 and does FLOPs = 2 * matmul params * B  +  attention over the cache (QK^T and AV for every
 query head: 2 * B * held * H * (d_k + d_v) per layer, which does not shrink with G).
-  memory  = weights / (bw * e_bw * q) + KV / (bw * e_bw * e_kv) + other / (bw * e_bw)
+  memory  = weights / (bw * e_bw * q) + KV * spread / (bw * e_bw * e_kv) + other / (bw * e_bw)
+            (spread = 1 + ctx / (B * kv_context_scale), 1 when the scale is 0)
   compute = FLOPs / (peak[dtype] * e_compute)
-  fixed   = layers * c_layer + MoE layers * c_moe + c_step      (launches, syncs, routing,
-            sampler, scheduler: the intercept of a step, per platform)
+  fixed   = layers * c_layer + MoE layers * c_moe + MLA layers * c_mla + c_step
+            (launches, syncs, routing, MLA kernels, sampler, scheduler: the intercept of a
+            step, per platform)
   comm    = 2 all-reduces per layer (tp > 1):
-            latency[link] + 2 (tp-1)/tp * B * hidden * 2 bytes / (link/2 one way * e_link)
+            latency[link, engine] + 2 (tp-1)/tp * B * hidden * 2 bytes / (link/2 * e_link)
   step    = max(memory, compute) + fixed + comm
 Weight-only quantized formats (int8/int4/mxfp4, fp8 without fp8 tensor cores) are
 dequantized on the fly in the GEMV, so their bytes stream slower (q < 1).
