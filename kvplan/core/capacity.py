@@ -21,12 +21,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from kvplan.core import kvcache
-from kvplan.core.budget import (
-    Budget,
-    compute_budget,
-    estimate_activations,
-    estimate_overhead,
-)
+from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment
 from kvplan.core.engines import divisors
 from kvplan.core.geometry import LayerKind, ModelSpec
@@ -130,17 +125,8 @@ def plan(d: Deployment) -> Plan:
     )
     weights_total = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
     weights_gpu = ceil(weights_total / (d.tp * d.pp))
-    activations = (
-        d.activation_reserve
-        if d.activation_reserve is not None
-        else estimate_activations(
-            spec,
-            tp=d.tp,
-            max_num_batched_tokens=d.scheduler_tokens,
-            max_num_seqs=d.scheduler_seqs,
-        )
-    )
-    overhead = d.overhead if d.overhead is not None else estimate_overhead(d.tp, d.pp)
+    activations, overhead, cudagraph = deployment_terms(d, stage.num_layers)
+    profile = d.profile
     budget = compute_budget(
         engine=d.engine,
         total_memory=d.gpu.usable_memory_bytes,
@@ -149,6 +135,9 @@ def plan(d: Deployment) -> Plan:
         overhead=overhead,
         fraction=d.fraction,
         kv_memory=d.kv_memory,
+        cudagraph=cudagraph,
+        preload=profile.preload_bytes,
+        engine_version=profile.name,
     )
     per_token = kvcache.kv_bytes_per_token(stage, d.kv_dtype, kv_heads=heads)
     block_bytes = per_token * d.block_size
@@ -265,6 +254,22 @@ def max_concurrency(p: Plan, max_len: int) -> float:
     """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks."""
     per_seq = p.seq_bytes(max_len)
     return (p.num_blocks * p.block_bytes) / per_seq if per_seq else float("inf")
+
+
+def logged_kv_tokens(p: Plan) -> float:
+    """The number the engine's own "KV cache size" line prints, per its release:
+    blocks       num_blocks x block_size (V0 "# GPU blocks" x block, SGLang
+                 max_total_num_tokens, TensorRT-LLM "max tokens in paged KV cache");
+    groups       (num_blocks // num_groups) x block_size (vLLM 0.10-0.20
+                 _report_kv_cache_config; one group for uniform models);
+    concurrency  int(max_concurrency x max_model_len) (vLLM >= 0.22)."""
+    d = p.deployment
+    line = d.profile.token_line
+    if line == "concurrency":
+        length = d.max_model_len or p.max_positions
+        if length:
+            return int(max_concurrency(p, length) * length)
+    return p.num_blocks * d.block_size
 
 
 def contexts_up_to(limit: int | None) -> list[int]:

@@ -111,7 +111,9 @@ def parse_deployment(
                 setting=name,
             )
         values[name] = _parse(name, _parser(s, value, label, spec, gpu_file))
-    return Deployment(spec=spec, weights_override=weights_override, **values)
+    d = Deployment(spec=spec, weights_override=weights_override, **values)
+    _parse("engine_version", lambda: d.profile)  # a release outside every modelled line
+    return d
 
 
 def _parser(
@@ -121,6 +123,7 @@ def _parser(
         Kind.INT: lambda: _int(value, label, s),
         Kind.FRACTION: lambda: _fraction(value, label),
         Kind.SIZE: lambda: _size(value, label),
+        Kind.ENGINE_VERSION: lambda: _text(value, label).strip(),
         Kind.KV_DTYPE: lambda: kv_dtype_for(spec, _text(value, label)),
         Kind.WEIGHT_DTYPE: lambda: weight_dtype_for(_text(value, label)),
         Kind.GPU: lambda: load_gpus(gpu_file).get(_text(value, label)),
