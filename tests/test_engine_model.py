@@ -115,3 +115,72 @@ def test_cudagraphs_are_subtracted_from_021_on():
     assert "0.33" in new.budget.engine_version
     # default utilization of the newest line is 0.92 (vllm/config/cache.py, 0.22+)
     assert Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version="0.33").fraction == 0.92
+
+
+def test_vllm_refusal_in_the_engines_words_and_largest_length():
+    # vLLM 0.15.2 log (Qwen3-Coder-30B-A3B-Instruct-FP8, training row): "To serve at least
+    # one request with the models's max seq len (262144), (24.0 GiB KV cache is needed ...
+    # available KV cache memory (3.18 GiB) ... estimated maximum model length is 34736".
+    # Same attention geometry as Qwen3-30B-A3B: 48 layers x 4 KV heads x 128 x (K, V) x 2 B.
+    from kvplan.core.engine_log import startup_check
+
+    spec = catalog_spec("Qwen/Qwen3-30B-A3B")
+    p = plan(
+        Deployment(
+            spec=spec,
+            gpu=gpu("rtx-5090"),
+            engine_version="0.15.2",
+            kv_memory=int(3.18 * GiB),
+            max_model_len=262144,
+        )
+    )
+    assert p.kv_bytes_per_token == 48 * 4 * 128 * 2 * 2 == 98304
+    check = startup_check(p, 262144)
+    assert check.refused
+    assert check.needed_bytes == 262144 * 98304 == 24 * GiB
+    # the log rounds the budget to 0.01 GiB: within one 16-token block of the engine's answer
+    assert abs(check.largest_max_model_len - 34736) <= 16
+    assert check.largest_max_model_len % 16 == 0
+    assert check.message is not None
+    assert "(24.00 GiB KV cache is needed" in check.message
+    assert "estimated maximum model length is" in check.message
+    ok = startup_check(p, check.largest_max_model_len)
+    assert not ok.refused
+
+
+def test_null_block_is_held_back_from_033():
+    from kvplan.core.engine_log import startup_check
+
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    d = Deployment(spec=spec, gpu=gpu("h100-sxm"), kv_memory=10 * 16 * 131072 + 5)
+    old = startup_check(plan(d.with_(engine_version="0.19")), 160)
+    new = startup_check(plan(d.with_(engine_version="0.33")), 160)
+    assert not old.refused and old.largest_max_model_len == 160  # 10 blocks of 16
+    assert new.refused and new.largest_max_model_len == 144  # 9: one is the null block
+
+
+def test_engine_lines_are_each_engines_own():
+    from kvplan.core.engine_log import engine_log_lines
+
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    h100 = gpu("h100-sxm")
+    v = engine_log_lines(plan(Deployment(spec=spec, gpu=h100)), 8192)
+    assert any(line.startswith("Available KV cache memory:") for line in v)
+    sg = engine_log_lines(plan(Deployment(spec=spec, gpu=h100, engine=Engine.SGLANG)), 8192)
+    assert any(line.startswith("KV Cache is allocated. #tokens:") for line in sg)
+    assert not any("Available KV cache memory" in line for line in sg)
+    trt = engine_log_lines(plan(Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM)), 8192)
+    assert any("for max tokens in paged KV cache" in line for line in trt)
+
+
+def test_trtllm_budget_subtracts_as_displayed():
+    # kv = 0.9 x (total - weights - activations - runtime): each displayed term enters once
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    p = plan(
+        Deployment(
+            spec=spec, gpu=gpu("h100-sxm"), engine=Engine.TRTLLM, activation_reserve=GiB, overhead=0
+        )
+    )
+    b = p.budget
+    free = b.total_memory - b.weights - GiB
+    assert b.kv_budget == int(free * 0.9)
