@@ -514,7 +514,8 @@ BAD_POLICIES = [
         "bad kv dtype",
         target("    kv_dtype: fp7\n    ctx: 8\n    batch: 1\n"),
         "{p}:5: target 'a': kv_dtype: unknown KV-cache dtype 'fp7' (choose one of fp32, fp16, "
-        "bf16, fp8, int8, int4)",
+        "bf16, fp8, int8, int4, nvfp4, fp8_ds_mla, nvfp4_ds_mla, int8_per_token_head, "
+        "fp8_per_token_head)",
     ),
     (
         "glob matches nothing",

@@ -184,3 +184,27 @@ def test_trtllm_budget_subtracts_as_displayed():
     b = p.budget
     free = b.total_memory - b.weights - GiB
     assert b.kv_budget == int(free * 0.9)
+
+
+def test_kv_formats_real_bytes_per_token(cli):
+    # Llama-3.1-8B: 32 layers x 8 KV heads x (K, V) x 128 per GPU
+    vectors = 32 * 8 * 2
+    from kvplan.core.kvcache import kv_bytes_per_token
+    from kvplan.sources.deployment import kv_dtype_for
+
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    # nvfp4: 64 B of 4-bit values + 8 fp8 scales per 128-wide vector
+    assert kv_bytes_per_token(spec, kv_dtype_for(spec, "nvfp4")) == vectors * (64 + 8)
+    # per-token-head int8: 128 B + one fp32 scale per vector
+    pth = kv_dtype_for(spec, "int8_per_token_head")
+    assert kv_bytes_per_token(spec, pth) == vectors * (128 + 4)
+    # the engine spellings of fp8 are one format (per-tensor scale)
+    for name in ("fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc"):
+        assert kv_bytes_per_token(spec, kv_dtype_for(spec, name)) == vectors * 128
+    # DeepSeek-V3: 61 layers x 656 B (fp8_ds_mla), x 352 B (nvfp4_ds_mla)
+    ds = catalog_spec("deepseek-ai/DeepSeek-V3")
+    assert kv_bytes_per_token(ds, kv_dtype_for(ds, "fp8_ds_mla")) == 61 * 656
+    assert kv_bytes_per_token(ds, kv_dtype_for(ds, "nvfp4_ds_mla")) == 61 * 352
+    # fail closed: the DeepSeek layout on a model without that latent
+    r = cli("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--kv-dtype", "fp8_ds_mla")
+    assert r.code == 2 and "576-wide MLA latent" in r.err

@@ -141,7 +141,8 @@ class Deployment:
     kv_dtype: str = _setting(
         "bf16",
         Kind.KV_DTYPE,
-        "KV-cache dtype: auto, fp16, bf16, fp8, int8, int4.",
+        "KV-cache dtype: auto, fp16, bf16, fp8 (fp8_e4m3, fp8_e5m2), int8, int4, nvfp4, "
+        "int8_per_token_head, fp8_per_token_head, fp8_ds_mla, nvfp4_ds_mla.",
         default_text="auto: the model's 16-bit dtype",
     )
     weight_dtype: str | None = _setting(
