@@ -272,8 +272,8 @@ def _page_check(r: dict[str, Any], d: Deployment) -> bool | None:
     if not blocks or budget is None or r["engine"] == "sglang":
         return None
     p = plan(d.with_(kv_memory=int(budget * GiB)))
-    if any(layer.window for layer in p.stage.layers) or p.block_bytes == 0:
-        return None  # grouped (hybrid) pools: see docs/engines.md
+    if p.block_bytes == 0 or r.get("pipeline_parallel_size", 1) not in (None, 1):
+        return None  # PP: the log's budget is the first rank's, its blocks the minimum
     lo = int((budget - 0.005) * GiB) // p.block_bytes
     hi = int((budget + 0.005) * GiB) // p.block_bytes
     return lo - 1 <= blocks <= hi + 1

@@ -208,3 +208,62 @@ def test_kv_formats_real_bytes_per_token(cli):
     # fail closed: the DeepSeek layout on a model without that latent
     r = cli("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--kv-dtype", "fp8_ds_mla")
     assert r.code == 2 and "576-wide MLA latent" in r.err
+
+
+def test_vllm_hybrid_groups_match_the_019_logs():
+    # Gemma-3-27B on H100, vLLM 0.19 (training row): 52 sliding (window 1024) + 10 full
+    # layers -> group_size 10, 6 + 1 = 7 groups, 8 padding layers; page = 16 tokens x 16
+    # heads x 256 x 2 B = 131,072 B; "Available KV cache memory: 19.53 GiB",
+    # "GPU KV cache size: 36,560 tokens", "Maximum concurrency for 8,192 tokens: 4.46x",
+    # num_gpu_blocks 15,997.
+    from kvplan.core.capacity import logged_kv_tokens, max_concurrency
+
+    spec = catalog_spec("google/gemma-3-27b-it")
+    d = Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version="0.19.0", max_model_len=8192)
+    p = plan(d.with_(kv_memory=15_997 * 10 * 131_072))
+    assert p.hybrid is not None
+    assert (p.hybrid.group_size, len(p.hybrid.groups), p.hybrid.padding_layers) == (10, 7, 8)
+    assert p.hybrid.bytes_per_block == 10 * 131_072
+    assert p.num_blocks == 15_997
+    assert logged_kv_tokens(p) == (15_997 // 7) * 16 == 36_560
+    # per request: full cdiv(8192, 16) = 512; each sliding group cdiv(min(1023 + 8192,
+    # 8192), 16) + 1 = 513
+    assert p.hybrid.blocks_per_request(8192, 8192) == 512 + 6 * 513
+    assert round(max_concurrency(p, 8192), 2) == 4.46
+    # from 0.22 the token line is int(concurrency x max_model_len)
+    newer = plan(d.with_(engine_version="0.33", kv_memory=15_997 * 10 * 131_072))
+    assert logged_kv_tokens(newer) == int(newer.num_blocks / 3590 * 8192)
+
+
+def test_vllm_hybrid_raises_the_attention_block_to_the_state_page():
+    # kind NONE layers (state) with attention layers: block = smallest multiple of 16 whose
+    # attention page >= the state page; one state page per request caps concurrency
+    from kvplan.core.engine_log import startup_check
+    from kvplan.core.hybrid_alloc import vllm_layout
+
+    spec = catalog_spec("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    layout = vllm_layout(spec, "bf16", kv_heads=spec.kv_heads, block_size=16)
+    assert layout is not None
+    attn_token = next(
+        spec.kv_heads * (spec.head_dim + spec.v_head_dim) * 2
+        for layer in spec.layers
+        if layer.kind.value == "full"
+    )
+    state_page = max(layer.state_elements * 2 for layer in spec.layers if layer.state_elements)
+    assert layout.block_size % 16 == 0
+    assert layout.block_size * attn_token >= state_page
+    assert (layout.block_size - 16) * attn_token < state_page
+    p = plan(
+        Deployment(
+            spec=spec,
+            gpu=gpu("h100-sxm"),
+            tp=4,
+            engine_version="0.23.1",
+            max_num_seqs=1024,
+            max_model_len=4096,
+            kv_memory=64 * layout.bytes_per_block,
+        )
+    )
+    check = startup_check(p, 4096)
+    assert check.state_slots == p.num_blocks
+    assert check.refused and "exceeds available Mamba cache blocks" in (check.message or "")

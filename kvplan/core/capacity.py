@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict
 from kvplan.core import kvcache
 from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment
-from kvplan.core.engines import divisors
+from kvplan.core.engines import Engine, divisors
 from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
 from kvplan.core.params import weight_bytes
 from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
@@ -59,6 +60,7 @@ class Plan(BaseModel):
     replication: Replication | None
     max_positions: int | None
     notes: tuple[str, ...]
+    hybrid: HybridLayout | None = None  # vLLM's grouped pool for mixed layer kinds
 
     @property
     def weights_fit(self) -> bool:
@@ -141,8 +143,22 @@ def plan(d: Deployment) -> Plan:
     )
     per_token = kvcache.kv_bytes_per_token(stage, d.kv_dtype, kv_heads=heads)
     block_bytes = per_token * d.block_size
-    num_blocks = budget.kv_budget // block_bytes if block_bytes else 0
     notes: list[str] = []
+    hybrid = None
+    if d.engine is Engine.VLLM and profile.token_line in ("groups", "concurrency"):
+        hybrid = vllm_layout(stage, d.kv_dtype, kv_heads=heads, block_size=d.block_size)
+    if hybrid is not None:
+        block_bytes = hybrid.bytes_per_block
+        notes.append(
+            f"vLLM hybrid KV cache: {len(hybrid.groups)} groups of {hybrid.group_size} layers "
+            f"share one pool of {hybrid.block_size}-token blocks"
+            + (f"; {hybrid.padding_layers} padding layers" if hybrid.padding_layers else "")
+        )
+        if hybrid.block_size != d.block_size:
+            notes.append(
+                f"attention block size raised to {hybrid.block_size} tokens to match the state page"
+            )
+    num_blocks = budget.kv_budget // block_bytes if block_bytes else 0
     replication = _replication(spec, d.tp, heads)
     if replication is not None:
         notes.append(
@@ -170,10 +186,11 @@ def plan(d: Deployment) -> Plan:
         kv_bytes_per_token=per_token,
         block_bytes=block_bytes,
         num_blocks=num_blocks,
-        kv_tokens=num_blocks * d.block_size,
+        kv_tokens=num_blocks * (hybrid.block_size if hybrid else d.block_size),
         replication=replication,
         max_positions=spec.max_position_embeddings,
         notes=tuple(notes),
+        hybrid=hybrid,
     )
 
 
@@ -251,7 +268,11 @@ def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> CtxAnswer:
 
 
 def max_concurrency(p: Plan, max_len: int) -> float:
-    """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks."""
+    """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks
+    (hybrids: blocks of every group, kvplan.core.hybrid_alloc)."""
+    if p.hybrid is not None:
+        need = p.hybrid.blocks_per_request(max_len, p.deployment.scheduler_tokens)
+        return p.num_blocks / need if need else float("inf")
     per_seq = p.seq_bytes(max_len)
     return (p.num_blocks * p.block_bytes) / per_seq if per_seq else float("inf")
 
@@ -269,6 +290,8 @@ def logged_kv_tokens(p: Plan) -> float:
         length = d.max_model_len or p.max_positions
         if length:
             return int(max_concurrency(p, length) * length)
+    if p.hybrid is not None and line == "groups":
+        return (p.num_blocks // len(p.hybrid.groups)) * p.hybrid.block_size
     return p.num_blocks * d.block_size
 
 
