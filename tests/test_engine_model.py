@@ -267,3 +267,19 @@ def test_vllm_hybrid_raises_the_attention_block_to_the_state_page():
     check = startup_check(p, 4096)
     assert check.state_slots == p.num_blocks
     assert check.refused and "exceeds available Mamba cache blocks" in (check.message or "")
+
+
+def test_vllm_refuses_a_tp_that_does_not_divide_the_padded_vocabulary(cli):
+    # phi-4: 40 query heads, 10 KV heads, so TP 5 splits the heads, but vLLM also splits
+    # the vocabulary: 100,352 (already a multiple of 64) / 5 is not whole.
+    from kvplan.core.engines import TpError
+
+    spec = catalog_spec("microsoft/phi-4")
+    assert (spec.query_heads, spec.kv_heads, spec.vocab_size) == (40, 10, 100_352)
+    assert 100_352 % 64 == 0 and 100_352 % 5
+    with pytest.raises(TpError) as err:
+        plan(Deployment(spec=spec, gpu=gpu("h100-sxm"), tp=5, kv_memory=GiB))
+    assert "padded vocabulary" in err.value.message
+    plan(Deployment(spec=spec, gpu=gpu("h100-sxm"), tp=5, engine=Engine.SGLANG, kv_memory=GiB))
+    r = cli("fit", "microsoft/phi-4", "--gpu", "h100", "--tp", "5")
+    assert r.code == 2 and "padded vocabulary" in r.err

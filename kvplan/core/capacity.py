@@ -120,6 +120,7 @@ def plan(d: Deployment) -> Plan:
             setting="tp",
         )
     heads = kv_heads_per_gpu(spec, d)
+    d.rules.check_vocab(spec.vocab_size, d.tp)
     stages = _stages(spec, d.pp)
     stage = max(
         stages,

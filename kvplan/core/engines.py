@@ -592,9 +592,28 @@ class EngineRules:
     max_num_seqs: int  # scheduler defaults of the newest line on a large GPU
     max_num_batched_tokens: int
     followed: str  # the releases whose rules these are, and where the constants come from
+    # vocabulary padding before the TP split (vLLM VocabParallelEmbedding: the padded
+    # vocabulary must divide by TP); None where the engine does not split that way
+    vocab_pad: int | None = None
 
     def fraction(self, tp: int) -> float | None:
         return self.default_fraction(tp) if self.default_fraction else None
+
+    def check_vocab(self, vocab: int, tp: int) -> None:
+        """vLLM pads the vocabulary to a multiple of 64 (DEFAULT_VOCAB_PADDING_SIZE) and
+        then splits it over TP with divide(num_embeddings_padded, tp_size)
+        (vllm/model_executor/layers/vocab_parallel_embedding.py), which asserts exact
+        division: a TP size that does not divide the padded vocabulary is refused."""
+        if self.vocab_pad is None or tp == 1:
+            return
+        padded = -(-vocab // self.vocab_pad) * self.vocab_pad
+        if padded % tp:
+            ok = [t for t in divisors(padded) if t <= 64]
+            raise TpError(
+                f"--tp {tp} does not divide the padded vocabulary ({vocab:,} -> {padded:,}): "
+                f"{self.label} splits the embedding and LM head by TP",
+                hint=f"TP sizes that divide it: {', '.join(map(str, ok))}",
+            )
 
 
 ENGINES: dict[Engine, EngineRules] = {
@@ -608,6 +627,7 @@ ENGINES: dict[Engine, EngineRules] = {
         max_num_seqs=1024,
         max_num_batched_tokens=8192,
         followed="vLLM V0 (<=0.7) and V1 engine 0.8-0.33 (release profiles)",
+        vocab_pad=64,
     ),
     Engine.SGLANG: EngineRules(
         engine=Engine.SGLANG,
