@@ -283,3 +283,37 @@ def test_vllm_refuses_a_tp_that_does_not_divide_the_padded_vocabulary(cli):
     plan(Deployment(spec=spec, gpu=gpu("h100-sxm"), tp=5, engine=Engine.SGLANG, kv_memory=GiB))
     r = cli("fit", "microsoft/phi-4", "--gpu", "h100", "--tp", "5")
     assert r.code == 2 and "padded vocabulary" in r.err
+
+
+def test_fit_names_the_release_and_warns_past_max_num_seqs(cli):
+    r = cli(
+        "fit",
+        LLAMA := "meta-llama/Llama-3.1-8B-Instruct",
+        "--gpu",
+        "h100",
+        "--ctx",
+        "1024",
+        "--engine-version",
+        "0.19.0",
+        "--json",
+    )
+    assert r.code == 0, r.err
+    out = r.json
+    assert out["engine_version"] == "vLLM 0.20"
+    # 54.18 GiB / (1024 x 128 KiB) = 433 sequences < 1024: no warning at 0.19 on an H100
+    assert out["max_batch"] < 1024
+    assert not any("max_num_seqs" in w for w in out["warnings"])
+    small = cli("fit", LLAMA, "--gpu", "h100", "--ctx", "1024", "--max-num-seqs", "64", "--json")
+    assert any("max_num_seqs = 64" in w for w in small.json["warnings"])
+    assert any(line.startswith("Available KV cache memory") for line in small.json["engine_log"])
+    bad = cli("fit", LLAMA, "--gpu", "h100", "--engine-version", "0.99")
+    assert bad.code == 2 and "outside the modelled releases" in bad.err
+
+
+def test_rocm_uses_its_own_non_torch_term():
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    cuda = plan(Deployment(spec=spec, gpu=gpu("h100-sxm")))
+    rocm = plan(Deployment(spec=spec, gpu=gpu("mi300x")))
+    assert cuda.deployment.platform.value == "cuda" and rocm.deployment.platform.value == "rocm"
+    assert cuda.budget.overhead == int(0.25 * GiB)
+    assert rocm.budget.overhead == int(6.0 * GiB)

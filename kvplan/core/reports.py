@@ -196,6 +196,12 @@ def fit_report(
                 + (f" (--max-model-len auto picks {auto:,})" if auto else "")
             )
         warnings.extend(startup.warnings)
+    seqs = p.deployment.scheduler_seqs
+    if result.max_batch is not None and result.max_batch > seqs:
+        warnings.append(
+            f"the KV pool holds {result.max_batch:,} sequences but the engine schedules at most "
+            f"max_num_seqs = {seqs:,} at once (--max-num-seqs)"
+        )
     return FitReport(
         **model.model_dump(),
         **deployment_summary(p),
