@@ -317,3 +317,34 @@ def test_rocm_uses_its_own_non_torch_term():
     assert cuda.deployment.platform.value == "cuda" and rocm.deployment.platform.value == "rocm"
     assert cuda.budget.overhead == int(0.25 * GiB)
     assert rocm.budget.overhead == int(6.0 * GiB)
+
+
+def test_speculative_draft_layers_share_the_pool():
+    # DeepSeek-V3 MTP: one more MLA layer caches 576 latent values per token in the pool
+    spec = catalog_spec("deepseek-ai/DeepSeek-V3")
+    base = plan(Deployment(spec=spec, gpu=gpu("h200"), tp=8, kv_memory=40 * GiB))
+    mtp = plan(Deployment(spec=spec, gpu=gpu("h200"), tp=8, kv_memory=40 * GiB, draft_layers=1))
+    assert base.kv_bytes_per_token == 61 * 576 * 2
+    assert mtp.kv_bytes_per_token == 62 * 576 * 2
+    assert mtp.num_blocks == 40 * GiB // (16 * 62 * 576 * 2)
+    # PP: the drafter sits on the last stage
+    llama = catalog_spec("meta-llama/Llama-2-70b-hf")
+    pp = plan(Deployment(spec=llama, gpu=gpu("h100-sxm"), pp=2, draft_layers=2, kv_memory=GiB))
+    assert pp.stage.num_layers == 42  # 40 + 2 on the last stage
+
+
+def test_speculative_tokens_multiply_state_pages_per_request():
+    from kvplan.core.engine_log import startup_check
+
+    spec = catalog_spec("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    d = Deployment(
+        spec=spec, gpu=gpu("h100-sxm"), tp=4, engine_version="0.23.1", max_model_len=4096
+    )
+    p0 = plan(d.with_(kv_memory=200 * GiB // 10))
+    p3 = plan(d.with_(kv_memory=200 * GiB // 10, num_speculative_tokens=3))
+    assert startup_check(p3, 4096).state_slots == p0.num_blocks // 4
+    assert p3.hybrid is not None
+    full = sum(1 for g in p3.hybrid.groups if g.kind.value != "none")
+    state = len(p3.hybrid.groups) - full
+    block = p3.hybrid.block_size
+    assert p3.hybrid.blocks_per_request(4096, 8192, 3) == full * -(-4096 // block) + state * 4

@@ -111,6 +111,23 @@ def _stages(spec: ModelSpec, pp: int) -> list[ModelSpec]:
     return stages
 
 
+def _with_draft_layers(stage: ModelSpec, n: int) -> ModelSpec:
+    """The last pipeline stage plus `n` draft (MTP / EAGLE) attention layers: vLLM registers
+    the drafter's attention layers in the same KV-cache config, so they share the pool
+    (the drafter runs on the last PP rank). Each is cached like the model's first
+    growing attention layer (full or MLA)."""
+    if n == 0:
+        return stage
+    like = next(
+        (layer for layer in stage.layers if layer.kind in (LayerKind.FULL, LayerKind.MLA)),
+        None,
+    )
+    if like is None:
+        raise KvplanError("--draft-layers needs a model with full or MLA attention layers")
+    draft = like.model_copy(update={"moe": False})
+    return stage.model_copy(update={"layers": (*stage.layers, *([draft] * n))})
+
+
 def plan(d: Deployment) -> Plan:
     spec = d.spec
     if spec.query_heads % d.tp:
@@ -122,6 +139,7 @@ def plan(d: Deployment) -> Plan:
     heads = kv_heads_per_gpu(spec, d)
     d.rules.check_vocab(spec.vocab_size, d.tp)
     stages = _stages(spec, d.pp)
+    stages[-1] = _with_draft_layers(stages[-1], d.draft_layers)
     stage = max(
         stages,
         key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads), s.num_layers),
@@ -172,6 +190,10 @@ def plan(d: Deployment) -> Plan:
         notes.append(
             f"MLA latent is not split by TP: each of the {d.tp} GPUs caches the whole "
             "latent for every token"
+        )
+    if d.draft_layers:
+        notes.append(
+            f"speculative decoding: {d.draft_layers} draft layer(s) cache KV in the same pool"
         )
     if d.pp > 1:
         notes.append(
@@ -272,7 +294,8 @@ def max_concurrency(p: Plan, max_len: int) -> float:
     """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks
     (hybrids: blocks of every group, kvplan.core.hybrid_alloc)."""
     if p.hybrid is not None:
-        need = p.hybrid.blocks_per_request(max_len, p.deployment.scheduler_tokens)
+        d = p.deployment
+        need = p.hybrid.blocks_per_request(max_len, d.scheduler_tokens, d.num_speculative_tokens)
         return p.num_blocks / need if need else float("inf")
     per_seq = p.seq_bytes(max_len)
     return (p.num_blocks * p.block_bytes) / per_seq if per_seq else float("inf")

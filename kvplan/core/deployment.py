@@ -173,6 +173,21 @@ class Deployment:
         hi=MAX_CTX,
         default_text="the model's max positions",
     )
+    draft_layers: int = _setting(
+        0,
+        Kind.INT,
+        "Speculative decoding: draft / MTP attention layers whose KV shares the pool "
+        "(e.g. 1 for DeepSeek/Qwen MTP).",
+        lo=0,
+        hi=MAX_PARALLEL,
+    )
+    num_speculative_tokens: int = _setting(
+        0,
+        Kind.INT,
+        "Speculative tokens per step: hybrid models keep 1 + this many state pages per request.",
+        lo=0,
+        hi=MAX_PARALLEL,
+    )
     # Not a user setting: exact checkpoint bytes when known (Hub safetensors headers) or a
     # design's weights; None = estimate from the parameter count at `weight_dtype`.
     weights_override: int | None = None

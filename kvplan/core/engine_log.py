@@ -52,15 +52,17 @@ def _available_for_admission(p: Plan) -> int:
 
 
 def _state_slots(p: Plan) -> int | None:
-    """Sequences whose fixed (Mamba / linear-attention) state the pool can hold: vLLM's
+    """Sequences whose fixed (Mamba / linear-attention) state the pool can hold (each needs
+    1 + num_speculative_tokens state pages): vLLM's
     hybrid manager gives every request one state page per state layer group out of the same
     block pool, so the slots are the pool's blocks."""
     if not any(layer.kind is LayerKind.NONE for layer in p.stage.layers):
         return None
+    per_request = 1 + p.deployment.num_speculative_tokens
     if not any(layer.kind is not LayerKind.NONE for layer in p.stage.layers):
         state = kvcache.state_bytes_per_sequence(p.stage)
-        return p.budget.kv_budget // state if state else None
-    return p.num_blocks
+        return p.budget.kv_budget // (state * per_request) if state else None
+    return p.num_blocks // per_request
 
 
 def startup_check(p: Plan, max_model_len: int | None) -> StartupCheck:

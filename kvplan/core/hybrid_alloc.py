@@ -56,12 +56,14 @@ class HybridLayout:
     def bytes_per_block(self) -> int:
         return self.group_size * self.page_bytes
 
-    def blocks_per_request(self, max_model_len: int, batched_tokens: int) -> int:
+    def blocks_per_request(
+        self, max_model_len: int, batched_tokens: int, speculative_tokens: int = 0
+    ) -> int:
         total = 0
         block = self.block_size
         for g in self.groups:
             if g.kind is LayerKind.NONE:
-                total += 1
+                total += 1 + speculative_tokens  # 1 + num_speculative_blocks state pages
             elif g.kind is LayerKind.SLIDING and g.window is not None:
                 total += ceil(min(g.window - 1 + batched_tokens, max_model_len) / block) + 1
             elif g.kind is LayerKind.CHUNKED and g.window is not None:
