@@ -212,10 +212,12 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
     seqs = r.get("max_num_seqs")
     if engine is Engine.SGLANG:
         seqs = None  # SGLang logs max_running_requests (derived from the pool), not a limit
+    entry = "llm" if "LLM(" in str(r.get("entry_point")) else "serve"
     return Deployment(
         spec=spec,
         gpu=gpu,
         engine=engine,
+        entry_point=entry,
         engine_version=version_line(r),
         tp=tp,
         pp=pp,

@@ -93,6 +93,10 @@ def test_scheduler_defaults_by_device():
     assert (a100.scheduler_seqs, a100.scheduler_tokens) == (256, 2048)
     l4 = Deployment(spec=spec, gpu=gpu("l4"), engine_version="0.19.0")
     assert (l4.scheduler_seqs, l4.scheduler_tokens) == (256, 2048)
+    # the offline LLM class: 16384 / 8192 batched tokens
+    llm = Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version="0.19.0", entry_point="llm")
+    assert (llm.scheduler_seqs, llm.scheduler_tokens) == (1024, 16384)
+    assert a100.with_(entry_point="llm").scheduler_tokens == 8192
     # V0 profiles one max(max_model_len, 2048)-token pass
     v0 = Deployment(spec=spec, gpu=gpu("rtx-3090"), engine_version="0.6", max_model_len=20000)
     assert v0.scheduler_tokens == 20000

@@ -46,6 +46,7 @@ class Kind(str, Enum):
     SIZE = "size"  # bytes, written with a unit: 40GiB, 512MiB, 80GB
     ENGINE = "engine"  # vllm | sglang | trtllm | none
     ENGINE_VERSION = "engine_version"  # a release (0.19.0) or a modelled line (0.20)
+    ENTRY_POINT = "entry_point"  # serve | llm
     KV_DTYPE = "kv_dtype"  # auto | fp16 | bf16 | fp8 | ...
     WEIGHT_DTYPE = "weight_dtype"  # auto | fp16 | ... | int4 | mxfp4
     GPU = "gpu"  # a name in the GPU catalog
@@ -98,6 +99,12 @@ class Deployment:
         "Engine release whose memory terms apply, e.g. 0.19.0 or a modelled line "
         "(vLLM 0.6, 0.16, 0.20, 0.33; SGLang 0.4, 0.5; TensorRT-LLM pytorch).",
         default_text="vLLM 0.20 (newest fully validated line); others their newest",
+    )
+    entry_point: str = _setting(
+        "serve",
+        Kind.ENTRY_POINT,
+        "How the engine is started: serve (API server) or llm (offline LLM class); vLLM's "
+        "scheduler defaults differ.",
     )
     gpu_memory_utilization: float | None = _setting(
         None,
@@ -220,7 +227,7 @@ class Deployment:
     def scheduler_defaults(self) -> SchedulerDefaults:
         """What the release picks on this GPU when the user sets neither limit."""
         name = f"{self.gpu.name} {self.gpu.display_name}".lower()
-        return self.profile.scheduler(self.gpu.usable_memory_bytes, name)
+        return self.profile.scheduler(self.gpu.usable_memory_bytes, name, self.entry_point)
 
     @property
     def scheduler_seqs(self) -> int:

@@ -234,38 +234,42 @@ class SchedulerDefaults:
     max_num_batched_tokens: int | None  # None: the profiling pass is max(max_model_len, 2048)
 
 
-def _vllm_v0_scheduler(_memory: int, _name: str) -> SchedulerDefaults:
+ENTRY_POINTS = ("serve", "llm")
+
+
+def _vllm_v0_scheduler(_memory: int, _name: str, _entry: str) -> SchedulerDefaults:
     # vllm/config.py SchedulerConfig (0.6.4): max_num_seqs 256; without chunked prefill
     # max_num_batched_tokens = max(max_model_len, 2048) (_DEFAULT_MAX_NUM_BATCHED_TOKENS).
     return SchedulerDefaults(256, None)
 
 
-def _vllm_v1_scheduler(memory: int, name: str) -> SchedulerDefaults:
+def _vllm_v1_scheduler(memory: int, name: str, entry: str = "serve") -> SchedulerDefaults:
     # vllm/engine/arg_utils.py EngineArgs._set_default_args (V1, 0.8-0.19): device memory
-    # >= 70 GiB and not an A100 -> OPENAI_API_SERVER 8192 tokens / 1024 seqs; otherwise
-    # 2048 tokens / 256 seqs (`vllm serve`; the LLM class gets 16384 / 8192 tokens).
-    if memory >= 70 * GiB and "a100" not in name:
-        return SchedulerDefaults(1024, 8192)
-    return SchedulerDefaults(256, 2048)
+    # >= 70 GiB and not an A100 -> OPENAI_API_SERVER 8192 tokens / 1024 seqs, LLM_CLASS
+    # 16384 / 1024; otherwise API server 2048 / 256, LLM class 8192 / 256.
+    large = memory >= 70 * GiB and "a100" not in name
+    if entry == "llm":
+        return SchedulerDefaults(1024, 16384) if large else SchedulerDefaults(256, 8192)
+    return SchedulerDefaults(1024, 8192) if large else SchedulerDefaults(256, 2048)
 
 
-def _vllm_current_scheduler(memory: int, name: str) -> SchedulerDefaults:
+def _vllm_current_scheduler(memory: int, name: str, entry: str = "serve") -> SchedulerDefaults:
     # As V1, and since vllm PR #51726 (vllm#53961) GPUs with >= 160 GiB default
     # max_num_batched_tokens to 16384.
-    base = _vllm_v1_scheduler(memory, name)
+    base = _vllm_v1_scheduler(memory, name, entry)
     if memory >= 160 * GiB:
         return SchedulerDefaults(base.max_num_seqs, 16384)
     return base
 
 
-def _sglang_scheduler(memory: int, _name: str) -> SchedulerDefaults:
+def _sglang_scheduler(memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
     # python/sglang/srt/server_args.py (0.4): chunked_prefill_size 2048 on GPUs under
     # 25 GB (the 4xL4 log shows 2048), else 8192; max_running_requests is derived from
     # the pool, so max_num_seqs only sizes kvplan's sampler term.
     return SchedulerDefaults(256, 2048 if memory < 25_000 * 2**20 else 8192)
 
 
-def _plain_scheduler(_memory: int, _name: str) -> SchedulerDefaults:
+def _plain_scheduler(_memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
     return SchedulerDefaults(256, 8192)
 
 
@@ -303,7 +307,7 @@ class EngineProfile:
     last: tuple[int, ...]
     label: str
     default_fraction: Callable[[int], float] | None
-    scheduler: Callable[[int, str], SchedulerDefaults]
+    scheduler: Callable[[int, str, str], SchedulerDefaults]  # (memory, name, entry point)
     activation_scale: float  # x the activation model (pre-0.17 V1 profiled ~2.5x more)
     non_torch: dict[Platform, NonTorch]
     cudagraph_in_budget: bool  # CUDA-graph pool subtracted before the KV cache is sized

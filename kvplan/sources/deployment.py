@@ -17,7 +17,7 @@ from typing import Any
 
 from kvplan.core import dtypes, kv_formats
 from kvplan.core.deployment import Deployment, Kind, Setting, flag_name, settings
-from kvplan.core.engines import engine_named
+from kvplan.core.engines import ENTRY_POINTS, engine_named
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
@@ -146,11 +146,21 @@ def _parser(
         Kind.FRACTION: lambda: _fraction(value, label),
         Kind.SIZE: lambda: _size(value, label),
         Kind.ENGINE_VERSION: lambda: _text(value, label).strip(),
+        Kind.ENTRY_POINT: lambda: _entry_point(value, label),
         Kind.KV_DTYPE: lambda: kv_dtype_for(spec, _text(value, label)),
         Kind.WEIGHT_DTYPE: lambda: weight_dtype_for(_text(value, label)),
         Kind.GPU: lambda: load_gpus(gpu_file).get(_text(value, label)),
     }
     return parsers[s.kind]
+
+
+def _entry_point(value: Any, label: str) -> str:
+    text = _text(value, label).strip().lower()
+    if text not in ENTRY_POINTS:
+        raise KvplanError(
+            f"{label} must be one of {', '.join(ENTRY_POINTS)}, got {value!r}",
+        )
+    return text
 
 
 def _parse(name: str, parse: Callable[[], Any]) -> Any:
