@@ -191,7 +191,8 @@ class Deployment:
     num_speculative_tokens: int = _setting(
         0,
         Kind.INT,
-        "Speculative tokens per step: hybrid models keep 1 + this many state pages per request.",
+        "Speculative tokens proposed per step: lookahead slots each sequence holds "
+        "(hybrid models keep 1 + this many state pages per request).",
         lo=0,
         hi=MAX_PARALLEL,
     )
