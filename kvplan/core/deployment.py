@@ -120,6 +120,13 @@ class Deployment:
         engine=Engine.SGLANG,
         default_text="by TP: 0.88 ... 0.79",
     )
+    mamba_full_memory_ratio: float | None = _setting(
+        None,
+        Kind.FRACTION,
+        "SGLang hybrids: Mamba-state pool : full-attention KV pool memory ratio.",
+        engine=Engine.SGLANG,
+        default_text="0.9",
+    )
     free_gpu_memory_fraction: float | None = _setting(
         None,
         Kind.FRACTION,
