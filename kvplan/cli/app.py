@@ -68,35 +68,114 @@ _register()
 
 def _fail(exc: KvplanError, *, as_json: bool) -> None:
     """The one place an error becomes output: one `Error:` line on stderr, and under
-    --json also one error object on stdout, so a script never parses an empty stdout."""
+    --json also one error object on stdout, so a script never parses an empty stdout.
+    Control characters in the message (a filename with a newline or an escape sequence)
+    are escaped, so the error stays one line and cannot drive the terminal."""
+    from kvplan.sources.validate import printable
+
+    exc.message = printable(exc.message)
+    exc.hint = printable(exc.hint) if exc.hint else exc.hint
     if as_json:
         from kvplan.presentation.output import print_error_json
 
         print_error_json(exc)
+        sys.stdout.flush()
     sys.stderr.write(f"Error: {exc}\n")
+    sys.stderr.flush()
     if os.environ.get("KVPLAN_DEBUG"):
         traceback.print_exception(exc)
 
 
+class InternalError(KvplanError):
+    """A bug in kvplan: still one line (KVPLAN_DEBUG=1 shows the traceback)."""
+
+    kind = "internal"
+
+
 def main() -> None:
+    """Run the CLI; every way out is an answer, one Error line (exit 2), or an interrupt."""
+    from kvplan.presentation.output import guard_streams
+
+    guard_streams()
     as_json = "--json" in sys.argv[1:]
     try:
+        code = _run(as_json=as_json)
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    sys.exit(code)
+
+
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (128 + 13)
+
+
+def _run(*, as_json: bool) -> int:
+    from kvplan.sources.validate import screen_environment
+
+    try:
+        screen_environment()
         code = app(standalone_mode=False)
+        sys.stdout.flush()
     except KvplanError as exc:
-        _fail(exc, as_json=as_json)
-        sys.exit(EXIT_BAD_INPUT)
+        return _failed(exc, as_json=as_json)
     except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
+        return _flushed(exc.exit_code, as_json=as_json)
     except click.UsageError as exc:
-        _fail(KvplanError(_usage_message(exc), setting=_option_of(exc)), as_json=as_json)
-        sys.exit(EXIT_BAD_INPUT)
-    except click.Abort:
+        error = KvplanError(_usage_message(exc), setting=_option_of(exc))
+        return _failed(error, as_json=as_json)
+    except (click.Abort, KeyboardInterrupt):
         sys.stderr.write("Interrupted\n")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.stderr.write("Interrupted\n")
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        return 130
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # stdout on a full disk, a closed terminal
+        return _failed(_output_error(exc), as_json=False)
+    except Exception as exc:  # a bug: one line, never a traceback (unless KVPLAN_DEBUG)
+        error = InternalError(
+            f"internal error: {type(exc).__name__}: {_first_line(exc)}",
+            hint="please report it; KVPLAN_DEBUG=1 shows the traceback",
+        )
+        error.__cause__ = exc
+        return _failed(error, as_json=as_json)
+    return code if isinstance(code, int) else 0
+
+
+def _failed(exc: KvplanError, *, as_json: bool) -> int:
+    try:
+        _fail(exc, as_json=as_json)
+    except BrokenPipeError:
+        raise
+    except OSError:
+        pass  # stdout cannot take the error object either: the exit code still says it
+    return EXIT_BAD_INPUT
+
+
+def _flushed(code: int, *, as_json: bool) -> int:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        return _failed(_output_error(exc), as_json=False)
+    return code
+
+
+def _output_error(exc: OSError) -> KvplanError:
+    return KvplanError(f"cannot write the output: {exc.strerror or _first_line(exc)}")
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _usage_message(exc: click.UsageError) -> str:

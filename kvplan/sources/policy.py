@@ -33,7 +33,8 @@ from kvplan.sources.deployment import exact_weights, parse_deployment
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.lint import ConfigLint, lint_config
 from kvplan.sources.parse import parse_config_dict
-from kvplan.sources.resolve import CONFIG_FILES, MAX_CONFIG_BYTES, resolve_model
+from kvplan.sources.resolve import CONFIG_FILES, read_config_bytes, resolve_model
+from kvplan.sources.validate import load_json, printable, screen_config
 from kvplan.units import parse_size
 
 DEFAULT_POLICY = "kvplan.yaml"
@@ -742,24 +743,13 @@ def _json_key_line(text: str, key: str) -> int | None:
 def read_config_raw(path: Path) -> dict[str, Any]:
     """A config file as a dict; unreadable files (not JSON, not an object) are input errors."""
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise KvplanError(f"{path}: file is {size:,} bytes, too large for a model config")
-        data = path.read_bytes()
+        data = read_config_bytes(path)
     except OSError as exc:
-        raise KvplanError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        raw = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise KvplanError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except UnicodeDecodeError:
-        raise KvplanError(f"{path}: not a text file") from None
-    except RecursionError:
-        raise KvplanError(f"{path}: JSON nested too deeply for a model config") from None
+        raise KvplanError(f"{printable(str(path))}: cannot read ({exc.strerror})") from None
+    raw = load_json(data, origin=printable(str(path)))
     if not isinstance(raw, dict):
         raise KvplanError(f"{path}: a model config must be a JSON object, got {_type_name(raw)}")
+    screen_config(raw, origin=printable(str(path)), hazards_only=True)
     return raw
 
 

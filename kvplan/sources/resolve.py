@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 from typing import Literal
 
@@ -10,7 +11,8 @@ from pydantic import BaseModel, ConfigDict
 from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.catalog import load_catalog
-from kvplan.sources.parse import parse_config_text
+from kvplan.sources.parse import parse_config_dict
+from kvplan.sources.validate import load_json, printable
 
 CONFIG_FILES = ("config.json", "params.json")
 MAX_CONFIG_BYTES = 10_000_000
@@ -44,34 +46,58 @@ class ResolvedModel(BaseModel):
 
 def read_local(path: Path) -> ModelSpec:
     """Read a config.json / params.json file, or a folder holding one."""
-    if path.is_dir():
-        for name in CONFIG_FILES:
-            if (path / name).is_file():
-                return read_local(path / name)
-        raise KvplanError(f"{path}: folder has neither config.json nor params.json")
+    shown = printable(str(path))
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise KvplanError(f"{path}: too large for a model config")
-        data = path.read_bytes()
+        if path.is_dir():
+            for name in CONFIG_FILES:
+                if (path / name).is_file():
+                    return read_local(path / name)
+            raise KvplanError(f"{shown}: folder has neither config.json nor params.json")
+        data = read_config_bytes(path)
     except OSError as exc:
-        raise KvplanError(f"{path}: cannot read ({exc.strerror})") from None
-    return parse_config_text(data, name=model_name_for(path, data), origin=str(path))
+        raise KvplanError(f"{shown}: cannot read ({exc.strerror or exc})") from None
+    raw = load_json(data, origin=shown)
+    return parse_config_dict(raw, name=model_name_for(path, raw), origin=shown)
 
 
-def model_name_for(path: Path, data: bytes) -> str:
+def read_config_bytes(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> bytes:
+    """A config file's bytes: a regular file (never a FIFO, a device such as /dev/zero, or
+    a socket, which would block or never end), at most `max_bytes`, read in bounded chunks
+    so a file that grows while read cannot exhaust memory."""
+    shown = printable(str(path))
+    info = path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise KvplanError(f"{shown}: not a regular file (a FIFO, device or socket)")
+    if info.st_size > max_bytes:
+        raise KvplanError(
+            f"{shown}: file is {info.st_size:,} bytes, too large for a model config "
+            f"(limit {max_bytes:,})"
+        )
+    with path.open("rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise KvplanError(f"{shown}: too large for a model config (limit {max_bytes:,} bytes)")
+    return data
+
+
+def model_name_for(path: Path, raw: object) -> str:
     """A readable name: the config's `_name_or_path`, else the file or folder name."""
-    import json
-
-    try:
-        raw = json.loads(data)
-        named = raw.get("_name_or_path") if isinstance(raw, dict) else None
-    except (ValueError, UnicodeDecodeError):
-        named = None
+    named = raw.get("_name_or_path") if isinstance(raw, dict) else None
     if isinstance(named, str) and named and not named.startswith(("/", ".")):
-        return named
+        return printable(named)
     stem = path.parent.name if path.name in CONFIG_FILES else path.stem
     stem = stem.removesuffix(".params")
-    return stem.replace("__", "/") if stem.count("__") == 1 else (stem or str(path))
+    return printable(stem.replace("__", "/") if stem.count("__") == 1 else (stem or str(path)))
+
+
+def local_path(name: str) -> Path | None:
+    """MODEL as an existing local path, or None. Never raises for odd text: an unknown
+    ~user, a component longer than the file system allows, a NUL byte."""
+    try:
+        path = Path(name).expanduser()
+        return path if path.exists() else None
+    except (OSError, RuntimeError, ValueError):
+        return None
 
 
 def looks_like_path(name: str) -> bool:
@@ -79,7 +105,7 @@ def looks_like_path(name: str) -> bool:
         name.endswith(".json")
         or name.startswith((".", "/", "~"))
         or name.count("/") > 1
-        or Path(name).expanduser().exists()
+        or local_path(name) is not None
     )
 
 
@@ -87,12 +113,17 @@ def resolve_model(
     name: str, *, revision: str | None = None, token: str | None = None, refresh: bool = False
 ) -> ResolvedModel:
     """Find MODEL: local path -> bundled catalog -> Hugging Face Hub."""
+    if not name.strip():
+        raise KvplanError(
+            "MODEL is empty (an unset variable?)",
+            hint="give a config.json path, a catalog name (`kvplan models`) or a Hub repo id",
+        )
     name = strip_hub_url(name)
-    path = Path(name).expanduser()
-    if path.exists():
-        return ResolvedModel(spec=read_local(path), source="file", location=str(path))
+    path = local_path(name)
+    if path is not None:
+        return ResolvedModel(spec=read_local(path), source="file", location=printable(str(path)))
     if looks_like_path(name) and not _is_repo_id(name):
-        raise KvplanError(f"{name}: no such file or folder")
+        raise KvplanError(f"{printable(name)}: no such file or folder")
     catalog = load_catalog()
     if not refresh and revision is None:
         entry = catalog.find(name)
