@@ -23,7 +23,8 @@ def parse_config_dict(raw: Any, *, name: str, origin: str) -> ModelSpec:
         raise KvplanError(f"{origin}: config is not a JSON object")
     screen_config(raw, origin=origin)
     if is_meta_params(raw):
-        return parse_meta_params(raw, name=name, origin=origin)
+        spec: ModelSpec = parse_meta_params(raw, name=name, origin=origin)
+        return spec
     return parse_hf_config(raw, name=name, origin=origin)
 
 

@@ -434,7 +434,7 @@ def screen_gpu_entries(raw: Any, *, origin: str) -> None:
             for dtype, value in flops.items():
                 _check_gpu_number(value, FLOPS_BOUND, f"{label}: flops.{printable(str(dtype))}")
         memory, cuda = entry.get("memory_bytes"), entry.get("cuda_memory_bytes")
-        if _is_count(memory) and _is_count(cuda) and cuda > memory:
+        if isinstance(memory, int) and isinstance(cuda, int) and cuda > memory:
             raise ConfigError(f"{label}: cuda_memory_bytes ({cuda:,}) exceeds memory_bytes")
 
 
