@@ -6,7 +6,6 @@ import os
 import sys
 import traceback
 
-import click
 import typer
 
 from kvplan import __version__
@@ -118,12 +117,12 @@ def _run(*, as_json: bool) -> int:
         sys.stdout.flush()
     except KvplanError as exc:
         return _failed(exc, as_json=as_json)
-    except click.exceptions.Exit as exc:
-        return _flushed(exc.exit_code, as_json=as_json)
-    except click.UsageError as exc:
+    except EXITS as exc:
+        return _flushed(int(getattr(exc, "exit_code", 0) or 0), as_json=as_json)
+    except USAGE_ERRORS as exc:
         error = KvplanError(_usage_message(exc), setting=_option_of(exc))
         return _failed(error, as_json=as_json)
-    except (click.Abort, KeyboardInterrupt):
+    except (*ABORTS, KeyboardInterrupt):
         sys.stderr.write("Interrupted\n")
         return 130
     except BrokenPipeError:
@@ -178,13 +177,69 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _usage_message(exc: click.UsageError) -> str:
-    """click's usage error as one line (no usage block), naming the command."""
-    message = exc.format_message().replace("\n", " ").strip()
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """click's exception class `name`, and typer's own copy of it (typer >= 0.20 vendors
+    click as typer._click, whose classes are not click's)."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module in ("click.exceptions", "typer._click.exceptions", "typer.exceptions", "typer"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+EXITS = _click_classes("Exit")
+USAGE_ERRORS = _click_classes("UsageError")
+ABORTS = _click_classes("Abort")
+
+
+def _usage_message(exc: BaseException) -> str:
+    """A usage error as one line (no usage block), naming the option and the value given."""
+    param = getattr(exc, "param", None)
+    flag = _flag_of(param)
+    kind = type(exc).__name__
+    text = getattr(exc, "format_message", lambda: str(exc))()
+    message = " ".join(str(getattr(exc, "message", "") or text).split())
+    if kind == "MissingParameter" and flag:
+        what = "option" if flag.startswith("-") else "argument"
+        return f"missing {what} {flag}"
+    if kind == "BadParameter" and flag:
+        value = _value_given(param)
+        given = f" {value!r}" if value is not None else ""
+        detail = message[:1].lower() + message[1:]
+        return f"invalid value{given} for {flag}: {detail}"
+    message = " ".join(text.split())
     return message[:1].lower() + message[1:] if message else "bad usage"
 
 
-def _option_of(exc: click.UsageError) -> str | None:
+def _flag_of(param: object) -> str | None:
+    opts = [str(o) for o in getattr(param, "opts", None) or []]
+    if opts:
+        return max(opts, key=len)
+    name = getattr(param, "name", None)
+    return str(name).upper() if name else None
+
+
+def _value_given(param: object) -> str | None:
+    """What the user typed for this option (the last occurrence), from the command line."""
+    opts = [str(o) for o in getattr(param, "opts", None) or []]
+    args = sys.argv[1:]
+    value = None
+    for i, arg in enumerate(args):
+        for opt in opts:
+            if arg == opt and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(opt + "="):
+                value = arg[len(opt) + 1 :]
+    return value
+
+
+def _option_of(exc: BaseException) -> str | None:
     param = getattr(exc, "param", None)
     name = getattr(param, "name", None)
     return str(name) if name else None

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError
@@ -29,9 +30,9 @@ class ExactWeights(BaseModel):
 
     model_config = ConfigDict(defer_build=True, frozen=True)
 
-    total_bytes: int
-    parameters_by_dtype: dict[str, int]
-    total_parameters: int
+    total_bytes: int = Field(ge=0, le=1 << 53)
+    parameters_by_dtype: dict[str, Annotated[int, Field(ge=0)]]
+    total_parameters: int = Field(ge=0)
 
 
 class ResolvedModel(BaseModel):
@@ -129,7 +130,48 @@ def resolve_model(
         entry = catalog.find(name)
         if entry is not None:
             return ResolvedModel(spec=catalog.load(entry), source="catalog", location=entry.repo_id)
+    if not refresh:
+        near = near_miss(name, [e.repo_id for e in catalog.entries])
+        if near is not None:
+            raise KvplanError(
+                f"{printable(name)}: not in the bundled catalog; did you mean {near}?",
+                hint="a typo, not asked of the Hub; pass --refresh to ask the Hub for it anyway",
+            )
     return _from_hub(name, revision=revision, token=token)
+
+
+def near_miss(name: str, known: list[str]) -> str | None:
+    """A catalog name that `name` is a typo of: at most two edits apart (case aside) and
+    the same digits in the same order, so versions and sizes that differ (Mistral-7B-v0.3
+    vs v0.1, phi-1 vs phi-2, Llama-2-7b-chat-hf) are real other models, not typos."""
+    key = name.strip().lower()
+    digits = re.sub(r"\D", "", key)
+    best: tuple[int, str] | None = None
+    for candidate in known:
+        other = candidate.lower()
+        if other == key or re.sub(r"\D", "", other) != digits or abs(len(other) - len(key)) > 2:
+            continue
+        distance = _edit_distance(key, other, limit=2)
+        if distance <= 2 and (best is None or distance < best[0]):
+            best = (distance, candidate)
+    return best[1] if best else None
+
+
+def _edit_distance(a: str, b: str, *, limit: int) -> int:
+    """Optimal-string-alignment distance (adjacent swaps count one), stopping past `limit`."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) > limit:
+            return limit + 1
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 HUB_URL_PREFIXES = ("https://huggingface.co/", "http://huggingface.co/", "huggingface.co/", "hf://")
