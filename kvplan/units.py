@@ -75,7 +75,7 @@ def parse_count(text: str) -> int:
         raise KvplanError(f"count {text!r} is absurdly large")
     whole, _, frac = mantissa.partition(".")
     scale = _COUNT_SUFFIXES[suffix] * 10 ** int(exponent or 0)
-    value = int(whole or 0) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+    value: int = int(whole or 0) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
     return value
 
 

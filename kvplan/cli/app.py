@@ -122,7 +122,7 @@ def _run(*, as_json: bool) -> int:
     except USAGE_ERRORS as exc:
         error = KvplanError(_usage_message(exc), setting=_option_of(exc))
         return _failed(error, as_json=as_json)
-    except (*ABORTS, KeyboardInterrupt):
+    except INTERRUPTS:
         sys.stderr.write("Interrupted\n")
         return 130
     except BrokenPipeError:
@@ -195,7 +195,7 @@ def _click_classes(name: str) -> tuple[type[BaseException], ...]:
 
 EXITS = _click_classes("Exit")
 USAGE_ERRORS = _click_classes("UsageError")
-ABORTS = _click_classes("Abort")
+INTERRUPTS: tuple[type[BaseException], ...] = (*_click_classes("Abort"), KeyboardInterrupt)
 
 
 def _usage_message(exc: BaseException) -> str:

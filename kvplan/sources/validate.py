@@ -419,8 +419,8 @@ def design_params(text: str, spec: Any, *, flag: str) -> int:
     """`--params` as a count (13B, 13e9, 13000000000), refused when it is below what the
     geometry's attention projections alone need at G = H (so `--params 13`, meant as 13B,
     is an error rather than negative weights for every smaller G)."""
-    from kvplan.core.design import attention_params
     from kvplan.core.geometry import LayerKind
+    from kvplan.core.params import attention_params
     from kvplan.units import fmt_count, parse_count
 
     try:
