@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import traceback
@@ -96,13 +97,20 @@ def main() -> None:
     from kvplan.presentation.output import guard_streams
 
     guard_streams()
-    as_json = "--json" in sys.argv[1:]
+    as_json = wants_json(sys.argv[1:])
     try:
         code = _run(as_json=as_json)
     except BrokenPipeError:
         _silence_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
     sys.exit(code)
+
+
+def wants_json(args: list[str]) -> bool:
+    """--json, or `check --format json`: a failure must then be a JSON object too."""
+    if "--json" in args or "--format=json" in args:
+        return True
+    return any(a == "--format" and b == "json" for a, b in itertools.pairwise(args))
 
 
 EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (128 + 13)
