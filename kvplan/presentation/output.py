@@ -21,12 +21,19 @@ from kvplan import __version__
 SCHEMA_VERSION = 1
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits 1 on a broken pipe; kvplan's main() handles it once (quietly, 141)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def stdout_console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return _Console(highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return _Console(stderr=True, highlight=False)
 
 
 # What a non-UTF-8 terminal (PYTHONIOENCODING=ascii, a latin-1 locale) gets instead of the
