@@ -526,12 +526,10 @@ def screen_environment() -> None:
     for name in _TIMEOUT_ENVS:
         env_seconds(name, 10, integer=True)
     hub_deadline()
-    columns = os.environ.get("COLUMNS")
-    if columns is not None and not (columns.strip().isdigit() and 0 < int(columns) <= 100_000):
-        del os.environ["COLUMNS"]
-    lines = os.environ.get("LINES")
-    if lines is not None and not (lines.strip().isdigit() and 0 < int(lines) <= 100_000):
-        del os.environ["LINES"]
+    for name in ("COLUMNS", "LINES"):
+        text = os.environ.get(name, "").strip()
+        if name in os.environ and not (text.isdigit() and len(text) <= 6 and 0 < int(text)):
+            del os.environ[name]
 
 
 # ---- text echoed back ----------------------------------------------------------------------
