@@ -528,7 +528,7 @@ def screen_environment() -> None:
     hub_deadline()
     for name in ("COLUMNS", "LINES"):
         text = os.environ.get(name, "").strip()
-        if name in os.environ and not (text.isdigit() and len(text) <= 6 and 0 < int(text)):
+        if name in os.environ and not (text.isdigit() and len(text) <= 6 and int(text) > 0):
             del os.environ[name]
 
 
