@@ -470,3 +470,19 @@ def test_within_returns_the_fallback_when_work_overruns():
     answer = within(0.2, lambda: time.sleep(5) or "late", on_timeout=lambda: "fallback")
     assert answer == "fallback" and time.monotonic() - started < 1
     assert within(1, lambda: "done", on_timeout=lambda: "fallback") == "done"
+
+
+def test_recursive_glob_through_symlink_loops_ends(tmp_path):
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    (nested / "config.json").write_text(json.dumps(GOOD))
+    (tmp_path / "a" / "config.json").write_text(json.dumps(GOOD))
+    (nested / "up").symlink_to(tmp_path)  # two loops: the walk would branch forever
+    (tmp_path / "a" / "self").symlink_to(tmp_path / "a")
+    started = time.perf_counter()
+    run = invoke(["check", str(tmp_path / "**" / "config.json"), "--format", "json"])
+    assert time.perf_counter() - started < 5
+    out = check(run, surface="unit", as_json=True)
+    assert sorted(c["file"] for c in out["configs"]) == sorted(
+        [str(tmp_path / "a" / "b" / "config.json"), str(tmp_path / "a" / "config.json")]
+    )

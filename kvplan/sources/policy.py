@@ -15,7 +15,6 @@ the code path behind `kvplan fit`, so a policy target means what the same flags 
 from __future__ import annotations
 
 import difflib
-import glob
 import json
 import re
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from kvplan.sources.deployment import exact_weights, parse_deployment
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.lint import ConfigLint, lint_config
 from kvplan.sources.parse import parse_config_dict
-from kvplan.sources.resolve import CONFIG_FILES, read_config_bytes, resolve_model
+from kvplan.sources.resolve import CONFIG_FILES, read_config_bytes, resolve_model, safe_glob
 from kvplan.sources.validate import load_json, printable, screen_config
 from kvplan.units import parse_size
 
@@ -622,7 +621,7 @@ def _model_paths(model: str, base: Path) -> list[Path] | None:
     if GLOB_CHARS & set(model):
         pattern = Path(model).expanduser()
         full = pattern if pattern.is_absolute() else base / pattern
-        return sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
+        return safe_glob(str(full))
     candidate = Path(model).expanduser()
     if not candidate.is_absolute():
         candidate = base / candidate
@@ -701,7 +700,7 @@ def expand_config_paths(args: list[str]) -> list[Path]:
     out: list[Path] = []
     for arg in args:
         if GLOB_CHARS & set(arg) and not Path(arg).exists():
-            hits = sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
+            hits = safe_glob(arg)
             if not hits:
                 raise KvplanError(f"{arg}: no files match")
             out += hits

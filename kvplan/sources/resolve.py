@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import re
 import stat
 from pathlib import Path
@@ -99,6 +101,61 @@ def local_path(name: str) -> Path | None:
         return path if path.exists() else None
     except (OSError, RuntimeError, ValueError):
         return None
+
+
+MAX_GLOB_DIRS = 20_000  # folders one glob may visit: a whole checkout is a few thousand
+_MAGIC = frozenset("*?[")
+
+
+def safe_glob(pattern: str) -> list[Path]:
+    """Files matching a glob, `**` included, that always ends: `glob.glob(recursive=True)`
+    follows symbolic links to folders, so a link loop makes it run forever. This walks
+    real folders only (links to folders are not followed; links to files match), visits at
+    most MAX_GLOB_DIRS folders, and refuses rather than answers partially beyond that."""
+    if "**" not in pattern:
+        return sorted(Path(p) for p in glob.glob(pattern) if Path(p).is_file())
+    parts = pattern.split("/")
+    fixed = next(i for i, part in enumerate(parts) if _MAGIC & set(part))
+    base = "/".join(parts[:fixed]) or ("/" if pattern.startswith("/") else ".")
+    roots = [base] if os.path.isdir(base) else []
+    rest = _glob_regex("/".join(parts[fixed:]))
+    out: list[Path] = []
+    visited = 0
+    for root in roots:
+        for folder, _dirs, files in os.walk(root, followlinks=False):
+            visited += 1
+            if visited > MAX_GLOB_DIRS:
+                raise KvplanError(
+                    f"{printable(pattern)}: the glob reaches more than {MAX_GLOB_DIRS:,} folders",
+                    hint="narrow it (name the folder the configs are in)",
+                )
+            for name in files:
+                full = os.path.join(folder, name)
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                if rest.fullmatch(rel) and os.path.isfile(full):
+                    out.append(Path(full))
+    return sorted(out)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """glob syntax -> regex: `**/` any folders (or none), `*` and `?` within one name."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:[^/]*/)*", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end].replace("\\", "\\\\")
+            out, i = out + "[" + ("^" + body[1:] if body.startswith("!") else body) + "]", end + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
 
 
 def looks_like_path(name: str) -> bool:
