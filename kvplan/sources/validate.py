@@ -17,10 +17,12 @@ before any arithmetic or allocation, so the core may assume validated input:
 
 Every error names the key (dotted path) at fault, and is a `ConfigError` (exit 2).
 
-The ranges are "plausible", not "published": each upper bound is far above the largest
-published model (so no real config is refused) and far below the sizes that would make
+The ranges are "plausible", not "published": each upper bound is one to three orders of
+magnitude above the largest value in the bundled data (configs/models, configs/gpus.yaml;
+each `why` names it), so no real config is refused, and far below the sizes that would make
 kvplan allocate per-layer tables of millions of entries or take seconds to answer. The
-reasons are in docs/robustness.md, table by table.
+table is printed in docs/robustness.md; tests/test_robustness.py checks every bundled and
+reference config passes.
 """
 
 from __future__ import annotations
@@ -59,22 +61,35 @@ def _keys(names: tuple[str, ...], bound: Bound) -> dict[str, Bound]:
     return dict.fromkeys(names, bound)
 
 
-LAYERS = Bound(1, 4096, why="deepest published decoder: 126 layers (Llama 3.1 405B)")
-HIDDEN = Bound(1, 1 << 18, why="widest published: 18,432 (PaLM 540B, Nemotron-4 340B)")
-HEADS = Bound(1, 16384, why="most query heads published: 128 (DeepSeek-V3, Llama 3.1 405B)")
-KV_HEADS = Bound(1, 16384, why="at most the query heads")
-HEAD_DIM = Bound(1, 65536, why="largest published head_dim 256 (Gemma); MLA ranks 512-1536")
-INTERMEDIATE = Bound(1, 1 << 22, why="widest published FFN: 73,728 (PaLM 540B)")
-VOCAB = Bound(-1, 1 << 24, why="largest published ~262k (Gemma 3); -1 = set by the tokenizer")
-POSITIONS = Bound(1, 1 << 40, why="the same limit as --ctx (10M for Llama 4 Scout)")
-WINDOW = Bound(0, 1 << 40, why="a window is at most a context")
-EXPERTS = Bound(0, 65536, why="most routed experts published: 384 (Kimi K2)")
+LAYERS = Bound(1, 4096, why="catalog maximum 94 (Qwen3-235B-A22B)")
+HIDDEN = Bound(1, 1 << 18, why="catalog maximum 14,336 (BLOOM)")
+HEADS = Bound(1, 16384, why="catalog maximum 128 (Falcon-40B, DeepSeek-V2)")
+KV_HEADS = Bound(1, 16384, why="catalog maximum 128 (DeepSeek-V2)")
+HEAD_DIM = Bound(
+    1, 65536, why="catalog maximum: head_dim 256 (Gemma 3), kv_lora_rank 512 (DeepSeek-V2)"
+)
+INTERMEDIATE = Bound(1, 1 << 22, why="catalog maximum 36,864 (Gemma-2-27B)")
+VOCAB = Bound(
+    -1,
+    1 << 24,
+    why="catalog maximum 262,144 (Gemma 3); -1 = set by the tokenizer (Llama 2 params.json)",
+)
+POSITIONS = Bound(
+    1, 1 << 40, why="the same limit as --ctx; catalog maximum 262,144 (Jamba 1.5 Mini)"
+)
+WINDOW = Bound(0, 1 << 40, why="the same limit as --ctx; catalog maximum 262,144 (Phi-4-mini)")
+EXPERTS = Bound(0, 65536, why="catalog maximum 512 experts (Qwen3-Next-80B-A3B)")
 LAYER_INDEX = Bound(0, 4096, why="a layer index or count, at most the layer limit")
-PERIOD = Bound(0, 4096, why="a layer period, at most the layer limit")
-STATE = Bound(1, 1 << 16, why="SSM state size: 16-256 published")
-KERNEL = Bound(1, 1024, why="convolution kernel: 4 published")
-RATIO = Bound(0, 1024, integer=False, why="a width multiplier: 1-8 published")
-BITS = Bound(1, 64, why="quantized weight bits: 2-16 published")
+PERIOD = Bound(0, 4096, why="catalog maximum 8 (Jamba attn_layer_period)")
+STATE = Bound(1, 1 << 16, why="catalog: 16 (Jamba 1.5 Mini)")
+KERNEL = Bound(1, 1024, why="catalog: 4 (Jamba, Qwen3-Next)")
+RATIO = Bound(
+    0,
+    1024,
+    integer=False,
+    why="catalog: 1.3 (Llama-2-70B ffn_dim_multiplier) to 4 (MPT expansion_ratio)",
+)
+BITS = Bound(1, 64, why="kvplan maps 4 and 8 bits")
 
 # Per-key plausible ranges (one table for every config key kvplan reads as a number).
 CONFIG_BOUNDS: dict[str, Bound] = {
@@ -145,7 +160,7 @@ CONFIG_BOUNDS: dict[str, Bound] = {
         ("num_experts_per_tok", "experts_per_token", "moe_top_k", "num_experts_per_token"),
         EXPERTS,
     ),
-    **_keys(("n_shared_experts", "num_shared_experts"), Bound(0, 1024)),
+    **_keys(("n_shared_experts", "num_shared_experts"), Bound(0, 1024, why="catalog: 2")),
     **_keys(
         (
             "max_window_layers",
@@ -153,7 +168,7 @@ CONFIG_BOUNDS: dict[str, Bound] = {
             "attn_layer_offset",
             "expert_layer_offset",
         ),
-        Bound(0, 1 << 20, why="Qwen2.5-32B publishes max_window_layers 70 > 64 layers"),
+        Bound(0, 1 << 20, why="catalog maximum 94 (Qwen3-235B-A22B); may exceed the layer count"),
     ),
     **_keys(
         (
@@ -171,7 +186,7 @@ CONFIG_BOUNDS: dict[str, Bound] = {
     **_keys(("mamba_d_state", "state_size", "ssm_state_size"), STATE),
     **_keys(("mamba_d_conv", "conv_kernel", "linear_conv_kernel_dim"), KERNEL),
     **_keys(("mamba_dt_rank", "time_step_rank"), HIDDEN),
-    "multiple_of": Bound(1, 1 << 20, why="Meta's FFN rounding: 256-4096 published"),
+    "multiple_of": Bound(1, 1 << 20, why="catalog maximum 4,096 (Llama-2-70B params.json)"),
     **_keys(("ffn_dim_multiplier", "expansion_ratio", "mamba_expand", "expand"), RATIO),
     **_keys(("bits", "w_bit", "weight_bits", "num_bits"), BITS),
 }
@@ -445,14 +460,22 @@ def design_params(text: str, spec: Any, *, flag: str) -> int:
 
 # ---- GPU catalogue figures -----------------------------------------------------------------
 GPU_BOUNDS: dict[str, Bound] = {
-    "memory_marketed_gb": Bound(0, 1e6, integer=False, why="largest card today: 288 GB"),
-    "memory_bytes": Bound(1, 1 << 50, why="1 PiB per device"),
-    "cuda_memory_bytes": Bound(1, 1 << 50, why="1 PiB per device"),
-    "memory_bandwidth": Bound(0, 1e15, integer=False, why="B/s; fastest HBM today ~8e12"),
-    "interconnect_bandwidth": Bound(0, 1e15, integer=False, why="B/s; NVLink 5 is 1.8e12"),
-    "tdp_watts": Bound(0, 1e5, integer=False, why="largest module today ~1,400 W"),
+    "memory_marketed_gb": Bound(
+        0, 1e6, integer=False, why="configs/gpus.yaml maximum 288 (mi355x)"
+    ),
+    "memory_bytes": Bound(1, 1 << 50, why="configs/gpus.yaml maximum 3.1e11 (mi355x)"),
+    "cuda_memory_bytes": Bound(1, 1 << 50, why="at most memory_bytes"),
+    "memory_bandwidth": Bound(
+        0, 1e15, integer=False, why="B/s; configs/gpus.yaml maximum 8e12 (mi355x)"
+    ),
+    "interconnect_bandwidth": Bound(
+        0, 1e15, integer=False, why="B/s; configs/gpus.yaml maximum 1.8e12 (gb300)"
+    ),
+    "tdp_watts": Bound(0, 1e5, integer=False, why="configs/gpus.yaml maximum 1,400 W (mi355x)"),
 }
-FLOPS_BOUND = Bound(0, 1e18, integer=False, why="dense FLOP/s; largest today ~1e16 (fp4)")
+FLOPS_BOUND = Bound(
+    0, 1e18, integer=False, why="dense FLOP/s; configs/gpus.yaml maximum 1.5e16 (gb300)"
+)
 
 
 def screen_gpu_entries(raw: Any, *, origin: str) -> None:
