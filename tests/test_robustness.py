@@ -486,3 +486,14 @@ def test_recursive_glob_through_symlink_loops_ends(tmp_path):
     assert sorted(c["file"] for c in out["configs"]) == sorted(
         [str(tmp_path / "a" / "b" / "config.json"), str(tmp_path / "a" / "config.json")]
     )
+
+
+def test_the_bounds_table_in_the_docs_matches_the_code():
+    from kvplan.sources.validate import BOOLEAN_KEYS, CONFIG_BOUNDS, GPU_BOUNDS
+
+    text = (ROOT / "docs" / "robustness.md").read_text()
+    for key in [*CONFIG_BOUNDS, *GPU_BOUNDS, *BOOLEAN_KEYS]:
+        assert f"`{key}`" in text, key
+    for key, bound in CONFIG_BOUNDS.items():
+        row = next(line for line in text.splitlines() if f"`{key}`" in line and "|" in line)
+        assert (f"{int(bound.hi):,}" if bound.integer else f"{bound.hi:g}") in row, key
