@@ -87,15 +87,26 @@ class Run:
     seconds: float
 
 
+def _no_hub(name: str, **_: object) -> Any:
+    from kvplan.errors import HubError
+
+    raise HubError(f"{name}: the Hub is not asked in-process (tests/test_hub.py covers it)")
+
+
 def invoke(args: list[str], env: dict[str, str] | None = None) -> Run:
     """Run `kvplan ARGS` through main() in this process (far faster than a subprocess),
-    with stdout/stderr captured and the Hub offline."""
+    with stdout/stderr captured. The Hub is never asked (huggingface_hub reads its
+    environment once, at import, so importing it here would leak into other tests)."""
     from kvplan.cli import app as cli_app
+    from kvplan.sources import resolve
+
+    real_hub = resolve._from_hub
+    resolve._from_hub = _no_hub  # type: ignore[assignment]
 
     saved_env = os.environ.copy()
     saved = sys.argv, sys.stdout, sys.stderr
     out, err = io.StringIO(), io.StringIO()
-    os.environ.update({"HF_HUB_OFFLINE": "1", "COLUMNS": "120", **(env or {})})
+    os.environ.update({"COLUMNS": "120", **(env or {})})
     sys.argv, sys.stdout, sys.stderr = ["kvplan", *args], out, err
     started = time.perf_counter()
     code: Any = 0
@@ -106,6 +117,7 @@ def invoke(args: list[str], env: dict[str, str] | None = None) -> Run:
     finally:
         seconds = time.perf_counter() - started
         sys.argv, sys.stdout, sys.stderr = saved
+        resolve._from_hub = real_hub  # type: ignore[assignment]
         os.environ.clear()
         os.environ.update(saved_env)
     return Run(args, code if isinstance(code, int) else 1, out.getvalue(), err.getvalue(), seconds)

@@ -58,7 +58,7 @@ def _config(tmp_path: Path, text: str, name: str = "config.json") -> str:
         ('"hidden_size": 1e400', ["key hidden_size is inf"]),
         ('"hidden_size": -Infinity', ["key hidden_size is -inf"]),
         ('"num_hidden_layers": ' + "9" * 5000, ["num_hidden_layers", "5,000 digits"]),
-        ('"num_hidden_layers": 10000000', ["num_hidden_layers is 10,000,000", "4,096"]),
+        ('"num_hidden_layers": 10000000', ["num_hidden_layers is 10,000,000", "1,024"]),
         ('"hidden_size": 1000000000000', ["hidden_size", "beyond any real model"]),
         ('"use_sliding_window": "false"', ["use_sliding_window must be true or false"]),
         ('"multi_query": "false"', ["multi_query must be true or false", "'false'"]),
@@ -199,7 +199,7 @@ def test_pick_g_params_scale_and_floor():
         out = check(invoke([*design, "--params", text, "--json"]), surface="unit", as_json=True)
         assert all(r["weights_bytes"] > 0 for r in out["rows"])
     started = time.perf_counter()
-    assert "absurdly large (limit 4,096)" in _error([*base, "--layers", "1048576"])
+    assert "absurdly large (limit 1,024)" in _error([*base, "--layers", "1048576"])
     assert time.perf_counter() - started < 2
 
 

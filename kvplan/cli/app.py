@@ -73,7 +73,7 @@ def _fail(exc: KvplanError, *, as_json: bool) -> None:
     are escaped, so the error stays one line and cannot drive the terminal."""
     from kvplan.sources.validate import printable
 
-    exc.message = printable(exc.message)
+    exc.message = _shorten(printable(exc.message))
     exc.hint = printable(exc.hint) if exc.hint else exc.hint
     if as_json:
         from kvplan.presentation.output import print_error_json
@@ -84,6 +84,17 @@ def _fail(exc: KvplanError, *, as_json: bool) -> None:
     sys.stderr.flush()
     if os.environ.get("KVPLAN_DEBUG"):
         traceback.print_exception(exc)
+
+
+MAX_ERROR_CHARS = 1000
+
+
+def _shorten(text: str) -> str:
+    """An echoed 5,000-character name still gives a readable line: keep both ends."""
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    half = MAX_ERROR_CHARS // 2
+    return f"{text[:half]}...({len(text) - 2 * half:,} characters)...{text[-half:]}"
 
 
 class InternalError(KvplanError):
@@ -226,6 +237,10 @@ def _usage_message(exc: BaseException) -> str:
 
 
 def _flag_of(param: object) -> str | None:
+    if getattr(param, "param_type_name", "") == "argument":
+        metavar = getattr(param, "metavar", None)
+        name = getattr(param, "name", None)
+        return str(metavar or name or "argument").upper()
     opts = [str(o) for o in getattr(param, "opts", None) or []]
     if opts:
         return max(opts, key=len)

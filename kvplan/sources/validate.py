@@ -61,10 +61,10 @@ def _keys(names: tuple[str, ...], bound: Bound) -> dict[str, Bound]:
     return dict.fromkeys(names, bound)
 
 
-LAYERS = Bound(1, 4096, why="catalog maximum 94 (Qwen3-235B-A22B)")
+LAYERS = Bound(1, 1024, why="catalog maximum 94 (Qwen3-235B-A22B)")
 HIDDEN = Bound(1, 1 << 18, why="catalog maximum 14,336 (BLOOM)")
-HEADS = Bound(1, 16384, why="catalog maximum 128 (Falcon-40B, DeepSeek-V2)")
-KV_HEADS = Bound(1, 16384, why="catalog maximum 128 (DeepSeek-V2)")
+HEADS = Bound(1, 4096, why="catalog maximum 128 (Falcon-40B, DeepSeek-V2)")
+KV_HEADS = Bound(1, 4096, why="catalog maximum 128 (DeepSeek-V2)")
 HEAD_DIM = Bound(
     1, 65536, why="catalog maximum: head_dim 256 (Gemma 3), kv_lora_rank 512 (DeepSeek-V2)"
 )
@@ -79,8 +79,8 @@ POSITIONS = Bound(
 )
 WINDOW = Bound(0, 1 << 40, why="the same limit as --ctx; catalog maximum 262,144 (Phi-4-mini)")
 EXPERTS = Bound(0, 65536, why="catalog maximum 512 experts (Qwen3-Next-80B-A3B)")
-LAYER_INDEX = Bound(0, 4096, why="a layer index or count, at most the layer limit")
-PERIOD = Bound(0, 4096, why="catalog maximum 8 (Jamba attn_layer_period)")
+LAYER_INDEX = Bound(0, 1024, why="a layer index, below the layer limit")
+PERIOD = Bound(0, 1024, why="catalog maximum 8 (Jamba attn_layer_period)")
 STATE = Bound(1, 1 << 16, why="catalog: 16 (Jamba 1.5 Mini)")
 KERNEL = Bound(1, 1024, why="catalog: 4 (Jamba, Qwen3-Next)")
 RATIO = Bound(
