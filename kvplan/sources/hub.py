@@ -4,7 +4,7 @@ Everything goes through `huggingface_hub`, so its rules hold unchanged: HF_ENDPO
 HF_HOME / HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN or the saved login, its retries and
 timeouts (HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT), and its fall-back to the cache
 when the network is down. On top, one overall deadline (KVPLAN_HUB_DEADLINE seconds,
-default 20) bounds the whole look-up, retries included: an endpoint that accepts and never
+default 15) bounds the whole look-up, retries included: an endpoint that accepts and never
 answers, or refuses and is retried with back-off, ends in one error line naming what was
 tried, never in minutes of waiting. It is imported inside functions only, so local and catalog
 answers never pay for it. Only JSON is read: no remote code runs, no weights download.

@@ -510,7 +510,7 @@ def _check_gpu_number(value: Any, bound: Bound, where: str) -> None:
 
 # ---- the environment -----------------------------------------------------------------------
 HUB_DEADLINE_ENV = "KVPLAN_HUB_DEADLINE"
-DEFAULT_HUB_DEADLINE_S = 20.0
+DEFAULT_HUB_DEADLINE_S = 15.0  # one full HF_HUB_ETAG_TIMEOUT (10 s) and the first retries
 MAX_TIMEOUT_S = 3600.0
 _TIMEOUT_ENVS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
 
