@@ -59,7 +59,7 @@ def _config(tmp_path: Path, text: str, name: str = "config.json") -> str:
         ('"hidden_size": -Infinity', ["key hidden_size is -inf"]),
         ('"num_hidden_layers": ' + "9" * 5000, ["num_hidden_layers", "5,000 digits"]),
         ('"num_hidden_layers": 10000000', ["num_hidden_layers is 10,000,000", "1,024"]),
-        ('"hidden_size": 1000000000000', ["hidden_size", "beyond any real model"]),
+        ('"hidden_size": 1000000000000', ["hidden_size", "beyond any real value"]),
         ('"use_sliding_window": "false"', ["use_sliding_window must be true or false"]),
         ('"multi_query": "false"', ["multi_query must be true or false", "'false'"]),
         ('"mlp_only_layers": [1, "2"]', ["mlp_only_layers must be a list of layer indices"]),
@@ -140,6 +140,8 @@ gpus:
         ("3.0e+12", ".nan", "flops.bf16 is nan"),
         ("3.0e+12", "-1", "flops.bf16 must be positive"),
         ("3.0e+12", "1.0e+30", "flops.bf16 is 1e+30, beyond"),
+        ("3.0e+12", "1.0e-300", "flops.bf16 is 1e-300, below any real value"),
+        ("5", "1.0e+15", "memory_bandwidth is 5, below any real value"),
     ],
 )
 def test_gpu_figures_are_validated(tmp_path, bandwidth, flops, needle):

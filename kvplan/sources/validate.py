@@ -84,7 +84,7 @@ PERIOD = Bound(0, 1024, why="catalog maximum 8 (Jamba attn_layer_period)")
 STATE = Bound(1, 1 << 16, why="catalog: 16 (Jamba 1.5 Mini)")
 KERNEL = Bound(1, 1024, why="catalog: 4 (Jamba, Qwen3-Next)")
 RATIO = Bound(
-    0,
+    0.1,
     1024,
     integer=False,
     why="catalog: 1.3 (Llama-2-70B ffn_dim_multiplier) to 4 (MPT expansion_ratio)",
@@ -388,13 +388,18 @@ def _check_number(value: Any, bound: Bound, where: str) -> None:
     if bound.integer and value != int(value):
         raise ConfigError(f"{where} must be an integer, got {value!r}")
     if value < bound.lo or (not bound.integer and value <= 0):
-        wanted = "positive" if bound.lo > 0 or not bound.integer else "non-negative"
         if bound.lo < 0:
-            wanted = f"at least {bound.lo:g}"
+            raise ConfigError(f"{where} must be at least {bound.lo:g}, got {value!r}")
+        if value > 0:
+            raise ConfigError(
+                f"{where} is {value:g}, below any real value: must be {bound.describe()}",
+                hint=bound.why or None,
+            )
+        wanted = "non-negative" if bound.lo == 0 and bound.integer else "positive"
         raise ConfigError(f"{where} must be {wanted}, got {value!r}")
     if value > bound.hi:
         raise ConfigError(
-            f"{where} is {value:,}, beyond any real model: must be {bound.describe()}",
+            f"{where} is {value:,}, beyond any real value: must be {bound.describe()}",
             hint=bound.why or None,
         )
 
@@ -461,20 +466,27 @@ def design_params(text: str, spec: Any, *, flag: str) -> int:
 # ---- GPU catalogue figures -----------------------------------------------------------------
 GPU_BOUNDS: dict[str, Bound] = {
     "memory_marketed_gb": Bound(
-        0, 1e6, integer=False, why="configs/gpus.yaml maximum 288 (mi355x)"
+        0.1, 1e6, integer=False, why="configs/gpus.yaml: 16 (t4) to 288 (mi355x)"
     ),
-    "memory_bytes": Bound(1, 1 << 50, why="configs/gpus.yaml maximum 3.1e11 (mi355x)"),
-    "cuda_memory_bytes": Bound(1, 1 << 50, why="at most memory_bytes"),
+    "memory_bytes": Bound(
+        1 << 20, 1 << 50, why="configs/gpus.yaml: 1.6e10 (t4) to 3.1e11 (mi355x)"
+    ),
+    "cuda_memory_bytes": Bound(1 << 20, 1 << 50, why="at most memory_bytes"),
     "memory_bandwidth": Bound(
-        0, 1e15, integer=False, why="B/s; configs/gpus.yaml maximum 8e12 (mi355x)"
+        1e9, 1e15, integer=False, why="B/s; configs/gpus.yaml: 3e11 (l4) to 8e12 (mi355x)"
     ),
     "interconnect_bandwidth": Bound(
-        0, 1e15, integer=False, why="B/s; configs/gpus.yaml maximum 1.8e12 (gb300)"
+        1e6, 1e15, integer=False, why="B/s; configs/gpus.yaml: 3.2e10 (t4) to 1.8e12 (gb300)"
     ),
-    "tdp_watts": Bound(0, 1e5, integer=False, why="configs/gpus.yaml maximum 1,400 W (mi355x)"),
+    "tdp_watts": Bound(
+        1, 1e5, integer=False, why="configs/gpus.yaml: 70 W (t4) to 1,400 W (mi355x)"
+    ),
 }
 FLOPS_BOUND = Bound(
-    0, 1e18, integer=False, why="dense FLOP/s; configs/gpus.yaml maximum 1.5e16 (gb300)"
+    1e9,
+    1e18,
+    integer=False,
+    why="dense FLOP/s; configs/gpus.yaml: 1.4e13 (m3-max) to 1.5e16 (gb300)",
 )
 
 
