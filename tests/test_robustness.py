@@ -499,3 +499,33 @@ def test_the_bounds_table_in_the_docs_matches_the_code():
     for key, bound in CONFIG_BOUNDS.items():
         row = next(line for line in text.splitlines() if f"`{key}`" in line and "|" in line)
         assert (f"{int(bound.hi):,}" if bound.integer else f"{bound.hi:g}") in row, key
+
+
+def test_bounds_keep_a_tenfold_margin_over_the_bundled_data():
+    import yaml
+
+    from kvplan.sources.validate import BITS, CONFIG_BOUNDS, FLOPS_BOUND, GPU_BOUNDS
+
+    largest: dict[str, float] = {}
+
+    def walk(value):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if key in CONFIG_BOUNDS and isinstance(item, (int, float)):
+                    largest[key] = max(largest.get(key, 0), item)
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for path in (ROOT / "configs" / "models").glob("*.json"):
+        walk(json.loads(path.read_text()))
+    for key, value in largest.items():
+        if CONFIG_BOUNDS[key] is not BITS:
+            assert CONFIG_BOUNDS[key].hi >= 10 * value, key
+    gpus = yaml.safe_load((ROOT / "configs" / "gpus.yaml").read_text())["gpus"]
+    for key, bound in GPU_BOUNDS.items():
+        values = [g[key] for g in gpus if g.get(key)]
+        assert bound.lo * 10 <= min(values) and 10 * max(values) <= bound.hi, key
+    flops = [v for g in gpus for v in g.get("flops", {}).values()]
+    assert FLOPS_BOUND.lo * 10 <= min(flops) and 10 * max(flops) <= FLOPS_BOUND.hi

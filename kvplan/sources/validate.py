@@ -17,8 +17,8 @@ before any arithmetic or allocation, so the core may assume validated input:
 
 Every error names the key (dotted path) at fault, and is a `ConfigError` (exit 2).
 
-The ranges are "plausible", not "published": each upper bound is one to three orders of
-magnitude above the largest value in the bundled data (configs/models, configs/gpus.yaml;
+The ranges are "plausible", not "published": each upper bound is at least ten times the
+largest value in the bundled data (configs/models, configs/gpus.yaml;
 each `why` names it), so no real config is refused, and far below the sizes that would make
 kvplan allocate per-layer tables of millions of entries or take seconds to answer. The
 table is printed in docs/robustness.md; tests/test_robustness.py checks every bundled and
