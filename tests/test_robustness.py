@@ -529,3 +529,10 @@ def test_bounds_keep_a_tenfold_margin_over_the_bundled_data():
         assert bound.lo * 10 <= min(values) and 10 * max(values) <= bound.hi, key
     flops = [v for g in gpus for v in g.get("flops", {}).values()]
     assert FLOPS_BOUND.lo * 10 <= min(flops) and 10 * max(flops) <= FLOPS_BOUND.hi
+
+
+def test_check_paths_that_the_system_refuses_are_one_line():
+    line = _error(["check", "a" * 300 + ".json"])
+    assert "File name too long" in line or "no such file" in line
+    assert _error(["check", "--policy", "~nosuchuser-kvplan/p.yaml"]).endswith("no such file")
+    assert "no such file" in _error(["check", "~nosuchuser-kvplan/c.json"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import sys
@@ -146,8 +147,10 @@ def _run(*, as_json: bool) -> int:
         return 130
     except BrokenPipeError:
         raise
-    except OSError as exc:  # stdout on a full disk, a closed terminal
-        return _failed(_output_error(exc), as_json=False)
+    except OSError as exc:  # stdout on a full disk; a path the system refuses
+        if exc.errno in OUTPUT_ERRNOS:
+            return _failed(_output_error(exc), as_json=False)
+        return _failed(_os_error(exc), as_json=as_json)
     except Exception as exc:  # a bug: one line, never a traceback (unless KVPLAN_DEBUG)
         error = InternalError(
             f"internal error: {type(exc).__name__}: {_first_line(exc)}",
@@ -176,6 +179,16 @@ def _flushed(code: int, *, as_json: bool) -> int:
     except OSError as exc:
         return _failed(_output_error(exc), as_json=False)
     return code
+
+
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _os_error(exc: OSError) -> KvplanError:
+    """An OSError no reader turned into a message (e.g. a name longer than the file system
+    allows): the file and the system's reason, on one line."""
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    return KvplanError(f"{where}{exc.strerror or _first_line(exc)}")
 
 
 def _output_error(exc: OSError) -> KvplanError:

@@ -32,7 +32,13 @@ from kvplan.sources.deployment import exact_weights, parse_deployment
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.lint import ConfigLint, lint_config
 from kvplan.sources.parse import parse_config_dict
-from kvplan.sources.resolve import CONFIG_FILES, read_config_bytes, resolve_model, safe_glob
+from kvplan.sources.resolve import (
+    CONFIG_FILES,
+    expand_user,
+    read_config_bytes,
+    resolve_model,
+    safe_glob,
+)
 from kvplan.sources.validate import load_json, printable, screen_config
 from kvplan.units import parse_size
 
@@ -462,7 +468,7 @@ class LoadedPolicy:
 
 def load_policy(path_text: str) -> LoadedPolicy:
     """Read, validate and resolve a policy file into core Targets (KvplanError on bad input)."""
-    path = Path(path_text).expanduser()
+    path = expand_user(path_text)
     raw, lines = read_yaml(path, origin=path_text)
     if raw is None:
         raise KvplanError(
@@ -619,10 +625,10 @@ def _model_paths(model: str, base: Path) -> list[Path] | None:
     """Local files for a model glob or path (relative to the policy's folder); None when the
     name is not local (a catalog name or Hub id)."""
     if GLOB_CHARS & set(model):
-        pattern = Path(model).expanduser()
+        pattern = expand_user(model)
         full = pattern if pattern.is_absolute() else base / pattern
         return safe_glob(str(full))
-    candidate = Path(model).expanduser()
+    candidate = expand_user(model)
     if not candidate.is_absolute():
         candidate = base / candidate
     return [candidate] if candidate.exists() else None
@@ -705,7 +711,7 @@ def expand_config_paths(args: list[str]) -> list[Path]:
                 raise KvplanError(f"{arg}: no files match")
             out += hits
             continue
-        path = Path(arg).expanduser()
+        path = expand_user(arg)
         if path.is_dir():
             inside = [path / n for n in CONFIG_FILES if (path / n).is_file()]
             if not inside:

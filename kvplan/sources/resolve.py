@@ -93,6 +93,15 @@ def model_name_for(path: Path, raw: object) -> str:
     return printable(stem.replace("__", "/") if stem.count("__") == 1 else (stem or str(path)))
 
 
+def expand_user(text: str) -> Path:
+    """`~` and `~user` expanded where that is possible; an unknown user (or no home) leaves
+    the text as it is, so the caller reports "no such file" instead of an exception."""
+    try:
+        return Path(text).expanduser()
+    except (RuntimeError, KeyError, ValueError):
+        return Path(text)
+
+
 def local_path(name: str) -> Path | None:
     """MODEL as an existing local path, or None. Never raises for odd text: an unknown
     ~user, a component longer than the file system allows, a NUL byte."""
