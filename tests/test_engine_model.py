@@ -352,3 +352,37 @@ def test_speculative_tokens_multiply_state_pages_per_request():
     state = len(p3.hybrid.groups) - full
     block = p3.hybrid.block_size
     assert p3.hybrid.blocks_per_request(4096, 8192, 3) == full * -(-4096 // block) + state * 4
+
+
+def test_sglang_hybrid_splits_state_and_kv_pools():
+    # rest x r / (1 + r) to Mamba state (r = 0.9 by default), the rest to the KV pool; the
+    # state pool caps running requests
+    from kvplan.core import kvcache
+    from kvplan.core.engine_log import engine_log_lines
+
+    spec = catalog_spec("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    d = Deployment(spec=spec, gpu=gpu("h200"), tp=4, engine=Engine.SGLANG, kv_memory=38 * GiB)
+    p = plan(d)
+    state = int(38 * GiB * 0.9 / 1.9)
+    assert p.state_pool_bytes == state
+    per_req = kvcache.state_bytes_per_sequence(p.stage)
+    assert p.state_slots == state // per_req
+    assert p.num_blocks == (38 * GiB - state) // p.block_bytes
+    assert f"max_mamba_cache_size={p.state_slots}" in engine_log_lines(p, 4096)
+    half = plan(d.with_(mamba_full_memory_ratio=0.5))
+    assert half.state_pool_bytes == int(38 * GiB * 0.5 / 1.5)
+
+
+def test_sglang_hybrid_batch_is_capped_by_each_pool():
+    from kvplan.core import kvcache
+    from kvplan.core.capacity import fits, max_batch
+
+    spec = catalog_spec("Qwen/Qwen3-Next-80B-A3B-Thinking")
+    p = plan(Deployment(spec=spec, gpu=gpu("h200"), tp=4, engine=Engine.SGLANG, kv_memory=38 * GiB))
+    assert p.state_slots is not None and p.state_pool_bytes is not None
+    ctx = 4096
+    token_bytes = p.seq_bytes(ctx) - kvcache.state_bytes_per_sequence(p.stage)
+    by_kv = (38 * GiB - p.state_pool_bytes) // token_bytes
+    n = max_batch(p, ctx)
+    assert n == min(by_kv, p.state_slots)
+    assert fits(p, ctx, n) and not fits(p, ctx, n + 1)

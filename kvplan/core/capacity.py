@@ -31,6 +31,7 @@ from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
+SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9  # server_args mamba_full_memory_ratio default
 COMMON_CONTEXTS = tuple(2**k for k in range(11, 21))  # 2k ... 1M
 
 
@@ -61,6 +62,8 @@ class Plan(BaseModel):
     max_positions: int | None
     notes: tuple[str, ...]
     hybrid: HybridLayout | None = None  # vLLM's grouped pool for mixed layer kinds
+    state_pool_bytes: int | None = None  # SGLang hybrids: the Mamba-state pool
+    state_slots: int | None = None  # SGLang hybrids: requests whose state the pool holds
 
     @property
     def weights_fit(self) -> bool:
@@ -177,7 +180,23 @@ def plan(d: Deployment) -> Plan:
             notes.append(
                 f"attention block size raised to {hybrid.block_size} tokens to match the state page"
             )
-    num_blocks = budget.kv_budget // block_bytes if block_bytes else 0
+    kv_pool = budget.kv_budget
+    state_pool = state_slots = None
+    has_state = any(layer.kind is LayerKind.NONE for layer in stage.layers)
+    if d.engine is Engine.SGLANG and has_state and per_token:
+        # SGLang splits what is left between a Mamba-state pool and the KV pool:
+        # mamba = rest x r / (1 + r), r = --mamba-full-memory-ratio (default 0.9;
+        # model_runner_kv_cache_mixin, second-hand copy)
+        ratio = d.mamba_full_memory_ratio or SGLANG_MAMBA_FULL_MEMORY_RATIO
+        state_pool = int(budget.kv_budget * ratio / (1 + ratio))
+        kv_pool = budget.kv_budget - state_pool
+        per_req = kvcache.state_bytes_per_sequence(stage)
+        state_slots = state_pool // per_req if per_req else None
+        notes.append(
+            f"SGLang hybrid pools: {state_pool / GiB:.2f} GiB of Mamba state "
+            f"({state_slots:,} requests) + {kv_pool / GiB:.2f} GiB of KV"
+        )
+    num_blocks = kv_pool // block_bytes if block_bytes else 0
     replication = _replication(spec, d.tp, heads)
     if replication is not None:
         notes.append(
@@ -214,6 +233,8 @@ def plan(d: Deployment) -> Plan:
         max_positions=spec.max_position_embeddings,
         notes=tuple(notes),
         hybrid=hybrid,
+        state_pool_bytes=state_pool,
+        state_slots=state_slots,
     )
 
 
@@ -230,14 +251,22 @@ def weights_shortfall(p: Plan) -> str:
 
 # ---- solvers ---------------------------------------------------------------------------
 def fits(p: Plan, ctx: int, batch: int) -> bool:
+    if p.state_pool_bytes is not None:
+        return batch <= max_batch(p, ctx)
     return batch * p.seq_bytes(ctx) <= p.budget.kv_budget
 
 
 def max_batch(p: Plan, ctx: int) -> int:
-    """Largest number of concurrent sequences of `ctx` tokens (0 if not even one)."""
+    """Largest number of concurrent sequences of `ctx` tokens (0 if not even one). With
+    separate state and KV pools (SGLang hybrids) each pool caps it on its own."""
     per_seq = p.seq_bytes(ctx)
     if per_seq == 0:
         raise KvplanError("this model keeps no per-token cache; batch is not limited by KV")
+    if p.state_pool_bytes is not None and p.state_slots is not None:
+        tokens = per_seq - kvcache.state_bytes_per_sequence(p.stage)
+        kv_pool = p.budget.kv_budget - p.state_pool_bytes
+        by_kv = kv_pool // tokens if tokens else p.state_slots
+        return min(by_kv, p.state_slots)
     return p.budget.kv_budget // per_seq
 
 

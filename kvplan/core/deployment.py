@@ -35,6 +35,7 @@ MAX_CTX = 1 << 40  # beyond any real context: catches typos like 10**20
 MAX_BATCH = 1 << 40
 MAX_PARALLEL = 4096
 MAX_BLOCK_SIZE = 1 << 20
+MAX_SIZE = 1 << 50  # 1 PiB per GPU: far beyond any device (the largest today hold 288 GB)
 DEFAULT_BLOCK_SIZE = 16
 
 
@@ -120,6 +121,13 @@ class Deployment:
         engine=Engine.SGLANG,
         default_text="by TP: 0.88 ... 0.79",
     )
+    mamba_full_memory_ratio: float | None = _setting(
+        None,
+        Kind.FRACTION,
+        "SGLang hybrids: Mamba-state pool : full-attention KV pool memory ratio.",
+        engine=Engine.SGLANG,
+        default_text="0.9",
+    )
     free_gpu_memory_fraction: float | None = _setting(
         None,
         Kind.FRACTION,
@@ -128,19 +136,26 @@ class Deployment:
         default_text="0.90",
     )
     kv_memory: int | None = _setting(
-        None, Kind.SIZE, "KV budget per GPU, e.g. 40GiB (replaces the engine's budget)."
+        None,
+        Kind.SIZE,
+        "KV budget per GPU, e.g. 40GiB (replaces the engine's budget; at most the GPU's memory).",
+        hi=MAX_SIZE,
     )
     activation_reserve: int | None = _setting(
         None,
         Kind.SIZE,
         "Peak activation memory per GPU, e.g. 2GiB.",
         default_text="estimated like vLLM's profiling run",
+        lo=0,
+        hi=MAX_SIZE,
     )
     overhead: int | None = _setting(
         None,
         Kind.SIZE,
         "Non-torch runtime memory per GPU, e.g. 0.5GiB.",
         default_text="the release's: vLLM 0.19 0.25 GiB, 2.09 GiB with TP",
+        lo=0,
+        hi=MAX_SIZE,
     )
     block_size: int = _setting(
         DEFAULT_BLOCK_SIZE, Kind.INT, "Paged-KV block size in tokens.", hi=MAX_BLOCK_SIZE

@@ -58,6 +58,8 @@ def _state_slots(p: Plan) -> int | None:
     block pool, so the slots are the pool's blocks."""
     if not any(layer.kind is LayerKind.NONE for layer in p.stage.layers):
         return None
+    if p.state_slots is not None:
+        return p.state_slots
     per_request = 1 + p.deployment.num_speculative_tokens
     if not any(layer.kind is not LayerKind.NONE for layer in p.stage.layers):
         state = kvcache.state_bytes_per_sequence(p.stage)
@@ -178,7 +180,7 @@ def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
             f"KV Cache is allocated. #tokens: {tokens}, K size: {k_size:.2f} GB, "
             f"V size: {v_size:.2f} GB",
             f"max_total_num_tokens={tokens}",
-        )
+        ) + ((f"max_mamba_cache_size={p.state_slots}",) if p.state_slots is not None else ())
     if d.engine is Engine.TRTLLM:
         free = b.total_memory - b.weights - b.activations - b.overhead
         return (

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
+from kvplan.core.kvcache import layer_counts
 
 
 class ParamCounts(BaseModel):
@@ -115,23 +116,24 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
     embed += spec.learned_positions * hidden
     norm_size = hidden * (2 if spec.norm_bias else 1)
     attention = dense = experts = experts_active = shared = 0
-    for layer in spec.layers:
-        attention += _mixer_params(spec, layer, kv_heads)
+    for layer, n in layer_counts(spec.layers):  # one term per distinct layer
+        attention += n * _mixer_params(spec, layer, kv_heads)
         if layer.moe:
             moe = spec.moe
             assert moe is not None
             one = mlp_params(
                 hidden, moe.expert_intermediate, gated=spec.gated_mlp, bias=spec.mlp_bias
             )
-            experts += moe.num_experts * one
-            experts_active += moe.experts_per_token * one
-            shared += moe.shared_experts * mlp_params(
+            experts += n * moe.num_experts * one
+            experts_active += n * moe.experts_per_token * one
+            per_layer = moe.shared_experts * mlp_params(
                 hidden, moe.shared_intermediate, gated=spec.gated_mlp, bias=False
             )
-            shared += hidden * moe.num_experts + (moe.num_experts if moe.router_bias else 0)
-            shared += hidden if moe.shared_expert_gate else 0
+            per_layer += hidden * moe.num_experts + (moe.num_experts if moe.router_bias else 0)
+            per_layer += hidden if moe.shared_expert_gate else 0
+            shared += n * per_layer
         elif spec.intermediate_size:
-            dense += mlp_params(
+            dense += n * mlp_params(
                 hidden, spec.intermediate_size, gated=spec.gated_mlp, bias=spec.mlp_bias
             )
     norms = spec.num_layers * spec.norms_per_layer * norm_size + norm_size  # + final norm

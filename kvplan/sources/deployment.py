@@ -23,7 +23,7 @@ from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.resolve import ResolvedModel
-from kvplan.units import parse_size
+from kvplan.units import fmt_bytes, parse_size
 
 SIZE_UNIT_HINT = "a size needs a unit, e.g. 40GiB, 512MiB, 80GB"
 
@@ -81,16 +81,24 @@ def _fraction(value: Any, label: str) -> float:
     return float(value)
 
 
-def _size(value: Any, label: str) -> int:
+def _size(value: Any, label: str, s: Setting) -> int:
     if not isinstance(value, str):
         raise KvplanError(f"{label} must be a size with a unit, got {value!r}", hint=SIZE_UNIT_HINT)
     text = value.strip()
     if text and (text[-1].isdigit() or text.endswith(".")):
         raise KvplanError(f"{label} {value!r} has no unit", hint=SIZE_UNIT_HINT)
     try:
-        return parse_size(text)
+        size = parse_size(text)
     except KvplanError as exc:
         raise KvplanError(f"{label}: {exc.message}", hint=exc.hint) from None
+    if size < s.lo:
+        raise KvplanError(f"{label} must be more than zero, got {value!r}")
+    if s.hi is not None and size > s.hi:
+        raise KvplanError(
+            f"{label} {value!r} is absurdly large (limit {fmt_bytes(s.hi)} per GPU)",
+            hint="sizes are per GPU, e.g. 40GiB",
+        )
+    return size
 
 
 def _text(value: Any, label: str) -> str:
@@ -133,9 +141,28 @@ def parse_deployment(
                 setting=name,
             )
         values[name] = _parse(name, _parser(s, value, label, spec, gpu_file))
+    _within_gpu(values, spelled)
     d = Deployment(spec=spec, weights_override=weights_override, **values)
     _parse("engine_version", lambda: d.profile)  # a release outside every modelled line
     return d
+
+
+def _within_gpu(values: Mapping[str, Any], spelled: Mapping[str, str]) -> None:
+    """Per-GPU sizes cannot exceed the GPU: `--kv-memory 1000TiB` on an 80 GB card would
+    otherwise answer millions of sequences."""
+    gpu = values.get("gpu")
+    if gpu is None:
+        return
+    total = gpu.memory_bytes
+    for name in ("kv_memory", "activation_reserve", "overhead"):
+        size = values.get(name)
+        if size is not None and size > total:
+            raise KvplanError(
+                f"{spelled[name]} {fmt_bytes(size)} is more than the whole GPU "
+                f"({fmt_bytes(total)} on {gpu.name})",
+                hint="sizes are per GPU",
+                setting=name,
+            )
 
 
 def _parser(
@@ -144,7 +171,7 @@ def _parser(
     parsers: dict[Kind, Callable[[], Any]] = {
         Kind.INT: lambda: _int(value, label, s),
         Kind.FRACTION: lambda: _fraction(value, label),
-        Kind.SIZE: lambda: _size(value, label),
+        Kind.SIZE: lambda: _size(value, label, s),
         Kind.ENGINE_VERSION: lambda: _text(value, label).strip(),
         Kind.ENTRY_POINT: lambda: _entry_point(value, label),
         Kind.KV_DTYPE: lambda: kv_dtype_for(spec, _text(value, label)),
