@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from math import log10
 from pathlib import Path
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core.capacity import Plan
 from kvplan.core.roofline import DecodeEstimate, GSweep, RooflineReport
 from kvplan.errors import KvplanError
 from kvplan.units import GB, TB, fmt_bytes, fmt_tokens
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
+
 
 BAR_WIDTH = 24  # characters of the longest bar in the terminal chart
 BAR = "█"
@@ -108,6 +110,8 @@ def roofline_json(r: RooflineReport, p: Plan) -> dict[str, Any]:
 
 
 def _breakdown(e: DecodeEstimate, p: Plan) -> Table:
+    from rich.table import Table
+
     d = p.deployment
     per = " per GPU" if d.tp * d.pp > 1 else ""
     t = Table(
@@ -169,6 +173,8 @@ def _breakdown(e: DecodeEstimate, p: Plan) -> Table:
 
 
 def _sweep_table(s: GSweep) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"Batch sweep, G={s.kv_heads} ({s.label})", title_justify="left")
     for col in (
         "batch",
@@ -211,6 +217,9 @@ def _bar(ms: float, lo: float, hi: float) -> str:
 
 
 def _chart(r: RooflineReport) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     values = [e.decode_ms for s in r.sweeps for e in s.points]
     lo, hi = min(values), max(values)
     t = Table(
@@ -261,6 +270,9 @@ def _crossovers(e: DecodeEstimate, max_batch: int | None) -> list[str]:
 
 
 def render_roofline(r: RooflineReport, p: Plan, *, plot: str | None = None) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
     e = r.estimate
     d = p.deployment
     weights = d.weight_dtype or "checkpoint dtype"

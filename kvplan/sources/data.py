@@ -29,7 +29,9 @@ def load_yaml_file(path: Path, *, max_bytes: int = 5_000_000) -> object:
     if size > max_bytes:
         raise KvplanError(f"{path}: file is {size:,} bytes, larger than the {max_bytes:,} limit")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        # libyaml's C loader when built in (same safe constructors, ~10x faster).
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
