@@ -129,6 +129,16 @@ class DeploymentFlags:
         value = self.settings.get("weight_dtype")
         return None if value is None else str(value)
 
+    def api_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the `kvplan.api` function the command wraps."""
+        return {
+            **self.settings,
+            "gpu_file": self.gpu_file,
+            "revision": self.revision,
+            "token": self.token,
+            "refresh": self.refresh,
+        }
+
     def load(self, model: str) -> ResolvedModel:
         check_gpu(self.gpu, self.gpu_file)  # fail fast, before any network lookup
         return load_model(model, revision=self.revision, token=self.token, refresh=self.refresh)

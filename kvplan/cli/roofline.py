@@ -5,17 +5,7 @@ from __future__ import annotations
 import typer
 
 from kvplan.cli import common as c
-from kvplan.core.capacity import plan
-from kvplan.core.roofline import (
-    DEFAULT_BW_EFFICIENCY,
-    DEFAULT_COMPUTE_EFFICIENCY,
-    efficiency,
-    roofline_report,
-)
-from kvplan.presentation.output import print_json, stdout_console
-from kvplan.presentation.roofline_view import render_roofline, roofline_json, write_plot
-
-MAX_KV_HEADS = 1 << 16
+from kvplan.core.roofline import DEFAULT_BW_EFFICIENCY, DEFAULT_COMPUTE_EFFICIENCY
 
 
 @c.with_deployment_flags
@@ -55,42 +45,27 @@ def roofline(
     flags: c.DeploymentFlags,
 ) -> None:
     """Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G."""
-    c.positive(batch, "--batch", limit=c.MAX_BATCH)
-    c.positive(ctx, "--ctx", limit=c.MAX_CTX)
-    c.positive(kv_heads, "--kv-heads", limit=MAX_KV_HEADS)
-    eff = efficiency(bandwidth=bw_efficiency, compute=compute_efficiency)
-    resolved = flags.load(model)
-    spec = resolved.spec
-    weights_override = c.exact_weights(resolved, flags.weight_dtype)
-    if kv_heads is not None and kv_heads != spec.kv_heads:
-        if spec.mla is not None:
-            raise c.KvplanError(
-                f"{spec.name} uses MLA (a latent, not KV heads): --kv-heads does not apply"
-            )
-        if spec.query_heads % kv_heads:
-            raise c.KvplanError(
-                f"--kv-heads {kv_heads} does not divide the model's {spec.query_heads} query heads"
-            )
-        spec = spec.with_kv_heads(kv_heads)
-        weights_override = None  # the checkpoint's exact bytes are for the published G
-    ctx = ctx or min(c.DEFAULT_CTX, spec.max_position_embeddings or c.DEFAULT_CTX)
-    deployment = flags.deployment(spec, weights_override=weights_override)
-    p = plan(deployment)
-    report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff)
-    if plot:
-        write_plot(report, plot)
+    from kvplan import api
+
+    r = api.roofline(
+        model,
+        batch=batch,
+        ctx=ctx,
+        kv_heads=kv_heads,
+        bw_efficiency=bw_efficiency,
+        compute_efficiency=compute_efficiency,
+        plot=plot,
+        **flags.api_kwargs(),
+    )
     if flags.as_json:
-        print_json(
-            "roofline",
-            {
-                "source": resolved.source,
-                "revision": resolved.revision,
-                **roofline_json(report, p),
-                "plot": plot,
-            },
-        )
+        from kvplan.presentation.output import print_json
+
+        print_json("roofline", r.to_json())
         return
-    stdout_console().print(render_roofline(report, p, plot=plot))
+    from kvplan.presentation.output import stdout_console
+    from kvplan.presentation.roofline_view import render_roofline
+
+    stdout_console().print(render_roofline(r.report, r.plan, plot=plot))
 
 
 def register(app: typer.Typer) -> None:
