@@ -37,7 +37,8 @@ def test_lazy_command_table_matches_the_commands():
 
     for name, (module, attr, short) in COMMANDS.items():
         callback = getattr(importlib.import_module(module), attr)
-        assert inspect.getdoc(callback).split("\n\n")[0] == short, name
+        first = " ".join(inspect.getdoc(callback).split("\n\n")[0].split())
+        assert first == short, name
         assert load_command(name).name == name
 
 

@@ -77,6 +77,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "check",
         "Lint model configs and check serving targets; exit 0 pass, 1 fail, 2 bad input.",
     ),
+    "sweep": (
+        "kvplan.cli.sweep",
+        "sweep",
+        "Every combination of models, GPUs, TP/PP, engines, KV dtypes, G, contexts and "
+        "batches: one fit row each.",
+    ),
 }
 
 
