@@ -48,9 +48,9 @@ def big():
 
 def _rows(result):
     for chunk in result.chunks():
-        n = len(chunk["plan"])
-        for i in range(n):
-            yield {k: v[i].item() for k, v in chunk.items()}
+        flat = {k: v.ravel() for k, v in chunk.items()}
+        for i in range(len(flat["plan"])):
+            yield {k: v[i].item() for k, v in flat.items()}
 
 
 def _close(a, b):

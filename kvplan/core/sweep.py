@@ -266,8 +266,9 @@ class SweepResult:
         return len(self.plans) * len(self.ctx) * len(self.batch)
 
     def chunks(self) -> Iterator[dict[str, Any]]:
-        """Column chunks (numpy arrays), plan-major, then ctx, then batch. Each chunk has
-        `plan` (index into `plans`) and the ROW_COLUMNS; plan columns come from `plans`."""
+        """Column chunks: numpy arrays shaped (plan, ctx, batch), `np.ravel` for the flat
+        column (plan-major, then ctx, then batch). Each chunk has `plan` (index into
+        `plans`) and the ROW_COLUMNS; plan columns come from `plans`."""
         if not self.plans or not self.ctx or not self.batch:
             return
         per_plan = len(self.ctx) * len(self.batch)
@@ -415,17 +416,20 @@ def max_ctx_grid(a: _Arrays, batch: IntArray) -> tuple[IntArray, Any, Any]:
     return answer.astype(np.int64), capped, unbounded
 
 
-def _decode(plans: list[PlanTerms], ctx: IntArray, batch: IntArray, kv_read: IntArray) -> Any:
-    """decode_ms and tokens/s per (plan, ctx, batch), NaN where not estimated."""
+def _decode(
+    plans: list[PlanTerms], ctx: IntArray, batch: IntArray, kv_read: IntArray, ms: Any, tps: Any
+) -> None:
+    """decode_ms and tokens/s per (plan, ctx, batch) into `ms`, `tps` (NaN where the scalar
+    estimate is "not estimated"). The float operations are the scalar code's, in order."""
     import numpy as np
 
-    p_n, c_n, b_n = len(plans), len(ctx), len(batch)
-    ms = np.full((p_n, c_n, b_n), np.nan)
-    tps = np.full((p_n, c_n, b_n), np.nan)
     b = batch.astype(np.float64)
+    c_n = len(ctx)
     for i, p in enumerate(plans):
         t = p.decode
         if t is None:
+            ms[i] = np.nan
+            tps[i] = np.nan
             continue
         # attention FLOPs per sequence at each ctx: the scalar per-layer sum, in order
         attn = np.zeros(c_n)
@@ -435,27 +439,32 @@ def _decode(plans: list[PlanTerms], ctx: IntArray, batch: IntArray, kv_read: Int
         if t.experts:
             touched = t.experts * (1 - (1 - t.top_k / t.experts) ** b)
             experts = t.weights_experts * touched / t.experts
+            weights = t.weights_fixed + experts + t.row_bytes * b  # (B,)
         else:
-            experts = np.zeros(b_n)
-        weights = t.weights_fixed + experts + t.row_bytes * b  # (B,)
+            weights = t.weights_fixed + 0.0 + t.row_bytes * b
         bw = t.bandwidth * t.eff_bandwidth
         stream = t.quantized_stream if t.weight_only else 1.0
-        kv = batch[None, :] * (kv_read[i][:, None] + t.kv_write)  # (C, B) int
-        memory = weights[None, :] / (bw * stream) + (kv + t.other_per_token * b[None, :]) / bw
-        flops = b[None, :] * (t.matmul_flops_per_token + attn[:, None])
-        compute = flops / (t.peak * t.eff_compute)
-        if p.tp == 1 or not t.allreduces:
-            comm = np.zeros(b_n)
-        else:
+        out = ms[i]  # (C, B) view
+        # memory_s = weights / (bw * stream) + (kv + other * b) / bw, kv = b * (read + write)
+        np.multiply(batch[None, :], (kv_read[i] + t.kv_write)[:, None], out=out, casting="unsafe")
+        out += t.other_per_token * b[None, :]
+        out /= bw
+        out += (weights / (bw * stream))[None, :]
+        # compute_s = b * (matmul + attn) / (peak * eff)
+        compute = np.multiply(b[None, :], (t.matmul_flops_per_token + attn)[:, None])
+        compute /= t.peak * t.eff_compute
+        np.maximum(out, compute, out=out)
+        if p.tp > 1 and t.allreduces:
             assert t.link_bandwidth is not None
             one_way = t.link_bandwidth / 2 * t.eff_interconnect
             ring = 2 * (p.tp - 1) / p.tp * t.allreduce_bytes_per_token * b / one_way
-            comm = t.allreduces * (t.allreduce_latency_s + ring)
-        step = np.maximum(memory, compute) + comm[None, :] + t.step_overhead_s
-        decode_s = p.pp * step
-        ms[i] = decode_s * 1e3
-        tps[i] = b[None, :] / decode_s
-    return ms, tps
+            out += (t.allreduces * (t.allreduce_latency_s + ring))[None, :]
+        else:
+            out += 0.0
+        out += t.step_overhead_s
+        out *= p.pp  # decode_s
+        np.divide(b[None, :], out, out=tps[i])
+        out *= 1e3
 
 
 def grid_rows(
@@ -466,7 +475,9 @@ def grid_rows(
     first_plan: int = 0,
     latency: bool = True,
 ) -> dict[str, Any]:
-    """Every (plan, ctx, batch) row of `plans` x ctx x batch as numpy columns."""
+    """Every (plan, ctx, batch) row of `plans` x ctx x batch as numpy columns shaped
+    (plan, ctx, batch); columns that depend on fewer axes are zero-copy broadcast views
+    (`np.ravel` gives the flat column, plan-major, then ctx, then batch)."""
     import numpy as np
 
     a = _Arrays.of(plans)
@@ -474,34 +485,40 @@ def grid_rows(
     batch = np.asarray(batch_values, dtype=np.int64)
     _guard(a, ctx, batch)
     p_n, c_n, b_n = len(plans), len(ctx), len(batch)
+    shape = (p_n, c_n, b_n)
     c2 = np.broadcast_to(ctx[None, :], (p_n, c_n))
     seq = a.seq(c2)  # (P, C) per-GPU bytes of one sequence, block-rounded
-    kv = seq[:, :, None] * batch[None, None, :]
     budget = a.budget[:, :, None]
+    kv = np.multiply(seq[:, :, None], batch[None, None, :])
+    headroom = np.subtract(budget, kv)
+    fits = headroom >= 0
+    pct = np.multiply(headroom, 100)
+    pct = np.divide(pct, budget.astype(np.float64), out=np.empty(shape), where=budget > 0)
+    pct[a.budget[:, 0] <= 0] = np.nan
     safe = np.where(seq > 0, seq, 1)
     max_batch = np.where(seq > 0, a.budget // safe, -1)  # -1: no per-token cache
     mctx, capped, unbounded = max_ctx_grid(a, batch)
-    headroom = budget - kv
-    with np.errstate(divide="ignore", invalid="ignore"):
-        pct = np.where(budget > 0, (100 * headroom) / np.where(budget > 0, budget, 1), np.nan)
+    ms = np.empty(shape)
+    tps = np.empty(shape)
     if latency:
         unblocked = _seq_bytes(c2, a.e, a.w, a.ones, a.num, a.den) + a.state
-        ms, tps = _decode(plans, ctx, batch, unblocked)
+        _decode(plans, ctx, batch, unblocked, ms, tps)
     else:
-        ms = tps = np.full((p_n, c_n, b_n), np.nan)
-    n = p_n * c_n * b_n
+        ms.fill(np.nan)
+        tps.fill(np.nan)
+    plan_ids = np.arange(first_plan, first_plan + p_n, dtype=np.int32)
     return {
-        "plan": np.repeat(np.arange(first_plan, first_plan + p_n, dtype=np.int32), c_n * b_n),
-        "ctx": np.broadcast_to(ctx[None, :, None], (p_n, c_n, b_n)).reshape(n),
-        "batch": np.broadcast_to(batch[None, None, :], (p_n, c_n, b_n)).reshape(n),
-        "fits": (kv <= budget).reshape(n),
-        "kv_bytes": kv.reshape(n),
-        "headroom_bytes": headroom.reshape(n),
-        "headroom_pct": pct.reshape(n),
-        "max_batch": np.broadcast_to(max_batch[:, :, None], (p_n, c_n, b_n)).reshape(n),
-        "max_ctx": np.broadcast_to(mctx[:, None, :], (p_n, c_n, b_n)).reshape(n),
-        "capped_by_positions": np.broadcast_to(capped[:, None, :], (p_n, c_n, b_n)).reshape(n),
-        "unbounded": np.broadcast_to(unbounded[:, None, :], (p_n, c_n, b_n)).reshape(n),
-        "decode_ms": ms.reshape(n),
-        "decode_tokens_per_s": tps.reshape(n),
+        "plan": np.broadcast_to(plan_ids[:, None, None], shape),
+        "ctx": np.broadcast_to(ctx[None, :, None], shape),
+        "batch": np.broadcast_to(batch[None, None, :], shape),
+        "fits": fits,
+        "kv_bytes": kv,
+        "headroom_bytes": headroom,
+        "headroom_pct": pct,
+        "max_batch": np.broadcast_to(max_batch[:, :, None], shape),
+        "max_ctx": np.broadcast_to(mctx[:, None, :], shape),
+        "capped_by_positions": np.broadcast_to(capped[:, None, :], shape),
+        "unbounded": np.broadcast_to(unbounded[:, None, :], shape),
+        "decode_ms": ms,
+        "decode_tokens_per_s": tps,
     }

@@ -52,7 +52,8 @@ def render_table(result: SweepResult) -> RenderableType:
         t.add_column(h, justify="left" if h in ("model", "gpu", "engine", "kv") else "right")
     for h in ("KV GiB", "budget GiB", "max batch", "max ctx", "decode ms"):
         t.add_column(h, justify="right")
-    for chunk in result.chunks():
+    for shaped in result.chunks():
+        chunk = {k: v.ravel() for k, v in shaped.items()}
         for i in range(len(chunk["plan"])):
             p = result.plans[int(chunk["plan"][i])]
             ms = float(chunk["decode_ms"][i])
@@ -79,8 +80,8 @@ def render_table(result: SweepResult) -> RenderableType:
 # ---- plain rows (the standard-library path) --------------------------------------------
 def _python_rows(result: SweepResult, chunk: dict[str, Any]) -> Iterator[dict[str, Any]]:
     plan_values = [[getattr(p, c) for c in PLAN_COLUMNS] for p in result.plans]
-    cols = [chunk[c].tolist() for c in ROW_COLUMNS]
-    for i, plan in enumerate(chunk["plan"].tolist()):
+    cols = [chunk[c].ravel().tolist() for c in ROW_COLUMNS]
+    for i, plan in enumerate(chunk["plan"].ravel().tolist()):
         row = dict(zip(PLAN_COLUMNS, plan_values[plan], strict=True))
         for name, values in zip(ROW_COLUMNS, cols, strict=True):
             v = values[i]
@@ -94,7 +95,7 @@ def arrow_table(result: SweepResult, chunk: dict[str, Any]) -> Any:
     import numpy as np
     import pyarrow as pa
 
-    idx = pa.array(chunk["plan"])
+    idx = pa.array(chunk["plan"].ravel())
     arrays: list[Any] = []
     for c in PLAN_COLUMNS:
         values = result.plan_column(c)
@@ -103,7 +104,7 @@ def arrow_table(result: SweepResult, chunk: dict[str, Any]) -> Any:
         else:
             arrays.append(pa.array(np.asarray(values, dtype=np.int64)).take(idx))
     for c in ROW_COLUMNS:
-        v = chunk[c]
+        v = chunk[c].ravel()
         if v.dtype.kind == "f":
             arrays.append(pa.array(v, from_pandas=True))  # NaN -> null
         else:
@@ -186,7 +187,7 @@ def write(
                 if writer is None:
                     writer = pq.ParquetWriter(output, table.schema)
                 writer.write_table(table)
-                tick(len(chunk["plan"]))
+                tick(chunk["plan"].size)
         except OSError as exc:
             raise KvplanError(f"--output {output}: cannot write ({exc})") from None
         finally:
@@ -204,7 +205,7 @@ def write(
                             json.dumps(row) + "\n" for row in _python_rows(result, chunk)
                         ).encode()
                     )
-                tick(len(chunk["plan"]))
+                tick(chunk["plan"].size)
         return
     if fmt == "csv":
         with _sink(output) as f:
@@ -223,7 +224,7 @@ def write(
                 else:
                     f.write(_csv_text(result, chunk, header=first).encode())
                 first = False
-                tick(len(chunk["plan"]))
+                tick(chunk["plan"].size)
         return
     raise KvplanError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
 
