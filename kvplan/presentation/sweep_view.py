@@ -112,26 +112,24 @@ def arrow_table(result: SweepResult, chunk: dict[str, Any]) -> Any:
     return pa.Table.from_arrays(arrays, names=list(COLUMNS))
 
 
-def _jsonl_arrow(table: Any) -> bytes:
-    """JSON lines from an Arrow table, formatted by Arrow's kernels: each value cast to
-    text (shortest round-trip floats, true/false, JSON-quoted strings), null where absent,
-    joined as "name":value pairs."""
+def _jsonl_arrow(result: SweepResult, chunk: dict[str, Any]) -> bytes:
+    """JSON lines formatted by Arrow's kernels: the plan's fields are one JSON prefix per
+    plan (taken by index), each row field is cast to text once (shortest round-trip floats,
+    true/false, null where absent), and one element-wise join assembles the lines."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = []
-    for i, name in enumerate(table.column_names):
-        col = table.column(i).combine_chunks()
-        if pa.types.is_dictionary(col.type):
-            quoted = pa.array([json.dumps(s) for s in col.dictionary.to_pylist()], pa.string())
-            text = quoted.take(col.indices)
-        else:
-            text = pc.fill_null(pc.cast(col, pa.string()), "null")
-        key = ("{" if i == 0 else "") + json.dumps(name) + ":"
-        parts.append(pc.binary_join_element_wise(key, text, ""))
-    lines = pc.binary_join_element_wise(*parts, ",")
-    body = pc.binary_join_element_wise(lines, "}\n", "")
-    return _concat(body)
+    prefixes = pa.array(
+        [json.dumps({c: getattr(p, c) for c in PLAN_COLUMNS})[:-1] for p in result.plans],
+        pa.string(),
+    )
+    parts: list[Any] = [prefixes.take(pa.array(chunk["plan"].ravel()))]
+    for name in ROW_COLUMNS:
+        v = chunk[name].ravel()
+        arr = pa.array(v, from_pandas=True) if v.dtype.kind == "f" else pa.array(v)
+        parts += [f",{json.dumps(name)}:", pc.fill_null(pc.cast(arr, pa.string()), "null")]
+    parts.append("}\n")
+    return _concat(pc.binary_join_element_wise(*parts, ""))
 
 
 def _concat(strings: Any) -> bytes:
@@ -198,7 +196,7 @@ def write(
         with _sink(output) as f:
             for chunk in result.chunks():
                 if arrow:
-                    f.write(_jsonl_arrow(arrow_table(result, chunk)))
+                    f.write(_jsonl_arrow(result, chunk))
                 else:
                     f.write(
                         "".join(
