@@ -13,7 +13,7 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -27,11 +27,12 @@ from kvplan.core.deployment import (
     setting_defaults,
     settings,
 )
-from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.deployment import exact_weights, parse_deployment
-from kvplan.sources.gpus import load_gpus
-from kvplan.sources.resolve import ResolvedModel, resolve_model
+
+if TYPE_CHECKING:  # the model readers are imported when a model is loaded
+    from kvplan.core.geometry import ModelSpec
+    from kvplan.sources.resolve import ResolvedModel
 
 DEFAULT_CTX = 4096
 
@@ -59,6 +60,8 @@ def positive(value: int | None, flag: str, *, limit: int | None = None) -> int |
 def load_model(
     name: str, *, revision: str | None = None, token: str | None = None, refresh: bool = False
 ) -> ResolvedModel:
+    from kvplan.sources.resolve import resolve_model
+
     return resolve_model(name, revision=revision, token=token, refresh=refresh)
 
 
@@ -68,6 +71,8 @@ def default_ctx(spec: ModelSpec) -> int:
 
 def check_gpu(name: str, gpu_file: str | None) -> None:
     """Fail fast on an unknown GPU before any model lookup (which may touch the network)."""
+    from kvplan.sources.gpus import load_gpus
+
     try:
         load_gpus(gpu_file).get(name)
     except KvplanError as exc:

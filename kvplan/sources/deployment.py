@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core import dtypes
-from kvplan.core.deployment import Deployment, Kind, Setting, flag_name, settings
-from kvplan.core.engines import engine_named
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
-from kvplan.sources.gpus import load_gpus
-from kvplan.sources.resolve import ResolvedModel
-from kvplan.units import parse_size
+
+if TYPE_CHECKING:  # imported where used: `kvplan size` needs only the dtype helpers
+    from kvplan.core.deployment import Deployment, Setting
+    from kvplan.sources.resolve import ResolvedModel
 
 SIZE_UNIT_HINT = "a size needs a unit, e.g. 40GiB, 512MiB, 80GB"
 
 
 def flag_names() -> dict[str, str]:
     """setting -> how the command line spells it (the default `names`)."""
+    from kvplan.core.deployment import flag_name, settings
+
     return {name: flag_name(name) for name in settings()}
 
 
@@ -60,6 +61,8 @@ def _fraction(value: Any, label: str) -> float:
 
 
 def _size(value: Any, label: str) -> int:
+    from kvplan.units import parse_size
+
     if not isinstance(value, str):
         raise KvplanError(f"{label} must be a size with a unit, got {value!r}", hint=SIZE_UNIT_HINT)
     text = value.strip()
@@ -87,6 +90,9 @@ def parse_deployment(
 ) -> Deployment:
     """Parse the deployment settings a user gave (None or absent = default) into a core
     Deployment. Every value is checked against its declaration; no math here."""
+    from kvplan.core.deployment import Deployment, Kind, settings
+    from kvplan.core.engines import engine_named
+
     declared = settings()
     unknown = sorted(set(raw) - set(declared))
     if unknown:
@@ -117,6 +123,9 @@ def parse_deployment(
 def _parser(
     s: Setting, value: Any, label: str, spec: ModelSpec, gpu_file: str | None
 ) -> Callable[[], Any]:
+    from kvplan.core.deployment import Kind
+    from kvplan.sources.gpus import load_gpus
+
     parsers: dict[Kind, Callable[[], Any]] = {
         Kind.INT: lambda: _int(value, label, s),
         Kind.FRACTION: lambda: _fraction(value, label),
