@@ -93,7 +93,7 @@ FLOP_FALLBACKS: dict[str, tuple[str, ...]] = {
 class Efficiency(BaseModel):
     """Achieved fractions of the rated figures, and fixed costs (seconds)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     bandwidth: float = Field(default=DEFAULT_BW_EFFICIENCY, gt=0, le=1)
     compute: float = Field(default=DEFAULT_COMPUTE_EFFICIENCY, gt=0, le=1)
@@ -122,7 +122,7 @@ def efficiency(*, bandwidth: float | None = None, compute: float | None = None) 
 class DecodeEstimate(BaseModel):
     """One decode step (and the prefill) at (batch, ctx); every field in SI units."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     batch: int
     ctx: int
@@ -497,7 +497,7 @@ def sweep_batches(*limits: int | None, cap: int = 1 << 16) -> list[int]:
 class GSweep(BaseModel):
     """Step time against batch for one number of KV heads."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kv_heads: int
     label: str
@@ -508,7 +508,7 @@ class GSweep(BaseModel):
 
 
 class RooflineReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     model: str
     estimate: DecodeEstimate
