@@ -55,3 +55,15 @@ def test_root_help_imports_no_command_module():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_json_answer_imports_neither_rich_nor_yaml():
+    """`size --json` from the catalog: the compiled index replaces catalog.yaml, and rich
+    is imported only when a table is printed."""
+    probe = PROBE.replace(
+        '("torch", "transformers", "huggingface_hub", "numpy", "matplotlib")', '("rich", "yaml")'
+    )
+    assert probe != PROBE
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
