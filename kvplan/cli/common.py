@@ -4,7 +4,8 @@ The deployment options of `fit`, `pick-g` and `roofline` are not written here: t
 generated from the fields of `kvplan.core.deployment.Deployment` (name, help, default), and
 their values go, unparsed, to `kvplan.sources.deployment.parse_deployment` — the same
 function a policy file's keys go through. Every option defaults to None ("not given"),
-so an explicit flag always wins over an engine's or a model's default.
+so an explicit flag always wins over an engine's or a model's default. The commands hand
+the bundle to `kvplan.api` (`DeploymentFlags.api_kwargs`): there is no second path.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
+from kvplan.api import DEFAULT_CTX
 from kvplan.core.deployment import (
     MAX_BATCH,
     MAX_CTX,
-    Deployment,
     Kind,
     Setting,
     flag_name,
@@ -28,13 +29,6 @@ from kvplan.core.deployment import (
     settings,
 )
 from kvplan.errors import KvplanError
-from kvplan.sources.deployment import exact_weights, parse_deployment
-
-if TYPE_CHECKING:  # the model readers are imported when a model is loaded
-    from kvplan.core.geometry import ModelSpec
-    from kvplan.sources.resolve import ResolvedModel
-
-DEFAULT_CTX = 4096
 
 MODEL_ARG_HELP = "config.json/params.json path or folder, catalog name, or Hugging Face repo id."
 GPU_FILE_OPT = typer.Option(
@@ -44,40 +38,6 @@ REVISION_OPT = typer.Option(None, "--revision", help="Hub revision (branch, tag 
 TOKEN_OPT = typer.Option(None, "--token", help="Hub token [default: HF_TOKEN or the saved login].")
 REFRESH_OPT = typer.Option(False, "--refresh", help="Skip the catalog; ask the Hub.")
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
-
-
-def positive(value: int | None, flag: str, *, limit: int | None = None) -> int | None:
-    """A command's own count option (--ctx, --batch): positive and below `limit`."""
-    if value is None:
-        return None
-    if value <= 0:
-        raise KvplanError(f"{flag} must be a positive integer, got {value}")
-    if limit is not None and value > limit:
-        raise KvplanError(f"{flag} {value:,} is absurdly large (limit {limit:,})")
-    return value
-
-
-def load_model(
-    name: str, *, revision: str | None = None, token: str | None = None, refresh: bool = False
-) -> ResolvedModel:
-    from kvplan.sources.resolve import resolve_model
-
-    return resolve_model(name, revision=revision, token=token, refresh=refresh)
-
-
-def default_ctx(spec: ModelSpec) -> int:
-    return spec.max_position_embeddings or DEFAULT_CTX
-
-
-def check_gpu(name: str, gpu_file: str | None) -> None:
-    """Fail fast on an unknown GPU before any model lookup (which may touch the network)."""
-    from kvplan.sources.gpus import load_gpus
-
-    try:
-        load_gpus(gpu_file).get(name)
-    except KvplanError as exc:
-        exc.setting = exc.setting or "gpu"
-        raise
 
 
 # ---- the deployment options, generated from the declaration ------------------------------
@@ -125,15 +85,6 @@ class DeploymentFlags:
     refresh: bool
     as_json: bool
 
-    @property
-    def gpu(self) -> str:
-        return str(self.settings["gpu"])
-
-    @property
-    def weight_dtype(self) -> str | None:
-        value = self.settings.get("weight_dtype")
-        return None if value is None else str(value)
-
     def api_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of the `kvplan.api` function the command wraps."""
         return {
@@ -143,21 +94,6 @@ class DeploymentFlags:
             "token": self.token,
             "refresh": self.refresh,
         }
-
-    def load(self, model: str) -> ResolvedModel:
-        check_gpu(self.gpu, self.gpu_file)  # fail fast, before any network lookup
-        return load_model(model, revision=self.revision, token=self.token, refresh=self.refresh)
-
-    def deployment(self, spec: ModelSpec, *, weights_override: int | None = None) -> Deployment:
-        return parse_deployment(
-            spec, self.settings, gpu_file=self.gpu_file, weights_override=weights_override
-        )
-
-    def deployment_for(self, resolved: ResolvedModel) -> Deployment:
-        """The deployment of a loaded model, counting its exact checkpoint bytes if known."""
-        return self.deployment(
-            resolved.spec, weights_override=exact_weights(resolved, self.weight_dtype)
-        )
 
 
 def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
@@ -184,4 +120,4 @@ def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-__all__ = ["MAX_BATCH", "MAX_CTX", "KvplanError", "exact_weights"]
+__all__ = ["DEFAULT_CTX", "MAX_BATCH", "MAX_CTX", "KvplanError"]
