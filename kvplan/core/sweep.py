@@ -140,7 +140,6 @@ class PlanTerms:
     bpe_den: int
     state_bytes: int  # fixed per sequence (no-KV layers)
     groups: tuple[tuple[int, int], ...]  # (elements per token of the group, window)
-    unblocked_groups: tuple[tuple[int, int], ...]  # same, for the roofline's KV read
     max_positions: int  # 0 = none
     grows: bool  # a full or MLA layer: per-sequence bytes keep growing with ctx
     widest: int  # widest window (non-growing stages)
@@ -184,7 +183,6 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         bpe_den=bpe.denominator,
         state_bytes=kvcache.state_bytes_per_sequence(stage),
         groups=groups,
-        unblocked_groups=groups,
         max_positions=p.max_positions or 0,
         grows=bool(growing),
         widest=max((layer.window or 0) for layer in stage.layers),
