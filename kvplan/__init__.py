@@ -44,7 +44,6 @@ __all__ = [  # noqa: RUF022 (the API first, in the order docs/api.md presents it
 
 if TYPE_CHECKING:
     from kvplan.api import (
-        RooflineResult,
         SizeResult,
         fit,
         load_gpu,
@@ -55,9 +54,14 @@ if TYPE_CHECKING:
         sweep,
     )
     from kvplan.errors import KvplanError
+    from kvplan.presentation.roofline_view import RooflineResult
 
 
 def __getattr__(name: str) -> Any:
+    if name == "RooflineResult":
+        from kvplan.presentation.roofline_view import RooflineResult
+
+        return RooflineResult
     if name in _API:
         from kvplan import api
 

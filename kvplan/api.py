@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from kvplan.core.capacity import Plan
     from kvplan.core.deployment import Deployment
     from kvplan.core.gpu import GpuSpec
     from kvplan.core.reports import FitReport, PickGReport
-    from kvplan.core.roofline import RooflineReport
     from kvplan.core.sizing import SizeReport
     from kvplan.core.sweep import SweepResult
+    from kvplan.presentation.roofline_view import RooflineResult
     from kvplan.sources.resolve import ResolvedModel
 
 DEFAULT_CTX = 4096
@@ -310,30 +309,6 @@ def pick_g(
 
 
 # ---- roofline --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RooflineResult:
-    """`kvplan roofline`: the core's RooflineReport, the plan it was computed on, and
-    where the model came from."""
-
-    report: RooflineReport
-    plan: Plan
-    model: ResolvedModel
-    plot: str | None = None
-
-    def __getattr__(self, name: str) -> Any:  # r.estimate, r.sweeps ... from the report
-        return getattr(self.report, name)
-
-    def to_json(self) -> dict[str, Any]:
-        from kvplan.presentation.roofline_view import roofline_json
-
-        return {
-            "source": self.model.source,
-            "revision": self.model.revision,
-            **roofline_json(self.report, self.plan),
-            "plot": self.plot,
-        }
-
-
 def roofline(
     model: str | ResolvedModel,
     *,
@@ -343,6 +318,8 @@ def roofline(
     kv_heads: int | None = None,
     bw_efficiency: float | None = None,
     compute_efficiency: float | None = None,
+    prompt_tokens: int | None = None,
+    output_tokens: int | None = None,
     plot: str | None = None,
     gpu_file: str | None = None,
     revision: str | None = None,
@@ -351,16 +328,22 @@ def roofline(
     **settings: Any,
 ) -> RooflineResult:
     """Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G.
-    `plot` writes a chart to that file (needs the `plot` extra)."""
+    `prompt_tokens` with `output_tokens` adds the serving estimate; `plot` writes a chart
+    to that file (needs the `plot` extra). Returns the `RooflineResult` the CLI renders."""
     from kvplan.core.capacity import plan
     from kvplan.core.roofline import efficiency, roofline_report
     from kvplan.errors import KvplanError
+    from kvplan.presentation.roofline_view import RooflineResult
 
     max_ctx, max_batch = _limits()
     positive(batch, "--batch", limit=max_batch)
     positive(ctx, "--ctx", limit=max_ctx)
     positive(kv_heads, "--kv-heads", limit=MAX_KV_HEADS)
-    eff = efficiency(bandwidth=bw_efficiency, compute=compute_efficiency)
+    positive(prompt_tokens, "--prompt-tokens", limit=max_ctx)
+    positive(output_tokens, "--output-tokens", limit=max_ctx)
+    if (prompt_tokens is None) != (output_tokens is None):
+        raise KvplanError("--prompt-tokens and --output-tokens go together")
+    efficiency(bandwidth=bw_efficiency, compute=compute_efficiency)  # checks them early
     raw = {"gpu": gpu, **settings}
     resolved = _load_for(
         model, raw, gpu_file=gpu_file, revision=revision, token=token, refresh=refresh
@@ -379,13 +362,23 @@ def roofline(
         spec = spec.with_kv_heads(kv_heads)
         weights_override = None  # the checkpoint's exact bytes are for the published G
     ctx = ctx or min(DEFAULT_CTX, spec.max_position_embeddings or DEFAULT_CTX)
-    p = plan(_deployment(spec, raw, gpu_file, weights_override))
-    report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff)
+    deployment = _deployment(spec, raw, gpu_file, weights_override)
+    p = plan(deployment)
+    eff = efficiency(
+        bandwidth=bw_efficiency,
+        compute=compute_efficiency,
+        gpu=deployment.gpu,
+        engine=deployment.engine.value,
+    )
+    serving = (prompt_tokens, output_tokens) if prompt_tokens and output_tokens else None
+    report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff, serving=serving)
     if plot:
         from kvplan.presentation.roofline_view import write_plot
 
         write_plot(report, plot)
-    return RooflineResult(report=report, plan=p, model=resolved, plot=plot)
+    return RooflineResult(
+        report=report, plan=p, source=resolved.source, revision=resolved.revision, plot=plot
+    )
 
 
 # ---- sweep -----------------------------------------------------------------------------

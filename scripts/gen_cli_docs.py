@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["size", "models", "gpus", "fit", "pick-g", "roofline", "check", "sweep"]
+COMMANDS = ["size", "models", "gpus", "fit", "pick-g", "roofline", "plan", "check", "sweep"]
 
 
 def help_text(*args: str) -> str:

@@ -72,6 +72,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "roofline",
         "Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G.",
     ),
+    "plan": (
+        "kvplan.cli.plan",
+        "plan_command",
+        "Concurrency the KV pool holds for a workload, TPOT/TTFT/throughput, and sizing.",
+    ),
     "check": (
         "kvplan.cli.check",
         "check",

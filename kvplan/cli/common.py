@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from kvplan.api import DEFAULT_CTX
+from kvplan.api import DEFAULT_CTX, load_model, positive
 from kvplan.core.deployment import (
     MAX_BATCH,
     MAX_CTX,
@@ -29,6 +29,7 @@ from kvplan.core.deployment import (
     settings,
 )
 from kvplan.errors import KvplanError
+from kvplan.sources.deployment import exact_weights
 
 MODEL_ARG_HELP = "config.json/params.json path or folder, catalog name, or Hugging Face repo id."
 GPU_FILE_OPT = typer.Option(
@@ -38,6 +39,13 @@ REVISION_OPT = typer.Option(None, "--revision", help="Hub revision (branch, tag 
 TOKEN_OPT = typer.Option(None, "--token", help="Hub token [default: HF_TOKEN or the saved login].")
 REFRESH_OPT = typer.Option(False, "--refresh", help="Skip the catalog; ask the Hub.")
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
+
+
+def check_gpu(name: str, gpu_file: str | None) -> None:
+    """Fail fast on an unknown GPU before any model lookup (which may touch the network)."""
+    from kvplan.api import load_gpu
+
+    load_gpu(name, gpu_file=gpu_file)
 
 
 # ---- the deployment options, generated from the declaration ------------------------------
@@ -85,6 +93,15 @@ class DeploymentFlags:
     refresh: bool
     as_json: bool
 
+    @property
+    def gpu(self) -> str:
+        return str(self.settings["gpu"])
+
+    @property
+    def weight_dtype(self) -> str | None:
+        value = self.settings.get("weight_dtype")
+        return None if value is None else str(value)
+
     def api_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of the `kvplan.api` function the command wraps."""
         return {
@@ -120,4 +137,12 @@ def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-__all__ = ["DEFAULT_CTX", "MAX_BATCH", "MAX_CTX", "KvplanError"]
+__all__ = [
+    "DEFAULT_CTX",
+    "MAX_BATCH",
+    "MAX_CTX",
+    "KvplanError",
+    "exact_weights",
+    "load_model",
+    "positive",
+]

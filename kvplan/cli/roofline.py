@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from kvplan.cli import common as c
-from kvplan.core.roofline import DEFAULT_BW_EFFICIENCY, DEFAULT_COMPUTE_EFFICIENCY
 
 
 @c.with_deployment_flags
@@ -28,12 +27,23 @@ def roofline(
     bw_efficiency: float = typer.Option(
         None,
         "--bw-efficiency",
-        help=f"Achieved fraction of rated memory bandwidth [default {DEFAULT_BW_EFFICIENCY}].",
+        help="Achieved fraction of rated memory bandwidth for weights [default: the GPU "
+        "platform's fitted profile, docs/roofline.md].",
     ),
     compute_efficiency: float = typer.Option(
         None,
         "--compute-efficiency",
-        help=f"Achieved fraction of dense peak FLOP/s [default {DEFAULT_COMPUTE_EFFICIENCY}].",
+        help="Achieved fraction of dense peak FLOP/s in decode [default: the fitted "
+        "profile, docs/roofline.md].",
+    ),
+    prompt_tokens: int = typer.Option(
+        None,
+        "--prompt-tokens",
+        help="Serving: prompt length of arriving requests; with --output-tokens, adds the "
+        "expected time per output token at concurrency --batch, prefill share shown.",
+    ),
+    output_tokens: int = typer.Option(
+        None, "--output-tokens", help="Serving: output length of each request."
     ),
     plot: str = typer.Option(
         None,
@@ -47,25 +57,27 @@ def roofline(
     """Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G."""
     from kvplan import api
 
-    r = api.roofline(
+    result = api.roofline(
         model,
         batch=batch,
         ctx=ctx,
         kv_heads=kv_heads,
         bw_efficiency=bw_efficiency,
         compute_efficiency=compute_efficiency,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
         plot=plot,
         **flags.api_kwargs(),
     )
     if flags.as_json:
         from kvplan.presentation.output import print_json
 
-        print_json("roofline", r.to_json())
+        print_json("roofline", result.to_json())
         return
     from kvplan.presentation.output import stdout_console
     from kvplan.presentation.roofline_view import render_roofline
 
-    stdout_console().print(render_roofline(r.report, r.plan, plot=plot))
+    stdout_console().print(render_roofline(result))
 
 
 def register(app: typer.Typer) -> None:

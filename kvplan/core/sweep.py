@@ -13,7 +13,9 @@ per-plan terms, done with numpy over the whole grid, never a Python loop over sc
   max_batch    = budget // seq(ctx)
   max_ctx      = largest n with batch * seq(n) <= budget (a vectorised bisection over all
                  (plan, batch) pairs at once), capped by the model's max positions
-  decode_ms    = pp * (max(bytes/(bw*eff), FLOPs/(peak*eff)) + all-reduces + overhead)
+  decode_ms    = the roofline's `step_times` on arrays (ctx down, batch across), so the
+                 step is the scalar formula itself: pp * (max(memory, compute, floor)
+                 + fixed costs + all-reduces), with the GPU platform's fitted profile
 
 with E_g the cache elements per token of layer group g on the heaviest stage at this
 plan's KV heads per GPU (`kvcache`), so sliding-window layers plateau, MLA latents and
@@ -32,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import product
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from kvplan.core import kvcache
 from kvplan.core.capacity import Plan
@@ -87,33 +89,16 @@ COLUMNS = PLAN_COLUMNS + ROW_COLUMNS
 
 @dataclass(frozen=True)
 class DecodeTerms:
-    """The roofline's per-plan constants (`roofline._Terms` at any ctx) and the per-layer
-    factors of the ctx-dependent part, in the scalar code's layer order."""
+    """The roofline's per-plan terms (`roofline.decode_terms` at ctx 1: everything but the
+    per-sequence KV read and attention FLOPs, which the grid supplies per ctx), the
+    efficiency profile `fit` uses for this GPU and engine, and the per-layer factors of
+    the attention FLOPs in the scalar code's layer order."""
 
-    weights_fixed: float
-    weights_experts: float
-    experts: int
-    top_k: int
-    row_bytes: float
-    kv_write: int
-    other_per_token: float
-    matmul_flops_per_token: float
-    allreduces: int
-    allreduce_bytes_per_token: float
-    bandwidth: float
-    peak: float
-    link_bandwidth: float | None
-    weight_only: bool
+    terms: Any  # kvplan.core.roofline._Terms
+    eff: Any  # kvplan.core.roofline.Efficiency
     heads_q: float
     layer_windows: tuple[int, ...]  # per attention layer (NO_WINDOW for full/MLA)
     layer_widths: tuple[int, ...]  # d_k + d_v a query head attends with, per layer
-    # the efficiency the scalar estimate uses by default
-    eff_bandwidth: float
-    eff_compute: float
-    eff_interconnect: float
-    allreduce_latency_s: float
-    step_overhead_s: float
-    quantized_stream: float
 
 
 @dataclass(frozen=True)
@@ -191,43 +176,21 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
 
 
 def _decode_terms(p: Plan) -> DecodeTerms | None:
-    from kvplan.core.roofline import (
-        Efficiency,
-        _attention_widths,
-        _terms,
-    )
+    from kvplan.core.roofline import _attention_widths, decode_terms, default_efficiency
 
     try:
-        t = _terms(p, 1)
+        t = decode_terms(p, 1)
     except KvplanError:
         return None  # the scalar estimate is "not estimated" for this plan too
-    spec = p.deployment.spec
+    d = p.deployment
+    spec = d.spec
     layers = [layer for layer in p.stage.layers if layer.kind is not LayerKind.NONE]
-    eff = Efficiency()
     return DecodeTerms(
-        weights_fixed=t.weights_fixed,
-        weights_experts=t.weights_experts,
-        experts=t.experts,
-        top_k=t.top_k,
-        row_bytes=t.row_bytes,
-        kv_write=t.kv_write,
-        other_per_token=t.other_per_token,
-        matmul_flops_per_token=t.matmul_flops_per_token,
-        allreduces=t.allreduces,
-        allreduce_bytes_per_token=t.allreduce_bytes_per_token,
-        bandwidth=t.bandwidth,
-        peak=t.peak,
-        link_bandwidth=t.link_bandwidth,
-        weight_only=t.weight_only,
-        heads_q=spec.query_heads / p.deployment.tp,
+        terms=t,
+        eff=default_efficiency(d.gpu, d.engine.value),
+        heads_q=spec.query_heads / d.tp,
         layer_windows=tuple(NO_WINDOW if x.window is None else x.window for x in layers),
         layer_widths=tuple(_attention_widths(spec, x.kind) for x in layers),
-        eff_bandwidth=eff.bandwidth,
-        eff_compute=eff.compute,
-        eff_interconnect=eff.interconnect,
-        allreduce_latency_s=eff.allreduce_latency_s,
-        step_overhead_s=eff.step_overhead_s,
-        quantized_stream=eff.quantized_stream,
     )
 
 
@@ -418,51 +381,39 @@ def _decode(
     plans: list[PlanTerms], ctx: IntArray, batch: IntArray, kv_read: IntArray, ms: Any, tps: Any
 ) -> None:
     """decode_ms and tokens/s per (plan, ctx, batch) into `ms`, `tps` (NaN where the scalar
-    estimate is "not estimated"). The float operations are the scalar code's, in order."""
+    estimate is "not estimated"). The step is the roofline's own `step_times`, evaluated on
+    numpy arrays: the plan's terms with the per-ctx KV read and attention FLOPs as a column
+    and the batches as a row, so every float operation is the scalar code's, in order."""
+    from dataclasses import replace
+
     import numpy as np
 
-    b = batch.astype(np.float64)
+    from kvplan.core.roofline import step_times
+
     c_n = len(ctx)
+    b_row = batch[None, :]
     for i, p in enumerate(plans):
-        t = p.decode
-        if t is None:
+        dt = p.decode
+        if dt is None:
             ms[i] = np.nan
             tps[i] = np.nan
             continue
         # attention FLOPs per sequence at each ctx: the scalar per-layer sum, in order
         attn = np.zeros(c_n)
-        for window, width in zip(t.layer_windows, t.layer_widths, strict=True):
-            held = np.minimum(ctx, window).astype(np.float64)
-            attn += 2 * held * t.heads_q * width
-        if t.experts:
-            touched = t.experts * (1 - (1 - t.top_k / t.experts) ** b)
-            experts = t.weights_experts * touched / t.experts
-            weights = t.weights_fixed + experts + t.row_bytes * b  # (B,)
-        else:
-            weights = t.weights_fixed + 0.0 + t.row_bytes * b
-        bw = t.bandwidth * t.eff_bandwidth
-        stream = t.quantized_stream if t.weight_only else 1.0
-        out = ms[i]  # (C, B) view
-        # memory_s = weights / (bw * stream) + (kv + other * b) / bw, kv = b * (read + write)
-        np.multiply(batch[None, :], (kv_read[i] + t.kv_write)[:, None], out=out, casting="unsafe")
-        out += t.other_per_token * b[None, :]
-        out /= bw
-        out += (weights / (bw * stream))[None, :]
-        # compute_s = b * (matmul + attn) / (peak * eff)
-        compute = np.multiply(b[None, :], (t.matmul_flops_per_token + attn)[:, None])
-        compute /= t.peak * t.eff_compute
-        np.maximum(out, compute, out=out)
-        if p.tp > 1 and t.allreduces:
-            assert t.link_bandwidth is not None
-            one_way = t.link_bandwidth / 2 * t.eff_interconnect
-            ring = 2 * (p.tp - 1) / p.tp * t.allreduce_bytes_per_token * b / one_way
-            out += (t.allreduces * (t.allreduce_latency_s + ring))[None, :]
-        else:
-            out += 0.0
-        out += t.step_overhead_s
-        out *= p.pp  # decode_s
-        np.divide(b[None, :], out, out=tps[i])
-        out *= 1e3
+        for window, width in zip(dt.layer_windows, dt.layer_widths, strict=True):
+            held = np.minimum(ctx, window)
+            attn += 2 * held * dt.heads_q * width
+        t = replace(
+            dt.terms,
+            kv_read=kv_read[i][:, None],
+            attention_flops_per_seq=attn[:, None],
+            ctx=ctx[:, None],
+        )
+        st = step_times(t, cast(float, b_row), dt.eff)  # arrays broadcast through the scalar code
+        gpu = np.maximum(np.maximum(st.memory_s, st.compute_s), st.floor_s)  # max(m, c, f)
+        decode_s = t.pp * (gpu + st.fixed_s + st.comm_s)
+        ms[i] = decode_s * 1e3
+        tps[i] = b_row / decode_s
 
 
 def grid_rows(

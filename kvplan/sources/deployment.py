@@ -98,7 +98,7 @@ def parse_deployment(
     if unknown:
         raise KvplanError(f"unknown deployment setting {unknown[0]!r}", setting=unknown[0])
     spelled = names or flag_names()
-    engine = engine_named(_text(raw.get("engine") or "vllm", spelled["engine"]))
+    engine = engine_named(_text(raw.get("engine") or Deployment.engine.value, spelled["engine"]))
     values: dict[str, Any] = {"engine": engine}
     for name, s in declared.items():
         value = raw.get(name)

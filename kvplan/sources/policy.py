@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from kvplan.core.deployment import MAX_BATCH, MAX_CTX, Kind, Setting, setting_defaults, settings
+from kvplan.core.engines import Engine
 from kvplan.core.geometry import AttentionLayout
 from kvplan.core.policy import Headroom, KvHeadsRule, Requirements, Target
 from kvplan.errors import KvplanError
@@ -115,9 +116,8 @@ def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
     if setting.kind is Kind.SIZE:
         return SizeText | None, Field(None, description=described)
     if setting.kind is Kind.ENGINE:
-        return Literal["vllm", "sglang", "trtllm", "none"] | None, Field(
-            None, description=described
-        )
+        engines = Literal[tuple(e.value for e in Engine)]  # type: ignore[valid-type]
+        return engines | None, Field(None, description=described)
     return str | None, Field(None, min_length=1, description=setting.help)
 
 
