@@ -1,49 +1,116 @@
-"""Start-up benchmark: wall time of common local answers (target: < 0.5 s each).
+"""Start-up benchmark: whole-process wall time of common answers, as a ratio to a baseline.
 
-    python benchmarks/startup.py [--runs 10]
+    python benchmarks/startup.py [--runs 21] [--peer] [--cpu-time]
 
-Runs each command as a user would (a fresh interpreter every time) and prints the median
-and best wall time. Speed targets live here, not in the test suite.
+The baseline is `python -c "import typer, pydantic, yaml"` in the same environment: the
+floor any typer/pydantic/yaml CLI pays before doing anything. Each round runs the baseline
+and every command once, alternated (so drift and noise hit all of them alike); the figure
+per command is the median over rounds of (command time / that round's baseline time).
+A fresh interpreter every run, offline (HF_HUB_OFFLINE=1), output discarded.
+`--cpu-time` compares user+system CPU time instead (on a loaded, shared machine wall time
+also counts waiting for a CPU). Targets (issue 14) are printed beside each ratio. Speed
+targets live here, never in tests. `--peer` adds hf-mem (if installed) for comparison.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
-COMMANDS = [
-    ["size", "meta-llama/Llama-2-70b"],
-    ["size", "deepseek-ai/DeepSeek-V3", "--json"],
-    ["fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "32768"],
-    ["pick-g", "--gpu", "a100-80gb", "--ctx", "65536", "--batch", "32"],
-    ["models"],
+ROOT = Path(__file__).resolve().parent.parent
+POLICY = str(ROOT / "configs" / "examples" / "kvplan.yaml")
+BASELINE = [sys.executable, "-c", "import typer, pydantic, yaml"]
+KV = [sys.executable, "-m", "kvplan"]
+
+# (label, argv, target ratio or None)
+COMMANDS: list[tuple[str, list[str], float | None]] = [
+    ("size", [*KV, "size", "meta-llama/Llama-2-70b"], 1.2),
+    ("size --json", [*KV, "size", "meta-llama/Llama-2-70b", "--json"], 1.2),
+    ("--help", [*KV, "--help"], 0.8),
+    (
+        "fit",
+        [*KV, "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "32768"],
+        1.3,
+    ),
+    (
+        "roofline",
+        [*KV, "roofline", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm"],
+        1.3,
+    ),
+    ("pick-g", [*KV, "pick-g", "--gpu", "a100-80gb", "--ctx", "65536", "--batch", "32"], 1.4),
+    ("check", [*KV, "check", POLICY], 1.6),
 ]
-TARGET_S = 0.5
+
+
+CPU_TIME = False
+
+
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def _time(argv: list[str], env: dict[str, str]) -> float:
+    """Wall time of one run (or, with --cpu-time, the user + system CPU time it used)."""
+    start, cpu = time.perf_counter(), _children_cpu()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    return _children_cpu() - cpu if CPU_TIME else time.perf_counter() - start
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--only", nargs="*", help="labels to run (default: all)")
+    parser.add_argument(
+        "--peer",
+        nargs="?",
+        const="hf-mem",
+        help="also time `hf-mem --help` (the peer tool; give its path if not on PATH)",
+    )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="ratio of user+system CPU time instead of wall time (for a loaded, shared machine)",
+    )
     args = parser.parse_args()
-    for cmd in COMMANDS:
-        times = []
-        for _ in range(args.runs):
-            start = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "kvplan", *cmd],
-                check=True,
-                capture_output=True,
-                env={"HF_HUB_OFFLINE": "1", "PATH": ""},
-            )
-            times.append(time.perf_counter() - start)
-        median = statistics.median(times)
-        flag = "ok" if median < TARGET_S else "SLOW"
+    global CPU_TIME
+    CPU_TIME = args.cpu_time
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1"}
+    commands = [c for c in COMMANDS if not args.only or c[0] in args.only]
+    hf_mem = shutil.which(args.peer) if args.peer else None
+    if hf_mem:
+        commands.append(("hf-mem --help", [hf_mem, "--help"], None))
+    for _, argv, _ in commands:  # warm the file cache and any .pyc
+        _time(argv, env)
+    ratios: dict[str, list[float]] = {label: [] for label, _, _ in commands}
+    walls: dict[str, list[float]] = {label: [] for label, _, _ in commands}
+    base: list[float] = []
+    for _ in range(args.runs):
+        b = _time(BASELINE, env)
+        base.append(b)
+        for label, argv, _ in commands:
+            t = _time(argv, env)
+            walls[label].append(t)
+            ratios[label].append(t / b)
+    print(
+        f"python {sys.version.split()[0]} on {os.cpu_count()} CPUs, {args.runs} rounds, "
+        f"{'CPU time' if CPU_TIME else 'wall time'}, load average {os.getloadavg()[0]:.1f}"
+    )
+    print(f"baseline `import typer, pydantic, yaml`: median {statistics.median(base) * 1e3:.0f} ms")
+    for label, _, target in commands:
+        ratio = statistics.median(ratios[label])
+        ok = "" if target is None else ("ok" if ratio <= target else "OVER")
+        tgt = "" if target is None else f"target <= {target:.2f}x"
         print(
-            f"{' '.join(cmd):70s} median {median * 1000:6.0f} ms  best "
-            f"{min(times) * 1000:6.0f} ms  [{flag}]"
+            f"{label:16s} {ratio:5.2f}x  (median {statistics.median(walls[label]) * 1e3:5.0f} ms)"
+            f"  {tgt} {ok}"
         )
 
 

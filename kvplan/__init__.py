@@ -2,6 +2,72 @@
 
 Data flows one way: sources (config files, Hub, catalogs) -> core (pure math over
 pydantic models) -> presentation (rich tables / JSON envelope) -> cli (thin typer commands).
+
+The Python API (`kvplan.api`, docs/api.md) is re-exported here and imported on first use,
+so `import kvplan` costs nothing until a function is called:
+
+    import kvplan
+    kvplan.size("meta-llama/Llama-2-70b", ctx=4096).kv_bytes_per_sequence
+    kvplan.fit("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", ctx=32768).max_batch
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+_API = (
+    "size",
+    "fit",
+    "pick_g",
+    "roofline",
+    "sweep",
+    "load_model",
+    "load_gpu",
+    "SizeResult",
+    "RooflineResult",
+)
+__all__ = [  # noqa: RUF022 (the API first, in the order docs/api.md presents it)
+    "size",
+    "fit",
+    "pick_g",
+    "roofline",
+    "sweep",
+    "load_model",
+    "load_gpu",
+    "SizeResult",
+    "RooflineResult",
+    "KvplanError",
+    "__version__",
+]
+
+if TYPE_CHECKING:
+    from kvplan.api import (
+        SizeResult,
+        fit,
+        load_gpu,
+        load_model,
+        pick_g,
+        roofline,
+        size,
+        sweep,
+    )
+    from kvplan.errors import KvplanError
+    from kvplan.presentation.roofline_view import RooflineResult
+
+
+def __getattr__(name: str) -> Any:
+    if name == "RooflineResult":
+        from kvplan.presentation.roofline_view import RooflineResult
+
+        return RooflineResult
+    if name in _API:
+        from kvplan import api
+
+        return getattr(api, name)
+    if name == "KvplanError":
+        from kvplan.errors import KvplanError
+
+        return KvplanError
+    raise AttributeError(f"module 'kvplan' has no attribute {name!r}")

@@ -1,5 +1,6 @@
-"""Regenerate the generated docs: docs/cli.md (from `--help`) and configs/policy.schema.json
-(from the policy models, themselves derived from the deployment declaration).
+"""Regenerate the generated files: docs/cli.md (from `--help`), configs/policy.schema.json
+(from the policy models, themselves derived from the deployment declaration) and
+configs/models/catalog.index (the compiled model catalog read at start-up).
 
     python scripts/gen_cli_docs.py           # rewrite both
     python scripts/gen_cli_docs.py --check   # exit 1 if either is stale (CI, pre-commit)
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["size", "models", "gpus", "fit", "pick-g", "roofline", "plan", "check"]
+COMMANDS = ["size", "models", "gpus", "fit", "pick-g", "roofline", "plan", "check", "sweep"]
 
 
 def help_text(*args: str) -> str:
@@ -54,9 +55,16 @@ def schema_json() -> str:
     return policy_schema_text()
 
 
+def catalog_index_json() -> str:
+    from kvplan.sources.catalog import compile_index
+
+    return compile_index(ROOT / "configs" / "models")
+
+
 GENERATED = {
     ROOT / "docs" / "cli.md": cli_markdown,
     ROOT / "configs" / "policy.schema.json": schema_json,
+    ROOT / "configs" / "models" / "catalog.index": catalog_index_json,
 }
 
 

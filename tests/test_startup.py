@@ -25,3 +25,45 @@ def test_catalog_answer_imports_no_heavy_modules():
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_lazy_command_table_matches_the_commands():
+    """`kvplan --help` lists COMMANDS without importing them: each one-line help must be
+    the first paragraph of the command's docstring, and each entry must build."""
+    import importlib
+    import inspect
+
+    from kvplan.cli.app import COMMANDS, load_command
+
+    for name, (module, attr, short) in COMMANDS.items():
+        callback = getattr(importlib.import_module(module), attr)
+        first = " ".join(inspect.getdoc(callback).split("\n\n")[0].split())
+        assert first == short, name
+        assert load_command(name).name == name
+
+
+def test_root_help_imports_no_command_module():
+    probe = (
+        "import sys, io, contextlib\n"
+        "from kvplan.cli.app import main\n"
+        "sys.argv = ['kvplan', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n        main()\n    except SystemExit:\n        pass\n"
+        "print(','.join(m for m in sys.modules if m.startswith(('kvplan.cli.', 'kvplan.core',"
+        " 'rich', 'numpy', 'yaml')) and m != 'kvplan.cli.app'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_json_answer_imports_neither_rich_nor_yaml():
+    """`size --json` from the catalog: the compiled index replaces catalog.yaml, and rich
+    is imported only when a table is printed."""
+    probe = PROBE.replace(
+        '("torch", "transformers", "huggingface_hub", "numpy", "matplotlib")', '("rich", "yaml")'
+    )
+    assert probe != PROBE
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""

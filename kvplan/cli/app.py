@@ -7,8 +7,13 @@ import itertools
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 import typer
+from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from typer import _click
 
 from kvplan import __version__
 from kvplan.errors import EXIT_BAD_INPUT, KvplanError
@@ -32,7 +37,101 @@ bandwidth in decimal GB/s and TB/s as vendors state it. Exit codes: 0 ok,
 1 a check failed, 2 bad input.
 """
 
+# The lazy command table: name -> (module, function, one-line help). A command's module
+# (and whatever it imports: the core, pydantic models, rich, numpy) is imported only when
+# that command runs or its own --help is asked; `kvplan --help` lists the table without
+# importing any of them. tests/test_startup.py checks each short help against the
+# command's docstring, so the two cannot drift.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "size": (
+        "kvplan.cli.size",
+        "size",
+        "KV cache per token / sequence / batch, and the weights, for one model.",
+    ),
+    "models": (
+        "kvplan.cli.models",
+        "models",
+        "List the bundled model catalog (answers offline, instantly).",
+    ),
+    "gpus": (
+        "kvplan.cli.gpus",
+        "gpus",
+        "List the GPU catalog: memory, bandwidth, dense FLOP/s, interconnect, source.",
+    ),
+    "fit": (
+        "kvplan.cli.fit",
+        "fit",
+        "Largest batch (--ctx), largest context (--batch), both (fits?), or a table.",
+    ),
+    "pick-g": (
+        "kvplan.cli.pick_g",
+        "pick_g_command",
+        "For every valid G (divisors of H, MHA down to MQA): cache, fit, latency; pick one.",
+    ),
+    "roofline": (
+        "kvplan.cli.roofline",
+        "roofline",
+        "Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G.",
+    ),
+    "plan": (
+        "kvplan.cli.plan",
+        "plan_command",
+        "Concurrency the KV pool holds for a workload, TPOT/TTFT/throughput, and sizing.",
+    ),
+    "check": (
+        "kvplan.cli.check",
+        "check",
+        "Lint model configs and check serving targets; exit 0 pass, 1 fail, 2 bad input.",
+    ),
+    "sweep": (
+        "kvplan.cli.sweep",
+        "sweep",
+        "Every combination of models, GPUs, TP/PP, engines, KV dtypes, G, contexts and "
+        "batches: one fit row each.",
+    ),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A typer group whose commands are built from `COMMANDS` on first use."""
+
+    def list_commands(self, ctx: _click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: _click.Context, cmd_name: str) -> _click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.commands[cmd_name] = load_command(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
+        """The root --help: the table's one-line help (shortened the way click shortens a
+        docstring), without importing any command module."""
+        from typer._click.utils import make_default_short_help
+
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [(n, make_default_short_help(h, limit)) for n, (_, _, h) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+def load_command(name: str) -> _click.Command:
+    """Import one command's module and build its click command (typer's own builder)."""
+    import importlib
+
+    from typer.main import get_command_from_info
+    from typer.models import CommandInfo
+
+    module_name, attr, _ = COMMANDS[name]
+    callback = getattr(importlib.import_module(module_name), attr)
+    return get_command_from_info(
+        CommandInfo(name=name, callback=callback),
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+    )
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     help=HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -55,16 +154,6 @@ def _root(
     ),
 ) -> None:
     """KV-cache capacity planner."""
-
-
-def _register() -> None:
-    from kvplan.cli import check, fit, gpus, models, pick_g, plan, roofline, size
-
-    for module in (size, models, gpus, fit, pick_g, roofline, plan, check):
-        module.register(app)
-
-
-_register()
 
 
 def _fail(exc: KvplanError, *, as_json: bool) -> None:

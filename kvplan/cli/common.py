@@ -4,7 +4,8 @@ The deployment options of `fit`, `pick-g` and `roofline` are not written here: t
 generated from the fields of `kvplan.core.deployment.Deployment` (name, help, default), and
 their values go, unparsed, to `kvplan.sources.deployment.parse_deployment` — the same
 function a policy file's keys go through. Every option defaults to None ("not given"),
-so an explicit flag always wins over an engine's or a model's default.
+so an explicit flag always wins over an engine's or a model's default. The commands hand
+the bundle to `kvplan.api` (`DeploymentFlags.api_kwargs`): there is no second path.
 """
 
 from __future__ import annotations
@@ -17,23 +18,18 @@ from typing import Any
 
 import typer
 
+from kvplan.api import DEFAULT_CTX, load_model, positive
 from kvplan.core.deployment import (
     MAX_BATCH,
     MAX_CTX,
-    Deployment,
     Kind,
     Setting,
     flag_name,
     setting_defaults,
     settings,
 )
-from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError
-from kvplan.sources.deployment import exact_weights, parse_deployment
-from kvplan.sources.gpus import load_gpus
-from kvplan.sources.resolve import ResolvedModel, resolve_model
-
-DEFAULT_CTX = 4096
+from kvplan.sources.deployment import exact_weights
 
 MODEL_ARG_HELP = "config.json/params.json path or folder, catalog name, or Hugging Face repo id."
 GPU_FILE_OPT = typer.Option(
@@ -45,34 +41,11 @@ REFRESH_OPT = typer.Option(False, "--refresh", help="Skip the catalog; ask the H
 JSON_OPT = typer.Option(False, "--json", help="Print one JSON object.")
 
 
-def positive(value: int | None, flag: str, *, limit: int | None = None) -> int | None:
-    """A command's own count option (--ctx, --batch): positive and below `limit`."""
-    if value is None:
-        return None
-    if value <= 0:
-        raise KvplanError(f"{flag} must be a positive integer, got {value}")
-    if limit is not None and value > limit:
-        raise KvplanError(f"{flag} {value:,} is absurdly large (limit {limit:,})")
-    return value
-
-
-def load_model(
-    name: str, *, revision: str | None = None, token: str | None = None, refresh: bool = False
-) -> ResolvedModel:
-    return resolve_model(name, revision=revision, token=token, refresh=refresh)
-
-
-def default_ctx(spec: ModelSpec) -> int:
-    return spec.max_position_embeddings or DEFAULT_CTX
-
-
 def check_gpu(name: str, gpu_file: str | None) -> None:
     """Fail fast on an unknown GPU before any model lookup (which may touch the network)."""
-    try:
-        load_gpus(gpu_file).get(name)
-    except KvplanError as exc:
-        exc.setting = exc.setting or "gpu"
-        raise
+    from kvplan.api import load_gpu
+
+    load_gpu(name, gpu_file=gpu_file)
 
 
 # ---- the deployment options, generated from the declaration ------------------------------
@@ -131,20 +104,15 @@ class DeploymentFlags:
         value = self.settings.get("weight_dtype")
         return None if value is None else str(value)
 
-    def load(self, model: str) -> ResolvedModel:
-        check_gpu(self.gpu, self.gpu_file)  # fail fast, before any network lookup
-        return load_model(model, revision=self.revision, token=self.token, refresh=self.refresh)
-
-    def deployment(self, spec: ModelSpec, *, weights_override: int | None = None) -> Deployment:
-        return parse_deployment(
-            spec, self.settings, gpu_file=self.gpu_file, weights_override=weights_override
-        )
-
-    def deployment_for(self, resolved: ResolvedModel) -> Deployment:
-        """The deployment of a loaded model, counting its exact checkpoint bytes if known."""
-        return self.deployment(
-            resolved.spec, weights_override=exact_weights(resolved, self.weight_dtype)
-        )
+    def api_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of the `kvplan.api` function the command wraps."""
+        return {
+            **self.settings,
+            "gpu_file": self.gpu_file,
+            "revision": self.revision,
+            "token": self.token,
+            "refresh": self.refresh,
+        }
 
 
 def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
@@ -171,4 +139,12 @@ def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-__all__ = ["MAX_BATCH", "MAX_CTX", "KvplanError", "exact_weights"]
+__all__ = [
+    "DEFAULT_CTX",
+    "MAX_BATCH",
+    "MAX_CTX",
+    "KvplanError",
+    "exact_weights",
+    "load_model",
+    "positive",
+]

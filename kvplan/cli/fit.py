@@ -5,11 +5,7 @@ from __future__ import annotations
 import typer
 
 from kvplan.cli import common as c
-from kvplan.core.capacity import plan
-from kvplan.core.reports import ModelRef, fit_report
 from kvplan.errors import EXIT_DOES_NOT_FIT
-from kvplan.presentation.capacity_view import render_fit
-from kvplan.presentation.output import print_json, stdout_console
 
 
 @c.with_deployment_flags
@@ -29,19 +25,17 @@ def fit(
     Exit 0 when the asked workload fits, 1 when it does not (the answer is still printed,
     with the reason), 2 for bad input.
     """
-    c.positive(ctx, "--ctx", limit=c.MAX_CTX)
-    c.positive(batch, "--batch", limit=c.MAX_BATCH)
-    resolved = flags.load(model)
-    p = plan(flags.deployment_for(resolved))
-    report = fit_report(
-        p,
-        ModelRef(model=resolved.spec.name, source=resolved.source, revision=resolved.revision),
-        ctx=ctx,
-        batch=batch,
-    )
+    from kvplan import api
+
+    report = api.fit(model, ctx=ctx, batch=batch, **flags.api_kwargs())
     if flags.as_json:
-        print_json("fit", report.model_dump(mode="json"))
+        from kvplan.presentation.output import print_json
+
+        print_json("fit", report.to_json())
     else:
+        from kvplan.presentation.capacity_view import render_fit
+        from kvplan.presentation.output import stdout_console
+
         stdout_console().print(render_fit(report))
     if not report.answered_fits:
         raise typer.Exit(EXIT_DOES_NOT_FIT)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from kvplan.core.params import param_counts
 from kvplan.presentation.output import print_json, stdout_console
@@ -45,6 +44,8 @@ def models(
     if as_json:
         print_json("models", {"models": rows})
         return
+    from rich.table import Table  # only when a table is printed
+
     table = Table(title=f"Bundled catalog ({len(rows)} models)", title_justify="left")
     for col, justify in (
         ("model", "left"),

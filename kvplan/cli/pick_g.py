@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from kvplan.api import DEFAULT_DESIGN_MODEL
 from kvplan.cli import common as c
-from kvplan.core.design import design_spec, weights_from_params
-from kvplan.core.reports import ModelRef, pick_g_report
 from kvplan.errors import EXIT_DOES_NOT_FIT
-from kvplan.presentation.capacity_view import render_pickg
-from kvplan.presentation.output import print_json, stdout_console
-from kvplan.sources.deployment import weight_dtype_for
-from kvplan.sources.validate import DESIGN_LIMITS, design_params
-
-DEFAULT_DESIGN_MODEL = "meta-llama/Llama-2-13b-hf"
 
 
 @c.with_deployment_flags
@@ -40,58 +33,27 @@ def pick_g_command(
     flags: c.DeploymentFlags,
 ) -> None:
     """For every valid G (divisors of H, MHA down to MQA): cache, fit, latency; pick one."""
-    c.positive(ctx, "--ctx", limit=c.MAX_CTX)
-    c.positive(batch, "--batch", limit=c.MAX_BATCH)
-    c.check_gpu(flags.gpu, flags.gpu_file)
-    geometry = {"--layers": layers, "--heads": heads, "--head-dim": head_dim, "--hidden": hidden}
-    for flag, value in geometry.items():
-        c.positive(value, flag, limit=int(DESIGN_LIMITS[flag].hi))
-    designing = any(v is not None for v in (layers, heads, head_dim))
-    if designing:
-        if model is not None:
-            raise c.KvplanError(
-                "give either MODEL or geometry flags (--layers/--heads/--head-dim), not both"
-            )
-        missing = [
-            f
-            for f, v in (("--layers", layers), ("--heads", heads), ("--head-dim", head_dim))
-            if v is None
-        ]
-        if missing:
-            raise c.KvplanError(f"designing from scratch needs {', '.join(missing)}")
-        spec = design_spec(layers=layers, heads=heads, head_dim=head_dim, hidden=hidden)
-        header = f"Design: L={layers}, H={heads}, head_dim={head_dim} (from flags)"
-        source, revision = "design", None
-    else:
-        name = model or DEFAULT_DESIGN_MODEL
-        resolved = flags.load(name)
-        spec = resolved.spec
-        source, revision = resolved.source, resolved.revision
-        header = (
-            f"No MODEL given: using {DEFAULT_DESIGN_MODEL} geometry (L={spec.num_layers}, "
-            f"H={spec.query_heads}, head_dim={spec.head_dim})"
-            if model is None
-            else f"{spec.name}: L={spec.num_layers}, H={spec.query_heads}, "
-            f"G={spec.kv_heads} as published, head_dim={spec.head_dim}"
-        )
-    weights_for = None
-    if params is not None:
-        count = design_params(params, spec, flag="--params")
-        dtype = weight_dtype_for(flags.weight_dtype) or spec.checkpoint_dtype
-        weights_for = weights_from_params(count, dtype)
-    deployment = flags.deployment(spec)
-    header += f" on {deployment.gpus} x {deployment.gpu.name}"
-    report = pick_g_report(
-        deployment,
-        ModelRef(model=spec.name, source=source, revision=revision),
-        header=header,
+    from kvplan import api
+
+    report = api.pick_g(
+        model,
         ctx=ctx,
         batch=batch,
-        weights_for=weights_for,
+        layers=layers,
+        heads=heads,
+        head_dim=head_dim,
+        hidden=hidden,
+        params=params,
+        **flags.api_kwargs(),
     )
     if flags.as_json:
-        print_json("pick-g", report.model_dump(mode="json"))
+        from kvplan.presentation.output import print_json
+
+        print_json("pick-g", report.to_json())
     else:
+        from kvplan.presentation.capacity_view import render_pickg
+        from kvplan.presentation.output import stdout_console
+
         stdout_console().print(render_pickg(report))
     if not report.answered_fits:
         raise typer.Exit(EXIT_DOES_NOT_FIT)

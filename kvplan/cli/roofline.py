@@ -5,17 +5,6 @@ from __future__ import annotations
 import typer
 
 from kvplan.cli import common as c
-from kvplan.core.capacity import plan
-from kvplan.core.roofline import efficiency, roofline_report
-from kvplan.presentation.output import print_json, stdout_console
-from kvplan.presentation.roofline_view import (
-    RooflineResult,
-    render_roofline,
-    roofline_json,
-    write_plot,
-)
-
-MAX_KV_HEADS = 1 << 16
 
 
 @c.with_deployment_flags
@@ -66,47 +55,28 @@ def roofline(
     flags: c.DeploymentFlags,
 ) -> None:
     """Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G."""
-    c.positive(batch, "--batch", limit=c.MAX_BATCH)
-    c.positive(ctx, "--ctx", limit=c.MAX_CTX)
-    c.positive(kv_heads, "--kv-heads", limit=MAX_KV_HEADS)
-    c.positive(prompt_tokens, "--prompt-tokens", limit=c.MAX_CTX)
-    c.positive(output_tokens, "--output-tokens", limit=c.MAX_CTX)
-    if (prompt_tokens is None) != (output_tokens is None):
-        raise c.KvplanError("--prompt-tokens and --output-tokens go together")
-    efficiency(bandwidth=bw_efficiency, compute=compute_efficiency)  # checks the flags early
-    resolved = flags.load(model)
-    spec = resolved.spec
-    weights_override = c.exact_weights(resolved, flags.weight_dtype)
-    if kv_heads is not None and kv_heads != spec.kv_heads:
-        if spec.mla is not None:
-            raise c.KvplanError(
-                f"{spec.name} uses MLA (a latent, not KV heads): --kv-heads does not apply"
-            )
-        if spec.query_heads % kv_heads:
-            raise c.KvplanError(
-                f"--kv-heads {kv_heads} does not divide the model's {spec.query_heads} query heads"
-            )
-        spec = spec.with_kv_heads(kv_heads)
-        weights_override = None  # the checkpoint's exact bytes are for the published G
-    ctx = ctx or min(c.DEFAULT_CTX, spec.max_position_embeddings or c.DEFAULT_CTX)
-    deployment = flags.deployment(spec, weights_override=weights_override)
-    p = plan(deployment)
-    eff = efficiency(
-        bandwidth=bw_efficiency,
-        compute=compute_efficiency,
-        gpu=deployment.gpu,
-        engine=deployment.engine.value,
-    )
-    serving = (prompt_tokens, output_tokens) if prompt_tokens and output_tokens else None
-    report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff, serving=serving)
-    if plot:
-        write_plot(report, plot)
-    result = RooflineResult(
-        report=report, plan=p, source=resolved.source, revision=resolved.revision, plot=plot
+    from kvplan import api
+
+    result = api.roofline(
+        model,
+        batch=batch,
+        ctx=ctx,
+        kv_heads=kv_heads,
+        bw_efficiency=bw_efficiency,
+        compute_efficiency=compute_efficiency,
+        prompt_tokens=prompt_tokens,
+        output_tokens=output_tokens,
+        plot=plot,
+        **flags.api_kwargs(),
     )
     if flags.as_json:
-        print_json("roofline", roofline_json(result))
+        from kvplan.presentation.output import print_json
+
+        print_json("roofline", result.to_json())
         return
+    from kvplan.presentation.output import stdout_console
+    from kvplan.presentation.roofline_view import render_roofline
+
     stdout_console().print(render_roofline(result))
 
 

@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from kvplan.cli.common import MAX_BATCH, MAX_CTX, default_ctx, load_model, positive
-from kvplan.core.sizing import size_report
-from kvplan.presentation.model_view import render_size, size_json
-from kvplan.presentation.output import print_json, stdout_console
-from kvplan.sources.deployment import kv_dtype_for, weight_dtype_for
-
 
 def size(
     model: str = typer.Argument(
@@ -41,44 +35,36 @@ def size(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """KV cache per token / sequence / batch, and the weights, for one model."""
-    positive(batch, "--batch", limit=MAX_BATCH)
-    positive(ctx, "--ctx", limit=MAX_CTX)
-    resolved = load_model(model, revision=revision, token=token, refresh=refresh)
-    spec = resolved.spec
-    forced_weight_dtype = weight_dtype_for(weight_dtype)
-    report = size_report(
-        spec,
-        ctx=ctx or default_ctx(spec),
+    from kvplan import api
+
+    r = api.size(
+        model,
+        ctx=ctx,
         batch=batch,
-        kv_dtype=kv_dtype_for(spec, kv_dtype),
-        weight_dtype=forced_weight_dtype,
+        kv_dtype=kv_dtype,
+        weight_dtype=weight_dtype,
+        revision=revision,
+        token=token,
+        refresh=refresh,
     )
-    # Exact checkpoint bytes answer "how big are these weights"; --weight-dtype asks another
-    # question (what if they were stored at that dtype), which only the estimate answers.
-    exact = resolved.exact_weights if forced_weight_dtype is None else None
-    exact_bytes = exact.total_bytes if exact is not None else None
     if as_json:
-        print_json(
-            "size",
-            size_json(
-                report,
-                source=resolved.source,
-                location=resolved.location,
-                revision=resolved.revision,
-                exact_weight_bytes=exact_bytes,
-            ),
+        from kvplan.presentation.output import print_json
+
+        print_json("size", r.to_json())
+        return
+    from kvplan.presentation.model_view import render_size
+    from kvplan.presentation.output import stdout_console
+
+    rev = r.model.revision
+    at = "" if rev is None else f" @ {rev[:12] if len(rev) == 40 else rev}"  # short sha
+    stdout_console().print(
+        render_size(
+            r.report,
+            source=r.model.source,
+            location=r.model.location + at,
+            exact_weight_bytes=r.exact_weight_bytes,
         )
-    else:
-        rev = resolved.revision
-        at = "" if rev is None else f" @ {rev[:12] if len(rev) == 40 else rev}"  # short sha
-        stdout_console().print(
-            render_size(
-                report,
-                source=resolved.source,
-                location=resolved.location + at,
-                exact_weight_bytes=exact_bytes,
-            )
-        )
+    )
 
 
 def register(app: typer.Typer) -> None:

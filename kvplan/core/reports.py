@@ -28,6 +28,10 @@ from kvplan.errors import KvplanError
 class _Report(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
 
+    def to_json(self) -> dict[str, Any]:
+        """The command's `--json` object without the envelope keys."""
+        return self.model_dump(mode="json")
+
 
 class ModelRef(_Report):
     """Which model answered, and where its config came from."""

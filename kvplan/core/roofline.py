@@ -161,7 +161,7 @@ class Efficiency(BaseModel):
     ctx tokens streams its KV (1 + ctx / (B x scale)) times slower, since one long sequence
     splits over too few thread blocks to keep every SM streaming."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     bandwidth: float = Field(default=DEFAULT_BW_EFFICIENCY, gt=0, le=1)
     compute: float = Field(default=DEFAULT_COMPUTE_EFFICIENCY, gt=0, le=1)
@@ -251,7 +251,7 @@ def efficiency(
 class DecodeEstimate(BaseModel):
     """One decode step (and the prefill) at (batch, ctx); every field in SI units."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     batch: int
     ctx: int
@@ -815,7 +815,7 @@ def sweep_batches(*limits: int | None, cap: int = 1 << 16) -> list[int]:
 class GSweep(BaseModel):
     """Step time against batch for one number of KV heads."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kv_heads: int
     label: str
@@ -826,7 +826,7 @@ class GSweep(BaseModel):
 
 
 class RooflineReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(defer_build=True, frozen=True)
 
     model: str
     estimate: DecodeEstimate

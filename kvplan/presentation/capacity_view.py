@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core.capacity import Plan
 from kvplan.core.engines import Engine
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.reports import FitReport, PickGReport
 from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_tokens
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+
 
 FIT_STYLE = "green"
 NOFIT_STYLE = "red"
@@ -21,6 +22,8 @@ NOFIT_STYLE = "red"
 def budget_table(p: Plan) -> Table:
     """The budget as the engine derives it, each engine in its own order and terms, so
     every row subtracts (or multiplies) what is displayed above it."""
+    from rich.table import Table
+
     b = p.budget
     d = p.deployment
     per = "per GPU" if d.tp * d.pp > 1 else ""
@@ -82,6 +85,10 @@ def budget_table(p: Plan) -> Table:
 
 
 def render_fit(r: FitReport) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     p = r.plan
     d = p.deployment
     model = r.model
@@ -163,6 +170,10 @@ def render_fit(r: FitReport) -> RenderableType:
 
 
 def render_pickg(r: PickGReport) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     ctx, batch, header = r.ctx, r.batch, r.header
     latency = any(row.decode_ms is not None for row in r.rows)
     t = Table(title=f"KV heads G for {batch} x {fmt_tokens(ctx)} tokens", title_justify="left")
@@ -234,6 +245,10 @@ def gpu_row(g: GpuSpec) -> dict[str, Any]:
 
 
 def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     t = Table(title=f"GPU catalog ({len(gpus)})", title_justify="left")
     for col in (
         "name",

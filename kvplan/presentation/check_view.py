@@ -9,15 +9,15 @@ where it was written.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core.policy import CheckResult, PolicyReport, Summary, TargetReport
 from kvplan.sources.lint import ConfigLint
 from kvplan.units import fmt_gib
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
 
 STYLE = {"pass": "green", "fail": "red", "error": "bold red", "warning": "yellow"}
 LABEL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
@@ -103,6 +103,10 @@ def check_fields(
 def render_table(
     policies: Sequence[PolicyReport], configs: Sequence[ConfigLint], summary: Summary
 ) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     parts: list[RenderableType] = []
     for policy in policies:
         parts.append(Text(f"Policy {policy.file}", style="bold"))

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core.dtypes import DTYPE_BYTES, DTYPE_NOTES
 from kvplan.core.geometry import LayerKind, ModelSpec
 from kvplan.core.kvcache import LayerGroup
 from kvplan.core.sizing import SizeReport
 from kvplan.units import fmt_bytes, fmt_count, fmt_gib, fmt_tokens
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 def geometry_fields(spec: ModelSpec) -> dict[str, Any]:
@@ -114,6 +113,10 @@ def formula_lines(report: SizeReport) -> list[str]:
 def render_size(
     report: SizeReport, *, source: str, location: str, exact_weight_bytes: int | None = None
 ) -> RenderableType:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
     spec = report.spec
     header = Text.assemble((spec.name, "bold"), (f"  from {source}: {location}", "dim"))
     geo = Table(show_header=False, box=None, pad_edge=False)

@@ -12,28 +12,37 @@ import contextlib
 import io
 import json
 import sys
-from typing import Any
-
-from rich.console import Console
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from kvplan import __version__
+
+if TYPE_CHECKING:  # rich is imported only when a table is printed (not for --json)
+    from rich.console import Console
 
 SCHEMA_VERSION = 1
 
 
-class _Console(Console):
-    def on_broken_pipe(self) -> None:
-        """rich exits 1 on a broken pipe; kvplan's main() handles it once (quietly, 141)."""
-        self.quiet = True
-        raise BrokenPipeError
+@cache
+def _console_class() -> type[Console]:
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            """rich exits 1 on a broken pipe; kvplan's main() handles it once (quietly,
+            exit 141)."""
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console
 
 
 def stdout_console() -> Console:
-    return _Console(highlight=False, soft_wrap=False)
+    return _console_class()(highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:
-    return _Console(stderr=True, highlight=False)
+    return _console_class()(stderr=True, highlight=False)
 
 
 # What a non-UTF-8 terminal (PYTHONIOENCODING=ascii, a latin-1 locale) gets instead of the

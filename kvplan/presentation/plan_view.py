@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
-
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from kvplan.core.serving import PlanReport, ServingPoint
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+
 
 CHART_WIDTH = 12
 PLOT_SUFFIXES = (".svg", ".png")
 
 
 def _memory(r: PlanReport) -> Table:
+    from rich.table import Table
+
     o = r.occupancy
     t = Table(title="How many requests the KV pool holds", title_justify="left", show_header=False)
     t.add_column("what")
@@ -58,6 +62,8 @@ def _memory(r: PlanReport) -> Table:
 
 
 def _point(r: PlanReport) -> Table:
+    from rich.table import Table
+
     p = r.point
     how = {
         "asked": "asked",
@@ -97,6 +103,8 @@ def _point(r: PlanReport) -> Table:
 
 
 def _curve(points: tuple[ServingPoint, ...], at: int) -> Table:
+    from rich.table import Table
+
     t = Table(title="Throughput-latency curve (one replica)", title_justify="left")
     for name in ("C", "TPOT ms", "TTFT ms", "tok/s", "/GPU", "/user", "overflow"):
         t.add_column(name, justify="right")
@@ -119,6 +127,8 @@ def _curve(points: tuple[ServingPoint, ...], at: int) -> Table:
 
 
 def _options(r: PlanReport) -> Table:
+    from rich.table import Table
+
     t = Table(
         title=f"Sizing for {r.rate_per_s:g} requests/s, ranked (max C: per replica within SLOs)",
         title_justify="left",
@@ -151,6 +161,9 @@ def _options(r: PlanReport) -> Table:
 
 
 def render_plan(r: PlanReport, *, plot: str | None = None) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
     w = r.workload
     head = Text()
     head.append(f"{r.model}", style="bold")

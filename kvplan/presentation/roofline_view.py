@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from math import log10
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
-from rich.console import Group, RenderableType
-from rich.table import Table
-from rich.text import Text
 
 from kvplan.core.capacity import Plan
 from kvplan.core.roofline import (
@@ -21,6 +18,12 @@ from kvplan.core.roofline import (
 )
 from kvplan.errors import KvplanError
 from kvplan.units import GB, TB, fmt_bytes, fmt_tokens
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
+
 
 BAR_WIDTH = 24  # characters of the longest bar in the terminal chart
 BAR = "█"
@@ -44,6 +47,10 @@ class RooflineResult(BaseModel):
     source: str | None = None
     revision: str | None = None
     plot: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `--json` object without the envelope keys (what `kvplan.roofline` returns)."""
+        return roofline_json(self)
 
 
 def _ms(seconds: float) -> str:
@@ -177,6 +184,8 @@ def _share(part: float, whole: float) -> str:
 
 def _breakdown(e: DecodeEstimate, p: Plan) -> Table:
     """One step term by term: bytes and their time, compute, fixed costs, communication."""
+    from rich.table import Table
+
     d = p.deployment
     eff = e.efficiency
     per = " per GPU" if d.tp * d.pp > 1 else ""
@@ -258,6 +267,8 @@ def _dequant(e: DecodeEstimate) -> bool:
 
 
 def _serving(s: ServingEstimate) -> Table:
+    from rich.table import Table
+
     t = Table(
         title=f"Serving at concurrency {s.concurrency:,}: {s.input_tokens:,}-token prompts, "
         f"{s.output_tokens:,}-token outputs (continuous batching, chunked prefill)",
@@ -288,6 +299,8 @@ def _serving(s: ServingEstimate) -> Table:
 
 
 def _sweep_table(s: GSweep) -> Table:
+    from rich.table import Table
+
     t = Table(title=f"Batch sweep, G={s.kv_heads} ({s.label})", title_justify="left")
     for col in (
         "batch",
@@ -330,6 +343,9 @@ def _bar(ms: float, lo: float, hi: float) -> str:
 
 
 def _chart(r: RooflineReport) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     values = [e.decode_ms for s in r.sweeps for e in s.points]
     lo, hi = min(values), max(values)
     t = Table(
@@ -380,6 +396,9 @@ def _crossovers(e: DecodeEstimate, max_batch: int | None) -> list[str]:
 
 
 def render_roofline(result: RooflineResult) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
     r, p, plot = result.report, result.plan, result.plot
     e = r.estimate
     d = p.deployment

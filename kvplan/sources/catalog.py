@@ -2,11 +2,23 @@
 
 `catalog.yaml` lists each file with where it came from; lookup is case-insensitive and a
 `-hf` suffix is optional (meta-llama/Llama-2-70b and meta-llama/Llama-2-70b-hf both resolve).
+
+Start-up: parsing the YAML (pure-Python loader) and validating every entry to answer one
+model cost more than the rest of `kvplan size`. So the catalog is also compiled into
+`catalog.index` (same directory; JSON, named so no `*.json` glob of configs picks it
+up as a model config): the validated entries, stamped with
+the length and CRC-32 of the `catalog.yaml` they came from. At run time the index is used
+only when that stamp matches the YAML beside it, without re-validating (the test suite
+validates it: tests/test_catalog_index.py); a stale or missing index falls back to reading
+the YAML, so an edit to catalog.yaml is never silently ignored, only slower until
+`python scripts/gen_cli_docs.py` regenerates the index.
 """
 
 from __future__ import annotations
 
 import difflib
+import json
+import zlib
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -81,14 +93,65 @@ class Catalog:
         return spec.model_copy(update={"source": f"catalog ({entry.source})"})
 
 
-@cache
-def load_catalog() -> Catalog:
-    root = configs_dir() / "models"
-    path = root / "catalog.yaml"
-    raw = load_yaml_file(path)
+CATALOG_FILE = "catalog.yaml"
+INDEX_FILE = "catalog.index"
+INDEX_VERSION = 1
+
+
+def _stamp(data: bytes) -> str:
+    """What the index records of the YAML it was compiled from: length and CRC-32 (a
+    staleness check, not a security one; crc32 costs no import, unlike hashlib)."""
+    return f"{len(data)}:{zlib.crc32(data):08x}"
+
+
+def _validated(raw: object, path: Path) -> CatalogFile:
     try:
-        parsed = CatalogFile.model_validate(raw)
+        return CatalogFile.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise KvplanError(f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
-    return Catalog(parsed.models, root)
+
+
+def read_catalog_yaml(root: Path) -> CatalogFile:
+    """The catalog as written: YAML, every entry validated."""
+    path = root / CATALOG_FILE
+    return _validated(load_yaml_file(path), path)
+
+
+def compile_index(root: Path | None = None) -> str:
+    """The text of `catalog.index` for the catalog.yaml in `root` (validated here)."""
+    root = root or configs_dir() / "models"
+    parsed = read_catalog_yaml(root)
+    doc = {
+        "index_version": INDEX_VERSION,
+        "generated_by": "python scripts/gen_cli_docs.py (do not edit by hand)",
+        "catalog_stamp": _stamp((root / CATALOG_FILE).read_bytes()),
+        "schema_version": parsed.schema_version,
+        "models": [e.model_dump(exclude_defaults=True) for e in parsed.models],
+    }
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def _from_index(root: Path) -> tuple[CatalogEntry, ...] | None:
+    """The compiled entries, if the index matches the YAML beside it (else None)."""
+    try:
+        stamp = _stamp((root / CATALOG_FILE).read_bytes())
+        doc = json.loads((root / INDEX_FILE).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if doc.get("index_version") != INDEX_VERSION or doc.get("catalog_stamp") != stamp:
+        return None
+    # Trusted: compiled from validated entries, and the stamp says from this very YAML.
+    return tuple(
+        CatalogEntry.model_construct(**{**e, "aliases": tuple(e.get("aliases", ()))})
+        for e in doc["models"]
+    )
+
+
+@cache
+def load_catalog() -> Catalog:
+    root = configs_dir() / "models"
+    entries = _from_index(root)
+    if entries is None:
+        entries = read_catalog_yaml(root).models
+    return Catalog(entries, root)

@@ -1,0 +1,516 @@
+"""The Python API: the same answers as the CLI, as typed objects.
+
+    import kvplan
+    r = kvplan.fit("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", ctx=32768)
+    r.max_batch, r.fits, r.to_json()
+
+Every function takes the arguments the CLI command takes, as keyword arguments named like
+its options in snake_case (`--kv-dtype` -> `kv_dtype`, `--gpu-memory-utilization` ->
+`gpu_memory_utilization`); the deployment settings of `fit`, `pick_g`, `roofline` and
+`sweep` are the fields of `kvplan.core.deployment.Deployment` and are parsed by the one
+validator, `kvplan.sources.deployment.parse_deployment`. Each returns the typed result the
+CLI renders; `result.to_json()` is exactly the command's `--json` object without the
+envelope keys (`schema_version`, `kvplan_version`, `command`). Bad input raises the typed
+`kvplan.errors.KvplanError` (with `.setting`) that the CLI turns into an `Error:` line.
+"Does not fit" is an answer (`fits` False / `answered_fits`), not an exception.
+
+The CLI commands are thin wrappers over these functions: there is no second path.
+Imports are deferred into the functions so `import kvplan` stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kvplan.core.deployment import Deployment
+    from kvplan.core.gpu import GpuSpec
+    from kvplan.core.reports import FitReport, PickGReport
+    from kvplan.core.sizing import SizeReport
+    from kvplan.core.sweep import SweepResult
+    from kvplan.presentation.roofline_view import RooflineResult
+    from kvplan.sources.resolve import ResolvedModel
+
+DEFAULT_CTX = 4096
+DEFAULT_DESIGN_MODEL = "meta-llama/Llama-2-13b-hf"
+MAX_KV_HEADS = 1 << 16
+
+
+# ---- loading ---------------------------------------------------------------------------
+def load_model(
+    model: str | ResolvedModel,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    refresh: bool = False,
+) -> ResolvedModel:
+    """Resolve MODEL as the CLI does: a config.json / params.json path or folder, a bundled
+    catalog name, or a Hugging Face repo id (network only for the Hub)."""
+    from kvplan.sources.resolve import ResolvedModel, resolve_model
+
+    if isinstance(model, ResolvedModel):
+        return model
+    return resolve_model(model, revision=revision, token=token, refresh=refresh)
+
+
+def load_gpu(name: str, *, gpu_file: str | None = None) -> GpuSpec:
+    """A GPU from the catalog (plus `gpu_file` / KVPLAN_GPU_FILE), by any of its names."""
+    from kvplan.sources.gpus import load_gpus
+
+    try:
+        return load_gpus(gpu_file).get(name)
+    except Exception as exc:
+        _tag(exc, "gpu")
+        raise
+
+
+def _tag(exc: Exception, setting: str) -> None:
+    from kvplan.errors import KvplanError
+
+    if isinstance(exc, KvplanError) and exc.setting is None:
+        exc.setting = setting
+
+
+def positive(value: int | None, name: str, *, limit: int | None = None) -> int | None:
+    """A count argument (ctx, batch): positive and below `limit`; named like the flag."""
+    from kvplan.errors import KvplanError
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise KvplanError(f"{name} must be an integer, got {value!r}")
+    if value <= 0:
+        raise KvplanError(f"{name} must be a positive integer, got {value}")
+    if limit is not None and value > limit:
+        raise KvplanError(f"{name} {value:,} is absurdly large (limit {limit:,})")
+    return value
+
+
+def _limits() -> tuple[int, int]:
+    from kvplan.core.deployment import MAX_BATCH, MAX_CTX
+
+    return MAX_CTX, MAX_BATCH
+
+
+# ---- size ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SizeResult:
+    """`kvplan size`: the core's SizeReport and where the model came from."""
+
+    report: SizeReport
+    model: ResolvedModel
+    exact_weight_bytes: int | None  # checkpoint bytes when known and no dtype was forced
+
+    def __getattr__(self, name: str) -> Any:  # r.kv_bytes_per_token etc. from the report
+        return getattr(self.report, name)
+
+    def to_json(self) -> dict[str, Any]:
+        from kvplan.presentation.model_view import size_json
+
+        return size_json(
+            self.report,
+            source=self.model.source,
+            location=self.model.location,
+            revision=self.model.revision,
+            exact_weight_bytes=self.exact_weight_bytes,
+        )
+
+
+def size(
+    model: str | ResolvedModel,
+    *,
+    ctx: int | None = None,
+    batch: int = 1,
+    kv_dtype: str = "auto",
+    weight_dtype: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    refresh: bool = False,
+) -> SizeResult:
+    """KV cache per token / sequence / batch, and the weights, for one model."""
+    from kvplan.core.sizing import size_report
+    from kvplan.sources.deployment import kv_dtype_for, weight_dtype_for
+
+    max_ctx, max_batch = _limits()
+    positive(batch, "--batch", limit=max_batch)
+    positive(ctx, "--ctx", limit=max_ctx)
+    resolved = load_model(model, revision=revision, token=token, refresh=refresh)
+    spec = resolved.spec
+    forced = weight_dtype_for(weight_dtype)
+    report = size_report(
+        spec,
+        ctx=ctx or spec.max_position_embeddings or DEFAULT_CTX,
+        batch=batch,
+        kv_dtype=kv_dtype_for(spec, kv_dtype),
+        weight_dtype=forced,
+    )
+    # Exact checkpoint bytes answer "how big are these weights"; a forced weight dtype asks
+    # another question (what if they were stored at that dtype), which only the estimate
+    # answers.
+    exact = resolved.exact_weights if forced is None else None
+    return SizeResult(
+        report=report,
+        model=resolved,
+        exact_weight_bytes=exact.total_bytes if exact is not None else None,
+    )
+
+
+# ---- deployments -----------------------------------------------------------------------
+def _deployment(
+    spec: Any, settings: Mapping[str, Any], gpu_file: str | None, weights_override: int | None
+) -> Deployment:
+    from kvplan.sources.deployment import parse_deployment
+
+    return parse_deployment(spec, settings, gpu_file=gpu_file, weights_override=weights_override)
+
+
+def _exact_weights(resolved: ResolvedModel, settings: Mapping[str, Any]) -> int | None:
+    from kvplan.sources.deployment import exact_weights
+
+    wd = settings.get("weight_dtype")
+    return exact_weights(resolved, None if wd is None else str(wd))
+
+
+def _load_for(
+    model: str | ResolvedModel,
+    settings: Mapping[str, Any],
+    *,
+    gpu_file: str | None,
+    revision: str | None,
+    token: str | None,
+    refresh: bool,
+) -> ResolvedModel:
+    """Check the GPU first (fail fast, before any network lookup), then resolve MODEL."""
+    gpu = settings.get("gpu")
+    if gpu is not None and isinstance(gpu, str):
+        load_gpu(gpu, gpu_file=gpu_file)
+    return load_model(model, revision=revision, token=token, refresh=refresh)
+
+
+# ---- fit -------------------------------------------------------------------------------
+def fit(
+    model: str | ResolvedModel,
+    *,
+    gpu: str,
+    ctx: int | None = None,
+    batch: int | None = None,
+    gpu_file: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    refresh: bool = False,
+    **settings: Any,
+) -> FitReport:
+    """Largest batch (ctx=), largest context (batch=), both (fits?), or a table of contexts.
+
+    `settings` are the deployment settings (tp, pp, engine, kv_dtype, block_size,
+    gpu_memory_utilization, kv_memory="40GiB", ...): the fields of `Deployment`."""
+    from kvplan.core.capacity import plan
+    from kvplan.core.reports import ModelRef, fit_report
+
+    max_ctx, max_batch = _limits()
+    positive(ctx, "--ctx", limit=max_ctx)
+    positive(batch, "--batch", limit=max_batch)
+    raw = {"gpu": gpu, **settings}
+    resolved = _load_for(
+        model, raw, gpu_file=gpu_file, revision=revision, token=token, refresh=refresh
+    )
+    d = _deployment(resolved.spec, raw, gpu_file, _exact_weights(resolved, raw))
+    return fit_report(
+        plan(d),
+        ModelRef(model=resolved.spec.name, source=resolved.source, revision=resolved.revision),
+        ctx=ctx,
+        batch=batch,
+    )
+
+
+# ---- pick-g ----------------------------------------------------------------------------
+def pick_g(
+    model: str | ResolvedModel | None = None,
+    *,
+    gpu: str,
+    ctx: int,
+    batch: int,
+    layers: int | None = None,
+    heads: int | None = None,
+    head_dim: int | None = None,
+    hidden: int | None = None,
+    params: str | float | None = None,
+    gpu_file: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    refresh: bool = False,
+    **settings: Any,
+) -> PickGReport:
+    """For every valid G (divisors of H, MHA down to MQA): cache, fit, latency; pick one.
+    MODEL's geometry is varied (default Llama-2-13B), or give layers/heads/head_dim to
+    design from scratch."""
+    from kvplan.core.design import design_spec, weights_from_params
+    from kvplan.core.reports import ModelRef, pick_g_report
+    from kvplan.errors import KvplanError
+    from kvplan.sources.deployment import weight_dtype_for
+    from kvplan.sources.validate import DESIGN_LIMITS, design_params
+
+    max_ctx, max_batch = _limits()
+    positive(ctx, "--ctx", limit=max_ctx)
+    positive(batch, "--batch", limit=max_batch)
+    raw = {"gpu": gpu, **settings}
+    load_gpu(gpu, gpu_file=gpu_file)
+    geometry = {"--layers": layers, "--heads": heads, "--head-dim": head_dim, "--hidden": hidden}
+    for flag, value in geometry.items():
+        positive(value, flag, limit=int(DESIGN_LIMITS[flag].hi))
+    designing = any(v is not None for v in (layers, heads, head_dim))
+    if designing:
+        if model is not None:
+            raise KvplanError(
+                "give either MODEL or geometry flags (--layers/--heads/--head-dim), not both"
+            )
+        missing = [
+            f
+            for f, v in (("--layers", layers), ("--heads", heads), ("--head-dim", head_dim))
+            if v is None
+        ]
+        if missing:
+            raise KvplanError(f"designing from scratch needs {', '.join(missing)}")
+        assert layers is not None and heads is not None and head_dim is not None
+        spec = design_spec(layers=layers, heads=heads, head_dim=head_dim, hidden=hidden)
+        header = f"Design: L={layers}, H={heads}, head_dim={head_dim} (from flags)"
+        source, revision_out = "design", None
+    else:
+        resolved = load_model(
+            model or DEFAULT_DESIGN_MODEL, revision=revision, token=token, refresh=refresh
+        )
+        spec = resolved.spec
+        source, revision_out = resolved.source, resolved.revision
+        header = (
+            f"No MODEL given: using {DEFAULT_DESIGN_MODEL} geometry (L={spec.num_layers}, "
+            f"H={spec.query_heads}, head_dim={spec.head_dim})"
+            if model is None
+            else f"{spec.name}: L={spec.num_layers}, H={spec.query_heads}, "
+            f"G={spec.kv_heads} as published, head_dim={spec.head_dim}"
+        )
+    weights_for = None
+    if params is not None:
+        count = design_params(str(params), spec, flag="--params")  # 13B, 13e9, 13000000000
+        wd = raw.get("weight_dtype")
+        dtype = weight_dtype_for(None if wd is None else str(wd)) or spec.checkpoint_dtype
+        weights_for = weights_from_params(count, dtype)
+    deployment = _deployment(spec, raw, gpu_file, None)
+    header += f" on {deployment.gpus} x {deployment.gpu.name}"
+    return pick_g_report(
+        deployment,
+        ModelRef(model=spec.name, source=source, revision=revision_out),
+        header=header,
+        ctx=ctx,
+        batch=batch,
+        weights_for=weights_for,
+    )
+
+
+# ---- roofline --------------------------------------------------------------------------
+def roofline(
+    model: str | ResolvedModel,
+    *,
+    gpu: str,
+    batch: int = 1,
+    ctx: int | None = None,
+    kv_heads: int | None = None,
+    bw_efficiency: float | None = None,
+    compute_efficiency: float | None = None,
+    prompt_tokens: int | None = None,
+    output_tokens: int | None = None,
+    plot: str | None = None,
+    gpu_file: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    refresh: bool = False,
+    **settings: Any,
+) -> RooflineResult:
+    """Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G.
+    `prompt_tokens` with `output_tokens` adds the serving estimate; `plot` writes a chart
+    to that file (needs the `plot` extra). Returns the `RooflineResult` the CLI renders."""
+    from kvplan.core.capacity import plan
+    from kvplan.core.roofline import efficiency, roofline_report
+    from kvplan.errors import KvplanError
+    from kvplan.presentation.roofline_view import RooflineResult
+
+    max_ctx, max_batch = _limits()
+    positive(batch, "--batch", limit=max_batch)
+    positive(ctx, "--ctx", limit=max_ctx)
+    positive(kv_heads, "--kv-heads", limit=MAX_KV_HEADS)
+    positive(prompt_tokens, "--prompt-tokens", limit=max_ctx)
+    positive(output_tokens, "--output-tokens", limit=max_ctx)
+    if (prompt_tokens is None) != (output_tokens is None):
+        raise KvplanError("--prompt-tokens and --output-tokens go together")
+    efficiency(bandwidth=bw_efficiency, compute=compute_efficiency)  # checks them early
+    raw = {"gpu": gpu, **settings}
+    resolved = _load_for(
+        model, raw, gpu_file=gpu_file, revision=revision, token=token, refresh=refresh
+    )
+    spec = resolved.spec
+    weights_override = _exact_weights(resolved, raw)
+    if kv_heads is not None and kv_heads != spec.kv_heads:
+        if spec.mla is not None:
+            raise KvplanError(
+                f"{spec.name} uses MLA (a latent, not KV heads): --kv-heads does not apply"
+            )
+        if spec.query_heads % kv_heads:
+            raise KvplanError(
+                f"--kv-heads {kv_heads} does not divide the model's {spec.query_heads} query heads"
+            )
+        spec = spec.with_kv_heads(kv_heads)
+        weights_override = None  # the checkpoint's exact bytes are for the published G
+    ctx = ctx or min(DEFAULT_CTX, spec.max_position_embeddings or DEFAULT_CTX)
+    deployment = _deployment(spec, raw, gpu_file, weights_override)
+    p = plan(deployment)
+    eff = efficiency(
+        bandwidth=bw_efficiency,
+        compute=compute_efficiency,
+        gpu=deployment.gpu,
+        engine=deployment.engine.value,
+    )
+    serving = (prompt_tokens, output_tokens) if prompt_tokens and output_tokens else None
+    report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff, serving=serving)
+    if plot:
+        from kvplan.presentation.roofline_view import write_plot
+
+        write_plot(report, plot)
+    return RooflineResult(
+        report=report, plan=p, source=resolved.source, revision=resolved.revision, plot=plot
+    )
+
+
+# ---- sweep -----------------------------------------------------------------------------
+def sweep(
+    model: str | ResolvedModel | Iterable[str | ResolvedModel],
+    *,
+    gpu: str | Iterable[str],
+    ctx: int | Iterable[int],
+    batch: int | Iterable[int] = 1,
+    tp: int | Iterable[int] = 1,
+    pp: int | Iterable[int] = 1,
+    engine: str | Iterable[str] = "vllm",
+    kv_dtype: str | Iterable[str] = "auto",
+    kv_heads: int | Iterable[int] | None = None,
+    gpu_file: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    refresh: bool = False,
+    chunk_rows: int | None = None,
+    **settings: Any,
+) -> SweepResult:
+    """Every combination of models (names, files, globs), GPUs, TP and PP sizes, engines,
+    KV dtypes, KV-head counts G (None: the model's own), contexts and batches.
+
+    Returns a `SweepResult`: `.plans` (one per model x gpu x tp x pp x engine x kv_dtype x G,
+    computed with the scalar core), `.skipped` (combinations that are not a valid
+    deployment, with the reason), and `.chunks()`, which yields column dicts of numpy arrays
+    (the scenario plus the fields `fit --json` prints for it), `chunk_rows` rows at a time,
+    so grids larger than memory stream. Other `settings` (block_size, kv_memory, ...) apply
+    to every plan."""
+    from kvplan.core.sweep import SweepGrid
+
+    def many(value: Any) -> list[Any]:
+        if value is None:
+            return [None]
+        if isinstance(value, str | int) or not isinstance(value, Iterable):
+            return [value]
+        return list(value)
+
+    names = many(model)
+    resolved = [
+        m
+        for name in names
+        for m in _expand_models(name, revision=revision, token=token, refresh=refresh)
+    ]
+    max_ctx, max_batch = _limits()
+    ctxs = [positive(c, "--ctx", limit=max_ctx) for c in many(ctx)]
+    batches = [positive(b, "--batch", limit=max_batch) for b in many(batch)]
+    gpus = [load_gpu(g, gpu_file=gpu_file).name for g in many(gpu)]
+    grid = SweepGrid(
+        gpus=tuple(gpus),
+        tp=tuple(many(tp)),
+        pp=tuple(many(pp)),
+        engines=tuple(many(engine)),
+        kv_dtypes=tuple(many(kv_dtype)),
+        kv_heads=tuple(many(kv_heads)),
+        ctx=tuple(int(c) for c in ctxs if c is not None),
+        batch=tuple(int(b) for b in batches if b is not None),
+    )
+    return _build_sweep(resolved, grid, settings=settings, gpu_file=gpu_file, chunk_rows=chunk_rows)
+
+
+def _build_sweep(
+    models: list[ResolvedModel],
+    grid: Any,
+    *,
+    settings: Mapping[str, Any],
+    gpu_file: str | None,
+    chunk_rows: int | None,
+) -> SweepResult:
+    """One scalar-core plan per model x GPU x TP x PP x engine x KV dtype x G (parsed by
+    `parse_deployment`, as `fit` parses its flags); invalid combinations are skipped with
+    the reason. The (ctx, batch) grid is left to the vectorised core."""
+    from kvplan.core.capacity import plan
+    from kvplan.core.sizing import as_standard_attention
+    from kvplan.core.sweep import DEFAULT_CHUNK_ROWS, PlanTerms, SweepResult, plan_terms
+    from kvplan.errors import KvplanError
+
+    plans: list[PlanTerms] = []
+    skipped: list[tuple[dict[str, Any], str]] = []
+    for resolved in models:
+        spec0 = resolved.spec
+        for gpu, tp, pp, engine, kv_dtype, g in grid.plan_axes():
+            scenario = {
+                "model": spec0.name,
+                "gpu": gpu,
+                "tp": tp,
+                "pp": pp,
+                "engine": engine,
+                "kv_dtype": kv_dtype,
+                "kv_heads": g,
+            }
+            raw = {**settings, "gpu": gpu, "tp": tp, "pp": pp, "engine": engine}
+            raw["kv_dtype"] = kv_dtype
+            try:
+                if g is None:
+                    spec, weights = spec0, _exact_weights(resolved, raw)
+                else:
+                    base = as_standard_attention(spec0) if spec0.mla is not None else spec0
+                    if base.query_heads % g:
+                        raise KvplanError(
+                            f"G={g} does not divide the model's {base.query_heads} query heads",
+                            setting="kv_heads",
+                        )
+                    spec, weights = base.with_kv_heads(g), None
+                d = _deployment(spec, raw, gpu_file, weights)
+                plans.append(plan_terms(plan(d), model=spec0.name))
+            except KvplanError as exc:
+                skipped.append((scenario, str(exc)))
+    return SweepResult(
+        plans=plans,
+        ctx=grid.ctx,
+        batch=grid.batch,
+        skipped=skipped,
+        chunk_rows=chunk_rows or DEFAULT_CHUNK_ROWS,
+    )
+
+
+GLOB_CHARS = "*?["
+
+
+def _expand_models(
+    model: str | ResolvedModel, *, revision: str | None, token: str | None, refresh: bool
+) -> list[ResolvedModel]:
+    """One MODEL of a sweep: a name / path / repo id, or a glob of config files (sorted)."""
+    import glob
+
+    from kvplan.errors import KvplanError
+
+    if not isinstance(model, str) or not any(ch in model for ch in GLOB_CHARS):
+        return [load_model(model, revision=revision, token=token, refresh=refresh)]
+    paths = sorted(glob.glob(model, recursive=True))
+    if not paths:
+        raise KvplanError(f"{model}: the glob matches no file", setting="model")
+    return [load_model(p) for p in paths]

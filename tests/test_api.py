@@ -1,0 +1,119 @@
+"""The Python API answers exactly what the CLI prints: `to_json()` is the --json object
+without its envelope, errors are the same typed exception, and docs/api.md runs."""
+
+from __future__ import annotations
+
+import doctest
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kvplan
+
+ROOT = Path(__file__).resolve().parent.parent
+ENVELOPE = ("schema_version", "kvplan_version", "command")
+
+CASES = [
+    (
+        "size",
+        dict(model="meta-llama/Llama-2-70b", ctx=4096, batch=8, kv_dtype="fp8"),
+        ["meta-llama/Llama-2-70b", "--ctx", "4096", "--batch", "8", "--kv-dtype", "fp8"],
+    ),
+    (
+        "fit",
+        dict(model="google/gemma-2-9b-it", gpu="l40s", ctx=8192),
+        ["google/gemma-2-9b-it", "--gpu", "l40s", "--ctx", "8192"],
+    ),
+    (
+        "fit",
+        dict(model="deepseek-ai/DeepSeek-V2-Lite", gpu="a100-80gb", tp=2, batch=8, engine="sglang"),
+        [
+            "deepseek-ai/DeepSeek-V2-Lite",
+            "--gpu",
+            "a100-80gb",
+            "--tp",
+            "2",
+            "--batch",
+            "8",
+            "--engine",
+            "sglang",
+        ],
+    ),
+    (
+        "pick_g",
+        dict(gpu="a100-80gb", ctx=65536, batch=32),
+        ["--gpu", "a100-80gb", "--ctx", "65536", "--batch", "32"],
+    ),
+    (
+        "roofline",
+        dict(model="meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", batch=8, kv_heads=4),
+        [
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "--gpu",
+            "h100-sxm",
+            "--batch",
+            "8",
+            "--kv-heads",
+            "4",
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("fn", "kwargs", "argv"), CASES)
+def test_to_json_is_the_cli_payload(cli, fn, kwargs, argv):
+    kwargs = dict(kwargs)
+    model = kwargs.pop("model", None)
+    result = getattr(kvplan, fn)(model, **kwargs)
+    r = cli(fn.replace("_", "-"), *argv, "--json")
+    assert r.code in (0, 1), r.err
+    payload = {k: v for k, v in r.json.items() if k not in ENVELOPE}
+    assert result.to_json() == payload
+
+
+def test_errors_are_the_typed_exception_the_cli_reports(cli):
+    with pytest.raises(kvplan.KvplanError) as e:
+        kvplan.fit("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", ctx=1000, tp=3)
+    assert e.value.setting == "tp"
+    r = cli(
+        "fit",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--gpu",
+        "h100-sxm",
+        "--ctx",
+        "1000",
+        "--tp",
+        "3",
+        "--json",
+    )
+    assert r.code == 2
+    assert r.json["error"]["setting"] == "tp"
+    assert r.json["error"]["message"] == str(e.value)
+    with pytest.raises(kvplan.KvplanError) as e:
+        kvplan.fit("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", no_such_knob=1)
+    assert e.value.setting == "no_such_knob"
+
+
+def test_import_kvplan_is_cheap():
+    probe = (
+        "import sys, kvplan\n"
+        "print(','.join(m for m in sys.modules if m.startswith(('pydantic', 'typer', "
+        "'rich', 'numpy', 'yaml', 'kvplan.'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ""
+
+
+def test_docs_api_examples_run():
+    failures, tried = doctest.testfile(
+        str(ROOT / "docs" / "api.md"), module_relative=False, optionflags=doctest.ELLIPSIS
+    )
+    assert tried > 10
+    assert failures == 0
+
+
+def test_py_typed_marker_ships():
+    assert (ROOT / "kvplan" / "py.typed").is_file()

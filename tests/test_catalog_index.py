@@ -1,0 +1,44 @@
+"""The compiled catalog index (configs/models/catalog.index) is what `kvplan` reads at
+start-up instead of catalog.yaml: it must hold exactly the validated YAML entries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from kvplan.sources import catalog as cat
+from kvplan.sources.data import configs_dir
+
+ROOT = configs_dir() / "models"
+
+
+def test_index_is_in_sync_with_catalog_yaml():
+    committed = (ROOT / cat.INDEX_FILE).read_text(encoding="utf-8")
+    assert committed == cat.compile_index(ROOT), (
+        "configs/models/catalog.index is stale: run python scripts/gen_cli_docs.py"
+    )
+
+
+def test_index_entries_equal_the_validated_yaml_entries():
+    from_index = cat._from_index(ROOT)
+    assert from_index is not None
+    assert from_index == cat.read_catalog_yaml(ROOT).models
+    # and they pass the same validation as the YAML (validated here, not on every run)
+    doc = json.loads((ROOT / cat.INDEX_FILE).read_text(encoding="utf-8"))
+    assert (
+        cat.CatalogFile.model_validate(
+            {"schema_version": doc["schema_version"], "models": doc["models"]}
+        ).models
+        == from_index
+    )
+
+
+def test_a_stale_index_is_ignored(tmp_path):
+    shutil.copy(ROOT / cat.CATALOG_FILE, tmp_path / cat.CATALOG_FILE)
+    (tmp_path / cat.INDEX_FILE).write_text(cat.compile_index(ROOT), encoding="utf-8")
+    assert cat._from_index(tmp_path) is not None
+    with (tmp_path / cat.CATALOG_FILE).open("a", encoding="utf-8") as f:
+        f.write("\n# an edit\n")
+    assert cat._from_index(tmp_path) is None  # falls back to the YAML
+    (tmp_path / cat.INDEX_FILE).unlink()
+    assert cat._from_index(tmp_path) is None

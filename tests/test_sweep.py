@@ -1,0 +1,253 @@
+"""`kvplan sweep`: every row equals what `fit` (and `pick-g`) answer for the same scenario.
+
+The sweep computes the (ctx, batch) grid with numpy from per-plan terms; these tests draw a
+random sample of rows from a large grid covering sliding-window (Gemma 2, Mistral v0.1,
+gpt-oss), MLA (DeepSeek-V2-Lite), hybrid no-KV layers (Jamba, Qwen3-Next), TP replication
+(TP > G), PP, all engines, sub-byte and fp8 caches, and compare each with the scalar
+`kvplan.fit` report: integers exactly, floats to rounding.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import random
+
+import pytest
+
+import kvplan
+from kvplan.core.sweep import COLUMNS, PLAN_COLUMNS
+from kvplan.errors import KvplanError
+
+MODELS = [
+    "meta-llama/Llama-3.1-8B-Instruct",  # GQA 8 of 32: TP 16 replicates
+    "google/gemma-2-9b-it",  # sliding 4096 + full
+    "mistralai/Mistral-7B-v0.1",  # all sliding: max ctx unbounded
+    "openai/gpt-oss-20b",  # sliding 128 + full, MoE, mxfp4
+    "deepseek-ai/DeepSeek-V2-Lite",  # MLA latent, not split by TP
+    "ai21labs/AI21-Jamba-1.5-Mini",  # hybrid: Mamba state + attention
+    "Qwen/Qwen3-Next-80B-A3B-Thinking",  # hybrid linear attention
+    "meta-llama/Llama-2-70b",  # MHA-era GQA 8, weights do not fit one small GPU
+]
+GRID = dict(
+    gpu=["h100-sxm", "l40s", "a100-80gb"],
+    tp=[1, 3, 16],
+    pp=[1, 2],
+    engine=["vllm", "sglang", "trtllm"],
+    kv_dtype=["auto", "fp8", "int4"],
+    ctx=[1, 100, 4095, 4096, 4097, 32768, 131072, 1 << 20],
+    batch=[1, 3, 64, 1000],
+)
+
+
+@pytest.fixture(scope="module")
+def big():
+    return kvplan.sweep(MODELS, **GRID, chunk_rows=5000)
+
+
+def _rows(result):
+    for chunk in result.chunks():
+        flat = {k: v.ravel() for k, v in chunk.items()}
+        for i in range(len(flat["plan"])):
+            yield {k: v[i].item() for k, v in flat.items()}
+
+
+def _close(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+
+
+def test_grid_size_and_skips(big):
+    assert big.rows == len(big.plans) * 8 * 4
+    assert len(big.plans) + len(big.skipped) == len(MODELS) * 3 * 3 * 2 * 3 * 3
+    assert len(big.plans) > 300
+    # TP 3 divides no model's heads: skipped with the reason; TP 16 > G replicates.
+    reasons = " ".join(r for _, r in big.skipped)
+    assert "does not divide" in reasons
+
+
+def test_random_rows_equal_fit(big):
+    rng = random.Random(14)
+    rows = list(_rows(big))
+    assert len(rows) == big.rows
+    sample = rng.sample(rows, 120)
+    # make sure the interesting cases are in the sample
+    sample += [
+        r
+        for r in rows
+        if big.plans[r["plan"]].kv_heads_per_gpu * big.plans[r["plan"]].tp
+        > big.plans[r["plan"]].kv_heads
+    ][:5]
+    sample += [r for r in rows if not r["fits"] and r["max_batch"] == 0][:5]
+    checked = 0
+    for row in sample:
+        p = big.plans[row["plan"]]
+        kw = dict(gpu=p.gpu, tp=p.tp, pp=p.pp, engine=p.engine, kv_dtype=p.kv_dtype)
+        f = kvplan.fit(p.model, ctx=row["ctx"], batch=row["batch"], **kw).to_json()
+        for name in PLAN_COLUMNS[7:]:
+            assert getattr(p, name) == f[name] if name != "weights_bytes" else True, name
+        assert p.weights_bytes == f["weights_bytes"]
+        assert p.kv_budget_bytes == f["kv_budget_bytes"]
+        assert p.kv_bytes_per_token_per_gpu == f["kv_bytes_per_token_per_gpu"]
+        assert row["fits"] == f["fits"]
+        assert row["kv_bytes"] == f["kv_bytes"]
+        assert row["headroom_bytes"] == f["headroom_bytes"]
+        assert row["max_batch"] == f["max_batch"]
+        pct = None if math.isnan(row["headroom_pct"]) else row["headroom_pct"]
+        assert pct == f["headroom_pct"]
+        lat = f["latency"]
+        ms = None if math.isnan(row["decode_ms"]) else row["decode_ms"]
+        assert _close(ms, lat and lat["decode_ms"]), (p, row, lat)
+        b = kvplan.fit(p.model, batch=row["batch"], **kw).to_json()
+        assert row["max_ctx"] == b["max_ctx"], (p, row)
+        assert row["capped_by_positions"] == b["capped_by_positions"]
+        assert row["unbounded"] == b["unbounded"]
+        checked += 1
+    assert checked >= 120
+
+
+def test_kinds_covered(big):
+    kinds = {(p.model, p.tp) for p in big.plans}
+    assert ("deepseek-ai/DeepSeek-V2-Lite", 16) in kinds  # MLA under TP
+    assert any(p.kv_heads_per_gpu * p.tp > p.kv_heads for p in big.plans)  # replication
+    assert any(p.kv_budget_bytes == 0 for p in big.plans)  # weights that do not fit
+
+
+def test_design_study_rows_equal_pick_g():
+    ctx, batch = 65536, 8
+    r = kvplan.sweep(
+        "meta-llama/Llama-2-13b-hf",
+        gpu="a100-80gb",
+        kv_heads=[40, 8, 4, 1],
+        ctx=ctx,
+        batch=batch,
+    )
+    pg = kvplan.pick_g("meta-llama/Llama-2-13b-hf", gpu="a100-80gb", ctx=ctx, batch=batch)
+    by_g = {row.kv_heads: row for row in pg.rows}
+    for row in _rows(r):
+        p = r.plans[row["plan"]]
+        g = by_g[p.kv_heads]
+        assert row["fits"] == g.fits
+        assert row["kv_bytes"] == g.kv_bytes
+        assert row["max_batch"] == g.max_batch
+        assert p.kv_budget_bytes == g.kv_budget_bytes
+        assert _close(row["decode_ms"], g.decode_ms)
+
+
+def test_mla_design_study_uses_decompressed_heads_like_pick_g():
+    r = kvplan.sweep("deepseek-ai/DeepSeek-V2-Lite", gpu="h100-sxm", kv_heads=[16, 1], ctx=4096)
+    pg = kvplan.pick_g("deepseek-ai/DeepSeek-V2-Lite", gpu="h100-sxm", ctx=4096, batch=1)
+    by_g = {row.kv_heads: row for row in pg.rows}
+    for row in _rows(r):
+        p = r.plans[row["plan"]]
+        assert row["kv_bytes"] == by_g[p.kv_heads].kv_bytes
+
+
+def test_hand_computed_row():
+    # Llama-3.1-8B, bf16, one H100, vLLM: 32 layers x 8 heads x (128+128) x 2 B = 131072 B
+    # per token; ctx 1000 -> 63 blocks of 16 = 1008 tokens -> 132,120,576 B per sequence.
+    r = kvplan.sweep("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", ctx=1000, batch=3)
+    (row,) = list(_rows(r))
+    assert r.plans[0].kv_bytes_per_token_per_gpu == 32 * 8 * 256 * 2
+    assert row["kv_bytes"] == 3 * 1008 * 131072
+    assert row["max_batch"] == r.plans[0].kv_budget_bytes // (1008 * 131072)
+
+
+def test_chunks_stream_the_same_rows():
+    a = kvplan.sweep(MODELS[:3], gpu="h100-sxm", ctx=[512, 8192, 70000], batch=[1, 2, 5])
+    b = kvplan.sweep(
+        MODELS[:3], gpu="h100-sxm", ctx=[512, 8192, 70000], batch=[1, 2, 5], chunk_rows=2
+    )
+    assert len(list(b.chunks())) > len(list(a.chunks()))
+    assert [r["kv_bytes"] for r in _rows(a)] == [r["kv_bytes"] for r in _rows(b)]
+
+
+def test_bad_input_raises_typed_errors():
+    with pytest.raises(KvplanError) as e:
+        kvplan.sweep("meta-llama/Llama-3.1-8B-Instruct", gpu="no-such-gpu", ctx=1)
+    assert e.value.setting == "gpu"
+    with pytest.raises(KvplanError):
+        kvplan.sweep("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", ctx=0)
+    with pytest.raises(KvplanError):
+        kvplan.sweep("configs/models/nothing-*.json", gpu="h100-sxm", ctx=1)
+
+
+def test_glob_of_config_files():
+    r = kvplan.sweep("configs/models/meta-llama__Llama-2-*-hf.json", gpu="h100-sxm", ctx=4096)
+    assert {p.model for p in r.plans} == {
+        "meta-llama/Llama-2-7b-hf",
+        "meta-llama/Llama-2-13b-hf",
+        "meta-llama/Llama-2-70b-hf",
+    }
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_jsonl_and_csv_carry_the_rows(monkeypatch, tmp_path, arrow):
+    from kvplan.presentation import sweep_view
+
+    if arrow:
+        pytest.importorskip("pyarrow")
+    else:
+        monkeypatch.setattr(sweep_view, "has_pyarrow", lambda: False)
+    r = kvplan.sweep(
+        ["google/gemma-2-9b-it", "meta-llama/Llama-2-70b"],
+        gpu=["l40s", "h200"],
+        ctx=[4096, 9000],
+        batch=[1, 7],
+    )
+    expected = list(_rows(r))
+    out = tmp_path / "rows.jsonl"
+    sweep_view.write(r, "jsonl", str(out))
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == len(expected)
+    for got, row in zip(lines, expected, strict=True):
+        assert list(got) == list(COLUMNS)
+        p = r.plans[row["plan"]]
+        assert got["model"] == p.model and got["gpu"] == p.gpu
+        assert got["kv_bytes"] == row["kv_bytes"] and got["fits"] == row["fits"]
+        ms = row["decode_ms"]
+        assert (got["decode_ms"] is None) if math.isnan(ms) else got["decode_ms"] == ms
+    csv_out = tmp_path / "rows.csv"
+    sweep_view.write(r, "csv", str(csv_out))
+    import csv
+
+    table = list(csv.DictReader(io.StringIO(csv_out.read_text())))
+    assert len(table) == len(expected)
+    assert [int(t["max_ctx"]) for t in table] == [row["max_ctx"] for row in expected]
+
+
+def test_parquet(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    from kvplan.presentation import sweep_view
+
+    r = kvplan.sweep("openai/gpt-oss-20b", gpu="h100-sxm", ctx=[128, 129, 100000], batch=[1, 9])
+    path = tmp_path / "rows.parquet"
+    sweep_view.write(r, "parquet", str(path))
+    t = pq.read_table(path).to_pylist()
+    assert [x["kv_bytes"] for x in t] == [row["kv_bytes"] for row in _rows(r)]
+    assert t[0]["model"] == "openai/gpt-oss-20b"
+
+
+def test_cli_sweep_jsonl(cli):
+    r = cli(
+        "sweep",
+        "--model",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--gpu",
+        "h100-sxm",
+        "--ctx",
+        "1000,2000",
+        "--batch",
+        "3",
+        "--format",
+        "jsonl",
+    )
+    assert r.code == 0, r.err
+    rows = [json.loads(x) for x in r.out.splitlines()]
+    assert [x["kv_bytes"] for x in rows] == [3 * 1008 * 131072, 3 * 2000 * 131072]
+    bad = cli(
+        "sweep", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "x"
+    )
+    assert bad.code == 2
