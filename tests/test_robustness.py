@@ -311,12 +311,12 @@ def test_full_disk_is_one_error_line():
 
 
 def test_internal_errors_are_one_line_and_debug_shows_the_traceback(monkeypatch):
-    from kvplan.cli import size as size_module
+    import kvplan.core.sizing as sizing
 
     def boom(*args, **kwargs):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(size_module, "size_report", boom)
+    monkeypatch.setattr(sizing, "size_report", boom)
     run = invoke(["size", "meta-llama/Llama-2-7b-hf", "--json"])
     assert run.code == 2
     assert json.loads(run.out)["error"]["kind"] == "internal"

@@ -124,6 +124,10 @@ class PlanTerms:
     bpe_num: int  # bytes per element = num / den (exact)
     bpe_den: int
     state_bytes: int  # fixed per sequence (no-KV layers)
+    # SGLang hybrids keep recurrent states in a pool of their own: each pool caps the batch
+    # (kvplan.core.capacity.max_batch); 0 / 0 where the engine shares one pool
+    state_pool_bytes: int
+    state_slots: int
     groups: tuple[tuple[int, int], ...]  # (elements per token of the group, window)
     max_positions: int  # 0 = none
     grows: bool  # a full or MLA layer: per-sequence bytes keep growing with ctx
@@ -167,6 +171,8 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         bpe_num=bpe.numerator,
         bpe_den=bpe.denominator,
         state_bytes=kvcache.state_bytes_per_sequence(stage),
+        state_pool_bytes=p.state_pool_bytes or 0,
+        state_slots=p.state_slots or 0 if p.state_pool_bytes is not None else 0,
         groups=groups,
         max_positions=p.max_positions or 0,
         grows=bool(growing),
@@ -285,6 +291,8 @@ class _Arrays:
     den: Any
     state: Any
     budget: Any
+    pool: Any
+    slots: Any
     cap: Any
     grows: Any
     widest: Any
@@ -309,6 +317,8 @@ class _Arrays:
             den=col("bpe_den"),
             state=col("state_bytes"),
             budget=col("kv_budget_bytes"),
+            pool=col("state_pool_bytes"),
+            slots=col("state_slots"),
             cap=col("max_positions"),
             grows=np.array([p.grows for p in plans])[:, None],
             widest=col("widest"),
@@ -446,6 +456,10 @@ def grid_rows(
     pct[a.budget[:, 0] <= 0] = np.nan
     safe = np.where(seq > 0, seq, 1)
     max_batch = np.where(seq > 0, a.budget // safe, -1)  # -1: no per-token cache
+    # separate state pool (SGLang hybrids): min(KV pool // token bytes, state slots)
+    tokens = seq - a.state
+    by_kv = np.where(tokens > 0, (a.budget - a.pool) // np.where(tokens > 0, tokens, 1), a.slots)
+    max_batch = np.where((a.pool > 0) & (seq > 0), np.minimum(by_kv, a.slots), max_batch)
     mctx, capped, unbounded = max_ctx_grid(a, batch)
     ms = np.empty(shape)
     tps = np.empty(shape)
