@@ -19,7 +19,10 @@ SCHEMA_VERSION = 1
 
 
 def stdout_console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    """Data console: never cuts a name or a number (width policy in presentation/layout)."""
+    from kvplan.presentation.layout import FittingConsole
+
+    return FittingConsole(highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:
