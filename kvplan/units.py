@@ -82,3 +82,33 @@ def fmt_tokens(n: int) -> str:
     if n >= 1024 and n % 1024 == 0:
         return f"{n // 1024}k"
     return f"{n:,}"
+
+
+_COUNT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][0-9]+)?)\s*([kKmMbBtT]?)\s*$")
+_COUNT_UNITS = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "t": 10**12}
+
+
+def parse_count(text: str) -> int:
+    """Parameter-style counts: '13B', '7.5b', '350M', '13e9', '13000000000'."""
+    match = _COUNT_RE.match(text)
+    if not match:
+        raise KvplanError(
+            f"cannot read count {text!r}", hint="use a number with K, M, B or T: 13B, 350M, 13e9"
+        )
+    number, unit = match.groups()
+    value = float(number) * _COUNT_UNITS[unit.lower()]
+    if value <= 0:
+        raise KvplanError(f"count {text!r} must be positive")
+    return round(value)
+
+
+def parse_percent(text: str) -> float:
+    """'5%' -> 0.05 (the % is required, so 5 and 0.05 cannot be confused)."""
+    body = text.strip()
+    if not body.endswith("%"):
+        raise KvplanError(f"cannot read percentage {text!r}", hint="write it with %, e.g. 5%")
+    try:
+        value = float(body[:-1])
+    except ValueError:
+        raise KvplanError(f"cannot read percentage {text!r}", hint="e.g. 5%") from None
+    return value / 100

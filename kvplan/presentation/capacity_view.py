@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kvplan.core.capacity import Plan
+from kvplan.core.design import GRow
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.reports import FitReport, PickGReport
 from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_tokens
@@ -144,40 +145,65 @@ def render_fit(r: FitReport) -> RenderableType:
     return Group(*parts)
 
 
+def _pickg_note(r: PickGReport, row: GRow) -> str:
+    if row.invalid_reason is not None:
+        return f"engine refuses it at TP {r.tp} (below)"
+    if row.kv_budget_bytes is None:
+        return "weights alone do not fit"
+    if row.kv_heads is None:
+        return "reference: the model's own latent"
+    if row.fits and not row.fits_with_headroom:
+        return f"fits, but with under {r.headroom:.0%} of the budget free"
+    return ""
+
+
 def render_pickg(r: PickGReport) -> RenderableType:
+    """One row per G, every size PER GPU in one unit per column (KiB per token, GiB for
+    the workload, weights and budget); G values the engine refuses at this TP say why."""
     ctx, batch, header = r.ctx, r.batch, r.header
     latency = any(row.decode_ms is not None for row in r.rows)
-    t = Table(title=f"KV heads G for {batch} x {fmt_tokens(ctx)} tokens", title_justify="left")
-    for col in (
-        "G",
-        "layout",
-        "KV / token",
-        "KV for workload",
-        "weights",
-        "KV budget",
-        "fits",
-        "max batch @ctx",
-        "max ctx @batch",
-    ):
-        t.add_column(col, justify="left" if col in ("layout", "fits") else "right")
+    gpus = r.tp * r.pp
+    t = Table(
+        title=f"KV heads G for {batch:,} x {ctx:,} tokens, sizes per GPU ({gpus} GPU(s): "
+        f"TP {r.tp}, PP {r.pp}, KV {r.kv_dtype})",
+        title_justify="left",
+    )
+    cols = [
+        ("G", "right"),
+        ("layout", "left"),
+        ("KV/token (KiB)", "right"),
+        ("KV for workload (GiB)", "right"),
+        ("weights (GiB)", "right"),
+        ("KV budget (GiB)", "right"),
+        (f"fits, {r.headroom:.0%} free", "left"),
+        ("max batch @ctx", "right"),
+        ("max ctx @batch", "right"),
+    ]
     if latency:
-        t.add_column("decode ms/step", justify="right")
-        t.add_column("tok/s (agg / per seq)", justify="right")
-    for row in r.rows:
-        style = FIT_STYLE if row.fits else NOFIT_STYLE
+        cols += [("decode (ms/step)", "right"), ("tok/s agg / per seq", "right")]
+    notes = [_pickg_note(r, row) for row in r.rows]
+    if any(notes):
+        cols.append(("note", "left"))
+    for col, justify in cols:
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row, note in zip(r.rows, notes, strict=True):
+        g = str(row.kv_heads) if row.kv_heads is not None else "latent"
+        if row.invalid_reason is not None:
+            t.add_row(g, row.label, *["-"] * (len(cols) - 3), note, style="dim")
+            continue
+        style = FIT_STYLE if row.fits_with_headroom else NOFIT_STYLE
         if row.kv_heads == r.recommended_kv_heads:
             style = f"bold reverse {FIT_STYLE}"
-        g = str(row.kv_heads) if row.kv_heads is not None else "latent"
+        fits = "yes" if row.fits_with_headroom else ("tight" if row.fits else "no")
+        budget = row.kv_budget_bytes
         cells = [
             g,
             row.label,
-            fmt_bytes(row.kv_bytes_per_token),
-            fmt_gib(row.kv_bytes),
-            fmt_gib(row.weights_bytes),
-            fmt_gib(row.kv_budget_bytes)
-            if row.kv_budget_bytes is not None
-            else "weights don't fit",
-            "yes" if row.fits else "no",
+            f"{row.kv_bytes_per_token_per_gpu / 1024:,.2f}",
+            f"{row.kv_bytes / GiB:,.2f}",
+            f"{row.weights_per_gpu_bytes / GiB:,.2f}",
+            f"{budget / GiB:,.2f}" if budget is not None else "-",
+            fits,
             f"{row.max_batch:,}",
             f"{row.max_ctx:,}",
         ]
@@ -188,13 +214,51 @@ def render_pickg(r: PickGReport) -> RenderableType:
                 if ms is not None and tps is not None
                 else ["-", "-"]
             )
+        if any(notes):
+            cells.append(note)
         t.add_row(*cells, style=style)
-    parts: list[RenderableType] = [Text(header, style="bold"), t, Text(r.reason, style="bold")]
+    parts: list[RenderableType] = [Text(header, style="bold")]
+    if r.assumptions:
+        parts.append(Text("Assumptions: " + "; ".join(r.assumptions), style="dim"))
+    parts.append(t)
+    for row in r.rows:
+        if row.invalid_reason is not None:
+            parts.append(Text(f"G={row.kv_heads}: {row.invalid_reason}", style="dim"))
+    parts.append(Text(r.reason, style="bold"))
     if r.remedies:
         parts.append(Text("What would work instead (computed):"))
     for remedy in r.remedies:
         parts.append(Text(f"  • {remedy.text}"))
-    parts.append(Text("KV for workload is per GPU; GiB = 2^30 bytes.", style="dim"))
+    if r.changes:
+        target = r.target_kv_heads
+        parts.append(
+            Text(
+                f"Deployment changes that fit a larger G (up to G={target}), fewest GPUs "
+                f"first, each checked by the same budget solver with {r.headroom:.0%} free:"
+            )
+        )
+        for ch in r.changes:
+            parts.append(
+                Text(
+                    f"  • G={ch.kv_heads} ({ch.label}) on {ch.gpus} x {ch.gpu}: "
+                    f"{' '.join(ch.changes)}  ({ch.kv_bytes / GiB:,.2f} of "
+                    f"{ch.kv_budget_bytes / GiB:,.2f} GiB per GPU)"
+                )
+            )
+        if any(ch.kv_dtype != r.kv_dtype for ch in r.changes):
+            parts.append(
+                Text(
+                    "  (memory only: check that your engine supports the KV dtype on that GPU)",
+                    style="dim",
+                )
+            )
+    parts.append(
+        Text(
+            "Sizes are per GPU; KiB = 2^10, GiB = 2^30 bytes; 'tight': fits, but inside the "
+            "headroom (--headroom).",
+            style="dim",
+        )
+    )
     return Group(*parts)
 
 

@@ -70,7 +70,7 @@ def narrow_table(console: Console, table: Table, width: int) -> RenderableType:
         line = Text("  ", no_wrap=True, overflow="ignore")
         for header, value in zip(headers[1:], texts[1:], strict=True):
             assert value is not None
-            if not value.plain.strip() and not header.plain.strip():
+            if not value.plain.strip():
                 continue
             pair = Text.assemble(Text(header.plain, style="dim"), ": ", value)
             if len(line) > 2 and len(line) + 2 + len(pair) > width:
