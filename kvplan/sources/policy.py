@@ -774,3 +774,31 @@ __all__ = [
     "policy_schema_text",
     "read_config_raw",
 ]
+
+
+# ---- a stored result, for `kvplan check --baseline` -------------------------------------
+def load_baseline(path_text: str) -> dict[tuple[str, str, str], tuple[str, Any, str]]:
+    """Read a `kvplan check --format json` document: (policy file, target, requirement) ->
+    (unit, measured, status). Anything else is an input error naming the file."""
+    path = Path(path_text).expanduser()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KvplanError(f"{path_text}: cannot read baseline ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise KvplanError(f"{path_text}: baseline is not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("command") != "check" or "policies" not in doc:
+        raise KvplanError(
+            f"{path_text}: not a `kvplan check --format json` result",
+            hint="make one with: kvplan check --format json > main.json",
+        )
+    out: dict[tuple[str, str, str], tuple[str, Any, str]] = {}
+    try:
+        for policy in doc["policies"]:
+            for t in policy["targets"]:
+                for row in t["results"]:
+                    key = (str(policy["file"]), str(t["target"]), str(row["requirement"]))
+                    out[key] = (str(row["unit"]), row.get("measured"), str(row["status"]))
+    except (KeyError, TypeError) as exc:
+        raise KvplanError(f"{path_text}: baseline is missing field {exc}") from None
+    return out
