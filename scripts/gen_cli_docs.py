@@ -54,9 +54,16 @@ def schema_json() -> str:
     return policy_schema_text()
 
 
+def gpu_schema_json() -> str:
+    from kvplan.sources.gpus import gpu_file_schema_text
+
+    return gpu_file_schema_text()
+
+
 GENERATED = {
     ROOT / "docs" / "cli.md": cli_markdown,
     ROOT / "configs" / "policy.schema.json": schema_json,
+    ROOT / "configs" / "gpus.schema.json": gpu_schema_json,
 }
 
 

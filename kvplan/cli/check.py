@@ -41,6 +41,12 @@ def check(
         help="A stored `--format json` result (e.g. from main): report what changed against it.",
     ),
     strict: bool = typer.Option(False, "--strict", help="Warnings fail the check too."),
+    affected: bool = typer.Option(
+        False,
+        "--affected",
+        help="With config PATHS: also check the targets of the policy (--policy or "
+        "./kvplan.yaml) whose model is one of those configs (the pre-commit hook uses it).",
+    ),
     schema: bool = typer.Option(False, "--schema", help="Print the policy JSON Schema and exit."),
 ) -> None:
     """Lint model configs and check serving targets; exit 0 pass, 1 fail, 2 bad input."""
@@ -77,6 +83,13 @@ def check(
     given = list(paths or [])
     policies = [p for p in given if is_policy_path(p)] + ([policy] if policy else [])
     configs = [p for p in given if not is_policy_path(p)]
+    rerun: list[str] = []
+    if affected and configs:
+        # Changed configs: their targets in the project policy are re-checked too (a policy
+        # given as a PATH is checked whole, as always).
+        policies = [p for p in given if is_policy_path(p)]
+        home = policy or DEFAULT_POLICY
+        rerun = [home] if Path(home).is_file() and home not in policies else []
     if not given and not policy:
         if not Path(DEFAULT_POLICY).is_file():
             raise KvplanError(
@@ -96,6 +109,10 @@ def check(
         for p in dict.fromkeys(policies):
             reading = p
             loaded.append(load_policy(p))
+        changed = [Path(c) for c in expand_config_paths(configs)] if rerun else []
+        for p in rerun:
+            reading = p
+            loaded.append(load_policy(p, only_configs=changed))
         reading = baseline
         stored = load_baseline(baseline) if baseline else None
     except KvplanError as exc:

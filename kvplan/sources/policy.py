@@ -18,6 +18,7 @@ import difflib
 import glob
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
@@ -460,8 +461,12 @@ class LoadedPolicy:
     targets: tuple[Target, ...]
 
 
-def load_policy(path_text: str) -> LoadedPolicy:
-    """Read, validate and resolve a policy file into core Targets (KvplanError on bad input)."""
+def load_policy(path_text: str, *, only_configs: Collection[Path] | None = None) -> LoadedPolicy:
+    """Read, validate and resolve a policy file into core Targets (KvplanError on bad input).
+
+    `only_configs`: keep only the targets whose model is one of these local config files
+    (a path or glob in the policy, relative to its folder, that matches one): what the
+    pre-commit hook re-checks when configs change. The whole file is still validated."""
     path = Path(path_text).expanduser()
     raw, lines = read_yaml(path, origin=path_text)
     if raw is None:
@@ -510,7 +515,14 @@ def load_policy(path_text: str) -> LoadedPolicy:
             gpus.get(target.gpu)
         except KvplanError as exc:
             where.fail((*loc, "gpu"), exc.message, hint=exc.hint)
-        targets += _resolve(target, loc, where, base, gpu_file, requirements)
+        if only_configs is not None:
+            paths = _model_paths(target.model, base) or []
+            wanted = {p.resolve() for p in only_configs}
+            if not any(_config_file(p) in wanted for p in paths):
+                continue
+        targets += _resolve(
+            target, loc, where, base, gpu_file, requirements, only_configs=only_configs
+        )
         if len(targets) > MAX_TARGETS:
             where.fail(loc, f"more than {MAX_TARGETS} targets after expanding model globs")
     return LoadedPolicy(path=path_text, targets=tuple(targets))
@@ -635,8 +647,13 @@ def _resolve(
     base: Path,
     gpu_file: str | None,
     requirements: Requirements,
+    *,
+    only_configs: Collection[Path] | None = None,
 ) -> list[Target]:
     paths = _model_paths(t.model, base)
+    if paths is not None and only_configs is not None:
+        wanted = {p.resolve() for p in only_configs}
+        paths = [p for p in paths if _config_file(p) in wanted]
     if paths == []:
         where.fail(
             (*loc, "model"), f"{t.model!r} matches no files (relative to {base.as_posix() or '.'})"
@@ -681,6 +698,15 @@ def _resolve(
             )
         )
     return out
+
+
+def _config_file(path: Path) -> Path:
+    """A model path as a config file: a folder means the config.json / params.json in it."""
+    if path.is_dir():
+        for name in CONFIG_FILES:
+            if (path / name).is_file():
+                return (path / name).resolve()
+    return path.resolve()
 
 
 def _relative(path: Path, base: Path) -> str:
