@@ -783,7 +783,7 @@ def test_schema_file_is_in_sync(check):
 def test_pre_commit_hook_definition():
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     hook = next(h for h in hooks if h["id"] == "kvplan-check")
-    assert hook["entry"] == "kvplan check"
+    assert hook["entry"] == "kvplan check --affected"
     pattern = re.compile(hook["files"])
     for path in (
         "config.json",
