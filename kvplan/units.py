@@ -112,3 +112,8 @@ def parse_percent(text: str) -> float:
     except ValueError:
         raise KvplanError(f"cannot read percentage {text!r}", hint="e.g. 5%") from None
     return value / 100
+
+
+def fmt_n(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 sequence', '2 sequences', '1,024 tokens': never 'sequence(s)'."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"

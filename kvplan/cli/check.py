@@ -12,6 +12,7 @@ from pathlib import Path
 import typer
 
 from kvplan.errors import KvplanError
+from kvplan.units import fmt_n
 
 FORMATS = ("table", "json", "github", "markdown", "junit", "sarif")
 
@@ -146,7 +147,9 @@ def check(
         sys.stdout.write(render_markdown(reports, lints, summary))
         if changes is not None:
             sys.stdout.write(
-                f"\n**Against baseline `{baseline}`**: {len(changes) or 'no'} change(s)\n\n"
+                f"\n**Against baseline `{baseline}`**: "
+                + (fmt_n(len(changes), "change") if changes else "no change")
+                + "\n\n"
                 + "".join(f"- {baseline_line(c)}\n" for c in changes)
             )
     elif fmt == "junit":

@@ -12,7 +12,7 @@ from kvplan.core.capacity import Plan
 from kvplan.core.design import GRow
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.reports import FitReport, PickGReport
-from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_tokens
+from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_n, fmt_tokens
 
 FIT_STYLE = "green"
 NOFIT_STYLE = "red"
@@ -164,7 +164,7 @@ def render_pickg(r: PickGReport) -> RenderableType:
     latency = any(row.decode_ms is not None for row in r.rows)
     gpus = r.tp * r.pp
     t = Table(
-        title=f"KV heads G for {batch:,} x {ctx:,} tokens, sizes per GPU ({gpus} GPU(s): "
+        title=f"KV heads G for {batch:,} x {ctx:,} tokens, sizes per GPU ({fmt_n(gpus, 'GPU')}: "
         f"TP {r.tp}, PP {r.pp}, KV {r.kv_dtype})",
         title_justify="left",
     )
@@ -269,7 +269,10 @@ def gpu_row(g: GpuSpec) -> dict[str, Any]:
         "vendor": g.vendor,
         "memory_bytes": g.memory_bytes,
         "cuda_memory_bytes": g.cuda_memory_bytes,
+        "usable_memory_bytes": g.usable_memory_bytes,  # the figure fit's budget starts from
         "memory_marketed_gb": g.memory_marketed_gb,
+        "memory_type": g.memory_type,
+        "memory_family": g.memory_family,
         "memory_bandwidth": g.memory_bandwidth,
         "flops": g.flops,
         "interconnect": g.interconnect,
@@ -279,37 +282,53 @@ def gpu_row(g: GpuSpec) -> dict[str, Any]:
     }
 
 
+def half_precision(g: GpuSpec) -> tuple[str, float] | None:
+    """The 16-bit tensor rate a GPU has: bf16 where it exists, else fp16 (V100, T4 and Apple
+    have no bf16 tensor path), with the dtype named."""
+    for dtype in ("bf16", "fp16"):
+        rate = g.flops.get(dtype)
+        if rate:
+            return dtype, rate
+    return None
+
+
 def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
+    """One row per GPU; units in the headers, one precision per column. Memory is the one
+    figure `fit` starts its budget from (the CUDA runtime total where known)."""
     t = Table(title=f"GPU catalog ({len(gpus)})", title_justify="left")
     for col in (
         "name",
         "GPU",
-        "memory GiB",
-        "marketed",
-        "HBM TB/s",
-        "bf16 TFLOPS",
-        "fp8 TFLOPS",
-        "link GB/s",
+        "memory",
+        "memory fit uses (GiB)",
+        "marketed (GB)",
+        "bandwidth (TB/s)",
+        "16-bit dense (TFLOPS)",
+        "fp8 dense (TFLOPS)",
+        "link (GB/s)",
     ):
-        t.add_column(col, justify="left" if col in ("name", "GPU") else "right")
+        t.add_column(col, justify="left" if col in ("name", "GPU", "memory") else "right")
     for g in gpus:
-        bf16 = g.flops.get("bf16") or g.flops.get("fp16")
+        half = half_precision(g)
         fp8 = g.flops.get("fp8")
         t.add_row(
             g.name,
             g.display_name,
-            f"{g.memory_bytes / GiB:,.1f}",
-            f"{g.memory_marketed_gb:g} GB",
-            f"{g.memory_bandwidth / TB:.2f}",
-            f"{bf16 / 1e12:,.0f}" if bf16 else "-",
+            g.memory_type or "-",
+            f"{g.usable_memory_bytes / GiB:,.2f}",
+            f"{g.memory_marketed_gb:,.0f}",
+            f"{g.memory_bandwidth / TB:,.2f}",
+            f"{half[1] / 1e12:,.0f} {half[0]}" if half else "-",
             f"{fp8 / 1e12:,.0f}" if fp8 else "-",
             f"{g.interconnect_bandwidth / GB:,.0f}" if g.interconnect_bandwidth else "-",
         )
     return Group(
         t,
         Text(
-            "Memory: GiB as the runtime reports it; bandwidth and FLOP/s decimal, "
-            "dense (no sparsity).",
+            "memory fit uses: the total the CUDA runtime reports where known, else the "
+            "driver's (GiB = 2^30 bytes); bandwidth and FLOP/s decimal, dense (no sparsity); "
+            "16-bit: bf16 where the GPU has it, else fp16 (named). HBM / GDDR / unified as the "
+            "datasheet names the memory.",
             style="dim",
         ),
     )

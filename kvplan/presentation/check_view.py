@@ -21,7 +21,7 @@ from rich.text import Text
 from kvplan import __version__
 from kvplan.core.policy import BaselineChange, CheckResult, PolicyReport, Summary, TargetReport
 from kvplan.sources.lint import ConfigLint
-from kvplan.units import fmt_gib
+from kvplan.units import fmt_gib, fmt_n
 
 STYLE = {"pass": "green", "fail": "red", "error": "bold red", "warning": "yellow"}
 LABEL = {"pass": "PASS", "fail": "FAIL", "error": "ERROR"}
@@ -148,7 +148,9 @@ def render_table(
                 )
     if configs:
         clean = [c for c in configs if not c.findings]
-        parts.append(Text(f"Config lint: {len(configs)} file(s), {len(clean)} clean", style="bold"))
+        parts.append(
+            Text(f"Config lint: {fmt_n(len(configs), 'file')}, {len(clean)} clean", style="bold")
+        )
         flagged = [c for c in configs if c.findings]
         if flagged:
             table = Table()
@@ -284,7 +286,7 @@ def render_markdown(
         out += ["", "</details>", ""]
     if configs:
         clean = sum(1 for c in configs if not c.findings)
-        out += [f"**Config lint**: {len(configs)} file(s), {clean} clean", ""]
+        out += [f"**Config lint**: {fmt_n(len(configs), 'file')}, {clean} clean", ""]
         flagged = [c for c in configs if c.findings]
         if flagged:
             out += ["| | file | key | problem |", "|---|---|---|---|"]
@@ -461,7 +463,7 @@ def render_baseline(changes: Sequence[BaselineChange], baseline_file: str) -> Re
     if not changes:
         return Text(f"Against baseline {baseline_file}: no change", style="bold")
     parts: list[RenderableType] = [
-        Text(f"Against baseline {baseline_file}: {len(changes)} change(s)", style="bold")
+        Text(f"Against baseline {baseline_file}: {fmt_n(len(changes), 'change')}", style="bold")
     ]
     for c in changes:
         worse = c.kind == "pass->fail" or (c.status_after not in (None, "pass"))

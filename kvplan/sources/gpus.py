@@ -102,6 +102,8 @@ _GPU_FIELD_DOCS = {
     "memory_bytes": "Total memory in bytes as the runtime reports it (nvidia-smi total MiB x "
     "1,048,576; rocminfo for AMD).",
     "memory_basis": "Where memory_bytes comes from, e.g. 'nvidia-smi total 81559 MiB'.",
+    "memory_type": "Memory technology as the datasheet names it: HBM3e, GDDR6, unified "
+    "LPDDR5 (labels the bandwidth as HBM / GDDR / unified).",
     "cuda_memory_bytes": "Optional: the smaller total CUDA/PyTorch report (torch.cuda."
     "mem_get_info()[1]); engines' memory fractions apply to this one when given.",
     "memory_bandwidth": "Memory bandwidth in bytes/s, decimal as vendors state it "
