@@ -46,3 +46,14 @@ def test_counts_are_not_written_with_s_in_brackets() -> None:
     assert fmt_n(1, "sequence") == "1 sequence"
     assert fmt_n(2, "sequence") == "2 sequences"
     assert fmt_n(1024, "token") == "1,024 tokens"
+
+
+def test_llama_2_13b_is_the_current_revision_with_4096_positions() -> None:
+    """The early Hub revision said 2,048 positions; the current config says 4,096 (the
+    Llama 2 paper's 4k context). The catalog records which revision it holds."""
+    from kvplan.sources.catalog import load_catalog
+
+    catalog = load_catalog()
+    entry = next(e for e in catalog.entries if e.repo_id == "meta-llama/Llama-2-13b-hf")
+    assert catalog.load(entry).max_position_embeddings == 4096
+    assert entry.revision and entry.verified
