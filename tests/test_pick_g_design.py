@@ -174,3 +174,25 @@ def test_headroom_flag_needs_a_percent() -> None:
     assert r.code == 2 and "percentage" in r.err
     r = run_cli("pick-g", *WORK, "--headroom", "0%")
     assert r.code == 0 and r.json["headroom"] == 0
+
+
+def test_quality_evidence_is_published_numbers_labelled_as_such() -> None:
+    from kvplan.sources.evidence import load_evidence
+
+    studies = {s.id: s for s in load_evidence()}
+    gqa = {r.label: r.value for r in studies["gqa-t5-xxl"].results}
+    # Ainslie et al. 2023, Table 1 (average over seven tasks)
+    assert (gqa["MHA-XXL"], gqa["GQA-8-XXL"], gqa["MQA-XXL"]) == (47.2, 47.1, 46.6)
+    dense = {r.layout: r.value for r in studies["deepseek-v2-dense-7b"].results}
+    assert (dense["mha"], dense["gqa"], dense["mqa"]) == (45.2, 41.2, 37.9)  # Table 8 MMLU
+    for s in studies.values():
+        assert s.source.startswith("https://arxiv.org/abs/") and s.read_in
+
+    r = run_cli("pick-g", *WORK)
+    ids = {s["id"] for s in r.json["evidence"]}
+    assert {"gqa-t5-xxl", "deepseek-v2-dense-7b"} <= ids
+    assert "deepseek-v2-mla" not in ids  # no MLA row in a Llama-2 table
+    mla = run_cli("pick-g", "deepseek-ai/DeepSeek-V2-Lite", *WORK)
+    assert "deepseek-v2-mla" in {s["id"] for s in mla.json["evidence"]}
+    text = run_cli("pick-g", *WORK[:-1]).out
+    assert "not a prediction for this model" in text and "GQA-8-XXL 47.1" in text

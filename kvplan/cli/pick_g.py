@@ -17,6 +17,7 @@ from kvplan.errors import EXIT_DOES_NOT_FIT
 from kvplan.presentation.capacity_view import render_pickg
 from kvplan.presentation.output import print_json, stdout_console
 from kvplan.sources.deployment import weight_dtype_for
+from kvplan.sources.evidence import load_evidence
 from kvplan.sources.gpus import load_gpus
 from kvplan.units import parse_count, parse_percent
 
@@ -183,6 +184,7 @@ def pick_g_command(
         target_kv_heads=target_g,
         search_gpus=tuple(load_gpus(flags.gpu_file).gpus.values()) if search else (),
         design=design,
+        evidence=load_evidence(),
     )
     if flags.as_json:
         print_json("pick-g", report.model_dump(mode="json"))

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from kvplan.core.capacity import FitResult, Plan, Replication, solve_fit, weights_shortfall
 from kvplan.core.deployment import Deployment
 from kvplan.core.design import DEFAULT_HEADROOM, DesignChoices, GRow, PickG, pick_g
+from kvplan.core.evidence import Study, relevant
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.errors import KvplanError
@@ -200,6 +201,9 @@ class PickGReport(PickG, ModelRef):
     weight_dtype: str | None = None  # None: the checkpoint's
     design: DesignChoices | None = None  # what a design from flags assumed
     assumptions: tuple[str, ...] = ()  # every assumption behind the numbers, stated
+    # Published quality evidence for the layouts in the rows: the studies' own settings,
+    # never a prediction for this model.
+    evidence: tuple[Study, ...] = ()
 
     @property
     def answered_fits(self) -> bool:
@@ -239,6 +243,7 @@ def pick_g_report(
     target_kv_heads: int | None = None,
     search_gpus: Sequence[GpuSpec] = (),
     design: DesignChoices | None = None,
+    evidence: tuple[Study, ...] = (),
 ) -> PickGReport:
     result = pick_g(
         d,
@@ -266,4 +271,10 @@ def pick_g_report(
         weight_dtype=d.weight_dtype,
         design=design,
         assumptions=d.spec.assumptions,
+        evidence=relevant(evidence, {_layout(r.label) for r in result.rows}),
     )
+
+
+def _layout(label: str) -> str:
+    """Row label -> layout key of the evidence file: MHA, GQA-8, MQA, MLA (latent)."""
+    return label.split("-")[0].split(" ")[0].lower()

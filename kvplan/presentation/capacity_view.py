@@ -252,6 +252,16 @@ def render_pickg(r: PickGReport) -> RenderableType:
                     style="dim",
                 )
             )
+    if r.evidence:
+        parts.append(
+            Text(
+                "Quality: published evidence for each study's own setting, not a prediction "
+                "for this model:",
+                style="bold",
+            )
+        )
+        for study in r.evidence:
+            parts.append(Text(f"  • {study.line()}"))
     parts.append(
         Text(
             "Sizes are per GPU; KiB = 2^10, GiB = 2^30 bytes; 'tight': fits, but inside the "
