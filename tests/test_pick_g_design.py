@@ -196,3 +196,37 @@ def test_quality_evidence_is_published_numbers_labelled_as_such() -> None:
     assert "deepseek-v2-mla" in {s["id"] for s in mla.json["evidence"]}
     text = run_cli("pick-g", *WORK[:-1]).out
     assert "not a prediction for this model" in text and "GQA-8-XXL 47.1" in text
+
+
+def test_chart_is_the_solver_largest_batch_per_context() -> None:
+    spec = catalog_spec("meta-llama/Llama-2-13b-hf")
+    base = Deployment(spec=spec, gpu=gpu("a100-80gb"), kv_dtype="fp16")
+    from kvplan.core.capacity import max_batch
+    from kvplan.core.reports import ModelRef, pick_g_report
+
+    report = pick_g_report(base, ModelRef(model="m", source="s"), header="h", ctx=65536, batch=32)
+    by_g = {c.kv_heads: dict(c.points) for c in report.curves}
+    rows = {r.kv_heads: r for r in report.rows}
+    assert 65536 in by_g[1] and 1024 in by_g[1] and max(by_g[1]) >= 4 * 65536
+    for g, points in by_g.items():
+        assert points[65536] == rows[g].max_batch  # the table's column at the asked context
+        for ctx, b in points.items():
+            assert b == max_batch(rows[g].plan, ctx)
+    # G=1: 20,480 B per token; at 65,536 tokens a sequence is 1.25 GiB: 39 fit (table)
+    assert by_g[1][65536] == 39
+    text = run_cli("pick-g", *WORK[:-2], "--chart").out
+    assert "Largest batch vs context per G" in text and "> 4,096" in text
+
+
+def test_plot_file_or_a_clear_error(tmp_path) -> None:
+    import importlib.util
+
+    out = tmp_path / "g.svg"
+    r = run_cli("pick-g", *WORK[:-2], "--plot", str(out))
+    if importlib.util.find_spec("matplotlib") is None:
+        assert r.code == 2 and "kvplan[plot]" in r.err
+        return
+    assert r.code == 0, r.err
+    assert out.read_text().lstrip().startswith("<?xml") and "asked batch" in out.read_text()
+    bad = run_cli("pick-g", *WORK[:-2], "--plot", str(tmp_path / "g.txt"))
+    assert bad.code == 2 and "unsupported file type" in bad.err

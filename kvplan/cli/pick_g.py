@@ -14,7 +14,7 @@ from kvplan.core.design import (
 )
 from kvplan.core.reports import ModelRef, pick_g_report
 from kvplan.errors import EXIT_DOES_NOT_FIT
-from kvplan.presentation.capacity_view import render_pickg
+from kvplan.presentation.capacity_view import render_pickg, write_pickg_plot
 from kvplan.presentation.output import print_json, stdout_console
 from kvplan.sources.deployment import weight_dtype_for
 from kvplan.sources.evidence import load_evidence
@@ -43,6 +43,15 @@ def pick_g_command(
         "--target-g",
         help="The G you would like; when it does not fit, search deployment changes that "
         "fit a larger G [default: H, i.e. MHA].",
+    ),
+    chart: bool = typer.Option(
+        False, "--chart", help="Also print largest batch vs context per G (a terminal chart)."
+    ),
+    plot: str = typer.Option(
+        None,
+        "--plot",
+        help="Write largest batch vs context per G to a .svg/.png/.pdf file; needs "
+        "`pip install 'kvplan[plot]'`.",
     ),
     search: bool = typer.Option(
         True, "--search/--no-search", help="Search GPU/TP/PP/KV-dtype changes for a larger G."
@@ -186,10 +195,12 @@ def pick_g_command(
         design=design,
         evidence=load_evidence(),
     )
+    if plot:
+        write_pickg_plot(report, plot)
     if flags.as_json:
         print_json("pick-g", report.model_dump(mode="json"))
     else:
-        stdout_console().print(render_pickg(report))
+        stdout_console().print(render_pickg(report, chart=chart, plot=plot))
     if not report.answered_fits:
         raise typer.Exit(EXIT_DOES_NOT_FIT)
 

@@ -135,6 +135,44 @@ class DeploymentChange(BaseModel):
     kv_budget_bytes: int  # per GPU
 
 
+class GCurve(BaseModel):
+    """Largest batch the KV budget holds at each context, for one G (the chart's line)."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    kv_heads: int | None
+    label: str
+    points: tuple[tuple[int, int], ...]  # (context tokens, max batch)
+
+
+CURVE_MIN_CTX = 1024
+
+
+def curve_contexts(ctx: int) -> tuple[int, ...]:
+    """Doubling contexts from 1k to at least 4x the asked context, with the asked one."""
+    out = {ctx}
+    c = CURVE_MIN_CTX
+    while c <= max(4 * ctx, 8 * CURVE_MIN_CTX):
+        out.add(c)
+        c *= 2
+    return tuple(sorted(out))
+
+
+def batch_curves(rows: Sequence[GRow], ctx: int) -> tuple[GCurve, ...]:
+    """One curve per row whose weights fit: max batch (the same solver as the table) at each
+    context of `curve_contexts(ctx)`."""
+    contexts = curve_contexts(ctx)
+    return tuple(
+        GCurve(
+            kv_heads=r.kv_heads,
+            label=r.label,
+            points=tuple((c, max_batch(r.plan, c)) for c in contexts),
+        )
+        for r in rows
+        if r.plan is not None and r.plan.weights_fit and r.invalid_reason is None
+    )
+
+
 class PickG(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True)
 

@@ -14,7 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kvplan.core.capacity import FitResult, Plan, Replication, solve_fit, weights_shortfall
 from kvplan.core.deployment import Deployment
-from kvplan.core.design import DEFAULT_HEADROOM, DesignChoices, GRow, PickG, pick_g
+from kvplan.core.design import (
+    DEFAULT_HEADROOM,
+    DesignChoices,
+    GCurve,
+    GRow,
+    PickG,
+    batch_curves,
+    pick_g,
+)
 from kvplan.core.evidence import Study, relevant
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.gpu import GpuSpec
@@ -204,6 +212,7 @@ class PickGReport(PickG, ModelRef):
     # Published quality evidence for the layouts in the rows: the studies' own settings,
     # never a prediction for this model.
     evidence: tuple[Study, ...] = ()
+    curves: tuple[GCurve, ...] = ()  # largest batch vs context per G (the chart)
 
     @property
     def answered_fits(self) -> bool:
@@ -272,6 +281,7 @@ def pick_g_report(
         design=design,
         assumptions=d.spec.assumptions,
         evidence=relevant(evidence, {_layout(r.label) for r in result.rows}),
+        curves=batch_curves(result.rows, ctx),
     )
 
 

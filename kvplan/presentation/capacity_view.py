@@ -157,7 +157,7 @@ def _pickg_note(r: PickGReport, row: GRow) -> str:
     return ""
 
 
-def render_pickg(r: PickGReport) -> RenderableType:
+def render_pickg(r: PickGReport, *, chart: bool = False, plot: str | None = None) -> RenderableType:
     """One row per G, every size PER GPU in one unit per column (KiB per token, GiB for
     the workload, weights and budget); G values the engine refuses at this TP say why."""
     ctx, batch, header = r.ctx, r.batch, r.header
@@ -252,6 +252,10 @@ def render_pickg(r: PickGReport) -> RenderableType:
                     style="dim",
                 )
             )
+    if chart and r.curves:
+        parts.append(pickg_chart(r))
+    if plot:
+        parts.append(Text(f"Chart written to {plot}"))
     if r.evidence:
         parts.append(
             Text(
@@ -342,3 +346,74 @@ def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
             style="dim",
         ),
     )
+
+
+# ---- pick-g: largest batch against context, per G ------------------------------------------
+def pickg_chart(r: PickGReport) -> Table:
+    """The terminal chart: one column per G, one row per context; each cell is the largest
+    batch the KV budget holds there (the curve the --plot file draws). Cells that hold the
+    asked batch are green; the asked context's row is marked."""
+    t = Table(
+        title=f"Largest batch vs context per G (KV budget per GPU; asked: {r.batch:,} x "
+        f"{r.ctx:,} tokens, marked >)",
+        title_justify="left",
+    )
+    t.add_column("context (tokens)", justify="right")
+    for c in r.curves:
+        t.add_column(f"G={c.kv_heads}" if c.kv_heads is not None else "MLA", justify="right")
+    contexts = [ctx for ctx, _ in r.curves[0].points] if r.curves else []
+    for i, ctx in enumerate(contexts):
+        cells = []
+        for c in r.curves:
+            b = c.points[i][1]
+            style = FIT_STYLE if b >= r.batch else NOFIT_STYLE
+            cells.append(Text(f"{b:,}", style=style))
+        mark = "> " if ctx == r.ctx else ""
+        t.add_row(Text(f"{mark}{ctx:,}", style="bold" if mark else ""), *cells)
+    return t
+
+
+PLOT_SUFFIXES = (".svg", ".png", ".pdf")
+
+
+def write_pickg_plot(r: PickGReport, path: str) -> None:
+    """Log-log chart: largest batch against context, one line per G, the asked workload
+    starred and the asked batch as a horizontal line (needs the plot extra)."""
+    from pathlib import Path
+
+    from kvplan.errors import KvplanError
+
+    target = Path(path)
+    if target.suffix.lower() not in PLOT_SUFFIXES:
+        raise KvplanError(
+            f"--plot {path}: unsupported file type", hint=f"use one of {', '.join(PLOT_SUFFIXES)}"
+        )
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise KvplanError(
+            "--plot needs matplotlib, which is not installed", hint="pip install 'kvplan[plot]'"
+        ) from None
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for c in r.curves:
+        xs = [ctx for ctx, b in c.points if b > 0]
+        ys = [b for _, b in c.points if b > 0]
+        name = f"G={c.kv_heads} ({c.label})" if c.kv_heads is not None else c.label
+        ax.loglog(xs, ys, "o-", ms=3, label=name)
+    ax.axhline(r.batch, color="k", ls="--", lw=1, label=f"asked batch {r.batch:,}")
+    ax.plot([r.ctx], [r.batch], "r*", ms=14, label=f"asked {r.batch:,} x {r.ctx:,}")
+    ax.set_xlabel("context per sequence (tokens)")
+    ax.set_ylabel("largest batch the KV budget holds (sequences)")
+    ax.set_title(f"{r.model} on {r.tp * r.pp} x {r.gpu}: which G holds the workload")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(target)
+    except OSError as exc:
+        raise KvplanError(f"--plot {path}: cannot write ({exc.strerror})") from None
+    finally:
+        plt.close(fig)
