@@ -65,7 +65,8 @@ def narrow_table(console: Console, table: Table, width: int) -> RenderableType:
         row_style = table.rows[i].style or ""
         first = texts[0]
         assert first is not None
-        head = Text.assemble(headers[0].plain, ": ", first) if headers[0].plain else first
+        named = table.show_header and headers[0].plain
+        head = Text.assemble(headers[0].plain, ": ", first) if named else first
         parts.append(Text.assemble(head, style=f"bold {row_style}"))
         line = Text("  ", no_wrap=True, overflow="ignore")
         for header, value in zip(headers[1:], texts[1:], strict=True):
