@@ -97,3 +97,21 @@ def test_check_paths_whole(columns: str | None, tmp_path) -> None:
     assert r.returncode in (1, 2), r.stderr
     assert str(cfg) in r.stdout + r.stderr
     assert "…" not in r.stdout
+
+
+@pytest.mark.parametrize("columns", (None, "40"))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["size", "meta-llama/Llama-3.1-8B-Instruct"],
+        ["fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "8192"],
+        ["fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100"],
+    ],
+)
+def test_other_commands_never_cut(args: list[str], columns: str | None) -> None:
+    doc = json.loads(run([*args, "--json"], None).stdout)
+    out = run(args, columns).stdout
+    needles = ["meta-llama/Llama-3.1-8B-Instruct"]
+    if "max_batch" in doc and doc["max_batch"]:
+        needles.append(f"{doc['max_batch']:,}")
+    assert _whole(needles, out) == []
