@@ -112,6 +112,6 @@ def test_other_commands_never_cut(args: list[str], columns: str | None) -> None:
     doc = json.loads(run([*args, "--json"], None).stdout)
     out = run(args, columns).stdout
     needles = ["meta-llama/Llama-3.1-8B-Instruct"]
-    if "max_batch" in doc and doc["max_batch"]:
+    if doc.get("max_batch"):
         needles.append(f"{doc['max_batch']:,}")
     assert _whole(needles, out) == []
