@@ -57,3 +57,22 @@ def test_llama_2_13b_is_the_current_revision_with_4096_positions() -> None:
     entry = next(e for e in catalog.entries if e.repo_id == "meta-llama/Llama-2-13b-hf")
     assert catalog.load(entry).max_position_embeddings == 4096
     assert entry.revision and entry.verified
+
+
+def test_instruct_and_base_variants_resolve_alike(monkeypatch) -> None:
+    """Mixtral-8x22B-Instruct resolves to the catalog like Mixtral-8x7B-Instruct does."""
+    from kvplan.sources.resolve import resolve_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # from the catalog, never the network
+
+    for instruct, base in (
+        ("mistralai/Mixtral-8x7B-Instruct-v0.1", "mistralai/Mixtral-8x7B-v0.1"),
+        ("mistralai/Mixtral-8x22B-Instruct-v0.1", "mistralai/Mixtral-8x22B-v0.1"),
+    ):
+        a, b = resolve_model(instruct).spec, resolve_model(base).spec
+        assert (a.num_layers, a.query_heads, a.kv_heads, a.head_dim) == (
+            b.num_layers,
+            b.query_heads,
+            b.kv_heads,
+            b.head_dim,
+        )
