@@ -232,10 +232,22 @@ def pick_g(
     gpu: str,
     ctx: int,
     batch: int,
+    headroom: str | float | None = None,
+    target_g: int | None = None,
+    search: bool = True,
     layers: int | None = None,
     heads: int | None = None,
     head_dim: int | None = None,
     hidden: int | None = None,
+    vocab: int | None = None,
+    intermediate: int | None = None,
+    tie_embeddings: bool = False,
+    experts: int | None = None,
+    experts_per_token: int | None = None,
+    expert_intermediate: int | None = None,
+    window: int | None = None,
+    global_every: int | None = None,
+    mla_rank: int | None = None,
     params: str | float | None = None,
     gpu_file: str | None = None,
     revision: str | None = None,
@@ -243,24 +255,61 @@ def pick_g(
     refresh: bool = False,
     **settings: Any,
 ) -> PickGReport:
-    """For every valid G (divisors of H, MHA down to MQA): cache, fit, latency; pick one.
-    MODEL's geometry is varied (default Llama-2-13B), or give layers/heads/head_dim to
-    design from scratch."""
-    from kvplan.core.design import design_spec, weights_from_params
+    """For every G (divisors of H, MHA down to MQA): cache, fit, latency per GPU; pick the
+    largest G whose workload fits with `headroom` of the budget free (default 5%). MODEL's
+    geometry is varied (default Llama-2-13B), or give layers/heads/head_dim (and the other
+    design arguments) to design from scratch. When the recommendation is below `target_g`
+    (default H), deployment changes that fit a larger G are searched (`search=False` skips)."""
+    from kvplan.core.design import (
+        DEFAULT_HEADROOM,
+        design_choices,
+        design_spec,
+        params_floor,
+        weights_from_params,
+    )
     from kvplan.core.reports import ModelRef, pick_g_report
     from kvplan.errors import KvplanError
     from kvplan.sources.deployment import weight_dtype_for
-    from kvplan.sources.validate import DESIGN_LIMITS, design_params
+    from kvplan.sources.evidence import load_evidence
+    from kvplan.sources.gpus import load_gpus
+    from kvplan.sources.validate import DESIGN_LIMITS
+    from kvplan.units import parse_count, parse_percent
 
     max_ctx, max_batch = _limits()
     positive(ctx, "--ctx", limit=max_ctx)
     positive(batch, "--batch", limit=max_batch)
     raw = {"gpu": gpu, **settings}
     load_gpu(gpu, gpu_file=gpu_file)
+    margin = (
+        DEFAULT_HEADROOM
+        if headroom is None
+        else parse_percent(headroom)
+        if isinstance(headroom, str)
+        else float(headroom)
+    )
     geometry = {"--layers": layers, "--heads": heads, "--head-dim": head_dim, "--hidden": hidden}
     for flag, value in geometry.items():
         positive(value, flag, limit=int(DESIGN_LIMITS[flag].hi))
+    design_flags = {
+        "--vocab": vocab,
+        "--intermediate": intermediate,
+        "--experts": experts,
+        "--experts-per-token": experts_per_token,
+        "--expert-intermediate": expert_intermediate,
+        "--window": window,
+        "--global-every": global_every,
+        "--mla-rank": mla_rank,
+        "--target-g": target_g,
+    }
+    for flag, value in design_flags.items():
+        positive(value, flag, limit=1 << 24)
     designing = any(v is not None for v in (layers, heads, head_dim))
+    given_design = [f for f, v in design_flags.items() if v is not None and f != "--target-g"]
+    if tie_embeddings:
+        given_design.append("--tie-embeddings")
+    wd = raw.get("weight_dtype")
+    weight_dtype = weight_dtype_for(None if wd is None else str(wd))
+    design = None
     if designing:
         if model is not None:
             raise KvplanError(
@@ -274,10 +323,32 @@ def pick_g(
         if missing:
             raise KvplanError(f"designing from scratch needs {', '.join(missing)}")
         assert layers is not None and heads is not None and head_dim is not None
-        spec = design_spec(layers=layers, heads=heads, head_dim=head_dim, hidden=hidden)
+        design = design_choices(
+            heads=heads,
+            head_dim=head_dim,
+            hidden=hidden,
+            weight_dtype=weight_dtype or "bf16",
+            vocab=vocab,
+            intermediate=intermediate,
+            tie_embeddings=tie_embeddings,
+            experts=experts,
+            experts_per_token=experts_per_token,
+            expert_intermediate=expert_intermediate,
+            window=window,
+            global_every=global_every,
+            mla_rank=mla_rank,
+        )
+        spec = design_spec(
+            layers=layers, heads=heads, head_dim=head_dim, hidden=hidden, choices=design
+        )
         header = f"Design: L={layers}, H={heads}, head_dim={head_dim} (from flags)"
         source, revision_out = "design", None
     else:
+        if given_design:
+            raise KvplanError(
+                f"{given_design[0]} describes a design from flags; give --layers, --heads and "
+                "--head-dim instead of MODEL (a model's own config sets it)"
+            )
         resolved = load_model(
             model or DEFAULT_DESIGN_MODEL, revision=revision, token=token, refresh=refresh
         )
@@ -292,10 +363,9 @@ def pick_g(
         )
     weights_for = None
     if params is not None:
-        count = design_params(str(params), spec, flag="--params")  # 13B, 13e9, 13000000000
-        wd = raw.get("weight_dtype")
-        dtype = weight_dtype_for(None if wd is None else str(wd)) or spec.checkpoint_dtype
-        weights_for = weights_from_params(count, dtype)
+        total = parse_count(str(params))  # 13B, 13e9, 13000000000
+        params_floor(spec, total)
+        weights_for = weights_from_params(total, weight_dtype or spec.checkpoint_dtype)
     deployment = _deployment(spec, raw, gpu_file, None)
     header += f" on {deployment.gpus} x {deployment.gpu.name}"
     return pick_g_report(
@@ -305,6 +375,11 @@ def pick_g(
         ctx=ctx,
         batch=batch,
         weights_for=weights_for,
+        headroom=margin,
+        target_kv_heads=target_g,
+        search_gpus=tuple(load_gpus(gpu_file).gpus.values()) if search else (),
+        design=design,
+        evidence=load_evidence(),
     )
 
 

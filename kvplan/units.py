@@ -111,3 +111,20 @@ def fmt_tokens(n: int) -> str:
     if n >= 1024 and n % 1024 == 0:
         return f"{n // 1024}k"
     return f"{n:,}"
+
+
+def parse_percent(text: str) -> float:
+    """'5%' -> 0.05 (the % is required, so 5 and 0.05 cannot be confused)."""
+    body = text.strip()
+    if not body.endswith("%"):
+        raise KvplanError(f"cannot read percentage {text!r}", hint="write it with %, e.g. 5%")
+    try:
+        value = float(body[:-1])
+    except ValueError:
+        raise KvplanError(f"cannot read percentage {text!r}", hint="e.g. 5%") from None
+    return value / 100
+
+
+def fmt_n(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 sequence', '2 sequences', '1,024 tokens': never 'sequence(s)'."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"

@@ -59,12 +59,17 @@ def catalog_index_json() -> str:
     from kvplan.sources.catalog import compile_index
 
     return compile_index(ROOT / "configs" / "models")
+def gpu_schema_json() -> str:
+    from kvplan.sources.gpus import gpu_file_schema_text
+
+    return gpu_file_schema_text()
 
 
 GENERATED = {
     ROOT / "docs" / "cli.md": cli_markdown,
     ROOT / "configs" / "policy.schema.json": schema_json,
     ROOT / "configs" / "models" / "catalog.index": catalog_index_json,
+    ROOT / "configs" / "gpus.schema.json": gpu_schema_json,
 }
 
 

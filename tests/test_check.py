@@ -571,7 +571,7 @@ def test_bad_format_flag(check):
     r = check("--format", "xml", FAILING)
     assert (r.code, r.err) == (
         2,
-        "Error: --format must be one of table, json, github, markdown, got 'xml'\n",
+        "Error: --format must be one of table, json, github, markdown, junit, sarif, got 'xml'\n",
     )
 
 
@@ -787,7 +787,7 @@ def test_schema_file_is_in_sync(check):
 def test_pre_commit_hook_definition():
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     hook = next(h for h in hooks if h["id"] == "kvplan-check")
-    assert hook["entry"] == "kvplan check"
+    assert hook["entry"] == "kvplan check --affected"
     pattern = re.compile(hook["files"])
     for path in (
         "config.json",
@@ -817,3 +817,123 @@ def test_subprocess_exit_codes(tmp_path):
     assert r.err == f"Error: {bad}:3: target 'a': unknown key 'bogus' (and 2 more problems)\n"
     failing = run_cli("check", FAILING, "--format", "github")
     assert failing.code == 1 and failing.out.splitlines()[-1] == "2 passed, 5 failed"
+
+
+def test_shipped_example_policy_has_no_target_vllm_would_refuse_to_start() -> None:
+    """vLLM refuses to start when one max_model_len-long sequence does not fit the KV
+    budget (vllm/v1/core/kv_cache_utils.py, the "To serve at least one request with the
+    models's max seq len" check): no target of the example may pass while vLLM would not
+    start. max_model_len defaults to the model's max positions."""
+    from kvplan.core.capacity import plan
+    from kvplan.sources.policy import load_policy
+
+    for path in (EXAMPLE,):
+        for t in load_policy(str(ROOT / path)).targets:
+            d = t.deployment
+            length = d.max_model_len or d.spec.max_position_embeddings
+            assert length is not None, t.name
+            p = plan(d)
+            assert p.weights_fit, t.name
+            assert p.seq_bytes(length) <= p.budget.kv_budget, (t.name, length, p.kv_tokens)
+    # the L4 target would be refused at the model's own 131,072 positions (16 GiB > 3.15)
+    l4 = next(t for t in load_policy(str(ROOT / EXAMPLE)).targets if t.name.endswith("-l4"))
+    p = plan(l4.deployment.with_(max_model_len=None))
+    assert p.seq_bytes(131072) == 131072 * LLAMA8_PER_TOKEN > p.budget.kv_budget
+
+
+# ---- CI formats: input errors as annotations, JUnit, SARIF, baseline -------------------------
+def test_github_format_annotates_input_errors_at_their_line(check, tmp_path):
+    bad = write(
+        tmp_path, "version: 1\ntargets:\n  - name: x\n    model: m\n    gpu: h100\n    tp: many\n"
+    )
+    r = check("--format", "github", str(bad))
+    assert r.code == 2
+    (line,) = [x for x in r.out.splitlines() if x.startswith("::error")]
+    assert line.startswith(f"::error file={bad},line=6,title=kvplan check%3A bad input::")
+    assert "Error:" in r.err  # the usual stderr line stays
+
+
+def test_github_format_annotates_unreadable_configs(check, tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text("{not json")
+    r = check("--format", "github", str(cfg))
+    assert r.code == 2
+    assert any(x.startswith(f"::error file={cfg}") for x in r.out.splitlines()), r.out
+
+
+def test_junit_report_counts_and_failures(check):
+    import xml.etree.ElementTree as ET
+
+    r = check("--format", "junit", FAILING)
+    assert r.code == 1
+    root = ET.fromstring(r.out)
+    doc = check("--format", "json", FAILING).json
+    results = [row for p in doc["policies"] for t in p["targets"] for row in t["results"]]
+    assert int(root.get("tests")) == len(results)
+    assert int(root.get("failures")) == sum(row["status"] == "fail" for row in results)
+    failed = {
+        (c.get("classname"), c.get("name"))
+        for c in root.iter("testcase")
+        if c.find("failure") is not None
+    }
+    assert ("llama-3.1-8b-l4-too-many", "min_batch") in failed
+    assert ("llama-3.1-8b-l4-8k", "fits") not in failed
+
+
+def test_junit_input_error_is_an_errored_case(check, tmp_path):
+    import xml.etree.ElementTree as ET
+
+    bad = write(tmp_path, "targets: [1\n")
+    r = check("--format", "junit", str(bad))
+    assert r.code == 2
+    root = ET.fromstring(r.out)
+    assert root.get("errors") == "1"
+
+
+def test_sarif_results_point_at_policy_lines(check):
+    r = check("--format", "sarif", FAILING)
+    assert r.code == 1
+    doc = json.loads(r.out)
+    assert doc["version"] == "2.1.0"
+    results = doc["runs"][0]["results"]
+    plain = check("--format", "json", FAILING).json
+    bad = [
+        row for p in plain["policies"] for t in p["targets"] for row in t["results"]
+        if row["status"] != "pass"
+    ]  # fmt: skip
+    assert len(results) >= len(bad) > 0
+    lines = {res["locations"][0]["physicalLocation"]["region"]["startLine"] for res in results}
+    assert {row["line"] for row in bad} <= lines
+
+
+def test_baseline_reports_what_changed(check, tmp_path):
+    policy = tmp_path / "kvplan.yaml"
+    policy.write_text((ROOT / EXAMPLE).read_text())
+    stored = check("--format", "json", str(policy), cwd=tmp_path)
+    assert stored.code == 0
+    base = tmp_path / "main.json"
+    base.write_text(stored.out)
+    # more sequences on the H100: headroom shrinks from 22.17 GiB to 14.17 GiB (8 x 1 GiB)
+    policy.write_text(policy.read_text().replace("batch: 32\n", "batch: 40\n"))
+    r = check("--format", "json", str(policy), "--baseline", str(base), cwd=tmp_path)
+    changes = {(c["target"], c["requirement"]): c for c in r.json["baseline"]["changes"]}
+    head = changes[("llama-3.1-8b-h100", "min_headroom")]
+    assert head["before"] - head["after"] == 8 * GiB
+    assert (head["status_before"], head["status_after"], head["kind"]) == (
+        "pass",
+        "fail",
+        "pass->fail",
+    )
+    assert ("llama-3.1-8b-l4", "min_batch") not in changes  # unchanged rows are not listed
+    text = check(str(policy), "--baseline", str(base), cwd=tmp_path)
+    assert "llama-3.1-8b-h100 min_headroom: 22.18 GiB -> 14.18 GiB (PASS -> FAIL)" in text.out
+    policy.write_text((ROOT / EXAMPLE).read_text())
+    same = check(str(policy), "--baseline", str(base), cwd=tmp_path)
+    assert f"Against baseline {base}: no change" in same.out
+
+
+def test_baseline_must_be_a_check_result(check, tmp_path):
+    other = tmp_path / "x.json"
+    other.write_text('{"command": "fit"}')
+    r = check(EXAMPLE, "--baseline", str(other))
+    assert r.code == 2 and "not a `kvplan check --format json` result" in r.err

@@ -196,7 +196,7 @@ def test_pick_g_params_scale_and_floor():
     base = ["pick-g", "--gpu", "a100-80gb", "--ctx", "4096", "--batch", "8"]
     design = [*base, "--layers", "40", "--heads", "40", "--head-dim", "128"]
     line = _error([*design, "--params", "13"])
-    assert "below the attention projections" in line and "13B" in line
+    assert "below what this geometry needs" in line and "13B" in line
     for text in ("13B", "13e9", "13000000000"):
         out = check(invoke([*design, "--params", text, "--json"]), surface="unit", as_json=True)
         assert all(r["weights_bytes"] > 0 for r in out["rows"])

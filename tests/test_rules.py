@@ -68,16 +68,29 @@ def test_other_engines_take_the_ceiling(engine, g, tp, heads):
     assert ENGINES[engine].kv_heads_per_gpu(g, tp) == heads
 
 
-def test_pick_g_drops_g_that_vllm_refuses_at_this_tp():
+def test_pick_g_marks_g_that_vllm_refuses_at_this_tp():
     # H = 40 at TP 8 under vLLM: G must divide 8 or be a multiple of 8 -> {1, 2, 4, 8, 40};
-    # 5, 10 and 20 are refused. SGLang takes every divisor of 40.
+    # 5, 10 and 20 are refused (shown as rows saying why, never recommended). SGLang takes
+    # every divisor of 40.
     spec = catalog_spec(L2_13B)
     vllm = pick_g(Deployment(spec=spec, gpu=gpu("h100-sxm"), tp=8), ctx=4096, batch=1)
-    assert {r.kv_heads for r in vllm.rows} == {1, 2, 4, 8, 40}
+    assert {r.kv_heads for r in vllm.rows if r.invalid_reason is None} == {1, 2, 4, 8, 40}
+    refused = {r.kv_heads for r in vllm.rows if r.invalid_reason is not None}
+    assert refused == {5, 10, 20}
+    assert all(not r.fits for r in vllm.rows if r.kv_heads in refused)
     sglang = pick_g(
         Deployment(spec=spec, gpu=gpu("h100-sxm"), tp=8, engine=Engine.SGLANG), ctx=4096, batch=1
     )
-    assert {r.kv_heads for r in sglang.rows} == {1, 2, 4, 5, 8, 10, 20, 40}
+    assert {r.kv_heads for r in sglang.rows if r.invalid_reason is None} == {
+        1,
+        2,
+        4,
+        5,
+        8,
+        10,
+        20,
+        40,
+    }
 
 
 # ---- explicit settings win over defaults -----------------------------------------------------

@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "models": (
         "kvplan.cli.models",
         "models",
-        "List the bundled model catalog (answers offline, instantly).",
+        "List the bundled model catalog, sorted by name (answers offline, instantly).",
     ),
     "gpus": (
         "kvplan.cli.gpus",
@@ -66,7 +66,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pick-g": (
         "kvplan.cli.pick_g",
         "pick_g_command",
-        "For every valid G (divisors of H, MHA down to MQA): cache, fit, latency; pick one.",
+        "For every G (divisors of H, MHA down to MQA): cache, fit, latency per GPU; pick one.",
     ),
     "roofline": (
         "kvplan.cli.roofline",

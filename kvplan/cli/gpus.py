@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from kvplan.cli import common as c
 from kvplan.presentation.capacity_view import gpu_row, render_gpus
 from kvplan.presentation.output import print_json, stdout_console
-from kvplan.sources.gpus import load_gpus
+from kvplan.sources.gpus import gpu_file_schema_text, load_gpus
 
 
 def gpus(
@@ -16,8 +18,14 @@ def gpus(
     ),
     gpu_file: str = c.GPU_FILE_OPT,
     as_json: bool = c.JSON_OPT,
+    schema: bool = typer.Option(
+        False, "--schema", help="Print the JSON Schema of a --gpu-file and exit."
+    ),
 ) -> None:
     """List the GPU catalog: memory, bandwidth, dense FLOP/s, interconnect, source."""
+    if schema:
+        sys.stdout.write(gpu_file_schema_text())
+        return
     catalog = load_gpus(gpu_file)
     rows = [
         g

@@ -6,25 +6,42 @@ from typing import Any
 
 import typer
 
+from kvplan.core.geometry import AttentionLayout
 from kvplan.core.params import param_counts
+from kvplan.errors import KvplanError
 from kvplan.presentation.output import print_json, stdout_console
 from kvplan.sources.catalog import load_catalog
-from kvplan.units import fmt_count
 
 
 def models(
     filter_text: str = typer.Argument(
         None, metavar="[FILTER]", help="Show only names containing this text."
     ),
+    family: str = typer.Option(
+        None, "--family", help="Only this family (the config's model_type, e.g. llama, qwen2)."
+    ),
+    attention: str = typer.Option(
+        None, "--attention", help="Only this attention layout: mha, gqa, mqa, mla or hybrid."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """List the bundled model catalog (answers offline, instantly)."""
+    """List the bundled model catalog, sorted by name (answers offline, instantly)."""
+    layouts = [a.value for a in AttentionLayout]
+    if attention is not None and attention.lower() not in layouts:
+        raise KvplanError(
+            f"--attention must be one of {', '.join(layouts)}, got {attention!r}",
+            setting="attention",
+        )
     catalog = load_catalog()
     rows: list[dict[str, Any]] = []
-    for entry in catalog.entries:
+    for entry in sorted(catalog.entries, key=lambda e: e.repo_id.lower()):
         if filter_text and filter_text.lower() not in entry.repo_id.lower():
             continue
         spec = catalog.load(entry)
+        if family is not None and spec.family.lower() != family.lower():
+            continue
+        if attention is not None and spec.layout.value != attention.lower():
+            continue
         counts = param_counts(spec)
         rows.append(
             {
@@ -32,10 +49,12 @@ def models(
                 "family": spec.family,
                 "layers": spec.num_layers,
                 "query_heads": spec.query_heads,
-                "kv_heads": spec.kv_heads,
+                "kv_heads": spec.kv_heads,  # as the config states it (MLA: see kv_latent_dim)
+                "kv_latent_dim": spec.mla.latent_dim if spec.mla is not None else None,
                 "head_dim": spec.head_dim,
                 "attention": spec.layout.value,
                 "layer_kinds": spec.layer_summary(),
+                "max_context": spec.max_position_embeddings,
                 "params": counts.total,
                 "active_params": counts.active,
                 "source": entry.source,
@@ -45,36 +64,52 @@ def models(
         print_json("models", {"models": rows})
         return
     from rich.table import Table  # only when a table is printed
+    from rich.text import Text
 
-    table = Table(title=f"Bundled catalog ({len(rows)} models)", title_justify="left")
+    families = sorted({r["family"] for r in rows})
+    title = f"Bundled catalog ({len(rows)} models, sorted by name)"
+    table = Table(title=title, title_justify="left")
     for col, justify in (
         ("model", "left"),
         ("family", "left"),
         ("L", "right"),
         ("H", "right"),
-        ("G", "right"),
+        ("G (KV heads)", "right"),
         ("d_head", "right"),
         ("attention", "left"),
         ("layer kinds", "left"),
-        ("params", "right"),
+        ("max context (tokens)", "right"),
+        ("params (B)", "right"),
+        ("active (B)", "right"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
-        params = fmt_count(r["params"])
-        if r["active_params"] != r["params"]:
-            params += f" ({fmt_count(r['active_params'])} act.)"
+        kv = (
+            f"latent {r['kv_latent_dim']}" if r["kv_latent_dim"] is not None else str(r["kv_heads"])
+        )
         table.add_row(
             r["model"],
             r["family"],
             str(r["layers"]),
             str(r["query_heads"]),
-            str(r["kv_heads"]),
+            kv,
             str(r["head_dim"]),
             r["attention"],
             r["layer_kinds"],
-            params,
+            f"{r['max_context']:,}" if r["max_context"] else "-",
+            f"{r['params'] / 1e9:,.2f}",
+            f"{r['active_params'] / 1e9:,.2f}" if r["active_params"] != r["params"] else "",
         )
-    stdout_console().print(table)
+    console = stdout_console()
+    console.print(table)
+    console.print(
+        Text(
+            "G: KV heads per layer; MLA models cache one latent per token per layer (latent "
+            "dim = kv_lora_rank + RoPE dims), not heads. max context: the config's "
+            "max_position_embeddings. params in billions (10^9). Families: " + ", ".join(families),
+            style="dim",
+        )
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -26,6 +26,9 @@ class GpuSpec(BaseModel):
     memory_marketed_gb: float = Field(gt=0)
     memory_bytes: int = Field(gt=0)
     memory_basis: str
+    # The memory technology as the vendor's datasheet names it (the `source`): "HBM3e",
+    # "GDDR6", "unified LPDDR5". Decides the label of the bandwidth column.
+    memory_type: str | None = None
     cuda_memory_bytes: int | None = Field(default=None, gt=0)
     memory_bandwidth: float = Field(gt=0)
     flops: dict[FlopDtype, float] = Field(default_factory=dict)
@@ -34,6 +37,15 @@ class GpuSpec(BaseModel):
     tdp_watts: float | None = Field(default=None, gt=0)
     source: str = Field(min_length=1)
     notes: str | None = None
+
+    @property
+    def memory_family(self) -> str:
+        """HBM, GDDR or unified (CPU and GPU share it), or 'memory' when not stated."""
+        t = (self.memory_type or "").lower()
+        for key, family in (("unified", "unified"), ("hbm", "HBM"), ("gddr", "GDDR")):
+            if key in t:
+                return family
+        return "memory"
 
     @property
     def usable_memory_bytes(self) -> int:

@@ -601,3 +601,76 @@ def _latency_rows(
         )
         rows.append(row.model_copy(update={"message": row.message + tail}))
     return rows
+
+
+# ---- baseline: what changed against a stored result -------------------------------------
+class BaselineChange(_Frozen):
+    """One requirement whose measured value or status differs from a stored `--format json`
+    result (e.g. `kvplan check --format json > main.json` on the main branch)."""
+
+    file: str
+    target: str
+    requirement: str
+    unit: Unit
+    before: int | float | str | None
+    after: int | float | str | None
+    status_before: str | None  # None: not in the baseline (a new requirement)
+    status_after: str | None  # None: no longer checked
+
+    @property
+    def kind(self) -> str:
+        if self.status_before is None:
+            return "new"
+        if self.status_after is None:
+            return "removed"
+        if self.status_before != self.status_after:
+            return "pass->fail" if self.status_after != "pass" else "fail->pass"
+        return "value"
+
+
+BaselineRow = tuple[str, int | float | str | None, str]  # unit, measured, status
+
+
+def baseline_changes(
+    baseline: dict[tuple[str, str, str], BaselineRow], policies: Sequence[PolicyReport]
+) -> tuple[BaselineChange, ...]:
+    """Every (policy file, target, requirement) whose measured value or status changed,
+    plus the ones added or removed since the baseline. Unchanged rows are not listed."""
+    out: list[BaselineChange] = []
+    seen: set[tuple[str, str, str]] = set()
+    for policy in policies:
+        for t in policy.targets:
+            for row in t.results:
+                key = (policy.file, t.target, row.requirement)
+                seen.add(key)
+                old = baseline.get(key)
+                if old is not None and old[1] == row.measured and old[2] == row.status:
+                    continue
+                out.append(
+                    BaselineChange(
+                        file=policy.file,
+                        target=t.target,
+                        requirement=row.requirement,
+                        unit=row.unit,
+                        before=None if old is None else old[1],
+                        after=row.measured,
+                        status_before=None if old is None else old[2],
+                        status_after=row.status,
+                    )
+                )
+    checked_files = {p.file for p in policies}
+    for key, (unit, measured, status) in baseline.items():
+        if key not in seen and key[0] in checked_files:
+            out.append(
+                BaselineChange(
+                    file=key[0],
+                    target=key[1],
+                    requirement=key[2],
+                    unit=unit,  # type: ignore[arg-type]
+                    before=measured,
+                    after=None,
+                    status_before=status,
+                    status_after=None,
+                )
+            )
+    return tuple(out)

@@ -7,21 +7,31 @@ and the `--json` object are both rendered from it (the JSON object is the report
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kvplan.core.capacity import FitResult, Plan, Replication, solve_fit, weights_shortfall
 from kvplan.core.deployment import Deployment
-from kvplan.core.design import GRow, PickG, pick_g
+from kvplan.core.design import (
+    DEFAULT_HEADROOM,
+    DesignChoices,
+    GCurve,
+    GRow,
+    PickG,
+    batch_curves,
+    pick_g,
+)
 from kvplan.core.engine_log import (
     StartupCheck,
     auto_max_model_len,
     engine_log_lines,
     startup_check,
 )
+from kvplan.core.evidence import Study, relevant
 from kvplan.core.geometry import ModelSpec
+from kvplan.core.gpu import GpuSpec
 from kvplan.errors import KvplanError
 
 
@@ -234,6 +244,13 @@ class PickGReport(PickG, ModelRef):
     kv_dtype: str
     block_size: int
     memory_fraction: float | None
+    weight_dtype: str | None = None  # None: the checkpoint's
+    design: DesignChoices | None = None  # what a design from flags assumed
+    assumptions: tuple[str, ...] = ()  # every assumption behind the numbers, stated
+    # Published quality evidence for the layouts in the rows: the studies' own settings,
+    # never a prediction for this model.
+    evidence: tuple[Study, ...] = ()
+    curves: tuple[GCurve, ...] = ()  # largest batch vs context per G (the chart)
 
     @property
     def answered_fits(self) -> bool:
@@ -269,8 +286,21 @@ def pick_g_report(
     ctx: int,
     batch: int,
     weights_for: Callable[[ModelSpec], int | None] | None = None,
+    headroom: float = DEFAULT_HEADROOM,
+    target_kv_heads: int | None = None,
+    search_gpus: Sequence[GpuSpec] = (),
+    design: DesignChoices | None = None,
+    evidence: tuple[Study, ...] = (),
 ) -> PickGReport:
-    result = pick_g(d, ctx=ctx, batch=batch, weights_for=weights_for)
+    result = pick_g(
+        d,
+        ctx=ctx,
+        batch=batch,
+        weights_for=weights_for,
+        headroom=headroom,
+        target_kv_heads=target_kv_heads,
+        search_gpus=search_gpus,
+    )
     return PickGReport(
         **model.model_dump(),
         **{k: getattr(result, k) for k in PickG.model_fields if k != "rows"},
@@ -285,4 +315,14 @@ def pick_g_report(
         kv_dtype=d.kv_dtype,
         block_size=d.block_size,
         memory_fraction=d.fraction,
+        weight_dtype=d.weight_dtype,
+        design=design,
+        assumptions=d.spec.assumptions,
+        evidence=relevant(evidence, {_layout(r.label) for r in result.rows}),
+        curves=batch_curves(result.rows, ctx),
     )
+
+
+def _layout(label: str) -> str:
+    """Row label -> layout key of the evidence file: MHA, GQA-8, MQA, MLA (latent)."""
+    return label.split("-")[0].split(" ")[0].lower()

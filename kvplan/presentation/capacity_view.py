@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kvplan.core.capacity import Plan
+from kvplan.core.design import GRow
 from kvplan.core.engines import Engine
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.reports import FitReport, PickGReport
-from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_tokens
+from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_n, fmt_tokens
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -169,44 +170,69 @@ def render_fit(r: FitReport) -> RenderableType:
     return Group(*parts)
 
 
-def render_pickg(r: PickGReport) -> RenderableType:
+def _pickg_note(r: PickGReport, row: GRow) -> str:
+    if row.invalid_reason is not None:
+        return f"engine refuses it at TP {r.tp} (below)"
+    if row.kv_budget_bytes is None:
+        return "weights alone do not fit"
+    if row.kv_heads is None:
+        return "reference: the model's own latent"
+    if row.fits and not row.fits_with_headroom:
+        return f"fits, but with under {r.headroom:.0%} of the budget free"
+    return ""
+
+
+def render_pickg(r: PickGReport, *, chart: bool = False, plot: str | None = None) -> RenderableType:
+    """One row per G, every size PER GPU in one unit per column (KiB per token, GiB for
+    the workload, weights and budget); G values the engine refuses at this TP say why."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     ctx, batch, header = r.ctx, r.batch, r.header
     latency = any(row.decode_ms is not None for row in r.rows)
-    t = Table(title=f"KV heads G for {batch} x {fmt_tokens(ctx)} tokens", title_justify="left")
-    for col in (
-        "G",
-        "layout",
-        "KV / token",
-        "KV for workload",
-        "weights",
-        "KV budget",
-        "fits",
-        "max batch @ctx",
-        "max ctx @batch",
-    ):
-        t.add_column(col, justify="left" if col in ("layout", "fits") else "right")
+    gpus = r.tp * r.pp
+    t = Table(
+        title=f"KV heads G for {batch:,} x {ctx:,} tokens, sizes per GPU ({fmt_n(gpus, 'GPU')}: "
+        f"TP {r.tp}, PP {r.pp}, KV {r.kv_dtype})",
+        title_justify="left",
+    )
+    cols = [
+        ("G", "right"),
+        ("layout", "left"),
+        ("KV/token (KiB)", "right"),
+        ("KV for workload (GiB)", "right"),
+        ("weights (GiB)", "right"),
+        ("KV budget (GiB)", "right"),
+        (f"fits, {r.headroom:.0%} free", "left"),
+        ("max batch @ctx", "right"),
+        ("max ctx @batch", "right"),
+    ]
     if latency:
-        t.add_column("decode ms/step", justify="right")
-        t.add_column("tok/s (agg / per seq)", justify="right")
-    for row in r.rows:
-        style = FIT_STYLE if row.fits else NOFIT_STYLE
+        cols += [("decode (ms/step)", "right"), ("tok/s agg / per seq", "right")]
+    notes = [_pickg_note(r, row) for row in r.rows]
+    if any(notes):
+        cols.append(("note", "left"))
+    for col, justify in cols:
+        t.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for row, note in zip(r.rows, notes, strict=True):
+        g = str(row.kv_heads) if row.kv_heads is not None else "latent"
+        if row.invalid_reason is not None:
+            t.add_row(g, row.label, *["-"] * (len(cols) - 3), note, style="dim")
+            continue
+        style = FIT_STYLE if row.fits_with_headroom else NOFIT_STYLE
         if row.kv_heads == r.recommended_kv_heads:
             style = f"bold reverse {FIT_STYLE}"
-        g = str(row.kv_heads) if row.kv_heads is not None else "latent"
+        fits = "yes" if row.fits_with_headroom else ("tight" if row.fits else "no")
+        budget = row.kv_budget_bytes
         cells = [
             g,
             row.label,
-            fmt_bytes(row.kv_bytes_per_token),
-            fmt_gib(row.kv_bytes),
-            fmt_gib(row.weights_bytes),
-            fmt_gib(row.kv_budget_bytes)
-            if row.kv_budget_bytes is not None
-            else "weights don't fit",
-            "yes" if row.fits else "no",
+            f"{row.kv_bytes_per_token_per_gpu / 1024:,.2f}",
+            f"{row.kv_bytes / GiB:,.2f}",
+            f"{row.weights_per_gpu_bytes / GiB:,.2f}",
+            f"{budget / GiB:,.2f}" if budget is not None else "-",
+            fits,
             f"{row.max_batch:,}",
             f"{row.max_ctx:,}",
         ]
@@ -217,13 +243,65 @@ def render_pickg(r: PickGReport) -> RenderableType:
                 if ms is not None and tps is not None
                 else ["-", "-"]
             )
+        if any(notes):
+            cells.append(note)
         t.add_row(*cells, style=style)
-    parts: list[RenderableType] = [Text(header, style="bold"), t, Text(r.reason, style="bold")]
+    parts: list[RenderableType] = [Text(header, style="bold")]
+    if r.assumptions:
+        parts.append(Text("Assumptions: " + "; ".join(r.assumptions), style="dim"))
+    parts.append(t)
+    for row in r.rows:
+        if row.invalid_reason is not None:
+            parts.append(Text(f"G={row.kv_heads}: {row.invalid_reason}", style="dim"))
+    parts.append(Text(r.reason, style="bold"))
     if r.remedies:
         parts.append(Text("What would work instead (computed):"))
     for remedy in r.remedies:
         parts.append(Text(f"  • {remedy.text}"))
-    parts.append(Text("KV for workload is per GPU; GiB = 2^30 bytes.", style="dim"))
+    if r.changes:
+        target = r.target_kv_heads
+        parts.append(
+            Text(
+                f"Deployment changes that fit a larger G (up to G={target}), fewest GPUs "
+                f"first, each checked by the same budget solver with {r.headroom:.0%} free:"
+            )
+        )
+        for ch in r.changes:
+            parts.append(
+                Text(
+                    f"  • G={ch.kv_heads} ({ch.label}) on {ch.gpus} x {ch.gpu}: "
+                    f"{' '.join(ch.changes)}  ({ch.kv_bytes / GiB:,.2f} of "
+                    f"{ch.kv_budget_bytes / GiB:,.2f} GiB per GPU)"
+                )
+            )
+        if any(ch.kv_dtype != r.kv_dtype for ch in r.changes):
+            parts.append(
+                Text(
+                    "  (memory only: check that your engine supports the KV dtype on that GPU)",
+                    style="dim",
+                )
+            )
+    if chart and r.curves:
+        parts.append(pickg_chart(r))
+    if plot:
+        parts.append(Text(f"Chart written to {plot}"))
+    if r.evidence:
+        parts.append(
+            Text(
+                "Quality: published evidence for each study's own setting, not a prediction "
+                "for this model:",
+                style="bold",
+            )
+        )
+        for study in r.evidence:
+            parts.append(Text(f"  • {study.line()}"))
+    parts.append(
+        Text(
+            "Sizes are per GPU; KiB = 2^10, GiB = 2^30 bytes; 'tight': fits, but inside the "
+            "headroom (--headroom).",
+            style="dim",
+        )
+    )
     return Group(*parts)
 
 
@@ -234,7 +312,10 @@ def gpu_row(g: GpuSpec) -> dict[str, Any]:
         "vendor": g.vendor,
         "memory_bytes": g.memory_bytes,
         "cuda_memory_bytes": g.cuda_memory_bytes,
+        "usable_memory_bytes": g.usable_memory_bytes,  # the figure fit's budget starts from
         "memory_marketed_gb": g.memory_marketed_gb,
+        "memory_type": g.memory_type,
+        "memory_family": g.memory_family,
         "memory_bandwidth": g.memory_bandwidth,
         "flops": g.flops,
         "interconnect": g.interconnect,
@@ -244,7 +325,19 @@ def gpu_row(g: GpuSpec) -> dict[str, Any]:
     }
 
 
+def half_precision(g: GpuSpec) -> tuple[str, float] | None:
+    """The 16-bit tensor rate a GPU has: bf16 where it exists, else fp16 (V100, T4 and Apple
+    have no bf16 tensor path), with the dtype named."""
+    for dtype in ("bf16", "fp16"):
+        rate = g.flops.get(dtype)
+        if rate:
+            return dtype, rate
+    return None
+
+
 def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
+    """One row per GPU; units in the headers, one precision per column. Memory is the one
+    figure `fit` starts its budget from (the CUDA runtime total where known)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
@@ -253,32 +346,110 @@ def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
     for col in (
         "name",
         "GPU",
-        "memory GiB",
-        "marketed",
-        "HBM TB/s",
-        "bf16 TFLOPS",
-        "fp8 TFLOPS",
-        "link GB/s",
+        "memory",
+        "memory fit uses (GiB)",
+        "marketed (GB)",
+        "bandwidth (TB/s)",
+        "16-bit dense (TFLOPS)",
+        "fp8 dense (TFLOPS)",
+        "link (GB/s)",
     ):
-        t.add_column(col, justify="left" if col in ("name", "GPU") else "right")
+        t.add_column(col, justify="left" if col in ("name", "GPU", "memory") else "right")
     for g in gpus:
-        bf16 = g.flops.get("bf16") or g.flops.get("fp16")
+        half = half_precision(g)
         fp8 = g.flops.get("fp8")
         t.add_row(
             g.name,
             g.display_name,
-            f"{g.memory_bytes / GiB:,.1f}",
-            f"{g.memory_marketed_gb:g} GB",
-            f"{g.memory_bandwidth / TB:.2f}",
-            f"{bf16 / 1e12:,.0f}" if bf16 else "-",
+            g.memory_type or "-",
+            f"{g.usable_memory_bytes / GiB:,.2f}",
+            f"{g.memory_marketed_gb:,.0f}",
+            f"{g.memory_bandwidth / TB:,.2f}",
+            f"{half[1] / 1e12:,.0f} {half[0]}" if half else "-",
             f"{fp8 / 1e12:,.0f}" if fp8 else "-",
             f"{g.interconnect_bandwidth / GB:,.0f}" if g.interconnect_bandwidth else "-",
         )
     return Group(
         t,
         Text(
-            "Memory: GiB as the runtime reports it; bandwidth and FLOP/s decimal, "
-            "dense (no sparsity).",
+            "memory fit uses: the total the CUDA runtime reports where known, else the "
+            "driver's (GiB = 2^30 bytes); bandwidth and FLOP/s decimal, dense (no sparsity); "
+            "16-bit: bf16 where the GPU has it, else fp16 (named). HBM / GDDR / unified as the "
+            "datasheet names the memory.",
             style="dim",
         ),
     )
+
+
+# ---- pick-g: largest batch against context, per G ------------------------------------------
+def pickg_chart(r: PickGReport) -> Table:
+    """The terminal chart: one column per G, one row per context; each cell is the largest
+    batch the KV budget holds there (the curve the --plot file draws). Cells that hold the
+    asked batch are green; the asked context's row is marked."""
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(
+        title=f"Largest batch vs context per G (KV budget per GPU; asked: {r.batch:,} x "
+        f"{r.ctx:,} tokens, marked >)",
+        title_justify="left",
+    )
+    t.add_column("context (tokens)", justify="right")
+    for c in r.curves:
+        t.add_column(f"G={c.kv_heads}" if c.kv_heads is not None else "MLA", justify="right")
+    contexts = [ctx for ctx, _ in r.curves[0].points] if r.curves else []
+    for i, ctx in enumerate(contexts):
+        cells = []
+        for c in r.curves:
+            b = c.points[i][1]
+            style = FIT_STYLE if b >= r.batch else NOFIT_STYLE
+            cells.append(Text(f"{b:,}", style=style))
+        mark = "> " if ctx == r.ctx else ""
+        t.add_row(Text(f"{mark}{ctx:,}", style="bold" if mark else ""), *cells)
+    return t
+
+
+PLOT_SUFFIXES = (".svg", ".png", ".pdf")
+
+
+def write_pickg_plot(r: PickGReport, path: str) -> None:
+    """Log-log chart: largest batch against context, one line per G, the asked workload
+    starred and the asked batch as a horizontal line (needs the plot extra)."""
+    from pathlib import Path
+
+    from kvplan.errors import KvplanError
+
+    target = Path(path)
+    if target.suffix.lower() not in PLOT_SUFFIXES:
+        raise KvplanError(
+            f"--plot {path}: unsupported file type", hint=f"use one of {', '.join(PLOT_SUFFIXES)}"
+        )
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise KvplanError(
+            "--plot needs matplotlib, which is not installed", hint="pip install 'kvplan[plot]'"
+        ) from None
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for c in r.curves:
+        xs = [ctx for ctx, b in c.points if b > 0]
+        ys = [b for _, b in c.points if b > 0]
+        name = f"G={c.kv_heads} ({c.label})" if c.kv_heads is not None else c.label
+        ax.loglog(xs, ys, "o-", ms=3, label=name)
+    ax.axhline(r.batch, color="k", ls="--", lw=1, label=f"asked batch {r.batch:,}")
+    ax.plot([r.ctx], [r.batch], "r*", ms=14, label=f"asked {r.batch:,} x {r.ctx:,}")
+    ax.set_xlabel("context per sequence (tokens)")
+    ax.set_ylabel("largest batch the KV budget holds (sequences)")
+    ax.set_title(f"{r.model} on {r.tp * r.pp} x {r.gpu}: which G holds the workload")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    try:
+        fig.savefig(target)
+    except OSError as exc:
+        raise KvplanError(f"--plot {path}: cannot write ({exc.strerror})") from None
+    finally:
+        plt.close(fig)

@@ -8,12 +8,16 @@ where it was written.
 
 from __future__ import annotations
 
+import json
+import re
+import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from kvplan.core.policy import CheckResult, PolicyReport, Summary, TargetReport
+from kvplan import __version__
+from kvplan.core.policy import BaselineChange, CheckResult, PolicyReport, Summary, TargetReport
 from kvplan.sources.lint import ConfigLint
-from kvplan.units import fmt_gib
+from kvplan.units import fmt_gib, fmt_n
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -148,7 +152,9 @@ def render_table(
                 )
     if configs:
         clean = [c for c in configs if not c.findings]
-        parts.append(Text(f"Config lint: {len(configs)} file(s), {len(clean)} clean", style="bold"))
+        parts.append(
+            Text(f"Config lint: {fmt_n(len(configs), 'file')}, {len(clean)} clean", style="bold")
+        )
         flagged = [c for c in configs if c.findings]
         if flagged:
             table = Table()
@@ -284,7 +290,7 @@ def render_markdown(
         out += ["", "</details>", ""]
     if configs:
         clean = sum(1 for c in configs if not c.findings)
-        out += [f"**Config lint**: {len(configs)} file(s), {clean} clean", ""]
+        out += [f"**Config lint**: {fmt_n(len(configs), 'file')}, {clean} clean", ""]
         flagged = [c for c in configs if c.findings]
         if flagged:
             out += ["| | file | key | problem |", "|---|---|---|---|"]
@@ -297,3 +303,176 @@ def render_markdown(
                     )
             out.append("")
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+# ---- input errors as annotations ---------------------------------------------------------
+_WHERE_RE = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+): (?P<rest>.*)$", re.DOTALL)
+
+
+def github_input_error(message: str, fallback_file: str | None) -> str:
+    """An input error (exit 2) as a workflow annotation: `file:line: text` messages point
+    at their line; others at the file being read when it failed."""
+    match = _WHERE_RE.match(message)
+    if match:
+        return _annotation(
+            "error",
+            match["file"],
+            int(match["line"]),
+            "kvplan check: bad input",
+            match["rest"],
+        )
+    if fallback_file:
+        text = message.removeprefix(f"{fallback_file}: ")
+        return _annotation("error", fallback_file, None, "kvplan check: bad input", text)
+    return f"::error title={_gh_prop('kvplan check: bad input')}::{_gh_data(message)}"
+
+
+# ---- JUnit XML -----------------------------------------------------------------------------
+def render_junit(
+    policies: Sequence[PolicyReport],
+    configs: Sequence[ConfigLint],
+    summary: Summary,
+    *,
+    input_error: tuple[str, str | None] | None = None,
+) -> str:
+    """JUnit XML (the Jenkins/GitLab/Actions test-report schema): one <testsuite> per policy
+    file with one <testcase> per target requirement, one for the config lint with one per
+    file; `fail` -> <failure>, `error` -> <error>. An input error is one errored testcase."""
+    root = ET.Element("testsuites", name="kvplan check")
+    total = {"tests": 0, "failures": 0, "errors": 0}
+
+    def suite(name: str) -> ET.Element:
+        return ET.SubElement(root, "testsuite", name=name)
+
+    def case(parent: ET.Element, classname: str, name: str, status: str, text: str) -> None:
+        el = ET.SubElement(parent, "testcase", classname=classname, name=name)
+        total["tests"] += 1
+        if status == "fail":
+            total["failures"] += 1
+            ET.SubElement(el, "failure", message=text.splitlines()[0] if text else "").text = text
+        elif status == "error":
+            total["errors"] += 1
+            ET.SubElement(el, "error", message=text.splitlines()[0] if text else "").text = text
+
+    for policy in policies:
+        s = suite(policy.file)
+        for t in policy.targets:
+            for row in t.results:
+                text = f"{_where(policy.file, row.line)}{row.message}"
+                if row.measured is not None:
+                    text += (
+                        f" (measured {fmt_value(row.measured, row.unit)}, required "
+                        f"{required_text(row)}, margin {margin_text(row)})"
+                    )
+                case(s, t.target, row.requirement, row.status, text)
+    if configs:
+        s = suite("config lint")
+        for c in configs:
+            errors = [f for f in c.findings if f.severity == "error"]
+            text = "\n".join(
+                f"{_where(c.file, f.line)}{f.key or '-'}: {f.message}" for f in c.findings
+            )
+            case(s, "lint", c.file, "fail" if errors else "pass", text)
+    if input_error is not None:
+        message, file = input_error
+        case(suite("input"), "input", file or "kvplan check", "error", message)
+    for s in root:
+        s.set("tests", str(len(s)))
+        s.set("failures", str(sum(1 for c in s if c.find("failure") is not None)))
+        s.set("errors", str(sum(1 for c in s if c.find("error") is not None)))
+    for k, v in total.items():
+        root.set(k, str(v))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, "unicode") + "\n"
+
+
+# ---- SARIF 2.1.0 ---------------------------------------------------------------------------
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+
+def render_sarif(
+    policies: Sequence[PolicyReport], configs: Sequence[ConfigLint], summary: Summary
+) -> str:
+    """SARIF 2.1.0 (GitHub code scanning): one result per failed / unevaluable requirement
+    and per lint finding, located at the policy or config line."""
+    results: list[dict[str, Any]] = []
+
+    def result(rule: str, level: str, text: str, file: str, line: int | None) -> None:
+        location: dict[str, Any] = {"artifactLocation": {"uri": file}}
+        if line:
+            location["region"] = {"startLine": line}
+        results.append(
+            {
+                "ruleId": rule,
+                "level": level,
+                "message": {"text": text},
+                "locations": [{"physicalLocation": location}],
+            }
+        )
+
+    for policy in policies:
+        for t in policy.targets:
+            for row in t.results:
+                if row.status != "pass":
+                    result(
+                        f"check/{row.requirement}",
+                        "error",
+                        f"{t.target} {row.requirement}: {row.message}",
+                        policy.file,
+                        row.line,
+                    )
+            for warning in t.warnings:
+                result("check/warning", "warning", f"{t.target}: {warning}", policy.file, t.line)
+    for c in configs:
+        for f in c.findings:
+            level = "error" if f.severity == "error" else "warning"
+            result(f"lint/{f.key or 'config'}", level, f.message, c.file, f.line)
+    rules = sorted({r["ruleId"] for r in results})
+    doc = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "kvplan",
+                        "version": __version__,
+                        "informationUri": "https://github.com/kvplan/kvplan",
+                        "rules": [{"id": r} for r in rules],
+                    }
+                },
+                "results": results,
+            }
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+# ---- baseline --------------------------------------------------------------------------------
+def baseline_line(c: BaselineChange) -> str:
+    """'llama-8b min_batch: 54 -> 48 (pass)' style; the arrow is ASCII for CI logs."""
+    before = "(not in baseline)" if c.status_before is None else fmt_value(c.before, c.unit)
+    after = "(no longer checked)" if c.status_after is None else fmt_value(c.after, c.unit)
+    status = ""
+    if c.status_before and c.status_after:
+        status = (
+            f" ({LABEL[c.status_before]} -> {LABEL[c.status_after]})"
+            if c.status_before != c.status_after
+            else f" ({LABEL[c.status_after]})"
+        )
+    return f"{c.target} {c.requirement}: {before} -> {after}{status}"
+
+
+def render_baseline(changes: Sequence[BaselineChange], baseline_file: str) -> RenderableType:
+    from rich.console import Group
+    from rich.text import Text
+
+    if not changes:
+        return Text(f"Against baseline {baseline_file}: no change", style="bold")
+    parts: list[RenderableType] = [
+        Text(f"Against baseline {baseline_file}: {fmt_n(len(changes), 'change')}", style="bold")
+    ]
+    for c in changes:
+        worse = c.kind == "pass->fail" or (c.status_after not in (None, "pass"))
+        parts.append(Text("  " + baseline_line(c), style="red" if worse else ""))
+    return Group(*parts)

@@ -38,7 +38,10 @@ def _console_class() -> type[Console]:
 
 
 def stdout_console() -> Console:
-    return _console_class()(highlight=False, soft_wrap=False)
+    """Data console: never cuts a name or a number (width policy in presentation/layout)."""
+    from kvplan.presentation.layout import FittingConsole
+
+    return FittingConsole(highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:

@@ -43,6 +43,8 @@ class CatalogEntry(BaseModel):
     published_active_params: int | None = Field(default=None, gt=0)
     params_source: str | None = None
     notes: str | None = None
+    revision: str | None = None  # which published revision of the config the file is
+    verified: str | None = None  # against what, and when, the file was last re-checked
 
 
 class CatalogFile(BaseModel):

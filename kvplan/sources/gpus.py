@@ -95,3 +95,53 @@ def load_gpus(user_file: str | None = None) -> GpuCatalog:
         for gpu in _load_file(path):
             catalog.add(gpu)
     return catalog
+
+
+# ---- the --gpu-file format as a JSON Schema (configs/gpus.schema.json, generated) ---------
+_GPU_FIELD_DOCS = {
+    "name": "Canonical name to type after --gpu: lowercase letters, digits, '.', '-'. A name "
+    "already in the catalog replaces that entry; a new name adds one.",
+    "display_name": "Human name, e.g. 'NVIDIA H100 SXM5 80GB' (also accepted by --gpu).",
+    "vendor": "Who makes it.",
+    "aliases": "Other names --gpu accepts (case, spaces, '_' and '-' are ignored).",
+    "memory_marketed_gb": "The datasheet memory figure in GB, kept for reference.",
+    "memory_bytes": "Total memory in bytes as the runtime reports it (nvidia-smi total MiB x "
+    "1,048,576; rocminfo for AMD).",
+    "memory_basis": "Where memory_bytes comes from, e.g. 'nvidia-smi total 81559 MiB'.",
+    "memory_type": "Memory technology as the datasheet names it: HBM3e, GDDR6, unified "
+    "LPDDR5 (labels the bandwidth as HBM / GDDR / unified).",
+    "cuda_memory_bytes": "Optional: the smaller total CUDA/PyTorch report (torch.cuda."
+    "mem_get_info()[1]); engines' memory fractions apply to this one when given.",
+    "memory_bandwidth": "Memory bandwidth in bytes/s, decimal as vendors state it "
+    "(3.35e12 = 3.35 TB/s).",
+    "flops": "Dense peak FLOP/s (OP/s for int8) per data type: never the 'with sparsity' "
+    "figure. Leave out a dtype the hardware has no tensor/matrix unit for.",
+    "interconnect": "GPU-to-GPU link name, e.g. 'NVLink 4' or 'PCIe Gen5 x16'.",
+    "interconnect_bandwidth": "Per-GPU link bandwidth in bytes/s, both directions.",
+    "tdp_watts": "Board power in watts.",
+    "source": "Where the figures come from (URLs); required.",
+    "notes": "Anything a reader should know (sparsity halved, runtime totals, ...).",
+}
+
+
+def gpu_file_schema() -> dict[str, object]:
+    """JSON Schema of a --gpu-file (the same model that validates the file)."""
+    schema = GpuCatalogFile.model_json_schema()
+    gpu = schema["$defs"]["GpuSpec"]
+    for field_name, doc in _GPU_FIELD_DOCS.items():
+        gpu["properties"][field_name]["description"] = doc
+    gpu["description"] = "One accelerator as software schedules it (one GPU of a node)."
+    schema["properties"]["schema_version"]["description"] = "Always 1."
+    schema["properties"]["gpus"]["description"] = "The entries to add or replace."
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://github.com/kvplan/kvplan/blob/main/configs/gpus.schema.json",
+        "title": "kvplan GPU file (--gpu-file / KVPLAN_GPU_FILE / policy gpu_file)",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def gpu_file_schema_text() -> str:
+    import json
+
+    return json.dumps(gpu_file_schema(), indent=2) + "\n"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
@@ -468,8 +469,12 @@ class LoadedPolicy:
     targets: tuple[Target, ...]
 
 
-def load_policy(path_text: str) -> LoadedPolicy:
-    """Read, validate and resolve a policy file into core Targets (KvplanError on bad input)."""
+def load_policy(path_text: str, *, only_configs: Collection[Path] | None = None) -> LoadedPolicy:
+    """Read, validate and resolve a policy file into core Targets (KvplanError on bad input).
+
+    `only_configs`: keep only the targets whose model is one of these local config files
+    (a path or glob in the policy, relative to its folder, that matches one): what the
+    pre-commit hook re-checks when configs change. The whole file is still validated."""
     path = expand_user(path_text)
     raw, lines = read_yaml(path, origin=path_text)
     if raw is None:
@@ -518,7 +523,14 @@ def load_policy(path_text: str) -> LoadedPolicy:
             gpus.get(target.gpu)
         except KvplanError as exc:
             where.fail((*loc, "gpu"), exc.message, hint=exc.hint)
-        targets += _resolve(target, loc, where, base, gpu_file, requirements)
+        if only_configs is not None:
+            paths = _model_paths(target.model, base) or []
+            wanted = {p.resolve() for p in only_configs}
+            if not any(_config_file(p) in wanted for p in paths):
+                continue
+        targets += _resolve(
+            target, loc, where, base, gpu_file, requirements, only_configs=only_configs
+        )
         if len(targets) > MAX_TARGETS:
             where.fail(loc, f"more than {MAX_TARGETS} targets after expanding model globs")
     return LoadedPolicy(path=path_text, targets=tuple(targets))
@@ -643,8 +655,13 @@ def _resolve(
     base: Path,
     gpu_file: str | None,
     requirements: Requirements,
+    *,
+    only_configs: Collection[Path] | None = None,
 ) -> list[Target]:
     paths = _model_paths(t.model, base)
+    if paths is not None and only_configs is not None:
+        wanted = {p.resolve() for p in only_configs}
+        paths = [p for p in paths if _config_file(p) in wanted]
     if paths == []:
         where.fail(
             (*loc, "model"), f"{t.model!r} matches no files (relative to {base.as_posix() or '.'})"
@@ -689,6 +706,15 @@ def _resolve(
             )
         )
     return out
+
+
+def _config_file(path: Path) -> Path:
+    """A model path as a config file: a folder means the config.json / params.json in it."""
+    if path.is_dir():
+        for name in CONFIG_FILES:
+            if (path / name).is_file():
+                return (path / name).resolve()
+    return path.resolve()
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -771,3 +797,31 @@ __all__ = [
     "policy_schema_text",
     "read_config_raw",
 ]
+
+
+# ---- a stored result, for `kvplan check --baseline` -------------------------------------
+def load_baseline(path_text: str) -> dict[tuple[str, str, str], tuple[str, Any, str]]:
+    """Read a `kvplan check --format json` document: (policy file, target, requirement) ->
+    (unit, measured, status). Anything else is an input error naming the file."""
+    path = Path(path_text).expanduser()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KvplanError(f"{path_text}: cannot read baseline ({exc.strerror})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise KvplanError(f"{path_text}: baseline is not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("command") != "check" or "policies" not in doc:
+        raise KvplanError(
+            f"{path_text}: not a `kvplan check --format json` result",
+            hint="make one with: kvplan check --format json > main.json",
+        )
+    out: dict[tuple[str, str, str], tuple[str, Any, str]] = {}
+    try:
+        for policy in doc["policies"]:
+            for t in policy["targets"]:
+                for row in t["results"]:
+                    key = (str(policy["file"]), str(t["target"]), str(row["requirement"]))
+                    out[key] = (str(row["unit"]), row.get("measured"), str(row["status"]))
+    except (KeyError, TypeError) as exc:
+        raise KvplanError(f"{path_text}: baseline is missing field {exc}") from None
+    return out

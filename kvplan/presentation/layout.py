@@ -1,0 +1,154 @@
+"""Width policy for everything kvplan prints on stdout: a name or a number is never cut.
+
+rich, left alone, renders at 80 columns when stdout is not a terminal and shortens table
+cells with "…" when a table is wider than the console: `kvplan models | grep Qwen` would
+show `Qwen/Qw…`. The rules here instead:
+
+* Piped (stdout not a terminal) and no COLUMNS: the width is what the content needs (at
+  least 80), so every table row stays one line that grep/awk can read whole.
+* A terminal, or COLUMNS set (honoured, terminal or not): a table whose natural width
+  exceeds the width switches to a narrow layout, one record per row: the first cell on
+  its own line, then `header: value` pairs packed into lines. Nothing is abbreviated.
+* Text wraps at spaces only; a word longer than the line (a path, a repo id) is printed
+  whole and left to overflow, never folded or cropped.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+PIPE_MIN_WIDTH = 80  # rich's own default for a non-terminal; the floor, not a ceiling
+_UNBOUNDED = 1 << 20
+
+
+def natural_width(console: Console, renderable: RenderableType) -> int:
+    """Columns the renderable needs with nothing wrapped (a table: every column at its
+    widest cell; text: its longest line)."""
+    options = console.options.update_width(_UNBOUNDED)
+    return Measurement.get(console, options, renderable).maximum
+
+
+def _cell_text(console: Console, cell: Any) -> Text | None:
+    if isinstance(cell, Text):
+        return cell
+    if isinstance(cell, str):
+        return console.render_str(cell)
+    return None  # a nested renderable: leave the table as it is
+
+
+def narrow_table(console: Console, table: Table, width: int) -> RenderableType:
+    """The table as one record per row (see the module docstring); the table itself when a
+    cell is not plain text."""
+    columns = table.columns
+    cells = [list(col.cells) for col in columns]
+    headers = [_cell_text(console, col.header) or Text(str(col.header)) for col in columns]
+    parts: list[RenderableType] = []
+    if table.title:
+        title = _cell_text(console, table.title)
+        if title is None:
+            return table
+        parts.append(Text.assemble(title, style="bold"))
+    n_rows = len(table.rows)
+    for i in range(n_rows):
+        texts = [
+            _cell_text(console, cells[c][i]) if i < len(cells[c]) else Text("")
+            for c in range(len(columns))
+        ]
+        if any(t is None for t in texts):
+            return table
+        row_style = table.rows[i].style or ""
+        first = texts[0]
+        assert first is not None
+        named = table.show_header and headers[0].plain
+        head = Text.assemble(headers[0].plain, ": ", first) if named else first
+        parts.append(Text.assemble(head, style=f"bold {row_style}"))
+        line = Text("  ", no_wrap=True, overflow="ignore")
+        for header, value in zip(headers[1:], texts[1:], strict=True):
+            assert value is not None
+            if not value.plain.strip():
+                continue
+            pair = Text.assemble(Text(header.plain, style="dim"), ": ", value)
+            if len(line) > 2 and len(line) + 2 + len(pair) > width:
+                parts.append(line)
+                line = Text("  ", no_wrap=True, overflow="ignore")
+            if len(line) > 2:
+                line.append("  ")
+            line.append_text(pair)
+        if len(line) > 2:
+            parts.append(line)
+    if table.caption:
+        caption = _cell_text(console, table.caption)
+        if caption is not None:
+            parts.append(caption)
+    return Group(*parts)
+
+
+def _break_offsets(line: str, width: int) -> list[int]:
+    """Greedy word wrap: where to break `line` so each piece is at most `width` columns,
+    breaking only at spaces (a longer word is its own piece, whole)."""
+    offsets: list[int] = []
+    start = 0
+    last_space = -1
+    for i, ch in enumerate(line):
+        if ch == " ":
+            last_space = i
+        if i - start >= width and last_space > start:
+            offsets.append(last_space + 1)
+            start = last_space + 1
+            last_space = -1
+    return offsets
+
+
+def wrap_words(text: Text, width: int) -> Text:
+    """`text` wrapped at spaces to `width`; words are never split or cut."""
+    pieces: list[Text] = []
+    for line in text.split(allow_blank=True):
+        for piece in line.divide(_break_offsets(line.plain, width)):
+            piece.rstrip()
+            pieces.append(piece)
+    out = Text("\n", style=text.style).join(pieces)
+    out.no_wrap, out.overflow, out.justify = True, "ignore", text.justify
+    return out
+
+
+def fit_to_width(console: Console, renderable: Any, width: int) -> Any:
+    """Replace every table (also inside groups) wider than `width` by its narrow layout,
+    and wrap text at spaces only."""
+    if isinstance(renderable, Text):
+        return wrap_words(renderable, width)
+    if isinstance(renderable, Table):
+        if natural_width(console, renderable) > width:
+            return fit_to_width(console, narrow_table(console, renderable, width), width)
+        return renderable
+    if isinstance(renderable, Group):
+        return Group(*(fit_to_width(console, r, width) for r in renderable.renderables))
+    return renderable
+
+
+class FittingConsole(Console):
+    """A rich Console whose `print` follows the width policy of this module."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        columns = os.environ.get("COLUMNS", "")
+        self._size_to_content = not self.is_terminal and not columns.strip().isdigit()
+
+    def on_broken_pipe(self) -> None:
+        """rich exits 1 on a broken pipe; kvplan's main() handles it once (quietly, 141)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("crop", False)
+        if self._size_to_content:
+            needed = max((natural_width(self, o) for o in objects), default=0)
+            self.width = max(PIPE_MIN_WIDTH, needed)
+        else:
+            objects = tuple(fit_to_width(self, o, self.width) for o in objects)
+        super().print(*objects, **kwargs)
