@@ -191,7 +191,8 @@ BAD_FILES = [
     (
         "g-not-dividing",
         {**GOOD, "num_key_value_heads": 5},
-        "key num_key_value_heads (5) does not divide num_attention_heads (32)",
+        "key num_key_value_heads (5) does not divide num_attention_heads (32): query heads "
+        "cannot be grouped evenly",
     ),
     (
         "head-dim",
@@ -314,6 +315,7 @@ def test_subprocess_bad_input_has_no_traceback(tmp_path: Path):
     proc = run_module("size", str(path))
     assert proc.returncode == 2
     assert proc.stderr == (
-        f"Error: {path}: key num_key_value_heads (3) does not divide num_attention_heads (32)\n"
+        f"Error: {path}: key num_key_value_heads (3) does not divide num_attention_heads (32): "
+        "query heads cannot be grouped evenly\n"
     )
     assert "Traceback" not in proc.stderr and proc.stdout == ""
