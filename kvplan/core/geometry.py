@@ -191,11 +191,14 @@ class Layer(Frozen):
         return sum(part.elements for part in state_parts(self))
 
     def label(self) -> str:
-        """'full', 'sliding(4096)', 'mamba2', 'mla_indexer', 'cross_attention', 'no_op'."""
+        """'full', 'sliding(4096)', 'mamba2', 'mla_indexer', 'cross_attention', 'moe_only'
+        (no mixer, MoE only), 'mlp_only', 'no_op' (nothing at all)."""
         assert self.mixer is not None
         if self.mixer is Mixer.ATTENTION:
             base = self.kind.value if self.window is None else f"{self.kind.value}({self.window})"
             return base
+        if self.mixer is Mixer.NOOP and self.ffn is not Ffn.NONE:
+            return "moe_only" if self.ffn is Ffn.MOE else "mlp_only"
         return self.mixer.value
 
 

@@ -42,6 +42,8 @@ class LayerGroup(BaseModel):
     mixer: Mixer = Mixer.ATTENTION
     label: str = ""  # 'full', 'sliding(4096)', 'mamba2', 'mla_indexer' ...
     kv_heads: int | None = None  # attention layers: G of this group
+    head_dim: int | None = None  # attention layers: d_k
+    v_head_dim: int | None = None  # attention layers: d_v
     state_bytes: int = 0  # per layer, per sequence, each part in its own dtype
     bytes_per_token: int | None = None  # per layer, at the KV dtype (when one is given)
 
@@ -116,6 +118,8 @@ def layer_groups(
     for members in groups.values():
         first = members[0]
         per_token = elements_per_token(spec, first, kv_heads)
+        attention = first.mixer is Mixer.ATTENTION
+        d_k, d_v = spec.layer_head_dims(first) if attention else (None, None)
         out.append(
             LayerGroup(
                 kind=first.kind,
@@ -126,9 +130,9 @@ def layer_groups(
                 state_elements=first.state_elements,
                 mixer=first.mixer_kind,
                 label=first.label(),
-                kv_heads=mixers.layer_kv_heads(spec, first, kv_heads)
-                if first.mixer is Mixer.ATTENTION
-                else None,
+                kv_heads=mixers.layer_kv_heads(spec, first, kv_heads) if attention else None,
+                head_dim=d_k,
+                v_head_dim=d_v,
                 state_bytes=layer_state_bytes(spec, first, kv_dtype),
                 bytes_per_token=None
                 if kv_dtype is None
