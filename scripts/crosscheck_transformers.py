@@ -93,11 +93,10 @@ def load_config(path: Path) -> tuple[Any, dict[str, Any]]:
         raise LookupError("no model_type key: not a Hugging Face config.json")
     model_type = raw["model_type"]
     if model_type not in CONFIG_MAPPING:
-        extra = ""
-        if "auto_map" in raw:
-            extra = " (config has auto_map: remote code only, trust_remote_code would be needed)"
+        extra = "; the config has auto_map" if "auto_map" in raw else ""
         raise LookupError(
-            f"model_type {model_type!r} is not in transformers {transformers.__version__}{extra}"
+            f"model_type {model_type!r} is not in transformers {transformers.__version__}: "
+            f"the model needs its repository's own code (trust_remote_code){extra}"
         )
     cfg = CONFIG_MAPPING[model_type].from_dict(dict(raw))
     return cfg, raw
@@ -420,7 +419,7 @@ def short_error(exc: BaseException) -> str:
     tb = traceback.extract_tb(exc.__traceback__)
     where = ""
     for fr in reversed(tb):
-        if "transformers" in fr.filename:
+        if "site-packages/transformers/" in fr.filename:
             where = f" at {fr.filename.split('site-packages/')[-1]}:{fr.lineno} ({fr.name})"
             break
     return f"{type(exc).__name__}: {msg[:300]}{where}"
