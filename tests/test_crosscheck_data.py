@@ -66,7 +66,8 @@ def test_fixture_matches_index_and_config(path: Path, index: dict) -> None:
     if bundled.exists():
         digest = hashlib.sha256(bundled.read_bytes()).hexdigest()
         assert digest == fx["config_sha256"], (
-            f"{bundled} changed since its fixture was made; rerun scripts/crosscheck_transformers.py"
+            f"{bundled} changed since its fixture was made; "
+            "rerun scripts/crosscheck_transformers.py"
         )
     if fx["status"] == "unsupported":
         assert fx["errors"], "an unsupported model must say why"
