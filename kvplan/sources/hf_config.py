@@ -331,6 +331,11 @@ class _Reader:
         if mla is not None:
             head_dim, v_head_dim = mla.qk_nope_head_dim + mla.qk_rope_head_dim, mla.v_head_dim
         kv_heads = self._dominant_kv_heads(layers, kv_heads, heads)
+        for d in layers:  # a cross-attention layer's fixed K/V is sized from its own geometry
+            if d["mixer"] == "cross_attention":
+                d.setdefault("kv_heads", kv_heads)
+                d.setdefault("head_dim", head_dim)
+                d.setdefault("v_head_dim", v_head_dim)
         return self._build(
             layers,
             hidden,
@@ -724,6 +729,18 @@ class _Reader:
         freq_raw = self.cfg.get("moe_layer_freq")
         if isinstance(freq_raw, list):
             return self._flag_list("moe_layer_freq", freq_raw, n)
+        kinds = self.cfg.get("mlp_layer_types")
+        if kinds is not None:  # GLM-5.2: 'dense' / 'sparse' per layer
+            if not isinstance(kinds, list) or any(k not in ("dense", "sparse") for k in kinds):
+                raise self.fail(
+                    "mlp_layer_types", "key mlp_layer_types must be a list of 'dense' and 'sparse'"
+                )
+            if len(kinds) != n:
+                raise self.fail(
+                    "mlp_layer_types",
+                    f"key mlp_layer_types has {len(kinds)} entries for {n} layers",
+                )
+            return [k == "sparse" for k in kinds]
         first_dense = self._int("first_k_dense_replace", default=0, positive=False) or 0
         freq = (
             self._int(
@@ -1125,13 +1142,27 @@ class _Reader:
         if self.traits.pattern == "dsa":
             dim = self._int("index_head_dim", required=True)
             idx_heads = self._int("index_n_heads", required=True)
-            for d in drafts:
-                if d["mixer"] == "full":
+            own = self._indexer_flags(len(drafts))
+            for d, flag in zip(drafts, own, strict=True):
+                if d["mixer"] == "full" and flag:
                     d.update(index_head_dim=dim, index_heads=idx_heads)
             self.assumptions.append(
                 f"DSA indexer keys ({dim} elements/token/layer) counted in the KV dtype, as "
                 "transformers caches them (vLLM keeps them in fp8 + a 4-byte scale per token)"
             )
+
+    def _indexer_flags(self, n: int) -> list[bool]:
+        """GLM-5.2 `indexer_types`: 'full' layers run (and cache) their own lightning indexer,
+        'shared' layers reuse the previous full layer's top-k and cache only the latent."""
+        key = "indexer_types"
+        values = self.cfg.get(key)
+        if values is None:
+            return [True] * n
+        if not isinstance(values, list) or any(v not in ("full", "shared") for v in values):
+            raise self.fail(key, f"key {key} must be a list of 'full' and 'shared'")
+        if len(values) != n:
+            raise self.fail(key, f"key {key} has {len(values)} entries for {n} layers")
+        return [v == "full" for v in values]
 
     def _add_recurrent(self, drafts: list[Draft], hidden: int | None) -> None:
         kinds = {d["mixer"] for d in drafts} & RECURRENT_NAMES
