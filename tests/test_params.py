@@ -50,6 +50,17 @@ NOT_ROUNDED: dict[tuple[str, str], str] = {
     ("deepseek-ai/DeepSeek-V2-Lite", "active"): (
         "'2.4B activated' is 2.451B (excl. the input embedding) truncated"
     ),
+    ("google/gemma-4-26B-A4B", "total"): (
+        "'26B' is the multimodal checkpoint's name-size; the text decoder kvplan plans for is "
+        "25.233B, exactly what transformers builds from the same config (crosscheck fixture)"
+    ),
+    ("nvidia/Llama-3_3-Nemotron-Super-49B-v1", "total"): (
+        "'49B' is 49.87B truncated: 49 attention blocks (G 8) and 80 FFN blocks of "
+        "block_configs widths, untied 128256 x 8192 embeddings"
+    ),
+    ("mistralai/Devstral-2-123B-Instruct-2512", "total"): (
+        "'123B' is a name-size; the config gives 125.03B, exactly transformers' count"
+    ),
     ("Qwen/Qwen3-Next-80B-A3B-Thinking", "active"): (
         "'A3B' is a name-size: per token 48 x (10 routed + 1 shared expert of 3 x 2048 x 512, "
         "router 2048 x 512) = 1.72B, 36 Gated DeltaNet mixers of 33.7M = 1.21B, 12 gated "
