@@ -298,3 +298,21 @@ def test_with_kv_heads_is_validated():
     four = spec.with_kv_heads(4)
     assert {four.layer_kv_heads(x) for x in four.layers if x.mixer is Mixer.ATTENTION} == {4}
     assert mixers.mixer_params(four, four.layers[0]) < mixers.mixer_params(spec, spec.layers[0])
+
+
+def test_check_reports_an_unknown_layer_kind_as_a_lint_finding():
+    from kvplan.sources.lint import lint_config
+
+    cfg = {**raw("MiniMaxAI__MiniMax-M2.7"), "layer_types": ["linear_attention"] * 62}
+    findings = lint_config(cfg, origin="c.json")
+    assert [(f.severity, f.key, f.message) for f in findings] == [
+        ("error", "layer_types", "key layer_types has unknown layer type 'linear_attention'")
+    ]
+
+
+def test_minimax_m3_dense_layers_use_dense_intermediate_size():
+    spec = load("MiniMaxAI__MiniMax-M3")
+    dense = [layer for layer in spec.layers if layer.ffn is Ffn.DENSE]
+    flags = raw("MiniMaxAI__MiniMax-M3")["moe_layer_freq"]
+    assert len(dense) == flags.count(0)
+    assert {layer.ffn_width for layer in dense} == {12288}  # dense_intermediate_size

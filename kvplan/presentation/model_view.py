@@ -162,11 +162,13 @@ def render_size(
             "compressed latent per token (no per-head K/V cached)",
         )
     else:
+        own = {spec.layer_kv_heads(x) for x in spec.layers if x.is_attention}
+        per_layer = "; G differs by layer kind, see below" if len(own) > 1 else ""
         geo.add_row(
             "attention",
             f"{spec.layout.value.upper()}: H={spec.query_heads} query "
             f"heads, G={spec.kv_heads} KV heads ({spec.group_size} query head"
-            f"{'s' if spec.group_size != 1 else ''} per KV head)",
+            f"{'s' if spec.group_size != 1 else ''} per KV head){per_layer}",
         )
     geo.add_row("layers", f"L={spec.num_layers}: {spec.layer_summary()}")
     dims = f"d_head={spec.head_dim}" + (

@@ -245,7 +245,8 @@ TRAITS: dict[str, Traits] = {
     "glm_moe_dsa": Traits(pattern="dsa"),
     "mimo_v2_flash": Traits(pattern="mimo_v2"),
     "minimax_m2": Traits(pattern="minimax"),
-    "minimax_m3": Traits(pattern="minimax"),
+    # MiniMax-M3 (remote code): the first_k_dense_replace dense layers use dense_intermediate_size.
+    "minimax_m3": Traits(pattern="minimax", dense_width_key="dense_intermediate_size"),
 }
 DEFAULT_TRAITS = Traits()
 
