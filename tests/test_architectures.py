@@ -276,6 +276,21 @@ BAD = [
         "key mamba_num_heads must be positive, got 0",
     ),
     (raw("deepseek-ai__DeepSeek-V4-Flash"), "key compress_ratios: compressed attention"),
+    (
+        # Falcon-H1 style: Mamba keys in a family whose layers kvplan reads as attention only
+        {**raw("meta-llama__Llama-3.1-8B"), "model_type": "falcon_h1", "mamba_d_ssm": 1024},
+        "key mamba_d_ssm: a recurrent (state-space / linear-attention) mixer in a falcon_h1 config",
+    ),
+    (
+        {
+            **raw("google__gemma-4-26B-A4B"),
+            "text_config": {
+                **raw("google__gemma-4-26B-A4B")["text_config"],
+                "num_kv_shared_layers": 10,
+            },
+        },
+        "key num_kv_shared_layers (10): layers that reuse another layer's KV cache",
+    ),
     (raw("moonshotai__Kimi-K3"), "key linear_attn_config: Kimi-Linear style KDA"),
 ]
 

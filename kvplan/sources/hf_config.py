@@ -37,7 +37,14 @@ from kvplan.core.geometry import (
     RecurrentDims,
 )
 from kvplan.errors import KvplanError
-from kvplan.sources.traits import GENERIC_LAYER_TYPES, UNSUPPORTED_KEYS, Traits, traits_for
+from kvplan.sources.traits import (
+    GENERIC_LAYER_TYPES,
+    RECURRENT_HINT_KEYS,
+    UNSUPPORTED_KEYS,
+    UNSUPPORTED_NONZERO_KEYS,
+    Traits,
+    traits_for,
+)
 
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 HEAD_KEYS = ("num_attention_heads", "n_head", "n_heads", "num_heads")
@@ -300,6 +307,18 @@ class _Reader:
         for key, why in UNSUPPORTED_KEYS.items():
             if self.cfg.get(key) is not None:
                 self.error(key, f"key {key}: {why}")
+        for key, why in UNSUPPORTED_NONZERO_KEYS.items():
+            value = self.cfg.get(key)
+            if value not in (None, 0, False):
+                self.error(key, f"key {key} ({value!r}): {why}")
+        if self.traits.mixer is None:
+            hint = next((k for k in RECURRENT_HINT_KEYS if self.cfg.get(k) is not None), None)
+            if hint is not None:
+                self.error(
+                    hint,
+                    f"key {hint}: a recurrent (state-space / linear-attention) mixer in a "
+                    f"{self.family} config, a layer kind kvplan does not model for this family",
+                )
         n_layers = self.step(self._layer_count)
         if n_layers is not None and n_layers > MAX_LAYERS:
             self.too_big = True
@@ -1119,10 +1138,6 @@ class _Reader:
     def _add_geometry(self, drafts: list[Draft]) -> None:
         """Per-layer-type attention geometry and cache extras."""
         if self.traits.pattern == "gemma4":
-            for key in ("num_kv_shared_layers", "hidden_size_per_layer_input"):
-                value = self._int(key, positive=False)
-                if value:
-                    raise self.fail(key, f"key {key} ({value}): not modelled by kvplan")
             if self._bool("use_double_wide_mlp", False):
                 raise self.fail("use_double_wide_mlp", "key use_double_wide_mlp: not modelled")
             global_g = self._int("num_global_key_value_heads")

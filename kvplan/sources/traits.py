@@ -235,7 +235,7 @@ TRAITS: dict[str, Traits] = {
         dense_width_key="intermediate_size_mlp",
         pattern="llama4",
     ),
-    # transformers models/smollm3: SmolLM3Config(tie_word_embeddings=True).
+    # transformers models/smollm3 configuration_smollm3.py: tie_word_embeddings: bool = True.
     "smollm3": Traits(tied_by_default=True),
     # transformers models/mllama: cross-attention layers listed in cross_attention_layers.
     "mllama_text_model": Traits(pattern="mllama"),
@@ -263,4 +263,23 @@ UNSUPPORTED_KEYS: dict[str, str] = {
         "Kimi-Linear style KDA / linear-attention layers are not modelled by kvplan"
     ),
     "hc_mult": "hyper-connections (DeepSeek-V4 style) are not modelled by kvplan",
+    "altup_num_inputs": "Gemma-3n AltUp / per-layer embeddings are not modelled by kvplan",
 }
+# Keys that change the cache or the weights when non-zero (zero or absent is the plain model).
+UNSUPPORTED_NONZERO_KEYS: dict[str, str] = {
+    "num_kv_shared_layers": "layers that reuse another layer's KV cache are not modelled by kvplan",
+    "hidden_size_per_layer_input": "per-layer input embeddings are not modelled by kvplan",
+}
+# Keys that only a recurrent mixer has: in a family whose traits name no recurrent mixer
+# (e.g. Falcon-H1's parallel attention + Mamba layers) they mean a layer kind kvplan would
+# otherwise miss silently.
+RECURRENT_HINT_KEYS = (
+    "mamba_d_state",
+    "mamba_num_heads",
+    "mamba_n_heads",
+    "mamba_d_ssm",
+    "mamba_head_dim",
+    "ssm_state_size",
+    "linear_num_value_heads",
+    "conv_L_cache",
+)
