@@ -282,6 +282,11 @@ BAD = [
         "key mamba_d_ssm: a recurrent (state-space / linear-attention) mixer in a falcon_h1 config",
     ),
     (
+        {**raw("meta-llama__Llama-3.1-8B"), "hybrid_override_pattern": "M*" * 16},
+        "key hybrid_override_pattern: a layer-structure key kvplan reads only for nemotron_h, "
+        "not for llama",
+    ),
+    (
         {
             **raw("google__gemma-4-26B-A4B"),
             "text_config": {

@@ -40,6 +40,8 @@ from kvplan.errors import KvplanError
 from kvplan.sources.traits import (
     GENERIC_LAYER_TYPES,
     RECURRENT_HINT_KEYS,
+    STRUCTURE_KEYS,
+    TRAITS,
     UNSUPPORTED_KEYS,
     UNSUPPORTED_NONZERO_KEYS,
     Traits,
@@ -311,6 +313,13 @@ class _Reader:
             value = self.cfg.get(key)
             if value not in (None, 0, False):
                 self.error(key, f"key {key} ({value!r}): {why}")
+        for key, readers in STRUCTURE_KEYS.items():
+            if self.cfg.get(key) is not None and self.traits.pattern not in readers:
+                self.error(
+                    key,
+                    f"key {key}: a layer-structure key kvplan reads only for "
+                    f"{_families_reading(readers)}, not for {self.family}",
+                )
         if self.traits.mixer is None:
             hint = next((k for k in RECURRENT_HINT_KEYS if self.cfg.get(k) is not None), None)
             if hint is not None:
@@ -1269,6 +1278,11 @@ class _Reader:
                 "max_window_layers",
                 f"key max_window_layers ({start}) exceeds num_hidden_layers ({layers}): {effect}",
             )
+
+
+def _families_reading(patterns: frozenset[str]) -> str:
+    names = sorted(f for f, t in TRAITS.items() if t.pattern in patterns)
+    return ", ".join(names)
 
 
 def _find_num_bits(q: Mapping[str, Any]) -> int | None:

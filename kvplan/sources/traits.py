@@ -283,3 +283,20 @@ RECURRENT_HINT_KEYS = (
     "linear_num_value_heads",
     "conv_L_cache",
 )
+
+# Layer-structure keys and the structural readers (Traits.pattern) that read them. The key in a
+# family whose reader ignores it would be a layer description kvplan silently drops: an error.
+STRUCTURE_KEYS: dict[str, frozenset[str]] = {
+    "hybrid_override_pattern": frozenset({"nemotron_h"}),
+    "layers_block_type": frozenset({"nemotron_h"}),
+    "block_configs": frozenset({"block_configs"}),
+    "cross_attention_layers": frozenset({"mllama"}),
+    "hybrid_layer_pattern": frozenset({"mimo_v2"}),
+    "swa_num_key_value_heads": frozenset({"mimo_v2"}),
+    "swa_head_dim": frozenset({"mimo_v2"}),
+    "full_attn_idxs": frozenset({"lfm2"}),
+    "global_head_dim": frozenset({"gemma4"}),
+    "num_global_key_value_heads": frozenset({"gemma4"}),
+    "index_head_dim": frozenset({"dsa"}),
+    "indexer_types": frozenset({"dsa"}),
+}
