@@ -43,10 +43,10 @@ def parse_size(text: str) -> int:
             hint="use a number with a unit such as 40GiB, 80GB, 512MiB",
         )
     number, unit = match.groups()
-    factor = _SIZE_UNITS[unit.lower()]
+    factor: int = _SIZE_UNITS[unit.lower()]
     if "." in number:
         whole, frac = number.split(".")
-        return int(whole) * factor + int(frac) * factor // 10 ** len(frac)
+        return int(whole) * factor + int(frac) * factor // int(10 ** len(frac))
     return int(number) * factor
 
 

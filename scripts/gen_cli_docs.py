@@ -1,9 +1,10 @@
-"""Regenerate docs/cli.md from the CLI's own --help (run after changing a command).
+"""Regenerate the generated docs: docs/cli.md (from `--help`) and configs/policy.schema.json
+(from the policy models, themselves derived from the deployment declaration).
 
-    python scripts/gen_cli_docs.py
+    python scripts/gen_cli_docs.py           # rewrite both
+    python scripts/gen_cli_docs.py --check   # exit 1 if either is stale (CI, pre-commit)
 
-The reference is generated, never hand-written, so it cannot drift from the code;
-tests/test_docs.py checks that every command and option appears in it.
+They are generated, never hand-written, so they cannot drift from the code.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def help_text(*args: str) -> str:
     return out.stdout.rstrip()
 
 
-def main() -> None:
+def cli_markdown() -> str:
     parts = [
         "# CLI reference",
         "",
@@ -44,8 +45,41 @@ def main() -> None:
     ]
     for command in COMMANDS:
         parts += ["", f"## kvplan {command}", "", "```", help_text(command), "```"]
-    (ROOT / "docs" / "cli.md").write_text("\n".join(parts) + "\n", encoding="utf-8")
+    return "\n".join(parts) + "\n"
+
+
+def schema_json() -> str:
+    from kvplan.sources.policy import policy_schema_text
+
+    return policy_schema_text()
+
+
+GENERATED = {
+    ROOT / "docs" / "cli.md": cli_markdown,
+    ROOT / "configs" / "policy.schema.json": schema_json,
+}
+
+
+def main(argv: list[str]) -> int:
+    check = "--check" in argv
+    stale = []
+    for path, make in GENERATED.items():
+        text = make()
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current == text:
+            continue
+        if check:
+            stale.append(path.relative_to(ROOT).as_posix())
+        else:
+            path.write_text(text, encoding="utf-8")
+    if stale:
+        print(
+            f"stale generated files: {', '.join(stale)} (run python scripts/gen_cli_docs.py)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from kvplan.core.budget import Engine, estimate_activations
 from kvplan.core.capacity import Deployment, fits, max_batch, max_ctx, plan, solve_fit
 from kvplan.core.design import pick_g
+from kvplan.core.engines import ENGINES
 from kvplan.units import GiB
 
 LLAMA31_8B = "meta-llama/Llama-3.1-8B-Instruct"
@@ -20,8 +21,8 @@ def test_vllm_budget_terms_are_the_documented_formula():
     d = Deployment(
         spec=catalog_spec(LLAMA31_8B),
         gpu=gpu("h100-sxm"),
-        fraction=0.95,
-        activations=2 * GiB,
+        gpu_memory_utilization=0.95,
+        activation_reserve=2 * GiB,
         overhead=GiB // 4,
         kv_dtype="bf16",
     )
@@ -45,7 +46,9 @@ def test_sglang_and_trtllm_budget_semantics():
     sg = plan(Deployment(spec=spec, gpu=h100, engine=Engine.SGLANG))
     assert sg.budget.fraction == 0.88  # SGLang v0.4 default at TP 1
     assert sg.budget.kv_budget == int(total * 0.88) - weights
-    trt = plan(Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM, activations=GiB, overhead=0))
+    trt = plan(
+        Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM, activation_reserve=GiB, overhead=0)
+    )
     assert trt.budget.kv_budget == int((total - weights - GiB) * 0.90)
     direct = plan(Deployment(spec=spec, gpu=h100, kv_memory=40 * GiB))
     assert direct.budget.kv_budget == 40 * GiB
@@ -85,7 +88,7 @@ def _deployment_for(record: dict) -> Deployment | None:
         gpu=gpu(gpu_name),
         engine=engine,
         tp=record["tensor_parallel_size"],
-        fraction=record["gpu_memory_utilization"],
+        **{ENGINES[engine].knob: record["gpu_memory_utilization"]},
         kv_dtype=kv_dtype,
         weight_dtype=weight_dtype,
         block_size=record.get("block_size") or 16,
@@ -130,7 +133,12 @@ def test_kv_tokens_within_5_percent_of_real_vllm_logs():
 def test_activation_estimate_matches_vllm_profile_logs():
     # vLLM 0.19 logs: Llama-3.1-8B 1.89 GiB, Qwen2.5-7B 2.21 GiB at 8192 batched tokens
     for name, logged in ((LLAMA31_8B, 1.89), ("Qwen/Qwen2.5-7B-Instruct", 2.21)):
-        estimate = estimate_activations(catalog_spec(name), tp=1) / GiB
+        estimate = (
+            estimate_activations(
+                catalog_spec(name), tp=1, max_num_batched_tokens=8192, max_num_seqs=256
+            )
+            / GiB
+        )
         assert abs(estimate / logged - 1) < 0.06, (name, estimate)
 
 
@@ -172,7 +180,9 @@ def test_pipeline_parallel_splits_layers():
 @settings(max_examples=60, deadline=None)
 @given(ctx=st.integers(1, 300_000), util=st.floats(0.5, 0.98))
 def test_max_batch_is_tight(ctx, util):
-    p = plan(Deployment(spec=catalog_spec(LLAMA31_8B), gpu=gpu("a100-80gb"), fraction=util))
+    p = plan(
+        Deployment(spec=catalog_spec(LLAMA31_8B), gpu=gpu("a100-80gb"), gpu_memory_utilization=util)
+    )
     n = max_batch(p, ctx)
     assert fits(p, ctx, n) or n == 0
     assert not fits(p, ctx, n + 1)

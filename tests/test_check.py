@@ -292,14 +292,14 @@ def test_impossible_tp_is_an_error_never_a_pass(check, tmp_path):
     assert r.out.rstrip().splitlines()[-1] == "0 passed, 0 failed, 1 could not be evaluated"
 
 
-def test_latency_without_roofline_cannot_pass(check, tmp_path, monkeypatch):
-    import kvplan.core.policy as core_policy
+def test_latency_that_cannot_be_estimated_never_passes(check, tmp_path, monkeypatch):
+    import kvplan.core.roofline as roofline
+    from kvplan.errors import KvplanError
 
-    monkeypatch.setattr(
-        core_policy,
-        "load_decode_estimator",
-        lambda: (None, "the decode-latency model is not available"),
-    )
+    def no_estimate(*_args, **_kwargs):
+        raise KvplanError("the GPU has no dense FLOP/s figure")
+
+    monkeypatch.setattr(roofline, "estimate_decode", no_estimate)
     policy = write(
         tmp_path,
         target("    ctx: 8192\n    batch: 8\n    requirements:\n      max_decode_ms: 1000\n"),
@@ -308,15 +308,15 @@ def test_latency_without_roofline_cannot_pass(check, tmp_path, monkeypatch):
     assert r.code == 2
     row = rows(r.json)[("a", "max_decode_ms")]
     assert row["status"] == "error" and row["passed"] is False
-    assert row["message"] == "cannot evaluate: the decode-latency model is not available"
+    assert row["message"] == "cannot evaluate: the GPU has no dense FLOP/s figure"
     assert r.err == (
-        f"Error: {policy}:8: target 'a': max_decode_ms: cannot evaluate: the "
-        "decode-latency model is not available\n"
+        f"Error: {policy}:8: target 'a': max_decode_ms: cannot evaluate: the GPU has no dense "
+        "FLOP/s figure\n"
     )
 
 
 def test_latency_requirements_use_the_roofline(check, tmp_path):
-    roofline = pytest.importorskip("kvplan.core.roofline")
+    from kvplan.core import roofline
     from kvplan.core.capacity import plan
     from kvplan.sources.policy import load_policy
 

@@ -145,7 +145,8 @@ def test_pick_g_from_geometry_flags():
         ),
         (
             ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--kv-memory", "12XB"],
-            "Error: cannot read size '12XB' (use a number with a unit such as 40GiB, 80GB, 512MiB)",
+            "Error: --kv-memory: cannot read size '12XB' (use a number with a unit such as 40GiB, "
+            "80GB, 512MiB)",
         ),
         (
             ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", str(10**20)],
@@ -166,12 +167,18 @@ def test_unknown_gpu_gets_suggestions():
     assert r.err.startswith("Error: unknown GPU 'h1OO' (did you mean ")
 
 
-def test_weights_that_do_not_fit_say_how_much():
+def test_weights_that_do_not_fit_are_an_answer_not_bad_input():
+    # 68,976,648,192 params x 2 bytes = 128.48 GiB > 0.90 x 79.19 GiB: exit 1 ("does not fit"),
+    # with the reason, never exit 2 (the input is valid).
     r = run_cli("fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", "4096")
-    assert r.code == 2
-    assert r.err.startswith(
-        "Error: weights alone need 128.48 GiB per GPU of the 71.27 GiB budget on h100-sxm"
-    )
+    assert r.code == 1
+    assert r.err == ""
+    assert "weights alone need 128.48 GiB per GPU of the 71.27 GiB budget on h100-sxm" in r.out
+    j = run_cli("fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", "4096", "--json")
+    assert j.code == 1
+    assert j.json["fits"] is False and j.json["max_batch"] == 0
+    assert j.json["kv_budget_bytes"] == 0 and j.json["shortfall_bytes"] > 0
+    assert j.json["reason"].startswith("weights alone need 128.48 GiB per GPU")
 
 
 def test_gpus_lists_catalog_json():

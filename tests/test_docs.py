@@ -1,4 +1,4 @@
-"""Docs stay in step with the code: docs/cli.md names every command and option."""
+"""Docs stay in step with the code: docs/cli.md and the policy schema are regenerated."""
 
 from __future__ import annotations
 
@@ -26,3 +26,16 @@ def test_installed_package_answers_from_another_directory(tmp_path):
     assert r.code == 0, r.err
     assert r.json["kv_bytes_per_token"] == 2 * 80 * 8 * 128 * 2
     assert r.json["source"] == "catalog"
+
+
+def test_generated_docs_and_schema_are_up_to_date():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", ROOT / "scripts" / "gen_cli_docs.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    for path, make in gen.GENERATED.items():
+        assert path.read_text(encoding="utf-8") == make(), (
+            f"{path.name} is stale: run python scripts/gen_cli_docs.py"
+        )

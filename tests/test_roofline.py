@@ -14,13 +14,10 @@ import pytest
 from conftest import ROOT, catalog_spec, gpu, run_cli
 
 from kvplan.core.budget import Engine
-from kvplan.core.capacity import Deployment, plan, solve_fit
-from kvplan.core.design import pick_g
+from kvplan.core.capacity import Deployment, plan
 from kvplan.core.roofline import (
     Efficiency,
     estimate_decode,
-    fit_operating_point,
-    pickg_latency,
     sweep_batches,
 )
 from kvplan.errors import KvplanError
@@ -203,33 +200,6 @@ def test_bad_batch_or_ctx_is_one_line_error():
         estimate_decode(p, batch=0, ctx=10)
     with pytest.raises(KvplanError, match="context must be a positive integer, got -1"):
         estimate_decode(p, batch=1, ctx=-1)
-
-
-# ---- hooks for fit and pick-g --------------------------------------------------------------
-def test_fit_operating_point_uses_the_answer():
-    p = _plan("meta-llama/Llama-3.1-8B-Instruct", "h100-sxm")
-    result = solve_fit(p, ctx=8192, batch=None)
-    point = fit_operating_point(p, result)
-    assert point is not None and point["batch"] == result.max_batch and point["ctx"] == 8192
-    e = estimate_decode(p, batch=result.max_batch, ctx=8192)
-    assert point["decode_ms"] == pytest.approx(e.decode_ms)
-    assert point["decode_tokens_per_s"] == pytest.approx(result.max_batch / e.decode_ms * 1e3)
-    assert "ms/step" in point["summary"]
-    nothing = solve_fit(p, ctx=10_000_000, batch=None)
-    assert nothing.max_batch == 0 and fit_operating_point(p, nothing) is None
-
-
-def test_pickg_latency_estimates_every_planned_row_at_the_requested_batch():
-    spec = catalog_spec("meta-llama/Llama-2-13b-hf")
-    base = Deployment(spec=spec, gpu=gpu("a100-80gb"))
-    result = pick_g(base, ctx=65536, batch=32)
-    latency = pickg_latency(result, ctx=65536, batch=32)
-    assert set(latency) == {r.kv_heads for r in result.rows if r.plan is not None}
-    for row in result.rows:
-        ms, tps = latency[row.kv_heads]
-        assert tps == pytest.approx(32 / ms * 1e3)
-        assert ms == pytest.approx(estimate_decode(row.plan, batch=32, ctx=65536).decode_ms)
-    assert latency[40][0] > latency[8][0] > latency[1][0]  # fewer KV heads, faster steps
 
 
 # ---- CLI -----------------------------------------------------------------------------------

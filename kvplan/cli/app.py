@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 
+import click
 import typer
 
 from kvplan import __version__
@@ -54,29 +57,55 @@ def _root(
 
 
 def _register() -> None:
-    from kvplan.cli import models, size
+    from kvplan.cli import check, fit, gpus, models, pick_g, roofline, size
 
-    size.register(app)
-    models.register(app)
-    for optional in ("gpus", "fit", "pick_g", "roofline", "check"):
-        try:
-            module = __import__(f"kvplan.cli.{optional}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"kvplan.cli.{optional}":
-                raise
-            continue
+    for module in (size, models, gpus, fit, pick_g, roofline, check):
         module.register(app)
 
 
 _register()
 
 
+def _fail(exc: KvplanError, *, as_json: bool) -> None:
+    """The one place an error becomes output: one `Error:` line on stderr, and under
+    --json also one error object on stdout, so a script never parses an empty stdout."""
+    if as_json:
+        from kvplan.presentation.output import print_error_json
+
+        print_error_json(exc)
+    sys.stderr.write(f"Error: {exc}\n")
+    if os.environ.get("KVPLAN_DEBUG"):
+        traceback.print_exception(exc)
+
+
 def main() -> None:
+    as_json = "--json" in sys.argv[1:]
     try:
-        app(standalone_mode=True)
+        code = app(standalone_mode=False)
     except KvplanError as exc:
-        sys.stderr.write(f"Error: {exc}\n")
+        _fail(exc, as_json=as_json)
         sys.exit(EXIT_BAD_INPUT)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        _fail(KvplanError(_usage_message(exc), setting=_option_of(exc)), as_json=as_json)
+        sys.exit(EXIT_BAD_INPUT)
+    except click.Abort:
+        sys.stderr.write("Interrupted\n")
+        sys.exit(130)
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted\n")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(exc: click.UsageError) -> str:
+    """click's usage error as one line (no usage block), naming the command."""
+    message = exc.format_message().replace("\n", " ").strip()
+    return message[:1].lower() + message[1:] if message else "bad usage"
+
+
+def _option_of(exc: click.UsageError) -> str | None:
+    param = getattr(exc, "param", None)
+    name = getattr(param, "name", None)
+    return str(name) if name else None

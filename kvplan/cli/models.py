@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
@@ -19,7 +21,7 @@ def models(
 ) -> None:
     """List the bundled model catalog (answers offline, instantly)."""
     catalog = load_catalog()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for entry in catalog.entries:
         if filter_text and filter_text.lower() not in entry.repo_id.lower():
             continue

@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 
 from kvplan.cli import common as c
-from kvplan.core.design import design_spec, pick_g, weights_from_params
-from kvplan.core.roofline import pickg_latency
-from kvplan.presentation.capacity_view import budget_fields, pickg_json, render_pickg
+from kvplan.core.design import design_spec, weights_from_params
+from kvplan.core.reports import ModelRef, pick_g_report
+from kvplan.errors import EXIT_DOES_NOT_FIT
+from kvplan.presentation.capacity_view import render_pickg
 from kvplan.presentation.output import print_json, stdout_console
+from kvplan.sources.deployment import weight_dtype_for
 
 DEFAULT_DESIGN_MODEL = "meta-llama/Llama-2-13b-hf"
 
@@ -58,12 +60,12 @@ def pick_g_command(
             raise c.KvplanError(f"designing from scratch needs {', '.join(missing)}")
         spec = design_spec(layers=layers, heads=heads, head_dim=head_dim, hidden=hidden)
         header = f"Design: L={layers}, H={heads}, head_dim={head_dim} (from flags)"
-        source = "design"
+        source, revision = "design", None
     else:
         name = model or DEFAULT_DESIGN_MODEL
         resolved = flags.load(name)
         spec = resolved.spec
-        source = resolved.source
+        source, revision = resolved.source, resolved.revision
         header = (
             f"No MODEL given: using {DEFAULT_DESIGN_MODEL} geometry (L={spec.num_layers}, "
             f"H={spec.query_heads}, head_dim={spec.head_dim})"
@@ -75,55 +77,24 @@ def pick_g_command(
     if params is not None:
         if params <= 0:
             raise c.KvplanError(f"--params must be positive, got {params:g}")
-        dtype = c.weight_dtype_for(flags.weight_dtype) or spec.checkpoint_dtype
+        dtype = weight_dtype_for(flags.weight_dtype) or spec.checkpoint_dtype
         weights_for = weights_from_params(int(params), dtype)
     deployment = flags.deployment(spec)
-    result = pick_g(
-        deployment, ctx=ctx, batch=batch, **({"weights_for": weights_for} if weights_for else {})
+    header += f" on {deployment.gpus} x {deployment.gpu.name}"
+    report = pick_g_report(
+        deployment,
+        ModelRef(model=spec.name, source=source, revision=revision),
+        header=header,
+        ctx=ctx,
+        batch=batch,
+        weights_for=weights_for,
     )
-    latency = pickg_latency(result, ctx=ctx, batch=batch)
-    header += f" on {deployment.tp * deployment.pp} x {deployment.gpu.name}"
     if flags.as_json:
-        first = next((r.plan for r in result.rows if r.plan is not None), None)
-        data = pickg_json(result)
-        if latency:
-            for row in data["rows"]:
-                ms, tps = latency.get(row["kv_heads"], (None, None))
-                row["decode_ms"] = ms
-                row["decode_tokens_per_s"] = tps
-        print_json(
-            "pick-g",
-            {
-                "model": spec.name,
-                "source": source,
-                "header": header,
-                "ctx": ctx,
-                "batch": batch,
-                **(
-                    {
-                        k: v
-                        for k, v in budget_fields(first).items()
-                        if k
-                        in (
-                            "gpu",
-                            "engine",
-                            "tp",
-                            "pp",
-                            "kv_dtype",
-                            "block_size",
-                            "memory_fraction",
-                        )
-                    }
-                    if first
-                    else {}
-                ),
-                **data,
-            },
-        )
-        return
-    stdout_console().print(
-        render_pickg(result, header=header, ctx=ctx, batch=batch, latency=latency)
-    )
+        print_json("pick-g", report.model_dump(mode="json"))
+    else:
+        stdout_console().print(render_pickg(report))
+    if not report.answered_fits:
+        raise typer.Exit(EXIT_DOES_NOT_FIT)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,18 +4,11 @@ from __future__ import annotations
 
 import typer
 
-from kvplan.cli.common import (
-    MAX_BATCH,
-    MAX_CTX,
-    default_ctx,
-    kv_dtype_for,
-    load_model,
-    positive,
-    weight_dtype_for,
-)
+from kvplan.cli.common import MAX_BATCH, MAX_CTX, default_ctx, load_model, positive
 from kvplan.core.sizing import size_report
 from kvplan.presentation.model_view import render_size, size_json
 from kvplan.presentation.output import print_json, stdout_console
+from kvplan.sources.deployment import kv_dtype_for, weight_dtype_for
 
 
 def size(

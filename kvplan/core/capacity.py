@@ -16,56 +16,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from math import ceil
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from kvplan.core import kvcache
 from kvplan.core.budget import (
-    DEFAULT_MAX_NUM_BATCHED_TOKENS,
-    DEFAULT_MAX_NUM_SEQS,
     Budget,
-    Engine,
     compute_budget,
-    default_fraction,
     estimate_activations,
     estimate_overhead,
 )
+from kvplan.core.deployment import Deployment
+from kvplan.core.engines import divisors
 from kvplan.core.geometry import LayerKind, ModelSpec
-from kvplan.core.gpu import GpuSpec
 from kvplan.core.params import weight_bytes
 from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
-DEFAULT_BLOCK_SIZE = 16
 COMMON_CONTEXTS = tuple(2**k for k in range(11, 21))  # 2k ... 1M
-
-
-class WeightsDoNotFitError(KvplanError):
-    """The weights (plus reserves) leave nothing for the KV cache: a deployment that is valid
-    but too small, which `pick-g` reports as a row rather than an error."""
-
-
-class Deployment(BaseModel):
-    """Everything that decides the budget and the per-GPU cache layout."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
-    spec: ModelSpec
-    gpu: GpuSpec
-    engine: Engine = Engine.VLLM
-    tp: int = 1
-    pp: int = 1
-    kv_dtype: str = "bf16"
-    weight_dtype: str | None = None
-    block_size: int = DEFAULT_BLOCK_SIZE
-    fraction: float | None = None
-    kv_memory: int | None = None
-    activations: int | None = None
-    overhead: int | None = None
-    weights_override: int | None = None  # total bytes (e.g. exact from safetensors)
-    max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS
-    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS
 
 
 class Replication(BaseModel):
@@ -95,6 +65,12 @@ class Plan(BaseModel):
     max_positions: int | None
     notes: tuple[str, ...]
 
+    @property
+    def weights_fit(self) -> bool:
+        """False when weights and reserves leave nothing for the KV cache: a valid deployment
+        that is too small, answered as "does not fit" (never as bad input)."""
+        return self.budget.kv_budget > 0
+
     def seq_bytes(self, ctx: int) -> int:
         """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded."""
         return kvcache.kv_bytes_per_sequence(
@@ -106,22 +82,9 @@ class Plan(BaseModel):
         )
 
 
-def kv_heads_per_gpu(spec: ModelSpec, tp: int, engine: Engine) -> int:
-    g = spec.kv_heads
-    if engine is Engine.VLLM:
-        if g % tp and tp % g:
-            raise KvplanError(
-                f"--tp {tp} does not fit {g} KV heads: vLLM needs the KV heads divisible by "
-                f"TP or TP divisible by the KV heads",
-                hint=f"TP sizes that work with {g} KV heads: "
-                f"{', '.join(map(str, divisors(g)))} or multiples of {g}",
-            )
-        return max(1, g // tp)
-    return ceil(g / tp)
-
-
-def divisors(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]
+def kv_heads_per_gpu(spec: ModelSpec, d: Deployment) -> int:
+    """KV heads each GPU holds under the engine's TP rule (an MLA latent is never split)."""
+    return d.rules.kv_heads_per_gpu(spec.kv_heads, d.tp)
 
 
 def _replication(spec: ModelSpec, tp: int, heads_per_gpu: int) -> Replication | None:
@@ -141,7 +104,7 @@ def _stages(spec: ModelSpec, pp: int) -> list[ModelSpec]:
     """Contiguous, even layer split (remainder to the first stages)."""
     n = spec.num_layers
     if pp > n:
-        raise KvplanError(f"--pp {pp} exceeds the model's {n} layers")
+        raise KvplanError(f"--pp {pp} exceeds the model's {n} layers", setting="pp")
     base, extra = divmod(n, pp)
     stages, start = [], 0
     for i in range(pp):
@@ -153,14 +116,13 @@ def _stages(spec: ModelSpec, pp: int) -> list[ModelSpec]:
 
 def plan(d: Deployment) -> Plan:
     spec = d.spec
-    if d.tp < 1 or d.pp < 1:
-        raise KvplanError("--tp and --pp must be positive integers")
     if spec.query_heads % d.tp:
         raise KvplanError(
             f"--tp {d.tp} does not divide the model's {spec.query_heads} attention heads",
             hint=f"valid TP sizes: {', '.join(map(str, divisors(spec.query_heads)[:12]))}",
+            setting="tp",
         )
-    heads = kv_heads_per_gpu(spec, d.tp, d.engine)
+    heads = kv_heads_per_gpu(spec, d)
     stages = _stages(spec, d.pp)
     stage = max(
         stages,
@@ -168,15 +130,14 @@ def plan(d: Deployment) -> Plan:
     )
     weights_total = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
     weights_gpu = ceil(weights_total / (d.tp * d.pp))
-    fraction = d.fraction if d.fraction is not None else default_fraction(d.engine, d.tp)
     activations = (
-        d.activations
-        if d.activations is not None
+        d.activation_reserve
+        if d.activation_reserve is not None
         else estimate_activations(
             spec,
             tp=d.tp,
-            max_num_batched_tokens=d.max_num_batched_tokens,
-            max_num_seqs=d.max_num_seqs,
+            max_num_batched_tokens=d.scheduler_tokens,
+            max_num_seqs=d.scheduler_seqs,
         )
     )
     overhead = d.overhead if d.overhead is not None else estimate_overhead(d.tp, d.pp)
@@ -186,18 +147,9 @@ def plan(d: Deployment) -> Plan:
         weights=weights_gpu,
         activations=activations,
         overhead=overhead,
-        fraction=fraction,
+        fraction=d.fraction,
         kv_memory=d.kv_memory,
     )
-    if budget.kv_budget <= 0:
-        granted = budget.engine_memory
-        raise WeightsDoNotFitError(
-            f"weights alone need {weights_gpu / GiB:.2f} GiB per GPU of the "
-            f"{granted / GiB:.2f} GiB budget on {d.gpu.name} (after activations and "
-            f"overhead {(budget.activations + budget.overhead) / GiB:.2f} GiB, nothing is left "
-            "for the KV cache)",
-            hint="use more GPUs (--tp), a smaller --weight-dtype, or a bigger GPU",
-        )
     per_token = kvcache.kv_bytes_per_token(stage, d.kv_dtype, kv_heads=heads)
     block_bytes = per_token * d.block_size
     num_blocks = budget.kv_budget // block_bytes if block_bytes else 0
@@ -233,6 +185,17 @@ def plan(d: Deployment) -> Plan:
         replication=replication,
         max_positions=spec.max_position_embeddings,
         notes=tuple(notes),
+    )
+
+
+def weights_shortfall(p: Plan) -> str:
+    """Why nothing is left for the KV cache (when `not p.weights_fit`)."""
+    b = p.budget
+    return (
+        f"weights alone need {p.weights_per_gpu / GiB:.2f} GiB per GPU of the "
+        f"{b.engine_memory / GiB:.2f} GiB budget on {p.deployment.gpu.name} (after "
+        f"activations and overhead {(b.activations + b.overhead) / GiB:.2f} GiB, nothing is "
+        "left for the KV cache): use more GPUs (--tp), a smaller --weight-dtype, or a bigger GPU"
     )
 
 
@@ -355,7 +318,7 @@ def solve_fit(
         )
     length = max_model_len or p.max_positions or ctx
     conc = max_concurrency(p, length) if length else None
-    common = {
+    common: dict[str, Any] = {
         "kv_budget_bytes": budget,
         "max_model_len": length,
         "max_concurrency": conc,
@@ -370,7 +333,7 @@ def solve_fit(
             fits=used <= budget,
             kv_bytes=used,
             headroom_bytes=budget - used,
-            headroom_pct=100 * (budget - used) / budget,
+            headroom_pct=100 * (budget - used) / budget if budget else None,
             max_batch=max_batch(p, ctx),
             **common,
         )

@@ -11,20 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from math import ceil
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from kvplan.core import kvcache
-from kvplan.core.capacity import (
-    CtxAnswer,
-    Deployment,
-    Plan,
-    WeightsDoNotFitError,
-    divisors,
-    max_batch,
-    max_ctx,
-    plan,
-)
+from kvplan.core.capacity import CtxAnswer, Plan, max_batch, max_ctx, plan
+from kvplan.core.deployment import Deployment
 from kvplan.core.dtypes import DTYPE_BYTES
+from kvplan.core.engines import TpError, divisors
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 from kvplan.core.params import attention_params, llama_ffn_width, weight_bytes
 from kvplan.core.sizing import as_standard_attention
@@ -48,7 +41,9 @@ class GRow(BaseModel):
     max_batch: int  # at ctx
     max_ctx: int  # at batch
     max_ctx_capped: bool
-    plan: Plan | None = None
+    decode_ms: float | None = None  # roofline decode step at the requested (batch, ctx)
+    decode_tokens_per_s: float | None = None
+    plan: Plan | None = Field(default=None, exclude=True)
 
 
 class Remedy(BaseModel):
@@ -121,11 +116,10 @@ def _row(
     """One candidate: the model with G KV heads (g=None: the model as it is, e.g. MLA)."""
     spec = base.spec if g is None else base.spec.with_kv_heads(g)
     label = "MLA (latent)" if g is None else label_for(spec.query_heads, g)
-    d = base.model_copy(update={"spec": spec, "weights_override": weights_for(spec)})
+    d = base.with_(spec=spec, weights_override=weights_for(spec))
     per_token = kvcache.kv_bytes_per_token(spec, d.kv_dtype)
-    try:
-        p = plan(d)
-    except WeightsDoNotFitError:
+    p = plan(d)
+    if not p.weights_fit:
         weights = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
         return GRow(
             kv_heads=g,
@@ -159,44 +153,58 @@ def valid_kv_heads(spec: ModelSpec, tp: int = 1) -> list[int]:
     return sorted(divisors(spec.query_heads), reverse=True)
 
 
+def _tp_allows(d: Deployment, g: int) -> bool:
+    """Does the engine accept G KV heads at this TP (its rule in the engine table)?"""
+    try:
+        d.rules.kv_heads_per_gpu(g, d.tp)
+    except TpError:
+        return False
+    return True
+
+
+def _checkpoint_weights(_spec: ModelSpec) -> int | None:
+    return None  # estimate from the parameter count at the checkpoint/weight dtype
+
+
 def pick_g(
     base: Deployment,
     *,
     ctx: int,
     batch: int,
-    weights_for: Callable[[ModelSpec], int | None] = lambda _s: None,
+    weights_for: Callable[[ModelSpec], int | None] | None = None,
 ) -> PickG:
+    """One row per valid G; the recommendation is the LARGEST G whose workload fits (more KV
+    heads keep more of MHA's quality), never merely the smallest cache."""
+    weights_for = weights_for or _checkpoint_weights
     mla_row = None
     if base.spec.mla is not None:
         # Compare G for standard attention with the same heads (the decompressed K/V an MLA
         # model attends over), and keep the MLA latent as a reference row.
         mla_row = _row(base, None, ctx, batch, weights_for)
-        base = base.model_copy(update={"spec": as_standard_attention(base.spec)})
+        base = base.with_(spec=as_standard_attention(base.spec))
     spec = base.spec
     rows = []
     for g in valid_kv_heads(spec):
-        if base.engine.value == "vllm" and g % base.tp and base.tp % g:
+        if not _tp_allows(base, g):
             continue
         rows.append(_row(base, g, ctx, batch, weights_for))
     if mla_row is not None:
         rows.append(mla_row)
-    fitting = [r for r in rows if r.fits and r.kv_heads is not None]
-    remedies: list[Remedy] = []
+    fitting = [(r.kv_heads, r) for r in rows if r.fits and r.kv_heads is not None]
     if fitting:
-        best = max(fitting, key=lambda r: r.kv_heads)
-        smaller = best.kv_heads < spec.query_heads
+        g, best = max(fitting, key=lambda gr: gr[0])
+        smaller = g < spec.query_heads
+        budget = best.kv_budget_bytes or 0
         reason = (
-            f"G={best.kv_heads} ({best.label}) is the largest G whose {batch} x {ctx:,}-token "
-            f"workload fits ({best.kv_bytes / GiB:.1f} of {best.kv_budget_bytes / GiB:.1f} GiB)"
+            f"G={g} ({best.label}) is the largest G whose {batch} x {ctx:,}-token "
+            f"workload fits ({best.kv_bytes / GiB:.1f} of {budget / GiB:.1f} GiB)"
             + (
                 "; more KV heads keep more of MHA's quality, so prefer the largest that fits."
                 if smaller
                 else "; full MHA fits, so no KV-head sharing is needed."
             )
         )
-        return PickG(
-            rows=tuple(rows), recommended_kv_heads=best.kv_heads, reason=reason, remedies=()
-        )
+        return PickG(rows=tuple(rows), recommended_kv_heads=g, reason=reason, remedies=())
     remedies = _remedies(base, rows, ctx=ctx, batch=batch, weights_for=weights_for)
     reason = f"No G fits {batch} sequences of {ctx:,} tokens on this deployment."
     return PickG(
@@ -218,10 +226,9 @@ def _first_split_that_fits(
         current = getattr(base, field)
         if n <= current or (field == "tp" and spec.query_heads % n) or n > spec.num_layers:
             continue
-        bigger = base.model_copy(update={field: n})
+        bigger = base.with_(**{field: n})
         for g in valid_kv_heads(spec):
-            tp = bigger.tp
-            if base.engine.value == "vllm" and g % tp and tp % g:
+            if not _tp_allows(bigger, g):
                 continue
             if _row(bigger, g, ctx, batch, weights_for).fits:
                 return n, g
@@ -239,7 +246,7 @@ def _remedies(
     spec = base.spec
     out: list[Remedy] = []
     if base.kv_dtype not in ("fp8", "int8", "int4"):
-        fp8 = base.model_copy(update={"kv_dtype": "fp8"})
+        fp8 = base.with_(kv_dtype="fp8")
         for g in valid_kv_heads(spec):
             row = _row(fp8, g, ctx, batch, weights_for)
             if row.fits:

@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, computed_field
 
-from kvplan.core.capacity import Deployment, Plan, max_batch, max_ctx, plan
+from kvplan.core.capacity import Plan, max_batch, max_ctx, plan, weights_shortfall
+from kvplan.core.deployment import Deployment
 from kvplan.core.geometry import AttentionLayout, ModelSpec
 from kvplan.errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, KvplanError
 from kvplan.units import fmt_gib
@@ -176,22 +177,16 @@ def summarize(
 
 
 # ---- evaluation ------------------------------------------------------------------------
-def load_decode_estimator() -> tuple[DecodeFn | None, str]:
-    """`kvplan.core.roofline.estimate_decode`, imported lazily; (None, why) if absent."""
-    try:
-        from kvplan.core.roofline import estimate_decode
-    except ImportError as exc:
-        return None, f"the decode-latency model (kvplan.core.roofline) is not available: {exc}"
-    return estimate_decode, ""
-
-
 def evaluate(
-    targets: Sequence[Target], *, decode: DecodeFn | None = None, decode_missing: str = ""
+    targets: Sequence[Target], *, decode: DecodeFn | None = None
 ) -> tuple[TargetReport, ...]:
-    """Evaluate every target (the roofline estimator is looked up once when needed)."""
-    if decode is None and not decode_missing and any(_needs_latency(t) for t in targets):
-        decode, decode_missing = load_decode_estimator()
-    return tuple(evaluate_target(t, decode=decode, decode_missing=decode_missing) for t in targets)
+    """Evaluate every target; latency requirements use the roofline (`decode` replaces it
+    in tests)."""
+    if decode is None and any(_needs_latency(t) for t in targets):
+        from kvplan.core.roofline import estimate_decode
+
+        decode = estimate_decode
+    return tuple(evaluate_target(t, decode=decode) for t in targets)
 
 
 def _needs_latency(t: Target) -> bool:
@@ -201,9 +196,7 @@ def _needs_latency(t: Target) -> bool:
     )
 
 
-def evaluate_target(
-    t: Target, *, decode: DecodeFn | None = None, decode_missing: str = ""
-) -> TargetReport:
+def evaluate_target(t: Target, *, decode: DecodeFn | None = None) -> TargetReport:
     d = t.deployment
     rows: list[CheckResult] = []
     warnings: list[str] = []
@@ -211,35 +204,34 @@ def evaluate_target(
     try:
         p = plan(d)
     except KvplanError as exc:
+        # An impossible deployment (TP split, PP deeper than the model): nothing to measure.
         names = _capacity_requirements(t)
-        if not _weights_do_not_fit(d):
-            # An impossible deployment (TP split, PP deeper than the model): nothing to measure.
-            listed = f" ({', '.join(names)})" if names else ""
-            row = _row(
-                t, "deployment", status="error", unit="", message=f"cannot evaluate{listed}: {exc}"
-            )
-            for key in ("tp", "pp"):  # point at the setting the planner rejected
-                if exc.message.startswith(f"--{key} ") and key in t.lines:
-                    row = row.model_copy(update={"line": t.lines[key]})
-            rows.append(row)
-        else:
-            for name in names or ["deployment"]:
-                limit = _limit(t, name)
-                counted = isinstance(limit, int) and name in ("min_batch", "min_ctx")
-                rows.append(
-                    _row(
-                        t,
-                        name,
-                        status="fail",
-                        message=str(exc),
-                        measured=0 if counted else None,
-                        limit=limit,
-                        margin=-limit if isinstance(limit, int) and counted else None,
-                    )
+        listed = f" ({', '.join(names)})" if names else ""
+        row = _row(
+            t, "deployment", status="error", unit="", message=f"cannot evaluate{listed}: {exc}"
+        )
+        if exc.setting in t.lines:  # point at the setting the planner rejected
+            row = row.model_copy(update={"line": t.lines[exc.setting]})
+        rows.append(row)
+    if p is not None and not p.weights_fit:
+        reason = weights_shortfall(p)
+        for name in _capacity_requirements(t) or ["deployment"]:
+            limit = _limit(t, name)
+            counted = isinstance(limit, int) and name in ("min_batch", "min_ctx")
+            rows.append(
+                _row(
+                    t,
+                    name,
+                    status="fail",
+                    message=reason,
+                    measured=0 if counted else None,
+                    limit=limit,
+                    margin=-limit if isinstance(limit, int) and counted else None,
                 )
-    if p is not None:
+            )
+    elif p is not None:
         warnings += _warnings(t, p)
-        rows += _capacity_rows(t, p, decode=decode, decode_missing=decode_missing)
+        rows += _capacity_rows(t, p, decode=decode)
     rows += _kv_head_rows(t)
     return TargetReport(
         target=t.name,
@@ -257,16 +249,6 @@ def evaluate_target(
         results=tuple(rows),
         warnings=tuple(warnings),
     )
-
-
-def _weights_do_not_fit(d: Deployment) -> bool:
-    """True when planning failed only because nothing is left for the KV cache: with a fixed
-    1-byte budget the same deployment plans fine (every other plan error remains)."""
-    try:
-        plan(d.model_copy(update={"kv_memory": 1}))
-    except KvplanError:
-        return False
-    return True
 
 
 def _capacity_requirements(t: Target) -> list[str]:
@@ -457,9 +439,7 @@ def _warnings(t: Target, p: Plan) -> list[str]:
     return out
 
 
-def _capacity_rows(
-    t: Target, p: Plan, *, decode: DecodeFn | None, decode_missing: str
-) -> list[CheckResult]:
+def _capacity_rows(t: Target, p: Plan, *, decode: DecodeFn | None) -> list[CheckResult]:
     r = t.requirements
     budget = p.budget.kv_budget
     rows: list[CheckResult] = []
@@ -507,7 +487,7 @@ def _capacity_rows(
         if getattr(r, n) is not None
     ]
     if latency:
-        rows += _latency_rows(t, p, latency, workload_fits, decode, decode_missing)
+        rows += _latency_rows(t, p, latency, workload_fits, decode)
     return rows
 
 
@@ -561,7 +541,6 @@ def _latency_rows(
     names: list[str],
     workload_fits: bool,
     decode: DecodeFn | None,
-    decode_missing: str,
 ) -> list[CheckResult]:
     r = t.requirements
     if not workload_fits:
@@ -577,11 +556,7 @@ def _latency_rows(
             for n in names
         ]
     if decode is None:
-        why = decode_missing or "no decode-latency model"
-        return [
-            _row(t, n, status="error", limit=getattr(r, n), message=f"cannot evaluate: {why}")
-            for n in names
-        ]
+        raise ValueError("latency requirements need a decode estimator")
     try:
         est = decode(p, batch=t.batch, ctx=t.ctx)
     except KvplanError as exc:

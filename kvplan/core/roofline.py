@@ -29,14 +29,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from math import ceil, inf
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from kvplan.core import capacity, kvcache
 from kvplan.core.budget import ffn_width
-from kvplan.core.capacity import FitResult, Plan
-from kvplan.core.design import PickG, label_for
+from kvplan.core.capacity import Plan
+from kvplan.core.design import label_for
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import LayerKind, ModelSpec
 from kvplan.core.params import param_counts, weight_bytes
@@ -521,9 +521,10 @@ def _variant_plan(base: Plan, g: int) -> Plan | None:
     d = base.deployment
     spec = d.spec.with_kv_heads(g)
     try:
-        return capacity.plan(d.model_copy(update={"spec": spec, "weights_override": None}))
+        p = capacity.plan(d.with_(spec=spec, weights_override=None))
     except KvplanError:
         return None
+    return p if p.weights_fit else None
 
 
 def _max_batch_or_none(p: Plan, ctx: int) -> int | None:
@@ -592,81 +593,3 @@ def roofline_report(
     return RooflineReport(
         model=spec.name, estimate=est, max_batch=fits, sweeps=sweeps, skipped=tuple(skipped)
     )
-
-
-# ---- hooks used by `fit` and `pick-g` (kvplan/cli/common.py) -------------------------------
-def _summary(e: DecodeEstimate) -> str:
-    return (
-        f"Decode at batch {e.batch:,} x {e.ctx:,} tokens: {e.decode_ms:,.1f} ms/step, "
-        f"{e.decode_tokens_per_s:,.0f} tok/s aggregate ({e.tokens_per_s_per_seq:,.1f} per "
-        f"sequence), {e.bound}-bound, KV {e.kv_share:.0%} of bytes; prefill of "
-        f"{e.ctx:,} tokens ~{e.prefill_ms:,.0f} ms (roofline estimate, `kvplan roofline` "
-        "for the breakdown)"
-    )
-
-
-def operating_point_fields(e: DecodeEstimate) -> dict[str, Any]:
-    return {
-        "batch": e.batch,
-        "ctx": e.ctx,
-        "decode_ms": e.decode_ms,
-        "decode_tokens_per_s": e.decode_tokens_per_s,
-        "tokens_per_s_per_seq": e.tokens_per_s_per_seq,
-        "prefill_ms": e.prefill_ms,
-        "bound": e.bound,
-        "bytes_weights": e.bytes_weights,
-        "bytes_kv": e.bytes_kv,
-        "flops": e.flops,
-        "kv_share": e.kv_share,
-    }
-
-
-def fit_operating_point(plan: Plan, result: FitResult) -> dict[str, Any] | None:
-    """Decode latency at the answer of `kvplan fit`: (max batch, ctx), (batch, max ctx),
-    the (batch, ctx) checked, or in table mode the max batch at the model's longest context.
-    None when there is no operating point (nothing fits)."""
-    if result.mode == "table":
-        rows = [r for r in result.table if r.max_batch > 0]
-        point = (rows[-1].max_batch, rows[-1].ctx) if rows else None
-    elif result.mode == "max_batch":
-        point = (result.max_batch, result.ctx) if result.max_batch else None
-    elif result.mode == "max_ctx":
-        point = (result.batch, result.max_ctx) if result.max_ctx else None
-    else:
-        point = (result.batch, result.ctx)
-    if point is None or not point[0] or not point[1]:
-        return None
-    batch, ctx = point
-    try:
-        e = estimate_decode(plan, batch=batch, ctx=ctx)
-    except KvplanError as exc:
-        return {
-            "summary": f"Decode latency: not estimated ({exc})",
-            "decode_ms": None,
-            "decode_tokens_per_s": None,
-        }
-    return {"summary": _summary(e), **operating_point_fields(e)}
-
-
-def pickg_latency(result: PickG, *, ctx: int, batch: int) -> dict[int | None, tuple[float, float]]:
-    """G -> (decode ms per step, aggregate tokens/s) at the requested (batch, ctx). Rows whose
-    workload does not fit are still estimated at the requested batch: the hypothetical
-    latency, so the table shows what G would cost if the memory were there. Rows without a
-    plan (weights alone do not fit) or on a GPU without the figures needed are skipped."""
-    out: dict[int | None, tuple[float, float]] = {}
-    for row in result.rows:
-        if row.plan is None:
-            continue
-        try:
-            e = _estimate(
-                _terms(row.plan, ctx),
-                batch=batch,
-                ctx=ctx,
-                eff=Efficiency(),
-                gpu=row.plan.deployment.gpu.name,
-                crossovers=False,
-            )
-        except KvplanError:
-            continue
-        out[row.kv_heads] = (e.decode_ms, e.decode_tokens_per_s)
-    return out

@@ -9,41 +9,12 @@ from rich.table import Table
 from rich.text import Text
 
 from kvplan.core.capacity import Plan
-from kvplan.core.design import PickG
 from kvplan.core.gpu import GpuSpec
+from kvplan.core.reports import FitReport, PickGReport
 from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_tokens
 
 FIT_STYLE = "green"
 NOFIT_STYLE = "red"
-
-
-def budget_fields(p: Plan) -> dict[str, Any]:
-    b = p.budget
-    d = p.deployment
-    return {
-        "gpu": d.gpu.name,
-        "engine": b.engine.value,
-        "engine_knob": b.knob,
-        "memory_fraction": b.fraction,
-        "tp": d.tp,
-        "pp": d.pp,
-        "kv_dtype": d.kv_dtype,
-        "block_size": d.block_size,
-        "gpu_memory_bytes": b.total_memory,
-        "engine_memory_bytes": b.engine_memory,
-        "weights_bytes": p.weights_per_gpu,
-        "weights_total_bytes": p.weights_total,
-        "activation_bytes": b.activations,
-        "overhead_bytes": b.overhead,
-        "kv_budget_bytes": b.kv_budget,
-        "budget_formula": b.formula,
-        "kv_heads_per_gpu": p.kv_heads_per_gpu,
-        "kv_bytes_per_token_per_gpu": p.kv_bytes_per_token,
-        "kv_blocks": p.num_blocks,
-        "kv_tokens": p.kv_tokens,
-        "replication": p.replication.model_dump() if p.replication else None,
-        "notes": list(p.notes),
-    }
 
 
 def budget_table(p: Plan) -> Table:
@@ -82,11 +53,15 @@ def budget_table(p: Plan) -> Table:
     if b.overhead:
         t.add_row("− runtime / non-torch", f"{b.overhead / GiB:,.2f}", "(--overhead)")
     t.add_row("= KV budget", f"{b.kv_budget / GiB:,.2f}", b.formula, style="bold")
+    if b.shortfall:
+        t.add_row("short by", f"{b.shortfall / GiB:,.2f}", "weights do not fit", style="red")
     return t
 
 
-def render_fit(p: Plan, result: dict[str, Any], *, model: str) -> RenderableType:
+def render_fit(r: FitReport) -> RenderableType:
+    p = r.plan
     d = p.deployment
+    model = r.model
     parts: list[RenderableType] = [
         Text.assemble(
             (model, "bold"),
@@ -100,37 +75,37 @@ def render_fit(p: Plan, result: dict[str, Any], *, model: str) -> RenderableType
             f"{p.kv_tokens:,} tokens"
         ),
     ]
-    mode = result["mode"]
+    mode = r.mode
     if mode == "max_batch":
-        style = FIT_STYLE if result["max_batch"] > 0 else NOFIT_STYLE
+        style = FIT_STYLE if (r.max_batch or 0) > 0 else NOFIT_STYLE
         parts.append(
             Text(
-                f"Largest batch at {result['ctx']:,} tokens: {result['max_batch']:,} "
-                f"sequences ({fmt_gib(result['kv_bytes'])} of KV per GPU)",
+                f"Largest batch at {r.ctx:,} tokens: {r.max_batch:,} "
+                f"sequences ({fmt_gib(r.kv_bytes or 0)} of KV per GPU)",
                 style=f"bold {style}",
             )
         )
     elif mode == "max_ctx":
-        style = FIT_STYLE if result["max_ctx"] > 0 else NOFIT_STYLE
+        style = FIT_STYLE if (r.max_ctx or 0) > 0 else NOFIT_STYLE
         tail = ""
-        if result["capped_by_positions"]:
+        if r.capped_by_positions:
             tail = " (capped by the model's max positions; memory allows more)"
-        elif result["unbounded"]:
+        elif r.unbounded:
             tail = " (all layers windowed: per-sequence cache stops growing)"
         parts.append(
             Text(
-                f"Largest context at batch {result['batch']:,}: {result['max_ctx']:,} tokens{tail}",
+                f"Largest context at batch {r.batch:,}: {r.max_ctx:,} tokens{tail}",
                 style=f"bold {style}",
             )
         )
     elif mode == "check":
-        ok = result["fits"]
+        ok = r.fits
         verdict = "fits" if ok else "does NOT fit"
         parts.append(
             Text(
-                f"batch {result['batch']:,} x {result['ctx']:,} tokens {verdict}: needs "
-                f"{fmt_gib(result['kv_bytes'])} of {fmt_gib(result['kv_budget_bytes'])}; "
-                f"headroom {fmt_gib(result['headroom_bytes'])} ({result['headroom_pct']:.1f}%)",
+                f"batch {r.batch:,} x {r.ctx:,} tokens {verdict}: needs "
+                f"{fmt_gib(r.kv_bytes or 0)} of {fmt_gib(r.kv_budget_bytes)}; "
+                f"headroom {fmt_gib(r.headroom_bytes or 0)} ({r.headroom_pct or 0:.1f}%)",
                 style=f"bold {FIT_STYLE if ok else NOFIT_STYLE}",
             )
         )
@@ -139,55 +114,39 @@ def render_fit(p: Plan, result: dict[str, Any], *, model: str) -> RenderableType
         t.add_column("context", justify="right")
         t.add_column("KV / sequence", justify="right")
         t.add_column("max batch", justify="right")
-        for row in result["table"]:
-            style = FIT_STYLE if row["max_batch"] > 0 else NOFIT_STYLE
+        for row in r.table:
+            style = FIT_STYLE if row.max_batch > 0 else NOFIT_STYLE
             t.add_row(
-                fmt_tokens(row["ctx"]),
-                fmt_bytes(row["kv_bytes_per_sequence"]),
-                f"{row['max_batch']:,}",
+                fmt_tokens(row.ctx),
+                fmt_bytes(row.kv_bytes_per_sequence),
+                f"{row.max_batch:,}",
                 style=style,
             )
         parts.append(t)
-    if result.get("max_concurrency") is not None:
+    if r.reason:
+        parts.append(Text(f"Does not fit: {r.reason}", style=f"bold {NOFIT_STYLE}"))
+    if r.max_concurrency is not None and r.max_model_len is not None and p.weights_fit:
         parts.append(
             Text(
                 f"vLLM would log: GPU KV cache size: {p.kv_tokens:,} tokens; "
-                f"Maximum concurrency for {result['max_model_len']:,} tokens per "
-                f"request: {result['max_concurrency']:.2f}x",
+                f"Maximum concurrency for {r.max_model_len:,} tokens per "
+                f"request: {r.max_concurrency:.2f}x",
                 style="dim",
             )
         )
-    for line in result.get("latency_lines", []):
-        parts.append(Text(line))
+    if r.latency is not None:
+        parts.append(Text(r.latency.summary))
     for note in p.notes:
         parts.append(Text(note, style="yellow"))
-    for warning in result.get("warnings", []):
+    for warning in r.warnings:
         parts.append(Text(warning, style="yellow"))
     parts.append(Text("GiB = 2^30 bytes.", style="dim"))
     return Group(*parts)
 
 
-def pickg_json(r: PickG) -> dict[str, Any]:
-    rows = []
-    for row in r.rows:
-        data = row.model_dump(exclude={"plan"})
-        rows.append(data)
-    return {
-        "rows": rows,
-        "recommended_kv_heads": r.recommended_kv_heads,
-        "reason": r.reason,
-        "remedies": [m.model_dump() for m in r.remedies],
-    }
-
-
-def render_pickg(
-    r: PickG,
-    *,
-    header: str,
-    ctx: int,
-    batch: int,
-    latency: dict[int | None, tuple[float, float]] | None = None,
-) -> RenderableType:
+def render_pickg(r: PickGReport) -> RenderableType:
+    ctx, batch, header = r.ctx, r.batch, r.header
+    latency = any(row.decode_ms is not None for row in r.rows)
     t = Table(title=f"KV heads G for {batch} x {fmt_tokens(ctx)} tokens", title_justify="left")
     for col in (
         "G",
@@ -223,8 +182,12 @@ def render_pickg(
             f"{row.max_ctx:,}",
         ]
         if latency:
-            ms, tps = latency.get(row.kv_heads, (float("nan"), float("nan")))
-            cells += [f"{ms:,.1f}", f"{tps:,.0f} / {tps / batch:,.1f}"]
+            ms, tps = row.decode_ms, row.decode_tokens_per_s
+            cells += (
+                [f"{ms:,.1f}", f"{tps:,.0f} / {tps / batch:,.1f}"]
+                if ms is not None and tps is not None
+                else ["-", "-"]
+            )
         t.add_row(*cells, style=style)
     parts: list[RenderableType] = [Text(header, style="bold"), t, Text(r.reason, style="bold")]
     if r.remedies:

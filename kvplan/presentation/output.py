@@ -39,6 +39,21 @@ def print_json(command: str, fields: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(envelope(command, fields), indent=2, default=_default) + "\n")
 
 
+def print_error_json(exc: Exception) -> None:
+    """Under --json a failure is still one JSON object on stdout (exit 2)."""
+    error = {
+        "kind": getattr(exc, "kind", "input"),
+        "message": str(exc),
+        "setting": getattr(exc, "setting", None),
+    }
+    sys.stdout.write(
+        json.dumps(
+            {"schema_version": SCHEMA_VERSION, "kvplan_version": __version__, "error": error}
+        )
+        + "\n"
+    )
+
+
 def _default(value: Any) -> Any:
     if hasattr(value, "model_dump"):
         return value.model_dump(mode="json")

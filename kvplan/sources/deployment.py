@@ -1,20 +1,23 @@
-"""Deployment settings (flags or policy keys) -> one core `Deployment`.
+"""What a user typed (flags or policy keys) -> one core `Deployment`, validated once.
 
-`kvplan fit`, `pick-g`, `roofline` and `kvplan check` policies all build their Deployment
-here, so a policy target means exactly what the same flags mean on the command line. A bad
-value raises `DeploymentFieldError`, a KvplanError that also names the setting, so the
-policy loader can point at the YAML line that holds it. Messages name the setting the way
-the caller spells it (`names`: `--tp` for flags, `tp` for policy keys).
+The settings, their bounds and help are declared once, as fields of
+`kvplan.core.deployment.Deployment`; this module is the only place that checks a value
+against them. `kvplan fit`, `pick-g`, `roofline` and `kvplan check` policies all come
+through `parse_deployment`, so a policy target means exactly what the same flags mean.
+A bad value raises `KvplanError` with `setting` set to the setting's name, so the policy
+loader can point at the YAML line that holds it. Messages spell the setting the way the
+caller does (`names`: `--tp` for flags, `tp` for policy keys).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from kvplan.core import dtypes
-from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS, Engine
-from kvplan.core.capacity import Deployment
+from kvplan.core.deployment import Deployment, Kind, Setting, flag_name, settings
+from kvplan.core.engines import engine_named
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
@@ -22,62 +25,12 @@ from kvplan.sources.gpus import load_gpus
 from kvplan.sources.resolve import ResolvedModel
 from kvplan.units import parse_size
 
-MAX_CTX = 1 << 40  # beyond any real context: catches typos like 10**20
-MAX_BATCH = 1 << 40
-MAX_PARALLEL = 4096
-MAX_BLOCK_SIZE = 1 << 20
-
-# Setting -> how the command line spells it (the default `names`).
-FLAG_NAMES: dict[str, str] = {
-    "gpu": "--gpu",
-    "tp": "--tp",
-    "pp": "--pp",
-    "engine": "--engine",
-    "gpu_memory_utilization": "--gpu-memory-utilization",
-    "mem_fraction_static": "--mem-fraction-static",
-    "free_gpu_memory_fraction": "--free-gpu-memory-fraction",
-    "kv_memory": "--kv-memory",
-    "activation_reserve": "--activation-reserve",
-    "overhead": "--overhead",
-    "block_size": "--block-size",
-    "kv_dtype": "--kv-dtype",
-    "weight_dtype": "--weight-dtype",
-    "max_num_batched_tokens": "--max-num-batched-tokens",
-    "max_num_seqs": "--max-num-seqs",
-}
-FRACTION_OWNERS = {
-    "gpu_memory_utilization": Engine.VLLM,
-    "mem_fraction_static": Engine.SGLANG,
-    "free_gpu_memory_fraction": Engine.TRTLLM,
-}
+SIZE_UNIT_HINT = "a size needs a unit, e.g. 40GiB, 512MiB, 80GB"
 
 
-class DeploymentFieldError(KvplanError):
-    """A bad deployment setting; `field` is the setting's name (policy key spelling)."""
-
-    def __init__(self, field: str, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.field = field
-
-
-@contextmanager
-def _field(name: str) -> Iterator[None]:
-    try:
-        yield
-    except DeploymentFieldError:
-        raise
-    except KvplanError as exc:
-        raise DeploymentFieldError(name, exc.message, hint=exc.hint) from None
-
-
-def positive(value: int | None, flag: str, *, limit: int | None = None) -> int | None:
-    if value is None:
-        return None
-    if value <= 0:
-        raise KvplanError(f"{flag} must be a positive integer, got {value}")
-    if limit is not None and value > limit:
-        raise KvplanError(f"{flag} {value:,} is absurdly large (limit {limit:,})")
-    return value
+def flag_names() -> dict[str, str]:
+    """setting -> how the command line spells it (the default `names`)."""
+    return {name: flag_name(name) for name in settings()}
 
 
 def kv_dtype_for(spec: ModelSpec, name: str) -> str:
@@ -88,112 +41,106 @@ def weight_dtype_for(name: str | None) -> str | None:
     return None if name is None or name.lower() == "auto" else dtypes.weight_dtype(name)
 
 
-def engine_for(name: str) -> Engine:
-    try:
-        return Engine(name.lower())
-    except ValueError:
-        raise KvplanError(
-            f"unknown engine {name!r}", hint="choose vllm, sglang, trtllm or none"
-        ) from None
-
-
-def size_or_none(text: str | None, flag: str) -> int | None:
-    if text is None:
-        return None
-    value = parse_size(text)
-    if value < 0:
-        raise KvplanError(f"{flag} must not be negative")
+def _int(value: Any, label: str, s: Setting) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise KvplanError(f"{label} must be an integer, got {value!r}")
+    if value < s.lo:
+        raise KvplanError(f"{label} must be a positive integer, got {value}")
+    if s.hi is not None and value > s.hi:
+        raise KvplanError(f"{label} {value:,} is absurdly large (limit {s.hi:,})")
     return value
 
 
-def build_deployment(
+def _fraction(value: Any, label: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise KvplanError(f"{label} must be a number in (0, 1], got {value!r}")
+    if not math.isfinite(value) or not 0 < value <= 1:
+        raise KvplanError(f"{label} must be in (0, 1], got {value}")
+    return float(value)
+
+
+def _size(value: Any, label: str) -> int:
+    if not isinstance(value, str):
+        raise KvplanError(f"{label} must be a size with a unit, got {value!r}", hint=SIZE_UNIT_HINT)
+    text = value.strip()
+    if text and (text[-1].isdigit() or text.endswith(".")):
+        raise KvplanError(f"{label} {value!r} has no unit", hint=SIZE_UNIT_HINT)
+    try:
+        return parse_size(text)
+    except KvplanError as exc:
+        raise KvplanError(f"{label}: {exc.message}", hint=exc.hint) from None
+
+
+def _text(value: Any, label: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise KvplanError(f"{label} must be a non-empty name, got {value!r}")
+    return value
+
+
+def parse_deployment(
     spec: ModelSpec,
+    raw: Mapping[str, Any],
     *,
-    gpu: str,
-    gpu_file: str | None,
-    tp: int,
-    pp: int,
-    engine: str,
-    gpu_memory_utilization: float | None,
-    mem_fraction_static: float | None,
-    free_gpu_memory_fraction: float | None,
-    kv_memory: str | None,
-    activation_reserve: str | None,
-    overhead: str | None,
-    block_size: int,
-    kv_dtype: str,
-    weight_dtype: str | None,
+    gpu_file: str | None = None,
+    names: Mapping[str, str] | None = None,
     weights_override: int | None = None,
-    max_num_batched_tokens: int = DEFAULT_MAX_NUM_BATCHED_TOKENS,
-    max_num_seqs: int = DEFAULT_MAX_NUM_SEQS,
-    names: Mapping[str, str] = FLAG_NAMES,
 ) -> Deployment:
-    """Parse the deployment settings into a core Deployment (no math here)."""
-    with _field("engine"):
-        eng = engine_for(engine)
-    for key, value, limit in (
-        ("tp", tp, MAX_PARALLEL),
-        ("pp", pp, MAX_PARALLEL),
-        ("block_size", block_size, MAX_BLOCK_SIZE),
-        ("max_num_batched_tokens", max_num_batched_tokens, MAX_CTX),
-        ("max_num_seqs", max_num_seqs, MAX_BATCH),
-    ):
-        with _field(key):
-            positive(value, names[key], limit=limit)
-    given = {
-        "gpu_memory_utilization": gpu_memory_utilization,
-        "mem_fraction_static": mem_fraction_static,
-        "free_gpu_memory_fraction": free_gpu_memory_fraction,
-    }
-    fraction = None
-    for key, value in given.items():
-        if value is None:
+    """Parse the deployment settings a user gave (None or absent = default) into a core
+    Deployment. Every value is checked against its declaration; no math here."""
+    declared = settings()
+    unknown = sorted(set(raw) - set(declared))
+    if unknown:
+        raise KvplanError(f"unknown deployment setting {unknown[0]!r}", setting=unknown[0])
+    spelled = names or flag_names()
+    engine = engine_named(_text(raw.get("engine") or Deployment.engine.value, spelled["engine"]))
+    values: dict[str, Any] = {"engine": engine}
+    for name, s in declared.items():
+        value = raw.get(name)
+        if name == "engine":
             continue
-        owner = FRACTION_OWNERS[key]
-        if owner is not eng:
-            raise DeploymentFieldError(
-                key,
-                f"{names[key]} is a {owner.value} setting, but {names['engine']} is {eng.value}",
+        label = spelled[name]
+        if value is None:
+            if s.required:
+                raise KvplanError(f"{label} is required", setting=name)
+            if s.kind is Kind.KV_DTYPE:  # "auto" is the model's own 16-bit dtype
+                values[name] = _parse(name, lambda: kv_dtype_for(spec, "auto"))
+            continue
+        if s.engine is not None and s.engine is not engine:
+            raise KvplanError(
+                f"{label} is a {s.engine.value} setting, but {spelled['engine']} is {engine.value}",
+                setting=name,
             )
-        if not 0 < value <= 1:
-            raise DeploymentFieldError(key, f"{names[key]} must be in (0, 1], got {value}")
-        fraction = value
-    with _field("gpu"):
-        gpu_spec = load_gpus(gpu_file).get(gpu)
-    with _field("kv_dtype"):
-        kv = kv_dtype_for(spec, kv_dtype)
-    with _field("weight_dtype"):
-        weights = weight_dtype_for(weight_dtype)
-    sizes: dict[str, int | None] = {}
-    for key, text in (
-        ("kv_memory", kv_memory),
-        ("activation_reserve", activation_reserve),
-        ("overhead", overhead),
-    ):
-        with _field(key):
-            sizes[key] = size_or_none(text, names[key])
-    return Deployment(
-        spec=spec,
-        gpu=gpu_spec,
-        engine=eng,
-        tp=tp,
-        pp=pp,
-        kv_dtype=kv,
-        weight_dtype=weights,
-        block_size=block_size,
-        fraction=fraction,
-        kv_memory=sizes["kv_memory"],
-        activations=sizes["activation_reserve"],
-        overhead=sizes["overhead"],
-        weights_override=weights_override,
-        max_num_batched_tokens=max_num_batched_tokens,
-        max_num_seqs=max_num_seqs,
-    )
+        values[name] = _parse(name, _parser(s, value, label, spec, gpu_file))
+    return Deployment(spec=spec, weights_override=weights_override, **values)
+
+
+def _parser(
+    s: Setting, value: Any, label: str, spec: ModelSpec, gpu_file: str | None
+) -> Callable[[], Any]:
+    parsers: dict[Kind, Callable[[], Any]] = {
+        Kind.INT: lambda: _int(value, label, s),
+        Kind.FRACTION: lambda: _fraction(value, label),
+        Kind.SIZE: lambda: _size(value, label),
+        Kind.KV_DTYPE: lambda: kv_dtype_for(spec, _text(value, label)),
+        Kind.WEIGHT_DTYPE: lambda: weight_dtype_for(_text(value, label)),
+        Kind.GPU: lambda: load_gpus(gpu_file).get(_text(value, label)),
+    }
+    return parsers[s.kind]
+
+
+def _parse(name: str, parse: Callable[[], Any]) -> Any:
+    """Run one parser; any input error it raises is tagged with the setting's name."""
+    try:
+        return parse()
+    except KvplanError as exc:
+        if exc.setting is None:
+            exc.setting = name
+        raise
 
 
 def exact_weights(resolved: ResolvedModel, weight_dtype: str | None) -> int | None:
     """Exact checkpoint bytes (Hub safetensors) when known and not overridden by a dtype."""
-    exact = getattr(resolved, "exact_weights", None)
+    exact = resolved.exact_weights
     if exact is None or weight_dtype not in (None, "auto"):
         return None
     return int(exact.total_bytes)

@@ -86,12 +86,13 @@ def fetch_model(name: str, *, revision: str | None, token: str | None) -> Resolv
 def _quiet_hub() -> None:
     """One result on stdout, one error line on stderr: no progress bars for kilobyte files and
     no retry chatter. HF_HUB_DISABLE_PROGRESS_BARS and HF_HUB_VERBOSITY, when set, still win."""
-    from huggingface_hub.utils import disable_progress_bars, logging
+    from huggingface_hub import logging
+    from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]
 
     if os.environ.get("HF_HUB_DISABLE_PROGRESS_BARS") is None:
         disable_progress_bars()
     if not os.environ.get("HF_HUB_VERBOSITY"):
-        logging.set_verbosity_error()
+        logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 
 
 def _download_config(repo_id: str, *, revision: str | None, token: str | None) -> Path:
@@ -102,7 +103,7 @@ def _download_config(repo_id: str, *, revision: str | None, token: str | None) -
         HFValidationError,
         LocalEntryNotFoundError,
     )
-    from huggingface_hub.utils import validate_repo_id
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
 
     try:
         validate_repo_id(repo_id)

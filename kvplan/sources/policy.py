@@ -23,22 +23,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from kvplan.core.budget import DEFAULT_MAX_NUM_BATCHED_TOKENS, DEFAULT_MAX_NUM_SEQS
-from kvplan.core.capacity import DEFAULT_BLOCK_SIZE
+from kvplan.core.deployment import MAX_BATCH, MAX_CTX, Kind, Setting, setting_defaults, settings
+from kvplan.core.engines import Engine
 from kvplan.core.geometry import AttentionLayout
 from kvplan.core.policy import Headroom, KvHeadsRule, Requirements, Target
 from kvplan.errors import KvplanError
-from kvplan.sources.deployment import (
-    MAX_BATCH,
-    MAX_BLOCK_SIZE,
-    MAX_CTX,
-    MAX_PARALLEL,
-    DeploymentFieldError,
-    build_deployment,
-    exact_weights,
-)
+from kvplan.sources.deployment import exact_weights, parse_deployment
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.lint import ConfigLint, lint_config
 from kvplan.sources.parse import parse_config_dict
@@ -114,8 +106,37 @@ class RequirementsPolicy(_Strict):
     kv_heads: KvHeadsPolicy | None = None
 
 
-class _Settings(_Strict):
-    """Deployment settings: the `kvplan fit` flags, spelled with underscores."""
+def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
+    """(annotation, Field) of one deployment key, from its declaration in core.deployment."""
+    described = f"{setting.help} [default: {setting.default_text or default}]"
+    if setting.kind is Kind.INT:
+        return int | None, Field(None, gt=setting.lo - 1, le=setting.hi, description=described)
+    if setting.kind is Kind.FRACTION:
+        return float | None, Field(None, gt=0, le=1, allow_inf_nan=False, description=described)
+    if setting.kind is Kind.SIZE:
+        return SizeText | None, Field(None, description=described)
+    if setting.kind is Kind.ENGINE:
+        engines = Literal[tuple(e.value for e in Engine)]  # type: ignore[valid-type]
+        return engines | None, Field(None, description=described)
+    return str | None, Field(None, min_length=1, description=setting.help)
+
+
+# The deployment keys: one per field of core.deployment.Deployment, generated so a policy
+# key means exactly what the flag means (same name, bounds and help).
+_DEPLOYMENT_FIELDS: dict[str, Any] = {
+    name: _deployment_field(setting, default)
+    for (name, setting), default in zip(
+        settings().items(), setting_defaults().values(), strict=True
+    )
+}
+_DeploymentKeys: type[_Strict] = create_model(
+    "_DeploymentKeys", __base__=_Strict, **_DEPLOYMENT_FIELDS
+)
+
+
+class _Settings(_DeploymentKeys):
+    """Deployment settings (the `kvplan fit` flags, spelled with underscores), the model
+    and the operating point."""
 
     model: str | None = Field(
         None,
@@ -125,30 +146,12 @@ class _Settings(_Strict):
         "files (relative to this file).",
     )
     revision: str | None = Field(None, min_length=1, description="Hub revision.")
-    gpu: str | None = Field(None, min_length=1, description="GPU name (`kvplan gpus`).")
-    tp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Tensor-parallel GPUs.")
-    pp: int = Field(1, gt=0, le=MAX_PARALLEL, description="Pipeline-parallel stages.")
-    engine: Literal["vllm", "sglang", "trtllm", "none"] = "vllm"
-    gpu_memory_utilization: float | None = Field(None, gt=0, le=1, description="vLLM fraction.")
-    mem_fraction_static: float | None = Field(None, gt=0, le=1, description="SGLang fraction.")
-    free_gpu_memory_fraction: float | None = Field(
-        None, gt=0, le=1, description="TensorRT-LLM fraction."
-    )
-    kv_memory: SizeText | None = Field(None, description="Fixed KV budget per GPU.")
-    activation_reserve: SizeText | None = Field(None, description="Peak activations per GPU.")
-    overhead: SizeText | None = Field(None, description="Non-torch memory per GPU.")
-    kv_dtype: str = Field("auto", min_length=1, description="auto, fp16, bf16, fp8, int8, int4.")
-    weight_dtype: str | None = Field(
-        None,
-        min_length=1,
-        description="fp16, bf16, fp8, int8, int4, mxfp4 [default: the checkpoint's].",
-    )
-    block_size: int = Field(DEFAULT_BLOCK_SIZE, gt=0, le=MAX_BLOCK_SIZE)
-    max_num_batched_tokens: int = Field(DEFAULT_MAX_NUM_BATCHED_TOKENS, gt=0, le=MAX_CTX)
-    max_num_seqs: int = Field(DEFAULT_MAX_NUM_SEQS, gt=0, le=MAX_BATCH)
     ctx: int | None = Field(None, gt=0, le=MAX_CTX, description="Tokens per sequence.")
     batch: int | None = Field(None, gt=0, le=MAX_BATCH, description="Concurrent sequences.")
     requirements: RequirementsPolicy | None = None
+
+    def deployment_settings(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in settings()}
 
 
 class DefaultsPolicy(_Settings):
@@ -205,7 +208,7 @@ class _Loader(yaml.SafeLoader):
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise KvplanError(
                 f"{self.origin}:{event.start_mark.line + 1}: YAML aliases "
                 f"(*{event.anchor}) are not allowed in a policy",
@@ -214,7 +217,7 @@ class _Loader(yaml.SafeLoader):
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise KvplanError(
                     f"{self.origin}:{mark.line + 1}: YAML nested deeper than {MAX_DEPTH} levels"
                 )
@@ -298,21 +301,22 @@ def _build(loader: _Loader, node: yaml.Node, loc: Loc, lines: dict[Loc, int], or
                     f"{origin}:{key_line}: keys must be strings, got "
                     f"{_type_name(key) if key is not None else 'a ' + key_node.id}"
                 )
+            key_loc = (*loc, key)
             if key in out:
                 raise KvplanError(
-                    f"{origin}:{key_line}: duplicate key {key!r} (first at line "
-                    f"{lines[(*loc, key)]})"
+                    f"{origin}:{key_line}: duplicate key {key!r} (first at line {lines[key_loc]})"
                 )
-            lines[(*loc, key)] = key_line
-            out[key] = _build(loader, value_node, (*loc, key), lines, origin)
+            lines[key_loc] = key_line
+            out[key] = _build(loader, value_node, key_loc, lines, origin)
         return out
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
             raise KvplanError(f"{origin}:{line}: YAML tag {node.tag} is not allowed")
         items = []
         for i, item in enumerate(node.value):
-            lines[(*loc, i)] = item.start_mark.line + 1
-            items.append(_build(loader, item, (*loc, i), lines, origin))
+            item_loc = (*loc, i)
+            lines[item_loc] = item.start_mark.line + 1
+            items.append(_build(loader, item, item_loc, lines, origin))
         return items
     try:
         return loader.construct_object(node)
@@ -379,12 +383,13 @@ def _allowed_keys(loc: Loc) -> list[str]:
         field = model.model_fields.get(str(part))
         if field is None:
             return []
-        inner = {
+        models: dict[str, type[BaseModel]] = {
             "targets": TargetPolicy,
             "defaults": DefaultsPolicy,
             "requirements": RequirementsPolicy,
             "kv_heads": KvHeadsPolicy,
-        }.get(str(part))
+        }
+        inner = models.get(str(part))
         if inner is None:
             return []
         model = inner
@@ -492,7 +497,7 @@ def load_policy(path_text: str) -> LoadedPolicy:
     seen: dict[str, int] = {}
     targets: list[Target] = []
     for i, target in enumerate(parsed.targets):
-        loc: Loc = ("targets", i)
+        loc = ("targets", i)
         if target.name in seen:
             where.fail(
                 loc,
@@ -648,31 +653,18 @@ def _resolve(
         except KvplanError as exc:
             where.fail((*loc, "model"), str(exc))
         try:
-            deployment = build_deployment(
+            deployment = parse_deployment(
                 resolved.spec,
-                gpu=t.gpu,
+                t.deployment_settings(),
                 gpu_file=gpu_file,
-                tp=t.tp,
-                pp=t.pp,
-                engine=t.engine,
-                gpu_memory_utilization=t.gpu_memory_utilization,
-                mem_fraction_static=t.mem_fraction_static,
-                free_gpu_memory_fraction=t.free_gpu_memory_fraction,
-                kv_memory=t.kv_memory,
-                activation_reserve=t.activation_reserve,
-                overhead=t.overhead,
-                block_size=t.block_size,
-                kv_dtype=t.kv_dtype,
-                weight_dtype=t.weight_dtype,
-                weights_override=exact_weights(resolved, t.weight_dtype),
-                max_num_batched_tokens=t.max_num_batched_tokens,
-                max_num_seqs=t.max_num_seqs,
-                names={key: key for key in _Settings.model_fields},
+                names={key: key for key in settings()},
+                weights_override=exact_weights(resolved, t.deployment_settings()["weight_dtype"]),
             )
-        except DeploymentFieldError as exc:
-            if exc.message.startswith(exc.field):  # it names the key already
-                where.fail(loc, exc.message, key_loc=(*loc, exc.field), hint=exc.hint)
-            where.fail((*loc, exc.field), exc.message, hint=exc.hint)
+        except KvplanError as exc:
+            key = exc.setting or "gpu"
+            if exc.message.startswith(key):  # it names the key already
+                where.fail(loc, exc.message, key_loc=(*loc, key), hint=exc.hint)
+            where.fail((*loc, key), exc.message, hint=exc.hint)
         label = t.name
         if glob_names:
             label = f"{t.name} [{_relative(Path(name), base)}]"

@@ -1,0 +1,209 @@
+"""The one declaration of a deployment: every setting is one field of `Deployment`.
+
+A setting (a knob of the GPU, the parallelism, the engine, the cache) is declared here once:
+its type, default, bounds and help text live in the field's `Setting` metadata. Everything
+else is derived from this class:
+  - the command-line options of `fit`, `pick-g` and `roofline` (`--` + name with dashes),
+  - the keys of a `kvplan check` policy file and their JSON Schema (the name itself),
+  - the parsing and validation of what a user typed (kvplan.sources.deployment),
+so a policy key means exactly what the flag means, and a new knob is one field here.
+
+The class itself holds *parsed* values (a `GpuSpec`, an `Engine`, canonical dtype names,
+sizes in bytes); it is a plain frozen dataclass, cheap to declare at import time, because
+every command builds its options from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, dataclass, field, fields, replace
+from enum import Enum
+from typing import Any
+
+from kvplan.core.engines import ENGINES, Engine, EngineRules
+from kvplan.core.geometry import ModelSpec
+from kvplan.core.gpu import GpuSpec
+
+MAX_CTX = 1 << 40  # beyond any real context: catches typos like 10**20
+MAX_BATCH = 1 << 40
+MAX_PARALLEL = 4096
+MAX_BLOCK_SIZE = 1 << 20
+DEFAULT_BLOCK_SIZE = 16
+
+
+class Kind(str, Enum):
+    """How a setting is written by a user, which decides how it is parsed."""
+
+    INT = "int"  # a positive integer within [lo, hi]
+    FRACTION = "fraction"  # a number in (0, 1]
+    SIZE = "size"  # bytes, written with a unit: 40GiB, 512MiB, 80GB
+    ENGINE = "engine"  # vllm | sglang | trtllm | none
+    KV_DTYPE = "kv_dtype"  # auto | fp16 | bf16 | fp8 | ...
+    WEIGHT_DTYPE = "weight_dtype"  # auto | fp16 | ... | int4 | mxfp4
+    GPU = "gpu"  # a name in the GPU catalog
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the user-facing side needs to know about one deployment field."""
+
+    kind: Kind
+    help: str
+    lo: int = 1
+    hi: int | None = None
+    engine: Engine | None = None  # the only engine this knob belongs to
+    required: bool = False
+    default_text: str | None = None  # the default as --help states it, when not the value
+
+
+def _setting(default: Any, kind: Kind, help: str, **info: Any) -> Any:
+    return field(default=default, metadata={"setting": Setting(kind=kind, help=help, **info)})
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A model on a deployment: everything that decides the budget and per-GPU layout."""
+
+    spec: ModelSpec
+    gpu: GpuSpec = field(
+        metadata={
+            "setting": Setting(
+                kind=Kind.GPU,
+                required=True,
+                help="GPU name, e.g. h100-sxm, a100-80gb, l40s, rtx-4090, mi300x "
+                "(see `kvplan gpus`).",
+            )
+        }
+    )
+    tp: int = _setting(
+        1, Kind.INT, "Tensor-parallel GPUs (weights and KV heads split).", hi=MAX_PARALLEL
+    )
+    pp: int = _setting(1, Kind.INT, "Pipeline-parallel stages (layers split).", hi=MAX_PARALLEL)
+    engine: Engine = _setting(
+        Engine.VLLM,
+        Kind.ENGINE,
+        "Serving engine whose memory rules apply: vllm, sglang, trtllm, none.",
+    )
+    gpu_memory_utilization: float | None = _setting(
+        None,
+        Kind.FRACTION,
+        "vLLM: fraction of total memory for weights + activations + KV.",
+        engine=Engine.VLLM,
+        default_text="0.90",
+    )
+    mem_fraction_static: float | None = _setting(
+        None,
+        Kind.FRACTION,
+        "SGLang: fraction of total memory for weights + KV.",
+        engine=Engine.SGLANG,
+        default_text="by TP: 0.88 ... 0.79",
+    )
+    free_gpu_memory_fraction: float | None = _setting(
+        None,
+        Kind.FRACTION,
+        "TensorRT-LLM: fraction of the memory free after weights.",
+        engine=Engine.TRTLLM,
+        default_text="0.90",
+    )
+    kv_memory: int | None = _setting(
+        None, Kind.SIZE, "KV budget per GPU, e.g. 40GiB (replaces the engine's budget)."
+    )
+    activation_reserve: int | None = _setting(
+        None,
+        Kind.SIZE,
+        "Peak activation memory per GPU, e.g. 2GiB.",
+        default_text="estimated like vLLM's profiling run",
+    )
+    overhead: int | None = _setting(
+        None,
+        Kind.SIZE,
+        "Non-torch runtime memory per GPU, e.g. 0.5GiB.",
+        default_text="0.25 GiB, 2.1 GiB with TP/PP",
+    )
+    block_size: int = _setting(
+        DEFAULT_BLOCK_SIZE, Kind.INT, "Paged-KV block size in tokens.", hi=MAX_BLOCK_SIZE
+    )
+    kv_dtype: str = _setting(
+        "bf16",
+        Kind.KV_DTYPE,
+        "KV-cache dtype: auto, fp16, bf16, fp8, int8, int4.",
+        default_text="auto: the model's 16-bit dtype",
+    )
+    weight_dtype: str | None = _setting(
+        None,
+        Kind.WEIGHT_DTYPE,
+        "Weights dtype: fp16, bf16, fp8, int8, int4, mxfp4.",
+        default_text="the checkpoint's",
+    )
+    max_num_batched_tokens: int | None = _setting(
+        None,
+        Kind.INT,
+        "Engine's tokens per forward pass (sizes the activation estimate).",
+        hi=MAX_CTX,
+        default_text="the engine's: 8192",
+    )
+    max_num_seqs: int | None = _setting(
+        None,
+        Kind.INT,
+        "Engine's maximum sequences per step (sizes the sampler estimate).",
+        hi=MAX_BATCH,
+        default_text="the engine's: 256",
+    )
+    max_model_len: int | None = _setting(
+        None,
+        Kind.INT,
+        "Engine's maximum tokens per request (vLLM --max-model-len): the length its "
+        "'maximum concurrency' figure is quoted at.",
+        hi=MAX_CTX,
+        default_text="the model's max positions",
+    )
+    # Not a user setting: exact checkpoint bytes when known (Hub safetensors headers) or a
+    # design's weights; None = estimate from the parameter count at `weight_dtype`.
+    weights_override: int | None = None
+
+    # ---- what the engine table adds -----------------------------------------------------
+    @property
+    def rules(self) -> EngineRules:
+        return ENGINES[self.engine]
+
+    @property
+    def fraction(self) -> float | None:
+        """The engine's memory fraction: the user's knob, else the engine's default."""
+        knob = self.rules.knob
+        given = getattr(self, knob) if knob else None
+        return given if given is not None else self.rules.fraction(self.tp)
+
+    @property
+    def scheduler_seqs(self) -> int:
+        return self.max_num_seqs or self.rules.max_num_seqs
+
+    @property
+    def scheduler_tokens(self) -> int:
+        return self.max_num_batched_tokens or self.rules.max_num_batched_tokens
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+    def with_(self, **changes: Any) -> Deployment:
+        """A copy with some fields changed (values already parsed)."""
+        return replace(self, **changes)
+
+
+def settings() -> dict[str, Setting]:
+    """Every user setting of a deployment, in declaration order: name -> Setting."""
+    return {f.name: f.metadata["setting"] for f in fields(Deployment) if "setting" in f.metadata}
+
+
+def setting_defaults() -> dict[str, Any]:
+    """name -> default value as a user would write it (None where it is derived)."""
+    out: dict[str, Any] = {}
+    for f in fields(Deployment):
+        if "setting" in f.metadata:
+            default = None if f.default is MISSING else f.default
+            out[f.name] = default.value if isinstance(default, Enum) else default
+    return out
+
+
+def flag_name(setting: str) -> str:
+    """How the command line spells a setting: tp -> --tp, kv_dtype -> --kv-dtype."""
+    return "--" + setting.replace("_", "-")

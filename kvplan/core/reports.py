@@ -1,0 +1,250 @@
+"""Typed answers of `kvplan fit` and `kvplan pick-g`: one object per command.
+
+Each report is assembled here from the plan, the solvers and the roofline; the human view
+and the `--json` object are both rendered from it (the JSON object is the report's
+`model_dump(mode="json")`, so every field a script reads is a typed field here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from kvplan.core.capacity import FitResult, Plan, Replication, solve_fit, weights_shortfall
+from kvplan.core.deployment import Deployment
+from kvplan.core.design import GRow, PickG, pick_g
+from kvplan.core.geometry import ModelSpec
+from kvplan.errors import KvplanError
+
+
+class _Report(BaseModel):
+    model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
+
+
+class ModelRef(_Report):
+    """Which model answered, and where its config came from."""
+
+    model: str
+    source: str
+    revision: str | None = None
+
+
+class DeploymentSummary(_Report):
+    """The deployment and its KV budget per GPU, every size in bytes."""
+
+    gpu: str
+    engine: str
+    engine_knob: str | None
+    memory_fraction: float | None
+    tp: int
+    pp: int
+    kv_dtype: str
+    block_size: int
+    gpu_memory_bytes: int
+    engine_memory_bytes: int
+    weights_bytes: int  # per GPU
+    weights_total_bytes: int
+    activation_bytes: int
+    overhead_bytes: int
+    kv_budget_bytes: int
+    shortfall_bytes: int  # > 0 when the weights and reserves exceed what the engine grants
+    budget_formula: str
+    kv_heads_per_gpu: int
+    kv_bytes_per_token_per_gpu: int
+    kv_blocks: int
+    kv_tokens: int
+    replication: Replication | None
+    notes: tuple[str, ...]
+
+
+def deployment_summary(p: Plan) -> dict[str, Any]:
+    b = p.budget
+    d = p.deployment
+    return {
+        "gpu": d.gpu.name,
+        "engine": b.engine.value,
+        "engine_knob": b.knob,
+        "memory_fraction": b.fraction,
+        "tp": d.tp,
+        "pp": d.pp,
+        "kv_dtype": d.kv_dtype,
+        "block_size": d.block_size,
+        "gpu_memory_bytes": b.total_memory,
+        "engine_memory_bytes": b.engine_memory,
+        "weights_bytes": p.weights_per_gpu,
+        "weights_total_bytes": p.weights_total,
+        "activation_bytes": b.activations,
+        "overhead_bytes": b.overhead,
+        "kv_budget_bytes": b.kv_budget,
+        "shortfall_bytes": b.shortfall,
+        "budget_formula": b.formula,
+        "kv_heads_per_gpu": p.kv_heads_per_gpu,
+        "kv_bytes_per_token_per_gpu": p.kv_bytes_per_token,
+        "kv_blocks": p.num_blocks,
+        "kv_tokens": p.kv_tokens,
+        "replication": p.replication,
+        "notes": p.notes,
+    }
+
+
+# ---- decode latency at an operating point ----------------------------------------------
+class OperatingPoint(_Report):
+    """The roofline estimate at the answer's (batch, ctx); None fields when not estimated."""
+
+    summary: str
+    batch: int | None = None
+    ctx: int | None = None
+    decode_ms: float | None = None
+    decode_tokens_per_s: float | None = None
+    tokens_per_s_per_seq: float | None = None
+    prefill_ms: float | None = None
+    bound: Literal["memory", "compute"] | None = None
+    bytes_weights: int | None = None
+    bytes_kv: int | None = None
+    flops: float | None = None
+    kv_share: float | None = None
+
+
+def operating_point(p: Plan, batch: int, ctx: int) -> OperatingPoint:
+    from kvplan.core.roofline import estimate_decode  # only fit and pick-g need it
+
+    try:
+        e = estimate_decode(p, batch=batch, ctx=ctx)
+    except KvplanError as exc:
+        return OperatingPoint(summary=f"Decode latency: not estimated ({exc})")
+    return OperatingPoint(
+        summary=(
+            f"Decode at batch {e.batch:,} x {e.ctx:,} tokens: {e.decode_ms:,.1f} ms/step, "
+            f"{e.decode_tokens_per_s:,.0f} tok/s aggregate ({e.tokens_per_s_per_seq:,.1f} per "
+            f"sequence), {e.bound}-bound, KV {e.kv_share:.0%} of bytes; prefill of "
+            f"{e.ctx:,} tokens ~{e.prefill_ms:,.0f} ms (roofline estimate, `kvplan roofline` "
+            "for the breakdown)"
+        ),
+        batch=e.batch,
+        ctx=e.ctx,
+        decode_ms=e.decode_ms,
+        decode_tokens_per_s=e.decode_tokens_per_s,
+        tokens_per_s_per_seq=e.tokens_per_s_per_seq,
+        prefill_ms=e.prefill_ms,
+        bound=e.bound,
+        bytes_weights=e.bytes_weights,
+        bytes_kv=e.bytes_kv,
+        flops=e.flops,
+        kv_share=e.kv_share,
+    )
+
+
+def _answer_point(r: FitResult) -> tuple[int, int] | None:
+    """(batch, ctx) the fit answer names: (max batch, ctx), (batch, max ctx), the pair
+    checked, or in table mode the max batch at the longest context that holds one."""
+    if r.mode == "table":
+        rows = [row for row in r.table if row.max_batch > 0]
+        point = (rows[-1].max_batch, rows[-1].ctx) if rows else None
+    elif r.mode == "max_batch":
+        point = (r.max_batch or 0, r.ctx or 0)
+    elif r.mode == "max_ctx":
+        point = (r.batch or 0, r.max_ctx or 0)
+    else:
+        point = (r.batch or 0, r.ctx or 0)
+    return point if point and point[0] and point[1] else None
+
+
+# ---- fit -------------------------------------------------------------------------------
+class FitReport(FitResult, DeploymentSummary, ModelRef):
+    """`kvplan fit`: the deployment, its budget, the answer, and decode latency there."""
+
+    reason: str | None = None  # why it does not fit, when it does not
+    latency: OperatingPoint | None = None
+    plan: Plan = Field(exclude=True)
+
+    @property
+    def answered_fits(self) -> bool:
+        """Does the asked workload fit (table mode: does any context hold a sequence)?"""
+        if self.mode == "table":
+            return any(row.max_batch > 0 for row in self.table)
+        return bool(self.fits)
+
+
+def fit_report(
+    p: Plan, model: ModelRef, *, ctx: int | None, batch: int | None, latency: bool = True
+) -> FitReport:
+    result = solve_fit(p, ctx=ctx, batch=batch, max_model_len=p.deployment.max_model_len)
+    point = _answer_point(result) if latency and p.weights_fit else None
+    return FitReport(
+        **model.model_dump(),
+        **deployment_summary(p),
+        **result.model_dump(exclude={"kv_budget_bytes"}),
+        reason=None if p.weights_fit else weights_shortfall(p),
+        latency=operating_point(p, *point) if point else None,
+        plan=p,
+    )
+
+
+# ---- pick-g ----------------------------------------------------------------------------
+class PickGReport(PickG, ModelRef):
+    """`kvplan pick-g`: one row per G, the recommendation, remedies, latency per row."""
+
+    header: str
+    ctx: int
+    batch: int
+    gpu: str
+    engine: str
+    tp: int
+    pp: int
+    kv_dtype: str
+    block_size: int
+    memory_fraction: float | None
+
+    @property
+    def answered_fits(self) -> bool:
+        return self.recommended_kv_heads is not None
+
+
+def _with_latency(result: PickG, *, ctx: int, batch: int) -> tuple[GRow, ...]:
+    """Decode step per G at the requested (batch, ctx). Rows whose workload does not fit are
+    still estimated at the requested batch: what G would cost if the memory were there.
+    Rows whose weights do not fit, or on a GPU without the figures needed, get none."""
+    from kvplan.core.roofline import estimate_decode
+
+    out = []
+    for row in result.rows:
+        if row.plan is not None and row.plan.weights_fit:
+            try:
+                e = estimate_decode(row.plan, batch=batch, ctx=ctx)
+            except KvplanError:
+                pass
+            else:
+                row = row.model_copy(
+                    update={"decode_ms": e.decode_ms, "decode_tokens_per_s": e.decode_tokens_per_s}
+                )
+        out.append(row)
+    return tuple(out)
+
+
+def pick_g_report(
+    d: Deployment,
+    model: ModelRef,
+    *,
+    header: str,
+    ctx: int,
+    batch: int,
+    weights_for: Callable[[ModelSpec], int | None] | None = None,
+) -> PickGReport:
+    result = pick_g(d, ctx=ctx, batch=batch, weights_for=weights_for)
+    return PickGReport(
+        **model.model_dump(),
+        **{k: getattr(result, k) for k in PickG.model_fields if k != "rows"},
+        rows=_with_latency(result, ctx=ctx, batch=batch),
+        header=header,
+        ctx=ctx,
+        batch=batch,
+        gpu=d.gpu.name,
+        engine=d.engine.value,
+        tp=d.tp,
+        pp=d.pp,
+        kv_dtype=d.kv_dtype,
+        block_size=d.block_size,
+        memory_fraction=d.fraction,
+    )

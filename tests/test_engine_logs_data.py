@@ -1,0 +1,125 @@
+"""Structure checks for tests/data/engine_logs.yaml (real engine start-up logs).
+
+The file is hand-transcribed from public logs, so these tests guard the
+transcription: every record carries its provenance (source, verbatim raw_log),
+the train/held-out split follows the project rule
+(heldout iff int(sha256(id), 16) % 3 == 0), and every number recorded under
+``logged`` can be found in the raw log text it was copied from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+DATA = Path(__file__).parent / "data" / "engine_logs.yaml"
+OLD = Path(__file__).parent / "data" / "vllm_kv_logs.yaml"
+
+REQUIRED = (
+    "id",
+    "split",
+    "engine",
+    "engine_version",
+    "platform",
+    "gpu",
+    "num_gpus",
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "model",
+    "model_kind",
+    "kv_cache_dtype",
+    "memory_knob",
+    "gpu_memory_utilization",
+    "gpu_memory_utilization_is_default",
+    "max_model_len",
+    "logged",
+    "raw_log",
+    "source",
+    "notes",
+)
+ENGINES = {"vllm", "sglang", "trtllm"}
+PLATFORMS = {"cuda", "rocm"}
+KNOBS = {"gpu_memory_utilization", "mem_fraction_static", "free_gpu_memory_fraction"}
+KINDS = {
+    "dense",
+    "moe",
+    "mla",
+    "sliding_window",
+    "chunked_local_attention",
+    "hybrid",
+    "multimodal",
+}
+
+
+def _load() -> list[dict[str, Any]]:
+    doc = yaml.safe_load(DATA.read_text(encoding="utf-8"))
+    assert doc["schema_version"] == 1
+    records = doc["records"]
+    assert isinstance(records, list)
+    return records
+
+
+RECORDS = _load()
+
+
+def _split(row_id: str) -> str:
+    heldout = int(hashlib.sha256(row_id.encode()).hexdigest(), 16) % 3 == 0
+    return "heldout" if heldout else "train"
+
+
+def test_enough_records_with_unique_ids_not_in_the_old_file() -> None:
+    ids = [r["id"] for r in RECORDS]
+    assert len(ids) >= 60
+    assert len(set(ids)) == len(ids)
+    old = {r["id"] for r in yaml.safe_load(OLD.read_text(encoding="utf-8"))["records"]}
+    assert not old & set(ids)
+
+
+@pytest.mark.parametrize("rec", RECORDS, ids=lambda r: str(r.get("id")))
+def test_record_structure(rec: dict[str, Any]) -> None:
+    missing = [k for k in REQUIRED if k not in rec]
+    assert not missing, missing
+    assert rec["split"] == _split(rec["id"])
+    assert rec["engine"] in ENGINES
+    assert rec["platform"] in PLATFORMS
+    assert rec["memory_knob"] in KNOBS
+    assert set(rec["model_kind"]) <= KINDS and rec["model_kind"]
+    assert str(rec["source"]).startswith("https://github.com/")
+    assert isinstance(rec["raw_log"], str) and rec["raw_log"].strip()
+    assert isinstance(rec["logged"], dict) and rec["logged"]
+    tp, pp = rec["tensor_parallel_size"], rec["pipeline_parallel_size"]
+    if tp is not None and pp is not None and rec["num_gpus"] is not None:
+        assert rec["num_gpus"] >= tp * pp
+
+
+def _number_forms(value: float | int) -> set[str]:
+    """Textual forms a printed number may take (the log may pad decimals)."""
+    if isinstance(value, bool):
+        raise TypeError("logged values are numbers, not booleans")
+    if isinstance(value, int):
+        return {str(value)}
+    text = repr(value)
+    return {text, text.rstrip("0").rstrip(".")}
+
+
+@pytest.mark.parametrize("rec", RECORDS, ids=lambda r: str(r.get("id")))
+def test_logged_numbers_appear_in_raw_log(rec: dict[str, Any]) -> None:
+    # Thousands separators ("476,016", "123 399") are removed so they match 476016;
+    # the untouched text is searched too, so no number is lost by the rewrite.
+    raw = rec["raw_log"]
+    text = re.sub(r"(?<=\d)[, \u2009\u202f](?=\d{3}(?!\d))", "", raw)
+    tokens = set()
+    for pattern in (r"\d+(?:\.\d+)?", r"-\d+(?:\.\d+)?"):  # the second keeps negative values
+        tokens |= set(re.findall(pattern, text)) | set(re.findall(pattern, raw))
+    for key, value in rec["logged"].items():
+        if value is None:
+            continue
+        forms = _number_forms(value)
+        # Allow trailing zeros the log printed (e.g. 0.950000) by normalising tokens.
+        norm = {t.rstrip("0").rstrip(".") if "." in t else t for t in tokens}
+        assert forms & (tokens | norm), f"{key}={value} not found in raw_log"
