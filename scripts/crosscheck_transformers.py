@@ -43,8 +43,17 @@ from typing import Any
 
 import torch
 import transformers
-from transformers import CONFIG_MAPPING, AutoModel, AutoModelForCausalLM, DynamicCache
-from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
+from transformers import (
+    CONFIG_MAPPING,
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoModelForImageTextToText,
+    DynamicCache,
+)
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING,
+    MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING,
+)
 
 SCHEMA_VERSION = 1
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +66,9 @@ SMALL_CTX = (1, 7)
 DEFAULT_BIG_CTX = 263
 WINDOW_MARGIN = 37  # big context = largest window + margin, so every window is passed
 SECOND_BIG_OFFSET = 16  # a second big context, 16 tokens lower, to confirm a plateau is flat
+# Extra contexts measured when some tensor does not follow fixed + slope * min(ctx, plateau)
+# (compressed attention: one entry per r tokens, remainder buffers of ctx mod r tokens).
+EXTRA_CTX_IF_IRREGULAR = (1031, 2047, 4099)  # 2047 = 2^11 - 1 separates power-of-2 ratios
 
 # Attribute names on transformers cache-layer objects -> the kind of state they hold.
 TENSOR_KIND = {
@@ -104,10 +116,12 @@ def load_config(path: Path) -> tuple[Any, dict[str, Any]]:
 
 def config_dtype(cfg: Any, raw: dict[str, Any]) -> tuple[torch.dtype, str]:
     """Checkpoint dtype from ``torch_dtype``/``dtype``; transformers' default float32 if absent."""
-    for key in ("dtype", "torch_dtype"):
-        val = raw.get(key)
-        if isinstance(val, str) and hasattr(torch, val):
-            return getattr(torch, val), f"config key {key!r}"
+    text = raw.get("text_config") if isinstance(raw.get("text_config"), dict) else {}
+    for where, d in (("", raw), ("text_config.", text)):
+        for key in ("dtype", "torch_dtype"):
+            val = d.get(key)
+            if isinstance(val, str) and hasattr(torch, val):
+                return getattr(torch, val), f"config key {where}{key!r}"
     val = getattr(cfg, "dtype", None) or getattr(cfg, "torch_dtype", None)
     if isinstance(val, torch.dtype):
         return val, "config object"
@@ -116,16 +130,43 @@ def config_dtype(cfg: Any, raw: dict[str, Any]) -> tuple[torch.dtype, str]:
     return torch.float32, "absent in config: transformers default float32"
 
 
-def pick_model(cfg: Any) -> tuple[Any, str]:
-    """The config to build a causal LM from: the config, or (multimodal) its text decoder."""
+def pick_model(cfg: Any) -> tuple[Any, str, Any]:
+    """What to build: the causal LM of the config, or (multimodal) of its text decoder.
+
+    Returns (config, how it was chosen, model class). When the text decoder has no causal-LM
+    class of its own, the whole image-text model is built and run on text only.
+    """
     text_cfg = cfg.get_text_config(decoder=True)
     if text_cfg is not cfg and type(text_cfg) in MODEL_FOR_CAUSAL_LM_MAPPING:
-        return text_cfg, "text_config"
+        return text_cfg, "text_config", AutoModelForCausalLM
     if type(cfg) in MODEL_FOR_CAUSAL_LM_MAPPING:
-        return cfg, "config"
+        return cfg, "config", AutoModelForCausalLM
     if type(text_cfg) in MODEL_FOR_CAUSAL_LM_MAPPING:
-        return text_cfg, "text_config"
-    raise LookupError(f"no causal-LM class for {type(cfg).__name__} in transformers")
+        return text_cfg, "text_config", AutoModelForCausalLM
+    if type(cfg) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING:
+        return cfg, "full_multimodal_model_text_only_forward", AutoModelForImageTextToText
+    raise LookupError(f"no causal-LM or image-text-to-text class for {type(cfg).__name__}")
+
+
+def cross_attention_inputs(cfg: Any, lm_cfg: Any, dtype: torch.dtype) -> tuple[dict, set[int], str]:
+    """Encoder states for decoder layers that cross-attend (Llama-3.2-Vision / mllama).
+
+    Their cache holds K/V of the encoder tokens, not of the text, so a text-only forward leaves
+    them empty. One image at the maximum tile count is fed: tiles * ((image / patch)^2 + 1)
+    vision tokens (transformers' MllamaVisionModel num_patches, class token included).
+    """
+    text_cfg = lm_cfg.get_text_config(decoder=True)
+    layers = getattr(text_cfg, "cross_attention_layers", None)
+    vis = getattr(cfg, "vision_config", None)
+    if not layers or vis is None:
+        return {}, set(), ""
+    n_tok = vis.max_num_tiles * ((vis.image_size // vis.patch_size) ** 2 + 1)
+    states = torch.zeros((BATCH, n_tok, text_cfg.hidden_size), dtype=dtype, device="meta")
+    note = (
+        f"cross-attention layers {sorted(layers)} fed one image at max_num_tiles="
+        f"{vis.max_num_tiles}: {n_tok} encoder tokens"
+    )
+    return {"cross_attention_states": states}, set(layers), note
 
 
 @contextlib.contextmanager
@@ -247,23 +288,27 @@ def cache_layers(cache: Any) -> list[tuple[str, Any]]:
     raise TypeError(f"cache object {type(cache).__name__} has no .layers")
 
 
-def snapshot(model: Any, ctx: int) -> tuple[str, list[dict[str, Any]]]:
+def snapshot(
+    model: Any, ctx: int, extra: dict | None = None, cross_layers: set[int] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """Forward ``BATCH x ctx`` token ids on meta; describe every tensor the cache holds."""
     ids = torch.zeros((BATCH, ctx), dtype=torch.long, device="meta")
     with quiet(), torch.no_grad():
-        out = model(input_ids=ids, use_cache=True)
+        out = model(input_ids=ids, use_cache=True, **(extra or {}))
     cache = out.get("cache", None)
     if cache is None:
         cache = out.get("past_key_values", None)
     if cache is None:
         raise RuntimeError("forward returned no cache object")
     layers = []
-    for prefix, layer in cache_layers(cache):
+    for idx, (prefix, layer) in enumerate(cache_layers(cache)):
         tensors = {}
         for name, t in iter_tensors(layer, prefix):
             kind = tensor_kind(name)
             if kind is None:
                 continue
+            if cross_layers and idx in cross_layers and not kind.startswith("cross_"):
+                kind = f"cross_{kind}"
             nbytes = t.numel() * t.element_size()
             if t.dim() == 0 or t.shape[0] != BATCH or nbytes % BATCH:
                 raise RuntimeError(
@@ -310,12 +355,63 @@ def fit(ctxs: list[int], series: list[int]) -> dict[str, Any]:
     return {"fit": "irregular", "raw": dict(zip(map(str, ctxs), series, strict=True))}
 
 
-def analyse_cache(model: Any, ctxs: list[int]) -> dict[str, Any]:
+def held_entries(shapes: list[list[int] | None]) -> list[int] | None:
+    """Entries held along the one dimension whose size changes with context (0 if absent)."""
+    present = [sh for sh in shapes if sh is not None]
+    if not present or any(len(sh) != len(present[0]) for sh in present):
+        return None
+    varying = [d for d in range(len(present[0])) if len({sh[d] for sh in present}) > 1]
+    if len(varying) != 1:
+        return None
+    return [sh[varying[0]] if sh is not None else 0 for sh in shapes]
+
+
+def fit_tensor(ctxs: list[int], series: list[int], shapes: list[list[int] | None]) -> dict:
+    """Like ``fit``, plus two shapes compressed attention produces (DeepSeek-V4 style).
+
+    compressed: one entry per ``ratio`` tokens, ``held = ctx // ratio``;
+    remainder: a buffer of the tokens not yet compressed, ``held = ctx % ratio``.
+    """
+    f = fit(ctxs, series)
+    if f["fit"] != "irregular":
+        return f
+    if series[0] == 0 and len(set(series[1:])) == 1:
+        # allocated on the second forward token onward, then constant (an overlap window)
+        return f | {"fit": "constant_after_first_token", "per_token": 0, "fixed": series[1]}
+    held = held_entries(shapes)
+    if held is None or max(held) == 0:
+        return f
+    per_entry = {b // h for b, h in zip(series, held, strict=True) if h}
+    if len(per_entry) != 1 or any(
+        b != h * min(per_entry) for b, h in zip(series, held, strict=True)
+    ):
+        return f
+    entry = per_entry.pop()
+    big = max(ctxs)
+    pairs = list(zip(ctxs, held, strict=True))
+    for kind, rs in (
+        ("compressed", [r for r in range(2, big + 1) if all(c // r == h for c, h in pairs)]),
+        (
+            "remainder",
+            [r for r in range(max(held) + 1, big + 1) if all(c % r == h for c, h in pairs)],
+        ),
+    ):
+        if rs:
+            out = f | {"fit": kind, "ratio": rs[0], "bytes_per_entry": entry}
+            if len(rs) > 1:  # the measured contexts do not pin the ratio down
+                out["ratio_candidates"] = rs if len(rs) <= 8 else [*rs[:8], "..."]
+            return out
+    return f | {"held_by_ctx": dict(zip(map(str, ctxs), held, strict=True))}
+
+
+def analyse_cache(
+    model: Any, ctxs: list[int], extra: dict | None = None, cross_layers: set[int] | None = None
+) -> dict[str, Any]:
     """Measure the cache at each context, fit every (layer, tensor) series, group layers."""
     snaps = []
     cache_class = None
     for c in ctxs:
-        cache_class, layers = snapshot(model, c)
+        cache_class, layers = snapshot(model, c, extra, cross_layers)
         snaps.append(layers)
     n_layers = len(snaps[0])
     per_layer = []
@@ -332,7 +428,7 @@ def analyse_cache(model: Any, ctxs: list[int]) -> dict[str, Any]:
             series = [s[i]["tensors"].get(name, {}).get("bytes_per_seq", 0) for s in snaps]
             entries = [s[i]["tensors"].get(name) for s in snaps]
             first = next(e for e in entries if e is not None)
-            f = fit(ctxs, series)
+            f = fit_tensor(ctxs, series, [e["shape"] if e else None for e in entries])
             comps[name] = {
                 "kind": first["kind"],
                 "dtype": first["dtype"],
@@ -385,7 +481,17 @@ def analyse_cache(model: Any, ctxs: list[int]) -> dict[str, Any]:
                         "per_token": d.get("per_token"),
                         "fixed": d.get("fixed"),
                         "plateau_tokens": d.get("plateau_tokens"),
-                        **({"raw": d["raw"]} if "raw" in d else {}),
+                        **{
+                            k: d[k]
+                            for k in (
+                                "ratio",
+                                "ratio_candidates",
+                                "bytes_per_entry",
+                                "raw",
+                                "held_by_ctx",
+                            )
+                            if k in d
+                        },
                     }
                     for n, d in comps.items()
                 },
@@ -439,21 +545,31 @@ def process(path: Path) -> dict[str, Any]:
         "errors": [],
         "notes": [],
     }
-    t0 = time.time()
     try:
         cfg, raw = load_config(path)
-    except (LookupError, ValueError, TypeError, KeyError) as exc:
+    except LookupError as exc:
         res["status"] = "unsupported"
         res["model_type"] = None
         res["errors"].append(short_error(exc))
+        return res
+    except Exception as exc:
+        # e.g. a transformers config validator rejecting the values
+        res["status"] = "unsupported"
+        res["model_type"] = json.loads(path.read_text()).get("model_type")
+        cause = exc.__cause__
+        res["errors"].append(
+            "config rejected by transformers: "
+            + short_error(exc).splitlines()[0]
+            + (f" (cause: {type(cause).__name__}: {cause})" if cause else "")
+        )
         return res
     res["model_type"] = raw["model_type"]
     dtype, dsrc = config_dtype(cfg, raw)
     res["dtype"] = str(dtype).removeprefix("torch.")
     res["dtype_source"] = dsrc
     try:
-        lm_cfg, built_from = pick_model(cfg)
-        model = build(lm_cfg, dtype)
+        lm_cfg, built_from, model_cls = pick_model(cfg)
+        model = build(lm_cfg, dtype, model_cls)
     except Exception as exc:
         res["status"] = "unsupported"
         res["errors"].append("build: " + short_error(exc))
@@ -462,6 +578,19 @@ def process(path: Path) -> dict[str, Any]:
     res["built_from"] = built_from
     res["text_config_class"] = type(lm_cfg).__name__
     res["params"] = count_params(model)
+    if built_from == "full_multimodal_model_text_only_forward":
+        res["notes"].append(
+            "the text decoder has no causal-LM class: the whole image-text model was built "
+            "(params are for all of it) and run on text only (the cache is the text decoder's)"
+        )
+        dec = model.get_decoder() if hasattr(model, "get_decoder") else None
+        if dec is not None:
+            lm = res["params"]["lm_head"] or 0
+            res["params_text_decoder"] = {
+                "class": type(dec).__name__,
+                "total_with_lm_head": int(sum(p.numel() for p in dec.parameters()))
+                + (0 if res["params"]["lm_head_tied_to_embedding"] else lm),
+            }
     if built_from == "text_config":
         res["notes"].append("multimodal config: params and cache are for the text decoder only")
         try:
@@ -485,12 +614,15 @@ def process(path: Path) -> dict[str, Any]:
         classes, windows = [], []
         res["errors"].append("DynamicCache(config): " + short_error(exc))
     ctxs, ctx_note = choose_contexts(lm_cfg, windows)
+    extra, cross_layers, cross_note = cross_attention_inputs(cfg, lm_cfg, dtype)
+    if cross_note:
+        res["notes"].append(cross_note)
     res["contexts_measured"] = ctxs
     res["contexts_note"] = ctx_note
     res["windows_from_cache_layers"] = windows
     try:
         try:
-            res["cache"] = analyse_cache(model, ctxs)
+            cache = analyse_cache(model, ctxs, extra, cross_layers)
         except RuntimeError as exc:
             # grouped_mm has no meta/float32 path; the MoE implementation changes no cache tensor.
             if "grouped_mm" not in short_error(exc) or not hasattr(
@@ -503,20 +635,34 @@ def process(path: Path) -> dict[str, Any]:
                 "(MoE math only, the cache is unaffected)"
             )
             model.set_experts_implementation("batched_mm")
-            res["cache"] = analyse_cache(model, ctxs)
+            cache = analyse_cache(model, ctxs, extra, cross_layers)
+        if any(g["fit"] == "irregular" for g in cache["groups"].values()):
+            mp = max_positions(lm_cfg)
+            more = [c for c in EXTRA_CTX_IF_IRREGULAR if c > max(ctxs) and (mp is None or c <= mp)]
+            if more:
+                ctxs = sorted({*ctxs, *more})
+                res["contexts_note"] += f"; extended with {more} (some tensor was not linear)"
+                cache = analyse_cache(model, ctxs, extra, cross_layers)
+        res["contexts_measured"] = ctxs
+        res["cache"] = cache
+        tensor_fits = {t["fit"] for g in cache["groups"].values() for t in g["tensors"].values()}
         res["status"] = "ok"
-        irregular = [g for g, d in res["cache"]["groups"].items() if d["fit"] == "irregular"]
-        if irregular:
+        if "irregular" in tensor_fits:
             res["status"] = "ok_irregular"
+            bad = [g for g, d in cache["groups"].items() if d["fit"] == "irregular"]
+            res["notes"].append(f"groups with a tensor no fit describes: {bad}")
+        elif tensor_fits & {"compressed", "remainder", "constant_after_first_token"}:
+            res["status"] = "ok_compressed"
             res["notes"].append(
-                f"groups whose bytes do not follow fixed+slope*min(ctx,plateau): {irregular}"
+                "compressed attention: some tensors hold ctx // ratio entries (fit 'compressed') "
+                "or ctx % ratio tokens (fit 'remainder'), or appear from ctx > 1 on at a fixed "
+                "size (fit 'constant_after_first_token'); per-layer rows of those groups are null"
             )
     except Exception as exc:
         res["errors"].append(f"forward on meta: {short_error(exc)}")
         res["status"] = "structure_only" if classes else "failed"
         if classes:
             res["cache_structure"] = {"layer_classes": classes, "windows": windows}
-    res["seconds"] = round(time.time() - t0, 2)
     del model
     return res
 
@@ -603,11 +749,23 @@ def main(argv: list[str] | None = None) -> int:
             seen[stem] = (label, digest)
             if args.only and stem not in args.only:
                 continue
-            res = process(path)
+            t0 = time.time()
+            try:
+                res = process(path)
+            except Exception as exc:  # keep going; record the failure
+                res = {
+                    "schema_version": SCHEMA_VERSION,
+                    "stem": stem,
+                    "config_file": path.name,
+                    "config_sha256": digest,
+                    "transformers_version": transformers.__version__,
+                    "status": "failed",
+                    "errors": [f"unexpected: {short_error(exc)}"],
+                }
             res["config_dir"] = label
             (args.out / f"{stem}.json").write_text(dumps(res))
             index_models[stem] = index_entry(res, label)
-            print(f"{res['status']:15s} {stem}  {res.get('seconds', '')}s", flush=True)
+            print(f"{res['status']:15s} {stem}  {time.time() - t0:.1f}s", flush=True)
     index_path = args.out / "INDEX.json"
     if args.only and index_path.exists():
         old = json.loads(index_path.read_text())

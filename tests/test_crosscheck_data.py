@@ -17,7 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "transformers_crosscheck"
 CONFIGS = ROOT / "configs" / "models"
-STATUSES = {"ok", "ok_irregular", "structure_only", "failed", "unsupported"}
+STATUSES = {"ok", "ok_compressed", "ok_irregular", "structure_only", "failed", "unsupported"}
 
 FIXTURES = sorted(p for p in DATA.glob("*.json") if p.name != "INDEX.json")
 
