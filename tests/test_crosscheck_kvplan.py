@@ -33,6 +33,10 @@ DATA = ROOT / "tests" / "data" / "transformers_crosscheck"
 REL = 0.005
 INDEX = json.loads((DATA / "INDEX.json").read_text())
 OK = sorted(stem for stem, e in INDEX["models"].items() if e["status"] == "ok")
+# Built but not run (transformers' forward failed): parameters are still comparable.
+BUILT = sorted(
+    stem for stem, e in INDEX["models"].items() if e["status"] in ("ok", "structure_only")
+)
 
 # Per-token bytes where transformers' cache holds something other than what kvplan (and an
 # engine) stores: stem -> (factor fixture / kvplan as a function of the spec, reason).
@@ -53,10 +57,13 @@ def _spec(stem: str) -> tuple[ModelSpec, dict]:
     return spec, fx
 
 
-@pytest.mark.parametrize("stem", OK)
+@pytest.mark.parametrize("stem", BUILT)
 def test_params_within_half_a_percent_of_transformers(stem: str) -> None:
     spec, fx = _spec(stem)
-    ours, theirs = param_counts(spec).total, fx["params"]["total"]
+    # Multimodal models without a text causal-LM class are built whole; the fixture then also
+    # records the text decoder (+ LM head) alone, which is what kvplan counts.
+    text_only = fx.get("params_text_decoder", {}).get("total_with_lm_head")
+    ours, theirs = param_counts(spec).total, text_only or fx["params"]["total"]
     assert abs(ours - theirs) <= REL * theirs, f"{ours:,} vs {theirs:,}"
 
 
