@@ -275,7 +275,14 @@ BAD = [
         {**raw(NANO), "mamba_num_heads": 0},
         "key mamba_num_heads must be positive, got 0",
     ),
-    (raw("deepseek-ai__DeepSeek-V4-Flash"), "key compress_ratios: compressed attention"),
+    (
+        {**raw("deepseek-ai__DeepSeek-V4-Flash"), "compress_ratios": [0, 8] + [4] * 42},
+        "key compress_ratios has value 8: a compression kvplan does not know (0, 4 or 128)",
+    ),
+    (
+        {**raw("deepseek-ai__DeepSeek-V4-Flash"), "compress_ratios": [0, 4]},
+        "key compress_ratios has 2 entries for 43 layers",
+    ),
     (
         # Falcon-H1 style: Mamba keys in a family whose layers kvplan reads as attention only
         {**raw("meta-llama__Llama-3.1-8B"), "model_type": "falcon_h1", "mamba_d_ssm": 1024},
@@ -336,3 +343,50 @@ def test_minimax_m3_dense_layers_use_dense_intermediate_size():
     flags = raw("MiniMaxAI__MiniMax-M3")["moe_layer_freq"]
     assert len(dense) == flags.count(0)
     assert {layer.ffn_width for layer in dense} == {12288}  # dense_intermediate_size
+
+
+# ---- DeepSeek-V4 compressed attention ----------------------------------------------------
+def test_deepseek_v4_flash_window_plus_compressed_entries():
+    spec = load("deepseek-ai__DeepSeek-V4-Flash")
+    ratios = raw("deepseek-ai__DeepSeek-V4-Flash")["compress_ratios"][:43]  # 44th: MTP layer
+    assert (ratios.count(0), ratios.count(4), ratios.count(128)) == (2, 21, 20)
+    assert spec.layer_summary() == (
+        "2 mqa_sliding(128) + 21 csa_1/4+sliding(128) + 20 hca_1/128+sliding(128)"
+    )
+
+    def tokens(ctx: int) -> int:
+        # every layer: K and V of one shared head of head_dim 512 for the last 128 tokens;
+        # CSA: ctx // 4 entries of 512 + indexer key 128; HCA: ctx // 128 entries of 512
+        return 43 * 2 * 512 * min(ctx, 128) + 21 * (ctx // 4) * 640 + 20 * (ctx // 128) * 512
+
+    # compressor state bound per sequence: CSA remainder 3 tokens x (2 x 2 x 512 + 2 x 2 x 128)
+    # and overlap 4 x 640 in bf16 + 4 x 640 gate in fp32; HCA remainder 127 x 2 x 512, bf16
+    csa = (3 * (2 * 2 * 512 + 2 * 2 * 128) + 4 * 640) * 2 + 4 * 640 * 4
+    hca = 127 * 2 * 512 * 2
+    assert kvcache.state_bytes_per_sequence(spec) == 21 * csa + 20 * hca == 5_847_040
+    for ctx in (1, 7, 149, 4099, 1_000_000):
+        assert kvcache.kv_bytes_per_sequence(spec, ctx, "bf16") == tokens(ctx) * 2 + 5_847_040
+    # below the window one more token adds the K/V of all 43 layers (entries come per r tokens)
+    assert kvcache.kv_bytes_per_token(spec, "bf16") == 43 * 1024 * 2
+
+
+def test_deepseek_v4_flash_parameters_include_hyper_connections():
+    spec = load("deepseek-ai__DeepSeek-V4-Flash")
+    assert spec.hyper_connections == 4 and spec.compressed is not None
+    # hc_mult m = 4: fn (2 + m) m x m * hidden, base (2 + m) m, scale 3; two per layer
+    one = (2 + 4) * 4 * (4 * 4096) + (2 + 4) * 4 + 3
+    assert mixers.hyper_connection_params(4096, 4) == one
+    # o-projection groups: o_a (64 * 512 / 8) x (8 * 1024), o_b (8 * 1024) x 4096
+    swa = spec.layers[0]
+    assert mixers.mixer_params(spec, swa) == (
+        64  # sinks
+        + 4096 * 1024
+        + 1024  # q_a + norm
+        + 1024 * 64 * 512  # q_b
+        + 4096 * 512
+        + 512  # shared K=V projection + norm
+        + (64 * 512 // 8) * (8 * 1024)
+        + 8 * 1024 * 4096
+    )
+    # the whole model, as transformers builds it (crosscheck fixture): 284,332,230,231
+    assert param_counts(spec).total == 284_332_230_231

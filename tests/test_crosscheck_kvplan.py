@@ -35,8 +35,11 @@ INDEX = json.loads((DATA / "INDEX.json").read_text())
 OK = sorted(stem for stem, e in INDEX["models"].items() if e["status"] == "ok")
 # Built but not run (transformers' forward failed): parameters are still comparable.
 BUILT = sorted(
-    stem for stem, e in INDEX["models"].items() if e["status"] in ("ok", "structure_only")
+    stem
+    for stem, e in INDEX["models"].items()
+    if e["status"] in ("ok", "ok_compressed", "structure_only")
 )
+COMPRESSED = sorted(stem for stem, e in INDEX["models"].items() if e["status"] == "ok_compressed")
 
 # Per-token bytes where transformers' cache holds something other than what kvplan (and an
 # engine) stores: stem -> (factor fixture / kvplan as a function of the spec, reason).
@@ -111,3 +114,37 @@ def test_fixed_state_elements_equal_transformers_cache(stem: str) -> None:
 def test_the_comparison_covers_the_new_layer_kinds() -> None:
     kinds = {layer.mixer for stem in OK for layer in _spec(stem)[0].layers}
     assert {Mixer.ATTENTION, Mixer.MLA, Mixer.MAMBA, Mixer.GATED_DELTANET} <= kinds
+
+
+@pytest.mark.parametrize("stem", COMPRESSED)
+def test_compressed_attention_matches_transformers_cache(stem: str) -> None:
+    """DeepSeek-V4: at every measured context, transformers' compressed entries (and indexer
+    keys) equal kvplan's floor(ctx / r) entries exactly; its window K/V equal kvplan's with
+    transformers' W - 1 window; its overlap state equals kvplan's; its remainder buffers
+    (ctx % r tokens) never exceed kvplan's r - 1 bound."""
+    spec, fx = _spec(stem)
+    dtype = normalize_dtype(fx["dtype"])
+    size = DTYPE_BYTES[dtype]
+    by_kind = fx["cache"]["totals_by_kind_bytes_per_seq_by_ctx"]
+    for ctx_text in fx["contexts_measured"]:
+        ctx, key = int(ctx_text), str(ctx_text)
+        entries = sum(mixers.compressed_elements(layer, ctx) for layer in spec.layers)
+        assert entries * size == by_kind["other:compressed_kv"][key]
+        window = sum(
+            kvcache.elements_per_token(spec, layer)
+            * min(ctx, (layer.window or layer.local_window or ctx) - 1)
+            for layer in spec.layers
+        )
+        assert window * size == by_kind["k"][key] + by_kind["v"][key]
+        parts = [p for layer in spec.layers for p in mixers.state_parts(layer)]
+        overlap = sum(
+            p.elements * DTYPE_BYTES[p.dtype or dtype]
+            for p in parts
+            if p.name.startswith("overlap")
+        )
+        if ctx > 1:  # the overlap state appears once a first window has been pooled
+            theirs = by_kind["other:overlap_kv"][key] + by_kind["other:overlap_gate"][key]
+            assert overlap == theirs
+        buffers = sum(p.elements * size for p in parts if p.name.startswith("buffer"))
+        theirs = by_kind["other:buffer_kv"][key] + by_kind["other:buffer_gate"][key]
+        assert theirs <= buffers

@@ -40,6 +40,7 @@ class Mixer(str, Enum):
     MAMBA2 = "mamba2"  # Mamba-2 SSD (Nemotron-H, Falcon-H1, Granite-4)
     GATED_DELTANET = "gated_deltanet"  # Gated DeltaNet linear attention (Qwen3-Next, Qwen3.5)
     SHORT_CONV = "short_conv"  # gated short convolution (LFM2)
+    COMPRESSED = "compressed"  # DeepSeek-V4: shared-KV MQA window + compressed KV entries
     LINEAR = "linear"  # attention replaced by one hidden x hidden linear (DeciLM)
     NOOP = "no_op"  # no mixer at all (Nemotron-H MLP/MoE-only blocks, DeciLM no_op)
 
@@ -57,6 +58,8 @@ MIXER_KINDS: dict[Mixer, frozenset[LayerKind]] = {
     Mixer.ATTENTION: frozenset({LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED}),
     Mixer.MLA: frozenset({LayerKind.MLA}),
     Mixer.MLA_INDEXER: frozenset({LayerKind.MLA}),
+    # ratio 0: the window only (SLIDING); ratio r: + one entry per r tokens, growing (FULL)
+    Mixer.COMPRESSED: frozenset({LayerKind.SLIDING, LayerKind.FULL}),
 }
 
 
@@ -125,6 +128,8 @@ class Layer(Frozen):
     index_head_dim: int = Field(default=0, ge=0)  # DSA lightning-indexer key per token
     index_heads: int = Field(default=0, ge=0)
     encoder_tokens: int = Field(default=0, ge=0)  # cross-attention: encoder K/V per sequence
+    compress_ratio: int = Field(default=0, ge=0)  # DeepSeek-V4: one KV entry per r tokens
+    local_window: int | None = Field(default=None, gt=0)  # its sliding K/V window (FULL kind)
     norms: int | None = Field(default=None, ge=0)  # None: ModelSpec.norms_per_layer
     recurrent: RecurrentDims | None = None
     state_elements_override: int | None = Field(default=None, ge=0)  # legacy readers only
@@ -164,8 +169,12 @@ class Layer(Frozen):
             and (self.state_elements_override is None)
         ):
             raise ValueError(f"a {self.mixer.value} layer needs its recurrent dimensions")
-        if self.index_head_dim and self.mixer is not Mixer.MLA_INDEXER:
-            raise ValueError("only an MLA + indexer layer has indexer keys")
+        if self.index_head_dim and self.mixer not in (Mixer.MLA_INDEXER, Mixer.COMPRESSED):
+            raise ValueError("only an MLA + indexer or a compressed layer has indexer keys")
+        if self.mixer is Mixer.COMPRESSED and (self.kind is LayerKind.FULL) != bool(
+            self.compress_ratio
+        ):
+            raise ValueError("a compressed layer grows (full) exactly when it has a ratio")
         return self
 
     @property
@@ -197,6 +206,12 @@ class Layer(Frozen):
         if self.mixer is Mixer.ATTENTION:
             base = self.kind.value if self.window is None else f"{self.kind.value}({self.window})"
             return base
+        if self.mixer is Mixer.COMPRESSED:
+            window = self.window or self.local_window
+            if not self.compress_ratio:
+                return f"mqa_sliding({window})"
+            kind = "csa" if self.index_head_dim else "hca"
+            return f"{kind}_1/{self.compress_ratio}+sliding({window})"
         if self.mixer is Mixer.NOOP and self.ffn is not Ffn.NONE:
             return "moe_only" if self.ffn is Ffn.MOE else "mlp_only"
         return self.mixer.value
@@ -235,6 +250,19 @@ class MoeDims(Frozen):
         return self
 
 
+class CompressedAttentionDims(Frozen):
+    """DeepSeek-V4 attention projections (transformers DeepseekV4Attention): low-rank query
+    (q_a: hidden x q_lora, q_b: q_lora x H*d), one shared K=V projection hidden x d, grouped
+    low-rank output (o_a: H*d/groups x groups*o_lora, o_b: groups*o_lora x hidden), sinks."""
+
+    head_dim: int = Field(gt=0)
+    q_lora_rank: int = Field(gt=0)
+    o_lora_rank: int = Field(gt=0)
+    o_groups: int = Field(gt=0)
+    index_heads: int = Field(default=0, ge=0)
+    index_head_dim: int = Field(default=0, ge=0)
+
+
 class Quantization(Frozen):
     method: str  # e.g. fp8, awq, gptq, mxfp4, bitsandbytes
     weight_dtype: str  # kvplan dtype name of the quantized linear weights
@@ -252,6 +280,8 @@ class ModelSpec(Frozen):
     head_dim: int = Field(gt=0)  # Q/K head size
     v_head_dim: int = Field(gt=0)  # V head size (differs from head_dim in some models)
     mla: MlaDims | None = None
+    compressed: CompressedAttentionDims | None = None  # DeepSeek-V4 attention
+    hyper_connections: int = Field(default=0, ge=0)  # hc_mult: residual streams per layer
     intermediate_size: int = Field(default=0, ge=0)  # dense MLP width
     gated_mlp: bool = True  # SwiGLU/GeGLU: 3 matrices; plain GELU MLP: 2
     moe: MoeDims | None = None
@@ -292,6 +322,8 @@ class ModelSpec(Frozen):
         mla_layers = any(layer.kind is LayerKind.MLA for layer in self.layers)
         if mla_layers and self.mla is None:
             raise ValueError("MLA layers need MLA dimensions")
+        if any(x.mixer is Mixer.COMPRESSED for x in self.layers) and self.compressed is None:
+            raise ValueError("compressed layers need their attention dimensions")
         if any(layer.moe for layer in self.layers) and self.moe is None:
             raise ValueError("MoE layers need MoE dimensions")
         return self

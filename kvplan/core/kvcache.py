@@ -61,7 +61,8 @@ def tokens_held(layer: Layer, ctx: int, block_size: int | None = None) -> int:
     """Tokens of one sequence that a layer holds at context `ctx` (block-rounded if paged)."""
     if layer.kind is LayerKind.NONE:
         return 0
-    held = ctx if layer.window is None else min(ctx, layer.window)
+    window = layer.window or layer.local_window  # DeepSeek-V4: the K/V window of a growing layer
+    held = ctx if window is None else min(ctx, window)
     if block_size:
         held = ceil(held / block_size) * block_size
     return held
@@ -153,6 +154,7 @@ def kv_elements_per_sequence(
 ) -> int:
     return sum(
         elements_per_token(spec, layer, kv_heads) * tokens_held(layer, ctx, block_size)
+        + mixers.compressed_elements(layer, ctx)
         for layer in spec.layers
     )
 

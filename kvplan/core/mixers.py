@@ -7,6 +7,9 @@ Per token of context, per layer (elements, stored in the KV-cache dtype):
                                                             as transformers' cache does)
   MLA                                   kv_lora_rank + qk_rope_head_dim
   MLA + DSA indexer                     kv_lora_rank + qk_rope_head_dim + index_head_dim
+  DeepSeek-V4 compressed attention      2 * head_dim (K and V of one shared KV head) for the
+                                        last `window` tokens, plus floor(ctx / r) compressed
+                                        entries of head_dim (+ index_head_dim with an indexer)
   everything else                       0
 Fixed state per sequence, per layer (conv windows hold d_conv - 1 past inputs, as vLLM's
 MambaStateShapeCalculator allocates them; transformers allocates the whole kernel width):
@@ -17,6 +20,11 @@ MambaStateShapeCalculator allocates them; transformers allocates the whole kerne
                                                           * (d_conv - 1)
   short conv      conv hidden * (L_cache - 1)
   cross-attention encoder K/V: encoder_tokens * G * (d_k + d_v), in the KV dtype
+  DeepSeek-V4 compressor state (transformers DeepseekV4HCACache / DeepseekV4CSACache): the
+                  not-yet-compressed remainder, at most r - 1 tokens of kv + gate features
+                  (2 * coff * d, coff = 2 for CSA's overlapping windows, 1 for HCA, the same
+                  again at index_head_dim for CSA's indexer), and CSA's overlap state r * d kv
+                  (model dtype) + r * d gate (fp32), again at index_head_dim
 The SSM (recurrent) state is kept in `ssm_dtype` when the config names one
 (`mamba_ssm_cache_dtype`, `mamba_ssm_dtype`), else in the model's float dtype; conv state
 always in the model's float dtype.
@@ -71,6 +79,17 @@ def state_parts(layer: Layer) -> list[StatePart]:
     if mixer is Mixer.SHORT_CONV:
         r = _dims(layer)
         return [StatePart(name="conv", elements=r.d_inner * (r.d_conv - 1))]
+    if mixer is Mixer.COMPRESSED and layer.compress_ratio:
+        r, d, idx = layer.compress_ratio, layer.head_dim or 0, layer.index_head_dim
+        coff = 2 if idx else 1
+        parts = [StatePart(name="buffer", elements=(r - 1) * 2 * coff * d)]
+        if idx:
+            parts += [
+                StatePart(name="buffer_indexer", elements=(r - 1) * 2 * coff * idx),
+                StatePart(name="overlap_kv", elements=r * (d + idx)),
+                StatePart(name="overlap_gate", elements=r * (d + idx), dtype="fp32"),
+            ]
+        return parts
     if mixer is Mixer.CROSS_ATTENTION and layer.encoder_tokens:
         g = layer.kv_heads or 0
         d = (layer.head_dim or 0) + (layer.v_head_dim or layer.head_dim or 0)
@@ -98,7 +117,17 @@ def token_elements(spec: ModelSpec, layer: Layer, kv_heads: int | None = None) -
     if mixer in (Mixer.MLA, Mixer.MLA_INDEXER):
         assert spec.mla is not None
         return spec.mla.latent_dim + layer.index_head_dim
+    if mixer is Mixer.COMPRESSED:
+        return 2 * (layer.head_dim or 0)  # one shared KV head, K and V both cached
     return 0
+
+
+def compressed_elements(layer: Layer, ctx: int) -> int:
+    """DeepSeek-V4: elements of the compressed entries one sequence holds at `ctx` tokens,
+    floor(ctx / r) entries of head_dim (+ index_head_dim: CSA's indexer keys)."""
+    if layer.mixer is not Mixer.COMPRESSED or not layer.compress_ratio:
+        return 0
+    return ctx // layer.compress_ratio * ((layer.head_dim or 0) + layer.index_head_dim)
 
 
 # ---- parameters ------------------------------------------------------------------------
@@ -148,6 +177,45 @@ def indexer_params(spec: ModelSpec, layer: Layer) -> int:
     d, heads, hidden = layer.index_head_dim, layer.index_heads, spec.hidden_size
     q_in = spec.mla.q_lora_rank or hidden
     return q_in * heads * d + hidden * d + 2 * d + hidden * heads
+
+
+def compressed_attention_params(spec: ModelSpec, layer: Layer) -> int:
+    """DeepSeek-V4 attention, from the module shapes transformers builds: sinks H, q_a
+    hidden x q_lora (+ norm), q_b q_lora x H*d, kv_proj hidden x d (+ norm), o_a
+    (H*d / groups) x (groups * o_lora), o_b (groups * o_lora) x hidden; a compressor with
+    ratio r: position bias r x coff*d, kv and gate projections hidden x coff*d, kv norm d;
+    CSA's indexer: the same at index_head_dim, plus q_b q_lora x index_heads * index_head_dim
+    and weights_proj hidden x index_heads."""
+    c = spec.compressed
+    assert c is not None
+    h, hidden, d = spec.query_heads, spec.hidden_size, c.head_dim
+    params = (
+        h
+        + hidden * c.q_lora_rank
+        + c.q_lora_rank
+        + c.q_lora_rank * h * d
+        + hidden * d
+        + d
+        + (h * d // c.o_groups) * (c.o_groups * c.o_lora_rank)
+        + c.o_groups * c.o_lora_rank * hidden
+    )
+    r = layer.compress_ratio
+    if r:
+        idx = layer.index_head_dim
+        coff = 2 if idx else 1
+        params += r * coff * d + 2 * hidden * coff * d + d
+        if idx:
+            heads = c.index_heads
+            params += r * coff * idx + 2 * hidden * coff * idx + idx
+            params += c.q_lora_rank * heads * idx + hidden * heads
+    return params
+
+
+def hyper_connection_params(hidden: int, streams: int) -> int:
+    """One hyper-connection mixer (DeepSeek-V4 attn_hc / ffn_hc): fn (2 + m) * m x m * hidden,
+    base (2 + m) * m, scale 3."""
+    m = streams
+    return (2 + m) * m * (m * hidden) + (2 + m) * m + 3
 
 
 def recurrent_params(hidden: int, mixer: Mixer, r: RecurrentDims) -> int:
@@ -219,6 +287,8 @@ def mixer_params(spec: ModelSpec, layer: Layer, kv_heads: int | None = None) -> 
         d_k, _ = spec.layer_head_dims(layer)
         # Llama-3.2-Vision: q/k/v/o, per-head q and k RMSNorms, attention and MLP tanh gates
         return attention_params(spec, layer, kv_heads) + 2 * d_k + 2
+    if mixer is Mixer.COMPRESSED:
+        return compressed_attention_params(spec, layer)
     if mixer is Mixer.LINEAR:
         return spec.hidden_size * spec.hidden_size
     if mixer is Mixer.NOOP:

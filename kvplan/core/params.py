@@ -119,7 +119,12 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
             if width:
                 dense += mlp_params(hidden, width, gated=spec.gated_mlp, bias=spec.mlp_bias)
         norm_count += spec.norms_per_layer if layer.norms is None else layer.norms
+        if spec.hyper_connections:  # one before attention, one before the FFN
+            attention += 2 * mixers.hyper_connection_params(hidden, spec.hyper_connections)
     norms = norm_count * norm_size + norm_size  # + final norm
+    if spec.hyper_connections:  # the head that folds the m streams back into one
+        m = spec.hyper_connections
+        norms += m * m * hidden + m + 1
     if spec.embedding_norm:
         norms += norm_size  # BLOOM word_embeddings_layernorm
     return ParamCounts(

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from kvplan.core import dtypes
 from kvplan.core.geometry import (
+    CompressedAttentionDims,
     Ffn,
     Layer,
     LayerKind,
@@ -119,6 +120,9 @@ OTHER_INT_KEYS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("ssm_state_size", "mamba_d_state", "state_size"), False),
     (("conv_kernel", "mamba_d_conv"), False),
     (("conv_L_cache",), False),
+    (("o_lora_rank",), False),
+    (("o_groups",), False),
+    (("hc_mult",), False),
     (("moe_latent_size",), False),
     (("linear_num_key_heads",), False),
     (("linear_num_value_heads",), False),
@@ -406,6 +410,8 @@ class _Reader:
                 head_dim=head_dim,
                 v_head_dim=v_head_dim or head_dim,
                 mla=mla,
+                compressed=self._compressed_dims(),
+                hyper_connections=self._int("hc_mult", default=0, positive=False) or 0,
                 intermediate_size=intermediate,
                 gated_mlp=not traits.plain_mlp,
                 moe=moe,
@@ -443,7 +449,7 @@ class _Reader:
         if name == "full" and self._is_mla():
             kind, mixer = LayerKind.MLA, "mla_indexer" if d.get("index_head_dim") else "mla"
         fields = {k: v for k, v in d.items() if k not in ("mixer",) and v is not None}
-        fields.update(kind=kind, mixer=mixer)
+        fields.update(kind=d.get("kind", kind), mixer=mixer)
         return Layer(**fields)
 
     @staticmethod
@@ -575,6 +581,8 @@ class _Reader:
             return 0  # per block, from ffn_mult
         if self.traits.pattern == "lfm2":
             return self._lfm2_ff_dim()
+        if self.traits.pattern == "deepseek_v4":  # every layer is MoE
+            return self._int(INTERMEDIATE_KEYS) or 0
         value = self._int(INTERMEDIATE_KEYS)
         if value is None:
             if hidden is None:
@@ -814,6 +822,7 @@ class _Reader:
             "block_configs": lambda n: self._block_configs(n, hidden, heads),
             "mllama": self._mllama,
             "mimo_v2": self._mimo_v2,
+            "deepseek_v4": self._deepseek_v4,
         }
         reader = readers.get(pattern or "", lambda n: self._attention_layout(n, max_pos))
         drafts = reader(n)
@@ -1143,6 +1152,102 @@ class _Reader:
             else:
                 out.append({"mixer": "full"})
         return out
+
+    def _deepseek_v4(self, n: int) -> list[Draft]:
+        """DeepSeek-V4: every layer keeps a sliding window (`sliding_window`) of one shared
+        K=V head of `head_dim`; compressed layers also keep one entry per r tokens: CSA
+        (compressed_sparse_attention, r = 4, with a lightning indexer at `index_head_dim`)
+        and HCA (heavily_compressed_attention, r = 128). Types come from `layer_types` or
+        the legacy `compress_ratios` (0 / 4 / 128 per layer; transformers'
+        _COMPRESS_RATIO_TO_LAYER_TYPE, trailing MTP entries dropped)."""
+        rates = {
+            0: "sliding_attention",
+            4: "compressed_sparse_attention",
+            128: "heavily_compressed_attention",
+        }
+        ratio_of = {v: k for k, v in rates.items()}
+        rates_cfg = self.cfg.get("compress_rates")
+        if isinstance(rates_cfg, Mapping):
+            for name, value in rates_cfg.items():
+                if (
+                    name not in ratio_of
+                    or isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or value <= 0
+                ):
+                    raise self.fail(
+                        "compress_rates",
+                        f"key compress_rates has an unusable entry {name!r}: {value!r}",
+                    )
+                ratio_of[name] = value
+        types = self.cfg.get("layer_types")
+        if types is not None:
+            key = "layer_types"
+            if not isinstance(types, list) or any(t not in ratio_of for t in types):
+                bad = [
+                    t for t in (types if isinstance(types, list) else [types]) if t not in ratio_of
+                ]
+                raise self.fail(key, f"key {key} has unknown layer type {bad[0]!r}")
+        else:
+            key = "compress_ratios"
+            ratios = self.cfg.get(key)
+            if not isinstance(ratios, list) or any(
+                isinstance(r, bool) or r not in rates for r in ratios
+            ):
+                bad = [
+                    r for r in (ratios if isinstance(ratios, list) else [ratios]) if r not in rates
+                ]
+                raise self.fail(
+                    key,
+                    f"key {key} has value {bad[0]!r}: a compression kvplan does not know "
+                    "(0, 4 or 128)",
+                )
+            types = [rates[r] for r in ratios]
+        if len(types) < n:
+            raise self.fail(key, f"key {key} has {len(types)} entries for {n} layers")
+        if len(types) > n:
+            self.assumptions.append(
+                f"{key}: {len(types) - n} entries beyond the {n} layers (multi-token prediction) "
+                "not counted, as transformers builds no such layers"
+            )
+        window = self._int(WINDOW_KEYS, required=True)
+        head_dim = self._int(HEAD_DIM_KEYS, required=True)
+        index_dim = self._int("index_head_dim", required=True)
+        out: list[Draft] = []
+        for t in types[:n]:
+            r = ratio_of[t]
+            d: Draft = {
+                "mixer": "compressed",
+                "kv_heads": 1,
+                "head_dim": head_dim,
+                "v_head_dim": head_dim,
+            }
+            if r == 0 or t == "sliding_attention":
+                d.update(kind=LayerKind.SLIDING, window=window)
+            else:
+                d.update(kind=LayerKind.FULL, local_window=window, compress_ratio=r)
+                if t == "compressed_sparse_attention":
+                    d["index_head_dim"] = index_dim
+            out.append(d)
+        self.assumptions.append(
+            "DeepSeek-V4 cache as transformers holds it: K and V of the shared head both "
+            "stored, compressed entries and indexer keys in the KV dtype, compressor "
+            "remainder at its r - 1 token bound"
+        )
+        return out
+
+    def _compressed_dims(self) -> CompressedAttentionDims | None:
+        if self.traits.pattern != "deepseek_v4":
+            return None
+        values = {
+            "head_dim": self._int(HEAD_DIM_KEYS, required=True),
+            "q_lora_rank": self._int("q_lora_rank", required=True),
+            "o_lora_rank": self._int("o_lora_rank", required=True),
+            "o_groups": self._int("o_groups", required=True),
+            "index_heads": self._int("index_n_heads", required=True),
+            "index_head_dim": self._int("index_head_dim", required=True),
+        }
+        return CompressedAttentionDims(**values)
 
     def _add_geometry(self, drafts: list[Draft]) -> None:
         """Per-layer-type attention geometry and cache extras."""

@@ -244,6 +244,16 @@ TRAITS: dict[str, Traits] = {
     "deepseek_v32": Traits(pattern="dsa"),
     "glm_moe_dsa": Traits(pattern="dsa"),
     "mimo_v2_flash": Traits(pattern="mimo_v2"),
+    # transformers models/deepseek_v4: per layer sliding_attention / compressed_sparse_attention
+    # / heavily_compressed_attention (legacy compress_ratios 0 / 4 / 128), hyper-connections.
+    "deepseek_v4": Traits(
+        pattern="deepseek_v4",
+        layer_types={
+            "sliding_attention": ("compressed", None),
+            "compressed_sparse_attention": ("compressed", None),
+            "heavily_compressed_attention": ("compressed", None),
+        },
+    ),
     "minimax_m2": Traits(pattern="minimax"),
     # MiniMax-M3 (remote code): the first_k_dense_replace dense layers use dense_intermediate_size.
     "minimax_m3": Traits(pattern="minimax", dense_width_key="dense_intermediate_size"),
@@ -258,11 +268,9 @@ def traits_for(family: str) -> Traits:
 # Keys that announce an architecture kvplan does not model: reading such a config would
 # give a confident wrong number, so the reader stops and names the key.
 UNSUPPORTED_KEYS: dict[str, str] = {
-    "compress_ratios": "compressed attention (DeepSeek-V4 style) is not modelled by kvplan",
     "linear_attn_config": (
         "Kimi-Linear style KDA / linear-attention layers are not modelled by kvplan"
     ),
-    "hc_mult": "hyper-connections (DeepSeek-V4 style) are not modelled by kvplan",
     "altup_num_inputs": "Gemma-3n AltUp / per-layer embeddings are not modelled by kvplan",
 }
 # Keys that change the cache or the weights when non-zero (zero or absent is the plain model).
@@ -297,6 +305,9 @@ STRUCTURE_KEYS: dict[str, frozenset[str]] = {
     "full_attn_idxs": frozenset({"lfm2"}),
     "global_head_dim": frozenset({"gemma4"}),
     "num_global_key_value_heads": frozenset({"gemma4"}),
-    "index_head_dim": frozenset({"dsa"}),
+    "index_head_dim": frozenset({"dsa", "deepseek_v4"}),
+    "compress_ratios": frozenset({"deepseek_v4"}),
+    "hc_mult": frozenset({"deepseek_v4"}),
+    "o_groups": frozenset({"deepseek_v4"}),
     "indexer_types": frozenset({"dsa"}),
 }
