@@ -214,7 +214,7 @@ class Layer(Frozen):
             return f"{kind}_1/{self.compress_ratio}+sliding({window})"
         if self.mixer is Mixer.NOOP and self.ffn is not Ffn.NONE:
             return "moe_only" if self.ffn is Ffn.MOE else "mlp_only"
-        return self.mixer.value
+        return str(self.mixer.value)
 
 
 class MlaDims(Frozen):

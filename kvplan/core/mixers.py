@@ -80,14 +80,14 @@ def state_parts(layer: Layer) -> list[StatePart]:
         r = _dims(layer)
         return [StatePart(name="conv", elements=r.d_inner * (r.d_conv - 1))]
     if mixer is Mixer.COMPRESSED and layer.compress_ratio:
-        r, d, idx = layer.compress_ratio, layer.head_dim or 0, layer.index_head_dim
+        ratio, d, idx = layer.compress_ratio, layer.head_dim or 0, layer.index_head_dim
         coff = 2 if idx else 1
-        parts = [StatePart(name="buffer", elements=(r - 1) * 2 * coff * d)]
+        parts = [StatePart(name="buffer", elements=(ratio - 1) * 2 * coff * d)]
         if idx:
             parts += [
-                StatePart(name="buffer_indexer", elements=(r - 1) * 2 * coff * idx),
-                StatePart(name="overlap_kv", elements=r * (d + idx)),
-                StatePart(name="overlap_gate", elements=r * (d + idx), dtype="fp32"),
+                StatePart(name="buffer_indexer", elements=(ratio - 1) * 2 * coff * idx),
+                StatePart(name="overlap_kv", elements=ratio * (d + idx)),
+                StatePart(name="overlap_gate", elements=ratio * (d + idx), dtype="fp32"),
             ]
         return parts
     if mixer is Mixer.CROSS_ATTENTION and layer.encoder_tokens:

@@ -458,7 +458,7 @@ class _Reader:
         common one; layers that differ keep theirs."""
         own = [d["kv_heads"] for d in layers if d["mixer"] in ATTENTION_NAMES and d.get("kv_heads")]
         if own and all(d.get("kv_heads") for d in layers if d["mixer"] in ATTENTION_NAMES):
-            return Counter(own).most_common(1)[0][0]
+            return int(Counter(own).most_common(1)[0][0])
         return kv_heads
 
     # ---- fields --------------------------------------------------------------------
@@ -824,8 +824,8 @@ class _Reader:
             "mimo_v2": self._mimo_v2,
             "deepseek_v4": self._deepseek_v4,
         }
-        reader = readers.get(pattern or "", lambda n: self._attention_layout(n, max_pos))
-        drafts = reader(n)
+        reader = readers.get(pattern or "")
+        drafts = reader(n) if reader is not None else self._attention_layout(n, max_pos)
         if moe is not None:
             flags = self._moe_flags(n)
             for d, flag in zip(drafts, flags, strict=True):
@@ -1239,14 +1239,19 @@ class _Reader:
     def _compressed_dims(self) -> CompressedAttentionDims | None:
         if self.traits.pattern != "deepseek_v4":
             return None
-        values = {
-            "head_dim": self._int(HEAD_DIM_KEYS, required=True),
-            "q_lora_rank": self._int("q_lora_rank", required=True),
-            "o_lora_rank": self._int("o_lora_rank", required=True),
-            "o_groups": self._int("o_groups", required=True),
-            "index_heads": self._int("index_n_heads", required=True),
-            "index_head_dim": self._int("index_head_dim", required=True),
+        keys = {
+            "head_dim": HEAD_DIM_KEYS,
+            "q_lora_rank": ("q_lora_rank",),
+            "o_lora_rank": ("o_lora_rank",),
+            "o_groups": ("o_groups",),
+            "index_heads": ("index_n_heads",),
+            "index_head_dim": ("index_head_dim",),
         }
+        values: dict[str, int] = {}
+        for field, names in keys.items():
+            value = self._int(names, required=True)
+            assert value is not None
+            values[field] = value
         return CompressedAttentionDims(**values)
 
     def _add_geometry(self, drafts: list[Draft]) -> None:
