@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from kvplan.core import kvcache
 from kvplan.core.geometry import (
+    CompressedAttentionDims,
     Ffn,
     Layer,
     LayerKind,
@@ -100,6 +101,24 @@ def layers(draw: st.DrawFn) -> Layer:
     return Layer(kind=LayerKind.NONE, mixer=mixer, recurrent=dims, ffn=ffn)
 
 
+@st.composite
+def compressed_layers(draw: st.DrawFn) -> Layer:
+    """DeepSeek-V4 style: a K=V window, and for ratio r > 0 one entry per r tokens."""
+    ratio = draw(st.sampled_from([0, 2, 4, 128]))
+    window = draw(st.integers(1, 512))
+    common = {"mixer": Mixer.COMPRESSED, "kv_heads": 1, "head_dim": 512, "v_head_dim": 512}
+    if not ratio:
+        return Layer(kind=LayerKind.SLIDING, window=window, **common)
+    index = draw(st.sampled_from([0, 128]))
+    return Layer(
+        kind=LayerKind.FULL,
+        local_window=window,
+        compress_ratio=ratio,
+        index_head_dim=index,
+        **common,
+    )
+
+
 def make(stack: list[Layer]) -> ModelSpec:
     return ModelSpec(
         name="generated",
@@ -114,14 +133,23 @@ def make(stack: list[Layer]) -> ModelSpec:
         moe=MoeDims(num_experts=8, experts_per_token=2, expert_intermediate=1024),
         intermediate_size=4096,
         vocab_size=1000,
+        compressed=CompressedAttentionDims(
+            head_dim=512,
+            q_lora_rank=1024,
+            o_lora_rank=1024,
+            o_groups=8,
+            index_heads=64,
+            index_head_dim=128,
+        ),
     )
 
 
 STACKS = st.lists(layers(), min_size=1, max_size=12)
+MIXED = st.lists(st.one_of(layers(), compressed_layers()), min_size=1, max_size=12)
 
 
 @settings(max_examples=150, deadline=None)
-@given(STACKS, st.integers(0, 20_000), DTYPES)
+@given(MIXED, st.integers(0, 20_000), DTYPES)
 def test_bytes_are_additive_over_layers(stack, ctx, dtype):
     whole = kvcache.kv_bytes_per_sequence(make(stack), ctx, dtype)
     parts = sum(kvcache.kv_bytes_per_sequence(make([x]), ctx, dtype) for x in stack)
@@ -141,7 +169,7 @@ def test_windowed_layers_are_flat_beyond_their_window(stack, extra, dtype):
 
 
 @settings(max_examples=150, deadline=None)
-@given(STACKS, st.integers(0, 100_000), DTYPES)
+@given(MIXED, st.integers(0, 100_000), DTYPES)
 def test_fixed_state_is_independent_of_context(stack, ctx, dtype):
     spec = make(stack)
     state = kvcache.state_bytes_per_sequence(spec, dtype)
@@ -162,3 +190,20 @@ def test_mla_and_indexer_terms_are_linear_in_context(stack, a, b, dtype):
     )  # 576 or 576 + index_head_dim elements per layer, whole bytes for these dtypes
     total = kvcache.kv_bytes_per_sequence
     assert total(spec, a + b, dtype) == total(spec, a, dtype) + per_token * b
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(compressed_layers(), min_size=1, max_size=8), st.integers(0, 50_000), DTYPES)
+def test_compressed_entries_grow_once_per_ratio_tokens(stack, ctx, dtype):
+    spec = make(stack)
+    widest = max((x.window or x.local_window or 0) for x in stack)
+    a = kvcache.kv_bytes_per_sequence(spec, widest + ctx, dtype)
+    b = kvcache.kv_bytes_per_sequence(spec, widest + ctx + 1, dtype)
+    # beyond every window only the compressed entries grow, one entry per r tokens
+    step = sum(
+        ((widest + ctx + 1) // x.compress_ratio - (widest + ctx) // x.compress_ratio)
+        * (512 + x.index_head_dim)
+        for x in stack
+        if x.compress_ratio
+    )
+    assert b - a == step * kvcache.bytes_per_element(dtype)

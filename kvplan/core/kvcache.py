@@ -46,6 +46,9 @@ class LayerGroup(BaseModel):
     v_head_dim: int | None = None  # attention layers: d_v
     state_bytes: int = 0  # per layer, per sequence, each part in its own dtype
     bytes_per_token: int | None = None  # per layer, at the KV dtype (when one is given)
+    compress_ratio: int = 0  # DeepSeek-V4: one compressed entry per this many tokens
+    entry_elements: int = 0  # elements of one compressed entry (+ indexer key)
+    entries_held: int = 0  # compressed entries per sequence at the given context
 
 
 def kv_heads_or_default(spec: ModelSpec, kv_heads: int | None) -> int:
@@ -121,6 +124,10 @@ def layer_groups(
         per_token = elements_per_token(spec, first, kv_heads)
         attention = first.mixer is Mixer.ATTENTION
         d_k, d_v = spec.layer_head_dims(first) if attention else (None, None)
+        compressed = first.mixer is Mixer.COMPRESSED
+        if compressed:
+            d_k = d_v = first.head_dim
+        ratio = first.compress_ratio if compressed else 0
         out.append(
             LayerGroup(
                 kind=first.kind,
@@ -131,13 +138,18 @@ def layer_groups(
                 state_elements=first.state_elements,
                 mixer=first.mixer_kind,
                 label=first.label(),
-                kv_heads=mixers.layer_kv_heads(spec, first, kv_heads) if attention else None,
+                kv_heads=mixers.layer_kv_heads(spec, first, kv_heads)
+                if attention
+                else (1 if compressed else None),
                 head_dim=d_k,
                 v_head_dim=d_v,
                 state_bytes=layer_state_bytes(spec, first, kv_dtype),
                 bytes_per_token=None
                 if kv_dtype is None
                 else ceil(per_token * DTYPE_BYTES[kv_dtype]),
+                compress_ratio=ratio,
+                entry_elements=(first.head_dim or 0) + first.index_head_dim if ratio else 0,
+                entries_held=ctx // ratio if ratio else 0,
             )
         )
     return out

@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kvplan.core.dtypes import DTYPE_BYTES, DTYPE_NOTES
-from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.geometry import LayerKind, Mixer, ModelSpec
 from kvplan.core.kvcache import LayerGroup
 from kvplan.core.sizing import SizeReport
 from kvplan.units import fmt_bytes, fmt_count, fmt_gib, fmt_tokens
@@ -93,6 +93,9 @@ def layers_by_kind(report: SizeReport) -> list[dict[str, Any]]:
                 "bytes_per_token": per_token,
                 "bytes_per_token_all_layers": per_token * g.layers,
                 "tokens_held": g.tokens_held,
+                "compress_ratio": g.compress_ratio or None,
+                "compressed_entries_held": g.entries_held,
+                "compressed_entry_elements": g.entry_elements,
                 "state_bytes_per_sequence": g.state_bytes,
                 "state_bytes_per_sequence_all_layers": g.state_bytes * g.layers,
             }
@@ -127,6 +130,22 @@ def formula_lines(report: SizeReport) -> list[str]:
             else:
                 lines.append(f"{g.layers} {g.label} layers: nothing cached")
             continue
+        if g.mixer is Mixer.COMPRESSED:
+            window = g.window or g.tokens_held
+            line = (
+                f"{g.layers} {g.label} layers × K+V 2 · d {g.head_dim} · {b} B = "
+                f"{int(g.layers * g.elements_per_token * b):,} B/token for the last "
+                f"{window:,} tokens"
+            )
+            if g.compress_ratio:
+                line += (
+                    f", + ⌊ctx/{g.compress_ratio}⌋ = {g.entries_held:,} entries × "
+                    f"{g.entry_elements} elements · {b} B"
+                )
+            if g.state_bytes:
+                line += f"; compressor state {g.state_bytes:,} B/sequence each"
+            lines.append(line)
+            continue
         held = "" if g.window is None else f", holding at most {g.window:,} tokens"
         lines.append(
             f"{g.layers} {g.label} layers × {_per_token_terms(spec, g)} · {b} B = "
@@ -136,6 +155,10 @@ def formula_lines(report: SizeReport) -> list[str]:
         f"{int(g.layers * g.elements_per_token * b):,} × {g.tokens_held:,}"
         for g in report.groups
         if g.kind is not LayerKind.NONE
+    ] + [
+        f"{int(g.layers * g.entry_elements * b):,} × {g.entries_held:,}"
+        for g in report.groups
+        if g.compress_ratio
     ]
     state = report.state_bytes_per_sequence
     seq = " + ".join(terms) + (f" + state {state:,}" if state else "")
