@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-COMMANDS = ["size", "models", "gpus", "fit", "pick-g", "roofline", "check"]
+COMMANDS = ["size", "models", "gpus", "fit", "pick-g", "roofline", "plan", "check"]
 
 
 def help_text(*args: str) -> str:

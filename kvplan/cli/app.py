@@ -57,9 +57,9 @@ def _root(
 
 
 def _register() -> None:
-    from kvplan.cli import check, fit, gpus, models, pick_g, roofline, size
+    from kvplan.cli import check, fit, gpus, models, pick_g, plan, roofline, size
 
-    for module in (size, models, gpus, fit, pick_g, roofline, check):
+    for module in (size, models, gpus, fit, pick_g, roofline, plan, check):
         module.register(app)
 
 

@@ -6,14 +6,14 @@ import typer
 
 from kvplan.cli import common as c
 from kvplan.core.capacity import plan
-from kvplan.core.roofline import (
-    DEFAULT_BW_EFFICIENCY,
-    DEFAULT_COMPUTE_EFFICIENCY,
-    efficiency,
-    roofline_report,
-)
+from kvplan.core.roofline import efficiency, roofline_report
 from kvplan.presentation.output import print_json, stdout_console
-from kvplan.presentation.roofline_view import render_roofline, roofline_json, write_plot
+from kvplan.presentation.roofline_view import (
+    RooflineResult,
+    render_roofline,
+    roofline_json,
+    write_plot,
+)
 
 MAX_KV_HEADS = 1 << 16
 
@@ -38,12 +38,23 @@ def roofline(
     bw_efficiency: float = typer.Option(
         None,
         "--bw-efficiency",
-        help=f"Achieved fraction of rated memory bandwidth [default {DEFAULT_BW_EFFICIENCY}].",
+        help="Achieved fraction of rated memory bandwidth for weights [default: the GPU "
+        "platform's fitted profile, docs/roofline.md].",
     ),
     compute_efficiency: float = typer.Option(
         None,
         "--compute-efficiency",
-        help=f"Achieved fraction of dense peak FLOP/s [default {DEFAULT_COMPUTE_EFFICIENCY}].",
+        help="Achieved fraction of dense peak FLOP/s in decode [default: the fitted "
+        "profile, docs/roofline.md].",
+    ),
+    prompt_tokens: int = typer.Option(
+        None,
+        "--prompt-tokens",
+        help="Serving: prompt length of arriving requests; with --output-tokens, adds the "
+        "expected time per output token at concurrency --batch, prefill share shown.",
+    ),
+    output_tokens: int = typer.Option(
+        None, "--output-tokens", help="Serving: output length of each request."
     ),
     plot: str = typer.Option(
         None,
@@ -58,7 +69,11 @@ def roofline(
     c.positive(batch, "--batch", limit=c.MAX_BATCH)
     c.positive(ctx, "--ctx", limit=c.MAX_CTX)
     c.positive(kv_heads, "--kv-heads", limit=MAX_KV_HEADS)
-    eff = efficiency(bandwidth=bw_efficiency, compute=compute_efficiency)
+    c.positive(prompt_tokens, "--prompt-tokens", limit=c.MAX_CTX)
+    c.positive(output_tokens, "--output-tokens", limit=c.MAX_CTX)
+    if (prompt_tokens is None) != (output_tokens is None):
+        raise c.KvplanError("--prompt-tokens and --output-tokens go together")
+    efficiency(bandwidth=bw_efficiency, compute=compute_efficiency)  # checks the flags early
     resolved = flags.load(model)
     spec = resolved.spec
     weights_override = c.exact_weights(resolved, flags.weight_dtype)
@@ -76,21 +91,23 @@ def roofline(
     ctx = ctx or min(c.DEFAULT_CTX, spec.max_position_embeddings or c.DEFAULT_CTX)
     deployment = flags.deployment(spec, weights_override=weights_override)
     p = plan(deployment)
-    report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff)
+    eff = efficiency(
+        bandwidth=bw_efficiency,
+        compute=compute_efficiency,
+        gpu=deployment.gpu,
+        engine=deployment.engine.value,
+    )
+    serving = (prompt_tokens, output_tokens) if prompt_tokens and output_tokens else None
+    report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff, serving=serving)
     if plot:
         write_plot(report, plot)
+    result = RooflineResult(
+        report=report, plan=p, source=resolved.source, revision=resolved.revision, plot=plot
+    )
     if flags.as_json:
-        print_json(
-            "roofline",
-            {
-                "source": resolved.source,
-                "revision": resolved.revision,
-                **roofline_json(report, p),
-                "plot": plot,
-            },
-        )
+        print_json("roofline", roofline_json(result))
         return
-    stdout_console().print(render_roofline(report, p, plot=plot))
+    stdout_console().print(render_roofline(result))
 
 
 def register(app: typer.Typer) -> None:

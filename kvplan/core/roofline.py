@@ -1,4 +1,4 @@
-"""Roofline latency: one decode step and one prefill, per GPU, from a capacity `Plan`.
+"""Roofline latency: one decode step, a serving step with prefill, and one prefill, per GPU.
 
 A decode step at batch B and context ctx streams, on each GPU,
   weights   the resident weights once (MoE: only the experts the batch touches, expected
@@ -9,19 +9,30 @@ A decode step at batch B and context ctx streams, on each GPU,
   other     the activations (each layer's tensors written once and read once) and logits,
 and does FLOPs = 2 * matmul params * B  +  attention over the cache (QK^T and AV for every
 query head: 2 * B * held * H * (d_k + d_v) per layer, which does not shrink with G).
-  step = max(bytes / (bandwidth * eff_bw), FLOPs / (peak[dtype] * eff_compute))
-         + per-step overhead + tensor-parallel all-reduces
-  all-reduce (ring, 2 per layer of B * hidden activations):
-         latency + 2 (tp-1)/tp * bytes / (interconnect/2 one direction * eff_link)
+  memory  = weights / (bw * e_bw * q) + KV * spread / (bw * e_bw * e_kv) + other / (bw * e_bw)
+            (spread = 1 + ctx / (B * kv_context_scale), 1 when the scale is 0)
+  compute = FLOPs / (peak[dtype] * e_compute)
+  fixed   = layers * c_layer + MoE layers * c_moe + MLA layers * c_mla + c_step
+            (launches, syncs, routing, MLA kernels, sampler, scheduler: the intercept of a
+            step, per platform)
+  comm    = 2 all-reduces per layer (tp > 1):
+            latency[link, engine] + 2 (tp-1)/tp * B * hidden * 2 bytes / (link/2 * e_link)
+  step    = max(memory, compute) + fixed + comm
 Weight-only quantized formats (int8/int4/mxfp4, fp8 without fp8 tensor cores) are
-dequantized on the fly in the GEMV, so their bytes stream slower (QUANTIZED_STREAM_FACTOR).
+dequantized on the fly in the GEMV, so their bytes stream slower (q < 1).
 Pipeline parallelism: the token passes the stages in turn (no micro-batch overlap assumed),
 so the step is pp x the heaviest stage's time.
 Prefill of a ctx-token prompt is compute-bound:
-  (2 * matmul params * ctx + attention 2 * S * H * (d_k + d_v) per layer) / (peak * eff),
+  (2 * matmul params * ctx + attention 2 * S * H * (d_k + d_v) per layer) / (peak * e_prefill),
   S = sum over positions t of min(t, window) (= ctx(ctx+1)/2 for full causal attention),
 never faster than one pass over the weights.
+A serving step (continuous batching, chunked prefill) at concurrency C with prompts of I
+tokens and outputs of O tokens also carries, on average, C / O prompts' prefill: C * I / O
+prompt tokens per step, costed at their prefill FLOPs (the weights are already streamed).
 Everything is bytes, seconds, FLOP and FLOP/s (decimal bandwidth, as vendors state it).
+The efficiency factors and fixed costs per platform are fitted on the TRAINING rows of
+tests/data/decode_measurements*.yaml by benchmarks/fit_latency.py (the block below says
+when, on how many rows, and with what held-out error); the rest carry their sources.
 """
 
 from __future__ import annotations
@@ -39,41 +50,75 @@ from kvplan.core.capacity import Plan
 from kvplan.core.design import label_for
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.gpu import GpuSpec
 from kvplan.core.params import param_counts, weight_bytes
 from kvplan.core.search import smallest_true
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 
-# ---- efficiency defaults and their evidence (docs/roofline.md has the long version) -------
-# Achieved / rated memory bandwidth in batch-1 decode with 16-bit weights, from the published
-# points in tests/data/decode_measurements.yaml (kvplan's byte count / measured time / rated
-# bandwidth): gpt-fast 0.68 and LMDeploy 0.65-0.73 on A100; llama.cpp 0.69-0.83 on RTX
-# 3090/4090/6000 Ada/A6000 and Apple M2 Ultra/M3 Max, but 0.49 / 0.56 on A100 / H100 PCIe.
-# The median of the 15 points is 0.73 (gpt-fast's README itself reports 1397 GB/s of 2039).
-DEFAULT_BW_EFFICIENCY = 0.72
-# Achieved / dense peak tensor FLOP/s for a whole forward pass. The best-shaped bf16 GEMMs
-# reach 86% (A100 SXM, 267.9 of 312 TFLOP/s) and 80% (H100 SXM, 792.1 of 989): the
-# "maximum achievable matmul FLOPS" table of stas00/ml-engineering. Attention, norms and
-# the odd-shaped decode and prefill GEMMs do worse; 0.6 of peak for the whole pass.
-DEFAULT_COMPUTE_EFFICIENCY = 0.6
+# ---- BEGIN FITTED CONSTANTS (benchmarks/fit_latency.py writes this block) ---------------
+# Fitted 2026-11-30 by benchmarks/fit_latency.py on the 184 TRAINING rows
+# (sha256(id) % 3 != 0) of tests/data/decode_measurements*.yaml: mean |log(pred/meas)|.
+# Decode/serving rows: train median |pred/meas - 1| 9.5% (n=174), HELD-OUT 10.4% (n=96),
+# held-out worst 223.2%. Per-regime tables: docs/roofline.md.
+# Model variant 'full-kvctx' (lowest 5-fold CV error inside the training rows).
+# Not identifiable, copied: pcie.* all-reduce latency = nvlink.* (no PCIe TP row);
+# xgmi.serving = xgmi (every AMD TP row is vLLM/SGLang); apple MoE and prefill = nvidia
+# (no MoE or prefill row on Apple silicon). *_floor_s, hop, prefill_overhead_s and
+# kv_context_scale: refinements CV rejected, kept at 0.
+FITTED_PROVENANCE = "benchmarks/fit_latency.py, 2026-11-30, training split only"
+FITTED: dict[str, float] = {
+    "nvidia.bandwidth": 0.807,
+    "amd.bandwidth": 0.747,
+    "apple.bandwidth": 0.809,
+    "nvidia.layer_floor_s": 0.0e-6,
+    "amd.layer_floor_s": 0.0e-6,
+    "apple.layer_floor_s": 0.0e-6,
+    "nvidia.layer_overhead_s": 46.0e-6,
+    "amd.layer_overhead_s": 34.2e-6,
+    "apple.layer_overhead_s": 234.0e-6,
+    "nvidia.moe_layer_overhead_s": 0.0e-6,
+    "amd.moe_layer_overhead_s": 278.8e-6,
+    "apple.moe_layer_overhead_s": 0.0e-6,
+    "quantized_stream": 0.860,
+    "kv_bandwidth": 1.000,
+    "allreduce_hop_latency_s": 0.0e-6,
+    "prefill_overhead_s": 0.0e-6,
+    "nvlink.allreduce_latency_s": 8.9e-6,
+    "nvlink.serving.allreduce_latency_s": 22.3e-6,
+    "pcie.serving.allreduce_latency_s": 22.3e-6,
+    "xgmi.serving.allreduce_latency_s": 23.3e-6,
+    "xgmi.allreduce_latency_s": 23.3e-6,
+    "pcie.allreduce_latency_s": 8.9e-6,
+    "compute": 0.361,
+    "nvidia.prefill_compute": 0.596,
+    "amd.prefill_compute": 0.085,
+    "apple.prefill_compute": 0.596,
+    "mla_layer_overhead_s": 332.3e-6,
+    "kv_context_scale": 0.000,
+}
+# ---- END FITTED CONSTANTS ---------------------------------------------------------------
+
+# ---- efficiency defaults with a source (docs/roofline.md has the long version) ------------
+# Achieved / rated memory bandwidth of weight streaming in decode, NVIDIA (fitted above).
+DEFAULT_BW_EFFICIENCY = FITTED["nvidia.bandwidth"]
+# Achieved / dense peak tensor FLOP/s of a decode step (fitted above). For scale: the
+# best-shaped bf16 GEMMs reach 86% (A100 SXM, 267.9 of 312 TFLOP/s) and 80% (H100 SXM,
+# 792.1 of 989), the "maximum achievable matmul FLOPS" table of stas00/ml-engineering;
+# attention, norms and the odd-shaped decode GEMMs do worse.
+DEFAULT_COMPUTE_EFFICIENCY = FITTED["compute"]
 # NCCL all-reduce bus bandwidth / link rate for large messages on 8x A100 NVLink 3: ~200 and
 # 208 GB/s of 300 GB/s per direction (nccl-tests issues #149, #178): 0.67-0.69, so 0.7.
 DEFAULT_LINK_EFFICIENCY = 0.7
-# Fixed cost of one small all-reduce (kernel launch + synchronisation across the group).
-# gpt-fast on 8x A100: Llama-2-7B takes 3.04 ms/token where streaming its weight share takes
-# 1.14 ms, leaving 1.9 ms for 64 all-reduces (30 us each); Llama-2-70B leaves 4.3 ms for 160
-# (27 us). NCCL's small-message latency without CUDA graphs is of that order; with CUDA
-# graphs and NVLink SHARP it drops to ~6 us (nccl issue #1259). 25 us, slightly below both.
-DEFAULT_ALLREDUCE_LATENCY_S = 25e-6
-# Per-step fixed cost outside the GPU's streaming (sampling, scheduling, launch gaps). The
-# batch-1 records show no consistent offset across engines (see docs/roofline.md), so 0.
+# Fixed cost of one small all-reduce (kernel launch + synchronisation across the group), per
+# link kind (fitted above; NCCL with CUDA graphs and NVLink SHARP reaches ~6 us, nccl #1259).
+DEFAULT_ALLREDUCE_LATENCY_S = FITTED["nvlink.allreduce_latency_s"]
+# Per-step fixed cost outside the layers (sampler, scheduler): not separable from the
+# per-layer cost in the data, so 0 and the intercept is carried per layer.
 DEFAULT_STEP_OVERHEAD_S = 0.0
 # Weight-only quantized GEMVs unpack and rescale every weight on the CUDA cores, so those
-# bytes stream slower. gpt-fast's README reports 1069 GB/s (int8) and 863 GB/s (int4) for
-# Llama-2-7B and 1323 / 1098 GB/s for 70B, against 1397 GB/s for bf16 7B: 0.77, 0.62, 0.95,
-# 0.79 (median 0.78). llama.cpp on the same GPU: Q4_K_M / F16 0.65 (RTX 4090), 0.66 (3090),
-# Q8_0 / F16 0.84 (4090). 0.77; docs/roofline.md shows how sensitive the fit is to it.
-QUANTIZED_STREAM_FACTOR = 0.77
+# bytes stream slower (fitted above; gpt-fast's README bandwidths give 0.62-0.95).
+QUANTIZED_STREAM_FACTOR = FITTED["quantized_stream"]
 
 ACTIVATION_BYTES = 2  # bf16/fp16 activations, whatever the weight dtype
 LOGIT_BYTES = 4  # engines compute logits in fp32
@@ -88,10 +133,33 @@ FLOP_FALLBACKS: dict[str, tuple[str, ...]] = {
     "fp32": ("fp32", "tf32"),
     "fp8": ("fp8",),
 }
+Platform = Literal["nvidia", "amd", "apple"]
+# Serving engines run tensor parallelism through their own all-reduce kernels under CUDA/HIP
+# graphs (vLLM vllm/distributed/device_communicators/custom_all_reduce.py, SGLang's port of
+# it, TensorRT-LLM's customAllReduce plugin), the research engines (gpt-fast, LMDeploy) plain
+# NCCL-style calls: their per-all-reduce cost is fitted separately (it also carries the other
+# per-layer synchronisation of each engine's TP path).
+SERVING_ENGINES = ("vllm", "sglang", "trtllm")
+LinkKind = Literal["nvlink", "xgmi", "pcie"]
 
 
 class Efficiency(BaseModel):
-    """Achieved fractions of the rated figures, and fixed costs (seconds)."""
+    """Achieved fractions of the rated figures, and fixed costs (seconds).
+
+    bandwidth: weight streaming / rated bandwidth; kv_bandwidth: KV streaming relative to
+    that; quantized_stream: extra factor for weights dequantized in the GEMV; compute and
+    prefill_compute: decode and prefill FLOP/s / dense peak; interconnect: all-reduce bus
+    bandwidth / link rate; allreduce_latency_s: per all-reduce; layer_overhead_s: per layer
+    per step (kernel launches and syncs); moe_layer_overhead_s: extra per MoE layer (router,
+    top-k, permutation); step_overhead_s: per step; layer_floor_s: the shortest a layer's
+    kernels take however little they stream (launch-bound: the CPU issues them no faster),
+    so a step's memory/compute time is at least layers x layer_floor_s;
+    allreduce_hop_latency_s: per step of a ring all-reduce, 2 (tp - 1) steps, on top of
+    allreduce_latency_s; prefill_overhead_s: per prefill (request admission, scheduling);
+    mla_layer_overhead_s: extra per MLA layer (latent attention kernels, their q/kv
+    projections and rope); kv_context_scale (tokens, 0 = off): a batch of B sequences of
+    ctx tokens streams its KV (1 + ctx / (B x scale)) times slower, since one long sequence
+    splits over too few thread blocks to keep every SM streaming."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -101,10 +169,70 @@ class Efficiency(BaseModel):
     allreduce_latency_s: float = Field(default=DEFAULT_ALLREDUCE_LATENCY_S, ge=0)
     step_overhead_s: float = Field(default=DEFAULT_STEP_OVERHEAD_S, ge=0)
     quantized_stream: float = Field(default=QUANTIZED_STREAM_FACTOR, gt=0, le=1)
+    kv_bandwidth: float = Field(default=FITTED["kv_bandwidth"], gt=0, le=1)
+    layer_overhead_s: float = Field(default=FITTED["nvidia.layer_overhead_s"], ge=0)
+    moe_layer_overhead_s: float = Field(default=FITTED["nvidia.moe_layer_overhead_s"], ge=0)
+    prefill_compute: float = Field(default=FITTED["nvidia.prefill_compute"], gt=0, le=1)
+    layer_floor_s: float = Field(default=FITTED["nvidia.layer_floor_s"], ge=0)
+    allreduce_hop_latency_s: float = Field(default=FITTED["allreduce_hop_latency_s"], ge=0)
+    prefill_overhead_s: float = Field(default=FITTED["prefill_overhead_s"], ge=0)
+    mla_layer_overhead_s: float = Field(default=FITTED["mla_layer_overhead_s"], ge=0)
+    kv_context_scale: float = Field(default=FITTED["kv_context_scale"], ge=0)
 
 
-def efficiency(*, bandwidth: float | None = None, compute: float | None = None) -> Efficiency:
-    """Defaults with the user's overrides, each checked to lie in (0, 1]."""
+def platform_of(gpu: GpuSpec) -> tuple[Platform, str | None]:
+    """The latency profile a GPU gets: its vendor's where data exists (NVIDIA, AMD, Apple),
+    else NVIDIA's, with a note saying so."""
+    if gpu.vendor in ("nvidia", "amd", "apple"):
+        return gpu.vendor, None  # type: ignore[return-value]
+    return "nvidia", (
+        f"no published decode measurements for {gpu.vendor} GPUs: the NVIDIA latency "
+        "profile (efficiencies and fixed costs) is used"
+    )
+
+
+def link_of(gpu: GpuSpec) -> LinkKind:
+    """The link kind of a GPU's interconnect, from the catalog's `interconnect` name:
+    NVLink (incl. bridges), AMD Infinity Fabric (xGMI), anything else PCIe."""
+    name = (gpu.interconnect or "").lower()
+    if "nvlink" in name:
+        return "nvlink"
+    if "infinity fabric" in name:
+        return "xgmi"
+    return "pcie"
+
+
+def _link_key(gpu: GpuSpec, engine: str | None) -> str:
+    link = link_of(gpu)
+    serving = f"{link}.serving"
+    if engine in SERVING_ENGINES and f"{serving}.allreduce_latency_s" in FITTED:
+        return serving
+    return link
+
+
+def default_efficiency(gpu: GpuSpec, engine: str | None = None) -> Efficiency:
+    """The fitted profile of the GPU's platform, with the all-reduce latency of its link
+    under `engine` (a serving engine's custom all-reduce, or plain NCCL-style calls)."""
+    platform, _ = platform_of(gpu)
+    return Efficiency(
+        bandwidth=FITTED[f"{platform}.bandwidth"],
+        layer_overhead_s=FITTED[f"{platform}.layer_overhead_s"],
+        layer_floor_s=FITTED[f"{platform}.layer_floor_s"],
+        moe_layer_overhead_s=FITTED[f"{platform}.moe_layer_overhead_s"],
+        prefill_compute=FITTED[f"{platform}.prefill_compute"],
+        allreduce_latency_s=FITTED[f"{_link_key(gpu, engine)}.allreduce_latency_s"],
+    )
+
+
+def efficiency(
+    *,
+    bandwidth: float | None = None,
+    compute: float | None = None,
+    gpu: GpuSpec | None = None,
+    engine: str | None = None,
+) -> Efficiency:
+    """Defaults (the GPU's platform profile under `engine` when `gpu` is given) with the
+    user's overrides, each checked to lie in (0, 1]."""
     given = {
         "--bw-efficiency": ("bandwidth", bandwidth),
         "--compute-efficiency": ("compute", compute),
@@ -116,7 +244,8 @@ def efficiency(*, bandwidth: float | None = None, compute: float | None = None) 
         if not 0 < value <= 1:
             raise KvplanError(f"{flag} must be in (0, 1], got {value:g}")
         update[field] = value
-    return Efficiency(**update)
+    base = default_efficiency(gpu, engine) if gpu is not None else Efficiency()
+    return base.model_copy(update=update)
 
 
 class DecodeEstimate(BaseModel):
@@ -141,10 +270,10 @@ class DecodeEstimate(BaseModel):
     ridge: float  # peak FLOP/s / bandwidth (FLOP per byte) of the GPU, rated
     effective_ridge: float  # the same with the efficiency factors applied
     kv_share: float  # KV bytes / all bytes
-    memory_s: float
+    memory_s: float  # weights_s + kv_s + other_s
     compute_s: float
-    comm_s: float  # tensor-parallel all-reduces (0 at tp 1)
-    overhead_s: float
+    comm_s: float  # tensor-parallel all-reduces (0 at tp 1): comm_latency_s + transfers
+    overhead_s: float  # fixed per-step cost: layers, MoE layers, per step
     step_s: float  # per stage; decode_ms = pp x step_s x 1000
     experts_touched: float | None  # MoE: expected distinct experts per layer at this batch
     kv_dominant_batch: int | None  # smallest batch whose KV bytes reach the weight bytes
@@ -157,6 +286,15 @@ class DecodeEstimate(BaseModel):
     pp: int
     efficiency: Efficiency
     notes: tuple[str, ...] = ()
+    # the breakdown of memory_s, overhead_s and comm_s (seconds, per stage)
+    weights_s: float = 0.0
+    kv_s: float = 0.0
+    other_s: float = 0.0
+    layer_overhead_s: float = 0.0  # layers x per-layer cost (+ MoE layers x their extra)
+    comm_latency_s: float = 0.0  # all-reduces x latency
+    platform: str = "nvidia"
+    link: str | None = None  # interconnect kind used (tp > 1)
+    kv_spread: float = 1.0  # KV streams this many times slower (few long sequences)
 
     @property
     def bytes_total(self) -> int:
@@ -187,12 +325,18 @@ class _Terms:
     pp: int
     weight_only: bool  # weights dequantized in the GEMV (stream at eff.quantized_stream)
     notes: tuple[str, ...]
+    ctx: int = 0  # the context the per-sequence terms are for
+    layers: int = 0  # layers on the timed stage
+    moe_layers: int = 0  # of which MoE
+    mla_layers: int = 0  # of which MLA
+    platform: Platform = "nvidia"
+    link: LinkKind = "nvlink"
 
-    def experts_touched(self, batch: int) -> float:
+    def experts_touched(self, batch: float) -> float:
         e, k = self.experts, self.top_k
         return e * (1 - (1 - k / e) ** batch) if e else 0.0
 
-    def weights(self, batch: int) -> float:
+    def weights(self, batch: float) -> float:
         experts = (
             self.weights_experts * self.experts_touched(batch) / self.experts
             if self.experts
@@ -200,32 +344,92 @@ class _Terms:
         )
         return self.weights_fixed + experts + self.row_bytes * batch
 
-    def kv(self, batch: int) -> float:
+    def kv(self, batch: float) -> float:
         return batch * (self.kv_read + self.kv_write)
 
-    def flops(self, batch: int) -> float:
+    def flops(self, batch: float) -> float:
         return batch * (self.matmul_flops_per_token + self.attention_flops_per_seq)
 
-    def memory_s(self, batch: int, eff: Efficiency) -> float:
-        bw = self.bandwidth * eff.bandwidth
-        return (
-            self.weights(batch) / (bw * self.weight_stream(eff))
-            + (self.kv(batch) + self.other_per_token * batch) / bw
-        )
+    def memory_s(self, batch: float, eff: Efficiency) -> float:
+        return step_times(self, batch, eff).memory_s
 
     def weight_stream(self, eff: Efficiency) -> float:
         return eff.quantized_stream if self.weight_only else 1.0
 
-    def compute_s(self, batch: int, eff: Efficiency) -> float:
+    def compute_s(self, batch: float, eff: Efficiency) -> float:
         return self.flops(batch) / (self.peak * eff.compute)
 
-    def comm_s(self, tokens: int, eff: Efficiency) -> float:
+    def comm_s(self, tokens: float, eff: Efficiency) -> float:
+        lat, xfer = self.comm_parts(tokens, eff)
+        return lat + xfer
+
+    def comm_parts(self, tokens: float, eff: Efficiency) -> tuple[float, float]:
+        """(latency, transfer) seconds of the step's all-reduces for `tokens` tokens."""
         if self.tp == 1 or not self.allreduces:
-            return 0.0
+            return 0.0, 0.0
         assert self.link_bandwidth is not None
         one_way = self.link_bandwidth / 2 * eff.interconnect
         ring = 2 * (self.tp - 1) / self.tp * self.allreduce_bytes_per_token * tokens / one_way
-        return self.allreduces * (eff.allreduce_latency_s + ring)
+        latency = eff.allreduce_latency_s + 2 * (self.tp - 1) * eff.allreduce_hop_latency_s
+        return self.allreduces * latency, self.allreduces * ring
+
+    def fixed_s(self, eff: Efficiency) -> float:
+        return (
+            self.layers * eff.layer_overhead_s
+            + self.moe_layers * eff.moe_layer_overhead_s
+            + self.mla_layers * eff.mla_layer_overhead_s
+            + eff.step_overhead_s
+        )
+
+
+@dataclass(frozen=True)
+class StepTimes:
+    """One decode step (one stage), term by term, seconds."""
+
+    weights_s: float
+    kv_s: float
+    other_s: float
+    compute_s: float
+    fixed_s: float
+    comm_latency_s: float
+    comm_transfer_s: float
+    floor_s: float = 0.0  # layers x layer_floor_s: the launch-bound minimum of the GPU work
+    kv_spread: float = 1.0  # the long-context slowdown of the KV stream (1 + ctx / (B scale))
+
+    @property
+    def memory_s(self) -> float:
+        return self.weights_s + self.kv_s + self.other_s
+
+    @property
+    def comm_s(self) -> float:
+        return self.comm_latency_s + self.comm_transfer_s
+
+    @property
+    def gpu_s(self) -> float:
+        """The streamed/computed part: max(memory, compute), never below the launch floor."""
+        return max(self.memory_s, self.compute_s, self.floor_s)
+
+    @property
+    def step_s(self) -> float:
+        return self.gpu_s + self.fixed_s + self.comm_s
+
+
+def step_times(t: _Terms, batch: float, eff: Efficiency) -> StepTimes:
+    """The decode step at `batch` (may be fractional: an expected batch) term by term."""
+    bw = t.bandwidth * eff.bandwidth
+    lat, xfer = t.comm_parts(batch, eff)
+    spread = 1 + t.ctx / (batch * eff.kv_context_scale) if eff.kv_context_scale else 1.0
+    return StepTimes(
+        weights_s=t.weights(batch) / (bw * t.weight_stream(eff)),
+        kv_s=t.kv(batch) * spread / (bw * eff.kv_bandwidth),
+        other_s=t.other_per_token * batch / bw,
+        compute_s=t.compute_s(batch, eff),
+        fixed_s=t.fixed_s(eff),
+        comm_latency_s=lat,
+        comm_transfer_s=xfer,
+        floor_s=t.layers * eff.layer_floor_s,
+        kv_spread=spread,
+    )
 
 
 def _attention_widths(spec: ModelSpec, kind: LayerKind) -> int:
@@ -303,6 +507,9 @@ def _terms(p: Plan, ctx: int) -> _Terms:
     weights_fixed = (wb.non_expert * scale - input_bytes) / gpus
     moe = spec.moe if counts.experts else None
     flops_dtype, peak, weight_only, notes = _flops_dtype(p, wb.linear_dtype)
+    platform, platform_note = platform_of(gpu)
+    if platform_note:
+        notes.append(platform_note)
     if weight_only:
         notes.append(
             f"{wb.linear_dtype} weights are dequantized in the GEMV: they stream "
@@ -373,6 +580,12 @@ def _terms(p: Plan, ctx: int) -> _Terms:
         pp=d.pp,
         weight_only=weight_only,
         notes=tuple(notes),
+        ctx=ctx,
+        layers=stage.num_layers,
+        moe_layers=sum(1 for layer in stage.layers if layer.moe) if moe else 0,
+        mla_layers=sum(1 for layer in stage.layers if layer.kind is LayerKind.MLA),
+        platform=platform,
+        link=link_of(gpu),
     )
 
 
@@ -395,24 +608,43 @@ def compute_bound_batch(t: _Terms, eff: Efficiency) -> int | None:
     return _first_true(lambda b: t.compute_s(b, eff) >= t.memory_s(b, eff))
 
 
+def prefill_seconds(t: _Terms, eff: Efficiency, prompts: float = 1) -> float:
+    """`prompts` prompts of t.ctx tokens prefilled together (time to first token, per
+    stage): compute at the prefill efficiency, never faster than one pass over the weights,
+    plus the all-reduces and the fixed per-step cost."""
+    tokens = prompts * t.ctx
+    return (
+        max(
+            prompts * t.prefill_flops / (t.peak * eff.prefill_compute),
+            t.weights(tokens) / (t.bandwidth * eff.bandwidth * t.weight_stream(eff)),
+            t.layers * eff.layer_floor_s,
+        )
+        + t.comm_s(tokens, eff)
+        + t.fixed_s(eff)
+        + eff.prefill_overhead_s
+    )
+
+
+def serving_prefill_seconds(
+    step: _Terms, prompt: _Terms, *, concurrency: float, output_tokens: int, eff: Efficiency
+) -> float:
+    """What the prompts arriving during one serving step add to it (per stage): C / O prompts
+    of prompt.ctx tokens, at their prefill FLOPs and all-reduce transfers (the weights are
+    already streamed for the decodes, the fixed costs already paid)."""
+    per_step = concurrency / output_tokens
+    _, xfer = step.comm_parts(per_step * prompt.ctx, eff)
+    return per_step * prompt.prefill_flops / (prompt.peak * eff.prefill_compute) + xfer
+
+
 def _estimate(
     t: _Terms, *, batch: int, ctx: int, eff: Efficiency, gpu: str, crossovers: bool = True
 ) -> DecodeEstimate:
     weights, kv = t.weights(batch), t.kv(batch)
     other = t.other_per_token * batch
     flops = t.flops(batch)
-    memory_s, compute_s = t.memory_s(batch, eff), t.compute_s(batch, eff)
-    comm_s = t.comm_s(batch, eff)
-    step_s = max(memory_s, compute_s) + comm_s + eff.step_overhead_s
-    decode_s = t.pp * step_s
-    prefill_s = t.pp * (
-        max(
-            t.prefill_flops / (t.peak * eff.compute),
-            t.weights(ctx) / (t.bandwidth * eff.bandwidth * t.weight_stream(eff)),
-        )
-        + t.comm_s(ctx, eff)
-        + eff.step_overhead_s
-    )
+    s = step_times(t, batch, eff)
+    decode_s = t.pp * s.step_s
+    prefill_s = t.pp * prefill_seconds(t, eff)
     total = weights + kv + other
     return DecodeEstimate(
         batch=batch,
@@ -421,7 +653,7 @@ def _estimate(
         decode_tokens_per_s=batch / decode_s,
         tokens_per_s_per_seq=1 / decode_s,
         prefill_ms=prefill_s * 1e3,
-        bound="compute" if compute_s > memory_s else "memory",
+        bound="compute" if s.compute_s > s.memory_s else "memory",
         bytes_weights=ceil(weights),
         bytes_kv=ceil(kv),
         bytes_other=ceil(other),
@@ -432,11 +664,11 @@ def _estimate(
         ridge=t.peak / t.bandwidth,
         effective_ridge=t.peak * eff.compute / (t.bandwidth * eff.bandwidth),
         kv_share=kv / total if total else 0.0,
-        memory_s=memory_s,
-        compute_s=compute_s,
-        comm_s=comm_s,
-        overhead_s=eff.step_overhead_s,
-        step_s=step_s,
+        memory_s=s.memory_s,
+        compute_s=s.compute_s,
+        comm_s=s.comm_s,
+        overhead_s=s.fixed_s,
+        step_s=s.step_s,
         experts_touched=t.experts_touched(batch) if t.experts else None,
         kv_dominant_batch=kv_dominant_batch(t) if crossovers else None,
         compute_bound_batch=compute_bound_batch(t, eff) if crossovers else None,
@@ -448,6 +680,14 @@ def _estimate(
         pp=t.pp,
         efficiency=eff,
         notes=t.notes,
+        weights_s=s.weights_s,
+        kv_s=s.kv_s,
+        other_s=s.other_s,
+        layer_overhead_s=s.fixed_s - eff.step_overhead_s,
+        comm_latency_s=s.comm_latency_s,
+        platform=t.platform,
+        link=t.link if t.tp > 1 else None,
+        kv_spread=s.kv_spread,
     )
 
 
@@ -458,20 +698,98 @@ def _check(batch: int, ctx: int) -> None:
         raise KvplanError(f"context must be a positive integer, got {ctx}")
 
 
+def _eff(plan: Plan, efficiency: Efficiency | None) -> Efficiency:
+    d = plan.deployment
+    return efficiency or default_efficiency(d.gpu, d.engine.value)
+
+
 def estimate_decode(
     plan: Plan, *, batch: int, ctx: int, efficiency: Efficiency | None = None
 ) -> DecodeEstimate:
-    """Roofline estimate of one decode step of `batch` sequences holding `ctx` tokens each."""
+    """Roofline estimate of one decode step of `batch` sequences holding `ctx` tokens each.
+    Without `efficiency`, the fitted profile of the GPU's platform and link is used."""
     _check(batch, ctx)
-    eff = efficiency or Efficiency()
+    eff = _eff(plan, efficiency)
     return _estimate(_terms(plan, ctx), batch=batch, ctx=ctx, eff=eff, gpu=plan.deployment.gpu.name)
+
+
+def decode_terms(plan: Plan, ctx: int) -> _Terms:
+    """The per-plan constants of the step at `ctx` (for fitting: `step_times(terms, B, eff)`
+    is then plain arithmetic)."""
+    if ctx <= 0:
+        raise KvplanError(f"context must be a positive integer, got {ctx}")
+    return _terms(plan, ctx)
+
+
+# ---- serving: continuous batching with chunked prefill -------------------------------------
+class ServingEstimate(BaseModel):
+    """Expected time per output token (TPOT) of a serving benchmark at fixed concurrency.
+
+    Each of the C running requests emits one token per step and lasts O steps, so on average
+    C / O new prompts enter per step, and with chunked prefill their C * I / O prompt tokens
+    share the step with the decodes. The decodes run at the mean context I + O / 2.
+      tpot = pure decode step(C, I + O/2) + prefill share
+      prefill share = prefill FLOPs of C * I / O tokens / (peak * e_prefill) + their all-reduce
+                      transfers (the weights are already streamed for the decodes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    concurrency: int
+    input_tokens: int
+    output_tokens: int
+    decode: DecodeEstimate  # the pure decode step at (C, I + O/2)
+    prefill_tokens_per_step: float  # C * I / O
+    prefill_s_per_step: float  # added to each step by those prompt tokens
+    tpot_ms: float  # expected time per output token = one mixed step
+    prefill_share: float  # prefill_s_per_step / tpot
+    ttft_ms: float  # one prompt of I tokens alone (compute-bound prefill)
+    output_tokens_per_s: float  # aggregate: C / tpot
+
+
+def estimate_serving(
+    plan: Plan,
+    *,
+    concurrency: int,
+    input_tokens: int,
+    output_tokens: int,
+    efficiency: Efficiency | None = None,
+) -> ServingEstimate:
+    """TPOT of a serving benchmark (vLLM/SGLang `benchmark_serving` style) at `concurrency`
+    requests in flight, each with `input_tokens` prompt and `output_tokens` output tokens."""
+    _check(concurrency, input_tokens)
+    if output_tokens <= 0:
+        raise KvplanError(f"output length must be a positive integer, got {output_tokens}")
+    eff = _eff(plan, efficiency)
+    ctx = input_tokens + max(1, output_tokens // 2)
+    t = _terms(plan, ctx)
+    pure = _estimate(
+        t, batch=concurrency, ctx=ctx, eff=eff, gpu=plan.deployment.gpu.name, crossovers=False
+    )
+    prompt = _terms(plan, input_tokens)
+    tokens = concurrency * input_tokens / output_tokens
+    prefill_s = t.pp * serving_prefill_seconds(
+        t, prompt, concurrency=concurrency, output_tokens=output_tokens, eff=eff
+    )
+    tpot_s = pure.decode_ms / 1e3 + prefill_s
+    return ServingEstimate(
+        concurrency=concurrency,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        decode=pure,
+        prefill_tokens_per_step=tokens,
+        prefill_s_per_step=prefill_s,
+        tpot_ms=tpot_s * 1e3,
+        prefill_share=prefill_s / tpot_s,
+        ttft_ms=t.pp * prefill_seconds(prompt, eff) * 1e3,
+        output_tokens_per_s=concurrency / tpot_s,
+    )
 
 
 def sweep(
     plan: Plan, *, ctx: int, batches: list[int], efficiency: Efficiency | None = None
 ) -> list[DecodeEstimate]:
     """The same plan at several batch sizes (crossovers computed once, on the first)."""
-    eff = efficiency or Efficiency()
+    eff = _eff(plan, efficiency)
     if not batches:
         return []
     for b in batches:
@@ -515,6 +833,7 @@ class RooflineReport(BaseModel):
     max_batch: int | None  # of the model as given, at ctx
     sweeps: tuple[GSweep, ...]  # first: the model as given
     skipped: tuple[str, ...] = ()
+    serving: ServingEstimate | None = None  # when an arrival pattern was given
 
 
 def _variant_plan(base: Plan, g: int) -> Plan | None:
@@ -535,11 +854,18 @@ def _max_batch_or_none(p: Plan, ctx: int) -> int | None:
 
 
 def roofline_report(
-    p: Plan, *, batch: int, ctx: int, efficiency: Efficiency | None = None, compare: bool = True
+    p: Plan,
+    *,
+    batch: int,
+    ctx: int,
+    efficiency: Efficiency | None = None,
+    compare: bool = True,
+    serving: tuple[int, int] | None = None,
 ) -> RooflineReport:
     """The estimate at (batch, ctx) plus a batch sweep for the model's G and, for standard
-    attention, MHA (G = H), MQA (G = 1) and a middle G, all in the same deployment."""
-    eff = efficiency or Efficiency()
+    attention, MHA (G = H), MQA (G = 1) and a middle G, all in the same deployment.
+    `serving=(input_tokens, output_tokens)` adds the serving TPOT at concurrency `batch`."""
+    eff = _eff(p, efficiency)
     est = estimate_decode(p, batch=batch, ctx=ctx, efficiency=eff)
     spec = p.deployment.spec
     fits = _max_batch_or_none(p, ctx)
@@ -590,6 +916,22 @@ def roofline_report(
         )
         for g, vp, t, vmax, kv_b, cb_b in resolved
     )
+    serving_est = (
+        estimate_serving(
+            p,
+            concurrency=batch,
+            input_tokens=serving[0],
+            output_tokens=serving[1],
+            efficiency=eff,
+        )
+        if serving
+        else None
+    )
     return RooflineReport(
-        model=spec.name, estimate=est, max_batch=fits, sweeps=sweeps, skipped=tuple(skipped)
+        model=spec.name,
+        estimate=est,
+        max_batch=fits,
+        sweeps=sweeps,
+        skipped=tuple(skipped),
+        serving=serving_est,
     )

@@ -6,12 +6,19 @@ from math import log10
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from kvplan.core.capacity import Plan
-from kvplan.core.roofline import DecodeEstimate, GSweep, RooflineReport
+from kvplan.core.roofline import (
+    FITTED_PROVENANCE,
+    DecodeEstimate,
+    GSweep,
+    RooflineReport,
+    ServingEstimate,
+)
 from kvplan.errors import KvplanError
 from kvplan.units import GB, TB, fmt_bytes, fmt_tokens
 
@@ -24,6 +31,19 @@ KV_MAJORITY = 0.5
 TFLOP = 1e12
 MS = 1e3  # seconds -> milliseconds
 PLOT_SUFFIXES = (".svg", ".png", ".pdf")
+
+
+class RooflineResult(BaseModel):
+    """Everything `kvplan roofline` shows: the one typed result the rich view and the JSON
+    object both render (no merging of dicts in the CLI)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    report: RooflineReport
+    plan: Plan
+    source: str | None = None
+    revision: str | None = None
+    plot: str | None = None
 
 
 def _ms(seconds: float) -> str:
@@ -57,10 +77,48 @@ def _sweep_fields(s: GSweep) -> dict[str, Any]:
     }
 
 
-def roofline_json(r: RooflineReport, p: Plan) -> dict[str, Any]:
+def _breakdown_fields(e: DecodeEstimate) -> dict[str, float]:
+    """One step's seconds term by term (per pipeline stage)."""
+    return {
+        "weights_s": e.weights_s,
+        "kv_s": e.kv_s,
+        "other_s": e.other_s,
+        "memory_s": e.memory_s,
+        "compute_s": e.compute_s,
+        "fixed_s": e.overhead_s,
+        "layer_overhead_s": e.layer_overhead_s,
+        "kv_spread": e.kv_spread,
+        "comm_s": e.comm_s,
+        "comm_latency_s": e.comm_latency_s,
+        "step_s": e.step_s,
+    }
+
+
+def _serving_fields(s: ServingEstimate | None) -> dict[str, Any] | None:
+    if s is None:
+        return None
+    return {
+        "concurrency": s.concurrency,
+        "input_tokens": s.input_tokens,
+        "output_tokens": s.output_tokens,
+        "decode_ms": s.decode.decode_ms,
+        "decode_ctx": s.decode.ctx,
+        "prefill_tokens_per_step": s.prefill_tokens_per_step,
+        "prefill_ms_per_step": s.prefill_s_per_step * MS,
+        "prefill_share": s.prefill_share,
+        "tpot_ms": s.tpot_ms,
+        "ttft_ms": s.ttft_ms,
+        "output_tokens_per_s": s.output_tokens_per_s,
+    }
+
+
+def roofline_json(result: RooflineResult) -> dict[str, Any]:
+    r, p = result.report, result.plan
     e = r.estimate
     d = p.deployment
     return {
+        "source": result.source,
+        "revision": result.revision,
         "model": r.model,
         "gpu": d.gpu.name,
         "tp": d.tp,
@@ -100,71 +158,132 @@ def roofline_json(r: RooflineReport, p: Plan) -> dict[str, Any]:
         "peak_flops": e.peak_flops,
         "flops_dtype": e.flops_dtype,
         "efficiency": e.efficiency.model_dump(),
+        "platform": e.platform,
+        "link": e.link,
+        "breakdown": _breakdown_fields(e),
+        "serving": _serving_fields(r.serving),
+        "fitted": FITTED_PROVENANCE,
         "notes": list(e.notes),
         "sweep": _sweep_fields(r.sweeps[0])["points"] if r.sweeps else [],
         "sweeps_by_g": [_sweep_fields(s) for s in r.sweeps],
         "skipped": list(r.skipped),
+        "plot": result.plot,
     }
 
 
+def _share(part: float, whole: float) -> str:
+    return f"{part / whole:.0%} of the step" if whole else ""
+
+
 def _breakdown(e: DecodeEstimate, p: Plan) -> Table:
+    """One step term by term: bytes and their time, compute, fixed costs, communication."""
     d = p.deployment
+    eff = e.efficiency
     per = " per GPU" if d.tp * d.pp > 1 else ""
     t = Table(
-        title=f"One decode step: batch {e.batch:,} x {fmt_tokens(e.ctx)} tokens{per}",
+        title=f"One decode step: batch {e.batch:,} x {fmt_tokens(e.ctx)} tokens{per} "
+        f"({e.platform} profile)",
         title_justify="left",
     )
     t.add_column("term")
     t.add_column("amount", justify="right")
-    t.add_column("share / note", style="dim")
-    total = e.bytes_total
+    t.add_column("time", justify="right")
+    t.add_column("share / how", style="dim")
+    bw = f"{e.bandwidth / TB:.2f} TB/s x {eff.bandwidth:g}"
     t.add_row(
         "weights streamed",
         fmt_bytes(e.bytes_weights),
-        f"{e.bytes_weights / total:.0%}"
+        _ms(e.weights_s),
+        f"at {bw}"
+        + (f" x {eff.quantized_stream:g} (dequantized)" if e.weights_s and _dequant(e) else "")
         + (f"; {e.experts_touched:.1f} experts/layer touched" if e.experts_touched else ""),
     )
     t.add_row(
-        "KV cache read + new token written", fmt_bytes(e.bytes_kv), f"{e.bytes_kv / total:.0%}"
+        "KV cache read + new token written",
+        fmt_bytes(e.bytes_kv),
+        _ms(e.kv_s),
+        f"at {bw} x {eff.kv_bandwidth:g}"
+        + (f", {e.kv_spread:.2f}x slower: few long sequences" if e.kv_spread > 1.005 else ""),
     )
-    t.add_row("activations + logits", fmt_bytes(e.bytes_other), f"{e.bytes_other / total:.0%}")
-    t.add_row("= bytes", fmt_bytes(total), "", style="bold")
+    t.add_row("activations + logits", fmt_bytes(e.bytes_other), _ms(e.other_s), f"at {bw}")
     t.add_row(
-        "FLOPs, projections",
-        f"{(e.flops - e.flops_attention) / TFLOP:,.3f} TFLOP",
-        "2 x matmul params x batch",
-    )
-    t.add_row(
-        "FLOPs, attention",
-        f"{e.flops_attention / TFLOP:,.3f} TFLOP",
-        "QK^T + AV over the cache, every query head",
-    )
-    t.add_row(
-        "memory time",
+        "= memory time",
+        fmt_bytes(e.bytes_total),
         _ms(e.memory_s),
-        f"bytes / ({e.bandwidth / TB:.2f} TB/s x {e.efficiency.bandwidth:g})",
+        "bound" if e.bound == "memory" else "hidden under compute",
+        style="bold" if e.bound == "memory" else "",
     )
     t.add_row(
         "compute time",
+        f"{e.flops / TFLOP:,.3f} TFLOP",
         _ms(e.compute_s),
-        f"FLOPs / ({e.peak_flops / TFLOP:,.0f} {e.flops_dtype} TFLOP/s x {e.efficiency.compute:g})",
+        f"{(e.flops - e.flops_attention) / TFLOP:,.3f} projections + "
+        f"{e.flops_attention / TFLOP:,.3f} attention, at {e.peak_flops / TFLOP:,.0f} "
+        f"{e.flops_dtype} TFLOP/s x {eff.compute:g}",
+        style="bold" if e.bound == "compute" else "",
+    )
+    t.add_row(
+        "fixed cost (launches, syncs, routing)",
+        "",
+        _ms(e.overhead_s),
+        f"{d.spec.num_layers // d.pp} layers x {eff.layer_overhead_s * 1e6:g} us"
+        + (f" + MoE layers x {eff.moe_layer_overhead_s * 1e6:g} us" if e.experts_touched else "")
+        + (f" + MLA layers x {eff.mla_layer_overhead_s * 1e6:g} us" if d.spec.mla else "")
+        + (f" + {eff.step_overhead_s * MS:g} ms per step" if eff.step_overhead_s else "")
+        + f"; {_share(e.overhead_s, e.step_s)}",
     )
     if e.comm_s:
         link = d.gpu.interconnect_bandwidth or 0
         t.add_row(
             "TP all-reduces",
+            "",
             _ms(e.comm_s),
-            f"ring over {link / GB:,.0f} GB/s x {e.efficiency.interconnect:g}, "
-            f"{e.efficiency.allreduce_latency_s * 1e6:g} us each",
+            f"{_ms(e.comm_latency_s)} latency ({eff.allreduce_latency_s * 1e6:g} us each, "
+            f"{e.link}) + ring over {link / GB:,.0f} GB/s x {eff.interconnect:g}; "
+            f"{_share(e.comm_s, e.step_s)}",
         )
-    if e.overhead_s:
-        t.add_row("fixed overhead", _ms(e.overhead_s), "")
     t.add_row(
         "= decode step",
+        "",
         f"{e.decode_ms:,.2f} ms",
-        f"{e.bound}-bound" + (f", x {e.pp} pipeline stages" if e.pp > 1 else ""),
+        f"max(memory, compute) + fixed + all-reduces; {e.bound}-bound"
+        + (f", x {e.pp} pipeline stages" if e.pp > 1 else ""),
         style="bold",
     )
+    return t
+
+
+def _dequant(e: DecodeEstimate) -> bool:
+    return any("dequantized in the GEMV" in n for n in e.notes)
+
+
+def _serving(s: ServingEstimate) -> Table:
+    t = Table(
+        title=f"Serving at concurrency {s.concurrency:,}: {s.input_tokens:,}-token prompts, "
+        f"{s.output_tokens:,}-token outputs (continuous batching, chunked prefill)",
+        title_justify="left",
+    )
+    t.add_column("term")
+    t.add_column("time", justify="right")
+    t.add_column("how", style="dim")
+    t.add_row(
+        "pure decode step",
+        f"{s.decode.decode_ms:,.2f} ms",
+        f"batch {s.concurrency:,} at the mean context {s.decode.ctx:,}",
+    )
+    t.add_row(
+        "prefill share",
+        f"{s.prefill_s_per_step * MS:,.2f} ms",
+        f"{s.prefill_tokens_per_step:,.1f} prompt tokens per step (C x I / O); "
+        f"{s.prefill_share:.0%} of each step",
+    )
+    t.add_row(
+        "= time per output token",
+        f"{s.tpot_ms:,.2f} ms",
+        f"{s.output_tokens_per_s:,.0f} output tok/s aggregate",
+        style="bold",
+    )
+    t.add_row("time to first token", f"{s.ttft_ms:,.1f} ms", "one prompt alone, no queueing")
     return t
 
 
@@ -260,7 +379,8 @@ def _crossovers(e: DecodeEstimate, max_batch: int | None) -> list[str]:
     return lines
 
 
-def render_roofline(r: RooflineReport, p: Plan, *, plot: str | None = None) -> RenderableType:
+def render_roofline(result: RooflineResult) -> RenderableType:
+    r, p, plot = result.report, result.plan, result.plot
     e = r.estimate
     d = p.deployment
     weights = d.weight_dtype or "checkpoint dtype"
@@ -277,6 +397,8 @@ def render_roofline(r: RooflineReport, p: Plan, *, plot: str | None = None) -> R
         _breakdown(e, p),
         *(Text(line) for line in _crossovers(e, r.max_batch)),
     ]
+    if r.serving is not None:
+        parts.append(_serving(r.serving))
     if r.sweeps:
         parts += [_sweep_table(r.sweeps[0]), _chart(r)]
     for note in (*e.notes, *p.notes, *r.skipped):
@@ -285,10 +407,11 @@ def render_roofline(r: RooflineReport, p: Plan, *, plot: str | None = None) -> R
         parts.append(Text(f"Roofline chart written to {plot}"))
     parts.append(
         Text(
-            f"Roofline model: step = max(bytes / (bandwidth x {e.efficiency.bandwidth:g}), "
-            f"FLOPs / (peak x {e.efficiency.compute:g})) + TP all-reduces. Efficiencies: "
-            "--bw-efficiency, --compute-efficiency; see docs/roofline.md. Bytes in binary units, "
-            "bandwidth decimal.",
+            "Latency model: step = max(bytes / (bandwidth x efficiency), FLOPs / (peak x "
+            "efficiency)) + fixed per-layer cost + TP all-reduces, with the "
+            f"{e.platform} profile fitted on published measurements ({FITTED_PROVENANCE}). "
+            "--bw-efficiency, --compute-efficiency override; see docs/roofline.md for the "
+            "in- and out-of-sample error. Bytes in binary units, bandwidth decimal.",
             style="dim",
         )
     )
