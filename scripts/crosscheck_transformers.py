@@ -116,7 +116,8 @@ def load_config(path: Path) -> tuple[Any, dict[str, Any]]:
 
 def config_dtype(cfg: Any, raw: dict[str, Any]) -> tuple[torch.dtype, str]:
     """Checkpoint dtype from ``torch_dtype``/``dtype``; transformers' default float32 if absent."""
-    text = raw.get("text_config") if isinstance(raw.get("text_config"), dict) else {}
+    sub = raw.get("text_config")
+    text: dict[str, Any] = sub if isinstance(sub, dict) else {}
     for where, d in (("", raw), ("text_config.", text)):
         for key in ("dtype", "torch_dtype"):
             val = d.get(key)
@@ -772,8 +773,15 @@ def main(argv: list[str] | None = None) -> int:
         merged = old.get("models", {})
         merged.update(index_models)
         index_models = merged
-        shadowed = old.get("shadowed", []) + shadowed
-    index = {
+        shadowed = [
+            *old.get("shadowed", []),
+            *(x for x in shadowed if x not in old.get("shadowed", [])),
+        ]
+    models = dict(sorted(index_models.items()))
+    counts: dict[str, int] = {}
+    for e in models.values():
+        counts[e["status"]] = counts.get(e["status"], 0) + 1
+    index: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "transformers_version": transformers.__version__,
@@ -785,14 +793,10 @@ def main(argv: list[str] | None = None) -> int:
             for d in dirs
         ],
         "batch_measured": BATCH,
-        "status_counts": {},
+        "status_counts": dict(sorted(counts.items())),
         "shadowed": shadowed,
-        "models": dict(sorted(index_models.items())),
+        "models": models,
     }
-    counts: dict[str, int] = {}
-    for e in index["models"].values():
-        counts[e["status"]] = counts.get(e["status"], 0) + 1
-    index["status_counts"] = dict(sorted(counts.items()))
     index_path.write_text(dumps(index))
     return 0
 
