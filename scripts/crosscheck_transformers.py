@@ -732,6 +732,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=OUT_DIR)
     ap.add_argument("--only", nargs="*", default=None, help="only these file stems")
+    ap.add_argument(
+        "--stale",
+        action="store_true",
+        help="only configs whose fixture is missing or was made from other config contents",
+    )
     args = ap.parse_args(argv)
     dirs = [DEFAULT_CONFIG_DIR, *args.extra_dirs]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -749,6 +754,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             seen[stem] = (label, digest)
             if args.only and stem not in args.only:
+                continue
+            old_fx = args.out / f"{stem}.json"
+            if (
+                args.stale
+                and old_fx.exists()
+                and json.loads(old_fx.read_text()).get("config_sha256") == digest
+            ):
                 continue
             t0 = time.time()
             try:
@@ -768,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
             index_models[stem] = index_entry(res, label)
             print(f"{res['status']:15s} {stem}  {time.time() - t0:.1f}s", flush=True)
     index_path = args.out / "INDEX.json"
-    if args.only and index_path.exists():
+    if (args.only or args.stale) and index_path.exists():
         old = json.loads(index_path.read_text())
         merged = old.get("models", {})
         merged.update(index_models)
