@@ -594,12 +594,28 @@ def process(path: Path) -> dict[str, Any]:
             }
     if built_from == "text_config":
         res["notes"].append("multimodal config: params and cache are for the text decoder only")
+        # the whole model, vision tower and lm_head included (AutoModel would drop the lm_head)
+        full_cls = (
+            AutoModelForImageTextToText
+            if type(cfg) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING
+            else AutoModel
+        )
         try:
-            full = build(cfg, dtype, AutoModel)
+            full = build(cfg, dtype, full_cls)
+            out = full.get_output_embeddings() if hasattr(full, "get_output_embeddings") else None
+            inp = full.get_input_embeddings()
+            tied = out is not None and getattr(out, "weight", None) is getattr(inp, "weight", 0)
             res["params_full_model"] = {
                 "class": type(full).__name__,
                 "total": int(sum(p.numel() for p in full.parameters())),
+                "has_lm_head": out is not None,
+                "lm_head_tied_to_embedding": bool(tied),
             }
+            if bool(tied) != res["params"]["lm_head_tied_to_embedding"]:
+                res["notes"].append(
+                    "the whole model and its text decoder disagree on lm_head tying "
+                    "(top-level vs text_config tie_word_embeddings, or a class default)"
+                )
             del full
         except Exception as exc:
             res["errors"].append("full multimodal model build: " + short_error(exc))
