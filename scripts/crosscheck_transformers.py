@@ -796,6 +796,9 @@ def main(argv: list[str] | None = None) -> int:
             index_models[stem] = index_entry(res, label)
             print(f"{res['status']:15s} {stem}  {time.time() - t0:.1f}s", flush=True)
     index_path = args.out / "INDEX.json"
+    if (args.only or args.stale) and not index_models:
+        print("nothing to rerun; INDEX.json left as it was")
+        return 0
     if (args.only or args.stale) and index_path.exists():
         old = json.loads(index_path.read_text())
         merged = old.get("models", {})
