@@ -116,7 +116,8 @@ def load_config(path: Path) -> tuple[Any, dict[str, Any]]:
 
 def config_dtype(cfg: Any, raw: dict[str, Any]) -> tuple[torch.dtype, str]:
     """Checkpoint dtype from ``torch_dtype``/``dtype``; transformers' default float32 if absent."""
-    text = raw.get("text_config") if isinstance(raw.get("text_config"), dict) else {}
+    sub = raw.get("text_config")
+    text: dict[str, Any] = sub if isinstance(sub, dict) else {}
     for where, d in (("", raw), ("text_config.", text)):
         for key in ("dtype", "torch_dtype"):
             val = d.get(key)
@@ -593,12 +594,28 @@ def process(path: Path) -> dict[str, Any]:
             }
     if built_from == "text_config":
         res["notes"].append("multimodal config: params and cache are for the text decoder only")
+        # the whole model, vision tower and lm_head included (AutoModel would drop the lm_head)
+        full_cls = (
+            AutoModelForImageTextToText
+            if type(cfg) in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING
+            else AutoModel
+        )
         try:
-            full = build(cfg, dtype, AutoModel)
+            full = build(cfg, dtype, full_cls)
+            out = full.get_output_embeddings() if hasattr(full, "get_output_embeddings") else None
+            inp = full.get_input_embeddings()
+            tied = out is not None and getattr(out, "weight", None) is getattr(inp, "weight", 0)
             res["params_full_model"] = {
                 "class": type(full).__name__,
                 "total": int(sum(p.numel() for p in full.parameters())),
+                "has_lm_head": out is not None,
+                "lm_head_tied_to_embedding": bool(tied),
             }
+            if bool(tied) != res["params"]["lm_head_tied_to_embedding"]:
+                res["notes"].append(
+                    "the whole model and its text decoder disagree on lm_head tying "
+                    "(top-level vs text_config tie_word_embeddings, or a class default)"
+                )
             del full
         except Exception as exc:
             res["errors"].append("full multimodal model build: " + short_error(exc))
@@ -731,6 +748,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=OUT_DIR)
     ap.add_argument("--only", nargs="*", default=None, help="only these file stems")
+    ap.add_argument(
+        "--stale",
+        action="store_true",
+        help="only configs whose fixture is missing or was made from other config contents",
+    )
     args = ap.parse_args(argv)
     dirs = [DEFAULT_CONFIG_DIR, *args.extra_dirs]
     args.out.mkdir(parents=True, exist_ok=True)
@@ -748,6 +770,13 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             seen[stem] = (label, digest)
             if args.only and stem not in args.only:
+                continue
+            old_fx = args.out / f"{stem}.json"
+            if (
+                args.stale
+                and old_fx.exists()
+                and json.loads(old_fx.read_text()).get("config_sha256") == digest
+            ):
                 continue
             t0 = time.time()
             try:
@@ -767,13 +796,23 @@ def main(argv: list[str] | None = None) -> int:
             index_models[stem] = index_entry(res, label)
             print(f"{res['status']:15s} {stem}  {time.time() - t0:.1f}s", flush=True)
     index_path = args.out / "INDEX.json"
-    if args.only and index_path.exists():
+    if (args.only or args.stale) and not index_models:
+        print("nothing to rerun; INDEX.json left as it was")
+        return 0
+    if (args.only or args.stale) and index_path.exists():
         old = json.loads(index_path.read_text())
         merged = old.get("models", {})
         merged.update(index_models)
         index_models = merged
-        shadowed = old.get("shadowed", []) + shadowed
-    index = {
+        shadowed = [
+            *old.get("shadowed", []),
+            *(x for x in shadowed if x not in old.get("shadowed", [])),
+        ]
+    models = dict(sorted(index_models.items()))
+    counts: dict[str, int] = {}
+    for e in models.values():
+        counts[e["status"]] = counts.get(e["status"], 0) + 1
+    index: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "generated_utc": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "transformers_version": transformers.__version__,
@@ -785,14 +824,10 @@ def main(argv: list[str] | None = None) -> int:
             for d in dirs
         ],
         "batch_measured": BATCH,
-        "status_counts": {},
+        "status_counts": dict(sorted(counts.items())),
         "shadowed": shadowed,
-        "models": dict(sorted(index_models.items())),
+        "models": models,
     }
-    counts: dict[str, int] = {}
-    for e in index["models"].values():
-        counts[e["status"]] = counts.get(e["status"], 0) + 1
-    index["status_counts"] = dict(sorted(counts.items()))
     index_path.write_text(dumps(index))
     return 0
 
