@@ -114,8 +114,8 @@ OTHER_INT_KEYS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("swa_num_attention_heads",), False),
     (("swa_head_dim",), False),
     (("swa_v_head_dim",), False),
-    (("mamba_num_heads",), False),
-    (("mamba_head_dim",), False),
+    (("mamba_num_heads", "mamba_n_heads"), False),
+    (("mamba_head_dim", "mamba_d_head"), False),
     (("n_groups", "mamba_n_groups"), False),
     (("ssm_state_size", "mamba_d_state", "state_size"), False),
     (("conv_kernel", "mamba_d_conv"), False),
@@ -463,6 +463,8 @@ class _Reader:
 
     # ---- fields --------------------------------------------------------------------
     def _other_int(self, keys: tuple[str, ...], zero_ok: bool) -> int | None:
+        if set(keys) & self.traits.free_form_keys:
+            return None
         try:
             return self._int(keys, positive=not zero_ok)
         except _Skip:
@@ -579,7 +581,7 @@ class _Reader:
             return int(self._number("expansion_ratio", ratio) * hidden)
         if self.traits.pattern == "block_configs":
             return 0  # per block, from ffn_mult
-        if self.traits.pattern == "lfm2":
+        if self.traits.lfm2_ff_adjust:
             return self._lfm2_ff_dim()
         if self.traits.pattern == "deepseek_v4":  # every layer is MoE
             return self._int(INTERMEDIATE_KEYS) or 0
@@ -710,7 +712,7 @@ class _Reader:
 
     # ---- MoE -----------------------------------------------------------------------
     def _moe(self, hidden: int | None) -> MoeDims | None:
-        experts = self._int(EXPERT_KEYS)
+        experts = self._int(EXPERT_KEYS, positive=False)  # 0: dense (Granite-4.0-H)
         if not experts or experts <= 1:
             return None
         top_k = self._int(TOPK_KEYS, default=2)
@@ -751,7 +753,7 @@ class _Reader:
             shared_experts=shared,
             shared_intermediate=shared_inter,
             shared_expert_gate=self.traits.shared_expert_gate,
-            router_bias=self.traits.router_bias,
+            router_bias=self.traits.router_bias or self._bool("use_expert_bias", False),
             latent_size=self._int("moe_latent_size"),
             dense_width=dense_width,
         )
@@ -777,7 +779,9 @@ class _Reader:
                     f"key mlp_layer_types has {len(kinds)} entries for {n} layers",
                 )
             return [k == "sparse" for k in kinds]
-        first_dense = self._int("first_k_dense_replace", default=0, positive=False) or 0
+        first_dense = (
+            self._int(("first_k_dense_replace", "num_dense_layers"), default=0, positive=False) or 0
+        )
         freq = (
             self._int(
                 ("moe_layer_freq", "decoder_sparse_step", "interleave_moe_layer_step"), default=1
@@ -836,7 +840,7 @@ class _Reader:
                 self._key(EXPERT_KEYS),
                 f"layers marked MoE but no expert count ({' / '.join(EXPERT_KEYS)})",
             )
-        if self.traits.dense_width_key and moe is not None:
+        if self.traits.dense_width_key:
             width = self._int(self.traits.dense_width_key)
             for d in drafts:
                 if d.get("ffn") in (Ffn.DENSE, None) and width:
@@ -1328,8 +1332,8 @@ class _Reader:
                 ssm_dtype=ssm_dtype,
             )
         if kind == "mamba2":
-            heads = self._int("mamba_num_heads", required=True)
-            head_dim = self._int("mamba_head_dim", required=True)
+            heads = self._int(("mamba_num_heads", "mamba_n_heads"), required=True)
+            head_dim = self._int(("mamba_head_dim", "mamba_d_head"), required=True)
             groups = self._int(("n_groups", "mamba_n_groups"), default=8)
             d_state = self._int(("ssm_state_size", "mamba_d_state"), default=128)
             d_conv = self._int(("conv_kernel", "mamba_d_conv"), default=4)
@@ -1340,7 +1344,7 @@ class _Reader:
                 n_groups=groups,
                 d_state=d_state,
                 d_conv=d_conv,
-                conv_bias=self._bool("use_conv_bias", True),
+                conv_bias=self._bool("use_conv_bias", self._bool("mamba_conv_bias", True)),
                 proj_bias=self._bool("mamba_proj_bias", False),
                 ssm_dtype=ssm_dtype,
             )

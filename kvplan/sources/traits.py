@@ -58,6 +58,8 @@ class Traits:
     layer_types: Mapping[str, LayerTypeName] = field(default_factory=dict)  # family names
     pattern: str | None = None  # which structural reader: jamba, qwen3_next, nemotron_h ...
     mixer: str | None = None  # the recurrent mixer of non-attention layers
+    lfm2_ff_adjust: bool = False  # LFM2: block_auto_adjust_ff_dim applies to the FFN width
+    free_form_keys: frozenset[str] = frozenset()  # keys this family uses with non-int values
 
 
 _PLAIN: dict[str, Any] = dict(plain_mlp=True, head_dim_from_hidden=True)
@@ -210,6 +212,7 @@ TRAITS: dict[str, Traits] = {
         tied_by_default=True,
         qk_norm="per_head",
         pattern="lfm2",
+        lfm2_ff_adjust=True,
         mixer="short_conv",
         layer_types={"conv": ("short_conv", None)},
     ),
@@ -234,6 +237,16 @@ TRAITS: dict[str, Traits] = {
         always_shared_experts=1,
         dense_width_key="intermediate_size_mlp",
         pattern="llama4",
+    ),
+    # transformers models/exaone4: layer_types, per-head Q/K norms; sliding_window_pattern is a
+    # string such as 'LLLG' (informational: layer_types says the same).
+    "exaone4": Traits(qk_norm="per_head", free_form_keys=frozenset({"sliding_window_pattern"})),
+    # transformers models/granitemoehybrid: Mamba-2 and attention layers (layer_types), each
+    # with a gated shared MLP of shared_intermediate_size; experts only when num_local_experts.
+    "granitemoehybrid": Traits(
+        layer_types={"mamba": ("mamba2", None), "attention": ("full", None)},
+        mixer="mamba2",
+        dense_width_key="shared_intermediate_size",
     ),
     # transformers models/smollm3 configuration_smollm3.py: tie_word_embeddings: bool = True.
     "smollm3": Traits(tied_by_default=True),
