@@ -13,7 +13,7 @@ from conftest import catalog_spec, gpu
 
 from kvplan.core.capacity import max_batch, plan
 from kvplan.core.deployment import Deployment
-from kvplan.core.roofline import estimate_decode
+from kvplan.core.roofline import default_efficiency, estimate_decode
 from kvplan.core.serving import (
     DECODE_FACTOR,
     PREFILL_FACTOR,
@@ -136,8 +136,9 @@ def test_tpot_composition_matches_the_roofline():
     assert ctx == 1100  # 1000 + (0 + ... + 199) / 200 = 1099.5 -> 1100 (banker's: 1100)
     step_ms = DECODE_FACTOR * estimate_decode(p, batch=c, ctx=ctx).decode_ms
     assert point.decode_step_ms == pytest.approx(step_ms)
-    est = estimate_decode(p, batch=1, ctx=1000)
-    prefill_ms = PREFILL_FACTOR * est.prefill_flops / (est.peak_flops * 0.6) * 1e3
+    eff = default_efficiency(p.deployment.gpu, p.deployment.engine.value)
+    est = estimate_decode(p, batch=1, ctx=1000, efficiency=eff)
+    prefill_ms = PREFILL_FACTOR * est.prefill_flops / (est.peak_flops * eff.compute) * 1e3
     assert point.prefill_ms_per_request == pytest.approx(prefill_ms)
     over_ms = TTFT_OVERHEAD_S * 1e3
     assert point.tpot_ms == pytest.approx(step_ms + (c * prefill_ms + over_ms) / 200)

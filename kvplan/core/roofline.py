@@ -184,7 +184,7 @@ def platform_of(gpu: GpuSpec) -> tuple[Platform, str | None]:
     """The latency profile a GPU gets: its vendor's where data exists (NVIDIA, AMD, Apple),
     else NVIDIA's, with a note saying so."""
     if gpu.vendor in ("nvidia", "amd", "apple"):
-        return gpu.vendor, None  # type: ignore[return-value]
+        return gpu.vendor, None
     return "nvidia", (
         f"no published decode measurements for {gpu.vendor} GPUs: the NVIDIA latency "
         "profile (efficiencies and fixed costs) is used"

@@ -43,7 +43,7 @@ from kvplan.core import capacity
 from kvplan.core.capacity import Plan
 from kvplan.core.deployment import Deployment
 from kvplan.core.geometry import ModelSpec
-from kvplan.core.roofline import DecodeEstimate, Efficiency, estimate_decode
+from kvplan.core.roofline import DecodeEstimate, Efficiency, default_efficiency, estimate_decode
 from kvplan.core.search import largest_true
 from kvplan.core.workload import HostTier, Occupancy, Workload, host_tier, occupancy
 from kvplan.errors import KvplanError
@@ -54,8 +54,8 @@ from kvplan.errors import KvplanError
 # held-out error. DECODE_FACTOR: measured decode step / roofline step in served runs
 # (scheduling, sampling, non-ideal kernels at large batch). PREFILL_FACTOR: measured
 # prefill interference / the roofline's compute-only prefill time.
-DECODE_FACTOR = 1.7
-PREFILL_FACTOR = 1.8
+DECODE_FACTOR = 1.5
+PREFILL_FACTOR = 1.2
 # TTFT_OVERHEAD_S: fixed time outside the GPU work in every request's TTFT (HTTP,
 # tokenisation, scheduling, detokenising the first token): the median of measured minus
 # modelled TTFT over the training split's client-limited runs (the only ones whose TTFT is
@@ -92,7 +92,8 @@ class ServingFactors(BaseModel):
     decode: float = Field(default=DECODE_FACTOR, gt=0)
     prefill: float = Field(default=PREFILL_FACTOR, ge=0)
     ttft_overhead_s: float = Field(default=TTFT_OVERHEAD_S, ge=0)
-    efficiency: Efficiency = Efficiency()
+    # None: the roofline's own profile for the GPU's platform and the engine
+    efficiency: Efficiency | None = None
 
 
 class ServingPoint(BaseModel):
@@ -126,8 +127,10 @@ class Serving:
     ) -> None:
         self.p, self.w, self.occ = p, w, occ
         self.f = factors or ServingFactors()
+        d = p.deployment
+        self.eff = self.f.efficiency or default_efficiency(d.gpu, d.engine.value)
         self.ctx = max(1, round(occ.mean_context))
-        self.prefill_s = self.f.prefill * _prefill_seconds(p, w, self.f.efficiency)
+        self.prefill_s = self.f.prefill * _prefill_seconds(p, w, self.eff)
         self.mean_in = w.mean_input
         self.cached = occ.shared_prefix_tokens
         self.out = w.mean_output
@@ -135,9 +138,7 @@ class Serving:
 
     def decode(self, c: int) -> DecodeEstimate:
         if c not in self._steps:
-            self._steps[c] = estimate_decode(
-                self.p, batch=c, ctx=self.ctx, efficiency=self.f.efficiency
-            )
+            self._steps[c] = estimate_decode(self.p, batch=c, ctx=self.ctx, efficiency=self.eff)
         return self._steps[c]
 
     def step_s(self, c: int) -> float:
