@@ -61,6 +61,9 @@ NOT_ROUNDED: dict[tuple[str, str], str] = {
     ("mistralai/Devstral-2-123B-Instruct-2512", "total"): (
         "'123B' is a name-size; the config gives 125.03B, exactly transformers' count"
     ),
+    ("baidu/ERNIE-4.5-21B-A3B-PT", "total"): (
+        "'21B' is 21.83B truncated, exactly transformers' count of the config (crosscheck fixture)"
+    ),
     ("Qwen/Qwen3-Next-80B-A3B-Thinking", "active"): (
         "'A3B' is a name-size: per token 48 x (10 routed + 1 shared expert of 3 x 2048 x 512, "
         "router 2048 x 512) = 1.72B, 36 Gated DeltaNet mixers of 33.7M = 1.21B, 12 gated "

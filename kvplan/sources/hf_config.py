@@ -78,6 +78,7 @@ TOPK_KEYS = (
     "moe_top_k",
     "num_experts_per_token",
     "top_k_experts",
+    "moe_k",
 )
 WINDOW_KEYS = ("sliding_window", "attention_window")
 SHARED_INTER_KEYS = (
@@ -99,7 +100,10 @@ OTHER_INT_KEYS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("v_head_dim",), False),
     (("moe_intermediate_size", "expert_intermediate_size"), False),
     (SHARED_INTER_KEYS, True),
-    (("n_shared_experts", "num_shared_experts"), True),
+    (("n_shared_experts", "num_shared_experts", "moe_num_shared_experts"), True),
+    (("moe_layer_start_index",), True),
+    (("moe_layer_end_index",), True),
+    (("moe_layer_interval",), False),
     (("max_window_layers",), True),
     (("first_k_dense_replace",), True),
     (("sliding_window_pattern", "_sliding_window_pattern"), False),
@@ -722,9 +726,10 @@ class _Reader:
         ) or self._int(INTERMEDIATE_KEYS, required=True)
         assert expert_inter is not None
         shared_inter = self._int(SHARED_INTER_KEYS, positive=False) or 0
-        shared_key, _ = self._lookup(("n_shared_experts", "num_shared_experts"))
+        shared_keys = ("n_shared_experts", "num_shared_experts", "moe_num_shared_experts")
+        shared_key, _ = self._lookup(shared_keys)
         if shared_key is not None:
-            shared = self._int(("n_shared_experts", "num_shared_experts"), positive=False) or 0
+            shared = self._int(shared_keys, positive=False) or 0
         elif self.traits.always_shared_experts:
             shared = self.traits.always_shared_experts
             shared_inter = shared_inter or expert_inter
@@ -779,6 +784,14 @@ class _Reader:
                     f"key mlp_layer_types has {len(kinds)} entries for {n} layers",
                 )
             return [k == "sparse" for k in kinds]
+        if self.cfg.get("moe_layer_start_index") is not None:
+            # ERNIE 4.5 (transformers Ernie4_5_MoeDecoderLayer): MoE iff (i + 1) % interval == 0
+            # and start <= i <= end
+            start = self._int("moe_layer_start_index", positive=False) or 0
+            end = self._int("moe_layer_end_index", positive=False, default=n - 1)
+            step = self._int("moe_layer_interval", default=1) or 1
+            assert end is not None
+            return [(i + 1) % step == 0 and start <= i <= end for i in range(n)]
         first_dense = (
             self._int(("first_k_dense_replace", "num_dense_layers"), default=0, positive=False) or 0
         )

@@ -248,6 +248,8 @@ TRAITS: dict[str, Traits] = {
         mixer="mamba2",
         dense_width_key="shared_intermediate_size",
     ),
+    # transformers models/ernie4_5_moe: e_score_correction_bias on the router.
+    "ernie4_5_moe": Traits(router_bias=True),
     # transformers models/smollm3 configuration_smollm3.py: tie_word_embeddings: bool = True.
     "smollm3": Traits(tied_by_default=True),
     # transformers models/mllama: cross-attention layers listed in cross_attention_layers.
