@@ -178,8 +178,8 @@ def test_qwen35_gdn_state_in_float32_and_conv_key_channels():
 
 # ---- cross-attention (Llama-3.2-Vision) -----------------------------------------------------
 MLLAMA = {
-    # The text model of meta-llama/Llama-3.2-11B-Vision as transformers' MllamaTextConfig /
-    # MllamaVisionConfig build it (cross_attention_layers, image_size 560, patch 14, 4 tiles).
+    # A Llama-3.2-Vision-shaped config at transformers' MllamaVisionConfig defaults (image_size
+    # 560, patch 14, 4 tiles); the real 11B config (image_size 448) is tested below.
     "model_type": "mllama",
     "text_config": {
         "model_type": "mllama_text_model",
@@ -390,3 +390,16 @@ def test_deepseek_v4_flash_parameters_include_hyper_connections():
     )
     # the whole model, as transformers builds it (crosscheck fixture): 284,332,230,231
     assert param_counts(spec).total == 284_332_230_231
+
+
+def test_llama32_vision_real_config_cross_attention_state():
+    spec = load("meta-llama__Llama-3.2-11B-Vision-Instruct")
+    assert spec.layer_summary() == "32 full + 8 cross_attention"  # summary keeps first-seen order
+    # vision_config image_size 448, patch 14, max_num_tiles 4: 4 x ((448 / 14)^2 + 1) = 4100
+    tokens = 4 * ((448 // 14) ** 2 + 1)
+    assert tokens == 4100
+    # 8 cross layers x 4100 tokens x (K + V) x G 8 x d_head 128 x bf16; equals transformers'
+    # cross_k + cross_v for one image (crosscheck fixture)
+    assert kvcache.state_bytes_per_sequence(spec, "bf16") == 8 * tokens * 2 * 8 * 128 * 2
+    assert kvcache.state_bytes_per_sequence(spec, "bf16") == 134_348_800
+    assert kvcache.kv_bytes_per_token(spec, "bf16") == 32 * 2 * 8 * 128 * 2

@@ -99,9 +99,11 @@ def _their_state_elements(fx: dict) -> dict[str, int]:
 @pytest.mark.parametrize("stem", OK)
 def test_fixed_state_elements_equal_transformers_cache(stem: str) -> None:
     spec, fx = _spec(stem)
-    ssm = conv = 0
+    ssm = conv = encoder = 0
     for layer in spec.layers:
         for part in mixers.state_parts(layer):
+            if part.name == "encoder_kv":
+                encoder += part.elements
             if part.name == "conv":
                 assert layer.recurrent is not None
                 d_conv = layer.recurrent.d_conv
@@ -111,6 +113,8 @@ def test_fixed_state_elements_equal_transformers_cache(stem: str) -> None:
     theirs = _their_state_elements(fx)
     assert conv == theirs.get("conv_state", 0)
     assert ssm == theirs.get("recurrent_state", 0)
+    # cross-attention: one image's encoder K and V (transformers: cross_k / cross_v)
+    assert encoder == theirs.get("cross_k", 0) + theirs.get("cross_v", 0)
 
 
 def test_the_comparison_covers_the_new_layer_kinds() -> None:
