@@ -31,6 +31,7 @@ _SIZE_UNITS: dict[str, int] = {
     "gib": GiB,
     "tib": TiB,
 }
+MAX_NUMBER_DIGITS = 30  # far beyond any size or count; Python refuses int() past 4,300
 _SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*$")
 
 
@@ -43,11 +44,39 @@ def parse_size(text: str) -> int:
             hint="use a number with a unit such as 40GiB, 80GB, 512MiB",
         )
     number, unit = match.groups()
+    if len(number) > MAX_NUMBER_DIGITS:
+        raise KvplanError(
+            f"cannot read size {text[:40]!r}...: {len(number):,} digits is no real size",
+            hint="use a number with a unit such as 40GiB, 80GB, 512MiB",
+        )
     factor: int = _SIZE_UNITS[unit.lower()]
     if "." in number:
         whole, frac = number.split(".")
         return int(whole) * factor + int(frac) * factor // int(10 ** len(frac))
     return int(number) * factor
+
+
+_COUNT_SUFFIXES = {"": 1, "k": 10**3, "m": 10**6, "b": 10**9, "g": 10**9, "t": 10**12}
+_COUNT_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?(?:[eE][+]?[0-9]+)?)\s*([a-zA-Z]?)\s*$")
+
+
+def parse_count(text: str) -> int:
+    """A parameter-style count: '13B', '13e9', '7.5B', '350M', '1.2T' or a plain integer.
+    B = 10**9 (billions, how model sizes are quoted); the result is rounded to an integer."""
+    match = _COUNT_RE.match(text)
+    suffix = match.group(2).lower() if match else ""
+    if not match or suffix not in _COUNT_SUFFIXES or len(match.group(1)) > MAX_NUMBER_DIGITS:
+        raise KvplanError(
+            f"cannot read count {text[:40]!r}", hint="write e.g. 13B, 13e9, 350M or 13000000000"
+        )
+    number = match.group(1)
+    mantissa, _, exponent = number.lower().partition("e")
+    if exponent and int(exponent) > 30:
+        raise KvplanError(f"count {text!r} is absurdly large")
+    whole, _, frac = mantissa.partition(".")
+    scale = _COUNT_SUFFIXES[suffix] * 10 ** int(exponent or 0)
+    value: int = int(whole or 0) * scale + (int(frac) * scale // 10 ** len(frac) if frac else 0)
+    return value
 
 
 def gib(n_bytes: int | float) -> float:

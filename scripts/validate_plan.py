@@ -191,8 +191,18 @@ def load_cases() -> tuple[list[Case], dict[str, int]]:
         bench = "batch sizes 1..8192" in r["serving_command"]
         if bench:
             raw["free_gpu_memory_fraction"] = TRTLLM_BENCH_FRACTION
+        # the engine release the run states, when kvplan models its line (its scheduler
+        # defaults and memory terms differ by release); else the newest modelled line
+        version = r.get("engine_version")
         try:
-            p = plan(parse_deployment(spec, raw))
+            try:
+                p = plan(
+                    parse_deployment(spec, {**raw, "engine_version": version and str(version)})
+                )
+            except KvplanError as exc:
+                if exc.setting != "engine_version":
+                    raise
+                p = plan(parse_deployment(spec, raw))
         except KvplanError as exc:
             skip("deployment: " + exc.message[:40])
             continue

@@ -27,7 +27,10 @@ LLAMA8 = "meta-llama/Llama-3.1-8B-Instruct"
 # Llama-3.1-8B-Instruct on one H100 SXM under vLLM defaults, term by term:
 H100_CUDA_BYTES = 85_030_076_416  # configs/gpus.yaml cuda_memory_bytes (79.19 GiB)
 LLAMA8_WEIGHTS = 8_030_261_248 * 2  # bf16 parameters
-LLAMA8_ACTIVATIONS = int(8192 * 14336 * 5.25 + 256 * 128256 * 43)  # MLP pass + sampler
+# vLLM 0.19 defaults on H100 (>= 70 GiB): 8192 tokens, 1024 seqs; the peak is the larger of
+# the MLP pass and the sampler (kvplan.core.budget): max(8192 x 14336 x 8.94,
+# 1024 x 128256 x 14.93 + 8192 x 4096 x 2) -> the sampler
+LLAMA8_ACTIVATIONS = int(max(8192 * 14336 * 8.94, 1024 * 128256 * 14.93 + 8192 * 4096 * 2))
 OVERHEAD_1GPU = GiB // 4
 LLAMA8_H100_BUDGET = (
     int(H100_CUDA_BYTES * 0.90) - LLAMA8_WEIGHTS - LLAMA8_ACTIVATIONS - OVERHEAD_1GPU
@@ -112,7 +115,7 @@ def test_example_policy_passes_every_row(check):
 
 
 def test_min_batch_margin_from_the_budget_terms(check, tmp_path):
-    assert LLAMA8_H100_BUDGET == 58_169_706_086
+    assert LLAMA8_H100_BUDGET == 58_170_183_189
     expected = LLAMA8_H100_BUDGET // (8192 * LLAMA8_PER_TOKEN)
     assert expected == 54
     policy = write(tmp_path, target("    ctx: 8192\n    requirements:\n      min_batch: 60\n"))
@@ -193,7 +196,7 @@ def test_failing_example_rows_and_summary(check):
     assert table.out.rstrip().splitlines()[-1] == "2 passed, 5 failed"
     assert (
         "FAIL configs/examples/failing.yaml:17: llama-3.1-8b-l4-too-many min_batch: "
-        "largest batch at 8,192 tokens is 3, at least 8 required: short by 5"
+        "largest batch at 8,192 tokens is 4, at least 8 required: short by 4"
     ) in table.out
 
 
@@ -511,7 +514,8 @@ BAD_POLICIES = [
         "bad kv dtype",
         target("    kv_dtype: fp7\n    ctx: 8\n    batch: 1\n"),
         "{p}:5: target 'a': kv_dtype: unknown KV-cache dtype 'fp7' (choose one of fp32, fp16, "
-        "bf16, fp8, int8, int4)",
+        "bf16, fp8, int8, int4, nvfp4, fp8_ds_mla, nvfp4_ds_mla, int8_per_token_head, "
+        "fp8_per_token_head)",
     ),
     (
         "glob matches nothing",
@@ -704,8 +708,8 @@ def test_github_annotations_point_at_policy_and_config_lines(check, tmp_path):
     assert (
         "::error file=configs/examples/failing.yaml,line=17,title=kvplan check%3A "
         "llama-3.1-8b-l4-too-many min_batch::llama-3.1-8b-l4-too-many min_batch: largest "
-        "batch at 8,192 tokens is 3, at least 8 required: short by 5 (measured 3, required "
-        "≥ 8, margin -5 (-62.5%25))"
+        "batch at 8,192 tokens is 4, at least 8 required: short by 4 (measured 4, required "
+        "≥ 8, margin -4 (-50.0%25))"
     ) in lines
     assert sum(line.startswith("::error ") for line in lines) == 5
     assert lines[-1] == "2 passed, 5 failed"
@@ -743,9 +747,9 @@ def test_markdown_summary(check):
     lines = r.out.splitlines()
     assert lines[0] == "### kvplan check ❌ 2 passed, 5 failed"
     assert "| | target | requirement | measured | required | margin |" in lines
-    assert "| ❌ | llama-3.1-8b-l4-too-many | min_batch | 3 | ≥ 8 | -5 (-62.5%) |" in lines
+    assert "| ❌ | llama-3.1-8b-l4-too-many | min_batch | 4 | ≥ 8 | -4 (-50.0%) |" in lines
     assert (
-        "| ✅ | llama-3.1-8b-l4-8k | fits | 2.00 GiB | ≤ 3.15 GiB | +1.15 GiB (+36.5%) |" in lines
+        "| ✅ | llama-3.1-8b-l4-8k | fits | 2.00 GiB | ≤ 4.57 GiB | +2.57 GiB (+56.2%) |" in lines
     )
     ok = check("--policy", EXAMPLE, "--format", "markdown")
     assert ok.code == 0 and ok.out.startswith("### kvplan check ✅ ")

@@ -248,7 +248,8 @@ def test_bad_config_file(cli, tmp_path, label, content, message):
         (("--batch", "-1"), "--batch must be a positive integer, got -1"),
         (
             ("--kv-dtype", "fp5"),
-            "unknown KV-cache dtype 'fp5' (choose one of fp32, fp16, bf16, fp8, int8, int4)",
+            "unknown KV-cache dtype 'fp5' (choose one of fp32, fp16, bf16, fp8, int8, int4, "
+            "nvfp4, fp8_ds_mla, nvfp4_ds_mla, int8_per_token_head, fp8_per_token_head)",
         ),
     ],
 )

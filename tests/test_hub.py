@@ -297,7 +297,7 @@ SERVER_ERROR = "server-error"
 ERROR_CASES: dict[str, tuple[list[str], dict[str, str]]] = {
     "gated-no-token": (["kvplan-test/gated"], {}),
     "gated-refused": (["kvplan-test/gated", "--token", "hf_wrong"], {}),
-    "missing-repo": (["meta-llama/Llama-2-7b-hff"], {}),
+    "missing-repo": (["meta-llama/Llama-2-7b-hff", "--refresh"], {}),
     "missing-revision": ([REPO, "--revision", "v9.9"], {}),
     "no-config": (["kvplan-test/readme-only"], {}),
     "broken-config": (["kvplan-test/broken"], {}),

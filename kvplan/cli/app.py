@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import itertools
 import os
 import sys
 import traceback
 
-import click
 import typer
 
 from kvplan import __version__
@@ -68,44 +69,213 @@ _register()
 
 def _fail(exc: KvplanError, *, as_json: bool) -> None:
     """The one place an error becomes output: one `Error:` line on stderr, and under
-    --json also one error object on stdout, so a script never parses an empty stdout."""
+    --json also one error object on stdout, so a script never parses an empty stdout.
+    Control characters in the message (a filename with a newline or an escape sequence)
+    are escaped, so the error stays one line and cannot drive the terminal."""
+    from kvplan.sources.validate import printable
+
+    exc.message = _shorten(printable(exc.message))
+    exc.hint = printable(exc.hint) if exc.hint else exc.hint
     if as_json:
         from kvplan.presentation.output import print_error_json
 
         print_error_json(exc)
+        sys.stdout.flush()
     sys.stderr.write(f"Error: {exc}\n")
+    sys.stderr.flush()
     if os.environ.get("KVPLAN_DEBUG"):
         traceback.print_exception(exc)
 
 
+MAX_ERROR_CHARS = 1000
+
+
+def _shorten(text: str) -> str:
+    """An echoed 5,000-character name still gives a readable line: keep both ends."""
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    half = MAX_ERROR_CHARS // 2
+    return f"{text[:half]}...({len(text) - 2 * half:,} characters)...{text[-half:]}"
+
+
+class InternalError(KvplanError):
+    """A bug in kvplan: still one line (KVPLAN_DEBUG=1 shows the traceback)."""
+
+    kind = "internal"
+
+
 def main() -> None:
-    as_json = "--json" in sys.argv[1:]
+    """Run the CLI; every way out is an answer, one Error line (exit 2), or an interrupt."""
+    from kvplan.presentation.output import guard_streams
+
+    guard_streams()
+    as_json = wants_json(sys.argv[1:])
     try:
+        code = _run(as_json=as_json)
+    except BrokenPipeError:
+        _silence_stdout()
+        sys.exit(EXIT_BROKEN_PIPE)
+    sys.exit(code)
+
+
+def wants_json(args: list[str]) -> bool:
+    """--json, or `check --format json`: a failure must then be a JSON object too."""
+    if "--json" in args or "--format=json" in args:
+        return True
+    return any(a == "--format" and b == "json" for a, b in itertools.pairwise(args))
+
+
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (128 + 13)
+
+
+def _run(*, as_json: bool) -> int:
+    from kvplan.sources.validate import screen_environment
+
+    try:
+        screen_environment()
         code = app(standalone_mode=False)
+        sys.stdout.flush()
     except KvplanError as exc:
+        return _failed(exc, as_json=as_json)
+    except EXITS as exc:
+        return _flushed(int(getattr(exc, "exit_code", 0) or 0), as_json=as_json)
+    except USAGE_ERRORS as exc:
+        error = KvplanError(_usage_message(exc), setting=_option_of(exc))
+        return _failed(error, as_json=as_json)
+    except INTERRUPTS:
+        sys.stderr.write("Interrupted\n")
+        return 130
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # stdout on a full disk; a path the system refuses
+        if exc.errno in OUTPUT_ERRNOS:
+            return _failed(_output_error(exc), as_json=False)
+        return _failed(_os_error(exc), as_json=as_json)
+    except Exception as exc:  # a bug: one line, never a traceback (unless KVPLAN_DEBUG)
+        error = InternalError(
+            f"internal error: {type(exc).__name__}: {_first_line(exc)}",
+            hint="please report it; KVPLAN_DEBUG=1 shows the traceback",
+        )
+        error.__cause__ = exc
+        return _failed(error, as_json=as_json)
+    return code if isinstance(code, int) else 0
+
+
+def _failed(exc: KvplanError, *, as_json: bool) -> int:
+    try:
         _fail(exc, as_json=as_json)
-        sys.exit(EXIT_BAD_INPUT)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.UsageError as exc:
-        _fail(KvplanError(_usage_message(exc), setting=_option_of(exc)), as_json=as_json)
-        sys.exit(EXIT_BAD_INPUT)
-    except click.Abort:
-        sys.stderr.write("Interrupted\n")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.stderr.write("Interrupted\n")
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+    except BrokenPipeError:
+        raise
+    except OSError:
+        pass  # stdout cannot take the error object either: the exit code still says it
+    return EXIT_BAD_INPUT
 
 
-def _usage_message(exc: click.UsageError) -> str:
-    """click's usage error as one line (no usage block), naming the command."""
-    message = exc.format_message().replace("\n", " ").strip()
+def _flushed(code: int, *, as_json: bool) -> int:
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        return _failed(_output_error(exc), as_json=False)
+    return code
+
+
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _os_error(exc: OSError) -> KvplanError:
+    """An OSError no reader turned into a message (e.g. a name longer than the file system
+    allows): the file and the system's reason, on one line."""
+    where = f"{exc.filename}: " if exc.filename is not None else ""
+    return KvplanError(f"{where}{exc.strerror or _first_line(exc)}")
+
+
+def _output_error(exc: OSError) -> KvplanError:
+    return KvplanError(f"cannot write the output: {exc.strerror or _first_line(exc)}")
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """click's exception class `name`, and typer's own copy of it (typer >= 0.20 vendors
+    click as typer._click, whose classes are not click's)."""
+    import importlib
+
+    found: list[type[BaseException]] = []
+    for module in ("click.exceptions", "typer._click.exceptions", "typer.exceptions", "typer"):
+        try:
+            cls = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and issubclass(cls, BaseException) and cls not in found:
+            found.append(cls)
+    return tuple(found)
+
+
+EXITS = _click_classes("Exit")
+USAGE_ERRORS = _click_classes("UsageError")
+INTERRUPTS: tuple[type[BaseException], ...] = (*_click_classes("Abort"), KeyboardInterrupt)
+
+
+def _usage_message(exc: BaseException) -> str:
+    """A usage error as one line (no usage block), naming the option and the value given."""
+    param = getattr(exc, "param", None)
+    flag = _flag_of(param)
+    kind = type(exc).__name__
+    text = getattr(exc, "format_message", lambda: str(exc))()
+    message = " ".join(str(getattr(exc, "message", "") or text).split())
+    if kind == "MissingParameter" and flag:
+        what = "option" if flag.startswith("-") else "argument"
+        return f"missing {what} {flag}"
+    if kind == "BadParameter" and flag:
+        value = _value_given(param)
+        given = f" {value!r}" if value is not None else ""
+        detail = message[:1].lower() + message[1:]
+        return f"invalid value{given} for {flag}: {detail}"
+    message = " ".join(text.split())
     return message[:1].lower() + message[1:] if message else "bad usage"
 
 
-def _option_of(exc: click.UsageError) -> str | None:
+def _flag_of(param: object) -> str | None:
+    if getattr(param, "param_type_name", "") == "argument":
+        metavar = getattr(param, "metavar", None)
+        name = getattr(param, "name", None)
+        return str(metavar or name or "argument").upper()
+    opts = [str(o) for o in getattr(param, "opts", None) or []]
+    if opts:
+        return max(opts, key=len)
+    name = getattr(param, "name", None)
+    return str(name).upper() if name else None
+
+
+def _value_given(param: object) -> str | None:
+    """What the user typed for this option (the last occurrence), from the command line."""
+    opts = [str(o) for o in getattr(param, "opts", None) or []]
+    args = sys.argv[1:]
+    value = None
+    for i, arg in enumerate(args):
+        for opt in opts:
+            if arg == opt and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(opt + "="):
+                value = arg[len(opt) + 1 :]
+    return value
+
+
+def _option_of(exc: BaseException) -> str | None:
     param = getattr(exc, "param", None)
     name = getattr(param, "name", None)
     return str(name) if name else None

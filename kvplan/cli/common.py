@@ -81,6 +81,8 @@ _ANNOTATIONS: dict[Kind, Any] = {
     Kind.FRACTION: float | None,
     Kind.SIZE: str | None,
     Kind.ENGINE: str | None,
+    Kind.ENGINE_VERSION: str | None,
+    Kind.ENTRY_POINT: str | None,
     Kind.KV_DTYPE: str | None,
     Kind.WEIGHT_DTYPE: str | None,
     Kind.GPU: str,

@@ -11,6 +11,7 @@ from kvplan.errors import EXIT_DOES_NOT_FIT
 from kvplan.presentation.capacity_view import render_pickg
 from kvplan.presentation.output import print_json, stdout_console
 from kvplan.sources.deployment import weight_dtype_for
+from kvplan.sources.validate import DESIGN_LIMITS, design_params
 
 DEFAULT_DESIGN_MODEL = "meta-llama/Llama-2-13b-hf"
 
@@ -30,10 +31,10 @@ def pick_g_command(
     hidden: int = typer.Option(
         None, "--hidden", help="Design: hidden size [default H x head_dim]."
     ),
-    params: float = typer.Option(
+    params: str = typer.Option(
         None,
         "--params",
-        help="Design: parameter count at G=H, e.g. 13e9 (else estimated from the geometry).",
+        help="Design: parameter count at G=H, e.g. 13B or 13e9 (else estimated from the geometry).",
     ),
     *,
     flags: c.DeploymentFlags,
@@ -44,7 +45,7 @@ def pick_g_command(
     c.check_gpu(flags.gpu, flags.gpu_file)
     geometry = {"--layers": layers, "--heads": heads, "--head-dim": head_dim, "--hidden": hidden}
     for flag, value in geometry.items():
-        c.positive(value, flag, limit=1 << 20)
+        c.positive(value, flag, limit=int(DESIGN_LIMITS[flag].hi))
     designing = any(v is not None for v in (layers, heads, head_dim))
     if designing:
         if model is not None:
@@ -75,10 +76,9 @@ def pick_g_command(
         )
     weights_for = None
     if params is not None:
-        if params <= 0:
-            raise c.KvplanError(f"--params must be positive, got {params:g}")
+        count = design_params(params, spec, flag="--params")
         dtype = weight_dtype_for(flags.weight_dtype) or spec.checkpoint_dtype
-        weights_for = weights_from_params(int(params), dtype)
+        weights_for = weights_from_params(count, dtype)
     deployment = flags.deployment(spec)
     header += f" on {deployment.gpus} x {deployment.gpu.name}"
     report = pick_g_report(

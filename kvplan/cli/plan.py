@@ -67,11 +67,6 @@ def plan_command(
         "--draft",
         help="Speculative decoding draft model (MODEL syntax); its weights and KV share the pool.",
     ),
-    num_speculative_tokens: int = typer.Option(
-        None,
-        "--num-speculative-tokens",
-        help="Tokens proposed per step: lookahead slots each sequence holds (alone: MTP).",
-    ),
     no_search: bool = typer.Option(
         False, "--no-search", help="With --rate: keep the given TP/PP (no search over TP/PP)."
     ),
@@ -101,7 +96,8 @@ def plan_command(
             "no workload: give --input-len and --output-len, or --workload",
             hint=f"shapes: {', '.join(shape_names())}",
         )
-    c.positive(num_speculative_tokens, "--num-speculative-tokens", limit=c.MAX_CTX)
+    # a deployment setting (declared once in core.deployment), shared with fit
+    num_speculative_tokens = flags.settings.get("num_speculative_tokens") or 0
     if draft and not num_speculative_tokens:
         raise KvplanError("--draft needs --num-speculative-tokens")
     rate_s = parse_rate(rate) if rate is not None else None

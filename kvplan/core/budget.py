@@ -1,29 +1,49 @@
 """The KV-cache memory budget per GPU, with each serving engine's own semantics.
 
-The formulas themselves are rows of the engine table (kvplan.core.engines); this module
+The formulas themselves are rows of the engine table (kvplan.core.engines), and the terms
+that change between releases and platforms are the rows' release profiles; this module
 estimates the terms they combine and keeps them in one typed `Budget`.
 `--kv-memory` replaces all of it with a fixed budget (vLLM's kv_cache_memory_bytes).
 
-Peak activations are estimated the way vLLM's profiling run produces them: one forward
-pass of max_num_batched_tokens tokens (MLP intermediate buffers dominate) plus the
-sampler's logits work for max_num_seqs sequences. The two coefficients below were fitted
-to vLLM 0.19 logs (Llama-3.1-8B: 1.89 GiB, CodeLlama-7B: 0.77 GiB, Qwen2.5-7B: 2.21 GiB,
-Llama-3.3-70B TP2: 1.96 GiB; tests/data/vllm_kv_logs.yaml) and land within ~5% of each.
+Peak activations are estimated the way vLLM's profiling run produces them. The run is one
+forward pass of max_num_batched_tokens tokens and then the sampler on max_num_seqs rows;
+the torch peak is the larger of the two:
+
+  forward = tokens x ffn_width / tp x ACT_FFN          (MLP intermediates; MoE: ACT_FFN_MOE)
+  sampler = seqs x vocab x ACT_SAMPLER + tokens x hidden x 2   (fp32 logits/probs/sort
+            buffers, with the bf16 hidden states still alive)
+  peak    = max(forward, sampler) x the release's activation scale
+
+The forward pass of every vLLM 0.19 training log is under its sampler when the vocabulary is
+large (Llama-3.1-8B: 1.89 GiB at TP 1, 2 and 4 alike), which is why the peak does not shrink
+with TP. V0 (<=0.7) profiled max(max_model_len, 2048) tokens in one pass, so its peak grows
+with max_model_len (vllm#10517). The coefficients are fitted on the training split
+(`python benchmarks/engine_logs_vs_kvplan.py --fit`) and their held-out error is in
+docs/engines.md.
+
+CUDA-graph memory (subtracted up front from vLLM 0.21 on): CG_BASE + CG_PER_LAYER x layers
+on the GPU (fitted on the "Estimated CUDA graph memory" lines of 0.19 training logs).
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from kvplan.core.deployment import flag_name
-from kvplan.core.engines import ENGINES, Engine
+from kvplan.core.deployment import Deployment, flag_name
+from kvplan.core.engines import ENGINES, Engine, EngineProfile, Platform
 from kvplan.core.geometry import ModelSpec
 from kvplan.units import GiB
 
-ACTIVATION_BYTES_PER_TOKEN_PER_FFN_UNIT = 5.25  # fitted: gate/up outputs + act, bf16
-SAMPLER_BYTES_PER_SEQ_PER_VOCAB = 43  # fitted: fp32 logits, probs, sort buffers
-NON_TORCH_BYTES_SINGLE_GPU = int(0.25 * GiB)  # CUDA context etc. (vLLM 0.19 logs)
-NON_TORCH_BYTES_MULTI_GPU = int(2.1 * GiB)  # + NCCL / custom all-reduce buffers at TP>1
+# Fitted on the training split (benchmarks/engine_logs_vs_kvplan.py --fit).
+ACT_FFN = 8.94  # bytes per token per FFN unit on the GPU (dense MLP; V0 training rows)
+ACT_FFN_MOE = 22.46  # bytes per token per activated FFN unit (fused MoE; 3 training rows)
+ACT_SAMPLER = 14.93  # bytes per sequence per vocabulary entry (26 training rows)
+CG_BASE = int(0.70 * GiB)  # CUDA-graph pool, fixed part
+CG_PER_LAYER = int(0.0046 * GiB)  # CUDA-graph pool per decoder layer on the GPU
+
+# Kept for callers that predate release profiles (vLLM 0.19 on CUDA).
+NON_TORCH_BYTES_SINGLE_GPU = int(0.25 * GiB)
+NON_TORCH_BYTES_MULTI_GPU = int(2.09 * GiB)
 
 
 class Budget(BaseModel):
@@ -32,6 +52,7 @@ class Budget(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True)
 
     engine: Engine
+    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.20"
     knob: str | None
     fraction: float | None
     total_memory: int  # as CUDA reports it
@@ -39,6 +60,8 @@ class Budget(BaseModel):
     weights: int
     activations: int
     overhead: int
+    cudagraph: int = 0  # subtracted before KV sizing (vLLM >= 0.21)
+    preload: int = 0  # in use before the weights load (SGLang's snapshot)
     kv_budget: int  # never negative: see `shortfall`
     shortfall: int = 0  # bytes missing when the weights and reserves exceed the grant
     direct: bool = False  # --kv-memory given
@@ -47,11 +70,16 @@ class Budget(BaseModel):
 
 def ffn_width(spec: ModelSpec) -> int:
     """Intermediate width one token's MLP materializes (MoE: top-k experts + shared)."""
-    if spec.moe is not None and any(layer.moe for layer in spec.layers):
+    if is_moe(spec):
+        assert spec.moe is not None
         moe = spec.moe
         routed = moe.experts_per_token * moe.expert_intermediate
         return max(routed + moe.shared_experts * moe.shared_intermediate, spec.intermediate_size)
     return spec.intermediate_size or 4 * spec.hidden_size
+
+
+def is_moe(spec: ModelSpec) -> bool:
+    return spec.moe is not None and any(layer.moe for layer in spec.layers)
 
 
 def estimate_activations(
@@ -60,15 +88,51 @@ def estimate_activations(
     tp: int,
     max_num_batched_tokens: int,
     max_num_seqs: int,
+    scale: float = 1.0,
 ) -> int:
     """Peak activation memory of vLLM's profiling pass, per GPU (see module docstring)."""
-    mlp = max_num_batched_tokens * ffn_width(spec) / tp * ACTIVATION_BYTES_PER_TOKEN_PER_FFN_UNIT
-    sampler = max_num_seqs * spec.vocab_size * SAMPLER_BYTES_PER_SEQ_PER_VOCAB
-    return int(mlp + sampler)
+    per_unit = ACT_FFN_MOE if is_moe(spec) else ACT_FFN
+    forward = max_num_batched_tokens * ffn_width(spec) / tp * per_unit
+    sampler = (
+        max_num_seqs * spec.vocab_size * ACT_SAMPLER + max_num_batched_tokens * spec.hidden_size * 2
+    )
+    return int(max(forward, sampler) * scale)
 
 
-def estimate_overhead(tp: int, pp: int) -> int:
-    return NON_TORCH_BYTES_MULTI_GPU if tp * pp > 1 else NON_TORCH_BYTES_SINGLE_GPU
+def estimate_cudagraph(layers_on_gpu: int) -> int:
+    """CUDA-graph pool estimate (what vLLM >= 0.21 subtracts before sizing the KV cache)."""
+    return CG_BASE + CG_PER_LAYER * layers_on_gpu
+
+
+def estimate_overhead(
+    tp: int, pp: int, profile: EngineProfile | None = None, platform: Platform = Platform.CUDA
+) -> int:
+    """Non-torch memory the release measures on this platform and layout."""
+    if profile is None:
+        return NON_TORCH_BYTES_MULTI_GPU if tp * pp > 1 else NON_TORCH_BYTES_SINGLE_GPU
+    return profile.non_torch_bytes(platform, tp, pp)
+
+
+def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
+    """(activations, non-torch, cudagraph) for a deployment: the user's values where given,
+    else the release profile's estimates."""
+    profile = d.profile
+    activations = (
+        d.activation_reserve
+        if d.activation_reserve is not None
+        else estimate_activations(
+            d.spec,
+            tp=d.tp,
+            max_num_batched_tokens=d.scheduler_tokens,
+            max_num_seqs=d.scheduler_seqs,
+            scale=profile.activation_scale,
+        )
+    )
+    overhead = (
+        d.overhead if d.overhead is not None else estimate_overhead(d.tp, d.pp, profile, d.platform)
+    )
+    cudagraph = estimate_cudagraph(layers_on_gpu) if profile.cudagraph_in_budget else 0
+    return activations, overhead, cudagraph
 
 
 def compute_budget(
@@ -80,6 +144,9 @@ def compute_budget(
     overhead: int,
     fraction: float | None,
     kv_memory: int | None,
+    cudagraph: int = 0,
+    preload: int = 0,
+    engine_version: str = "",
 ) -> Budget:
     """The engine's formula (a row of kvplan.core.engines) applied to the terms. A budget
     below zero is reported as 0 with the shortfall: the weights do not fit."""
@@ -88,6 +155,7 @@ def compute_budget(
     if kv_memory is not None:
         return Budget(
             engine=engine,
+            engine_version=engine_version,
             knob=knob,
             fraction=fraction,
             total_memory=total_memory,
@@ -99,9 +167,10 @@ def compute_budget(
             direct=True,
             formula="kv = --kv-memory",
         )
-    terms = rules.budget(total_memory, weights, activations, overhead, fraction)
+    terms = rules.budget(total_memory, weights, activations, overhead, fraction, cudagraph, preload)
     return Budget(
         engine=engine,
+        engine_version=engine_version,
         knob=knob,
         fraction=fraction,
         total_memory=total_memory,
@@ -109,6 +178,8 @@ def compute_budget(
         weights=weights,
         activations=terms.activations,
         overhead=terms.overhead,
+        cudagraph=terms.cudagraph,
+        preload=terms.preload,
         kv_budget=max(0, terms.kv),
         shortfall=max(0, -terms.kv),
         formula=terms.formula,

@@ -21,20 +21,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from kvplan.core import kvcache
-from kvplan.core.budget import (
-    Budget,
-    compute_budget,
-    estimate_activations,
-    estimate_overhead,
-)
+from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment
-from kvplan.core.engines import divisors
+from kvplan.core.engines import Engine, divisors
 from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
 from kvplan.core.params import weight_bytes
 from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
+SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9  # server_args mamba_full_memory_ratio default
 COMMON_CONTEXTS = tuple(2**k for k in range(11, 21))  # 2k ... 1M
 
 
@@ -64,6 +61,9 @@ class Plan(BaseModel):
     replication: Replication | None
     max_positions: int | None
     notes: tuple[str, ...]
+    hybrid: HybridLayout | None = None  # vLLM's grouped pool for mixed layer kinds
+    state_pool_bytes: int | None = None  # SGLang hybrids: the Mamba-state pool
+    state_slots: int | None = None  # SGLang hybrids: requests whose state the pool holds
 
     @property
     def weights_fit(self) -> bool:
@@ -114,6 +114,23 @@ def _stages(spec: ModelSpec, pp: int) -> list[ModelSpec]:
     return stages
 
 
+def _with_draft_layers(stage: ModelSpec, n: int) -> ModelSpec:
+    """The last pipeline stage plus `n` draft (MTP / EAGLE) attention layers: vLLM registers
+    the drafter's attention layers in the same KV-cache config, so they share the pool
+    (the drafter runs on the last PP rank). Each is cached like the model's first
+    growing attention layer (full or MLA)."""
+    if n == 0:
+        return stage
+    like = next(
+        (layer for layer in stage.layers if layer.kind in (LayerKind.FULL, LayerKind.MLA)),
+        None,
+    )
+    if like is None:
+        raise KvplanError("--draft-layers needs a model with full or MLA attention layers")
+    draft = like.model_copy(update={"moe": False})
+    return stage.model_copy(update={"layers": (*stage.layers, *([draft] * n))})
+
+
 def plan(d: Deployment) -> Plan:
     spec = d.spec
     if spec.query_heads % d.tp:
@@ -123,24 +140,17 @@ def plan(d: Deployment) -> Plan:
             setting="tp",
         )
     heads = kv_heads_per_gpu(spec, d)
+    d.rules.check_vocab(spec.vocab_size, d.tp)
     stages = _stages(spec, d.pp)
+    stages[-1] = _with_draft_layers(stages[-1], d.draft_layers)
     stage = max(
         stages,
         key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads), s.num_layers),
     )
     weights_total = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
     weights_gpu = ceil(weights_total / (d.tp * d.pp))
-    activations = (
-        d.activation_reserve
-        if d.activation_reserve is not None
-        else estimate_activations(
-            spec,
-            tp=d.tp,
-            max_num_batched_tokens=d.scheduler_tokens,
-            max_num_seqs=d.scheduler_seqs,
-        )
-    )
-    overhead = d.overhead if d.overhead is not None else estimate_overhead(d.tp, d.pp)
+    activations, overhead, cudagraph = deployment_terms(d, stage.num_layers)
+    profile = d.profile
     budget = compute_budget(
         engine=d.engine,
         total_memory=d.gpu.usable_memory_bytes,
@@ -149,11 +159,44 @@ def plan(d: Deployment) -> Plan:
         overhead=overhead,
         fraction=d.fraction,
         kv_memory=d.kv_memory,
+        cudagraph=cudagraph,
+        preload=profile.preload_bytes,
+        engine_version=profile.name,
     )
     per_token = kvcache.kv_bytes_per_token(stage, d.kv_dtype, kv_heads=heads)
     block_bytes = per_token * d.block_size
-    num_blocks = budget.kv_budget // block_bytes if block_bytes else 0
     notes: list[str] = []
+    hybrid = None
+    if d.engine is Engine.VLLM and profile.token_line in ("groups", "concurrency"):
+        hybrid = vllm_layout(stage, d.kv_dtype, kv_heads=heads, block_size=d.block_size)
+    if hybrid is not None:
+        block_bytes = hybrid.bytes_per_block
+        notes.append(
+            f"vLLM hybrid KV cache: {len(hybrid.groups)} groups of {hybrid.group_size} layers "
+            f"share one pool of {hybrid.block_size}-token blocks"
+            + (f"; {hybrid.padding_layers} padding layers" if hybrid.padding_layers else "")
+        )
+        if hybrid.block_size != d.block_size:
+            notes.append(
+                f"attention block size raised to {hybrid.block_size} tokens to match the state page"
+            )
+    kv_pool = budget.kv_budget
+    state_pool = state_slots = None
+    has_state = any(layer.kind is LayerKind.NONE for layer in stage.layers)
+    if d.engine is Engine.SGLANG and has_state and per_token:
+        # SGLang splits what is left between a Mamba-state pool and the KV pool:
+        # mamba = rest x r / (1 + r), r = --mamba-full-memory-ratio (default 0.9;
+        # model_runner_kv_cache_mixin, second-hand copy)
+        ratio = d.mamba_full_memory_ratio or SGLANG_MAMBA_FULL_MEMORY_RATIO
+        state_pool = int(budget.kv_budget * ratio / (1 + ratio))
+        kv_pool = budget.kv_budget - state_pool
+        per_req = kvcache.state_bytes_per_sequence(stage)
+        state_slots = state_pool // per_req if per_req else None
+        notes.append(
+            f"SGLang hybrid pools: {state_pool / GiB:.2f} GiB of Mamba state "
+            f"({state_slots:,} requests) + {kv_pool / GiB:.2f} GiB of KV"
+        )
+    num_blocks = kv_pool // block_bytes if block_bytes else 0
     replication = _replication(spec, d.tp, heads)
     if replication is not None:
         notes.append(
@@ -166,6 +209,10 @@ def plan(d: Deployment) -> Plan:
         notes.append(
             f"MLA latent is not split by TP: each of the {d.tp} GPUs caches the whole "
             "latent for every token"
+        )
+    if d.draft_layers:
+        notes.append(
+            f"speculative decoding: {d.draft_layers} draft layer(s) cache KV in the same pool"
         )
     if d.pp > 1:
         notes.append(
@@ -181,10 +228,13 @@ def plan(d: Deployment) -> Plan:
         kv_bytes_per_token=per_token,
         block_bytes=block_bytes,
         num_blocks=num_blocks,
-        kv_tokens=num_blocks * d.block_size,
+        kv_tokens=num_blocks * (hybrid.block_size if hybrid else d.block_size),
         replication=replication,
         max_positions=spec.max_position_embeddings,
         notes=tuple(notes),
+        hybrid=hybrid,
+        state_pool_bytes=state_pool,
+        state_slots=state_slots,
     )
 
 
@@ -201,14 +251,22 @@ def weights_shortfall(p: Plan) -> str:
 
 # ---- solvers ---------------------------------------------------------------------------
 def fits(p: Plan, ctx: int, batch: int) -> bool:
+    if p.state_pool_bytes is not None:
+        return batch <= max_batch(p, ctx)
     return batch * p.seq_bytes(ctx) <= p.budget.kv_budget
 
 
 def max_batch(p: Plan, ctx: int) -> int:
-    """Largest number of concurrent sequences of `ctx` tokens (0 if not even one)."""
+    """Largest number of concurrent sequences of `ctx` tokens (0 if not even one). With
+    separate state and KV pools (SGLang hybrids) each pool caps it on its own."""
     per_seq = p.seq_bytes(ctx)
     if per_seq == 0:
         raise KvplanError("this model keeps no per-token cache; batch is not limited by KV")
+    if p.state_pool_bytes is not None and p.state_slots is not None:
+        tokens = per_seq - kvcache.state_bytes_per_sequence(p.stage)
+        kv_pool = p.budget.kv_budget - p.state_pool_bytes
+        by_kv = kv_pool // tokens if tokens else p.state_slots
+        return min(by_kv, p.state_slots)
     return p.budget.kv_budget // per_seq
 
 
@@ -262,9 +320,32 @@ def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> CtxAnswer:
 
 
 def max_concurrency(p: Plan, max_len: int) -> float:
-    """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks."""
+    """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks
+    (hybrids: blocks of every group, kvplan.core.hybrid_alloc)."""
+    if p.hybrid is not None:
+        d = p.deployment
+        need = p.hybrid.blocks_per_request(max_len, d.scheduler_tokens, d.num_speculative_tokens)
+        return p.num_blocks / need if need else float("inf")
     per_seq = p.seq_bytes(max_len)
     return (p.num_blocks * p.block_bytes) / per_seq if per_seq else float("inf")
+
+
+def logged_kv_tokens(p: Plan) -> float:
+    """The number the engine's own "KV cache size" line prints, per its release:
+    blocks       num_blocks x block_size (V0 "# GPU blocks" x block, SGLang
+                 max_total_num_tokens, TensorRT-LLM "max tokens in paged KV cache");
+    groups       (num_blocks // num_groups) x block_size (vLLM 0.10-0.20
+                 _report_kv_cache_config; one group for uniform models);
+    concurrency  int(max_concurrency x max_model_len) (vLLM >= 0.22)."""
+    d = p.deployment
+    line = d.profile.token_line
+    if line == "concurrency":
+        length = d.max_model_len or p.max_positions
+        if length:
+            return int(max_concurrency(p, length) * length)
+    if p.hybrid is not None and line == "groups":
+        return (p.num_blocks // len(p.hybrid.groups)) * p.hybrid.block_size
+    return p.num_blocks * d.block_size
 
 
 def contexts_up_to(limit: int | None) -> list[int]:

@@ -19,7 +19,15 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from enum import Enum
 from typing import Any
 
-from kvplan.core.engines import ENGINES, Engine, EngineRules
+from kvplan.core.engines import (
+    ENGINES,
+    Engine,
+    EngineProfile,
+    EngineRules,
+    Platform,
+    SchedulerDefaults,
+    profile_for,
+)
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.gpu import GpuSpec
 
@@ -27,6 +35,7 @@ MAX_CTX = 1 << 40  # beyond any real context: catches typos like 10**20
 MAX_BATCH = 1 << 40
 MAX_PARALLEL = 4096
 MAX_BLOCK_SIZE = 1 << 20
+MAX_SIZE = 1 << 50  # 1 PiB per GPU: far beyond any device (the largest today hold 288 GB)
 DEFAULT_BLOCK_SIZE = 16
 
 
@@ -37,6 +46,8 @@ class Kind(str, Enum):
     FRACTION = "fraction"  # a number in (0, 1]
     SIZE = "size"  # bytes, written with a unit: 40GiB, 512MiB, 80GB
     ENGINE = "engine"  # vllm | sglang | trtllm | none
+    ENGINE_VERSION = "engine_version"  # a release (0.19.0) or a modelled line (0.20)
+    ENTRY_POINT = "entry_point"  # serve | llm
     KV_DTYPE = "kv_dtype"  # auto | fp16 | bf16 | fp8 | ...
     WEIGHT_DTYPE = "weight_dtype"  # auto | fp16 | ... | int4 | mxfp4
     GPU = "gpu"  # a name in the GPU catalog
@@ -83,12 +94,25 @@ class Deployment:
         Kind.ENGINE,
         "Serving engine whose memory rules apply: vllm, sglang, trtllm, none.",
     )
+    engine_version: str | None = _setting(
+        None,
+        Kind.ENGINE_VERSION,
+        "Engine release whose memory terms apply, e.g. 0.19.0 or a modelled line "
+        "(vLLM 0.6, 0.16, 0.20, 0.33; SGLang 0.4, 0.5; TensorRT-LLM pytorch).",
+        default_text="vLLM 0.20 (newest fully validated line); others their newest",
+    )
+    entry_point: str = _setting(
+        "serve",
+        Kind.ENTRY_POINT,
+        "How the engine is started: serve (API server) or llm (offline LLM class); vLLM's "
+        "scheduler defaults differ.",
+    )
     gpu_memory_utilization: float | None = _setting(
         None,
         Kind.FRACTION,
         "vLLM: fraction of total memory for weights + activations + KV.",
         engine=Engine.VLLM,
-        default_text="0.90",
+        default_text="the release's: 0.90, 0.92 from 0.21",
     )
     mem_fraction_static: float | None = _setting(
         None,
@@ -96,6 +120,13 @@ class Deployment:
         "SGLang: fraction of total memory for weights + KV.",
         engine=Engine.SGLANG,
         default_text="by TP: 0.88 ... 0.79",
+    )
+    mamba_full_memory_ratio: float | None = _setting(
+        None,
+        Kind.FRACTION,
+        "SGLang hybrids: Mamba-state pool : full-attention KV pool memory ratio.",
+        engine=Engine.SGLANG,
+        default_text="0.9",
     )
     free_gpu_memory_fraction: float | None = _setting(
         None,
@@ -105,19 +136,26 @@ class Deployment:
         default_text="0.90",
     )
     kv_memory: int | None = _setting(
-        None, Kind.SIZE, "KV budget per GPU, e.g. 40GiB (replaces the engine's budget)."
+        None,
+        Kind.SIZE,
+        "KV budget per GPU, e.g. 40GiB (replaces the engine's budget; at most the GPU's memory).",
+        hi=MAX_SIZE,
     )
     activation_reserve: int | None = _setting(
         None,
         Kind.SIZE,
         "Peak activation memory per GPU, e.g. 2GiB.",
         default_text="estimated like vLLM's profiling run",
+        lo=0,
+        hi=MAX_SIZE,
     )
     overhead: int | None = _setting(
         None,
         Kind.SIZE,
         "Non-torch runtime memory per GPU, e.g. 0.5GiB.",
-        default_text="0.25 GiB, 2.1 GiB with TP/PP",
+        default_text="the release's: vLLM 0.19 0.25 GiB, 2.09 GiB with TP",
+        lo=0,
+        hi=MAX_SIZE,
     )
     block_size: int = _setting(
         DEFAULT_BLOCK_SIZE, Kind.INT, "Paged-KV block size in tokens.", hi=MAX_BLOCK_SIZE
@@ -125,7 +163,8 @@ class Deployment:
     kv_dtype: str = _setting(
         "bf16",
         Kind.KV_DTYPE,
-        "KV-cache dtype: auto, fp16, bf16, fp8, int8, int4.",
+        "KV-cache dtype: auto, fp16, bf16, fp8 (fp8_e4m3, fp8_e5m2), int8, int4, nvfp4, "
+        "int8_per_token_head, fp8_per_token_head, fp8_ds_mla, nvfp4_ds_mla.",
         default_text="auto: the model's 16-bit dtype",
     )
     weight_dtype: str | None = _setting(
@@ -139,14 +178,14 @@ class Deployment:
         Kind.INT,
         "Engine's tokens per forward pass (sizes the activation estimate).",
         hi=MAX_CTX,
-        default_text="the engine's: 8192",
+        default_text="the release's, by GPU: vLLM 8192 (>= 70 GiB), 2048",
     )
     max_num_seqs: int | None = _setting(
         None,
         Kind.INT,
         "Engine's maximum sequences per step (sizes the sampler estimate).",
         hi=MAX_BATCH,
-        default_text="the engine's: 256",
+        default_text="the release's, by GPU: vLLM 1024 (>= 70 GiB), 256",
     )
     max_model_len: int | None = _setting(
         None,
@@ -155,6 +194,22 @@ class Deployment:
         "'maximum concurrency' figure is quoted at.",
         hi=MAX_CTX,
         default_text="the model's max positions",
+    )
+    draft_layers: int = _setting(
+        0,
+        Kind.INT,
+        "Speculative decoding: draft / MTP attention layers whose KV shares the pool "
+        "(e.g. 1 for DeepSeek/Qwen MTP).",
+        lo=0,
+        hi=MAX_PARALLEL,
+    )
+    num_speculative_tokens: int = _setting(
+        0,
+        Kind.INT,
+        "Speculative tokens proposed per step: lookahead slots each sequence holds "
+        "(hybrid models keep 1 + this many state pages per request).",
+        lo=0,
+        hi=MAX_PARALLEL,
     )
     # Not a user setting: exact checkpoint bytes when known (Hub safetensors headers) or a
     # design's weights; None = estimate from the parameter count at `weight_dtype`.
@@ -166,19 +221,45 @@ class Deployment:
         return ENGINES[self.engine]
 
     @property
+    def profile(self) -> EngineProfile:
+        """The engine release line whose version-dependent terms apply."""
+        return profile_for(self.engine, self.engine_version)
+
+    @property
+    def platform(self) -> Platform:
+        return Platform.ROCM if self.gpu.vendor == "amd" else Platform.CUDA
+
+    @property
     def fraction(self) -> float | None:
-        """The engine's memory fraction: the user's knob, else the engine's default."""
+        """The engine's memory fraction: the user's knob, else the release's default."""
         knob = self.rules.knob
-        given = getattr(self, knob) if knob else None
-        return given if given is not None else self.rules.fraction(self.tp)
+        given: float | None = getattr(self, knob) if knob else None
+        if given is not None:
+            return given
+        default = self.profile.default_fraction
+        return default(self.tp) if default else None
+
+    @property
+    def scheduler_defaults(self) -> SchedulerDefaults:
+        """What the release picks on this GPU when the user sets neither limit."""
+        name = f"{self.gpu.name} {self.gpu.display_name}".lower()
+        return self.profile.scheduler(self.gpu.usable_memory_bytes, name, self.entry_point)
 
     @property
     def scheduler_seqs(self) -> int:
-        return self.max_num_seqs or self.rules.max_num_seqs
+        return self.max_num_seqs or self.scheduler_defaults.max_num_seqs
 
     @property
     def scheduler_tokens(self) -> int:
-        return self.max_num_batched_tokens or self.rules.max_num_batched_tokens
+        """Tokens of the profiling forward pass: the user's limit, else the release's
+        default; V0 without chunked prefill profiles max(max_model_len, 2048) tokens."""
+        if self.max_num_batched_tokens:
+            return self.max_num_batched_tokens
+        tokens = self.scheduler_defaults.max_num_batched_tokens
+        if tokens is None:
+            length = self.max_model_len or self.spec.max_position_embeddings or 2048
+            return max(length, 2048)
+        return tokens
 
     @property
     def gpus(self) -> int:

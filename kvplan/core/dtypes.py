@@ -13,6 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from math import ceil
 
+from kvplan.core.kv_formats import ENGINE_ALIASES, KV_FORMATS, PER_TOKEN_HEAD
 from kvplan.errors import KvplanError
 
 INT4_KV_GROUP = 32
@@ -31,7 +32,23 @@ DTYPE_BYTES: dict[str, Fraction] = {
     "int4-g128": Fraction(INT4_WEIGHT_GROUP * 4 + 16 + 4, INT4_WEIGHT_GROUP * 8),
 }
 
-KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4")
+# Quantized KV formats with scale bytes included (kvplan.core.kv_formats).
+DTYPE_BYTES.update({name: f.bytes_per_element for name, f in KV_FORMATS.items()})
+
+KV_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", *KV_FORMATS)
+# What a user may type for the KV cache (per-token-head formats resolve by head dim).
+KV_DTYPE_NAMES = (
+    "fp32",
+    "fp16",
+    "bf16",
+    "fp8",
+    "int8",
+    "int4",
+    "nvfp4",
+    "fp8_ds_mla",
+    "nvfp4_ds_mla",
+    *PER_TOKEN_HEAD,
+)
 WEIGHT_DTYPES = ("fp32", "fp16", "bf16", "fp8", "int8", "int4", "mxfp4")
 
 # Names people (and configs, and engines) use for the same thing.
@@ -56,9 +73,11 @@ _ALIASES: dict[str, str] = {
     "q4": "int4",
     "nf4": "int4",
     "fp4": "mxfp4",
+    **ENGINE_ALIASES,
 }
 
 DTYPE_NOTES: dict[str, str] = {
+    **{name: f.note for name, f in KV_FORMATS.items()},
     "int4": f"4-bit values + one fp16 scale per {INT4_KV_GROUP} elements = 4.5 bits/element",
     "mxfp4": f"4-bit values + one 8-bit scale per {MXFP4_GROUP} elements = 4.25 bits/element",
     "int4-g128": (
@@ -75,9 +94,9 @@ def normalize_dtype(name: str) -> str:
 def kv_dtype(name: str) -> str:
     """Validate a KV-cache dtype name; 'auto' is resolved by the caller."""
     key = normalize_dtype(name)
-    if key not in KV_DTYPES:
+    if key not in KV_DTYPES and key not in PER_TOKEN_HEAD:
         raise KvplanError(
-            f"unknown KV-cache dtype {name!r}", hint=f"choose one of {', '.join(KV_DTYPES)}"
+            f"unknown KV-cache dtype {name!r}", hint=f"choose one of {', '.join(KV_DTYPE_NAMES)}"
         )
     return key
 

@@ -23,6 +23,15 @@ Each row says, for one engine, everything kvplan needs that differs between engi
                                         - activations - runtime)
       default free_gpu_memory_fraction 0.90 of the memory free after the engine loads.
   none:                            kv = total - weights - activations - overhead.
+
+Each engine also has RELEASE PROFILES (`EngineProfile`): the terms that change between
+releases and platforms (default scheduler limits by device, how the profiling pass sizes
+activations, non-torch memory by TP/PP and CUDA vs ROCm, whether CUDA-graph memory is
+subtracted up front, what the "KV cache size" log line means, whether a null block is held).
+`--engine-version` picks one (default: the newest modelled); every output names it.
+docs/engines.md lists every constant with its source; constants marked "fitted" were fitted
+on the TRAINING split of tests/data/engine_logs.yaml + vllm_kv_logs.yaml only
+(benchmarks/engine_logs_vs_kvplan.py reports their held-out error).
 """
 
 from __future__ import annotations
@@ -33,6 +42,13 @@ from enum import Enum
 from math import ceil
 
 from kvplan.errors import KvplanError
+
+
+class Platform(str, Enum):
+    """The accelerator software stack; decided by the GPU's vendor (AMD -> ROCm)."""
+
+    CUDA = "cuda"
+    ROCM = "rocm"
 
 
 class Engine(str, Enum):
@@ -58,6 +74,8 @@ class BudgetTerms:
     activations: int  # as the engine counts them (0 where its fraction excludes them)
     overhead: int
     formula: str
+    cudagraph: int = 0
+    preload: int = 0
 
 
 def divisors(n: int) -> list[int]:
@@ -86,33 +104,59 @@ def _ceil_split(g: int, tp: int) -> int:
 
 # ---- budget formulas -------------------------------------------------------------------
 def _vllm_budget(
-    total: int, weights: int, activations: int, overhead: int, fraction: float | None
+    total: int,
+    weights: int,
+    activations: int,
+    overhead: int,
+    fraction: float | None,
+    cudagraph: int = 0,
+    preload: int = 0,
 ) -> BudgetTerms:
+    """requested = total x util (vllm/v1/worker/gpu_worker.py determine_available_memory);
+    available = requested - (weights + torch peak + non-torch) - CUDA graphs (>= 0.21)."""
     granted = int(total * _need(fraction))
     return BudgetTerms(
         granted=granted,
-        kv=granted - weights - activations - overhead,
+        kv=granted - weights - activations - overhead - cudagraph,
         activations=activations,
         overhead=overhead,
-        formula="kv = total x gpu_memory_utilization - weights - activations - non-torch",
+        cudagraph=cudagraph,
+        formula="kv = total x gpu_memory_utilization - weights - activations - non-torch"
+        + (" - CUDA graphs" if cudagraph else ""),
     )
 
 
 def _sglang_budget(
-    total: int, weights: int, activations: int, overhead: int, fraction: float | None
+    total: int,
+    weights: int,
+    activations: int,
+    overhead: int,
+    fraction: float | None,
+    cudagraph: int = 0,
+    preload: int = 0,
 ) -> BudgetTerms:
-    granted = int(total * _need(fraction))
+    """rest = available_after_load - total_before_load x (1 - mem_fraction_static)
+    (model_runner profile_max_num_token), i.e. (total - pre-load use) x fraction - weights:
+    activations and CUDA graphs live in the (1 - fraction) share."""
+    granted = int((total - preload) * _need(fraction))
     return BudgetTerms(
         granted=granted,
         kv=granted - weights,
         activations=0,
         overhead=0,
-        formula="kv = total x mem_fraction_static - weights",
+        preload=preload,
+        formula="kv = (total - in use before load) x mem_fraction_static - weights",
     )
 
 
 def _trtllm_budget(
-    total: int, weights: int, activations: int, overhead: int, fraction: float | None
+    total: int,
+    weights: int,
+    activations: int,
+    overhead: int,
+    fraction: float | None,
+    cudagraph: int = 0,
+    preload: int = 0,
 ) -> BudgetTerms:
     granted = int((total - weights - activations - overhead) * _need(fraction))
     return BudgetTerms(
@@ -125,7 +169,13 @@ def _trtllm_budget(
 
 
 def _plain_budget(
-    total: int, weights: int, activations: int, overhead: int, fraction: float | None
+    total: int,
+    weights: int,
+    activations: int,
+    overhead: int,
+    fraction: float | None,
+    cudagraph: int = 0,
+    preload: int = 0,
 ) -> BudgetTerms:
     return BudgetTerms(
         granted=total,
@@ -150,7 +200,389 @@ def _sglang_default_fraction(tp: int) -> float:
     return next(f for min_tp, f in SGLANG_DEFAULT_FRACTIONS if tp >= min_tp)
 
 
-BudgetFormula = Callable[[int, int, int, int, "float | None"], BudgetTerms]
+BudgetFormula = Callable[..., BudgetTerms]
+
+GiB = 1 << 30
+
+
+# ---- release profiles --------------------------------------------------------------------
+def parse_version(text: str) -> tuple[int, ...]:
+    """'0.19.0' / '0.26.1rc1.dev3' / 'v0.4.3.post4' -> (0, 19, 0) ...: the leading numbers."""
+    head = text.strip().lower().lstrip("v")
+    parts: list[int] = []
+    for piece in head.split("."):
+        digits = ""
+        for ch in piece:
+            if not ch.isdigit():
+                break
+            digits += ch
+        if not digits:
+            break
+        parts.append(int(digits))
+        if len(digits) < len(piece):
+            break
+    if not parts:
+        raise KvplanError(f"cannot read an engine version from {text!r}", setting="engine_version")
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class SchedulerDefaults:
+    """max_num_seqs / max_num_batched_tokens an engine picks when the user sets neither."""
+
+    max_num_seqs: int
+    max_num_batched_tokens: int | None  # None: the profiling pass is max(max_model_len, 2048)
+
+
+ENTRY_POINTS = ("serve", "llm")
+
+
+def _vllm_v0_scheduler(_memory: int, _name: str, _entry: str) -> SchedulerDefaults:
+    # vllm/config.py SchedulerConfig (0.6.4): max_num_seqs 256; without chunked prefill
+    # max_num_batched_tokens = max(max_model_len, 2048) (_DEFAULT_MAX_NUM_BATCHED_TOKENS).
+    return SchedulerDefaults(256, None)
+
+
+def _vllm_v1_scheduler(memory: int, name: str, entry: str = "serve") -> SchedulerDefaults:
+    # vllm/engine/arg_utils.py EngineArgs._set_default_args (V1, 0.8-0.19): device memory
+    # >= 70 GiB and not an A100 -> OPENAI_API_SERVER 8192 tokens / 1024 seqs, LLM_CLASS
+    # 16384 / 1024; otherwise API server 2048 / 256, LLM class 8192 / 256.
+    large = memory >= 70 * GiB and "a100" not in name
+    if entry == "llm":
+        return SchedulerDefaults(1024, 16384) if large else SchedulerDefaults(256, 8192)
+    return SchedulerDefaults(1024, 8192) if large else SchedulerDefaults(256, 2048)
+
+
+def _vllm_current_scheduler(memory: int, name: str, entry: str = "serve") -> SchedulerDefaults:
+    # As V1, and since vllm PR #51726 (vllm#53961) GPUs with >= 160 GiB default
+    # max_num_batched_tokens to 16384.
+    base = _vllm_v1_scheduler(memory, name, entry)
+    if memory >= 160 * GiB:
+        return SchedulerDefaults(base.max_num_seqs, 16384)
+    return base
+
+
+def _sglang_scheduler(memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
+    # python/sglang/srt/server_args.py (0.4): chunked_prefill_size 2048 on GPUs under
+    # 25 GB (the 4xL4 log shows 2048), else 8192; max_running_requests is derived from
+    # the pool, so max_num_seqs only sizes kvplan's sampler term.
+    return SchedulerDefaults(256, 2048 if memory < 25_000 * 2**20 else 8192)
+
+
+def _plain_scheduler(_memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
+    return SchedulerDefaults(256, 8192)
+
+
+@dataclass(frozen=True)
+class NonTorch:
+    """Memory outside PyTorch's allocator as the engine measures it (CUDA context, NCCL,
+    custom all-reduce buffers), by parallel layout, in bytes."""
+
+    single: int  # TP 1, PP 1
+    tensor_parallel: int  # TP > 1 (NCCL + custom all-reduce / P2P buffers)
+    pipeline_only: int  # PP > 1, TP 1 (measured growth after init is tiny)
+
+    def bytes(self, tp: int, pp: int) -> int:
+        if tp > 1:
+            return self.tensor_parallel
+        if pp > 1:
+            return self.pipeline_only
+        return self.single
+
+
+def _gib(x: float) -> int:
+    return int(x * GiB)
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """One release line of one engine on one or more platforms: the version-dependent terms.
+
+    `version` is how `--engine-version` names the line (any release inside `first`..`last`
+    selects it); `sources` maps each constant to where it comes from."""
+
+    engine: Engine
+    version: str
+    first: tuple[int, ...]
+    last: tuple[int, ...]
+    label: str
+    default_fraction: Callable[[int], float] | None
+    scheduler: Callable[[int, str, str], SchedulerDefaults]  # (memory, name, entry point)
+    activation_scale: float  # x the activation model (pre-0.17 V1 profiled ~2.5x more)
+    non_torch: dict[Platform, NonTorch]
+    cudagraph_in_budget: bool  # CUDA-graph pool subtracted before the KV cache is sized
+    preload_bytes: int  # SGLang: memory in use before the weights load (CUDA context ...)
+    token_line: str  # blocks | groups | concurrency: what "GPU KV cache size" prints
+    null_block: bool  # one block held back before sizing / admission
+    block_size: int  # default tokens per block (page)
+    sources: tuple[tuple[str, str], ...]
+
+    def covers(self, version: tuple[int, ...]) -> bool:
+        return self.first <= version[: len(self.first)] and version[: len(self.last)] <= self.last
+
+    def non_torch_bytes(self, platform: Platform, tp: int, pp: int) -> int:
+        table = self.non_torch.get(platform) or self.non_torch[Platform.CUDA]
+        return table.bytes(tp, pp)
+
+    @property
+    def name(self) -> str:
+        return f"{ENGINE_LABELS[self.engine]} {self.version}"
+
+
+ENGINE_LABELS = {
+    Engine.VLLM: "vLLM",
+    Engine.SGLANG: "SGLang",
+    Engine.TRTLLM: "TensorRT-LLM",
+    Engine.NONE: "no engine",
+}
+
+# Fitted on the training split (benchmarks/engine_logs_vs_kvplan.py --fit): medians of
+# the logged "non-torch forward increase memory" of vLLM 0.19 H100 training rows.
+VLLM_V1_NON_TORCH = NonTorch(
+    single=_gib(0.25), tensor_parallel=_gib(2.09), pipeline_only=_gib(0.07)
+)
+# vLLM 0.15-0.17 logs (Qwen3-14B version sweep, training rows): 0.13 GiB at TP 1.
+VLLM_V1_EARLY_NON_TORCH = NonTorch(
+    single=_gib(0.13), tensor_parallel=_gib(2.09), pipeline_only=_gib(0.07)
+)
+# V0 (<=0.6): non-torch = all memory used outside torch after profiling (RTX 3090: 0.35).
+VLLM_V0_NON_TORCH = NonTorch(
+    single=_gib(0.35), tensor_parallel=_gib(2.09), pipeline_only=_gib(0.35)
+)
+# ROCm: ~6 GiB non-torch on MI300X (issue 11 collector notes, second-hand; no ROCm row in
+# the data logs a budget breakdown, so this is not validated).
+VLLM_ROCM_NON_TORCH = NonTorch(single=_gib(6.0), tensor_parallel=_gib(6.0), pipeline_only=_gib(6.0))
+# Pre-0.17 V1 profiled activations 5.64 / 2.23 = 2.53x what 0.17+ does (Qwen3-14B on H100,
+# 0.15/0.16 vs 0.17/0.18, training rows).
+VLLM_PRE_017_ACTIVATION_SCALE = 5.64 / 2.23
+# SGLang's pre-load snapshot is taken after the CUDA context is up: 0.51 GiB is the CUDA
+# context vLLM 0.19 measures at process start on H100 (worker init snapshot, training rows).
+SGLANG_PRELOAD = _gib(0.51)
+
+_VLLM_COMMON_SOURCES = (
+    ("gpu_memory_utilization", "vllm/config/cache.py (0.90 to 0.19; 0.92 in 0.22, 0.33)"),
+    ("page math", "vllm/v1/kv_cache_interface.py AttentionSpec.page_size_bytes"),
+    ("scheduler defaults", "vllm/engine/arg_utils.py EngineArgs._set_default_args"),
+)
+
+PROFILES: tuple[EngineProfile, ...] = (
+    EngineProfile(
+        engine=Engine.VLLM,
+        version="0.6",
+        first=(0, 1),
+        last=(0, 7),
+        label="vLLM V0 engine (releases <= 0.7; also <= 0.10 with VLLM_USE_V1=0)",
+        default_fraction=lambda _tp: 0.90,
+        scheduler=_vllm_v0_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: VLLM_V0_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
+        cudagraph_in_budget=False,
+        preload_bytes=0,
+        token_line="blocks",
+        null_block=False,
+        block_size=16,
+        sources=(
+            *_VLLM_COMMON_SOURCES,
+            ("budget", "vllm/worker/worker.py Worker.determine_num_available_blocks (0.6.4)"),
+            ("profile pass", "max(max_model_len, 2048) tokens: vllm/config.py SchedulerConfig"),
+            ("non-torch 0.35 GiB", "RTX 3090 V0 logs, vllm#10517 (training rows)"),
+        ),
+    ),
+    EngineProfile(
+        engine=Engine.VLLM,
+        version="0.16",
+        first=(0, 8),
+        last=(0, 16),
+        label="vLLM V1 engine 0.8-0.16 (before the 0.17 activation-profiling change)",
+        default_fraction=lambda _tp: 0.90,
+        scheduler=_vllm_v1_scheduler,
+        activation_scale=VLLM_PRE_017_ACTIVATION_SCALE,
+        non_torch={Platform.CUDA: VLLM_V1_EARLY_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
+        cudagraph_in_budget=False,
+        preload_bytes=0,
+        token_line="groups",
+        null_block=False,
+        block_size=16,
+        sources=(
+            *_VLLM_COMMON_SOURCES,
+            ("budget", "vllm/v1/worker/gpu_worker.py Worker.determine_available_memory"),
+            ("activation x2.53", "Qwen3-14B H100 0.15/0.16 vs 0.17/0.18 logs (training rows)"),
+            ("non-torch 0.13 GiB", "Qwen3-14B H100 0.15-0.17 logs (training rows)"),
+        ),
+    ),
+    EngineProfile(
+        engine=Engine.VLLM,
+        version="0.20",
+        first=(0, 17),
+        last=(0, 20),
+        label="vLLM V1 engine 0.17-0.20 (CUDA graphs captured after KV sizing)",
+        default_fraction=lambda _tp: 0.90,
+        scheduler=_vllm_v1_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
+        cudagraph_in_budget=False,
+        preload_bytes=0,
+        token_line="groups",
+        null_block=False,
+        block_size=16,
+        sources=(
+            *_VLLM_COMMON_SOURCES,
+            ("budget", "vllm/v1/worker/gpu_worker.py Worker.determine_available_memory (0.19)"),
+            (
+                "CUDA graphs",
+                "estimated, not subtracted: VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0",
+            ),
+            ("token line", "vllm/v1/core/kv_cache_utils.py _report_kv_cache_config (0.19)"),
+        ),
+    ),
+    EngineProfile(
+        engine=Engine.VLLM,
+        version="0.33",
+        first=(0, 21),
+        last=(0, 33),
+        label="vLLM V1 engine 0.21-0.33 (CUDA-graph memory subtracted up front)",
+        default_fraction=lambda _tp: 0.92,
+        scheduler=_vllm_current_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
+        cudagraph_in_budget=True,
+        preload_bytes=0,
+        token_line="concurrency",
+        null_block=True,
+        block_size=16,
+        sources=(
+            *_VLLM_COMMON_SOURCES,
+            ("budget", "vllm/v1/worker/gpu_worker.py; GPUModelRunner.profile_cudagraph_memory"),
+            ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
+            ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
+            ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
+        ),
+    ),
+    EngineProfile(
+        engine=Engine.SGLANG,
+        version="0.4",
+        first=(0, 3),
+        last=(0, 4),
+        label="SGLang 0.3-0.4",
+        default_fraction=_sglang_default_fraction,
+        scheduler=_sglang_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: NonTorch(0, 0, 0)},
+        cudagraph_in_budget=False,
+        preload_bytes=SGLANG_PRELOAD,
+        token_line="blocks",
+        null_block=False,
+        block_size=1,
+        sources=(
+            ("mem_fraction_static", "python/sglang/srt/server_args.py (0.4): by TP"),
+            (
+                "budget",
+                "model_runner.py profile_max_num_token: rest = avail_after_load - "
+                "total_before_load x (1 - mem_fraction_static) (second-hand copies)",
+            ),
+            ("pre-load memory", "CUDA context 0.51 GiB (vLLM 0.19 H100 init snapshot)"),
+        ),
+    ),
+    EngineProfile(
+        engine=Engine.SGLANG,
+        version="0.5",
+        first=(0, 5),
+        last=(0, 5),
+        label="SGLang 0.5",
+        default_fraction=_sglang_default_fraction,
+        scheduler=_sglang_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: NonTorch(0, 0, 0)},
+        cudagraph_in_budget=False,
+        preload_bytes=SGLANG_PRELOAD,
+        token_line="blocks",
+        null_block=False,
+        block_size=1,
+        sources=(
+            ("mem_fraction_static", "python/sglang/srt/server_args.py: by TP (0.4 table)"),
+            (
+                "budget",
+                "sglang@v0.5.8 model_runner_kv_cache_mixin.py:111-144 profile_max_num_token "
+                "(second-hand copy)",
+            ),
+            ("pre-load memory", "CUDA context 0.51 GiB (vLLM 0.19 H100 init snapshot)"),
+        ),
+    ),
+    EngineProfile(
+        engine=Engine.TRTLLM,
+        version="pytorch",
+        first=(0,),
+        last=(99,),
+        label="TensorRT-LLM PyTorch flow",
+        default_fraction=lambda _tp: 0.90,
+        scheduler=_plain_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH},
+        cudagraph_in_budget=False,
+        preload_bytes=0,
+        token_line="blocks",
+        null_block=False,
+        block_size=32,
+        sources=(
+            ("free_gpu_memory_fraction", "KvCacheConfig.free_gpu_memory_fraction default 0.9"),
+            ("tokens per block", "32: 'Number of tokens per block: 32.' (TensorRT-LLM#4275)"),
+        ),
+    ),
+    EngineProfile(
+        engine=Engine.NONE,
+        version="-",
+        first=(0,),
+        last=(99,),
+        label="plain arithmetic",
+        default_fraction=None,
+        scheduler=_plain_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH},
+        cudagraph_in_budget=False,
+        preload_bytes=0,
+        token_line="blocks",
+        null_block=False,
+        block_size=16,
+        sources=(),
+    ),
+)
+
+
+# The line a deployment gets without --engine-version. vLLM: 0.20, the newest line whose
+# every budget term is validated against logs (0.33 subtracts a CUDA-graph estimate that no
+# 0.21+ log in the data prints a budget for); `--engine-version 0.33` selects the newest.
+DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.20"}
+
+
+def profiles_of(engine: Engine) -> tuple[EngineProfile, ...]:
+    return tuple(p for p in PROFILES if p.engine is engine)
+
+
+def profile_for(engine: Engine, version: str | None) -> EngineProfile:
+    """The release profile for `version` of `engine` (None: the newest modelled). A version
+    outside every modelled line is an input error naming the lines that exist."""
+    lines = profiles_of(engine)
+    if version is None:
+        version = DEFAULT_VERSIONS.get(engine, lines[-1].version)
+    if version in {p.version for p in lines}:
+        return next(p for p in lines if p.version == version)
+    wanted = parse_version(version)
+    for p in lines:
+        if p.covers(wanted):
+            return p
+    raise KvplanError(
+        f"{ENGINE_LABELS[engine]} {version} is outside the modelled releases",
+        hint="modelled: "
+        + "; ".join(f"{p.version} ({_span(p)})" for p in lines)
+        + " - pass the nearest with --engine-version",
+        setting="engine_version",
+    )
+
+
+def _span(p: EngineProfile) -> str:
+    first = ".".join(map(str, p.first))
+    last = ".".join(map(str, p.last))
+    return first if first == last else f"{first}-{last}"
 
 
 @dataclass(frozen=True)
@@ -158,15 +590,34 @@ class EngineRules:
     engine: Engine
     label: str  # how the engine names itself
     knob: str | None  # the deployment setting holding its memory fraction
-    default_fraction: Callable[[int], float] | None  # TP -> default fraction
+    default_fraction: Callable[[int], float] | None  # TP -> default fraction (newest line)
     kv_heads_per_gpu: Callable[[int, int], int]  # (G, tp) -> heads per rank, or TpError
     budget: BudgetFormula
-    max_num_seqs: int  # scheduler defaults: size the activation estimate
+    max_num_seqs: int  # scheduler defaults of the newest line on a large GPU
     max_num_batched_tokens: int
     followed: str  # the releases whose rules these are, and where the constants come from
+    # vocabulary padding before the TP split (vLLM VocabParallelEmbedding: the padded
+    # vocabulary must divide by TP); None where the engine does not split that way
+    vocab_pad: int | None = None
 
     def fraction(self, tp: int) -> float | None:
         return self.default_fraction(tp) if self.default_fraction else None
+
+    def check_vocab(self, vocab: int, tp: int) -> None:
+        """vLLM pads the vocabulary to a multiple of 64 (DEFAULT_VOCAB_PADDING_SIZE) and
+        then splits it over TP with divide(num_embeddings_padded, tp_size)
+        (vllm/model_executor/layers/vocab_parallel_embedding.py), which asserts exact
+        division: a TP size that does not divide the padded vocabulary is refused."""
+        if self.vocab_pad is None or tp == 1:
+            return
+        padded = -(-vocab // self.vocab_pad) * self.vocab_pad
+        if padded % tp:
+            ok = [t for t in divisors(padded) if t <= 64]
+            raise TpError(
+                f"--tp {tp} does not divide the padded vocabulary ({vocab:,} -> {padded:,}): "
+                f"{self.label} splits the embedding and LM head by TP",
+                hint=f"TP sizes that divide it: {', '.join(map(str, ok))}",
+            )
 
 
 ENGINES: dict[Engine, EngineRules] = {
@@ -174,12 +625,13 @@ ENGINES: dict[Engine, EngineRules] = {
         engine=Engine.VLLM,
         label="vLLM",
         knob="gpu_memory_utilization",
-        default_fraction=lambda _tp: 0.90,  # vllm/config/cache.py gpu_memory_utilization
+        default_fraction=lambda _tp: 0.90,  # vllm/config/cache.py (0.92 from 0.22)
         kv_heads_per_gpu=_split_or_replicate,
         budget=_vllm_budget,
-        max_num_seqs=256,  # vllm/config/scheduler.py DEFAULT_MAX_NUM_SEQS
-        max_num_batched_tokens=8192,  # V1 chunked-prefill default for `vllm serve`
-        followed="vLLM V1 engine, v0.10-v0.19",
+        max_num_seqs=1024,
+        max_num_batched_tokens=8192,
+        followed="vLLM V0 (<=0.7) and V1 engine 0.8-0.33 (release profiles)",
+        vocab_pad=64,
     ),
     Engine.SGLANG: EngineRules(
         engine=Engine.SGLANG,
@@ -190,7 +642,7 @@ ENGINES: dict[Engine, EngineRules] = {
         budget=_sglang_budget,
         max_num_seqs=256,
         max_num_batched_tokens=8192,
-        followed="SGLang v0.4 (python/sglang/srt/server_args.py)",
+        followed="SGLang 0.3-0.5 (python/sglang/srt/server_args.py, model_runner.py)",
     ),
     Engine.TRTLLM: EngineRules(
         engine=Engine.TRTLLM,
@@ -201,7 +653,7 @@ ENGINES: dict[Engine, EngineRules] = {
         budget=_trtllm_budget,
         max_num_seqs=256,
         max_num_batched_tokens=8192,
-        followed="TensorRT-LLM (KvCacheConfig.free_gpu_memory_fraction)",
+        followed="TensorRT-LLM PyTorch flow (KvCacheConfig.free_gpu_memory_fraction)",
     ),
     Engine.NONE: EngineRules(
         engine=Engine.NONE,

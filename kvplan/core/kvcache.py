@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from math import ceil
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -155,9 +156,36 @@ def layer_groups(
     return out
 
 
+_COUNTS: dict[int, tuple[tuple[Layer, ...], list[tuple[Layer, int]]]] = {}
+
+
+def layer_counts(layers: tuple[Layer, ...]) -> list[tuple[Layer, int]]:
+    """The distinct layers of a stack and how often each occurs, so per-layer sums cost one
+    term per distinct layer (a handful), not per layer (up to thousands). Remembered by the
+    tuple's identity: copies of a spec (with_kv_heads, model_copy) share their layers."""
+    hit = _COUNTS.get(id(layers))
+    if hit is not None and hit[0] is layers:
+        return hit[1]
+    counts: dict[tuple[object, ...], list[Any]] = {}  # field values -> [layer, count]
+    previous: Layer | None = None
+    entry: list[Any] = []
+    for layer in layers:
+        if layer is not previous:  # runs of one shared object cost a pointer compare
+            key = tuple(layer.__dict__.values())
+            entry = counts.setdefault(key, [layer, 0])
+            previous = layer
+        entry[1] += 1
+    if len(_COUNTS) >= 256:
+        _COUNTS.clear()
+    _COUNTS[id(layers)] = (layers, [(layer, n) for layer, n in counts.values()])
+    return _COUNTS[id(layers)][1]
+
+
 def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str, *, kv_heads: int | None = None) -> int:
     """Bytes one more token of context adds to one sequence, below any window."""
-    elements = sum(elements_per_token(spec, layer, kv_heads) for layer in spec.layers)
+    elements = sum(
+        n * elements_per_token(spec, layer, kv_heads) for layer, n in layer_counts(spec.layers)
+    )
     return ceil(elements * DTYPE_BYTES[kv_dtype])
 
 
@@ -165,9 +193,12 @@ def kv_elements_per_sequence(
     spec: ModelSpec, ctx: int, *, kv_heads: int | None = None, block_size: int | None = None
 ) -> int:
     return sum(
-        elements_per_token(spec, layer, kv_heads) * tokens_held(layer, ctx, block_size)
-        + mixers.compressed_elements(layer, ctx)
-        for layer in spec.layers
+        n
+        * (
+            elements_per_token(spec, layer, kv_heads) * tokens_held(layer, ctx, block_size)
+            + mixers.compressed_elements(layer, ctx)
+        )
+        for layer, n in layer_counts(spec.layers)
     )
 
 
@@ -176,8 +207,8 @@ def state_bytes_per_sequence(spec: ModelSpec, kv_dtype: str | None = None) -> in
     dtype) and cross-attention encoder K/V (in the KV dtype when one is given)."""
     total = sum(
         (
-            part.elements * DTYPE_BYTES[part_dtype(spec, part, kv_dtype)]
-            for layer in spec.layers
+            n * part.elements * DTYPE_BYTES[part_dtype(spec, part, kv_dtype)]
+            for layer, n in layer_counts(spec.layers)
             for part in mixers.state_parts(layer)
         ),
         Fraction(0),

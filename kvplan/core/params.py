@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from kvplan.core import mixers
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import Ffn, ModelSpec
+from kvplan.core.kvcache import layer_counts
 
 
 class ParamCounts(BaseModel):
@@ -106,21 +107,21 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
     norm_size = hidden * (2 if spec.norm_bias else 1)
     attention = dense = experts = experts_active = shared = 0
     norm_count = 0
-    for layer in spec.layers:
-        attention += mixers.mixer_params(spec, layer, kv_heads)
+    for layer, n in layer_counts(spec.layers):  # one term per distinct layer
+        attention += n * mixers.mixer_params(spec, layer, kv_heads)
         ffn = mixers.ffn_kind(layer)
         if ffn is Ffn.MOE:
             all_e, active_e, rest = moe_params(spec)
-            experts += all_e
-            experts_active += active_e
-            shared += rest
+            experts += n * all_e
+            experts_active += n * active_e
+            shared += n * rest
         elif ffn is Ffn.DENSE:
             width = layer.ffn_width or spec.intermediate_size
             if width:
-                dense += mlp_params(hidden, width, gated=spec.gated_mlp, bias=spec.mlp_bias)
-        norm_count += spec.norms_per_layer if layer.norms is None else layer.norms
+                dense += n * mlp_params(hidden, width, gated=spec.gated_mlp, bias=spec.mlp_bias)
+        norm_count += n * (spec.norms_per_layer if layer.norms is None else layer.norms)
         if spec.hyper_connections:  # one before attention, one before the FFN
-            attention += 2 * mixers.hyper_connection_params(hidden, spec.hyper_connections)
+            attention += n * 2 * mixers.hyper_connection_params(hidden, spec.hyper_connections)
     norms = norm_count * norm_size + norm_size  # + final norm
     if spec.hyper_connections:  # the head that folds the m streams back into one
         m = spec.hyper_connections

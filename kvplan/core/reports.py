@@ -15,6 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from kvplan.core.capacity import FitResult, Plan, Replication, solve_fit, weights_shortfall
 from kvplan.core.deployment import Deployment
 from kvplan.core.design import GRow, PickG, pick_g
+from kvplan.core.engine_log import (
+    StartupCheck,
+    auto_max_model_len,
+    engine_log_lines,
+    startup_check,
+)
 from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError
 
@@ -36,6 +42,7 @@ class DeploymentSummary(_Report):
 
     gpu: str
     engine: str
+    engine_version: str  # the modelled release line, e.g. "vLLM 0.20"
     engine_knob: str | None
     memory_fraction: float | None
     tp: int
@@ -65,6 +72,7 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
     return {
         "gpu": d.gpu.name,
         "engine": b.engine.value,
+        "engine_version": d.profile.name,
         "engine_knob": b.knob,
         "memory_fraction": b.fraction,
         "tp": d.tp,
@@ -157,6 +165,9 @@ class FitReport(FitResult, DeploymentSummary, ModelRef):
 
     reason: str | None = None  # why it does not fit, when it does not
     latency: OperatingPoint | None = None
+    engine_log: tuple[str, ...] = ()  # what the engine would print, in its own words
+    startup: StartupCheck | None = None  # would the engine start at max_model_len
+    auto_max_model_len: int | None = None  # what --max-model-len auto would pick
     plan: Plan = Field(exclude=True)
 
     @property
@@ -172,12 +183,35 @@ def fit_report(
 ) -> FitReport:
     result = solve_fit(p, ctx=ctx, batch=batch, max_model_len=p.deployment.max_model_len)
     point = _answer_point(result) if latency and p.weights_fit else None
+    startup = startup_check(p, result.max_model_len) if p.weights_fit else None
+    warnings = list(result.warnings)
+    auto = None
+    if startup is not None:
+        auto = auto_max_model_len(startup, p.max_positions)
+        if startup.refused and startup.message:
+            engine = p.deployment.profile.name
+            warnings.append(f"{engine} would refuse to start: {startup.message}")
+            warnings.append(
+                f"largest --max-model-len that would start: {startup.largest_max_model_len:,}"
+                + (f" (--max-model-len auto picks {auto:,})" if auto else "")
+            )
+        warnings.extend(startup.warnings)
+    seqs = p.deployment.scheduler_seqs
+    if result.max_batch is not None and result.max_batch > seqs:
+        warnings.append(
+            f"the KV pool holds {result.max_batch:,} sequences but the engine schedules at most "
+            f"max_num_seqs = {seqs:,} at once (--max-num-seqs)"
+        )
     return FitReport(
         **model.model_dump(),
         **deployment_summary(p),
-        **result.model_dump(exclude={"kv_budget_bytes"}),
+        **result.model_dump(exclude={"kv_budget_bytes", "warnings"}),
+        warnings=tuple(warnings),
         reason=None if p.weights_fit else weights_shortfall(p),
         latency=operating_point(p, *point) if point else None,
+        engine_log=engine_log_lines(p, result.max_model_len),
+        startup=startup,
+        auto_max_model_len=auto,
         plan=p,
     )
 

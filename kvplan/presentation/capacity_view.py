@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from kvplan.core.capacity import Plan
+from kvplan.core.engines import Engine
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.reports import FitReport, PickGReport
 from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_tokens
@@ -18,11 +19,13 @@ NOFIT_STYLE = "red"
 
 
 def budget_table(p: Plan) -> Table:
+    """The budget as the engine derives it, each engine in its own order and terms, so
+    every row subtracts (or multiplies) what is displayed above it."""
     b = p.budget
     d = p.deployment
     per = "per GPU" if d.tp * d.pp > 1 else ""
     t = Table(
-        title=f"KV budget {per} on {d.gpu.display_name} ({d.engine.value})".replace("  ", " "),
+        title=f"KV budget {per} on {d.gpu.display_name} ({d.profile.name})".replace("  ", " "),
         title_justify="left",
         show_header=False,
     )
@@ -37,22 +40,42 @@ def budget_table(p: Plan) -> Table:
     if b.direct:
         t.add_row("KV budget (--kv-memory)", f"{b.kv_budget / GiB:,.2f}", "given directly")
         return t
-    if b.fraction is not None:
+    weights_note = f"{p.weights_total / GiB:,.2f} GiB / {d.tp * d.pp} GPU(s)"
+    if d.engine is Engine.TRTLLM:
+        t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
         t.add_row(
-            f"{b.knob} {b.fraction:g}", f"{b.engine_memory / GiB:,.2f}", "granted to the engine"
+            "− activations", f"{b.activations / GiB:,.2f}", "estimated (--activation-reserve)"
         )
-    t.add_row(
-        "− weights",
-        f"{b.weights / GiB:,.2f}",
-        f"{p.weights_total / GiB:,.2f} GiB / {d.tp * d.pp} GPU(s)",
-    )
-    if b.activations:
+        t.add_row("− runtime", f"{b.overhead / GiB:,.2f}", "(--overhead)")
+        free = b.total_memory - b.weights - b.activations - b.overhead
+        t.add_row("= free after load", f"{free / GiB:,.2f}", "TensorRT-LLM's 'available'")
         t.add_row(
-            "− peak activations", f"{b.activations / GiB:,.2f}", "estimated (--activation-reserve)"
+            f"× {b.knob} {b.fraction:g}", f"{b.kv_budget / GiB:,.2f}", b.formula, style="bold"
         )
-    if b.overhead:
-        t.add_row("− runtime / non-torch", f"{b.overhead / GiB:,.2f}", "(--overhead)")
-    t.add_row("= KV budget", f"{b.kv_budget / GiB:,.2f}", b.formula, style="bold")
+    elif d.engine is Engine.SGLANG:
+        t.add_row("− in use before load", f"{b.preload / GiB:,.2f}", "CUDA context (pre-load)")
+        before = b.total_memory - b.preload
+        t.add_row("= avail mem before load", f"{before / GiB:,.2f}", "SGLang's total_gpu_memory")
+        t.add_row(f"× {b.knob} {b.fraction:g}", f"{b.engine_memory / GiB:,.2f}", "static share")
+        t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
+        t.add_row("= KV pool", f"{b.kv_budget / GiB:,.2f}", b.formula, style="bold")
+    else:
+        if b.fraction is not None:
+            t.add_row(
+                f"× {b.knob} {b.fraction:g}", f"{b.engine_memory / GiB:,.2f}", "requested memory"
+            )
+        t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
+        if b.activations:
+            t.add_row(
+                "− peak activations",
+                f"{b.activations / GiB:,.2f}",
+                "estimated (--activation-reserve)",
+            )
+        if b.overhead:
+            t.add_row("− non-torch", f"{b.overhead / GiB:,.2f}", "(--overhead)")
+        if b.cudagraph:
+            t.add_row("− CUDA graphs", f"{b.cudagraph / GiB:,.2f}", "estimated, subtracted")
+        t.add_row("= KV budget", f"{b.kv_budget / GiB:,.2f}", b.formula, style="bold")
     if b.shortfall:
         t.add_row("short by", f"{b.shortfall / GiB:,.2f}", "weights do not fit", style="red")
     return t
@@ -125,15 +148,10 @@ def render_fit(r: FitReport) -> RenderableType:
         parts.append(t)
     if r.reason:
         parts.append(Text(f"Does not fit: {r.reason}", style=f"bold {NOFIT_STYLE}"))
-    if r.max_concurrency is not None and r.max_model_len is not None and p.weights_fit:
-        parts.append(
-            Text(
-                f"vLLM would log: GPU KV cache size: {p.kv_tokens:,} tokens; "
-                f"Maximum concurrency for {r.max_model_len:,} tokens per "
-                f"request: {r.max_concurrency:.2f}x",
-                style="dim",
-            )
-        )
+    if r.engine_log:
+        parts.append(Text(f"{r.engine_version} would log:", style="dim"))
+        for line in r.engine_log:
+            parts.append(Text(f"  {line}", style="dim"))
     if r.latency is not None:
         parts.append(Text(r.latency.summary))
     for note in p.notes:

@@ -7,6 +7,9 @@ is removed or changes meaning.
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import io
 import json
 import sys
 from typing import Any
@@ -18,12 +21,63 @@ from kvplan import __version__
 SCHEMA_VERSION = 1
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits 1 on a broken pipe; kvplan's main() handles it once (quietly, 141)."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def stdout_console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return _Console(highlight=False, soft_wrap=False)
 
 
 def stderr_console() -> Console:
-    return Console(stderr=True, highlight=False)
+    return _Console(stderr=True, highlight=False)
+
+
+# What a non-UTF-8 terminal (PYTHONIOENCODING=ascii, a latin-1 locale) gets instead of the
+# typographic characters the views use: the same meaning in ASCII, never a crash.
+ASCII_FALLBACK = {
+    "\u2212": "-",  # minus sign
+    "\u2013": "-",
+    "\u2014": "--",
+    "\u00d7": "x",
+    "\u2248": "~",
+    "\u2264": "<=",
+    "\u2265": ">=",
+    "\u2192": "->",
+    "\u2026": "...",
+    "\u00b7": ".",
+    "\u2713": "ok",
+    "\u2717": "x",
+    "\u2502": "|",
+    "\u2500": "-",
+    "\u00b5": "u",
+    "\u03bc": "u",
+    "\u2009": " ",
+    "\u00a0": " ",
+}
+ERRORS = "kvplan-ascii"
+
+
+def _fallback(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    bad = exc.object[exc.start : exc.end]
+    return "".join(ASCII_FALLBACK.get(ch, "?") for ch in bad), exc.end
+
+
+codecs.register_error(ERRORS, _fallback)
+
+
+def guard_streams() -> None:
+    """Make stdout/stderr unable to crash on a character their encoding lacks: typographic
+    characters become their ASCII spelling (U+2212 -> '-'), anything else '?'."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            with contextlib.suppress(ValueError, OSError):
+                stream.reconfigure(errors=ERRORS)
 
 
 def envelope(command: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +90,10 @@ def envelope(command: str, fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def print_json(command: str, fields: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(envelope(command, fields), indent=2, default=_default) + "\n")
+    """One JSON document; NaN or Infinity can never be written (allow_nan=False: the
+    sources refuse non-finite input, so one here is a bug, reported as one error line)."""
+    text = json.dumps(envelope(command, fields), indent=2, default=_default, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def print_error_json(exc: Exception) -> None:

@@ -15,15 +15,15 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kvplan.core import dtypes
+from kvplan.core import dtypes, kv_formats
 from kvplan.core.deployment import Deployment, Kind, Setting, flag_name, settings
-from kvplan.core.engines import engine_named
+from kvplan.core.engines import ENTRY_POINTS, engine_named
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.resolve import ResolvedModel
-from kvplan.units import parse_size
+from kvplan.units import fmt_bytes, parse_size
 
 SIZE_UNIT_HINT = "a size needs a unit, e.g. 40GiB, 512MiB, 80GB"
 
@@ -34,7 +34,29 @@ def flag_names() -> dict[str, str]:
 
 
 def kv_dtype_for(spec: ModelSpec, name: str) -> str:
-    return default_kv_dtype(spec) if name.lower() == "auto" else dtypes.kv_dtype(name)
+    """The KV format for this model: auto = its 16-bit dtype; per-token-head formats resolve
+    by head dim; the DeepSeek MLA formats only for a 576-wide latent (else an input error)."""
+    if name.lower() == "auto":
+        return default_kv_dtype(spec)
+    key = dtypes.kv_dtype(name)
+    if key in kv_formats.PER_TOKEN_HEAD:
+        try:
+            return kv_formats.resolve_per_token_head(key, spec.head_dim)
+        except KeyError:
+            raise KvplanError(
+                f"{name} is not modelled for head_dim {spec.head_dim}",
+                hint=f"head dims: {', '.join(map(str, kv_formats.PER_TOKEN_HEAD_DIMS))}",
+            ) from None
+    fmt = kv_formats.KV_FORMATS.get(key)
+    if fmt is not None and fmt.mla_latent is not None:
+        latent = spec.mla.latent_dim if spec.mla is not None else None
+        if latent != fmt.mla_latent:
+            raise KvplanError(
+                f"{name} is DeepSeek's {fmt.mla_latent}-wide MLA latent format; this model "
+                + (f"caches a {latent}-wide latent" if latent else "has no MLA latent"),
+                hint="use fp8 or nvfp4",
+            )
+    return key
 
 
 def weight_dtype_for(name: str | None) -> str | None:
@@ -59,16 +81,24 @@ def _fraction(value: Any, label: str) -> float:
     return float(value)
 
 
-def _size(value: Any, label: str) -> int:
+def _size(value: Any, label: str, s: Setting) -> int:
     if not isinstance(value, str):
         raise KvplanError(f"{label} must be a size with a unit, got {value!r}", hint=SIZE_UNIT_HINT)
     text = value.strip()
     if text and (text[-1].isdigit() or text.endswith(".")):
         raise KvplanError(f"{label} {value!r} has no unit", hint=SIZE_UNIT_HINT)
     try:
-        return parse_size(text)
+        size = parse_size(text)
     except KvplanError as exc:
         raise KvplanError(f"{label}: {exc.message}", hint=exc.hint) from None
+    if size < s.lo:
+        raise KvplanError(f"{label} must be more than zero, got {value!r}")
+    if s.hi is not None and size > s.hi:
+        raise KvplanError(
+            f"{label} {value!r} is absurdly large (limit {fmt_bytes(s.hi)} per GPU)",
+            hint="sizes are per GPU, e.g. 40GiB",
+        )
+    return size
 
 
 def _text(value: Any, label: str) -> str:
@@ -111,7 +141,28 @@ def parse_deployment(
                 setting=name,
             )
         values[name] = _parse(name, _parser(s, value, label, spec, gpu_file))
-    return Deployment(spec=spec, weights_override=weights_override, **values)
+    _within_gpu(values, spelled)
+    d = Deployment(spec=spec, weights_override=weights_override, **values)
+    _parse("engine_version", lambda: d.profile)  # a release outside every modelled line
+    return d
+
+
+def _within_gpu(values: Mapping[str, Any], spelled: Mapping[str, str]) -> None:
+    """Per-GPU sizes cannot exceed the GPU: `--kv-memory 1000TiB` on an 80 GB card would
+    otherwise answer millions of sequences."""
+    gpu = values.get("gpu")
+    if gpu is None:
+        return
+    total = gpu.memory_bytes
+    for name in ("kv_memory", "activation_reserve", "overhead"):
+        size = values.get(name)
+        if size is not None and size > total:
+            raise KvplanError(
+                f"{spelled[name]} {fmt_bytes(size)} is more than the whole GPU "
+                f"({fmt_bytes(total)} on {gpu.name})",
+                hint="sizes are per GPU",
+                setting=name,
+            )
 
 
 def _parser(
@@ -120,12 +171,23 @@ def _parser(
     parsers: dict[Kind, Callable[[], Any]] = {
         Kind.INT: lambda: _int(value, label, s),
         Kind.FRACTION: lambda: _fraction(value, label),
-        Kind.SIZE: lambda: _size(value, label),
+        Kind.SIZE: lambda: _size(value, label, s),
+        Kind.ENGINE_VERSION: lambda: _text(value, label).strip(),
+        Kind.ENTRY_POINT: lambda: _entry_point(value, label),
         Kind.KV_DTYPE: lambda: kv_dtype_for(spec, _text(value, label)),
         Kind.WEIGHT_DTYPE: lambda: weight_dtype_for(_text(value, label)),
         Kind.GPU: lambda: load_gpus(gpu_file).get(_text(value, label)),
     }
     return parsers[s.kind]
+
+
+def _entry_point(value: Any, label: str) -> str:
+    text = _text(value, label).strip().lower()
+    if text not in ENTRY_POINTS:
+        raise KvplanError(
+            f"{label} must be one of {', '.join(ENTRY_POINTS)}, got {value!r}",
+        )
+    return text
 
 
 def _parse(name: str, parse: Callable[[], Any]) -> Any:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from kvplan.core.gpu import GpuCatalogFile, GpuSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.data import configs_dir, load_yaml_file
+from kvplan.sources.validate import printable, screen_gpu_entries
 
 GPU_FILE_ENV = "KVPLAN_GPU_FILE"
 
@@ -29,6 +30,7 @@ def normalize_name(name: str) -> str:
 
 def _load_file(path: Path) -> tuple[GpuSpec, ...]:
     raw = load_yaml_file(path)
+    screen_gpu_entries(raw, origin=printable(str(path)))
     try:
         return GpuCatalogFile.model_validate(raw).gpus
     except ValidationError as exc:
@@ -40,7 +42,7 @@ def _load_file(path: Path) -> tuple[GpuSpec, ...]:
                 where = f"gpus[{loc[1]}] ({raw['gpus'][loc[1]].get('name', '?')}): " + ".".join(
                     str(p) for p in loc[2:]
                 )
-        raise KvplanError(f"{path}: {where}: {err['msg']}") from None
+        raise KvplanError(f"{printable(str(path))}: {where}: {err['msg']}") from None
 
 
 class GpuCatalog:
@@ -71,7 +73,7 @@ class GpuCatalog:
             if names
             else "see `kvplan gpus` for the catalog, or add one with --gpu-file"
         )
-        raise KvplanError(f"unknown GPU {name!r}", hint=hint)
+        raise KvplanError(f"unknown GPU {printable(repr(name))}", hint=hint)
 
 
 @cache
@@ -83,9 +85,13 @@ def load_gpus(user_file: str | None = None) -> GpuCatalog:
     catalog = GpuCatalog(_bundled())
     path_text = user_file or os.environ.get(GPU_FILE_ENV)
     if path_text:
-        path = Path(path_text).expanduser()
-        if not path.is_file():
-            raise KvplanError(f"GPU file {path_text}: no such file")
+        try:
+            path = Path(path_text).expanduser()
+            exists = path.exists()
+        except (OSError, RuntimeError, ValueError):
+            exists = False
+        if not exists:
+            raise KvplanError(f"GPU file {printable(path_text)}: no such file", setting="gpu_file")
         for gpu in _load_file(path):
             catalog.add(gpu)
     return catalog

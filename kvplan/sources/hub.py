@@ -3,7 +3,10 @@
 Everything goes through `huggingface_hub`, so its rules hold unchanged: HF_ENDPOINT,
 HF_HOME / HF_HUB_CACHE, HF_HUB_OFFLINE, HF_TOKEN or the saved login, its retries and
 timeouts (HF_HUB_ETAG_TIMEOUT, HF_HUB_DOWNLOAD_TIMEOUT), and its fall-back to the cache
-when the network is down. It is imported inside functions only, so local and catalog
+when the network is down. On top, one overall deadline (KVPLAN_HUB_DEADLINE seconds,
+default 15) bounds the whole look-up, retries included: an endpoint that accepts and never
+answers, or refuses and is retried with back-off, ends in one error line naming what was
+tried, never in minutes of waiting. It is imported inside functions only, so local and catalog
 answers never pay for it. Only JSON is read: no remote code runs, no weights download.
 """
 
@@ -13,17 +16,29 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from math import ceil
 from pathlib import Path
+from typing import Any, NoReturn, TypeVar, cast
 
 from pydantic import ValidationError
 
 from kvplan import __version__
-from kvplan.errors import KvplanError
+from kvplan.errors import HubError, KvplanError
 from kvplan.sources.catalog import load_catalog
 from kvplan.sources.parse import parse_config_text
-from kvplan.sources.resolve import CONFIG_FILES, MAX_CONFIG_BYTES, ExactWeights, ResolvedModel
+from kvplan.sources.resolve import (
+    CONFIG_FILES,
+    MAX_CONFIG_BYTES,
+    ExactWeights,
+    ResolvedModel,
+    read_config_bytes,
+)
+from kvplan.sources.validate import HUB_DEADLINE_ENV, env_seconds, hub_deadline, printable
+
+T = TypeVar("T")
 
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 ASSETS_SCHEMA = 1
@@ -60,26 +75,75 @@ def fetch_model(name: str, *, revision: str | None, token: str | None) -> Resolv
 
     `token=None` lets huggingface_hub pick HF_TOKEN or the saved login.
     """
+    deadline = hub_deadline()  # before importing huggingface_hub: bad values are one line
+    for variable in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
+        env_seconds(variable, 10, integer=True)
     _quiet_hub()
     repo_id = name.strip()
-    path = _download_config(repo_id, revision=revision, token=token)
+    started = time.monotonic()
+    path = within(
+        deadline,
+        lambda: _download_config(repo_id, revision=revision, token=token),
+        on_timeout=lambda: _late(repo_id, revision, deadline),
+    )
     try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise KvplanError(f"hub:{repo_id}: {path.name} is too large for a model config")
-        data = path.read_bytes()
+        data = read_config_bytes(path, max_bytes=MAX_CONFIG_BYTES)
     except OSError as exc:
         raise KvplanError(
             f"hub:{repo_id}: cannot read the cached {path.name} ({exc.strerror})"
         ) from None
     spec = parse_config_text(data, name=repo_id, origin=f"hub:{repo_id}")
     commit = path.parent.name if COMMIT_SHA.match(path.parent.name) else revision
-    exact, note = exact_weights(repo_id, commit=commit, token=token)
+    left = max(deadline - (time.monotonic() - started), 0.5)
+    exact, note = within(
+        left,
+        lambda: exact_weights(repo_id, commit=commit, token=token),
+        on_timeout=lambda: (
+            None,
+            "weight bytes estimated from the architecture: the safetensors headers did not "
+            f"arrive within the {deadline:g} s Hub deadline ({HUB_DEADLINE_ENV})",
+        ),
+    )
     assumptions = (*spec.assumptions, note) if note else spec.assumptions
     spec = spec.model_copy(
         update={"assumptions": assumptions, "source": f"hub ({repo_id}@{commit or 'main'})"}
     )
     return ResolvedModel(
         spec=spec, source="hub", location=repo_id, revision=commit, exact_weights=exact
+    )
+
+
+def within(seconds: float, work: Callable[[], T], *, on_timeout: Callable[[], T]) -> T:
+    """Run `work` with a wall-clock limit: huggingface_hub has per-request timeouts and
+    retries with back-off, but no overall deadline. The work runs in a daemon thread (a
+    blocked socket cannot be interrupted); past the deadline `on_timeout` answers, or
+    raises, and the thread is abandoned (it cannot keep the process alive)."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=run, name="kvplan-hub", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        return on_timeout()
+    if "error" in box:
+        raise box["error"]
+    return cast(T, box["value"])
+
+
+def _late(repo_id: str, revision: str | None, deadline: float) -> NoReturn:
+    from huggingface_hub import constants
+
+    rev = revision or "main"
+    raise HubError(
+        f"{repo_id}: no answer from the Hub within the {deadline:g} s deadline "
+        f"({HUB_DEADLINE_ENV}); tried {constants.ENDPOINT}/{repo_id}/resolve/{rev}/config.json",
+        hint=f"check the network and HF_ENDPOINT, raise {HUB_DEADLINE_ENV}, {LOCAL_HINT}",
     )
 
 
@@ -306,7 +370,7 @@ def exact_weights(
         try:
             result = (
                 summarize_safetensors(
-                    (t.dtype, t.parameter_count, t.data_offsets)
+                    (t.dtype, _elements(t.shape, t.parameter_count), t.data_offsets)
                     for f in meta.files_metadata.values()
                     for t in f.tensors.values()
                 ),
@@ -318,20 +382,56 @@ def exact_weights(
     return result
 
 
+MAX_TENSOR_ELEMENTS = 1 << 48  # one tensor: far beyond any checkpoint (the largest ~1e11)
+MAX_CHECKPOINT_BYTES = 1 << 53  # 8 PiB: far beyond any checkpoint (the largest ~2e12 bytes)
+
+
+def _elements(shape: Any, count: Any) -> int:
+    """The element count of a tensor, refused (ValueError) when a dimension is negative
+    or not an integer: huggingface_hub multiplies the dimensions as given."""
+    dims = list(shape) if isinstance(shape, (list, tuple)) else None
+    if dims is None or not all(isinstance(d, int) and not isinstance(d, bool) for d in dims):
+        raise ValueError(f"a tensor shape is not a list of integers: {printable(repr(shape))}")
+    if any(d < 0 for d in dims):
+        raise ValueError(f"a tensor has a negative dimension: {dims}")
+    return int(count)
+
+
 def summarize_safetensors(tensors: Iterable[tuple[str, int, tuple[int, int]]]) -> ExactWeights:
     """Sum (dtype, elements, data_offsets) triples: bytes = elements x dtype size, rounded up
-    per tensor for packed sub-byte dtypes; an unknown dtype counts its stored span."""
+    per tensor for packed sub-byte dtypes; an unknown dtype counts its stored span.
+
+    Every figure is checked (ValueError): elements and offsets non-negative integers,
+    offsets ordered, the total plausible, so a corrupt header never yields a negative or
+    absurd weight size."""
     total = 0
     by_dtype: dict[str, int] = {}
-    for dtype, count, (start, end) in tensors:
+    for dtype, count, offsets in tensors:
+        start, end = _offsets(offsets)
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise ValueError(f"element count {count!r} is not an integer")
+        if not 0 <= count <= MAX_TENSOR_ELEMENTS:
+            raise ValueError(f"element count {count:,} is negative or absurd")
         bits = SAFETENSORS_BITS.get(dtype)
         total += ceil(count * bits / 8) if bits is not None else end - start
+        if total > MAX_CHECKPOINT_BYTES:
+            raise ValueError(f"the tensors add up to more than {MAX_CHECKPOINT_BYTES:,} bytes")
         by_dtype[dtype] = by_dtype.get(dtype, 0) + count
     return ExactWeights(
         total_bytes=total,
         parameters_by_dtype=dict(sorted(by_dtype.items())),
         total_parameters=sum(by_dtype.values()),
     )
+
+
+def _offsets(offsets: Any) -> tuple[int, int]:
+    pair = tuple(offsets) if isinstance(offsets, (list, tuple)) else ()
+    if len(pair) != 2 or not all(isinstance(x, int) and not isinstance(x, bool) for x in pair):
+        raise ValueError(f"data_offsets {printable(repr(offsets))} is not two integers")
+    start, end = pair
+    if not 0 <= start <= end:
+        raise ValueError(f"data_offsets [{start}, {end}] are negative or out of order")
+    return start, end
 
 
 def _assets_file(repo_id: str, commit: str | None) -> Path | None:

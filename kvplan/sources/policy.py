@@ -15,7 +15,6 @@ the code path behind `kvplan fit`, so a policy target means what the same flags 
 from __future__ import annotations
 
 import difflib
-import glob
 import json
 import re
 from dataclasses import dataclass
@@ -34,7 +33,14 @@ from kvplan.sources.deployment import exact_weights, parse_deployment
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.lint import ConfigLint, lint_config
 from kvplan.sources.parse import parse_config_dict
-from kvplan.sources.resolve import CONFIG_FILES, MAX_CONFIG_BYTES, resolve_model
+from kvplan.sources.resolve import (
+    CONFIG_FILES,
+    expand_user,
+    read_config_bytes,
+    resolve_model,
+    safe_glob,
+)
+from kvplan.sources.validate import load_json, printable, screen_config
 from kvplan.units import parse_size
 
 DEFAULT_POLICY = "kvplan.yaml"
@@ -118,6 +124,8 @@ def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
     if setting.kind is Kind.ENGINE:
         engines = Literal[tuple(e.value for e in Engine)]  # type: ignore[valid-type]
         return engines | None, Field(None, description=described)
+    if setting.kind is Kind.ENTRY_POINT:
+        return Literal["serve", "llm"] | None, Field(None, description=described)
     return str | None, Field(None, min_length=1, description=setting.help)
 
 
@@ -462,7 +470,7 @@ class LoadedPolicy:
 
 def load_policy(path_text: str) -> LoadedPolicy:
     """Read, validate and resolve a policy file into core Targets (KvplanError on bad input)."""
-    path = Path(path_text).expanduser()
+    path = expand_user(path_text)
     raw, lines = read_yaml(path, origin=path_text)
     if raw is None:
         raise KvplanError(
@@ -619,10 +627,10 @@ def _model_paths(model: str, base: Path) -> list[Path] | None:
     """Local files for a model glob or path (relative to the policy's folder); None when the
     name is not local (a catalog name or Hub id)."""
     if GLOB_CHARS & set(model):
-        pattern = Path(model).expanduser()
+        pattern = expand_user(model)
         full = pattern if pattern.is_absolute() else base / pattern
-        return sorted(Path(p) for p in glob.glob(str(full), recursive=True) if Path(p).is_file())
-    candidate = Path(model).expanduser()
+        return safe_glob(str(full))
+    candidate = expand_user(model)
     if not candidate.is_absolute():
         candidate = base / candidate
     return [candidate] if candidate.exists() else None
@@ -700,12 +708,12 @@ def expand_config_paths(args: list[str]) -> list[Path]:
     out: list[Path] = []
     for arg in args:
         if GLOB_CHARS & set(arg) and not Path(arg).exists():
-            hits = sorted(Path(p) for p in glob.glob(arg, recursive=True) if Path(p).is_file())
+            hits = safe_glob(arg)
             if not hits:
                 raise KvplanError(f"{arg}: no files match")
             out += hits
             continue
-        path = Path(arg).expanduser()
+        path = expand_user(arg)
         if path.is_dir():
             inside = [path / n for n in CONFIG_FILES if (path / n).is_file()]
             if not inside:
@@ -742,24 +750,13 @@ def _json_key_line(text: str, key: str) -> int | None:
 def read_config_raw(path: Path) -> dict[str, Any]:
     """A config file as a dict; unreadable files (not JSON, not an object) are input errors."""
     try:
-        size = path.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise KvplanError(f"{path}: file is {size:,} bytes, too large for a model config")
-        data = path.read_bytes()
+        data = read_config_bytes(path)
     except OSError as exc:
-        raise KvplanError(f"{path}: cannot read ({exc.strerror})") from None
-    try:
-        raw = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise KvplanError(
-            f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except UnicodeDecodeError:
-        raise KvplanError(f"{path}: not a text file") from None
-    except RecursionError:
-        raise KvplanError(f"{path}: JSON nested too deeply for a model config") from None
+        raise KvplanError(f"{printable(str(path))}: cannot read ({exc.strerror})") from None
+    raw = load_json(data, origin=printable(str(path)))
     if not isinstance(raw, dict):
         raise KvplanError(f"{path}: a model config must be a JSON object, got {_type_name(raw)}")
+    screen_config(raw, origin=printable(str(path)), hazards_only=True)
     return raw
 
 

@@ -1,0 +1,127 @@
+"""How vLLM's hybrid KV-cache manager (V1) lays out a model whose layers cache differently
+(sliding / chunked-local + full attention, attention + Mamba / linear-attention state).
+
+vllm/v1/core/kv_cache_utils.py (`_get_kv_cache_groups_uniform_page_size`; 0.33:
+core/kv_cache_planning.py) and platforms/interface.py (`_align_hybrid_block_size`):
+
+  1. Layers are bucketed by spec (kind, window). State layers (Mamba, GDN, short-conv:
+     kind NONE) have one page per request holding the whole state.
+  2. With state layers the attention block size is raised to the smallest multiple of the
+     kernel alignment (16) whose page is at least the state page; the state page is then
+     padded up to the attention page ("Setting attention block size to N tokens").
+  3. group_size = the smallest bucket's layer count, or the largest's when that is under
+     1.5x the smallest; each bucket is split into cdiv(n, group_size) groups and the short
+     ones padded with dummy layers ("Add N padding layers").
+  4. All groups share one block pool: a block is group_size pages, so
+     num_blocks = available // (group_size x page).
+  5. A request at max_model_len L needs, per group: full cdiv(L, block); sliding
+     cdiv(min(window - 1 + max_num_batched_tokens, L), block) + 1; chunked-local
+     cdiv(min(chunk + max_num_batched_tokens, L), block); state 1 page.
+     Max concurrency = num_blocks / that sum; the 0.10-0.20 "GPU KV cache size" line prints
+     (num_blocks // num_groups) x block (it under-states hybrids, vllm#40691); from 0.22 it
+     prints int(concurrency x L).
+
+Checked against vLLM 0.19 H100 logs: Gemma-2 2B/9B/27B, Gemma-3 27B (7 groups, 8 padding
+layers), gpt-oss-20b TP 2 (tests/test_engine_model.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import ceil
+
+from kvplan.core import kvcache
+from kvplan.core.dtypes import DTYPE_BYTES
+from kvplan.core.geometry import Layer, LayerKind, ModelSpec
+
+KERNEL_ALIGNMENT = 16
+
+
+@dataclass(frozen=True)
+class Group:
+    kind: LayerKind
+    window: int | None
+    layers: int  # real layers in the group (the rest of group_size is padding)
+
+
+@dataclass(frozen=True)
+class HybridLayout:
+    block_size: int  # tokens per attention block (raised for state hybrids)
+    page_bytes: int  # one layer's page (all pages unified)
+    group_size: int
+    groups: tuple[Group, ...]
+    padding_layers: int
+
+    @property
+    def bytes_per_block(self) -> int:
+        return self.group_size * self.page_bytes
+
+    def blocks_per_request(
+        self, max_model_len: int, batched_tokens: int, speculative_tokens: int = 0
+    ) -> int:
+        total = 0
+        block = self.block_size
+        for g in self.groups:
+            if g.kind is LayerKind.NONE:
+                total += 1 + speculative_tokens  # 1 + num_speculative_blocks state pages
+            elif g.kind is LayerKind.SLIDING and g.window is not None:
+                total += ceil(min(g.window - 1 + batched_tokens, max_model_len) / block) + 1
+            elif g.kind is LayerKind.CHUNKED and g.window is not None:
+                total += ceil(min(g.window + batched_tokens, max_model_len) / block)
+            else:
+                total += ceil(max_model_len / block)
+        return total
+
+
+def vllm_layout(
+    stage: ModelSpec, kv_dtype: str, *, kv_heads: int, block_size: int
+) -> HybridLayout | None:
+    """The hybrid layout of one pipeline stage, or None when every layer caches alike (or
+    when pages differ in a way kvplan does not model: then the uniform math applies)."""
+    buckets: dict[tuple[LayerKind, int | None], int] = {}
+    for layer in stage.layers:
+        key = (layer.kind, layer.window)
+        buckets[key] = buckets.get(key, 0) + 1
+    if len(buckets) < 2:
+        return None
+    attention = [k for k in buckets if k[0] is not LayerKind.NONE]
+    per_token = {
+        k: kvcache.elements_per_token(stage, _first(stage, k), kv_heads) * DTYPE_BYTES[kv_dtype]
+        for k in attention
+    }
+    if len(set(per_token.values())) > 1:
+        return None  # mixed page sizes (different heads per layer kind): not modelled
+    block = block_size
+    if not attention:
+        return None
+    token_bytes = next(iter(per_token.values()))
+    if any(k[0] is LayerKind.NONE for k in buckets):
+        state_layers = [layer for layer in stage.layers if layer.kind is LayerKind.NONE]
+        state_page = max(
+            ceil(layer.state_elements * DTYPE_BYTES[kvcache.state_dtype(stage)])
+            for layer in state_layers
+        )
+        needed = ceil(state_page / token_bytes)
+        block = max(block, ceil(needed / KERNEL_ALIGNMENT) * KERNEL_ALIGNMENT)
+    page = ceil(block * token_bytes)
+    counts = list(buckets.values())
+    smallest, largest = min(counts), max(counts)
+    group_size = largest if largest < 1.5 * smallest else smallest
+    groups: list[Group] = []
+    padding = 0
+    for (kind, window), n in buckets.items():
+        parts = ceil(n / group_size)
+        padding += parts * group_size - n
+        for i in range(parts):
+            groups.append(Group(kind, window, min(group_size, n - i * group_size)))
+    return HybridLayout(
+        block_size=block,
+        page_bytes=page,
+        group_size=group_size,
+        groups=tuple(groups),
+        padding_layers=padding,
+    )
+
+
+def _first(stage: ModelSpec, key: tuple[LayerKind, int | None]) -> Layer:
+    return next(layer for layer in stage.layers if (layer.kind, layer.window) == key)

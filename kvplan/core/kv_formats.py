@@ -1,0 +1,95 @@
+"""Quantized KV-cache formats with their real bytes, named as the engines name them.
+
+Each format is an exact number of bytes per cached element, scales included, so the page
+math stays exact integer arithmetic:
+
+  fp8 (fp8_e4m3, fp8_e5m2)   1 B; one scale per tensor (per layer: negligible, not counted)
+                             (vllm/utils/torch_utils.py STR_DTYPE_TO_TORCH_DTYPE: uint8).
+  nvfp4                      4-bit values + one fp8 scale per 16 values: head/2 + head/16
+                             bytes per K and per V vector = 9/16 B per element
+                             (vLLM nvfp4_kv_cache_full_dim; the per-tensor global scale is
+                             not per token). A layout that also keeps an fp32 scale per row
+                             (76 B per 128-wide row, FlashML-org/FreeToken#408) is +1/32.
+  int8_per_token_head,       1 B values + one fp32 scale per token, head and K/V vector:
+  fp8_per_token_head         (head_dim + 4) / head_dim B per element; resolved per head dim.
+  fp8_ds_mla                 DeepSeek-V3.2 sparse MLA: 656 B per token per layer for the
+                             576-wide latent (512 fp8 no-RoPE values + 4 fp32 tile scales
+                             + 64 bf16 RoPE values) (vLLM mla_attention.py
+                             MLAAttention.get_kv_cache_spec; vllm-kv-rules.md sec. 3).
+  nvfp4_ds_mla               352 B per token per layer in vLLM 0.33 (same source); forks
+                             use other layouts (400 B, 432 B: local-inference-lab/vllm#82).
+
+The two DeepSeek formats exist only for a 576-wide MLA latent; the deployment parser
+refuses them elsewhere (fail closed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+DS_MLA_LATENT = 576  # kv_lora_rank 512 + qk_rope_head_dim 64
+PER_TOKEN_HEAD_DIMS = (32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 512)
+SCALE_FP32 = 4
+
+
+@dataclass(frozen=True)
+class KvFormat:
+    name: str  # kvplan's canonical name (the engine's own where there is one)
+    bytes_per_element: Fraction
+    note: str
+    mla_latent: int | None = None  # only valid for an MLA latent of this width
+    head_dim: int | None = None  # per-token-head formats: resolved for this head dim
+
+
+def _per_token_head(base: str, d: int) -> KvFormat:
+    return KvFormat(
+        name=f"{base}_per_token_head_d{d}",
+        bytes_per_element=Fraction(d + SCALE_FP32, d),
+        note=f"1-byte {base} values + one fp32 scale per token, head and K/V vector "
+        f"(head_dim {d}): {d + SCALE_FP32}/{d} B/element",
+        head_dim=d,
+    )
+
+
+KV_FORMATS: dict[str, KvFormat] = {
+    f.name: f
+    for f in (
+        KvFormat(
+            "nvfp4",
+            Fraction(9, 16),
+            "4-bit values + one fp8 scale per 16 = head/2 + head/16 bytes per K and V vector",
+        ),
+        KvFormat(
+            "fp8_ds_mla",
+            Fraction(656, DS_MLA_LATENT),
+            "656 B per token per layer: 512 fp8 + 4 fp32 scales + 64 bf16 RoPE values",
+            mla_latent=DS_MLA_LATENT,
+        ),
+        KvFormat(
+            "nvfp4_ds_mla",
+            Fraction(352, DS_MLA_LATENT),
+            "352 B per token per layer (vLLM 0.33 layout)",
+            mla_latent=DS_MLA_LATENT,
+        ),
+        *(_per_token_head(base, d) for base in ("int8", "fp8") for d in PER_TOKEN_HEAD_DIMS),
+    )
+}
+
+# Engine spellings -> kvplan names (vLLM --kv-cache-dtype, SGLang --kv-cache-dtype,
+# TensorRT-LLM kv_cache_config.dtype).
+ENGINE_ALIASES: dict[str, str] = {
+    "fp8_inc": "fp8",
+    "nvfp4_kv": "nvfp4",
+    "fp4_e2m1": "nvfp4",
+}
+
+PER_TOKEN_HEAD = ("int8_per_token_head", "fp8_per_token_head")
+
+
+def resolve_per_token_head(name: str, head_dim: int) -> str:
+    """int8_per_token_head -> int8_per_token_head_d128 for a model with 128-wide heads."""
+    key = f"{name}_d{head_dim}"
+    if key not in KV_FORMATS:
+        raise KeyError(key)
+    return key
