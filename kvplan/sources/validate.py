@@ -61,7 +61,7 @@ def _keys(names: tuple[str, ...], bound: Bound) -> dict[str, Bound]:
     return dict.fromkeys(names, bound)
 
 
-LAYERS = Bound(1, 1024, why="catalog maximum 94 (Qwen3-235B-A22B)")
+LAYERS = Bound(1, 2048, why="catalog maximum 118 (Nemotron-H-56B)")
 HIDDEN = Bound(1, 1 << 18, why="catalog maximum 14,336 (BLOOM)")
 HEADS = Bound(1, 4096, why="catalog maximum 128 (Falcon-40B, DeepSeek-V2)")
 KV_HEADS = Bound(1, 4096, why="catalog maximum 128 (DeepSeek-V2)")
@@ -439,7 +439,8 @@ def _is_count(value: Any) -> bool:
 # ---- design flags (pick-g) -----------------------------------------------------------------
 # The geometry flags take the same plausible ranges as the config keys they stand for.
 DESIGN_LIMITS: dict[str, Bound] = {
-    "--layers": LAYERS,
+    # designs keep the earlier 1,024 (config layers rose to 2,048 for Nemotron-H-56B's 118)
+    "--layers": Bound(1, 1024, why="designs: the largest answers within a second"),
     "--heads": HEADS,
     "--head-dim": HEAD_DIM,
     "--hidden": HIDDEN,
