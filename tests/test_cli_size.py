@@ -191,13 +191,29 @@ BAD_FILES = [
     (
         "g-not-dividing",
         {**GOOD, "num_key_value_heads": 5},
-        "key num_key_value_heads (5) does not divide num_attention_heads (32)",
+        "key num_key_value_heads (5) does not divide num_attention_heads (32): query heads "
+        "cannot be grouped evenly",
     ),
     (
         "head-dim",
         {**GOOD, "model_type": "gpt_neox", "num_key_value_heads": 32, "head_dim": 96},
         "key head_dim (96) x num_attention_heads (32) = 3072 does not match hidden_size (4096), "
         "which gpt_neox's attention projections require",
+    ),
+    (
+        "unknown-layer-kind",
+        {**GOOD, "num_hidden_layers": 2, "layer_types": ["linear_attention", "full_attention"]},
+        "key layer_types has unknown layer type 'linear_attention'",
+    ),
+    (
+        "bad-pattern",
+        {
+            **GOOD,
+            "model_type": "nemotron_h",
+            "num_hidden_layers": 3,
+            "hybrid_override_pattern": "M*Q",
+        },
+        "key hybrid_override_pattern has an unknown layer character 'Q' at position 2",
     ),
     (
         "window",
@@ -316,6 +332,31 @@ def test_subprocess_bad_input_has_no_traceback(tmp_path: Path):
     proc = run_module("size", str(path))
     assert proc.returncode == 2
     assert proc.stderr == (
-        f"Error: {path}: key num_key_value_heads (3) does not divide num_attention_heads (32)\n"
+        f"Error: {path}: key num_key_value_heads (3) does not divide num_attention_heads (32): "
+        "query heads cannot be grouped evenly\n"
     )
     assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_size_shows_a_line_per_layer_kind_and_the_fixed_state(cli):
+    code, out, err = cli(
+        "size", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "--ctx", "1000", "--json"
+    )
+    assert code == 0, err
+    doc = json.loads(out)
+    # Mamba-2 state per layer: SSM 64 heads x 64 x d_state 128 in float32 (4 B) + conv
+    # (64 * 64 + 2 * 8 groups * 128) channels x (kernel 4 - 1) in bf16
+    mamba = 64 * 64 * 128 * 4 + (64 * 64 + 2 * 8 * 128) * 3 * 2
+    per_token = 6 * 2 * 2 * 128 * 2  # 6 attention blocks, G 2, d_head 128, bf16
+    assert doc["fixed_state_bytes_per_sequence"] == 23 * mamba == 49_082_368
+    assert doc["kv_bytes_per_sequence"] == per_token * 1000 + 23 * mamba
+    kinds = {row["kind"]: row for row in doc["layers_by_kind"]}
+    assert set(kinds) == {"mamba2", "moe_only", "full"}
+    assert (kinds["mamba2"]["layers"], kinds["mamba2"]["state_bytes_per_sequence"]) == (23, mamba)
+    assert (kinds["moe_only"]["layers"], kinds["moe_only"]["bytes_per_token"]) == (23, 0)
+    full = kinds["full"]
+    assert (full["layers"], full["kv_heads"], full["bytes_per_token"]) == (6, 2, 2 * 2 * 128 * 2)
+    code, text, _ = cli("size", "nvidia/NVIDIA-Nemotron-3-Nano-30B-A3B-BF16", "--ctx", "1000")
+    assert code == 0
+    assert "23 mamba2 layers: nothing per token; fixed state 2,134,016 B/sequence each" in text
+    assert "6 full layers × 2 · G 2 · d_head 128 · 2 B = 6,144 B/token" in text

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from kvplan.core import mixers
 from kvplan.core.geometry import AttentionLayout, LayerKind, ModelSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.catalog import load_catalog
@@ -102,8 +103,8 @@ FAMILIES = [
     ("CohereForAI/aya-23-8B", 32, 32, 8, 128, "gqa", "32 full"),
     ("allenai/OLMo-2-1124-7B", 32, 32, 32, 128, "mha", "32 full"),
     ("bigcode/starcoder2-7b", 32, 36, 4, 128, "gqa", "32 sliding(4096)"),
-    ("ai21labs/AI21-Jamba-1.5-Mini", 32, 32, 8, 128, "hybrid", "28 none + 4 full"),
-    ("Qwen/Qwen3-Next-80B-A3B-Thinking", 48, 16, 2, 256, "hybrid", "36 none + 12 full"),
+    ("ai21labs/AI21-Jamba-1.5-Mini", 32, 32, 8, 128, "hybrid", "28 mamba + 4 full"),
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", 48, 16, 2, 256, "hybrid", "36 gated_deltanet + 12 full"),
 ]
 
 
@@ -169,7 +170,7 @@ def test_params_json_errors_name_the_params_json_key():
     with pytest.raises(
         KvplanError,
         match=r"^p\.json: key n_kv_heads \(7\) does not divide "
-        r"n_heads \(64\)$",
+        r"n_heads \(64\): query heads cannot be grouped evenly$",
     ):
         parse_config_dict(raw, name="x", origin="p.json")
 
@@ -456,7 +457,23 @@ def test_jamba_attention_every_eighth_layer_and_moe_every_second():
     assert [i for i, layer in enumerate(spec.layers) if layer.moe] == list(range(1, 32, 2))
     mamba = [layer for layer in spec.layers if layer.kind is NONE]
     assert {layer.state_elements for layer in mamba} == {8192 * 16 + 8192 * 3}
-    assert all(layer.mixer_params > 0 for layer in mamba)
+    # transformers JambaMambaMixer, hidden 4096, d_inner 8192, d_state 16, d_conv 4,
+    # dt_rank 256: in_proj + conv1d (+bias) + x_proj + dt_proj (+bias) + A_log + D + out_proj
+    # + dt/B/C RMSNorms
+    inner = 8192
+    expected = (
+        4096 * 2 * inner
+        + inner * 4
+        + inner
+        + inner * (256 + 2 * 16)
+        + 256 * inner
+        + inner
+        + inner * 16
+        + inner
+        + inner * 4096
+        + (256 + 2 * 16)
+    )
+    assert {mixers.mixer_params(spec, layer) for layer in mamba} == {expected}
     assert has_assumption(spec, "Mamba state")
 
 
@@ -561,7 +578,10 @@ BAD = [
         {k: v for k, v in GOOD.items() if k != "hidden_size"},
         "missing required key hidden_size / n_embd / d_model / dim",
     ),
-    ({k: v for k, v in GOOD.items() if k != "vocab_size"}, "missing required key vocab_size"),
+    (
+        {k: v for k, v in GOOD.items() if k != "vocab_size"},
+        "missing required key vocab_size / padded_vocab_size / n_vocab",
+    ),
     ({**GOOD, "num_attention_heads": 0}, "key num_attention_heads must be positive, got 0"),
     ({**GOOD, "num_attention_heads": -32}, "key num_attention_heads must be positive, got -32"),
     ({**GOOD, "num_attention_heads": 32.5}, "key num_attention_heads must be an integer, got 32.5"),
@@ -570,7 +590,8 @@ BAD = [
     ({**GOOD, "num_key_value_heads": True}, "key num_key_value_heads must be an integer, got True"),
     (
         {**GOOD, "num_key_value_heads": 5},
-        "key num_key_value_heads (5) does not divide num_attention_heads (32)",
+        "key num_key_value_heads (5) does not divide num_attention_heads (32): query heads "
+        "cannot be grouped evenly",
     ),
     (
         {**GOOD, "num_key_value_heads": 64},
@@ -604,7 +625,7 @@ BAD = [
     ),
     (
         {**GOOD, "num_hidden_layers": 2, "layer_types": ["sliding_attention", "full_attention"]},
-        "layer_types has sliding layers but no sliding_window",
+        "key layer_types has sliding layers but there is no sliding_window",
     ),
     (
         {**GOOD, "num_hidden_layers": 2, "layer_types": ["full_attention"]},

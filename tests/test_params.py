@@ -50,8 +50,30 @@ NOT_ROUNDED: dict[tuple[str, str], str] = {
     ("deepseek-ai/DeepSeek-V2-Lite", "active"): (
         "'2.4B activated' is 2.451B (excl. the input embedding) truncated"
     ),
+    ("google/gemma-4-26B-A4B", "total"): (
+        "'26B' is the multimodal checkpoint's name-size; the text decoder kvplan plans for is "
+        "25.233B, exactly what transformers builds from the same config (crosscheck fixture)"
+    ),
+    ("nvidia/Llama-3_3-Nemotron-Super-49B-v1", "total"): (
+        "'49B' is 49.87B truncated: 49 attention blocks (G 8) and 80 FFN blocks of "
+        "block_configs widths, untied 128256 x 8192 embeddings"
+    ),
+    ("mistralai/Devstral-2-123B-Instruct-2512", "total"): (
+        "'123B' is a name-size; the config gives 125.03B, exactly transformers' count"
+    ),
+    ("baidu/ERNIE-4.5-21B-A3B-PT", "total"): (
+        "'21B' is 21.83B truncated, exactly transformers' count of the config (crosscheck fixture)"
+    ),
+    ("Qwen/Qwen3-Next-80B-A3B-Thinking", "active"): (
+        "'A3B' is a name-size: per token 48 x (10 routed + 1 shared expert of 3 x 2048 x 512, "
+        "router 2048 x 512) = 1.72B, 36 Gated DeltaNet mixers of 33.7M = 1.21B, 12 gated "
+        "attention layers of 27.3M = 0.33B (q_proj emits H*d_head*2: query and output gate), "
+        "LM head 0.31B: 3.56B excluding the input embedding"
+    ),
 }
 NOMINAL_SLACK = 0.05  # how close a NOT_ROUNDED entry must still be
+# Name-sizes further off than NOMINAL_SLACK, each with the arithmetic in NOT_ROUNDED.
+NOMINAL_SLACK_FOR = {("Qwen/Qwen3-Next-80B-A3B-Thinking", "active"): 0.20}
 
 
 def is_rounded(entry: CatalogEntry) -> bool:
@@ -129,7 +151,8 @@ def test_nominal_figures_are_still_close(repo_id: str, kind: str):
     published = entry.published_params if kind == "total" else entry.published_active_params
     assert published is not None
     ours = [total] if kind == "total" else candidates
-    assert min(abs(c - published) for c in ours) <= NOMINAL_SLACK * published
+    slack = NOMINAL_SLACK_FOR.get((repo_id, kind), NOMINAL_SLACK)
+    assert min(abs(c - published) for c in ours) <= slack * published
 
 
 def test_every_published_figure_is_checked():

@@ -58,7 +58,8 @@ def _config(tmp_path: Path, text: str, name: str = "config.json") -> str:
         ('"hidden_size": 1e400', ["key hidden_size is inf"]),
         ('"hidden_size": -Infinity', ["key hidden_size is -inf"]),
         ('"num_hidden_layers": ' + "9" * 5000, ["num_hidden_layers", "5,000 digits"]),
-        ('"num_hidden_layers": 10000000', ["num_hidden_layers is 10,000,000", "1,024"]),
+        # 2,048: ten times the catalog's deepest model (Nemotron-H-56B, 118 layers)
+        ('"num_hidden_layers": 10000000', ["num_hidden_layers is 10,000,000", "2,048"]),
         ('"hidden_size": 1000000000000', ["hidden_size", "beyond any real value"]),
         ('"use_sliding_window": "false"', ["use_sliding_window must be true or false"]),
         ('"multi_query": "false"', ["multi_query must be true or false", "'false'"]),

@@ -19,13 +19,56 @@ class Frozen(BaseModel):
 
 
 class LayerKind(str, Enum):
-    """What one layer keeps per token of context."""
+    """How one layer's cache grows with context (the coarse kind every planner reads)."""
 
-    FULL = "full"  # K and V for every token: 2*G*d_head per token
+    FULL = "full"  # K and V for every token: G*(d_k + d_v) per token
     SLIDING = "sliding"  # like FULL, but only the last `window` tokens
     CHUNKED = "chunked"  # local attention within fixed chunks: at most `window` tokens
     MLA = "mla"  # one compressed latent (kv_lora_rank + rope dims) shared by K and V
-    NONE = "none"  # no per-token cache (Mamba / linear attention): fixed state per sequence
+    NONE = "none"  # no per-token cache (Mamba, linear attention, no-op, cross-attention)
+
+
+class Mixer(str, Enum):
+    """What mixes tokens in one layer: the fine kind. Each is defined once, with its
+    per-token cache, fixed state and parameter formulas, in `kvplan.core.mixers`."""
+
+    ATTENTION = "attention"  # softmax self-attention (full / sliding / chunked by LayerKind)
+    MLA = "mla"  # multi-head latent attention (DeepSeek-V2/V3, Kimi)
+    MLA_INDEXER = "mla_indexer"  # MLA + DSA lightning-indexer keys (DeepSeek-V3.2, GLM-5)
+    CROSS_ATTENTION = "cross_attention"  # attends to a fixed encoder output (Llama-3.2-Vision)
+    MAMBA = "mamba"  # Mamba-1 selective SSM (Jamba)
+    MAMBA2 = "mamba2"  # Mamba-2 SSD (Nemotron-H, Falcon-H1, Granite-4)
+    GATED_DELTANET = "gated_deltanet"  # Gated DeltaNet linear attention (Qwen3-Next, Qwen3.5)
+    SHORT_CONV = "short_conv"  # gated short convolution (LFM2)
+    COMPRESSED = "compressed"  # DeepSeek-V4: shared-KV MQA window + compressed KV entries
+    LINEAR = "linear"  # attention replaced by one hidden x hidden linear (DeciLM)
+    NOOP = "no_op"  # no mixer at all (Nemotron-H MLP/MoE-only blocks, DeciLM no_op)
+
+
+RECURRENT_MIXERS = frozenset({Mixer.MAMBA, Mixer.MAMBA2, Mixer.GATED_DELTANET, Mixer.SHORT_CONV})
+# The mixer a layer has when a reader states only its cache kind (the classic zoo).
+DEFAULT_MIXER = {
+    LayerKind.FULL: Mixer.ATTENTION,
+    LayerKind.SLIDING: Mixer.ATTENTION,
+    LayerKind.CHUNKED: Mixer.ATTENTION,
+    LayerKind.MLA: Mixer.MLA,
+    LayerKind.NONE: Mixer.MAMBA,
+}
+MIXER_KINDS: dict[Mixer, frozenset[LayerKind]] = {
+    Mixer.ATTENTION: frozenset({LayerKind.FULL, LayerKind.SLIDING, LayerKind.CHUNKED}),
+    Mixer.MLA: frozenset({LayerKind.MLA}),
+    Mixer.MLA_INDEXER: frozenset({LayerKind.MLA}),
+    # ratio 0: the window only (SLIDING); ratio r: + one entry per r tokens, growing (FULL)
+    Mixer.COMPRESSED: frozenset({LayerKind.SLIDING, LayerKind.FULL}),
+}
+
+
+class Ffn(str, Enum):
+    """The feed-forward block of one layer."""
+
+    DENSE = "dense"
+    MOE = "moe"
+    NONE = "none"
 
 
 class AttentionLayout(str, Enum):
@@ -36,14 +79,78 @@ class AttentionLayout(str, Enum):
     HYBRID = "hybrid"
 
 
+class StatePart(Frozen):
+    """One fixed-size tensor a layer keeps per sequence (independent of context).
+
+    `dtype` None: the model's float dtype; "kv": whatever dtype the KV cache uses."""
+
+    name: str
+    elements: int = Field(ge=0)
+    dtype: str | None = None
+
+
+class RecurrentDims(Frozen):
+    """Dimensions of a recurrent / convolutional mixer (only the ones its kind uses)."""
+
+    d_inner: int = Field(default=0, ge=0)  # Mamba-1 / Mamba-2 inner width
+    d_state: int = Field(default=0, ge=0)
+    d_conv: int = Field(default=0, ge=0)  # conv kernel width (LFM2: L_cache)
+    dt_rank: int = Field(default=0, ge=0)  # Mamba-1
+    num_heads: int = Field(default=0, ge=0)  # Mamba-2 heads / GDN value heads
+    head_dim: int = Field(default=0, ge=0)  # Mamba-2 head dim / GDN value head dim
+    n_groups: int = Field(default=0, ge=0)  # Mamba-2 B/C groups
+    key_heads: int = Field(default=0, ge=0)  # GDN
+    key_head_dim: int = Field(default=0, ge=0)  # GDN
+    conv_bias: bool = False
+    proj_bias: bool = False
+    inner_norms: bool = False  # Mamba-1 dt/B/C layernorms (Jamba)
+    ssm_dtype: str | None = None  # recurrent state dtype when the config names one
+
+
 class Layer(Frozen):
-    """One decoder layer: its cache kind and its feed-forward kind."""
+    """One decoder layer: its mixer (with cache kind and geometry) and its feed-forward.
+
+    Attention geometry defaults to the model-wide values (`ModelSpec.kv_heads`, `head_dim`,
+    `v_head_dim`); a layer that differs (Gemma-4 global layers, MiMo-V2 sliding layers,
+    DeciLM blocks) states its own."""
 
     kind: LayerKind
     window: int | None = Field(default=None, gt=0)
+    mixer: Mixer | None = None  # None: DEFAULT_MIXER[kind]
     moe: bool = False
-    state_elements: int = Field(default=0, ge=0)  # NONE layers: fixed state per sequence
-    mixer_params: int = Field(default=0, ge=0)  # NONE layers: params of the non-attention mixer
+    ffn: Ffn | None = None  # None: MOE if moe else DENSE
+    ffn_width: int | None = Field(default=None, gt=0)  # dense width when it differs per layer
+    query_heads: int | None = Field(default=None, gt=0)
+    kv_heads: int | None = Field(default=None, gt=0)
+    head_dim: int | None = Field(default=None, gt=0)
+    v_head_dim: int | None = Field(default=None, gt=0)
+    k_eq_v: bool = False  # no V projection: V = K (Gemma-4 attention_k_eq_v)
+    index_head_dim: int = Field(default=0, ge=0)  # DSA lightning-indexer key per token
+    index_heads: int = Field(default=0, ge=0)
+    encoder_tokens: int = Field(default=0, ge=0)  # cross-attention: encoder K/V per sequence
+    compress_ratio: int = Field(default=0, ge=0)  # DeepSeek-V4: one KV entry per r tokens
+    local_window: int | None = Field(default=None, gt=0)  # its sliding K/V window (FULL kind)
+    norms: int | None = Field(default=None, ge=0)  # None: ModelSpec.norms_per_layer
+    recurrent: RecurrentDims | None = None
+    state_elements_override: int | None = Field(default=None, ge=0)  # legacy readers only
+    mixer_params: int = Field(default=0, ge=0)  # legacy: params of an opaque mixer
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_defaults(cls, data: object) -> object:
+        if isinstance(data, dict):
+            data = dict(data)
+            if "state_elements" in data:  # the pre-registry spelling
+                data["state_elements_override"] = data.pop("state_elements")
+            kind = data.get("kind")
+            if data.get("mixer") is None and kind is not None:
+                data["mixer"] = DEFAULT_MIXER[LayerKind(kind)]
+            ffn = data.get("ffn")
+            if ffn is None:
+                data["ffn"] = Ffn.MOE if data.get("moe") else Ffn.DENSE
+            else:
+                data["moe"] = Ffn(ffn) is Ffn.MOE
+        return data
 
     @model_validator(mode="after")
     def _window_matches_kind(self) -> Layer:
@@ -52,7 +159,62 @@ class Layer(Frozen):
             raise ValueError(f"{self.kind.value} layer needs a window")
         if not windowed and self.window is not None:
             raise ValueError(f"{self.kind.value} layer cannot have a window")
+        assert self.mixer is not None
+        allowed = MIXER_KINDS.get(self.mixer, frozenset({LayerKind.NONE}))
+        if self.kind not in allowed:
+            raise ValueError(f"a {self.mixer.value} layer cannot have cache kind {self.kind.value}")
+        if (
+            self.mixer in RECURRENT_MIXERS
+            and self.recurrent is None
+            and (self.state_elements_override is None)
+        ):
+            raise ValueError(f"a {self.mixer.value} layer needs its recurrent dimensions")
+        if self.index_head_dim and self.mixer not in (Mixer.MLA_INDEXER, Mixer.COMPRESSED):
+            raise ValueError("only an MLA + indexer or a compressed layer has indexer keys")
+        if self.mixer is Mixer.COMPRESSED and (self.kind is LayerKind.FULL) != bool(
+            self.compress_ratio
+        ):
+            raise ValueError("a compressed layer grows (full) exactly when it has a ratio")
         return self
+
+    @property
+    def mixer_kind(self) -> Mixer:
+        assert self.mixer is not None
+        return self.mixer
+
+    @property
+    def ffn_kind(self) -> Ffn:
+        assert self.ffn is not None
+        return self.ffn
+
+    @property
+    def is_attention(self) -> bool:
+        """Self-attention with a per-token K/V cache (not MLA)."""
+        return self.mixer is Mixer.ATTENTION
+
+    @property
+    def state_elements(self) -> int:
+        """Fixed cache elements per sequence (all state parts together)."""
+        from kvplan.core.mixers import state_parts  # the registry lives beside the formulas
+
+        return sum(part.elements for part in state_parts(self))
+
+    def label(self) -> str:
+        """'full', 'sliding(4096)', 'mamba2', 'mla_indexer', 'cross_attention', 'moe_only'
+        (no mixer, MoE only), 'mlp_only', 'no_op' (nothing at all)."""
+        assert self.mixer is not None
+        if self.mixer is Mixer.ATTENTION:
+            base = self.kind.value if self.window is None else f"{self.kind.value}({self.window})"
+            return base
+        if self.mixer is Mixer.COMPRESSED:
+            window = self.window or self.local_window
+            if not self.compress_ratio:
+                return f"mqa_sliding({window})"
+            kind = "csa" if self.index_head_dim else "hca"
+            return f"{kind}_1/{self.compress_ratio}+sliding({window})"
+        if self.mixer is Mixer.NOOP and self.ffn is not Ffn.NONE:
+            return "moe_only" if self.ffn is Ffn.MOE else "mlp_only"
+        return str(self.mixer.value)
 
 
 class MlaDims(Frozen):
@@ -78,12 +240,27 @@ class MoeDims(Frozen):
     shared_intermediate: int = Field(default=0, ge=0)  # per shared expert
     shared_expert_gate: bool = False  # Qwen2-MoE style sigmoid gate on the shared expert
     router_bias: bool = False
+    latent_size: int | None = Field(default=None, gt=0)  # LatentMoE: experts work in this width
+    dense_width: int = Field(default=0, ge=0)  # a dense MLP beside the experts (0: none)
 
     @model_validator(mode="after")
     def _top_k(self) -> MoeDims:
         if self.experts_per_token > self.num_experts:
             raise ValueError("experts per token exceeds the number of experts")
         return self
+
+
+class CompressedAttentionDims(Frozen):
+    """DeepSeek-V4 attention projections (transformers DeepseekV4Attention): low-rank query
+    (q_a: hidden x q_lora, q_b: q_lora x H*d), one shared K=V projection hidden x d, grouped
+    low-rank output (o_a: H*d/groups x groups*o_lora, o_b: groups*o_lora x hidden), sinks."""
+
+    head_dim: int = Field(gt=0)
+    q_lora_rank: int = Field(gt=0)
+    o_lora_rank: int = Field(gt=0)
+    o_groups: int = Field(gt=0)
+    index_heads: int = Field(default=0, ge=0)
+    index_head_dim: int = Field(default=0, ge=0)
 
 
 class Quantization(Frozen):
@@ -103,6 +280,8 @@ class ModelSpec(Frozen):
     head_dim: int = Field(gt=0)  # Q/K head size
     v_head_dim: int = Field(gt=0)  # V head size (differs from head_dim in some models)
     mla: MlaDims | None = None
+    compressed: CompressedAttentionDims | None = None  # DeepSeek-V4 attention
+    hyper_connections: int = Field(default=0, ge=0)  # hc_mult: residual streams per layer
     intermediate_size: int = Field(default=0, ge=0)  # dense MLP width
     gated_mlp: bool = True  # SwiGLU/GeGLU: 3 matrices; plain GELU MLP: 2
     moe: MoeDims | None = None
@@ -115,6 +294,10 @@ class ModelSpec(Frozen):
     norm_bias: bool = False  # LayerNorm (weight+bias) vs RMSNorm (weight only)
     norms_per_layer: int = Field(default=2, ge=0)
     qk_norm: bool = False  # per-head RMSNorm on Q and K (Qwen3, OLMo 2 style)
+    qk_norm_full_width: bool = False  # OLMo 2: the norm spans all heads' Q and K, not one head
+    attention_sinks: bool = False  # gpt-oss: one learned sink logit per query head
+    attn_output_gate: bool = False  # Qwen3.5 / Qwen3-Next: q_proj also emits a sigmoid gate
+    embedding_norm: bool = False  # BLOOM: a LayerNorm right after the word embeddings
     parallel_attn_mlp: bool = False  # Falcon/NeoX/Cohere parallel blocks (informational)
     max_position_embeddings: int | None = Field(default=None, gt=0)
     checkpoint_dtype: str = "bf16"
@@ -130,9 +313,17 @@ class ModelSpec(Frozen):
             raise ValueError(
                 f"KV heads ({self.kv_heads}) do not divide query heads ({self.query_heads})"
             )
-        has_mla_layers = any(layer.kind is LayerKind.MLA for layer in self.layers)
-        if has_mla_layers and self.mla is None:
+        for i, layer in enumerate(self.layers):
+            h = layer.query_heads or self.query_heads
+            g = layer.kv_heads or self.kv_heads
+            own = layer.kv_heads is not None or layer.query_heads is not None
+            if own and (g > h or h % g):
+                raise ValueError(f"layer {i}: KV heads ({g}) do not divide query heads ({h})")
+        mla_layers = any(layer.kind is LayerKind.MLA for layer in self.layers)
+        if mla_layers and self.mla is None:
             raise ValueError("MLA layers need MLA dimensions")
+        if any(x.mixer is Mixer.COMPRESSED for x in self.layers) and self.compressed is None:
+            raise ValueError("compressed layers need their attention dimensions")
         if any(layer.moe for layer in self.layers) and self.moe is None:
             raise ValueError("MoE layers need MoE dimensions")
         return self
@@ -152,10 +343,9 @@ class ModelSpec(Frozen):
 
     @property
     def layout(self) -> AttentionLayout:
-        kinds = {layer.kind for layer in self.layers}
-        if LayerKind.NONE in kinds:
+        if any(layer.mixer in RECURRENT_MIXERS for layer in self.layers):
             return AttentionLayout.HYBRID
-        if LayerKind.MLA in kinds:
+        if any(layer.kind is LayerKind.MLA for layer in self.layers):
             return AttentionLayout.MLA
         if self.kv_heads == self.query_heads:
             return AttentionLayout.MHA
@@ -164,15 +354,33 @@ class ModelSpec(Frozen):
         return AttentionLayout.GQA
 
     def layer_summary(self) -> str:
-        """'80 full' or '24 sliding(4096) + 24 full' or '4 full + 28 none'."""
+        """'80 full' or '24 sliding(4096) + 24 full' or '28 mamba + 4 full'."""
         parts: dict[str, int] = {}
         for layer in self.layers:
-            label = (
-                layer.kind.value if layer.window is None else f"{layer.kind.value}({layer.window})"
-            )
+            label = layer.label()
             parts[label] = parts.get(label, 0) + 1
         return " + ".join(f"{n} {label}" for label, n in parts.items())
 
+    # ---- per-layer geometry (a layer's own value, else the model's) ------------------
+    def layer_query_heads(self, layer: Layer) -> int:
+        return layer.query_heads or self.query_heads
+
+    def layer_kv_heads(self, layer: Layer) -> int:
+        return layer.kv_heads or self.kv_heads
+
+    def layer_head_dims(self, layer: Layer) -> tuple[int, int]:
+        """(d_k, d_v) of one attention layer."""
+        d_k = layer.head_dim or self.head_dim
+        d_v = layer.v_head_dim or (layer.head_dim if layer.head_dim else self.v_head_dim)
+        return d_k, d_v
+
     def with_kv_heads(self, kv_heads: int) -> ModelSpec:
-        """The same model redesigned with G KV heads (K/V projections shrink with G)."""
-        return self.model_copy(update={"kv_heads": kv_heads, "name": f"{self.name} (G={kv_heads})"})
+        """The same model redesigned with G KV heads in every self-attention layer (K/V
+        projections shrink with G). Validated like any model: G must divide H."""
+        layers = tuple(
+            layer.model_copy(update={"kv_heads": None}) if layer.is_attention else layer
+            for layer in self.layers
+        )
+        data = self.model_dump(exclude={"layers"})
+        data.update(kv_heads=kv_heads, name=f"{self.name} (G={kv_heads})")
+        return ModelSpec.model_validate({**data, "layers": layers})

@@ -1,11 +1,15 @@
 """Exact KV-cache accounting, in integer bytes.
 
-Per layer and per token of context a layer caches:
-  full / sliding / chunked attention: G * (d_k + d_v) elements (= 2 * G * d_head),
-      sliding/chunked layers only for the last `window` tokens;
-  MLA: kv_lora_rank + qk_rope_head_dim elements (one latent shared by K and V, no factor 2);
-  no-KV layers (Mamba, linear attention): nothing per token, a fixed state per sequence.
-KV bytes = batch * bytes_per_element * sum over layers (elements/token * tokens held + state).
+Per layer and per token of context a layer caches (the formulas live beside each layer kind
+in `kvplan.core.mixers`):
+  full / sliding / chunked attention: G_l * (d_k + d_v) elements, sliding/chunked layers only
+      for the last `window` tokens;
+  MLA: kv_lora_rank + qk_rope_head_dim elements (one latent shared by K and V, no factor 2),
+      plus index_head_dim for DSA indexer keys (DeepSeek-V3.2, GLM-5);
+  other layers (Mamba, Gated DeltaNet, short conv, cross-attention, no-op): nothing per
+      token, a fixed state per sequence.
+KV bytes = batch * (bytes_per_element * sum over layers elements/token * tokens held
+                    + sum over layers and state parts elements * bytes of that part's dtype).
 Everything is a Python int (or an exact Fraction for sub-byte dtypes), so nothing
 overflows or rounds until the final ceiling to whole bytes.
 """
@@ -18,8 +22,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from kvplan.core import mixers
 from kvplan.core.dtypes import DTYPE_BYTES
-from kvplan.core.geometry import Layer, LayerKind, ModelSpec
+from kvplan.core.geometry import Layer, LayerKind, Mixer, ModelSpec, StatePart
 
 STATE_DTYPE_FALLBACK = "bf16"
 
@@ -35,6 +40,16 @@ class LayerGroup(BaseModel):
     elements_per_token: int  # per layer
     tokens_held: int  # per sequence at the given context
     state_elements: int  # per layer, per sequence (no-KV layers)
+    mixer: Mixer = Mixer.ATTENTION
+    label: str = ""  # 'full', 'sliding(4096)', 'mamba2', 'mla_indexer' ...
+    kv_heads: int | None = None  # attention layers: G of this group
+    head_dim: int | None = None  # attention layers: d_k
+    v_head_dim: int | None = None  # attention layers: d_v
+    state_bytes: int = 0  # per layer, per sequence, each part in its own dtype
+    bytes_per_token: int | None = None  # per layer, at the KV dtype (when one is given)
+    compress_ratio: int = 0  # DeepSeek-V4: one compressed entry per this many tokens
+    entry_elements: int = 0  # elements of one compressed entry (+ indexer key)
+    entries_held: int = 0  # compressed entries per sequence at the given context
 
 
 def kv_heads_or_default(spec: ModelSpec, kv_heads: int | None) -> int:
@@ -43,46 +58,102 @@ def kv_heads_or_default(spec: ModelSpec, kv_heads: int | None) -> int:
 
 def elements_per_token(spec: ModelSpec, layer: Layer, kv_heads: int | None = None) -> int:
     """Cache elements one layer stores for one token."""
-    if layer.kind is LayerKind.NONE:
-        return 0
-    if layer.kind is LayerKind.MLA:
-        assert spec.mla is not None
-        return spec.mla.latent_dim
-    return kv_heads_or_default(spec, kv_heads) * (spec.head_dim + spec.v_head_dim)
+    return mixers.token_elements(spec, layer, kv_heads)
 
 
 def tokens_held(layer: Layer, ctx: int, block_size: int | None = None) -> int:
     """Tokens of one sequence that a layer holds at context `ctx` (block-rounded if paged)."""
     if layer.kind is LayerKind.NONE:
         return 0
-    held = ctx if layer.window is None else min(ctx, layer.window)
+    window = layer.window or layer.local_window  # DeepSeek-V4: the K/V window of a growing layer
+    held = ctx if window is None else min(ctx, window)
     if block_size:
         held = ceil(held / block_size) * block_size
     return held
 
 
-def layer_groups(
-    spec: ModelSpec, ctx: int, *, kv_heads: int | None = None, block_size: int | None = None
-) -> list[LayerGroup]:
-    groups: dict[tuple[LayerKind, int | None], list[Layer]] = {}
-    for layer in spec.layers:
-        groups.setdefault((layer.kind, layer.window), []).append(layer)
-    return [
-        LayerGroup(
-            kind=kind,
-            window=window,
-            layers=len(members),
-            elements_per_token=elements_per_token(spec, members[0], kv_heads),
-            tokens_held=tokens_held(members[0], ctx, block_size),
-            state_elements=members[0].state_elements,
-        )
-        for (kind, window), members in groups.items()
-    ]
-
-
 def state_dtype(spec: ModelSpec) -> str:
-    """SSM/linear-attention state is kept at the checkpoint's float dtype."""
+    """Recurrent state is kept at the checkpoint's float dtype unless the config names one."""
     return spec.checkpoint_dtype if spec.checkpoint_dtype in DTYPE_BYTES else STATE_DTYPE_FALLBACK
+
+
+def part_dtype(spec: ModelSpec, part: StatePart, kv_dtype: str | None = None) -> str:
+    if part.dtype is None:
+        return state_dtype(spec)
+    if part.dtype == "kv":
+        return kv_dtype or state_dtype(spec)
+    return part.dtype
+
+
+def layer_state_bytes(spec: ModelSpec, layer: Layer, kv_dtype: str | None = None) -> int:
+    """Fixed bytes one layer keeps per sequence (exact: parts are summed as fractions)."""
+    total = sum(
+        (
+            part.elements * DTYPE_BYTES[part_dtype(spec, part, kv_dtype)]
+            for part in mixers.state_parts(layer)
+        ),
+        Fraction(0),
+    )
+    return ceil(total)
+
+
+def _signature(spec: ModelSpec, layer: Layer, kv_heads: int | None) -> tuple[object, ...]:
+    return (
+        layer.label(),
+        layer.kind,
+        layer.window,
+        elements_per_token(spec, layer, kv_heads),
+        tuple(mixers.state_parts(layer)),
+    )
+
+
+def layer_groups(
+    spec: ModelSpec,
+    ctx: int,
+    *,
+    kv_heads: int | None = None,
+    block_size: int | None = None,
+    kv_dtype: str | None = None,
+) -> list[LayerGroup]:
+    """One row per kind of layer (same mixer, window, per-token elements and state)."""
+    groups: dict[tuple[object, ...], list[Layer]] = {}
+    for layer in spec.layers:
+        groups.setdefault(_signature(spec, layer, kv_heads), []).append(layer)
+    out = []
+    for members in groups.values():
+        first = members[0]
+        per_token = elements_per_token(spec, first, kv_heads)
+        attention = first.mixer is Mixer.ATTENTION
+        d_k, d_v = spec.layer_head_dims(first) if attention else (None, None)
+        compressed = first.mixer is Mixer.COMPRESSED
+        if compressed:
+            d_k = d_v = first.head_dim
+        ratio = first.compress_ratio if compressed else 0
+        out.append(
+            LayerGroup(
+                kind=first.kind,
+                window=first.window,
+                layers=len(members),
+                elements_per_token=per_token,
+                tokens_held=tokens_held(first, ctx, block_size),
+                state_elements=first.state_elements,
+                mixer=first.mixer_kind,
+                label=first.label(),
+                kv_heads=mixers.layer_kv_heads(spec, first, kv_heads)
+                if attention
+                else (1 if compressed else None),
+                head_dim=d_k,
+                v_head_dim=d_v,
+                state_bytes=layer_state_bytes(spec, first, kv_dtype),
+                bytes_per_token=None
+                if kv_dtype is None
+                else ceil(per_token * DTYPE_BYTES[kv_dtype]),
+                compress_ratio=ratio,
+                entry_elements=(first.head_dim or 0) + first.index_head_dim if ratio else 0,
+                entries_held=ctx // ratio if ratio else 0,
+            )
+        )
+    return out
 
 
 _COUNTS: dict[int, tuple[tuple[Layer, ...], list[tuple[Layer, int]]]] = {}
@@ -122,14 +193,27 @@ def kv_elements_per_sequence(
     spec: ModelSpec, ctx: int, *, kv_heads: int | None = None, block_size: int | None = None
 ) -> int:
     return sum(
-        n * elements_per_token(spec, layer, kv_heads) * tokens_held(layer, ctx, block_size)
+        n
+        * (
+            elements_per_token(spec, layer, kv_heads) * tokens_held(layer, ctx, block_size)
+            + mixers.compressed_elements(layer, ctx)
+        )
         for layer, n in layer_counts(spec.layers)
     )
 
 
-def state_bytes_per_sequence(spec: ModelSpec) -> int:
-    elements = sum(layer.state_elements for layer in spec.layers)
-    return ceil(elements * DTYPE_BYTES[state_dtype(spec)])
+def state_bytes_per_sequence(spec: ModelSpec, kv_dtype: str | None = None) -> int:
+    """Fixed bytes per sequence, whatever the context: recurrent state (each part in its own
+    dtype) and cross-attention encoder K/V (in the KV dtype when one is given)."""
+    total = sum(
+        (
+            n * part.elements * DTYPE_BYTES[part_dtype(spec, part, kv_dtype)]
+            for layer, n in layer_counts(spec.layers)
+            for part in mixers.state_parts(layer)
+        ),
+        Fraction(0),
+    )
+    return ceil(total)
 
 
 def kv_bytes_per_sequence(
@@ -145,7 +229,7 @@ def kv_bytes_per_sequence(
         kv_elements_per_sequence(spec, ctx, kv_heads=kv_heads, block_size=block_size)
         * DTYPE_BYTES[kv_dtype]
     )
-    return token_bytes + state_bytes_per_sequence(spec)
+    return token_bytes + state_bytes_per_sequence(spec, kv_dtype)
 
 
 def kv_bytes(

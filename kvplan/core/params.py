@@ -16,8 +16,9 @@ from math import ceil
 
 from pydantic import BaseModel, ConfigDict
 
+from kvplan.core import mixers
 from kvplan.core.dtypes import DTYPE_BYTES
-from kvplan.core.geometry import Layer, LayerKind, ModelSpec
+from kvplan.core.geometry import Ffn, ModelSpec
 from kvplan.core.kvcache import layer_counts
 
 
@@ -66,48 +67,37 @@ def llama_ffn_width(dim: int, multiple_of: int, ffn_dim_multiplier: float | None
 
 def attention_params(spec: ModelSpec, kv_heads: int | None = None) -> int:
     """Projection parameters of one standard attention layer at G = kv_heads."""
-    g = spec.kv_heads if kv_heads is None else kv_heads
-    h, d_k, d_v, hidden = spec.query_heads, spec.head_dim, spec.v_head_dim, spec.hidden_size
-    q = hidden * h * d_k + (h * d_k if spec.qkv_bias else 0)
-    k = hidden * g * d_k + (g * d_k if spec.qkv_bias else 0)
-    v = hidden * g * d_v + (g * d_v if spec.qkv_bias else 0)
-    o = h * d_v * hidden + (hidden if spec.o_bias else 0)
-    qk_norm = 0
-    if spec.qk_norm:  # per-head norms (Qwen3, Gemma 3); OLMo 2 norms the whole Q and K projections
-        qk_norm = (h + g) * d_k if spec.family == "olmo2" else 2 * d_k
-    sinks = h if spec.family == "gpt_oss" else 0
-    return q + k + v + o + qk_norm + sinks
+    return mixers.attention_params(spec, None, kv_heads)
 
 
 def mla_params(spec: ModelSpec) -> int:
     """Projection parameters of one MLA layer (DeepSeek-V2/V3)."""
-    mla = spec.mla
-    assert mla is not None
-    h, hidden = spec.query_heads, spec.hidden_size
-    qk_head = mla.qk_nope_head_dim + mla.qk_rope_head_dim
-    if mla.q_lora_rank:
-        q = hidden * mla.q_lora_rank + mla.q_lora_rank + mla.q_lora_rank * h * qk_head
-    else:
-        q = hidden * h * qk_head
-    kv_a = hidden * (mla.kv_lora_rank + mla.qk_rope_head_dim) + mla.kv_lora_rank
-    kv_b = mla.kv_lora_rank * h * (mla.qk_nope_head_dim + mla.v_head_dim)
-    o = h * mla.v_head_dim * hidden
-    return q + kv_a + kv_b + o
+    return mixers.mla_params(spec)
 
 
-def mlp_params(hidden: int, inter: int, *, gated: bool, bias: bool) -> int:
-    mats = 3 if gated else 2
-    weights = mats * hidden * inter
-    biases = ((2 if gated else 1) * inter + hidden) if bias else 0
-    return weights + biases
+mlp_params = mixers.mlp_params
 
 
-def _mixer_params(spec: ModelSpec, layer: Layer, kv_heads: int | None) -> int:
-    if layer.kind is LayerKind.NONE:
-        return layer.mixer_params
-    if layer.kind is LayerKind.MLA:
-        return mla_params(spec)
-    return attention_params(spec, kv_heads)
+def moe_params(spec: ModelSpec) -> tuple[int, int, int]:
+    """(all routed experts, top-k experts, shared experts + router + extras) of one MoE
+    layer. LatentMoE (Nemotron-3): experts map latent -> latent, with one hidden -> latent
+    and one latent -> hidden projection per layer; a dense MLP beside the experts
+    (`dense_width`) counts with the always-active part."""
+    moe = spec.moe
+    assert moe is not None
+    hidden = spec.hidden_size
+    expert_in = moe.latent_size or hidden
+    one = mlp_params(expert_in, moe.expert_intermediate, gated=spec.gated_mlp, bias=spec.mlp_bias)
+    shared = moe.shared_experts * mlp_params(
+        hidden, moe.shared_intermediate, gated=spec.gated_mlp, bias=False
+    )
+    shared += hidden * moe.num_experts + (moe.num_experts if moe.router_bias else 0)
+    shared += hidden if moe.shared_expert_gate else 0
+    if moe.latent_size:
+        shared += 2 * hidden * moe.latent_size
+    if moe.dense_width:
+        shared += mlp_params(hidden, moe.dense_width, gated=spec.gated_mlp, bias=spec.mlp_bias)
+    return moe.num_experts * one, moe.experts_per_token * one, shared
 
 
 def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts:
@@ -116,29 +106,28 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
     embed += spec.learned_positions * hidden
     norm_size = hidden * (2 if spec.norm_bias else 1)
     attention = dense = experts = experts_active = shared = 0
+    norm_count = 0
     for layer, n in layer_counts(spec.layers):  # one term per distinct layer
-        attention += n * _mixer_params(spec, layer, kv_heads)
-        if layer.moe:
-            moe = spec.moe
-            assert moe is not None
-            one = mlp_params(
-                hidden, moe.expert_intermediate, gated=spec.gated_mlp, bias=spec.mlp_bias
-            )
-            experts += n * moe.num_experts * one
-            experts_active += n * moe.experts_per_token * one
-            per_layer = moe.shared_experts * mlp_params(
-                hidden, moe.shared_intermediate, gated=spec.gated_mlp, bias=False
-            )
-            per_layer += hidden * moe.num_experts + (moe.num_experts if moe.router_bias else 0)
-            per_layer += hidden if moe.shared_expert_gate else 0
-            shared += n * per_layer
-        elif spec.intermediate_size:
-            dense += n * mlp_params(
-                hidden, spec.intermediate_size, gated=spec.gated_mlp, bias=spec.mlp_bias
-            )
-    norms = spec.num_layers * spec.norms_per_layer * norm_size + norm_size  # + final norm
-    if spec.family == "bloom":
-        norms += norm_size  # word_embeddings_layernorm
+        attention += n * mixers.mixer_params(spec, layer, kv_heads)
+        ffn = mixers.ffn_kind(layer)
+        if ffn is Ffn.MOE:
+            all_e, active_e, rest = moe_params(spec)
+            experts += n * all_e
+            experts_active += n * active_e
+            shared += n * rest
+        elif ffn is Ffn.DENSE:
+            width = layer.ffn_width or spec.intermediate_size
+            if width:
+                dense += n * mlp_params(hidden, width, gated=spec.gated_mlp, bias=spec.mlp_bias)
+        norm_count += n * (spec.norms_per_layer if layer.norms is None else layer.norms)
+        if spec.hyper_connections:  # one before attention, one before the FFN
+            attention += n * 2 * mixers.hyper_connection_params(hidden, spec.hyper_connections)
+    norms = norm_count * norm_size + norm_size  # + final norm
+    if spec.hyper_connections:  # the head that folds the m streams back into one
+        m = spec.hyper_connections
+        norms += m * m * hidden + m + 1
+    if spec.embedding_norm:
+        norms += norm_size  # BLOOM word_embeddings_layernorm
     return ParamCounts(
         embedding=embed,
         attention=attention,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from kvplan.core import kvcache
-from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.geometry import LayerKind, Mixer, ModelSpec
 from kvplan.core.params import ParamCounts, param_counts, weight_bytes
 
 
@@ -42,7 +42,11 @@ class SizeReport(BaseModel):
 def as_standard_attention(spec: ModelSpec) -> ModelSpec:
     """An MLA model as plain MHA with the decompressed per-head K and V it attends over."""
     layers = tuple(
-        layer.model_copy(update={"kind": LayerKind.FULL}) if layer.kind is LayerKind.MLA else layer
+        layer.model_copy(
+            update={"kind": LayerKind.FULL, "mixer": Mixer.ATTENTION, "index_head_dim": 0}
+        )
+        if layer.kind is LayerKind.MLA
+        else layer
         for layer in spec.layers
     )
     return spec.model_copy(update={"layers": layers, "mla": None, "kv_heads": spec.query_heads})
@@ -93,11 +97,11 @@ def size_report(
         ctx=ctx,
         batch=batch,
         kv_dtype=kv_dtype,
-        groups=tuple(kvcache.layer_groups(spec, ctx)),
+        groups=tuple(kvcache.layer_groups(spec, ctx, kv_dtype=kv_dtype)),
         kv_bytes_per_token=kvcache.kv_bytes_per_token(spec, kv_dtype),
         kv_bytes_per_sequence=per_seq,
         kv_bytes=total,
-        state_bytes_per_sequence=kvcache.state_bytes_per_sequence(spec),
+        state_bytes_per_sequence=kvcache.state_bytes_per_sequence(spec, kv_dtype),
         params=param_counts(spec),
         weight_bytes=weights.total,
         weight_dtype=weights.linear_dtype,

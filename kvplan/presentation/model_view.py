@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kvplan.core.dtypes import DTYPE_BYTES, DTYPE_NOTES
-from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.geometry import LayerKind, Mixer, ModelSpec
 from kvplan.core.kvcache import LayerGroup
 from kvplan.core.sizing import SizeReport
 from kvplan.units import fmt_bytes, fmt_count, fmt_gib, fmt_tokens
@@ -61,7 +61,9 @@ def size_json(
         "kv_bytes_per_sequence": report.kv_bytes_per_sequence,
         "kv_bytes": report.kv_bytes,
         "state_bytes_per_sequence": report.state_bytes_per_sequence,
+        "fixed_state_bytes_per_sequence": report.state_bytes_per_sequence,
         "layer_groups": [g.model_dump(mode="json") for g in report.groups],
+        "layers_by_kind": layers_by_kind(report),
         "variants": [v.model_dump() for v in report.variants],
     }
 
@@ -71,34 +73,91 @@ def _dtype_label(dtype: str) -> str:
     return f"{dtype} ({size} B/elem)" if size.denominator != 1 else f"{dtype} ({size} B)"
 
 
+def layers_by_kind(report: SizeReport) -> list[dict[str, Any]]:
+    """One entry per kind of layer: how many, what each caches per token and per sequence."""
+    out = []
+    for g in report.groups:
+        per_token = g.bytes_per_token or 0
+        out.append(
+            {
+                "kind": g.label,
+                "mixer": g.mixer.value,
+                "cache": g.kind.value,
+                "layers": g.layers,
+                "window": g.window,
+                "kv_heads": g.kv_heads,
+                "head_dim": g.head_dim,
+                "v_head_dim": g.v_head_dim,
+                "elements_per_token": g.elements_per_token,
+                "bytes_per_token": per_token,
+                "bytes_per_token_all_layers": per_token * g.layers,
+                "tokens_held": g.tokens_held,
+                "compress_ratio": g.compress_ratio or None,
+                "compressed_entries_held": g.entries_held,
+                "compressed_entry_elements": g.entry_elements,
+                "state_bytes_per_sequence": g.state_bytes,
+                "state_bytes_per_sequence_all_layers": g.state_bytes * g.layers,
+            }
+        )
+    return out
+
+
+def _per_token_terms(spec: ModelSpec, g: LayerGroup) -> str:
+    if g.kind is LayerKind.MLA:
+        assert spec.mla is not None
+        extra = g.elements_per_token - spec.mla.latent_dim
+        indexer = f" + indexer {extra}" if extra else ""
+        return f"(kv_lora_rank {spec.mla.kv_lora_rank} + rope {spec.mla.qk_rope_head_dim}{indexer})"
+    if g.head_dim == g.v_head_dim:
+        return f"2 · G {g.kv_heads} · d_head {g.head_dim}"
+    return f"G {g.kv_heads} · (d_k {g.head_dim} + d_v {g.v_head_dim})"
+
+
 def formula_lines(report: SizeReport) -> list[str]:
-    """The per-token formula with this model's numbers, one line per layer group."""
+    """The per-token formula with this model's numbers, one line per kind of layer."""
     spec = report.spec
     b = DTYPE_BYTES[report.kv_dtype]
     lines = []
     for g in report.groups:
         if g.kind is LayerKind.NONE:
-            lines.append(
-                f"{g.layers} layers without KV cache: fixed state of "
-                f"{g.state_elements:,} elements/sequence each"
-            )
+            if g.state_bytes:
+                lines.append(
+                    f"{g.layers} {g.label} layers: nothing per token; fixed state "
+                    f"{g.state_bytes:,} B/sequence each ({g.state_elements:,} elements) = "
+                    f"{g.layers * g.state_bytes:,} B"
+                )
+            else:
+                lines.append(f"{g.layers} {g.label} layers: nothing cached")
             continue
-        if g.kind is LayerKind.MLA:
-            assert spec.mla is not None
-            per = f"(kv_lora_rank {spec.mla.kv_lora_rank} + rope {spec.mla.qk_rope_head_dim})"
-        elif spec.head_dim == spec.v_head_dim:
-            per = f"2 · G {spec.kv_heads} · d_head {spec.head_dim}"
-        else:
-            per = f"G {spec.kv_heads} · (d_k {spec.head_dim} + d_v {spec.v_head_dim})"
+        if g.mixer is Mixer.COMPRESSED:
+            window = g.window or g.tokens_held
+            line = (
+                f"{g.layers} {g.label} layers × K+V 2 · d {g.head_dim} · {b} B = "
+                f"{int(g.layers * g.elements_per_token * b):,} B/token for the last "
+                f"{window:,} tokens"
+            )
+            if g.compress_ratio:
+                line += (
+                    f", + ⌊ctx/{g.compress_ratio}⌋ = {g.entries_held:,} entries × "
+                    f"{g.entry_elements} elements · {b} B"
+                )
+            if g.state_bytes:
+                line += f"; compressor state {g.state_bytes:,} B/sequence each"
+            lines.append(line)
+            continue
         held = "" if g.window is None else f", holding at most {g.window:,} tokens"
         lines.append(
-            f"{g.layers} {g.kind.value} layers × {per} · {b} B = "
+            f"{g.layers} {g.label} layers × {_per_token_terms(spec, g)} · {b} B = "
             f"{int(g.layers * g.elements_per_token * b):,} B/token{held}"
         )
     terms = [
         f"{int(g.layers * g.elements_per_token * b):,} × {g.tokens_held:,}"
         for g in report.groups
         if g.kind is not LayerKind.NONE
+    ] + [
+        f"{int(g.layers * g.entry_elements * b):,} × {g.entries_held:,}"
+        for g in report.groups
+        if g.compress_ratio
     ]
     state = report.state_bytes_per_sequence
     seq = " + ".join(terms) + (f" + state {state:,}" if state else "")
@@ -129,11 +188,13 @@ def render_size(
             "compressed latent per token (no per-head K/V cached)",
         )
     else:
+        own = {spec.layer_kv_heads(x) for x in spec.layers if x.is_attention}
+        per_layer = "; G differs by layer kind, see below" if len(own) > 1 else ""
         geo.add_row(
             "attention",
             f"{spec.layout.value.upper()}: H={spec.query_heads} query "
             f"heads, G={spec.kv_heads} KV heads ({spec.group_size} query head"
-            f"{'s' if spec.group_size != 1 else ''} per KV head)",
+            f"{'s' if spec.group_size != 1 else ''} per KV head){per_layer}",
         )
     geo.add_row("layers", f"L={spec.num_layers}: {spec.layer_summary()}")
     dims = f"d_head={spec.head_dim}" + (
@@ -186,7 +247,7 @@ def render_size(
         )
 
     parts: list[RenderableType] = [header, geo, Text(""), kv]
-    formula = Text("Formula (bytes per token per layer group, then per sequence):", style="bold")
+    formula = Text("Formula (bytes per token per kind of layer, then per sequence):", style="bold")
     parts.append(formula)
     for line in formula_lines(report):
         parts.append(Text("  " + line))

@@ -61,7 +61,7 @@ def _keys(names: tuple[str, ...], bound: Bound) -> dict[str, Bound]:
     return dict.fromkeys(names, bound)
 
 
-LAYERS = Bound(1, 1024, why="catalog maximum 94 (Qwen3-235B-A22B)")
+LAYERS = Bound(1, 2048, why="catalog maximum 118 (Nemotron-H-56B)")
 HIDDEN = Bound(1, 1 << 18, why="catalog maximum 14,336 (BLOOM)")
 HEADS = Bound(1, 4096, why="catalog maximum 128 (Falcon-40B, DeepSeek-V2)")
 KV_HEADS = Bound(1, 4096, why="catalog maximum 128 (DeepSeek-V2)")
@@ -192,6 +192,13 @@ CONFIG_BOUNDS: dict[str, Bound] = {
 }
 # Lists of layer indices: every item an integer in LAYER_INDEX.
 LAYER_LIST_KEYS = frozenset({"mlp_only_layers", "no_rope_layers"})
+# Keys some families spell as per-layer lists or pattern strings instead of one number
+# (MiMo-V2 / MiniMax-M3 `moe_layer_freq` lists of 0/1; EXAONE 4 `sliding_window_pattern`
+# 'LLLG'): a list or string there is left to the config reader, which checks it per layer.
+PER_LAYER_FORM_KEYS = frozenset({"moe_layer_freq", "sliding_window_pattern"})
+# Published keys whose value is an infinite bound that kvplan never reads: NVIDIA's
+# Nemotron-H / Nemotron-3 configs ship Mamba's `time_step_limit: [0.0, Infinity]`.
+NONFINITE_OK_KEYS = frozenset({"time_step_limit"})
 # Keys kvplan reads as booleans. JSON has true/false; a quoted "false" is a non-empty string,
 # which Python reads as true, so a string here is an error, never a guess.
 BOOLEAN_KEYS = frozenset(
@@ -334,6 +341,9 @@ def _check_scalar(value: Any, path: tuple[str | int, ...], origin: str) -> None:
             f"{origin}: key {_dotted(path)} is an integer of {value.digits:,} digits, "
             "larger than any real value"
         )
+    named = [part for part in path if isinstance(part, str)]
+    if isinstance(value, float) and math.isinf(value) and named and named[-1] in NONFINITE_OK_KEYS:
+        return  # a published infinite bound kvplan never reads
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(
             f"{origin}: key {_dotted(path)} is {value}, not a finite number",
@@ -375,6 +385,8 @@ def _check_key(key: str, value: Any, path: tuple[str | int, ...], origin: str) -
         return
     if isinstance(value, (list, dict)) and key in ("sliding_window", "bits"):
         return  # other families' structures under the same name: the reader decides
+    if isinstance(value, (list, str)) and key in PER_LAYER_FORM_KEYS:
+        return  # a per-layer form: the config reader checks it layer by layer
     _check_number(value, bound, where)
 
 
@@ -427,7 +439,8 @@ def _is_count(value: Any) -> bool:
 # ---- design flags (pick-g) -----------------------------------------------------------------
 # The geometry flags take the same plausible ranges as the config keys they stand for.
 DESIGN_LIMITS: dict[str, Bound] = {
-    "--layers": LAYERS,
+    # designs keep the earlier 1,024 (config layers rose to 2,048 for Nemotron-H-56B's 118)
+    "--layers": Bound(1, 1024, why="designs: the largest answers within a second"),
     "--heads": HEADS,
     "--head-dim": HEAD_DIM,
     "--hidden": HIDDEN,
