@@ -59,6 +59,8 @@ def catalog_index_json() -> str:
     from kvplan.sources.catalog import compile_index
 
     return compile_index(ROOT / "configs" / "models")
+
+
 def gpu_schema_json() -> str:
     from kvplan.sources.gpus import gpu_file_schema_text
 
