@@ -52,7 +52,7 @@ def test_nemotron3_nano_pattern_is_one_mixer_per_block():
     # (conv_kernel 4 - 1) in bf16
     per_layer = 64 * 64 * 128 * 4 + (64 * 64 + 2 * 8 * 128) * 3 * 2
     assert per_layer == 2_134_016
-    assert kvcache.state_bytes_per_sequence(spec) == 23 * per_layer
+    assert kvcache.state_bytes_per_sequence(spec, None) == 23 * per_layer
     assert kvcache.kv_bytes_per_sequence(spec, 1000, "bf16") == 6144 * 1000 + 23 * per_layer
 
 
@@ -112,7 +112,7 @@ def test_lfm2_conv_layers_and_ffn_width():
     # 6 attention layers x 2 x G 8 x d_head 2048/32 = 64 x bf16
     assert kvcache.kv_bytes_per_token(spec, "bf16") == 6 * 2 * 8 * 64 * 2 == 12_288
     # conv state: conv_dim 2048 channels x (conv_L_cache 3 - 1) past inputs x bf16
-    assert kvcache.state_bytes_per_sequence(spec) == 10 * 2048 * 2 * 2 == 81_920
+    assert kvcache.state_bytes_per_sequence(spec, None) == 10 * 2048 * 2 * 2 == 81_920
     assert spec.tie_embeddings  # Lfm2Config ties by default; this config has no key
 
 
@@ -172,7 +172,7 @@ def test_qwen35_gdn_state_in_float32_and_conv_key_channels():
     # recurrent: 32 value heads x key dim 128 x value dim 128 in mamba_ssm_dtype float32;
     # conv: (2 x 16 key heads x 128 + 32 x 128) channels x (kernel 4 - 1), bf16
     per_layer = 32 * 128 * 128 * 4 + (2 * 16 * 128 + 32 * 128) * 3 * 2
-    assert kvcache.state_bytes_per_sequence(spec) == 30 * per_layer == 64_389_120
+    assert kvcache.state_bytes_per_sequence(spec, None) == 30 * per_layer == 64_389_120
     assert kvcache.kv_bytes_per_token(spec, "bf16") == 10 * 2 * 2 * 256 * 2
 
 
@@ -363,7 +363,7 @@ def test_deepseek_v4_flash_window_plus_compressed_entries():
     # and overlap 4 x 640 in bf16 + 4 x 640 gate in fp32; HCA remainder 127 x 2 x 512, bf16
     csa = (3 * (2 * 2 * 512 + 2 * 2 * 128) + 4 * 640) * 2 + 4 * 640 * 4
     hca = 127 * 2 * 512 * 2
-    assert kvcache.state_bytes_per_sequence(spec) == 21 * csa + 20 * hca == 5_847_040
+    assert kvcache.state_bytes_per_sequence(spec, None) == 21 * csa + 20 * hca == 5_847_040
     for ctx in (1, 7, 149, 4099, 1_000_000):
         assert kvcache.kv_bytes_per_sequence(spec, ctx, "bf16") == tokens(ctx) * 2 + 5_847_040
     # below the window one more token adds the K/V of all 43 layers (entries come per r tokens)

@@ -365,7 +365,7 @@ def test_sglang_hybrid_splits_state_and_kv_pools():
     p = plan(d)
     state = int(38 * GiB * 0.9 / 1.9)
     assert p.state_pool_bytes == state
-    per_req = kvcache.state_bytes_per_sequence(p.stage)
+    per_req = kvcache.state_bytes_per_sequence(p.stage, p.deployment.kv_dtype)
     assert p.state_slots == state // per_req
     assert p.num_blocks == (38 * GiB - state) // p.block_bytes
     assert f"max_mamba_cache_size={p.state_slots}" in engine_log_lines(p, 4096)
@@ -381,7 +381,9 @@ def test_sglang_hybrid_batch_is_capped_by_each_pool():
     p = plan(Deployment(spec=spec, gpu=gpu("h200"), tp=4, engine=Engine.SGLANG, kv_memory=38 * GiB))
     assert p.state_slots is not None and p.state_pool_bytes is not None
     ctx = 4096
-    token_bytes = p.seq_bytes(ctx) - kvcache.state_bytes_per_sequence(p.stage)
+    token_bytes = p.seq_bytes(ctx) - kvcache.state_bytes_per_sequence(
+        p.stage, p.deployment.kv_dtype
+    )
     by_kv = (38 * GiB - p.state_pool_bytes) // token_bytes
     n = max_batch(p, ctx)
     assert n == min(by_kv, p.state_slots)

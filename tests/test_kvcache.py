@@ -116,7 +116,7 @@ def test_jamba_four_attention_layers_plus_fixed_mamba_state():
     # 28 Mamba layers: SSM state d_inner x d_state + conv state d_inner x (d_conv - 1), bf16
     d_inner = 2 * 4096
     state = 28 * (d_inner * 16 + d_inner * (4 - 1)) * 2
-    assert kvcache.state_bytes_per_sequence(JAMBA) == state
+    assert kvcache.state_bytes_per_sequence(JAMBA, None) == state
     assert kvcache.kv_bytes_per_sequence(JAMBA, 0, "bf16") == state
     assert kvcache.kv_bytes_per_sequence(JAMBA, 100_000, "bf16") == per_token * 100_000 + state
     # The state does not follow --kv-dtype: it stays at the checkpoint dtype.

@@ -251,3 +251,40 @@ def test_cli_sweep_jsonl(cli):
         "sweep", "--model", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "x"
     )
     assert bad.code == 2
+
+
+NEW_LAYOUTS = [
+    "deepseek-ai/DeepSeek-V3.2",  # MLA + indexer keys
+    "deepseek-ai/DeepSeek-V4-Flash",  # compressed attention: ctx // ratio entries
+    "google/gemma-4-26B-A4B",  # per-layer G and head sizes, K = V
+    "nvidia/Nemotron-H-56B-Base-8K",  # Mamba-2 pattern
+    "meta-llama/Llama-3.2-11B-Vision-Instruct",  # cross-attention K/V in the KV dtype
+]
+
+
+def test_new_layouts_rows_equal_fit():
+    r = kvplan.sweep(
+        NEW_LAYOUTS,
+        gpu="h200",
+        tp=8,
+        engine=["vllm", "sglang"],
+        kv_dtype=["auto", "fp8"],
+        ctx=[1, 4096, 65536],
+        batch=[1, 16],
+    )
+    assert not r.skipped
+    checked = 0
+    for row in _rows(r):
+        p = r.plans[row["plan"]]
+        kw = dict(gpu=p.gpu, tp=p.tp, engine=p.engine, kv_dtype=p.kv_dtype)
+        f = kvplan.fit(p.model, ctx=row["ctx"], batch=row["batch"], **kw).to_json()
+        assert (row["kv_bytes"], row["max_batch"], row["fits"]) == (
+            f["kv_bytes"],
+            f["max_batch"],
+            f["fits"],
+        ), (p.model, p.engine, p.kv_dtype, row["ctx"], row["batch"])
+        lat = f["latency"]
+        ms = None if math.isnan(row["decode_ms"]) else row["decode_ms"]
+        assert _close(ms, lat and lat["decode_ms"]), (p.model, row, lat)
+        checked += 1
+    assert checked == 5 * 2 * 2 * 3 * 2

@@ -190,7 +190,7 @@ def plan(d: Deployment) -> Plan:
         ratio = d.mamba_full_memory_ratio or SGLANG_MAMBA_FULL_MEMORY_RATIO
         state_pool = int(budget.kv_budget * ratio / (1 + ratio))
         kv_pool = budget.kv_budget - state_pool
-        per_req = kvcache.state_bytes_per_sequence(stage)
+        per_req = kvcache.state_bytes_per_sequence(stage, d.kv_dtype)
         state_slots = state_pool // per_req if per_req else None
         notes.append(
             f"SGLang hybrid pools: {state_pool / GiB:.2f} GiB of Mamba state "
@@ -263,7 +263,7 @@ def max_batch(p: Plan, ctx: int) -> int:
     if per_seq == 0:
         raise KvplanError("this model keeps no per-token cache; batch is not limited by KV")
     if p.state_pool_bytes is not None and p.state_slots is not None:
-        tokens = per_seq - kvcache.state_bytes_per_sequence(p.stage)
+        tokens = per_seq - kvcache.state_bytes_per_sequence(p.stage, p.deployment.kv_dtype)
         kv_pool = p.budget.kv_budget - p.state_pool_bytes
         by_kv = kv_pool // tokens if tokens else p.state_slots
         return min(by_kv, p.state_slots)

@@ -62,7 +62,7 @@ def _state_slots(p: Plan) -> int | None:
         return p.state_slots
     per_request = 1 + p.deployment.num_speculative_tokens
     if not any(layer.kind is not LayerKind.NONE for layer in p.stage.layers):
-        state = kvcache.state_bytes_per_sequence(p.stage)
+        state = kvcache.state_bytes_per_sequence(p.stage, p.deployment.kv_dtype)
         return p.budget.kv_budget // (state * per_request) if state else None
     return p.num_blocks // per_request
 

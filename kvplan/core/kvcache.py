@@ -202,7 +202,7 @@ def kv_elements_per_sequence(
     )
 
 
-def state_bytes_per_sequence(spec: ModelSpec, kv_dtype: str | None = None) -> int:
+def state_bytes_per_sequence(spec: ModelSpec, kv_dtype: str | None) -> int:
     """Fixed bytes per sequence, whatever the context: recurrent state (each part in its own
     dtype) and cross-attention encoder K/V (in the KV dtype when one is given)."""
     total = sum(

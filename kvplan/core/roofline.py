@@ -531,7 +531,7 @@ def _terms(p: Plan, ctx: int) -> _Terms:
     kv_read = kvcache.kv_bytes_per_sequence(stage, ctx, d.kv_dtype, kv_heads=p.kv_heads_per_gpu)
     kv_write = kvcache.kv_bytes_per_token(
         stage, d.kv_dtype, kv_heads=p.kv_heads_per_gpu
-    ) + kvcache.state_bytes_per_sequence(stage)
+    ) + kvcache.state_bytes_per_sequence(stage, d.kv_dtype)
     gated = 3 if spec.gated_mlp else 2
     sharded = (
         spec.query_heads * (spec.head_dim + spec.v_head_dim)

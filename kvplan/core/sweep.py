@@ -133,6 +133,10 @@ class PlanTerms:
     grows: bool  # a full or MLA layer: per-sequence bytes keep growing with ctx
     widest: int  # widest window (non-growing stages)
     decode: DecodeTerms | None  # None: weights do not fit, or the GPU lacks the figures
+    # Plans whose per-sequence bytes are not (elements x tokens held) per layer group —
+    # DeepSeek-V4 compressed attention keeps ctx // ratio entries — are answered row by
+    # row by the scalar core (the same functions `fit` calls), never approximated.
+    scalar: Plan | None = field(default=None, compare=False, repr=False)
 
 
 def plan_terms(p: Plan, *, model: str) -> PlanTerms:
@@ -170,7 +174,7 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         block_size=d.block_size,
         bpe_num=bpe.numerator,
         bpe_den=bpe.denominator,
-        state_bytes=kvcache.state_bytes_per_sequence(stage),
+        state_bytes=kvcache.state_bytes_per_sequence(stage, d.kv_dtype),
         state_pool_bytes=p.state_pool_bytes or 0,
         state_slots=p.state_slots or 0 if p.state_pool_bytes is not None else 0,
         groups=groups,
@@ -178,6 +182,7 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         grows=bool(growing),
         widest=max((layer.window or 0) for layer in stage.layers),
         decode=_decode_terms(p) if p.weights_fit else None,
+        scalar=p if any(layer.compress_ratio for layer in stage.layers) else None,
     )
 
 
@@ -469,6 +474,25 @@ def grid_rows(
     else:
         ms.fill(np.nan)
         tps.fill(np.nan)
+    for i, pt in enumerate(plans):
+        if pt.scalar is not None:
+            _scalar_rows(
+                pt.scalar,
+                i,
+                ctx,
+                batch,
+                latency,
+                kv,
+                headroom,
+                fits,
+                pct,
+                max_batch,
+                mctx,
+                capped,
+                unbounded,
+                ms,
+                tps,
+            )
     plan_ids = np.arange(first_plan, first_plan + p_n, dtype=np.int32)
     return {
         "plan": np.broadcast_to(plan_ids[:, None, None], shape),
@@ -485,3 +509,48 @@ def grid_rows(
         "decode_ms": ms,
         "decode_tokens_per_s": tps,
     }
+
+
+def _scalar_rows(
+    p: Plan,
+    i: int,
+    ctx: Any,
+    batch: Any,
+    latency: bool,
+    kv: Any,
+    headroom: Any,
+    fits: Any,
+    pct: Any,
+    max_batch: Any,
+    mctx: Any,
+    capped: Any,
+    unbounded: Any,
+    ms: Any,
+    tps: Any,
+) -> None:
+    """Row i of the grid from the scalar core (see PlanTerms.scalar), written in place."""
+    from kvplan.core import capacity
+    from kvplan.core.roofline import estimate_decode
+
+    budget = p.budget.kv_budget
+    for j, n in enumerate(ctx.tolist()):
+        seq = p.seq_bytes(n)
+        max_batch[i, j] = budget // seq if seq else -1
+        for k, b in enumerate(batch.tolist()):
+            used = b * seq
+            kv[i, j, k] = used
+            headroom[i, j, k] = budget - used
+            fits[i, j, k] = used <= budget
+            pct[i, j, k] = 100 * (budget - used) / budget if budget > 0 else float("nan")
+            if latency:
+                try:
+                    e = estimate_decode(p, batch=b, ctx=n) if p.weights_fit else None
+                except KvplanError:
+                    e = None
+                ms[i, j, k] = e.decode_ms if e else float("nan")
+                tps[i, j, k] = e.decode_tokens_per_s if e else float("nan")
+    for k, b in enumerate(batch.tolist()):
+        answer = capacity.max_ctx(p, b)
+        mctx[i, k] = answer.max_ctx
+        capped[i, k] = answer.capped_by_positions
+        unbounded[i, k] = answer.unbounded
