@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from kvplan.core.capacity import Plan, max_batch, max_ctx, plan, weights_shortfall
 from kvplan.core.deployment import Deployment
+from kvplan.core.engine_log import startup_check
 from kvplan.core.geometry import AttentionLayout, ModelSpec
 from kvplan.errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, KvplanError
 from kvplan.units import fmt_gib
@@ -231,6 +232,7 @@ def evaluate_target(t: Target, *, decode: DecodeFn | None = None) -> TargetRepor
             )
     elif p is not None:
         warnings += _warnings(t, p)
+        rows += _starts_row(t, p)
         rows += _capacity_rows(t, p, decode=decode)
     rows += _kv_head_rows(t)
     return TargetReport(
@@ -249,6 +251,32 @@ def evaluate_target(t: Target, *, decode: DecodeFn | None = None) -> TargetRepor
         results=tuple(rows),
         warnings=tuple(warnings),
     )
+
+
+def _starts_row(t: Target, p: Plan) -> list[CheckResult]:
+    """Would the engine start at all? vLLM refuses when one max_model_len request (the
+    target's max_model_len, else the model's max positions) does not fit its KV pool, or a
+    hybrid's state slots are fewer than max_num_seqs: a target it would refuse fails,
+    whatever else it measures (kvplan.core.engine_log.startup_check)."""
+    length = t.deployment.max_model_len or p.max_positions
+    check = startup_check(p, length)
+    if not check.refused:
+        return []
+    row = _row(
+        t,
+        "starts",
+        status="fail",
+        measured=check.largest_max_model_len,
+        limit=length,
+        margin=(check.largest_max_model_len - length) if length else None,
+        message=(
+            f"{check.message or 'the engine would refuse to start'} (largest max_model_len "
+            f"that starts: {check.largest_max_model_len:,})"
+        ),
+    )
+    if "max_model_len" in t.lines:
+        row = row.model_copy(update={"line": t.lines["max_model_len"]})
+    return [row]
 
 
 def _capacity_requirements(t: Target) -> list[str]:
@@ -277,6 +305,7 @@ def _limit(t: Target, name: str) -> int | float | str | None:
 
 
 UNITS: dict[str, Unit] = {
+    "starts": "tokens",
     "fits": "bytes",
     "min_batch": "sequences",
     "min_ctx": "tokens",
@@ -306,7 +335,9 @@ def _row(
         pct = 100 * margin / limit
     if unit is None:
         unit = UNITS.get(name, "bytes")
-    key = {"fits": "batch", "deployment": ""}.get(name, "requirements." + name)
+    key = {"fits": "batch", "deployment": "", "starts": "max_model_len"}.get(
+        name, "requirements." + name
+    )
     return CheckResult(
         target=t.name,
         requirement=name,
