@@ -195,7 +195,7 @@ def test_failing_example_rows_and_summary(check):
     assert table.code == 1
     assert table.out.rstrip().splitlines()[-1] == "2 passed, 5 failed"
     assert (
-        "FAIL configs/examples/failing.yaml:17: llama-3.1-8b-l4-too-many min_batch: "
+        "FAIL configs/examples/failing.yaml:19: llama-3.1-8b-l4-too-many min_batch: "
         "largest batch at 8,192 tokens is 4, at least 8 required: short by 4"
     ) in table.out
 
@@ -706,7 +706,7 @@ def test_github_annotations_point_at_policy_and_config_lines(check, tmp_path):
     assert r.code == 1
     lines = r.out.splitlines()
     assert (
-        "::error file=configs/examples/failing.yaml,line=17,title=kvplan check%3A "
+        "::error file=configs/examples/failing.yaml,line=19,title=kvplan check%3A "
         "llama-3.1-8b-l4-too-many min_batch::llama-3.1-8b-l4-too-many min_batch: largest "
         "batch at 8,192 tokens is 4, at least 8 required: short by 4 (measured 4, required "
         "≥ 8, margin -4 (-50.0%25))"
