@@ -236,7 +236,7 @@ def render_size(
     kv.add_row(
         f"per sequence ({fmt_tokens(report.ctx)} tokens)",
         f"{report.kv_bytes_per_sequence:,}",
-        fmt_gib(report.kv_bytes_per_sequence, 3),
+        fmt_gib(report.kv_bytes_per_sequence),
     )
     kv.add_row(f"batch of {report.batch:,}", f"{report.kv_bytes:,}", fmt_gib(report.kv_bytes))
     if report.state_bytes_per_sequence:
