@@ -182,7 +182,7 @@ def plan(d: Deployment) -> Plan:
             )
     kv_pool = budget.kv_budget
     state_pool = state_slots = None
-    has_state = any(layer.kind is LayerKind.NONE for layer in stage.layers)
+    has_state = any(layer.is_recurrent for layer in stage.layers)
     if d.engine is Engine.SGLANG and has_state and per_token:
         # SGLang splits what is left between a Mamba-state pool and the KV pool:
         # mamba = rest x r / (1 + r), r = --mamba-full-memory-ratio (default 0.9;

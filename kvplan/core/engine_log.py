@@ -56,7 +56,7 @@ def _state_slots(p: Plan) -> int | None:
     1 + num_speculative_tokens state pages): vLLM's
     hybrid manager gives every request one state page per state layer group out of the same
     block pool, so the slots are the pool's blocks."""
-    if not any(layer.kind is LayerKind.NONE for layer in p.stage.layers):
+    if not any(layer.is_recurrent for layer in p.stage.layers):
         return None
     if p.state_slots is not None:
         return p.state_slots

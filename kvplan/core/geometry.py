@@ -188,6 +188,13 @@ class Layer(Frozen):
         return self.ffn
 
     @property
+    def is_recurrent(self) -> bool:
+        """A Mamba / linear-attention / short-conv mixer: a fixed state per sequence that
+        engines page like KV (vLLM's hybrid manager, SGLang's Mamba pool). Cross-attention
+        and MLP-only layers also cache nothing per token, but are not recurrent."""
+        return self.mixer in RECURRENT_MIXERS
+
+    @property
     def is_attention(self) -> bool:
         """Self-attention with a per-token K/V cache (not MLA)."""
         return self.mixer is Mixer.ATTENTION

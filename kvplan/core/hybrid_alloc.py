@@ -80,6 +80,8 @@ def vllm_layout(
     when pages differ in a way kvplan does not model: then the uniform math applies)."""
     buckets: dict[tuple[LayerKind, int | None], int] = {}
     for layer in stage.layers:
+        if layer.kind is LayerKind.NONE and not layer.is_recurrent:
+            continue  # MLP-only / cross-attention layers: no KV pages, no state pages
         key = (layer.kind, layer.window)
         buckets[key] = buckets.get(key, 0) + 1
     if len(buckets) < 2:
@@ -96,7 +98,7 @@ def vllm_layout(
         return None
     token_bytes = next(iter(per_token.values()))
     if any(k[0] is LayerKind.NONE for k in buckets):
-        state_layers = [layer for layer in stage.layers if layer.kind is LayerKind.NONE]
+        state_layers = [layer for layer in stage.layers if layer.is_recurrent]
         state_page = max(
             ceil(layer.state_elements * DTYPE_BYTES[kvcache.state_dtype(stage)])
             for layer in state_layers

@@ -49,7 +49,7 @@ from kvplan.core.budget import ffn_width
 from kvplan.core.capacity import Plan
 from kvplan.core.design import label_for
 from kvplan.core.dtypes import DTYPE_BYTES
-from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.params import param_counts, weight_bytes
 from kvplan.core.search import smallest_true
@@ -432,12 +432,14 @@ def step_times(t: _Terms, batch: float, eff: Efficiency) -> StepTimes:
     )
 
 
-def _attention_widths(spec: ModelSpec, kind: LayerKind) -> int:
-    """d_k + d_v a query head attends with: latent + rope and latent for MLA (absorbed)."""
-    if kind is LayerKind.MLA:
+def _attention_widths(spec: ModelSpec, layer: Layer) -> int:
+    """d_k + d_v a query head attends with in this layer (per-layer head sizes, e.g.
+    Gemma-4's global layers): latent + rope and latent for MLA (absorbed)."""
+    if layer.kind is LayerKind.MLA:
         assert spec.mla is not None
         return 2 * spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim
-    return spec.head_dim + spec.v_head_dim
+    d_k, d_v = spec.layer_head_dims(layer)
+    return d_k + d_v
 
 
 def _prefill_width(spec: ModelSpec, kind: LayerKind) -> int:
@@ -519,10 +521,10 @@ def _terms(p: Plan, ctx: int) -> _Terms:
     heads_q = spec.query_heads / d.tp
     attn_decode = attn_prefill = 0.0
     for layer in stage.layers:
-        if layer.kind is LayerKind.NONE:
+        if layer.kind is LayerKind.NONE:  # no per-token cache to attend over
             continue
         held = kvcache.tokens_held(layer, ctx)
-        attn_decode += 2 * held * heads_q * _attention_widths(spec, layer.kind)
+        attn_decode += 2 * held * heads_q * _attention_widths(spec, layer)
         attn_prefill += (
             2 * _causal_pairs(ctx, layer.window) * heads_q * _prefill_width(spec, layer.kind)
         )
@@ -552,7 +554,7 @@ def _terms(p: Plan, ctx: int) -> _Terms:
             "MLA decode attends over the cached latent (absorbed form): per head "
             "2 x (2 x kv_lora_rank + rope) FLOPs per cached token"
         )
-    if any(layer.kind is LayerKind.NONE for layer in stage.layers):
+    if any(layer.is_recurrent for layer in stage.layers):
         notes.append(
             "linear-attention / Mamba layers: their fixed state is read and written "
             "each step; their mixing FLOPs are counted as projections only"

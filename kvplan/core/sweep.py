@@ -201,7 +201,7 @@ def _decode_terms(p: Plan) -> DecodeTerms | None:
         eff=default_efficiency(d.gpu, d.engine.value),
         heads_q=spec.query_heads / d.tp,
         layer_windows=tuple(NO_WINDOW if x.window is None else x.window for x in layers),
-        layer_widths=tuple(_attention_widths(spec, x.kind) for x in layers),
+        layer_widths=tuple(_attention_widths(spec, x) for x in layers),
     )
 
 
