@@ -40,8 +40,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from math import ceil
+from typing import TYPE_CHECKING
 
 from kvplan.errors import KvplanError
+
+if TYPE_CHECKING:  # core.deployment imports this module
+    from kvplan.core.deployment import Deployment
 
 
 class Platform(str, Enum):
@@ -586,6 +590,24 @@ def _span(p: EngineProfile) -> str:
 
 
 @dataclass(frozen=True)
+class LaunchFlags:
+    """How the engine's own launcher spells the settings kvplan planned with, so `fit` can
+    print a ready-to-paste command (None where the engine takes it from a config file)."""
+
+    command: str  # with {model}
+    tp: str
+    pp: str
+    max_model_len: str
+    fraction: str | None
+    kv_dtype: str | None
+    fp8_kv: str | None  # the engine's name for an fp8 (e4m3) KV cache
+    max_num_seqs: str
+    max_num_batched_tokens: str
+    block_size: str | None
+    source: str
+
+
+@dataclass(frozen=True)
 class EngineRules:
     engine: Engine
     label: str  # how the engine names itself
@@ -599,6 +621,7 @@ class EngineRules:
     # vocabulary padding before the TP split (vLLM VocabParallelEmbedding: the padded
     # vocabulary must divide by TP); None where the engine does not split that way
     vocab_pad: int | None = None
+    launch: LaunchFlags | None = None  # the engine's launcher and its flag names
 
     def fraction(self, tp: int) -> float | None:
         return self.default_fraction(tp) if self.default_fraction else None
@@ -631,6 +654,19 @@ ENGINES: dict[Engine, EngineRules] = {
         max_num_seqs=1024,
         max_num_batched_tokens=8192,
         followed="vLLM V0 (<=0.7) and V1 engine 0.8-0.33 (release profiles)",
+        launch=LaunchFlags(
+            command="vllm serve {model}",
+            tp="--tensor-parallel-size",
+            pp="--pipeline-parallel-size",
+            max_model_len="--max-model-len",
+            fraction="--gpu-memory-utilization",
+            kv_dtype="--kv-cache-dtype",
+            fp8_kv="fp8",
+            max_num_seqs="--max-num-seqs",
+            max_num_batched_tokens="--max-num-batched-tokens",
+            block_size="--block-size",
+            source="vllm/engine/arg_utils.py EngineArgs (vllm serve --help)",
+        ),
         vocab_pad=64,
     ),
     Engine.SGLANG: EngineRules(
@@ -643,6 +679,19 @@ ENGINES: dict[Engine, EngineRules] = {
         max_num_seqs=256,
         max_num_batched_tokens=8192,
         followed="SGLang 0.3-0.5 (python/sglang/srt/server_args.py, model_runner.py)",
+        launch=LaunchFlags(
+            command="python -m sglang.launch_server --model-path {model}",
+            tp="--tp-size",
+            pp="--pp-size",
+            max_model_len="--context-length",
+            fraction="--mem-fraction-static",
+            kv_dtype="--kv-cache-dtype",
+            fp8_kv="fp8_e4m3",
+            max_num_seqs="--max-running-requests",
+            max_num_batched_tokens="--chunked-prefill-size",
+            block_size="--page-size",
+            source="python/sglang/srt/server_args.py ServerArgs (launch_server --help)",
+        ),
     ),
     Engine.TRTLLM: EngineRules(
         engine=Engine.TRTLLM,
@@ -654,6 +703,19 @@ ENGINES: dict[Engine, EngineRules] = {
         max_num_seqs=256,
         max_num_batched_tokens=8192,
         followed="TensorRT-LLM PyTorch flow (KvCacheConfig.free_gpu_memory_fraction)",
+        launch=LaunchFlags(
+            command="trtllm-serve {model}",
+            tp="--tp_size",
+            pp="--pp_size",
+            max_model_len="--max_seq_len",
+            fraction="--kv_cache_free_gpu_memory_fraction",
+            kv_dtype=None,  # kv_cache_config.dtype in an --extra_llm_api_options YAML
+            fp8_kv=None,
+            max_num_seqs="--max_batch_size",
+            max_num_batched_tokens="--max_num_tokens",
+            block_size=None,  # tokens_per_block in the same YAML
+            source="trtllm-serve --help (nvidia.github.io/TensorRT-LLM 0.18 commands/trtllm-serve)",
+        ),
     ),
     Engine.NONE: EngineRules(
         engine=Engine.NONE,
@@ -684,3 +746,37 @@ def engine_named(name: str) -> Engine:
             hint=f"choose {', '.join(e.value for e in names[:-1])} or {names[-1].value}",
             setting="engine",
         ) from None
+
+
+def launch_line(
+    d: Deployment, model: str, max_model_len: int | None
+) -> tuple[str | None, list[str]]:
+    """The engine's own launch command for deployment `d` (what kvplan planned: TP, PP,
+    max_model_len, memory fraction, KV dtype, scheduler limits, block size), and notes on
+    what the command line cannot carry. None for the `none` engine."""
+    flags = ENGINES[d.engine].launch
+    if flags is None:
+        return None, []
+    notes: list[str] = []
+    parts = [flags.command.format(model=model), f"{flags.tp} {d.tp}"]
+    if d.pp > 1:
+        parts.append(f"{flags.pp} {d.pp}")
+    if max_model_len:
+        parts.append(f"{flags.max_model_len} {max_model_len}")
+    fraction = d.fraction
+    if flags.fraction and fraction is not None:
+        parts.append(f"{flags.fraction} {fraction:g}")
+    if d.kv_dtype == "fp8" and flags.kv_dtype and flags.fp8_kv:
+        parts.append(f"{flags.kv_dtype} {flags.fp8_kv}")
+    elif d.kv_dtype not in ("bf16", "fp16", "fp32"):
+        notes.append(
+            f"KV dtype {d.kv_dtype}: set it as {ENGINES[d.engine].label} documents "
+            "(not on this command line)"
+        )
+    parts.append(f"{flags.max_num_seqs} {d.scheduler_seqs}")
+    parts.append(f"{flags.max_num_batched_tokens} {d.scheduler_tokens}")
+    if flags.block_size and d.block_size != 16:
+        parts.append(f"{flags.block_size} {d.block_size}")
+    elif not flags.block_size and d.block_size != 16:
+        notes.append(f"block size {d.block_size}: set it in the engine's config file")
+    return " ".join(parts), notes

@@ -29,6 +29,7 @@ from kvplan.core.engine_log import (
     engine_log_lines,
     startup_check,
 )
+from kvplan.core.engines import launch_line
 from kvplan.core.evidence import Study, relevant
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.gpu import GpuSpec
@@ -182,6 +183,8 @@ class FitReport(FitResult, DeploymentSummary, ModelRef):
     engine_log: tuple[str, ...] = ()  # what the engine would print, in its own words
     startup: StartupCheck | None = None  # would the engine start at max_model_len
     auto_max_model_len: int | None = None  # what --max-model-len auto would pick
+    # the engine's own command for this deployment (at a max_model_len that starts)
+    launch_command: str | None = None
     plan: Plan = Field(exclude=True)
 
     @property
@@ -210,6 +213,11 @@ def fit_report(
                 + (f" (--max-model-len auto picks {auto:,})" if auto else "")
             )
         warnings.extend(startup.warnings)
+    length = result.max_model_len
+    if startup is not None and startup.refused and startup.largest_max_model_len:
+        length = min(length or startup.largest_max_model_len, startup.largest_max_model_len)
+    launch, launch_notes = launch_line(p.deployment, model.model, length)
+    warnings.extend(launch_notes)
     seqs = p.deployment.scheduler_seqs
     if result.max_batch is not None and result.max_batch > seqs:
         warnings.append(
@@ -226,6 +234,7 @@ def fit_report(
         engine_log=engine_log_lines(p, result.max_model_len),
         startup=startup,
         auto_max_model_len=auto,
+        launch_command=launch,
         plan=p,
     )
 

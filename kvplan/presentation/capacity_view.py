@@ -162,6 +162,8 @@ def render_fit(r: FitReport) -> RenderableType:
             parts.append(Text(f"  {line}", style="dim"))
     if r.latency is not None:
         parts.append(Text(r.latency.summary))
+    if r.launch_command:
+        parts.append(Text(f"Launch: {r.launch_command}", style="cyan"))
     for note in p.notes:
         parts.append(Text(note, style="yellow"))
     for warning in r.warnings:

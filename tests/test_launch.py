@@ -1,0 +1,43 @@
+"""`fit` prints the engine's own launch command for the deployment it planned."""
+
+from __future__ import annotations
+
+from conftest import run_cli
+
+MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+
+
+def _launch(*args: str) -> str:
+    r = run_cli("fit", MODEL, "--ctx", "8192", *args, "--json")
+    assert r.code == 0, r.err
+    return str(r.json["launch_command"])
+
+
+def test_vllm_line_carries_what_was_planned():
+    line = _launch("--gpu", "h100", "--tp", "2", "--gpu-memory-utilization", "0.85")
+    assert line == (
+        f"vllm serve {MODEL} --tensor-parallel-size 2 --max-model-len 131072 "
+        "--gpu-memory-utilization 0.85 --max-num-seqs 1024 --max-num-batched-tokens 8192"
+    )
+
+
+def test_vllm_line_uses_a_length_that_starts():
+    # On an L4 one 131,072-token request (16 GiB) does not fit: the line uses the largest
+    # max_model_len vLLM would start with, the same figure fit reports.
+    r = run_cli("fit", MODEL, "--ctx", "8192", "--gpu", "l4", "--json").json
+    assert f"--max-model-len {r['auto_max_model_len']} " in r["launch_command"]
+
+
+def test_sglang_and_trtllm_spell_their_own_flags():
+    sg = _launch("--gpu", "h100", "--engine", "sglang", "--kv-dtype", "fp8")
+    assert sg.startswith(f"python -m sglang.launch_server --model-path {MODEL} --tp-size 1 ")
+    assert "--context-length 131072" in sg and "--kv-cache-dtype fp8_e4m3" in sg
+    assert "--mem-fraction-static 0.88" in sg  # SGLang's TP-1 default
+    trt = _launch("--gpu", "h100", "--engine", "trtllm", "--max-num-seqs", "64")
+    assert trt.startswith(f"trtllm-serve {MODEL} --tp_size 1 --max_seq_len 131072 ")
+    assert "--kv_cache_free_gpu_memory_fraction 0.9 --max_batch_size 64" in trt
+
+
+def test_no_engine_no_line():
+    r = run_cli("fit", MODEL, "--ctx", "8192", "--gpu", "h100", "--engine", "none", "--json")
+    assert r.json["launch_command"] is None
