@@ -31,11 +31,11 @@ def budget_table(p: Plan) -> Table:
     t = Table(
         title=f"KV budget {per} on {d.gpu.display_name} ({d.profile.name})".replace("  ", " "),
         title_justify="left",
-        show_header=False,
+        show_header=True,
     )
     t.add_column("term")
-    t.add_column("GiB", justify="right")
-    t.add_column("note", style="dim")
+    t.add_column("GiB per GPU", justify="right")
+    t.add_column("how", style="dim")
     t.add_row(
         "GPU memory (as CUDA reports)",
         f"{b.total_memory / GiB:,.2f}",
@@ -44,7 +44,7 @@ def budget_table(p: Plan) -> Table:
     if b.direct:
         t.add_row("KV budget (--kv-memory)", f"{b.kv_budget / GiB:,.2f}", "given directly")
         return t
-    weights_note = f"{p.weights_total / GiB:,.2f} GiB / {d.tp * d.pp} GPU(s)"
+    weights_note = f"{p.weights_total / GiB:,.2f} GiB / {fmt_n(d.tp * d.pp, 'GPU')}"
     if d.engine is Engine.TRTLLM:
         t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
         t.add_row(
@@ -102,7 +102,7 @@ def render_fit(r: FitReport) -> RenderableType:
         budget_table(p),
         Text(
             f"KV per token per GPU: {p.kv_bytes_per_token:,} bytes "
-            f"({p.kv_heads_per_gpu} KV head(s) per GPU); pool: {p.num_blocks:,} blocks = "
+            f"({fmt_n(p.kv_heads_per_gpu, 'KV head')} per GPU); pool: {p.num_blocks:,} blocks = "
             f"{p.kv_tokens:,} tokens"
         ),
     ]
