@@ -232,7 +232,27 @@ def render_size(
     kv.add_column("")
     kv.add_column("bytes", justify="right")
     kv.add_column("size", justify="right")
-    kv.add_row("per token", f"{report.kv_bytes_per_token:,}", fmt_bytes(report.kv_bytes_per_token))
+    windows = [layer.window for layer in report.spec.layers if layer.window]
+    smallest = min(windows) if windows else None
+    if smallest is not None and report.ctx > smallest:
+        # below the smallest window every layer grows; beyond it windowed layers stop, so
+        # the rate that matters at this context is the per-sequence bytes over the context
+        kv.add_row(
+            f"per token (below {smallest:,} tokens)",
+            f"{report.kv_bytes_per_token:,}",
+            fmt_bytes(report.kv_bytes_per_token),
+        )
+        tokens = report.kv_bytes_per_sequence - report.state_bytes_per_sequence
+        effective = tokens // report.ctx
+        kv.add_row(
+            f"per token, effective at {report.ctx:,}",
+            f"{effective:,}",
+            fmt_bytes(effective),
+        )
+    else:
+        kv.add_row(
+            "per token", f"{report.kv_bytes_per_token:,}", fmt_bytes(report.kv_bytes_per_token)
+        )
     kv.add_row(
         f"per sequence ({fmt_tokens(report.ctx)} tokens)",
         f"{report.kv_bytes_per_sequence:,}",
