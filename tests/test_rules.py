@@ -150,3 +150,17 @@ def test_every_setting_is_a_flag_of_fit_and_a_policy_key():
     for name in settings():
         assert flag_name(name) in help_text, name
         assert name in target_keys, name
+
+
+# ---- TP beyond one node ------------------------------------------------------------------------
+def test_tp_beyond_one_node_is_said():
+    # DGX/HGX H100: 8 GPUs per NVLink node (configs/gpus.yaml node_gpus, with its source)
+    spec = catalog_spec("meta-llama/Llama-3.1-70B-Instruct")
+    notes16 = " ".join(plan(Deployment(spec=spec, gpu=gpu("h100-sxm"), tp=16)).notes)
+    assert "TP 16 spans more GPUs than one h100-sxm node" in notes16
+    assert "TP 8 x PP 2 keeps TP in a node" in notes16
+    notes8 = " ".join(plan(Deployment(spec=spec, gpu=gpu("h100-sxm"), tp=8)).notes)
+    assert "spans" not in notes8
+    # PCIe-only cards have no node figure: nothing is claimed
+    notes_l40s = " ".join(plan(Deployment(spec=spec, gpu=gpu("l40s"), tp=16)).notes)
+    assert "spans" not in notes_l40s

@@ -218,6 +218,18 @@ def plan(d: Deployment) -> Plan:
         notes.append(
             f"PP {d.pp}: the heaviest stage holds {stage.num_layers} of {spec.num_layers} layers"
         )
+    node = d.gpu.node_gpus
+    if node is not None and d.tp > node:
+        keep = (
+            f"; TP {node} x PP {d.tp * d.pp // node} keeps TP in a node"
+            if (d.tp * d.pp) % node == 0
+            else ""
+        )
+        notes.append(
+            f"TP {d.tp} spans more GPUs than one {d.gpu.name} node joins with "
+            f"{d.gpu.interconnect or 'its intra-node link'} ({node}): its all-reduces cross "
+            f"nodes over the network{keep}"
+        )
     return Plan(
         deployment=d,
         stage=stage,

@@ -34,6 +34,9 @@ class GpuSpec(BaseModel):
     flops: dict[FlopDtype, float] = Field(default_factory=dict)
     interconnect: str | None = None
     interconnect_bandwidth: float | None = Field(default=None, gt=0)
+    # GPUs one node joins with its intra-node link (an HGX/DGX or OAM baseboard's NVLink /
+    # Infinity Fabric domain, a bridge's 2 or 4); None where GPUs only meet over PCIe
+    node_gpus: int | None = Field(default=None, gt=0, le=1024)
     tdp_watts: float | None = Field(default=None, gt=0)
     source: str = Field(min_length=1)
     notes: str | None = None
