@@ -118,6 +118,8 @@ _GPU_FIELD_DOCS = {
     "figure. Leave out a dtype the hardware has no tensor/matrix unit for.",
     "interconnect": "GPU-to-GPU link name, e.g. 'NVLink 4' or 'PCIe Gen5 x16'.",
     "interconnect_bandwidth": "Per-GPU link bandwidth in bytes/s, both directions.",
+    "node_gpus": "Optional: GPUs one node joins with that link (8 on an HGX/DGX or OAM "
+    "baseboard, 72 in an NVL72 rack, 2 for a bridge); TP beyond it crosses nodes.",
     "tdp_watts": "Board power in watts.",
     "source": "Where the figures come from (URLs); required.",
     "notes": "Anything a reader should know (sparsity halved, runtime totals, ...).",
