@@ -476,23 +476,40 @@ def write_plot(r: RooflineReport, path: str) -> None:
         textcoords="offset points",
         xytext=(6, -14),
     )
-    for s in r.sweeps:
+    for n, s in enumerate(r.sweeps):
         ix = [q.intensity for q in s.points]
         iy = [q.flops / q.step_s for q in s.points]
-        ax.plot(ix, iy, "o-", ms=4, label=f"G={s.kv_heads} ({s.label})")
+        (line,) = ax.plot(ix, iy, "-", lw=1.2, label=f"G={s.kv_heads} ({s.label})")
+        # points whose batch the KV budget holds are filled; the others hollow ('does not
+        # fit' in this deployment), so the chart never suggests an impossible operating point
+        limit = s.max_batch or 0
+        fit = [(px, py) for q, px, py in zip(s.points, ix, iy, strict=True) if q.batch <= limit]
+        over = [(px, py) for q, px, py in zip(s.points, ix, iy, strict=True) if q.batch > limit]
+        if fit:
+            ax.plot(*zip(*fit, strict=True), "o", ms=4, color=line.get_color())
+        if over:
+            ax.plot(*zip(*over, strict=True), "o", ms=5, mfc="none", color=line.get_color())
+        # labels only at the ends and the asked batch, staggered per G so they do not overprint
+        dy = 4 + 9 * n
         for q, px, py in zip(s.points, ix, iy, strict=True):
             if q.batch in (1, e.batch) or q.batch == s.points[-1].batch:
                 ax.annotate(
                     f"B={q.batch:,}",
                     (px, py),
                     textcoords="offset points",
-                    xytext=(4, 4),
+                    xytext=(4, dy),
                     fontsize=7,
+                    color=line.get_color(),
                 )
+    ax.plot([], [], "o", mfc="none", color="grey", label="does not fit (hollow)")
     ax.plot([e.intensity], [e.flops / e.step_s], "r*", ms=14, label="requested point")
     ax.set_xlabel("arithmetic intensity (FLOP / byte)")
     ax.set_ylabel(f"attained FLOP/s per GPU ({e.flops_dtype})")
-    ax.set_title(f"{r.model} on {e.gpu}, {fmt_tokens(e.ctx)} tokens: decode roofline")
+    ax.set_title(
+        f"{r.model} on {e.gpu}, TP {e.tp}"
+        + (f" x PP {e.pp}" if e.pp > 1 else "")
+        + f", {fmt_tokens(e.ctx)} tokens: decode roofline"
+    )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
