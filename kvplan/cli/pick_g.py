@@ -27,8 +27,8 @@ def pick_g_command(
     target_g: int = typer.Option(
         None,
         "--target-g",
-        help="The G you would like; when it does not fit, search deployment changes that "
-        "fit a larger G [default: H, i.e. MHA].",
+        help="The G you would like; when it does not fit, search GPU/TP/PP/KV-dtype changes "
+        "that fit a larger G, up to it [default: no search unless no G fits at all].",
     ),
     chart: bool = typer.Option(
         False, "--chart", help="Also print largest batch vs context per G (a terminal chart)."

@@ -429,9 +429,11 @@ def pick_g(
     in the budget less `headroom` (more KV heads keep more of MHA's quality), never merely
     the smallest cache. G values the engine refuses at this TP are rows with the reason.
 
-    When the recommendation is below `target_kv_heads` (default H, i.e. MHA), the
-    deployments in the search space (GPU types in `search_gpus` x TP x PP x KV dtype) that
-    fit a larger G are listed, cheapest (fewest GPUs) first."""
+    When the recommendation is below the G the user asked for (`target_kv_heads`), or no G
+    fits at all, the deployments in the search space (GPU types in `search_gpus` x TP x PP x
+    KV dtype) that fit a larger G (up to the asked G, else H) are listed, cheapest (fewest
+    GPUs) first. Without an asked G a fitting answer is not searched further: the search
+    costs about a second and the answer is already there."""
     if not 0 <= headroom < 1:
         raise KvplanError(f"--headroom must be in [0%, 100%), got {headroom:.0%}")
     weights_for = weights_for or _checkpoint_weights
@@ -484,7 +486,8 @@ def pick_g(
         remedies = _remedies(base, rows, ctx=ctx, batch=batch, weights_for=weights_for)
         reason = f"No G fits {batch} sequences of {ctx:,} tokens on this deployment with {margin}."
     changes: tuple[DeploymentChange, ...] = ()
-    if (recommended or 0) < target and search_gpus:
+    asked = target_kv_heads is not None and (recommended or 0) < target
+    if search_gpus and (asked or recommended is None):
         changes = search_changes(
             base,
             ctx=ctx,
