@@ -411,30 +411,14 @@ def pickg_chart(r: PickGReport) -> Table:
     return t
 
 
-PLOT_SUFFIXES = (".svg", ".png", ".pdf")
-
-
 def write_pickg_plot(r: PickGReport, path: str) -> None:
     """Log-log chart: largest batch against context, one line per G, the asked workload
     starred and the asked batch as a horizontal line (needs the plot extra)."""
-    from pathlib import Path
-
     from kvplan.errors import KvplanError
+    from kvplan.presentation.plotting import plot_target, pyplot
 
-    target = Path(path)
-    if target.suffix.lower() not in PLOT_SUFFIXES:
-        raise KvplanError(
-            f"--plot {path}: unsupported file type", hint=f"use one of {', '.join(PLOT_SUFFIXES)}"
-        )
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise KvplanError(
-            "--plot needs matplotlib, which is not installed", hint="pip install 'kvplan[plot]'"
-        ) from None
+    target = plot_target(path)
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for c in r.curves:
         xs = [ctx for ctx, b in c.points if b > 0]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from kvplan.core.serving import PlanReport, ServingPoint
-from kvplan.errors import KvplanError
+from kvplan.presentation.plotting import plot_target, pyplot
 from kvplan.units import GiB
 
 if TYPE_CHECKING:
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 
 
 CHART_WIDTH = 12
-PLOT_SUFFIXES = (".svg", ".png")
+PLOT_SUFFIXES = (".svg", ".png")  # SVG is written directly, PNG via matplotlib
 
 
 def _memory(r: PlanReport) -> Table:
@@ -211,27 +210,14 @@ def render_plan(r: PlanReport, *, plot: str | None = None) -> RenderableType:
 def write_curve(r: PlanReport, path: str) -> None:
     """Output tokens/s per GPU against TPOT, one point per concurrency: SVG written
     directly, PNG through matplotlib (kvplan[plot])."""
-    target = Path(path)
+    target = plot_target(path, PLOT_SUFFIXES)
     suffix = target.suffix.lower()
-    if suffix not in PLOT_SUFFIXES:
-        raise KvplanError(
-            f"--plot {path}: unsupported file type", hint=f"use one of {', '.join(PLOT_SUFFIXES)}"
-        )
     xs = [q.tpot_after_first_ms for q in r.curve]
     ys = [q.output_tokens_per_s_per_gpu for q in r.curve]
     labels = [q.concurrency for q in r.curve]
     title = f"{r.model} on {r.gpu} TP{r.tp} PP{r.pp}, {r.workload.name}"
     if suffix == ".png":
-        try:
-            import matplotlib
-
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise KvplanError(
-                "--plot .png needs matplotlib, which is not installed",
-                hint="pip install 'kvplan[plot]', or write .svg",
-            ) from None
+        plt = pyplot(hint="pip install 'kvplan[plot]', or write .svg")
         fig, ax = plt.subplots(figsize=(7, 4.5))
         ax.plot(xs, ys, "o-")
         for x, y, n in zip(xs, ys, labels, strict=True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from math import log10
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -33,7 +32,6 @@ COMPUTE_STYLE = "red"
 KV_MAJORITY = 0.5
 TFLOP = 1e12
 MS = 1e3  # seconds -> milliseconds
-PLOT_SUFFIXES = (".svg", ".png", ".pdf")
 
 
 class RooflineResult(BaseModel):
@@ -441,21 +439,12 @@ def render_roofline(result: RooflineResult) -> RenderableType:
 def write_plot(r: RooflineReport, path: str) -> None:
     """Log-log roofline: attainable FLOP/s vs arithmetic intensity, the ridge point marked,
     one line of operating points (batch sweep) per G, the requested point starred."""
-    target = Path(path)
-    if target.suffix.lower() not in PLOT_SUFFIXES:
-        raise KvplanError(
-            f"--plot {path}: unsupported file type", hint=f"use one of {', '.join(PLOT_SUFFIXES)}"
-        )
-    try:
-        import matplotlib
+    import numpy as np
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        import numpy as np
-    except ImportError:
-        raise KvplanError(
-            "--plot needs matplotlib, which is not installed", hint="pip install 'kvplan[plot]'"
-        ) from None
+    from kvplan.presentation.plotting import plot_target, pyplot
+
+    target = plot_target(path)
+    plt = pyplot()
     e = r.estimate
     points = [q for s in r.sweeps for q in s.points]
     xs = [q.intensity for q in points] + [e.ridge]
