@@ -28,6 +28,8 @@ _API = (
     "SizeResult",
     "RooflineResult",
 )
+# Written out (not [*_API, ...]): type checkers and linters read __all__ literally to know
+# what is re-exported; tests/test_api.py keeps the two lists in step.
 __all__ = [  # noqa: RUF022 (the API first, in the order docs/api.md presents it)
     "size",
     "fit",

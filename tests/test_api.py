@@ -117,3 +117,10 @@ def test_docs_api_examples_run():
 
 def test_py_typed_marker_ships():
     assert (ROOT / "kvplan" / "py.typed").is_file()
+
+
+def test_all_lists_the_lazy_api():
+    # __all__ is written out for type checkers; it must name exactly the lazily loaded API
+    assert kvplan.__all__ == [*kvplan._API, "KvplanError", "__version__"]
+    for name in kvplan.__all__:
+        assert getattr(kvplan, name) is not None
