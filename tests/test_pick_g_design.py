@@ -187,6 +187,12 @@ def test_quality_evidence_is_published_numbers_labelled_as_such() -> None:
     assert (gqa["MHA-XXL"], gqa["GQA-8-XXL"], gqa["MQA-XXL"]) == (47.2, 47.1, 46.6)
     dense = {r.layout: r.value for r in studies["deepseek-v2-dense-7b"].results}
     assert (dense["mha"], dense["gqa"], dense["mqa"]) == (45.2, 41.2, 37.9)  # Table 8 MMLU
+    # Shazeer 2019, Table 1 (WMT14 EN-DE dev BLEU) and Table 3 (Billion-Word dev perplexity)
+    wmt = {r.label: r.value for r in studies["mqa-shazeer-2019"].results}
+    assert (wmt["multi-head h=8 d=128"], wmt["multi-query h=8 d=128"]) == (26.7, 26.5)
+    lm = {r.label: r.value for r in studies["mqa-shazeer-2019-lm"].results}
+    assert (lm["multi-head h=8 d=128"], lm["multi-query h=8 d=128"]) == (29.9, 30.2)
+    assert "LOWER is better" in studies["mqa-shazeer-2019-lm"].metric
     for s in studies.values():
         assert s.source.startswith("https://arxiv.org/abs/") and s.read_in
 
