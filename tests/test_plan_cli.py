@@ -222,6 +222,18 @@ def test_plot_svg(tmp_path):
     assert text.startswith("<svg") and "polyline" in text
 
 
+def test_plot_to_an_unwritable_path_is_one_error_line(tmp_path):
+    missing = tmp_path / "no-such-dir" / "curve.svg"
+    r = run_cli(
+        "plan", MODEL, "--gpu", "h100-sxm", "--input-len", "512", "--output-len", "128",
+        "--plot", str(missing),
+    )  # fmt: skip
+    assert r.code == 2
+    assert r.err.strip().splitlines()[-1] == (
+        f"Error: --plot {missing}: cannot write (No such file or directory)"
+    )
+
+
 def test_prefix_and_offload_in_json():
     r = run_cli(
         "plan", MODEL, "--gpu", "h100-sxm", "--input-len", "4000", "--output-len", "200",

@@ -414,8 +414,7 @@ def pickg_chart(r: PickGReport) -> Table:
 def write_pickg_plot(r: PickGReport, path: str) -> None:
     """Log-log chart: largest batch against context, one line per G, the asked workload
     starred and the asked batch as a horizontal line (needs the plot extra)."""
-    from kvplan.errors import KvplanError
-    from kvplan.presentation.plotting import plot_target, pyplot
+    from kvplan.presentation.plotting import plot_target, pyplot, save_figure
 
     target = plot_target(path)
     plt = pyplot()
@@ -432,10 +431,4 @@ def write_pickg_plot(r: PickGReport, path: str) -> None:
     ax.set_title(f"{r.model} on {r.tp * r.pp} x {r.gpu}: which G holds the workload")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        fig.savefig(target)
-    except OSError as exc:
-        raise KvplanError(f"--plot {path}: cannot write ({exc.strerror})") from None
-    finally:
-        plt.close(fig)
+    save_figure(plt, fig, target, path)

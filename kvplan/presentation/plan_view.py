@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from kvplan.core.serving import PlanReport, ServingPoint
-from kvplan.presentation.plotting import plot_target, pyplot
+from kvplan.errors import KvplanError
+from kvplan.presentation.plotting import plot_target, pyplot, save_figure
 from kvplan.units import GiB
 
 if TYPE_CHECKING:
@@ -226,11 +227,12 @@ def write_curve(r: PlanReport, path: str) -> None:
         ax.set_ylabel("output tokens/s per GPU")
         ax.set_title(title, fontsize=9)
         ax.grid(True, alpha=0.3)
-        fig.tight_layout()
-        fig.savefig(target)
-        plt.close(fig)
+        save_figure(plt, fig, target, path)
         return
-    target.write_text(_svg(xs, ys, labels, title), encoding="utf-8")
+    try:
+        target.write_text(_svg(xs, ys, labels, title), encoding="utf-8")
+    except OSError as exc:
+        raise KvplanError(f"--plot {path}: cannot write ({exc.strerror})") from None
 
 
 def _svg(xs: list[float], ys: list[float], labels: list[int], title: str) -> str:

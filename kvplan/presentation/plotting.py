@@ -31,3 +31,15 @@ def pyplot(hint: str = "pip install 'kvplan[plot]'") -> Any:
     except ImportError:
         raise KvplanError("--plot needs matplotlib, which is not installed", hint=hint) from None
     return plt
+
+
+def save_figure(plt: Any, fig: Any, target: Path, path: str) -> None:
+    """Lay out, write and close `fig`; a file that cannot be written is one input error
+    naming the --plot path, never a traceback (the figure is closed either way)."""
+    fig.tight_layout()
+    try:
+        fig.savefig(target)
+    except OSError as exc:
+        raise KvplanError(f"--plot {path}: cannot write ({exc.strerror})") from None
+    finally:
+        plt.close(fig)

@@ -15,7 +15,6 @@ from kvplan.core.roofline import (
     RooflineReport,
     ServingEstimate,
 )
-from kvplan.errors import KvplanError
 from kvplan.units import GB, TB, fmt_bytes, fmt_tokens
 
 if TYPE_CHECKING:
@@ -441,7 +440,7 @@ def write_plot(r: RooflineReport, path: str) -> None:
     one line of operating points (batch sweep) per G, the requested point starred."""
     import numpy as np
 
-    from kvplan.presentation.plotting import plot_target, pyplot
+    from kvplan.presentation.plotting import plot_target, pyplot, save_figure
 
     target = plot_target(path)
     plt = pyplot()
@@ -501,10 +500,4 @@ def write_plot(r: RooflineReport, path: str) -> None:
     )
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    try:
-        fig.savefig(target)
-    except OSError as exc:
-        raise KvplanError(f"--plot {path}: cannot write ({exc.strerror})") from None
-    finally:
-        plt.close(fig)
+    save_figure(plt, fig, target, path)
