@@ -178,8 +178,8 @@ def test_qwen35_gdn_state_in_float32_and_conv_key_channels():
 
 # ---- cross-attention (Llama-3.2-Vision) -----------------------------------------------------
 MLLAMA = {
-    # A Llama-3.2-Vision-shaped config at transformers' MllamaVisionConfig defaults (image_size
-    # 560, patch 14, 4 tiles); the real 11B config (image_size 448) is tested below.
+    # A Llama-3.2-Vision-shaped config with 560 px tiles (patch 14, 4 tiles; the other vision
+    # keys at transformers' MllamaVisionConfig defaults); the real 11B config (448) is below.
     "model_type": "mllama",
     "text_config": {
         "model_type": "mllama_text_model",

@@ -13,6 +13,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from kvplan.core.vision import VisionEncoder
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
@@ -309,6 +311,7 @@ class ModelSpec(Frozen):
     max_position_embeddings: int | None = Field(default=None, gt=0)
     checkpoint_dtype: str = "bf16"
     quantization: Quantization | None = None
+    vision: VisionEncoder | None = None  # multimodal checkpoints: the image encoder (weights)
     assumptions: tuple[str, ...] = ()
     source: str = ""
 

@@ -34,6 +34,7 @@ class ParamCounts(BaseModel):
     experts_active: int  # routed experts one token uses (top-k per MoE layer)
     shared_and_router: int  # shared experts + routers of MoE layers
     norms: int
+    vision: int = 0  # image encoder + projector of a multimodal checkpoint (not in `total`)
 
     @property
     def total(self) -> int:
@@ -136,6 +137,7 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
         experts_active=experts_active,
         shared_and_router=shared,
         norms=norms,
+        vision=spec.vision.params if spec.vision is not None else 0,
     )
 
 
@@ -146,14 +148,17 @@ class WeightBytes(BaseModel):
     linear_dtype: str  # dtype of the decoder's linear layers
     other_dtype: str  # embeddings, norms, routers
     experts: int  # bytes of all routed experts (for MoE traffic models)
-    non_expert: int
+    non_expert: int  # the decoder's other weights (streamed every decode step)
+    vision: int = 0  # image encoder + projector: loaded, never read by a text decode step
 
 
 def weight_bytes(
     spec: ModelSpec, *, weight_dtype: str | None = None, kv_heads: int | None = None
 ) -> WeightBytes:
     """Bytes of the weights: linear layers at the quantized (or chosen) dtype, the rest at the
-    checkpoint's float dtype. mxfp4 checkpoints (gpt-oss) quantize only the experts."""
+    checkpoint's float dtype. mxfp4 checkpoints (gpt-oss) quantize only the experts. A
+    multimodal checkpoint's image encoder counts at the float dtype (quantized checkpoints
+    list it among the modules not to convert) in `total`, which is what an engine loads."""
     counts = param_counts(spec, kv_heads=kv_heads)
     base = spec.checkpoint_dtype
     if weight_dtype is not None:
@@ -173,10 +178,12 @@ def weight_bytes(
     shared_b = ceil(counts.shared_and_router * (lin if quantized_attention else oth))
     rest_b = ceil((counts.embedding + counts.norms) * oth)
     non_expert = attn_b + dense_b + shared_b + rest_b
+    vision_b = ceil(counts.vision * oth)  # checkpoints keep the encoder unquantized
     return WeightBytes(
-        total=non_expert + experts_b,
+        total=non_expert + experts_b + vision_b,
         linear_dtype=linear,
         other_dtype=other,
         experts=experts_b,
         non_expert=non_expert,
+        vision=vision_b,
     )

@@ -49,6 +49,8 @@ def size_json(
         "revision": revision,
         "params": report.params.total,
         "active_params": report.params.active,
+        "vision_params": report.params.vision,
+        "vision_encoder": _vision_json(spec),
         "weight_bytes": report.weight_bytes if exact_weight_bytes is None else exact_weight_bytes,
         "weights_exact_bytes": exact_weight_bytes,
         "weights_estimate_bytes": report.weight_bytes,
@@ -66,6 +68,15 @@ def size_json(
         "layers_by_kind": layers_by_kind(report),
         "variants": [v.model_dump() for v in report.variants],
     }
+
+
+def _vision_json(spec: ModelSpec) -> dict[str, Any] | None:
+    """The image encoder of a multimodal checkpoint: counted in `weight_bytes` (engines load
+    it), not in `params` (the text decoder's)."""
+    v = spec.vision
+    if v is None:
+        return None
+    return {"family": v.family, "counted": v.counted, "params": v.params}
 
 
 def _dtype_label(dtype: str) -> str:
@@ -209,6 +220,8 @@ def render_size(
     params = f"{fmt_count(report.params.total)} parameters"
     if report.params.active != report.params.total:
         params += f" ({fmt_count(report.params.active)} active per token)"
+    if report.params.vision:
+        params += f" + {fmt_count(report.params.vision)} in the vision encoder"
     estimate = (
         f"{fmt_gib(report.weight_bytes)} at {report.weight_dtype} ({report.weight_bytes:,} bytes)"
     )
@@ -221,6 +234,8 @@ def render_size(
             f"safetensors headers ({exact_weight_bytes:,} bytes)",
         )
         geo.add_row("", f"estimate: {params} = {estimate}")
+    if spec.vision is not None and not spec.vision.counted:
+        geo.add_row("", f"vision encoder ({spec.vision.family}): not counted, no reader for it")
     if spec.max_position_embeddings:
         geo.add_row("max context", f"{spec.max_position_embeddings:,} tokens")
 

@@ -37,6 +37,7 @@ from kvplan.core.geometry import (
     Quantization,
     RecurrentDims,
 )
+from kvplan.core.vision import VisionEncoder
 from kvplan.errors import KvplanError
 from kvplan.sources.traits import (
     GENERIC_LAYER_TYPES,
@@ -48,6 +49,7 @@ from kvplan.sources.traits import (
     Traits,
     traits_for,
 )
+from kvplan.sources.vision import VisionKeyError, read_vision
 
 LAYER_KEYS = ("num_hidden_layers", "n_layer", "n_layers", "num_layers")
 HEAD_KEYS = ("num_attention_heads", "n_head", "n_heads", "num_heads")
@@ -436,6 +438,7 @@ class _Reader:
                 max_position_embeddings=max_pos,
                 checkpoint_dtype=self._checkpoint_dtype(),
                 quantization=self._quantization(),
+                vision=self._vision(hidden),
                 assumptions=tuple(self.assumptions),
                 source=self.origin,
             )
@@ -687,6 +690,23 @@ class _Reader:
         if name not in ("fp32", "fp16", "bf16"):
             raise self.fail(key, f"key {key} must be float32, float16 or bfloat16, got {raw!r}")
         return name
+
+    def _vision(self, text_hidden: int) -> VisionEncoder | None:
+        """The image encoder of a multimodal config (sources/vision.py, one reader per
+        family); a family without a reader is stated as not counted, never guessed."""
+        try:
+            vision = read_vision(self.top, text_hidden, self.assumptions)
+        except VisionKeyError as exc:
+            self.error(exc.key, exc.message)
+            return None
+        if vision is not None and not vision.counted:
+            self.assumptions.append(
+                f"vision_config of a {vision.family} model: kvplan has no reader for this "
+                "image encoder, so the weights are the text decoder's only (an underestimate "
+                "for engines that load the encoder)"
+            )
+            self.warn("vision_config", self.assumptions[-1])
+        return vision
 
     def _quantization(self) -> Quantization | None:
         q = self.cfg.get("quantization_config") or self.top.get("quantization_config")
@@ -1129,8 +1149,9 @@ class _Reader:
             raise self.fail(key, f"key {key} must list layer indices below {n}")
         vision = self.top.get("vision_config")
         vision = vision if isinstance(vision, Mapping) else {}
+        # defaults: transformers 5.24 MllamaVisionConfig (4 tiles of 448 px, 14 px patches)
         tiles = vision.get("max_num_tiles", 4)
-        size = vision.get("image_size", 560)
+        size = vision.get("image_size", 448)
         patch = vision.get("patch_size", 14)
         for name, value in (("max_num_tiles", tiles), ("image_size", size), ("patch_size", patch)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:

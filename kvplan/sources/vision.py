@@ -1,0 +1,400 @@
+"""Read a multimodal config's vision encoder into `kvplan.core.vision.VisionEncoder`.
+
+One entry per multimodal family (the wrapper's `model_type`), each naming the keys it reads
+and the transformers module it mirrors (transformers 5.24, models/<family>/modeling_*.py);
+tests/test_vision.py checks every family's total against the module tree transformers
+builds from the bundled configs. A `vision_config` of a family not listed here is reported
+as not counted (the weights are then the text decoder's only, and the output says so);
+a listed family with a missing or malformed key is an error naming `vision_config.<key>`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from kvplan.core.vision import Linear, VisionEncoder, VitStack, layer_norm
+
+
+class VisionKeyError(Exception):
+    """A key of a known vision family is missing or malformed (the reader reports it)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.message = message
+
+
+class _Keys:
+    """Typed reads from one mapping, errors naming the full key path. A key the config
+    leaves out takes the transformers config class's default (`defaults`), noted in
+    `notes` as an assumption; a key with no default is required."""
+
+    def __init__(
+        self,
+        raw: Mapping[str, Any],
+        prefix: str,
+        defaults: Mapping[str, Any],
+        owner: str,
+        notes: list[str],
+    ) -> None:
+        self.raw = raw
+        self.prefix = prefix
+        self.defaults = defaults
+        self.owner = owner
+        self.notes = notes
+
+    def get(self, key: str) -> Any:
+        if self.raw.get(key) is not None:
+            return self.raw[key]
+        name = f"{self.prefix}{key}"
+        if key not in self.defaults:
+            raise VisionKeyError(name, f"missing required key {name}")
+        value = self.defaults[key]
+        note = f"{name} not in config: using the {self.owner} default {value!r}"
+        if note not in self.notes:
+            self.notes.append(note)
+        return value
+
+    def integer(self, key: str) -> int:
+        value = self.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            name = f"{self.prefix}{key}"
+            raise VisionKeyError(name, f"key {name} must be a positive integer, got {value!r}")
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self.get(key)
+        if not isinstance(value, bool):
+            name = f"{self.prefix}{key}"
+            raise VisionKeyError(name, f"key {name} must be true or false, got {value!r}")
+        return value
+
+    def list_len(self, key: str) -> int:
+        value = self.get(key)
+        if not isinstance(value, list | tuple):
+            name = f"{self.prefix}{key}"
+            raise VisionKeyError(name, f"key {name} must be a list, got {value!r}")
+        return len(value)
+
+    def must_be(self, key: str, expected: Any) -> None:
+        """A key whose other values change the module tree in ways kvplan does not model."""
+        value = self.get(key)
+        if value != expected:
+            name = f"{self.prefix}{key}"
+            raise VisionKeyError(
+                name, f"key {name} = {value!r} is not supported (only {expected!r})"
+            )
+
+
+Reader = Callable[[_Keys, _Keys, int], VisionEncoder]
+
+
+def _vit(v: _Keys, layers_key: str = "num_hidden_layers", **flags: Any) -> VitStack:
+    return VitStack(
+        layers=v.integer(layers_key),
+        hidden=v.integer("hidden_size"),
+        intermediate=v.integer("intermediate_size"),
+        **flags,
+    )
+
+
+def _gemma3(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """SigLIP encoder (SiglipVisionModel) + Gemma3MultiModalProjector (a bias-free h_v x h
+    matrix and an RMSNorm)."""
+    v.must_be("vision_use_head", False)
+    h, p = v.integer("hidden_size"), v.integer("patch_size")
+    patches = (v.integer("image_size") // p) ** 2
+    return VisionEncoder(
+        family="gemma3",
+        stacks=(_vit(v),),
+        embeddings=v.integer("num_channels") * p * p * h + h + patches * h,
+        norms=layer_norm(h) + h,
+        linears=(Linear(inputs=h, outputs=text_hidden),),
+    )
+
+
+def _lfm2_vl(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """SigLIP2 NaFlex encoder (linear patch embedding, `num_patches` positions) +
+    Lfm2VlMultiModalProjector (pixel unshuffle by `downsample_factor`, two linears)."""
+    v.must_be("vision_use_head", False)
+    h, p = v.integer("hidden_size"), v.integer("patch_size")
+    f = top.integer("downsample_factor")
+    wide = h * f * f
+    bias = top.flag("projector_bias")
+    ln = layer_norm(wide) if top.flag("projector_use_layernorm") else 0
+    mid = top.integer("projector_hidden_size")
+    return VisionEncoder(
+        family="lfm2_vl",
+        stacks=(_vit(v),),
+        embeddings=v.integer("num_channels") * p * p * h + h + v.integer("num_patches") * h,
+        norms=layer_norm(h) + ln,
+        linears=(
+            Linear(inputs=wide, outputs=mid, bias=bias),
+            Linear(inputs=mid, outputs=text_hidden, bias=bias),
+        ),
+    )
+
+
+def _qwen3_vl(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """Qwen3-VL / Qwen3.5 vision model: Conv3d patch embedding (bias), learned positions,
+    blocks with fused qkv (bias), the merger (LayerNorm + two linears over 2x2-merged
+    patches) and one DeepStack merger per `deepstack_visual_indexes` entry."""
+    h, p = v.integer("hidden_size"), v.integer("patch_size")
+    m = v.integer("spatial_merge_size")
+    wide = h * m * m
+    out = v.integer("out_hidden_size")
+    deep = v.list_len("deepstack_visual_indexes")
+    patch = v.integer("in_channels") * v.integer("temporal_patch_size") * p * p * h + h
+    merger = (
+        Linear(inputs=wide, outputs=wide, bias=True),
+        Linear(inputs=wide, outputs=out, bias=True),
+    )
+    return VisionEncoder(
+        family=str(top.raw.get("model_type")),
+        stacks=(_vit(v, "depth"),),
+        embeddings=patch + v.integer("num_position_embeddings") * h,
+        norms=layer_norm(h) + deep * layer_norm(wide),
+        linears=merger * (1 + deep),
+    )
+
+
+def _gemma4(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """Gemma4VisionModel: a 2 x `position_embedding_size` position table, a bias-free linear
+    patch projection, blocks with q/k norms, gated MLP and four RMSNorms; the embedder is one
+    bias-free projection into the text width."""
+    v.must_be("use_clipped_linears", False)
+    h, p = v.integer("hidden_size"), v.integer("patch_size")
+    bias = v.flag("attention_bias")
+    stack = _vit(
+        v,
+        gated_mlp=True,
+        qkv_bias=bias,
+        o_bias=bias,
+        mlp_bias=False,
+        norms=4,
+        norm_bias=False,
+        qk_norm_dim=v.integer("head_dim"),
+    )
+    return VisionEncoder(
+        family="gemma4",
+        stacks=(stack,),
+        embeddings=2 * v.integer("position_embedding_size") * h + 3 * p * p * h,
+        linears=(Linear(inputs=h, outputs=text_hidden),),
+    )
+
+
+def _llama4(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """Llama4VisionModel: class token, learned positions, bias-free linear patch embedding,
+    pre/post LayerNorms, the pixel-shuffle adapter (two bias-free linears) and a bias-free
+    projector into the text width."""
+    h, p = v.integer("hidden_size"), v.integer("patch_size")
+    patches = (v.integer("image_size") // p) ** 2 + 1
+    proj_in, proj_out = v.integer("projector_input_dim"), v.integer("projector_output_dim")
+    return VisionEncoder(
+        family="llama4",
+        stacks=(_vit(v),),
+        embeddings=h + patches * h + v.integer("num_channels") * p * p * h,
+        norms=2 * layer_norm(h),
+        linears=(
+            Linear(inputs=v.integer("intermediate_size"), outputs=proj_in),
+            Linear(inputs=proj_out, outputs=proj_out),
+            Linear(inputs=v.integer("vision_output_dim"), outputs=text_hidden),
+        ),
+    )
+
+
+def _mistral3(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """Pixtral encoder (bias-free conv patch embedding, RMSNorms, gated MLP, RoPE: no position
+    table) + Mistral3MultiModalProjector (RMSNorm, 2x2 patch merger, two linears)."""
+    h, p = v.integer("hidden_size"), v.integer("patch_size")
+    heads = v.integer("num_attention_heads")
+    if heads * v.integer("head_dim") != h:
+        raise VisionKeyError(
+            "vision_config.head_dim", "vision_config.head_dim x num_attention_heads != hidden_size"
+        )
+    layer = top.get("vision_feature_layer")
+    feature_layers = 1 if isinstance(layer, int) else top.list_len("vision_feature_layer")
+    m = top.integer("spatial_merge_size")
+    bias = top.flag("multimodal_projector_bias")
+    stack = _vit(v, gated_mlp=True, qkv_bias=False, o_bias=False, mlp_bias=False, norm_bias=False)
+    return VisionEncoder(
+        family="mistral3",
+        stacks=(stack,),
+        embeddings=v.integer("num_channels") * p * p * h,
+        norms=2 * h,
+        linears=(
+            Linear(inputs=h * m * m, outputs=h),
+            Linear(inputs=h * feature_layers, outputs=text_hidden, bias=bias),
+            Linear(inputs=text_hidden, outputs=text_hidden, bias=bias),
+        ),
+    )
+
+
+def _mllama(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """MllamaVisionModel: class token, bias-free conv patch embedding, gated position and
+    tile embeddings (one row per supported aspect ratio + 1), a local and a gated global
+    encoder; the projector maps the concatenated intermediate features into the text width."""
+    h, p = v.integer("hidden_size"), v.integer("patch_size")
+    tiles = v.integer("max_num_tiles")
+    ratios = v.list_len("supported_aspect_ratios") + 1
+    patches = (v.integer("image_size") // p) ** 2 + 1
+    flags: dict[str, Any] = {"qkv_bias": False, "o_bias": False}
+    embeddings = h + v.integer("num_channels") * p * p * h
+    embeddings += 1 + patches * h + ratios * tiles * patches * h  # gated position + tiles
+    embeddings += 2 * (1 + ratios * tiles * h)  # pre- and post-tile embeddings
+    return VisionEncoder(
+        family="mllama",
+        stacks=(_vit(v, **flags), _vit(v, "num_global_layers", gates=2, **flags)),
+        embeddings=embeddings,
+        norms=2 * layer_norm(h),
+        linears=(Linear(inputs=v.integer("vision_output_dim"), outputs=text_hidden, bias=True),),
+    )
+
+
+# Defaults of transformers 5.24's config classes for the keys the readers use
+# (models/<family>/configuration_*.py; printed from the classes' constructors).
+_SIGLIP = {
+    "num_hidden_layers": 12,
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "patch_size": 16,
+    "image_size": 224,
+    "num_channels": 3,
+    "vision_use_head": True,
+}
+_SIGLIP2 = {k: v for k, v in _SIGLIP.items() if k != "image_size"} | {"num_patches": 256}
+_QWEN3_VL = {
+    "depth": 27,
+    "hidden_size": 1152,
+    "intermediate_size": 4304,
+    "patch_size": 16,
+    "spatial_merge_size": 2,
+    "out_hidden_size": 3584,
+    "in_channels": 3,
+    "temporal_patch_size": 2,
+    "num_position_embeddings": 2304,
+}
+
+
+class Family(NamedTuple):
+    reader: Reader
+    vision_defaults: Mapping[str, Any]  # the vision config class's defaults
+    vision_class: str
+    top_defaults: Mapping[str, Any] = {}  # the multimodal config class's defaults
+    top_class: str = ""
+
+
+# the multimodal wrapper's model_type -> its reader and defaults
+FAMILIES: dict[str, Family] = {
+    "gemma3": Family(_gemma3, _SIGLIP, "SiglipVisionConfig"),
+    "lfm2_vl": Family(
+        _lfm2_vl,
+        _SIGLIP2,
+        "Siglip2VisionConfig",
+        {
+            "downsample_factor": 2,
+            "projector_bias": True,
+            "projector_use_layernorm": True,
+            "projector_hidden_size": 2560,
+        },
+        "Lfm2VlConfig",
+    ),
+    **{
+        name: Family(
+            _qwen3_vl,
+            _QWEN3_VL | ({"deepstack_visual_indexes": [8, 16, 24]} if "vl" in name else {}),
+            "Qwen3VLVisionConfig" if "vl" in name else "Qwen3_5VisionConfig",
+        )
+        for name in ("qwen3_vl", "qwen3_vl_moe", "qwen3_5", "qwen3_5_moe")
+    },
+    "gemma4": Family(
+        _gemma4,
+        {
+            "num_hidden_layers": 16,
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "patch_size": 16,
+            "position_embedding_size": 10240,
+            "head_dim": 64,
+            "attention_bias": False,
+            "use_clipped_linears": False,
+        },
+        "Gemma4VisionConfig",
+    ),
+    "llama4": Family(
+        _llama4,
+        {
+            "num_hidden_layers": 34,
+            "hidden_size": 768,
+            "intermediate_size": 5632,
+            "patch_size": 14,
+            "image_size": 448,
+            "num_channels": 3,
+            "projector_input_dim": 4096,
+            "projector_output_dim": 4096,
+            "vision_output_dim": 7680,
+        },
+        "Llama4VisionConfig",
+    ),
+    "mistral3": Family(
+        _mistral3,
+        {
+            "num_hidden_layers": 24,
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "patch_size": 16,
+            "num_channels": 3,
+            "num_attention_heads": 16,
+            "head_dim": 64,
+        },
+        "PixtralVisionConfig",
+        {"spatial_merge_size": 2, "multimodal_projector_bias": False, "vision_feature_layer": -1},
+        "Mistral3Config",
+    ),
+    "mllama": Family(
+        _mllama,
+        {
+            "num_hidden_layers": 32,
+            "num_global_layers": 8,
+            "hidden_size": 1280,
+            "intermediate_size": 5120,
+            "patch_size": 14,
+            "image_size": 448,
+            "num_channels": 3,
+            "max_num_tiles": 4,
+            "supported_aspect_ratios": [
+                [1, 1],
+                [1, 2],
+                [1, 3],
+                [1, 4],
+                [2, 1],
+                [2, 2],
+                [3, 1],
+                [4, 1],
+            ],
+            "vision_output_dim": 7680,
+        },
+        "MllamaVisionConfig",
+    ),
+}
+
+
+def read_vision(top: Mapping[str, Any], text_hidden: int, notes: list[str]) -> VisionEncoder | None:
+    """The vision encoder a multimodal config declares, None when it declares none.
+    Keys left to their defaults are appended to `notes`.
+
+    Raises VisionKeyError for a known family with a bad key."""
+    vision = top.get("vision_config")
+    if vision is None:
+        return None
+    family = str(top.get("model_type") or "")
+    if not isinstance(vision, Mapping):
+        message = f"key vision_config must be a mapping, got {vision!r}"
+        raise VisionKeyError("vision_config", message)
+    entry = FAMILIES.get(family)
+    if entry is None:
+        return VisionEncoder(family=family or "unknown", counted=False)
+    v = _Keys(vision, "vision_config.", entry.vision_defaults, entry.vision_class, notes)
+    t = _Keys(top, "", entry.top_defaults, entry.top_class or family, notes)
+    return entry.reader(v, t, text_hidden)
