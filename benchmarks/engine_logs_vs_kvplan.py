@@ -81,6 +81,9 @@ MODELS: dict[str, tuple[str, str | None]] = {
     # QwQ-32B is a Qwen2.5-32B fine-tune (same config.json apart from metadata)
     "Qwen/QwQ-32B": ("Qwen/Qwen2.5-32B-Instruct", None),
     "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8": ("meta-llama/Llama-3.1-8B-Instruct", "fp8"),
+    # R1-Distill-Qwen-7B has the Qwen2.5-Math-7B architecture: 28 layers, 4 KV heads, hidden
+    # 3584, FFN 18944, vocabulary 152,064, untied embeddings, as Qwen2.5-7B
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": ("Qwen/Qwen2.5-7B-Instruct", None),
 }
 
 # logged GPU text (before any " (") -> kvplan GPU name
@@ -176,7 +179,9 @@ def logged_budget(r: dict[str, Any]) -> float | None:
     if r["engine"] == "sglang":
         if lg.get("k_size_gb") is not None:
             return float(lg["k_size_gb"]) + float(lg["v_size_gb"])
-        return None
+        # vllm_kv_logs.yaml keeps SGLang's K + V in available_kv_cache_gib
+        value = lg.get("available_kv_cache_gib")
+        return None if value is None else float(value)
     value = lg.get("allocated_kv_gib")
     return None if value is None else float(value)
 
@@ -205,7 +210,11 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
     util = r.get("gpu_memory_utilization")
     weights = None
     if logged_weights:
-        w = r["logged"].get("model_weights_gib") or r["logged"].get("weights_mem_usage_gb")
+        lg = r["logged"]
+        w = lg.get("model_weights_gib") or lg.get("weights_mem_usage_gb")
+        if w is None and lg.get("avail_mem_before_load_gb") is not None:
+            # SGLang logs before "mem usage" was printed: its drop in free memory
+            w = lg["avail_mem_before_load_gb"] - lg["avail_mem_after_weights_gb"]
         if w is None:
             return None
         weights = int(w * GiB) * tp * pp
