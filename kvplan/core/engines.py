@@ -16,9 +16,11 @@ Each row says, for one engine, everything kvplan needs that differs between engi
                                         - weights - peak activations - non-torch memory
       default gpu_memory_utilization 0.90 (vllm/config/cache.py); `total` is what CUDA
       reports (torch.cuda.mem_get_info), e.g. 79.19 GiB on an H100 SXM.
-  SGLang (v0.4):                   kv = total * mem_fraction_static - weights
-      activations live outside the static fraction; the default fraction depends on TP
-      (server_args.py: 0.88 at TP1, 0.87 TP2, 0.85 TP4, 0.81 TP8, 0.79 TP16+).
+  SGLang (0.3-0.5):                kv = (total - in use before load) * mem_fraction_static
+                                        - weights
+      activations live outside the static fraction; the default fraction is a release
+      rule (TP table to 0.4.5; GPU memory from 0.4.6; chunked prefill and CUDA-graph batch
+      from 0.5.3): one profile per rule, each citing its server_args.py lines.
   TensorRT-LLM:                    kv = free_gpu_memory_fraction * (total - weights
                                         - activations - runtime)
       default free_gpu_memory_fraction 0.90 of the memory free after the engine loads.
