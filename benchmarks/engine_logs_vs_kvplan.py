@@ -20,7 +20,8 @@ engine version selects:
                           terms (fraction, activations, non-torch, graphs) are judged alone
   tokens   the log's "GPU KV cache size" / #tokens line from kvplan's full prediction
   page     page math alone: blocks kvplan cuts from the LOGGED budget vs the logged block
-           count (exact up to the log's 0.01 GiB rounding: `page_ok`)
+           count (exact up to the log's 0.01 GiB rounding: `page_ok`); for SGLang the
+           pool is token-granular, so its blocks are the logged #tokens
 
 tests/test_engine_model.py imports `evaluate()` and asserts the held-out bounds.
 
@@ -279,14 +280,18 @@ def _page_check(r: dict[str, Any], d: Deployment) -> bool | None:
     log's rounding of the budget to 0.01 GiB (+-0.005 GiB) and one block."""
     lg = r["logged"]
     blocks = lg.get("gpu_blocks") or lg.get("primary_pool_blocks")
+    if r["engine"] == "sglang":  # token-granular pool: the logged #tokens are its blocks
+        blocks = lg.get("kv_cache_tokens") or lg.get("max_total_num_tokens")
     budget = logged_budget(r)
-    if not blocks or budget is None or r["engine"] == "sglang":
+    if not blocks or budget is None:
         return None
     p = plan(d.with_(kv_memory=int(budget * GiB)))
     if p.block_bytes == 0 or r.get("pipeline_parallel_size", 1) not in (None, 1):
         return None  # PP: the log's budget is the first rank's, its blocks the minimum
-    lo = int((budget - 0.005) * GiB) // p.block_bytes
-    hi = int((budget + 0.005) * GiB) // p.block_bytes
+    # SGLang's budget is K + V, two figures each rounded to 0.01 GiB
+    tol = 0.01 if r["engine"] == "sglang" else 0.005
+    lo = int((budget - tol) * GiB) // p.block_bytes
+    hi = int((budget + tol) * GiB) // p.block_bytes
     return lo - 1 <= blocks <= hi + 1
 
 
