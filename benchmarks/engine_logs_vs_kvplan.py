@@ -20,7 +20,8 @@ engine version selects:
                           terms (fraction, activations, non-torch, graphs) are judged alone
   tokens   the log's "GPU KV cache size" / #tokens line from kvplan's full prediction
   page     page math alone: blocks kvplan cuts from the LOGGED budget vs the logged block
-           count (exact up to the log's 0.01 GiB rounding: `page_ok`)
+           count (exact up to the log's 0.01 GiB rounding: `page_ok`); for SGLang the
+           pool is token-granular, so its blocks are the logged #tokens
 
 tests/test_engine_model.py imports `evaluate()` and asserts the held-out bounds.
 
@@ -81,6 +82,9 @@ MODELS: dict[str, tuple[str, str | None]] = {
     # QwQ-32B is a Qwen2.5-32B fine-tune (same config.json apart from metadata)
     "Qwen/QwQ-32B": ("Qwen/Qwen2.5-32B-Instruct", None),
     "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8": ("meta-llama/Llama-3.1-8B-Instruct", "fp8"),
+    # R1-Distill-Qwen-7B has the Qwen2.5-Math-7B architecture: 28 layers, 4 KV heads, hidden
+    # 3584, FFN 18944, vocabulary 152,064, untied embeddings, as Qwen2.5-7B
+    "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": ("Qwen/Qwen2.5-7B-Instruct", None),
 }
 
 # logged GPU text (before any " (") -> kvplan GPU name
@@ -176,7 +180,9 @@ def logged_budget(r: dict[str, Any]) -> float | None:
     if r["engine"] == "sglang":
         if lg.get("k_size_gb") is not None:
             return float(lg["k_size_gb"]) + float(lg["v_size_gb"])
-        return None
+        # vllm_kv_logs.yaml keeps SGLang's K + V in available_kv_cache_gib
+        value = lg.get("available_kv_cache_gib")
+        return None if value is None else float(value)
     value = lg.get("allocated_kv_gib")
     return None if value is None else float(value)
 
@@ -205,7 +211,11 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
     util = r.get("gpu_memory_utilization")
     weights = None
     if logged_weights:
-        w = r["logged"].get("model_weights_gib") or r["logged"].get("weights_mem_usage_gb")
+        lg = r["logged"]
+        w = lg.get("model_weights_gib") or lg.get("weights_mem_usage_gb")
+        if w is None and lg.get("avail_mem_before_load_gb") is not None:
+            # SGLang logs before "mem usage" was printed: its drop in free memory
+            w = lg["avail_mem_before_load_gb"] - lg["avail_mem_after_weights_gb"]
         if w is None:
             return None
         weights = int(w * GiB) * tp * pp
@@ -270,14 +280,18 @@ def _page_check(r: dict[str, Any], d: Deployment) -> bool | None:
     log's rounding of the budget to 0.01 GiB (+-0.005 GiB) and one block."""
     lg = r["logged"]
     blocks = lg.get("gpu_blocks") or lg.get("primary_pool_blocks")
+    if r["engine"] == "sglang":  # token-granular pool: the logged #tokens are its blocks
+        blocks = lg.get("kv_cache_tokens") or lg.get("max_total_num_tokens")
     budget = logged_budget(r)
-    if not blocks or budget is None or r["engine"] == "sglang":
+    if not blocks or budget is None:
         return None
     p = plan(d.with_(kv_memory=int(budget * GiB)))
     if p.block_bytes == 0 or r.get("pipeline_parallel_size", 1) not in (None, 1):
         return None  # PP: the log's budget is the first rank's, its blocks the minimum
-    lo = int((budget - 0.005) * GiB) // p.block_bytes
-    hi = int((budget + 0.005) * GiB) // p.block_bytes
+    # SGLang's budget is K + V, two figures each rounded to 0.01 GiB
+    tol = 0.01 if r["engine"] == "sglang" else 0.005
+    lo = int((budget - tol) * GiB) // p.block_bytes
+    hi = int((budget + tol) * GiB) // p.block_bytes
     return lo - 1 <= blocks <= hi + 1
 
 

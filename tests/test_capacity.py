@@ -44,8 +44,11 @@ def test_sglang_and_trtllm_budget_semantics():
     h100 = gpu("h100-sxm")
     total = h100.usable_memory_bytes
     weights = 8_030_261_248 * 2
-    sg = plan(Deployment(spec=spec, gpu=h100, engine=Engine.SGLANG))
+    sg = plan(Deployment(spec=spec, gpu=h100, engine=Engine.SGLANG, engine_version="0.4.3"))
     assert sg.budget.fraction == 0.88  # SGLang v0.4 default at TP 1
+    # the newest line (0.5.3+) reserves 512 + 8192 x 1.5 + 256 x 2 + 128 MiB of 81,559
+    newest = plan(Deployment(spec=spec, gpu=h100, engine=Engine.SGLANG))
+    assert newest.budget.fraction == round((81559 - 13440) / 81559, 3) == 0.835
     # rest = free after load - (total - in use before load) x (1 - fraction)
     preload = sg.budget.preload
     assert preload == int(0.51 * GiB)

@@ -388,3 +388,59 @@ def test_sglang_hybrid_batch_is_capped_by_each_pool():
     n = max_batch(p, ctx)
     assert n == min(by_kv, p.state_slots)
     assert fits(p, ctx, n) and not fits(p, ctx, n + 1)
+
+
+def test_sglang_default_fraction_follows_each_release():
+    # Hand-computed from each release's server_args.py (docs/engines.md cites the lines).
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+
+    def f(version: str, gpu_name: str, tp: int = 1, **kw) -> float | None:
+        d = Deployment(
+            spec=spec, gpu=gpu(gpu_name), tp=tp, engine=Engine.SGLANG, engine_version=version, **kw
+        )
+        return d.fraction
+
+    assert profile_for(Engine.SGLANG, "0.3.6.post3").version == "0.3"
+    assert profile_for(Engine.SGLANG, "0.4.6.post5").version == "0.4.6"
+    assert profile_for(Engine.SGLANG, "0.4.10.post2").version == "0.4.8"
+    assert profile_for(Engine.SGLANG, "0.5.2").version == "0.4.8"
+    assert profile_for(Engine.SGLANG, "0.5.8").version == "0.5"
+    # <= 0.4.5: by TP only (0.3.6: 0.82 at TP 8, 0.4: 0.81)
+    assert f("0.3.6", "h100-sxm", tp=8) == 0.82
+    assert f("0.4.3", "h100-sxm", tp=8) == 0.81
+    assert f("0.4.3", "l4", tp=4) == 0.85
+    # 0.4.6: H200 (nvidia-smi 143,771 MiB > 96 GiB): min(0.88 + 48 GiB x 0.12 / mem,
+    # (mem - 18 GiB) / mem) = min(0.92103, 0.87180)
+    assert f("0.4.6", "h200") == pytest.approx((143771 - 18432) / 143771)
+    # 0.4.8-0.5.2: H100 (81,559 MiB) TP1 reserves (9.5 + 1/2) GiB -> round(0.87445, 3)
+    assert f("0.4.10", "h100-sxm") == 0.874
+    # T4 (15,360 MiB): (2.8 + 0.1) GiB -> round(0.80667, 3)
+    assert f("0.4.10", "t4") == 0.807
+    # 0.5.3+: H100 TP1: 512 + 8192 x 1.5 + 256 x 2 + 1/8 x 1024 = 13,440 MiB (> 10 GiB)
+    assert f("0.5.8", "h100-sxm") == round((81559 - 13440) / 81559, 3) == 0.835
+    # RTX 4090 (24,564 MiB) TP2: 512 + 2048 x 1.5 + 24 x 2 + 2/8 x 1024 = 3,888 MiB
+    assert f("0.5.8", "rtx-4090", tp=2) == round((24564 - 3888) / 24564, 3) == 0.842
+    # a user's chunked prefill size enters the reservation: 512 + 16384 x 1.5 + 512 + 128
+    assert f("0.5.8", "h100-sxm", max_num_batched_tokens=16384) == round((81559 - 25728) / 81559, 3)
+    # speculative decoding reserves 2 GiB more
+    assert f("0.5.8", "h100-sxm", draft_layers=1) == round((81559 - 13440 - 2048) / 81559, 3)
+    # the user's fraction always wins
+    assert f("0.5.8", "h100-sxm", mem_fraction_static=0.7) == 0.7
+
+
+def test_sglang_pool_formula_reproduces_logs_given_their_own_memory_figures():
+    # model_runner.profile_max_num_token: rest = avail_after_load - before_load x (1 - f).
+    # Fed each log's own "Load weight begin/end" figures (GiB), the formula gives the
+    # logged K + V to the log's 0.01 rounding, in three releases:
+    from kvplan.core.engines import _sglang_budget
+
+    cases = [
+        # (before load, weights, fraction, logged K + V): QwQ-32B 4xL4 0.4.3.post4;
+        # R1-Distill-Qwen-7B RTX 3090 (0.4.1-0.4.2); Llama-3.1-8B H100 (PR #4760)
+        (21.63, 21.63 - 6.09, 0.85, 1.42 + 1.42),
+        (22.76, 22.76 - 8.37, 0.88, 2.82 + 2.82),
+        (63.48 + 15.11, 15.11, 0.88, 27.02 + 27.02),
+    ]
+    for before, weights, fraction, logged in cases:
+        kv = _sglang_budget(int(before * GiB), int(weights * GiB), 0, 0, fraction).kv / GiB
+        assert abs(kv - logged) <= 0.015, (before, kv, logged)

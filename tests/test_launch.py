@@ -32,7 +32,10 @@ def test_sglang_and_trtllm_spell_their_own_flags():
     sg = _launch("--gpu", "h100", "--engine", "sglang", "--kv-dtype", "fp8")
     assert sg.startswith(f"python -m sglang.launch_server --model-path {MODEL} --tp-size 1 ")
     assert "--context-length 131072" in sg and "--kv-cache-dtype fp8_e4m3" in sg
-    assert "--mem-fraction-static 0.88" in sg  # SGLang's TP-1 default
+    # SGLang 0.5.3+ default on an H100 (81,559 MiB) at TP 1: 1 - 13,440 / 81,559
+    assert "--mem-fraction-static 0.835" in sg
+    old = _launch("--gpu", "h100", "--engine", "sglang", "--engine-version", "0.4.3")
+    assert "--mem-fraction-static 0.88" in old  # SGLang 0.4's TP-1 default
     trt = _launch("--gpu", "h100", "--engine", "trtllm", "--max-num-seqs", "64")
     assert trt.startswith(f"trtllm-serve {MODEL} --tp_size 1 --max_seq_len 131072 ")
     assert "--kv_cache_free_gpu_memory_fraction 0.9 --max_batch_size 64" in trt

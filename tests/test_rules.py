@@ -103,7 +103,10 @@ def _parse(**raw: object) -> Deployment:
 def test_engine_defaults_apply_only_when_nothing_is_given():
     assert _parse().fraction == 0.90
     assert _parse(gpu_memory_utilization=0.5).fraction == 0.5
-    assert _parse(engine="sglang", tp=8).fraction == 0.81  # SGLang v0.4 default at TP 8
+    old = _parse(engine="sglang", tp=8, engine_version="0.4.3")
+    assert old.fraction == 0.81  # SGLang v0.4 default at TP 8
+    # 0.5.3+ at TP 8 on an H100: 512 + 8192 x 1.5 + 512 x 2 + 8/8 x 1024 = 14,848 MiB
+    assert _parse(engine="sglang", tp=8).fraction == round(1 - 14848 / 81559, 3) == 0.818
     assert _parse(engine="sglang", tp=8, mem_fraction_static=0.7).fraction == 0.7
     d = _parse()
     assert (d.scheduler_seqs, d.scheduler_tokens) == (

@@ -24,6 +24,7 @@ from kvplan.core.engines import (
     Engine,
     EngineProfile,
     EngineRules,
+    FractionContext,
     Platform,
     SchedulerDefaults,
     profile_for,
@@ -98,7 +99,8 @@ class Deployment:
         None,
         Kind.ENGINE_VERSION,
         "Engine release whose memory terms apply, e.g. 0.19.0 or a modelled line "
-        "(vLLM 0.6, 0.16, 0.20, 0.33; SGLang 0.4, 0.5; TensorRT-LLM pytorch).",
+        "(vLLM 0.6, 0.16, 0.20, 0.33; SGLang 0.3, 0.4, 0.4.6, 0.4.8, 0.5; TensorRT-LLM "
+        "pytorch).",
         default_text="vLLM 0.20 (newest fully validated line); others their newest",
     )
     entry_point: str = _setting(
@@ -237,7 +239,17 @@ class Deployment:
         if given is not None:
             return given
         default = self.profile.default_fraction
-        return default(self.tp) if default else None
+        if default is None:
+            return None
+        return default(
+            FractionContext(
+                tp=self.tp,
+                pp=self.pp,
+                smi_mib=self.gpu.memory_bytes / 2**20,
+                chunked_prefill=self.max_num_batched_tokens,
+                speculative=bool(self.draft_layers or self.num_speculative_tokens),
+            )
+        )
 
     @property
     def scheduler_defaults(self) -> SchedulerDefaults:

@@ -16,9 +16,11 @@ Each row says, for one engine, everything kvplan needs that differs between engi
                                         - weights - peak activations - non-torch memory
       default gpu_memory_utilization 0.90 (vllm/config/cache.py); `total` is what CUDA
       reports (torch.cuda.mem_get_info), e.g. 79.19 GiB on an H100 SXM.
-  SGLang (v0.4):                   kv = total * mem_fraction_static - weights
-      activations live outside the static fraction; the default fraction depends on TP
-      (server_args.py: 0.88 at TP1, 0.87 TP2, 0.85 TP4, 0.81 TP8, 0.79 TP16+).
+  SGLang (0.3-0.5):                kv = (total - in use before load) * mem_fraction_static
+                                        - weights
+      activations live outside the static fraction; the default fraction is a release
+      rule (TP table to 0.4.5; GPU memory from 0.4.6; chunked prefill and CUDA-graph batch
+      from 0.5.3): one profile per rule, each citing its server_args.py lines.
   TensorRT-LLM:                    kv = free_gpu_memory_fraction * (total - weights
                                         - activations - runtime)
       default free_gpu_memory_fraction 0.90 of the memory free after the engine loads.
@@ -196,12 +198,104 @@ def _need(fraction: float | None) -> float:
     return fraction
 
 
-# SGLang v0.4 server_args defaults by tensor-parallel size: (min TP, fraction).
+@dataclass(frozen=True)
+class FractionContext:
+    """What an engine's default memory fraction may depend on. SGLang's depends on the
+    release: TP alone (<= 0.4.5), the GPU's memory (0.4.6+) and the chunked-prefill size
+    and CUDA-graph batch (0.5.3+). `smi_mib` is nvidia-smi's memory.total in MiB, which
+    SGLang reads (utils.get_nvgpu_memory_capacity)."""
+
+    tp: int = 1
+    pp: int = 1
+    smi_mib: float = 81559.0
+    chunked_prefill: int | None = None  # the user's chunked_prefill_size, if set
+    speculative: bool = False
+
+
+# SGLang server_args defaults by tensor-parallel size: (min TP, fraction).
+# sgl-project/sglang@v0.4.3.post4:python/sglang/srt/server_args.py:204-214 (0.4.0-0.4.5)
 SGLANG_DEFAULT_FRACTIONS = ((16, 0.79), (8, 0.81), (4, 0.85), (2, 0.87), (1, 0.88))
+# sgl-project/sglang@v0.3.6.post3:python/sglang/srt/server_args.py:155-165 (0.3.0 had 0.83
+# at TP 8: sgl-project/sglang@v0.3.0:python/sglang/srt/server_args.py:111-119)
+SGLANG_03_DEFAULT_FRACTIONS = ((16, 0.79), (8, 0.82), (4, 0.85), (2, 0.87), (1, 0.88))
+
+
+def _by_parallel(table: tuple[tuple[int, float], ...], size: int) -> float:
+    return next(f for min_size, f in table if size >= min_size)
 
 
 def _sglang_default_fraction(tp: int) -> float:
-    return next(f for min_tp, f in SGLANG_DEFAULT_FRACTIONS if tp >= min_tp)
+    return _by_parallel(SGLANG_DEFAULT_FRACTIONS, tp)
+
+
+def _sglang_03_fraction(c: FractionContext) -> float:
+    return _by_parallel(SGLANG_03_DEFAULT_FRACTIONS, c.tp)
+
+
+def _sglang_04_fraction(c: FractionContext) -> float:
+    return _by_parallel(SGLANG_DEFAULT_FRACTIONS, c.tp)
+
+
+def _sglang_046_fraction(c: FractionContext) -> float:
+    """sgl-project/sglang@v0.4.6.post5:python/sglang/srt/server_args.py:247-268: the TP x PP
+    table on GPUs of <= 81920 MiB, else 0.88; above 96 GiB the fraction grows to
+    min(f + 48 GiB x (1 - f) / mem, (mem - 18 GiB) / mem)."""
+    mem = c.smi_mib
+    f = _by_parallel(SGLANG_DEFAULT_FRACTIONS, c.tp * c.pp) if mem <= 81920 else 0.88
+    if mem > 96 * 1024:
+        f = min(f + 48 * 1024 * (1 - f) / mem, (mem - 1024 * 18) / mem)
+    return f
+
+
+def _sglang_048_fraction(c: FractionContext) -> float:
+    """sgl-project/sglang@v0.4.10.post2:python/sglang/srt/server_args.py:310-349 (from 0.4.8):
+    f = round((mem - reserved) / mem, 3), reserved (MiB) by GPU memory with p = TP x PP:
+    < 35 GiB (2.8 + p/10) GiB, < 90 GiB (9.5 + p/2) GiB, < 160 GiB (12 + p/2) GiB, else
+    32 GiB; + 2 GiB with speculative decoding (DP attention's + 4 GiB is not modelled)."""
+    mem, p = c.smi_mib, c.tp * c.pp
+    if mem < 35 * 1024:
+        reserved = (2.8 + p / 10) * 1024
+    elif mem < 90 * 1024:
+        reserved = (9.5 + p / 2) * 1024
+    elif mem < 160 * 1024:
+        reserved = (12 + p / 2) * 1024
+    else:
+        reserved = 32 * 1024
+    if c.speculative:
+        reserved += 2 * 1024
+    return round((mem - reserved) / mem, 3)
+
+
+def _sglang_05_chunk_and_graph_bs(mem: float, tp: int) -> tuple[int, int]:
+    """Default chunked_prefill_size and cuda_graph_max_bs by nvidia-smi memory (MiB) and TP:
+    sgl-project/sglang@v0.5.8:python/sglang/srt/server_args.py:904-963."""
+    if mem < 20 * 1024:
+        return 2048, 8
+    if mem < 35 * 1024:
+        return 2048, 24 if tp < 4 else 80
+    if mem < 60 * 1024:
+        return 4096, 32 if tp < 4 else 160
+    if mem < 160 * 1024:
+        return 8192, 256 if tp < 4 else 512
+    return 16384, 512
+
+
+def _sglang_05_fraction(c: FractionContext) -> float:
+    """sgl-project/sglang@v0.5.8:python/sglang/srt/server_args.py:988-1029 (from 0.5.3):
+    reserved (MiB) = 512 + max(chunked_prefill, 2048) x 1.5 + cuda_graph_max_bs x 2
+    + TP x PP / 8 x 1024, at least 10 GiB on GPUs > 60 GiB, + 2 GiB with EAGLE-style
+    speculative decoding; f = round((mem - reserved) / mem, 3). DP attention, piecewise
+    CUDA graphs (off by default) and the multimodal adjustment are not modelled."""
+    mem = c.smi_mib
+    chunk, graph_bs = _sglang_05_chunk_and_graph_bs(mem, c.tp)
+    if c.chunked_prefill:
+        chunk = c.chunked_prefill
+    reserved = 512 + max(chunk, 2048) * 1.5 + graph_bs * 2 + c.tp * c.pp / 8 * 1024
+    if mem > 60 * 1024:
+        reserved = max(reserved, 10 * 1024)
+    if c.speculative:
+        reserved += 2 * 1024
+    return round((mem - reserved) / mem, 3)
 
 
 BudgetFormula = Callable[..., BudgetTerms]
@@ -267,10 +361,23 @@ def _vllm_current_scheduler(memory: int, name: str, entry: str = "serve") -> Sch
 
 
 def _sglang_scheduler(memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
-    # python/sglang/srt/server_args.py (0.4): chunked_prefill_size 2048 on GPUs under
-    # 25 GB (the 4xL4 log shows 2048), else 8192; max_running_requests is derived from
-    # the pool, so max_num_seqs only sizes kvplan's sampler term.
+    # sgl-project/sglang@v0.4.3.post4:python/sglang/srt/server_args.py:217-221 (0.3-0.4.7):
+    # chunked_prefill_size 2048 on GPUs under 25,000 MiB (the 4xL4 log shows 2048), else
+    # 8192; max_running_requests is derived from the pool, so max_num_seqs only sizes
+    # kvplan's sampler term. `memory` is the CUDA total, a little under nvidia-smi's.
     return SchedulerDefaults(256, 2048 if memory < 25_000 * 2**20 else 8192)
+
+
+def _sglang_048_scheduler(memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
+    # sgl-project/sglang@v0.4.10.post2:python/sglang/srt/server_args.py:361-370 (0.4.8-0.5.2):
+    # 2048 under 35 GiB, 8192 under 160 GiB, else 16384.
+    mib = memory / 2**20
+    return SchedulerDefaults(256, 2048 if mib < 35 * 1024 else 8192 if mib < 160 * 1024 else 16384)
+
+
+def _sglang_05_scheduler(memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
+    # sgl-project/sglang@v0.5.8:python/sglang/srt/server_args.py:904-963 (0.5.3+).
+    return SchedulerDefaults(256, _sglang_05_chunk_and_graph_bs(memory / 2**20, 1)[0])
 
 
 def _plain_scheduler(_memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
@@ -310,7 +417,7 @@ class EngineProfile:
     first: tuple[int, ...]
     last: tuple[int, ...]
     label: str
-    default_fraction: Callable[[int], float] | None
+    default_fraction: Callable[[FractionContext], float] | None
     scheduler: Callable[[int, str, str], SchedulerDefaults]  # (memory, name, entry point)
     activation_scale: float  # x the activation model (pre-0.17 V1 profiled ~2.5x more)
     non_torch: dict[Platform, NonTorch]
@@ -362,12 +469,121 @@ VLLM_PRE_017_ACTIVATION_SCALE = 5.64 / 2.23
 # SGLang's pre-load snapshot is taken after the CUDA context is up: 0.51 GiB is the CUDA
 # context vLLM 0.19 measures at process start on H100 (worker init snapshot, training rows).
 SGLANG_PRELOAD = _gib(0.51)
+SGLANG_PRELOAD_SOURCE = "CUDA context 0.51 GiB (vLLM 0.19 H100 worker-init snapshot, training rows)"
 
 _VLLM_COMMON_SOURCES = (
     ("gpu_memory_utilization", "vllm/config/cache.py (0.90 to 0.19; 0.92 in 0.22, 0.33)"),
     ("page math", "vllm/v1/kv_cache_interface.py AttentionSpec.page_size_bytes"),
     ("scheduler defaults", "vllm/engine/arg_utils.py EngineArgs._set_default_args"),
 )
+
+_SGLANG_BUDGET_SOURCE = (
+    "budget",
+    "rest = avail_after_load - total_gpu_memory x (1 - mem_fraction_static), total_gpu_memory "
+    "= free memory after distributed init (min over ranks): sgl-project/sglang@v0.3.6.post3:"
+    "python/sglang/srt/model_executor/model_runner.py:432-435, @v0.4.3.post4:...model_runner.py:"
+    "299-316,629-632, @v0.4.10.post2:...model_runner.py:986-989, @v0.5.8:python/sglang/srt/"
+    "model_executor/model_runner_kv_cache_mixin.py:138-144 and model_runner.py:555,779",
+)
+
+# (version, first, last, label, default fraction, scheduler, fraction source)
+_SGLANG_LINES: tuple[
+    tuple[
+        str,
+        tuple[int, ...],
+        tuple[int, ...],
+        str,
+        Callable[[FractionContext], float],
+        Callable[[int, str, str], SchedulerDefaults],
+        str,
+    ],
+    ...,
+] = (
+    (
+        "0.3",
+        (0, 3),
+        (0, 3),
+        "SGLang 0.3 (default fraction by TP)",
+        _sglang_03_fraction,
+        _sglang_scheduler,
+        "0.79/0.82/0.85/0.87/0.88 by TP 16/8/4/2/1: "
+        "sgl-project/sglang@v0.3.6.post3:python/sglang/srt/server_args.py:155-165",
+    ),
+    (
+        "0.4",
+        (0, 4, 0),
+        (0, 4, 5),
+        "SGLang 0.4.0-0.4.5 (default fraction by TP)",
+        _sglang_04_fraction,
+        _sglang_scheduler,
+        "0.79/0.81/0.85/0.87/0.88 by TP 16/8/4/2/1: "
+        "sgl-project/sglang@v0.4.3.post4:python/sglang/srt/server_args.py:204-214 "
+        "(same in v0.4.0 and v0.4.5)",
+    ),
+    (
+        "0.4.6",
+        (0, 4, 6),
+        (0, 4, 7),
+        "SGLang 0.4.6-0.4.7 (default fraction by TP x PP and GPU memory)",
+        _sglang_046_fraction,
+        _sglang_scheduler,
+        "sgl-project/sglang@v0.4.6.post5:python/sglang/srt/server_args.py:247-268 "
+        "(the rule appears in v0.4.5.post3; v0.4.7 unchanged)",
+    ),
+    (
+        "0.4.8",
+        (0, 4, 8),
+        (0, 5, 2),
+        "SGLang 0.4.8-0.5.2 (default fraction = 1 - reserved / GPU memory, by tier)",
+        _sglang_048_fraction,
+        _sglang_048_scheduler,
+        "sgl-project/sglang@v0.4.10.post2:python/sglang/srt/server_args.py:310-349 "
+        "(v0.4.8, v0.4.9.post6 and v0.5.1 the same)",
+    ),
+    (
+        "0.5",
+        (0, 5, 3),
+        (0, 5, 99),
+        "SGLang 0.5.3+ (default fraction from chunked prefill and CUDA-graph batch)",
+        _sglang_05_fraction,
+        _sglang_05_scheduler,
+        "sgl-project/sglang@v0.5.8:python/sglang/srt/server_args.py:879-1029 "
+        "(_handle_gpu_memory_settings; from v0.5.3)",
+    ),
+)
+
+
+def _sglang_profile(
+    version: str,
+    first: tuple[int, ...],
+    last: tuple[int, ...],
+    label: str,
+    fraction: Callable[[FractionContext], float],
+    scheduler: Callable[[int, str, str], SchedulerDefaults],
+    fraction_source: str,
+) -> EngineProfile:
+    return EngineProfile(
+        engine=Engine.SGLANG,
+        version=version,
+        first=first,
+        last=last,
+        label=label,
+        default_fraction=fraction,
+        scheduler=scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: NonTorch(0, 0, 0)},
+        cudagraph_in_budget=False,
+        preload_bytes=SGLANG_PRELOAD,
+        token_line="blocks",
+        null_block=False,
+        block_size=1,
+        sources=(
+            ("mem_fraction_static default", fraction_source),
+            _SGLANG_BUDGET_SOURCE,
+            ("pre-load memory", SGLANG_PRELOAD_SOURCE),
+        ),
+    )
+
 
 PROFILES: tuple[EngineProfile, ...] = (
     EngineProfile(
@@ -376,7 +592,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         first=(0, 1),
         last=(0, 7),
         label="vLLM V0 engine (releases <= 0.7; also <= 0.10 with VLLM_USE_V1=0)",
-        default_fraction=lambda _tp: 0.90,
+        default_fraction=lambda _c: 0.90,
         scheduler=_vllm_v0_scheduler,
         activation_scale=1.0,
         non_torch={Platform.CUDA: VLLM_V0_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
@@ -398,7 +614,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         first=(0, 8),
         last=(0, 16),
         label="vLLM V1 engine 0.8-0.16 (before the 0.17 activation-profiling change)",
-        default_fraction=lambda _tp: 0.90,
+        default_fraction=lambda _c: 0.90,
         scheduler=_vllm_v1_scheduler,
         activation_scale=VLLM_PRE_017_ACTIVATION_SCALE,
         non_torch={Platform.CUDA: VLLM_V1_EARLY_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
@@ -420,7 +636,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         first=(0, 17),
         last=(0, 20),
         label="vLLM V1 engine 0.17-0.20 (CUDA graphs captured after KV sizing)",
-        default_fraction=lambda _tp: 0.90,
+        default_fraction=lambda _c: 0.90,
         scheduler=_vllm_v1_scheduler,
         activation_scale=1.0,
         non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
@@ -445,7 +661,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         first=(0, 21),
         last=(0, 33),
         label="vLLM V1 engine 0.21-0.33 (CUDA-graph memory subtracted up front)",
-        default_fraction=lambda _tp: 0.92,
+        default_fraction=lambda _c: 0.92,
         scheduler=_vllm_current_scheduler,
         activation_scale=1.0,
         non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
@@ -462,55 +678,9 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
         ),
     ),
-    EngineProfile(
-        engine=Engine.SGLANG,
-        version="0.4",
-        first=(0, 3),
-        last=(0, 4),
-        label="SGLang 0.3-0.4",
-        default_fraction=_sglang_default_fraction,
-        scheduler=_sglang_scheduler,
-        activation_scale=1.0,
-        non_torch={Platform.CUDA: NonTorch(0, 0, 0)},
-        cudagraph_in_budget=False,
-        preload_bytes=SGLANG_PRELOAD,
-        token_line="blocks",
-        null_block=False,
-        block_size=1,
-        sources=(
-            ("mem_fraction_static", "python/sglang/srt/server_args.py (0.4): by TP"),
-            (
-                "budget",
-                "model_runner.py profile_max_num_token: rest = avail_after_load - "
-                "total_before_load x (1 - mem_fraction_static) (second-hand copies)",
-            ),
-            ("pre-load memory", "CUDA context 0.51 GiB (vLLM 0.19 H100 init snapshot)"),
-        ),
-    ),
-    EngineProfile(
-        engine=Engine.SGLANG,
-        version="0.5",
-        first=(0, 5),
-        last=(0, 5),
-        label="SGLang 0.5",
-        default_fraction=_sglang_default_fraction,
-        scheduler=_sglang_scheduler,
-        activation_scale=1.0,
-        non_torch={Platform.CUDA: NonTorch(0, 0, 0)},
-        cudagraph_in_budget=False,
-        preload_bytes=SGLANG_PRELOAD,
-        token_line="blocks",
-        null_block=False,
-        block_size=1,
-        sources=(
-            ("mem_fraction_static", "python/sglang/srt/server_args.py: by TP (0.4 table)"),
-            (
-                "budget",
-                "sglang@v0.5.8 model_runner_kv_cache_mixin.py:111-144 profile_max_num_token "
-                "(second-hand copy)",
-            ),
-            ("pre-load memory", "CUDA context 0.51 GiB (vLLM 0.19 H100 init snapshot)"),
-        ),
+    *(
+        _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)
+        for version, first, last, label, fraction, scheduler, fraction_source in _SGLANG_LINES
     ),
     EngineProfile(
         engine=Engine.TRTLLM,
@@ -518,7 +688,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         first=(0,),
         last=(99,),
         label="TensorRT-LLM PyTorch flow",
-        default_fraction=lambda _tp: 0.90,
+        default_fraction=lambda _c: 0.90,
         scheduler=_plain_scheduler,
         activation_scale=1.0,
         non_torch={Platform.CUDA: VLLM_V1_NON_TORCH},
