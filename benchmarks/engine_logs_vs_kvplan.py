@@ -32,6 +32,8 @@ What is mapped, explicitly (nothing else is adjusted):
     DeepSeek-V2-Lite-Chat -> DeepSeek-V2-Lite; R1-Distill-Qwen-14B -> Qwen2.5-14B.
   - A log without an engine version: vLLM rows whose notes say V0 -> the V0 line, SGLang ->
     its newest line; a vLLM 0.7.3 row run with VLLM_USE_V1=1 -> the first V1 line.
+  - TensorRT-LLM rows whose entry point is a "TRT engine" -> the `trt` (engine flow) line,
+    the others -> the PyTorch flow.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
 """
 
@@ -85,12 +87,17 @@ MODELS: dict[str, tuple[str, str | None]] = {
     # R1-Distill-Qwen-7B has the Qwen2.5-Math-7B architecture: 28 layers, 4 KV heads, hidden
     # 3584, FFN 18944, vocabulary 152,064, untied embeddings, as Qwen2.5-7B
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": ("Qwen/Qwen2.5-7B-Instruct", None),
+    # NVIDIA ModelOpt FP8 checkpoint of the same model (fp8 linear layers, bf16 embeddings)
+    "nvidia/Llama-3.1-8B-Instruct-FP8": ("meta-llama/Llama-3.1-8B-Instruct", "fp8"),
+    # Qwen3-Reranker-0.6B is a Qwen3-0.6B fine-tune (Qwen3ForCausalLM, same shapes)
+    "Qwen/Qwen3-Reranker-0.6B": ("Qwen/Qwen3-0.6B", None),
 }
 
 # logged GPU text (before any " (") -> kvplan GPU name
 GPUS = {
     "H100 80GB": "h100-sxm",
     "H100": "h100-sxm",
+    "NVIDIA H100 80GB HBM3": "h100-sxm",
     "RTX 3090": "rtx-3090",
     "RTX 4090": "rtx-4090",
     "A10": "a10",
@@ -104,7 +111,11 @@ GPUS = {
 
 # Checkpoints whose quantization config sets an fp8 KV scheme, which TensorRT-LLM follows
 # when no KV dtype is passed (the TRT-LLM#4275 log: 65,536 B/token = 1 B/element).
-KV_FROM_CHECKPOINT = {"RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8": "fp8"}
+KV_FROM_CHECKPOINT = {
+    "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8": "fp8",
+    # TRT-LLM#6294: "Using checkpoint KV quantization", 65,536 B/token = 1 B/element
+    "nvidia/Llama-3.1-8B-Instruct-FP8": "fp8",
+}
 
 DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 KV_DTYPES = {"fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
@@ -137,6 +148,8 @@ def version_line(r: dict[str, Any]) -> str:
         return "0.16" if "2025" in notes else profile_for(engine, None).version
     if engine is Engine.VLLM and "v1" in r["id"] and str(text).startswith("0.7"):
         return "0.16"
+    if engine is Engine.TRTLLM and "TRT engine" in str(r.get("entry_point")):
+        return "trt"  # a trtllm-build engine served by the C++ executor
     if text is None:
         return profile_for(engine, None).version
     return profile_for(engine, str(text).split(" ")[0]).version
@@ -450,7 +463,30 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
     b = sum((x - mx) * (y - my) for x, y in zip(layers, graphs, strict=True)) / sum(
         (x - mx) ** 2 for x in layers
     )
+    # TensorRT-LLM PyTorch flow: kv = fraction x (total - weights - activations - runtime),
+    # so runtime = total - kv / fraction - weights - activations on each TRAINING row
+    # (kvplan's weights and activation model; the log's own where it prints them).
+    trt = []
+    for r in rows:
+        if r["split"] != "train" or r["engine"] != "trtllm" or version_line(r) != "pytorch":
+            continue
+        d = deployment_for(r)
+        budget = logged_budget(r)
+        if d is None or budget is None:
+            continue
+        terms = plan(d).budget
+        trt.append(
+            (
+                terms.total_memory
+                - budget * GiB / (d.fraction or 0.9)
+                - terms.weights
+                - terms.activations
+            )
+            / GiB
+        )
     return {
+        "TRTLLM_RUNTIME_GiB": statistics.median(trt) if trt else float("nan"),
+        "n_trtllm": len(trt),
         "ACT_SAMPLER": per_seq,
         "ACT_FFN": statistics.median(dense) if dense else float("nan"),
         "ACT_FFN_MOE": statistics.median(moe) if moe else float("nan"),

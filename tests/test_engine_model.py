@@ -78,6 +78,9 @@ def test_version_profiles_select_by_release():
     assert profile_for(Engine.VLLM, "0.6.4.post1").version == "0.6"
     assert profile_for(Engine.SGLANG, "0.4.3.post4").version == "0.4"
     assert profile_for(Engine.VLLM, None).version == "0.20"
+    assert profile_for(Engine.TRTLLM, None).version == "pytorch"
+    assert profile_for(Engine.TRTLLM, "1.2.1").version == "pytorch"
+    assert profile_for(Engine.TRTLLM, "trt").version == "trt"
     assert parse_version("v0.4.3.post4") == (0, 4, 3)
     with pytest.raises(KvplanError) as err:
         profile_for(Engine.VLLM, "0.40.0")
@@ -175,6 +178,56 @@ def test_engine_lines_are_each_engines_own():
     assert not any("Available KV cache memory" in line for line in sg)
     trt = engine_log_lines(plan(Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM)), 8192)
     assert any("for max tokens in paged KV cache" in line for line in trt)
+
+
+def test_trtllm_pytorch_flow_held_out(rows):
+    # Issue 11 goal for the TensorRT-LLM PyTorch flow: held-out median <= 5 %. The one
+    # held-out row (TRT-LLM#6294, Llama-3.1-8B-FP8 on H100, 0.20.0, fraction 0.8, 23,552
+    # tokens of dry run) is +1.1 %; the runtime constant saw only the Qwen3-0.6B training row.
+    line = [r for r in rows if r.line == "TensorRT-LLM pytorch"]
+    held = [r for r in line if r.split == "heldout"]
+    train = [r for r in line if r.split == "train"]
+    assert len(held) >= 1 and len(train) >= 1
+    assert statistics.median(abs(r.budget_err) for r in held) <= 0.05
+    assert all(abs(r.budget_err) <= 0.02 for r in held), [(r.id, r.budget_err) for r in held]
+    bench = next(r for r in held if "issue6294" in r.id)
+    assert bench.logged_budget_gib == 52.51 and 52.0 < bench.budget_gib < 53.6
+
+
+def test_trtllm_trt_engine_flow_is_its_own_line(rows):
+    # The RTX 5090 log of TRT-LLM#4275 is a trtllm-build engine (C++ executor): it is judged
+    # under the `trt` line, whose max_batch_size-sized runtime/decoder buffers are not
+    # modelled (+20 % today; the logged 17.83 GiB free leaves ~3.6 GiB kvplan does not see).
+    engine_rows = [r for r in rows if r.line == "TensorRT-LLM trt"]
+    assert [r.id for r in engine_rows] == ["llama31-8b-fp8-trtllm-pytorch-32gb-blackwell"]
+    assert 0.10 < engine_rows[0].budget_err < 0.30
+
+
+def test_trtllm_dry_run_samples_one_row_per_dummy_request():
+    # _create_dummy_context_requests: max_num_tokens tokens in requests of
+    # min(max_num_tokens, max_seq_len - 1) tokens, one generated token each.
+    trt = profile_for(Engine.TRTLLM, None)
+    assert trt.version == "pytorch"
+    assert trt.sampler_rows(2048, 8192, 131072) == 1
+    assert trt.sampler_rows(4096, 23552, 157) == 151  # ceil(23552 / 156)
+    assert trt.sampler_rows(2048, 8192, 2048) == 5  # ceil(8192 / 2047)
+    assert profile_for(Engine.VLLM, None).sampler_rows(1024, 8192, 2048) == 1024
+    # Llama-3.1-8B, 8192 tokens, one row: the forward term 8192 x 14336 x 8.94 B decides
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    p = plan(Deployment(spec=spec, gpu=gpu("h100-sxm"), engine=Engine.TRTLLM))
+    assert p.budget.activations == int(8192 * 14336 * 8.94)
+
+
+def test_trtllm_kv_memory_caps_the_estimate():
+    # kv_cache_config.max_gpu_total_bytes: min(estimate, cap) (configure_kv_cache_capacity);
+    # vLLM's kv_cache_memory_bytes replaces the budget instead.
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    d = Deployment(spec=spec, gpu=gpu("h100-sxm"), engine=Engine.TRTLLM)
+    estimate = plan(d).budget.kv_budget
+    assert plan(d.with_(kv_memory=10 * GiB)).budget.kv_budget == 10 * GiB
+    assert plan(d.with_(kv_memory=estimate + 5 * GiB)).budget.kv_budget == estimate
+    v = Deployment(spec=spec, gpu=gpu("h100-sxm"))
+    assert plan(v.with_(kv_memory=90 * GiB)).budget.kv_budget == 90 * GiB
 
 
 def test_trtllm_budget_subtracts_as_displayed():

@@ -5,6 +5,11 @@ that change between releases and platforms are the rows' release profiles; this 
 estimates the terms they combine and keeps them in one typed `Budget`.
 `--kv-memory` replaces all of it with a fixed budget (vLLM's kv_cache_memory_bytes).
 
+TensorRT-LLM's PyTorch flow profiles a dry run of dummy context requests holding
+max_num_tokens tokens together, one generated token each: the same forward term, and the
+sampler term on one row per request (EngineProfile.sampler_rows). `--kv-memory` caps
+TensorRT-LLM's estimate (kv_cache_config.max_gpu_total_bytes) instead of replacing it.
+
 Peak activations are estimated the way vLLM's profiling run produces them. The run is one
 forward pass of max_num_batched_tokens tokens and then the sampler on max_num_seqs rows;
 the torch peak is the larger of the two:
@@ -124,7 +129,11 @@ def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
             d.spec,
             tp=d.tp,
             max_num_batched_tokens=d.scheduler_tokens,
-            max_num_seqs=d.scheduler_seqs,
+            max_num_seqs=profile.sampler_rows(
+                d.scheduler_seqs,
+                d.scheduler_tokens,
+                d.max_model_len or d.spec.max_position_embeddings,
+            ),
             scale=profile.activation_scale,
         )
     )
@@ -152,6 +161,28 @@ def compute_budget(
     below zero is reported as 0 with the shortfall: the weights do not fit."""
     rules = ENGINES[engine]
     knob = flag_name(rules.knob) if rules.knob else None
+    if kv_memory is not None and rules.kv_memory_caps:
+        # TensorRT-LLM: max_gpu_total_bytes caps the estimate (min of the two)
+        capped = compute_budget(
+            engine=engine,
+            total_memory=total_memory,
+            weights=weights,
+            activations=activations,
+            overhead=overhead,
+            fraction=fraction,
+            kv_memory=None,
+            cudagraph=cudagraph,
+            preload=preload,
+            engine_version=engine_version,
+        )
+        if capped.kv_budget <= kv_memory:
+            return capped
+        return capped.model_copy(
+            update={
+                "kv_budget": kv_memory,
+                "formula": capped.formula + ", capped at max_gpu_total_bytes (--kv-memory)",
+            }
+        )
     if kv_memory is not None:
         return Budget(
             engine=engine,

@@ -21,9 +21,12 @@ Each row says, for one engine, everything kvplan needs that differs between engi
       activations live outside the static fraction; the default fraction is a release
       rule (TP table to 0.4.5; GPU memory from 0.4.6; chunked prefill and CUDA-graph batch
       from 0.5.3): one profile per rule, each citing its server_args.py lines.
-  TensorRT-LLM:                    kv = free_gpu_memory_fraction * (total - weights
+  TensorRT-LLM (PyTorch flow):     kv = free_gpu_memory_fraction * (total - weights
                                         - activations - runtime)
-      default free_gpu_memory_fraction 0.90 of the memory free after the engine loads.
+      KvCacheCreator._cal_max_memory: (total - peak + temporary KV) x fraction, where the
+      peak is measured over a dry run of dummy context requests that together hold
+      max_num_tokens tokens; default fraction 0.90 of that free memory; `--kv-memory`
+      (kv_cache_config.max_gpu_total_bytes) caps the result instead of replacing it.
   none:                            kv = total - weights - activations - overhead.
 
 Each engine also has RELEASE PROFILES (`EngineProfile`): the terms that change between
@@ -164,6 +167,12 @@ def _trtllm_budget(
     cudagraph: int = 0,
     preload: int = 0,
 ) -> BudgetTerms:
+    """available_kv_mem = (total_gpu_memory - peak_memory + allocated_bytes) x fraction
+    (TensorRT-LLM@0004396 tensorrt_llm/_torch/pyexecutor/_util.py
+    KvCacheCreator._cal_max_memory), where peak_memory = torch peak of the dry run
+    (weights + temporary KV + activations) + memory used outside torch, and allocated_bytes
+    (the temporary KV) is added back: kv = fraction x (total - weights - activations -
+    runtime)."""
     granted = int((total - weights - activations - overhead) * _need(fraction))
     return BudgetTerms(
         granted=granted,
@@ -384,6 +393,13 @@ def _plain_scheduler(_memory: int, _name: str, _entry: str = "serve") -> Schedul
     return SchedulerDefaults(256, 8192)
 
 
+def _trtllm_scheduler(_memory: int, _name: str, _entry: str = "serve") -> SchedulerDefaults:
+    # LLM API / trtllm-serve defaults max_batch_size 2048, max_num_tokens 8192 (printed as
+    # "max_num_requests=2048, max_num_tokens=8192" by an LLM-API start-up with defaults:
+    # ai-dynamo/dynamo examples/python_rs/llm/tensorrt_llm README, second-hand).
+    return SchedulerDefaults(2048, 8192)
+
+
 @dataclass(frozen=True)
 class NonTorch:
     """Memory outside PyTorch's allocator as the engine measures it (CUDA context, NCCL,
@@ -427,6 +443,19 @@ class EngineProfile:
     null_block: bool  # one block held back before sizing / admission
     block_size: int  # default tokens per block (page)
     sources: tuple[tuple[str, str], ...]
+    # TensorRT-LLM's dry run is context requests that together hold max_num_tokens tokens,
+    # each min(max_num_tokens, max_seq_len - 1) long and generating one token, so logits
+    # exist for one row per request, not for max_batch_size rows (_util.py
+    # KvCacheCreator._create_dummy_context_requests).
+    profiles_dummy_requests: bool = False
+
+    def sampler_rows(self, max_num_seqs: int, tokens: int, max_model_len: int | None) -> int:
+        """Rows the profiling pass samples: vLLM max_num_seqs; TensorRT-LLM one per dummy
+        context request, ceil(max_num_tokens / min(max_num_tokens, max_seq_len - 1))."""
+        if not self.profiles_dummy_requests:
+            return max_num_seqs
+        length = min(tokens, max(1, (max_model_len or tokens + 1) - 1))
+        return -(-tokens // length)
 
     def covers(self, version: tuple[int, ...]) -> bool:
         return self.first <= version[: len(self.first)] and version[: len(self.last)] <= self.last
@@ -466,6 +495,25 @@ VLLM_ROCM_NON_TORCH = NonTorch(single=_gib(6.0), tensor_parallel=_gib(6.0), pipe
 # Pre-0.17 V1 profiled activations 5.64 / 2.23 = 2.53x what 0.17+ does (Qwen3-14B on H100,
 # 0.15/0.16 vs 0.17/0.18, training rows).
 VLLM_PRE_017_ACTIVATION_SCALE = 5.64 / 2.23
+# TensorRT-LLM PyTorch flow: what its dry run finds in use beyond the weights and the
+# forward activations (CUDA context, CUDA-graph pool, sampler / decoder buffers sized by
+# max_batch_size, attention workspace). Fitted on the TRAINING rows
+# (benchmarks/engine_logs_vs_kvplan.py --fit, "TRTLLM_RUNTIME_GiB"): one row, Qwen3-0.6B on
+# H100 with TensorRT-LLM 1.2.1 defaults. TP > 1 adds vLLM's measured NCCL / all-reduce
+# growth (2.09 - 0.25 GiB, vLLM 0.19 H100 training rows), transferred and not validated
+# (no TRT-LLM TP > 1 row prints a budget).
+TRTLLM_RUNTIME = _gib(1.55)
+TRTLLM_NON_TORCH = NonTorch(
+    single=TRTLLM_RUNTIME,
+    tensor_parallel=TRTLLM_RUNTIME + _gib(2.09 - 0.25),
+    pipeline_only=TRTLLM_RUNTIME,
+)
+# TensorRT-LLM TRT engine flow (C++ executor): what is in use besides the engine and its
+# execution context when the KV pool is sized. The one training row that prints every term
+# (the TensorRT-LLM "Memory Usage" reference log, docs/source/reference/memory.md@7ff5302):
+# 79.10 - 70.48 - 6695 MiB engine - 1134.01 MiB context = 0.97 GiB, of which runtime
+# buffers 43.29 MB and decoder 180.30 MB (max_batch_size-sized: not scaled here).
+TRT_ENGINE_RUNTIME = _gib(0.97)
 # SGLang's pre-load snapshot is taken after the CUDA context is up: 0.51 GiB is the CUDA
 # context vLLM 0.19 measures at process start on H100 (worker init snapshot, training rows).
 SGLANG_PRELOAD = _gib(0.51)
@@ -687,20 +735,76 @@ PROFILES: tuple[EngineProfile, ...] = (
         version="pytorch",
         first=(0,),
         last=(99,),
-        label="TensorRT-LLM PyTorch flow",
+        label="TensorRT-LLM PyTorch flow (KvCacheCreator dry run)",
         default_fraction=lambda _c: 0.90,
-        scheduler=_plain_scheduler,
+        scheduler=_trtllm_scheduler,
         activation_scale=1.0,
-        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH},
+        non_torch={Platform.CUDA: TRTLLM_NON_TORCH},
         cudagraph_in_budget=False,
         preload_bytes=0,
         token_line="blocks",
         null_block=False,
         block_size=32,
         sources=(
-            ("free_gpu_memory_fraction", "KvCacheConfig.free_gpu_memory_fraction default 0.9"),
+            (
+                "free_gpu_memory_fraction",
+                "tensorrt_llm/llmapi/llm_args.py KvCacheConfig.free_gpu_memory_fraction "
+                "('Default is 90%'; None -> 0.9 in _util.py)",
+            ),
+            (
+                "budget",
+                "TensorRT-LLM@0004396 tensorrt_llm/_torch/pyexecutor/_util.py "
+                "KvCacheCreator._cal_max_memory: (total - peak + temporary KV) x fraction",
+            ),
+            (
+                "dry run",
+                "same file, _create_dummy_context_requests: max_num_tokens tokens in requests "
+                "of min(max_num_tokens, max_seq_len - 1), max_tokens=1",
+            ),
+            ("max_gpu_total_bytes", "configure_kv_cache_capacity: min(estimate, cap)"),
             ("tokens per block", "32: 'Number of tokens per block: 32.' (TensorRT-LLM#4275)"),
+            ("runtime 1.55 GiB", "fitted, 1 training row (Qwen3-0.6B, H100, 1.2.1)"),
         ),
+        profiles_dummy_requests=True,
+    ),
+    EngineProfile(
+        engine=Engine.TRTLLM,
+        version="trt",
+        first=(0,),
+        last=(99,),
+        label="TensorRT-LLM TRT engine flow (trtllm-build engine, C++ executor)",
+        default_fraction=lambda _tp: 0.90,
+        scheduler=_trtllm_scheduler,
+        activation_scale=1.0,
+        non_torch={
+            Platform.CUDA: NonTorch(
+                single=TRT_ENGINE_RUNTIME,
+                tensor_parallel=TRT_ENGINE_RUNTIME + _gib(2.09 - 0.25),
+                pipeline_only=TRT_ENGINE_RUNTIME,
+            )
+        },
+        cudagraph_in_budget=False,
+        preload_bytes=0,
+        token_line="blocks",
+        null_block=False,
+        block_size=64,
+        sources=(
+            (
+                "budget",
+                "kv = kv_cache_free_gpu_mem_fraction (0.9) x memory free after the engine, its "
+                "execution context, runtime and decoder buffers are allocated "
+                "(docs/source/reference/memory.md@7ff5302, 'Memory usage when calculating max "
+                "tokens' log line)",
+            ),
+            ("tokens per block", "64 ('Number of tokens per block: 64.' in that log)"),
+            ("runtime 0.97 GiB", "that log's residual (training row); not scaled by batch"),
+            (
+                "execution context",
+                "kvplan's forward-activation model at max_num_tokens (transferred, not "
+                "validated: TensorRT sizes it at build time)",
+            ),
+        ),
+        profiles_dummy_requests=True,
     ),
     EngineProfile(
         engine=Engine.NONE,
@@ -725,7 +829,8 @@ PROFILES: tuple[EngineProfile, ...] = (
 # The line a deployment gets without --engine-version. vLLM: 0.20, the newest line whose
 # every budget term is validated against logs (0.33 subtracts a CUDA-graph estimate that no
 # 0.21+ log in the data prints a budget for); `--engine-version 0.33` selects the newest.
-DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.20"}
+# TensorRT-LLM: the PyTorch flow (the default backend since 1.0); `trt` is the engine flow.
+DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.20", Engine.TRTLLM: "pytorch"}
 
 
 def profiles_of(engine: Engine) -> tuple[EngineProfile, ...]:
@@ -792,6 +897,9 @@ class EngineRules:
     # vocabulary must divide by TP); None where the engine does not split that way
     vocab_pad: int | None = None
     launch: LaunchFlags | None = None  # the engine's launcher and its flag names
+    # `--kv-memory` is a cap on the engine's own estimate (TensorRT-LLM max_gpu_total_bytes)
+    # rather than the budget itself (vLLM kv_cache_memory_bytes)
+    kv_memory_caps: bool = False
 
     def fraction(self, tp: int) -> float | None:
         return self.default_fraction(tp) if self.default_fraction else None
@@ -870,9 +978,9 @@ ENGINES: dict[Engine, EngineRules] = {
         default_fraction=lambda _tp: 0.90,  # KvCacheConfig.free_gpu_memory_fraction
         kv_heads_per_gpu=_ceil_split,
         budget=_trtllm_budget,
-        max_num_seqs=256,
+        max_num_seqs=2048,
         max_num_batched_tokens=8192,
-        followed="TensorRT-LLM PyTorch flow (KvCacheConfig.free_gpu_memory_fraction)",
+        followed="TensorRT-LLM PyTorch flow (KvCacheCreator, _util.py) and TRT engine flow",
         launch=LaunchFlags(
             command="trtllm-serve {model}",
             tp="--tp_size",
@@ -886,6 +994,7 @@ ENGINES: dict[Engine, EngineRules] = {
             block_size=None,  # tokens_per_block in the same YAML
             source="trtllm-serve --help (nvidia.github.io/TensorRT-LLM 0.18 commands/trtllm-serve)",
         ),
+        kv_memory_caps=True,
     ),
     Engine.NONE: EngineRules(
         engine=Engine.NONE,
