@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, catalog_spec, gpu
 
 from kvplan.core.capacity import Deployment, plan
-from kvplan.core.engines import Engine, parse_version, profile_for
+from kvplan.core.engines import ENGINES, Engine, parse_version, profile_for
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
@@ -119,6 +119,23 @@ def test_cudagraphs_are_subtracted_from_021_on():
     assert "0.33" in new.budget.engine_version
     # default utilization of the newest line is 0.92 (vllm/config/cache.py, 0.22+)
     assert Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version="0.33").fraction == 0.92
+
+
+def test_021_budget_formula_reproduces_a_logged_breakdown():
+    """vLLM >= 0.2x prints every term of its budget on one line (vllm#50722, TP 4):
+    total 79.33 GiB x 0.85 = 67.43 GiB requested; 16.92 weights, 5.66 peak activation,
+    0.13 non-torch, CUDA graphs 1.32 GiB estimated (1.34 actual); KV in use 43.4 GiB.
+    The 0.33 line's formula (subtract the graph ESTIMATE up front) gives 43.40; without
+    the graph term it would be 44.72, and with the actual pool 43.38."""
+    vllm = ENGINES[Engine.VLLM]
+
+    def g(x: float) -> int:
+        return round(x * GiB)
+
+    terms = vllm.budget(g(79.33), g(16.92), g(5.66), g(0.13), 0.85, g(1.32))
+    assert terms.granted / GiB == pytest.approx(67.43, abs=0.005)
+    assert terms.kv / GiB == pytest.approx(43.4, abs=0.01)
+    assert "CUDA graphs" in terms.formula
 
 
 def test_vllm_refusal_in_the_engines_words_and_largest_length():

@@ -457,6 +457,10 @@ PROFILES: tuple[EngineProfile, ...] = (
         sources=(
             *_VLLM_COMMON_SOURCES,
             ("budget", "vllm/v1/worker/gpu_worker.py; GPUModelRunner.profile_cudagraph_memory"),
+            (
+                "graph estimate subtracted",
+                "vllm#50722 log: 67.43 - 16.92 - 5.66 - 0.13 - 1.32 (estimate) = 43.40 GiB in use",
+            ),
             ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
             ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
             ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
