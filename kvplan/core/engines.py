@@ -320,6 +320,10 @@ class EngineProfile:
     null_block: bool  # one block held back before sizing / admission
     block_size: int  # default tokens per block (page)
     sources: tuple[tuple[str, str], ...]
+    # takes max_model_len = -1 (auto-fit: the largest length the pool holds); known in
+    # vLLM V1 from the 0.17-0.20 line on (a 0.18-era copy of v1/core/kv_cache_utils.py
+    # `_auto_fit_max_model_len`; 0.2x logs: "'max_model_len': -1")
+    auto_fit: bool = False
 
     def covers(self, version: tuple[int, ...]) -> bool:
         return self.first <= version[: len(self.first)] and version[: len(self.last)] <= self.last
@@ -438,6 +442,7 @@ PROFILES: tuple[EngineProfile, ...] = (
             ),
             ("token line", "vllm/v1/core/kv_cache_utils.py _report_kv_cache_config (0.19)"),
         ),
+        auto_fit=True,
     ),
     EngineProfile(
         engine=Engine.VLLM,
@@ -465,6 +470,7 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
             ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
         ),
+        auto_fit=True,
     ),
     EngineProfile(
         engine=Engine.SGLANG,
