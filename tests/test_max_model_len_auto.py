@@ -15,6 +15,7 @@ from conftest import run_cli
 
 MODEL = "meta-llama/Llama-3.1-8B-Instruct"
 POOL = ("--gpu", "h100", "--kv-memory", "4GiB")
+WORK = "ctx: 4096, batch: 1"
 
 
 def _fit(*args: str) -> dict:
@@ -76,8 +77,8 @@ def test_policy_key_and_api_take_auto(tmp_path):
     policy = tmp_path / "kvplan.yaml"
     policy.write_text(
         "version: 1\ntargets:\n"
-        f"  - {{name: auto, model: {MODEL}, gpu: l4, max_model_len: auto, ctx: 4096}}\n"
-        f"  - {{name: minus-one, model: {MODEL}, gpu: l4, max_model_len: -1, ctx: 4096}}\n"
+        f"  - {{name: auto, model: {MODEL}, gpu: l4, max_model_len: auto, {WORK}}}\n"
+        f"  - {{name: minus-one, model: {MODEL}, gpu: l4, max_model_len: -1, {WORK}}}\n"
     )
     r = run_cli("check", "--policy", str(policy), "--format", "json")
     assert r.code == 0, r.out
