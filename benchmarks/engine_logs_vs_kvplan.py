@@ -51,7 +51,7 @@ import yaml
 
 from kvplan.core.capacity import Deployment, plan
 from kvplan.core.engines import Engine, profile_for
-from kvplan.core.geometry import ModelSpec
+from kvplan.core.geometry import Mixer, ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.sources.catalog import load_catalog
 from kvplan.sources.gpus import load_gpus
@@ -281,6 +281,13 @@ def _page_check(r: dict[str, Any], d: Deployment) -> bool | None:
     blocks = lg.get("gpu_blocks") or lg.get("primary_pool_blocks")
     budget = logged_budget(r)
     if not blocks or budget is None or r["engine"] == "sglang":
+        return None
+    if d.profile.version == "0.6" and any(
+        layer.mixer is Mixer.CROSS_ATTENTION for layer in d.spec.layers
+    ):
+        # V0 pages the cross-attention layers like self-attention (vllm#12126: 14.65 GiB /
+        # 6001 blocks = 40 layers' pages for Llama-3.2-11B-Vision); kvplan keeps V1's
+        # fixed per-image encoder K/V instead (docs/engines.md "Not modelled")
         return None
     p = plan(d.with_(kv_memory=int(budget * GiB)))
     if p.block_bytes == 0 or r.get("pipeline_parallel_size", 1) not in (None, 1):
