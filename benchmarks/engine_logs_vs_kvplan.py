@@ -432,6 +432,8 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
         lg = r["logged"]
         if r["split"] != "train" or r["engine"] != "vllm" or version_line(r) != "0.6":
             continue
+        if "multimodal" in (r.get("model_kind") or ()):
+            continue  # its profiling pass runs the encoder too: not the text forward model
         d = deployment_for(r, logged_weights=True)
         if d is None or logged_budget(r) is None:
             continue

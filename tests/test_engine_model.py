@@ -49,12 +49,25 @@ def test_split_is_the_project_rule(rows):
 
 
 def test_vllm_v1_budget_held_out(rows):
-    # Goal of issue 11: median <= 3 % and worst line median <= 5 %, out of sample.
-    held = [r for r in rows if r.split == "heldout" and r.engine == "vllm"]
+    # Goal of issue 11: median <= 3 % and worst line median <= 5 %, out of sample. The V1
+    # lines only: the V0 line has its own (failing) held-out figure below.
+    held = [r for r in rows if r.split == "heldout" and r.engine == "vllm" and "0.6" not in r.line]
     assert len(held) >= 10
     errs = [abs(r.budget_err) for r in held]
     assert statistics.median(errs) <= 0.03, errs
     assert max(errs) <= 0.05, [(r.id, r.budget_err) for r in held]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="V0 non-torch at TP > 1 is borrowed from V1 0.19 (2.09 GiB); the held-out vLLM "
+    "0.7.1 2x L40S TP 2 log (vllm#15815) measures 0.30 GiB, so kvplan is ~20 % under its "
+    "budget, and no V0 TP > 1 training row exists to refit it",
+)
+def test_vllm_v0_budget_held_out(rows):
+    held = [r for r in rows if r.split == "heldout" and r.engine == "vllm" and "0.6" in r.line]
+    assert held
+    assert max(abs(r.budget_err) for r in held) <= 0.05, [(r.id, r.budget_err) for r in held]
 
 
 def test_engine_terms_alone_within_bounds_on_training_and_held_out(rows):
