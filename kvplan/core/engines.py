@@ -466,6 +466,17 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "graph estimate subtracted",
                 "vllm#50722 log: 67.43 - 16.92 - 5.66 - 0.13 - 1.32 (estimate) = 43.40 GiB in use",
             ),
+            (
+                "graph estimate (not modelled beyond 0.70 + 0.0046 x layers GiB)",
+                "profile_cudagraph_memory samples 2 graphs per mode and extrapolates "
+                "per_graph x (N - 1) (gpu_model_runner.py as quoted in vllm#45178; second-hand); "
+                "0.21.0 Qwen3-8B at default sizes logs 0.52 GiB (LMCache#3430), kvplan 0.87",
+            ),
+            (
+                "graph estimate caveats",
+                "Model Runner V2 (dense default from 0.25.1) returned 0 (vllm#49233); hybrid "
+                "GDN models count an mnbt-linear transient from 0.26.0 (vllm#50780)",
+            ),
             ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
             ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
             ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
@@ -563,8 +574,9 @@ PROFILES: tuple[EngineProfile, ...] = (
 
 
 # The line a deployment gets without --engine-version. vLLM: 0.20, the newest line whose
-# every budget term is validated against logs (0.33 subtracts a CUDA-graph estimate that no
-# 0.21+ log in the data prints a budget for); `--engine-version 0.33` selects the newest.
+# every budget term is validated against logs (0.33 subtracts a CUDA-graph estimate; the
+# 0.21+ logs in the data check its formula term by term but none is evaluable end to end:
+# their GPUs or checkpoints are not in the catalogs); `--engine-version 0.33` selects it.
 DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.20"}
 
 
