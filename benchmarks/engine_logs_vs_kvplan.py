@@ -30,8 +30,10 @@ What is mapped, explicitly (nothing else is adjusted):
     fp8-dynamic / w8a8 / w4a16 checkpoints -> the base model at fp8 / int8 / int4 weights;
     Kimi-Dev-72B is a Qwen2.5-72B fine-tune (same config.json apart from metadata);
     DeepSeek-V2-Lite-Chat -> DeepSeek-V2-Lite; R1-Distill-Qwen-14B -> Qwen2.5-14B.
-  - A log without an engine version: vLLM rows whose notes say V0 -> the V0 line, SGLang ->
-    its newest line; a vLLM 0.7.3 row run with VLLM_USE_V1=1 -> the first V1 line.
+  - A log without an engine version: vLLM rows that print "CUDA graph memory profiling is
+    enabled (default since v0.21.0)" -> the 0.21+ line; vLLM rows whose notes say V0 -> the
+    V0 line, SGLang -> its newest line; a vLLM 0.7.3 row run with VLLM_USE_V1=1 -> the
+    first V1 line.
   - TensorRT-LLM rows whose entry point is a "TRT engine" -> the `trt` (engine flow) line,
     the others -> the PyTorch flow.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
@@ -52,7 +54,7 @@ import yaml
 
 from kvplan.core.capacity import Deployment, plan
 from kvplan.core.engines import Engine, profile_for
-from kvplan.core.geometry import ModelSpec
+from kvplan.core.geometry import Mixer, ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.sources.catalog import load_catalog
 from kvplan.sources.gpus import load_gpus
@@ -121,6 +123,11 @@ DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 KV_DTYPES = {"fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
 
 
+# Printed by vLLM >= 0.21 at start-up (gpu_worker.py): a log without a version that carries
+# it is from the line that subtracts the CUDA-graph estimate before sizing the KV cache.
+V021_LINE = "CUDA graph memory profiling is enabled (default since v0.21.0)"
+
+
 def split_of(row_id: str) -> str:
     return "heldout" if int(hashlib.sha256(row_id.encode()).hexdigest(), 16) % 3 == 0 else "train"
 
@@ -142,6 +149,8 @@ def version_line(r: dict[str, Any]) -> str:
     text = r["engine_version"]
     notes = (r.get("notes") or "") + r["id"]
     if engine is Engine.VLLM and text is None:
+        if V021_LINE in (r.get("raw_log") or ""):
+            return profile_for(engine, "0.21").version  # the log line proves >= 0.21
         if "V0" in notes or "v0" in r["id"]:
             return "0.6"
         # an unversioned V1 log from before 2026 (issue dates 2025): the pre-0.17 V1 line
@@ -298,6 +307,13 @@ def _page_check(r: dict[str, Any], d: Deployment) -> bool | None:
     budget = logged_budget(r)
     if not blocks or budget is None:
         return None
+    if d.profile.version == "0.6" and any(
+        layer.mixer is Mixer.CROSS_ATTENTION for layer in d.spec.layers
+    ):
+        # V0 pages the cross-attention layers like self-attention (vllm#12126: 14.65 GiB /
+        # 6001 blocks = 40 layers' pages for Llama-3.2-11B-Vision); kvplan keeps V1's
+        # fixed per-image encoder K/V instead (docs/engines.md "Not modelled")
+        return None
     p = plan(d.with_(kv_memory=int(budget * GiB)))
     if p.block_bytes == 0 or r.get("pipeline_parallel_size", 1) not in (None, 1):
         return None  # PP: the log's budget is the first rank's, its blocks the minimum
@@ -443,6 +459,8 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
         lg = r["logged"]
         if r["split"] != "train" or r["engine"] != "vllm" or version_line(r) != "0.6":
             continue
+        if "multimodal" in (r.get("model_kind") or ()):
+            continue  # its profiling pass runs the encoder too: not the text forward model
         d = deployment_for(r, logged_weights=True)
         if d is None or logged_budget(r) is None:
             continue

@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT, catalog_spec, gpu
 
 from kvplan.core.capacity import Deployment, plan
-from kvplan.core.engines import Engine, parse_version, profile_for
+from kvplan.core.engines import ENGINES, Engine, parse_version, profile_for
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
@@ -49,12 +49,25 @@ def test_split_is_the_project_rule(rows):
 
 
 def test_vllm_v1_budget_held_out(rows):
-    # Goal of issue 11: median <= 3 % and worst line median <= 5 %, out of sample.
-    held = [r for r in rows if r.split == "heldout" and r.engine == "vllm"]
+    # Goal of issue 11: median <= 3 % and worst line median <= 5 %, out of sample. The V1
+    # lines only: the V0 line has its own (failing) held-out figure below.
+    held = [r for r in rows if r.split == "heldout" and r.engine == "vllm" and "0.6" not in r.line]
     assert len(held) >= 10
     errs = [abs(r.budget_err) for r in held]
     assert statistics.median(errs) <= 0.03, errs
     assert max(errs) <= 0.05, [(r.id, r.budget_err) for r in held]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="V0 non-torch at TP > 1 is borrowed from V1 0.19 (2.09 GiB); the held-out vLLM "
+    "0.7.1 2x L40S TP 2 log (vllm#15815) measures 0.30 GiB, so kvplan is ~20 % under its "
+    "budget, and no V0 TP > 1 training row exists to refit it",
+)
+def test_vllm_v0_budget_held_out(rows):
+    held = [r for r in rows if r.split == "heldout" and r.engine == "vllm" and "0.6" in r.line]
+    assert held
+    assert max(abs(r.budget_err) for r in held) <= 0.05, [(r.id, r.budget_err) for r in held]
 
 
 def test_engine_terms_alone_within_bounds_on_training_and_held_out(rows):
@@ -122,6 +135,23 @@ def test_cudagraphs_are_subtracted_from_021_on():
     assert "0.33" in new.budget.engine_version
     # default utilization of the newest line is 0.92 (vllm/config/cache.py, 0.22+)
     assert Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version="0.33").fraction == 0.92
+
+
+def test_021_budget_formula_reproduces_a_logged_breakdown():
+    """vLLM >= 0.2x prints every term of its budget on one line (vllm#50722, TP 4):
+    total 79.33 GiB x 0.85 = 67.43 GiB requested; 16.92 weights, 5.66 peak activation,
+    0.13 non-torch, CUDA graphs 1.32 GiB estimated (1.34 actual); KV in use 43.4 GiB.
+    The 0.33 line's formula (subtract the graph ESTIMATE up front) gives 43.40; without
+    the graph term it would be 44.72, and with the actual pool 43.38."""
+    vllm = ENGINES[Engine.VLLM]
+
+    def g(x: float) -> int:
+        return round(x * GiB)
+
+    terms = vllm.budget(g(79.33), g(16.92), g(5.66), g(0.13), 0.85, g(1.32))
+    assert terms.granted / GiB == pytest.approx(67.43, abs=0.005)
+    assert terms.kv / GiB == pytest.approx(43.4, abs=0.01)
+    assert "CUDA graphs" in terms.formula
 
 
 def test_vllm_refusal_in_the_engines_words_and_largest_length():
@@ -212,10 +242,12 @@ def test_trtllm_dry_run_samples_one_row_per_dummy_request():
     assert trt.sampler_rows(4096, 23552, 157) == 151  # ceil(23552 / 156)
     assert trt.sampler_rows(2048, 8192, 2048) == 5  # ceil(8192 / 2047)
     assert profile_for(Engine.VLLM, None).sampler_rows(1024, 8192, 2048) == 1024
-    # Llama-3.1-8B, 8192 tokens, one row: the forward term 8192 x 14336 x 8.94 B decides
+    # Llama-3.1-8B, 8192 tokens, one row: the forward term 8192 x 14336 x ACT_FFN B decides
     spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
     p = plan(Deployment(spec=spec, gpu=gpu("h100-sxm"), engine=Engine.TRTLLM))
-    assert p.budget.activations == int(8192 * 14336 * 8.94)
+    from kvplan.core.budget import ACT_FFN
+
+    assert p.budget.activations == int(8192 * 14336 * ACT_FFN)
 
 
 def test_trtllm_kv_memory_caps_the_estimate():

@@ -51,6 +51,7 @@ def check_gpu(name: str, gpu_file: str | None) -> None:
 # ---- the deployment options, generated from the declaration ------------------------------
 _ANNOTATIONS: dict[Kind, Any] = {
     Kind.INT: int | None,
+    Kind.MAX_MODEL_LEN: str | None,  # a length, or auto / -1
     Kind.FRACTION: float | None,
     Kind.SIZE: str | None,
     Kind.ENGINE: str | None,

@@ -40,7 +40,7 @@ from kvplan.core.geometry import ModelSpec
 from kvplan.units import GiB
 
 # Fitted on the training split (benchmarks/engine_logs_vs_kvplan.py --fit).
-ACT_FFN = 8.94  # bytes per token per FFN unit on the GPU (dense MLP; V0 training rows)
+ACT_FFN = 9.18  # bytes per token per FFN unit on the GPU (dense MLP; 3 V0 training rows)
 ACT_FFN_MOE = 22.46  # bytes per token per activated FFN unit (fused MoE; 3 training rows)
 ACT_SAMPLER = 14.93  # bytes per sequence per vocabulary entry (26 training rows)
 CG_BASE = int(0.70 * GiB)  # CUDA-graph pool, fixed part

@@ -342,17 +342,19 @@ def max_concurrency(p: Plan, max_len: int) -> float:
     return (p.num_blocks * p.block_bytes) / per_seq if per_seq else float("inf")
 
 
-def logged_kv_tokens(p: Plan) -> float:
+def logged_kv_tokens(p: Plan, max_model_len: int | None = None) -> float:
     """The number the engine's own "KV cache size" line prints, per its release:
     blocks       num_blocks x block_size (V0 "# GPU blocks" x block, SGLang
                  max_total_num_tokens, TensorRT-LLM "max tokens in paged KV cache");
     groups       (num_blocks // num_groups) x block_size (vLLM 0.10-0.20
                  _report_kv_cache_config; one group for uniform models);
-    concurrency  int(max_concurrency x max_model_len) (vLLM >= 0.22)."""
+    concurrency  int(max_concurrency x max_model_len) (vLLM >= 0.22), at `max_model_len`
+                 (the length the engine runs with; default: the deployment's fixed one,
+                 else the model's max positions)."""
     d = p.deployment
     line = d.profile.token_line
     if line == "concurrency":
-        length = d.max_model_len or p.max_positions
+        length = max_model_len or d.fixed_max_model_len or p.max_positions
         if length:
             return int(max_concurrency(p, length) * length)
     if p.hybrid is not None and line == "groups":

@@ -38,12 +38,18 @@ MAX_PARALLEL = 4096
 MAX_BLOCK_SIZE = 1 << 20
 MAX_SIZE = 1 << 50  # 1 PiB per GPU: far beyond any device (the largest today hold 288 GB)
 DEFAULT_BLOCK_SIZE = 16
+# max_model_len = -1 ("auto"): vLLM's auto-fit, the largest length one request's KV fits in
+# the pool, capped by the model's max positions (vllm/v1/core/kv_cache_utils.py
+# `_auto_fit_max_model_len`: "When max_model_len is set to -1, this function estimates the
+# largest context length that can be supported with the available GPU memory").
+AUTO_MAX_MODEL_LEN = -1
 
 
 class Kind(str, Enum):
     """How a setting is written by a user, which decides how it is parsed."""
 
     INT = "int"  # a positive integer within [lo, hi]
+    MAX_MODEL_LEN = "max_model_len"  # a positive integer within [lo, hi], or auto / -1
     FRACTION = "fraction"  # a number in (0, 1]
     SIZE = "size"  # bytes, written with a unit: 40GiB, 512MiB, 80GB
     ENGINE = "engine"  # vllm | sglang | trtllm | none
@@ -191,9 +197,10 @@ class Deployment:
     )
     max_model_len: int | None = _setting(
         None,
-        Kind.INT,
+        Kind.MAX_MODEL_LEN,
         "Engine's maximum tokens per request (vLLM --max-model-len): the length its "
-        "'maximum concurrency' figure is quoted at.",
+        "'maximum concurrency' figure is quoted at. 'auto' (or -1, vLLM V1): the largest "
+        "length that fits the KV pool, capped by the model's max positions.",
         hi=MAX_CTX,
         default_text="the model's max positions",
     )
@@ -262,6 +269,16 @@ class Deployment:
         return self.max_num_seqs or self.scheduler_defaults.max_num_seqs
 
     @property
+    def auto_max_model_len(self) -> bool:
+        """--max-model-len auto (-1): the engine picks the largest length that fits."""
+        return self.max_model_len == AUTO_MAX_MODEL_LEN
+
+    @property
+    def fixed_max_model_len(self) -> int | None:
+        """The max_model_len the user fixed (None: the default, or auto)."""
+        return None if self.auto_max_model_len else self.max_model_len
+
+    @property
     def scheduler_tokens(self) -> int:
         """Tokens of the profiling forward pass: the user's limit, else the release's
         default; V0 without chunked prefill profiles max(max_model_len, 2048) tokens."""
@@ -269,7 +286,7 @@ class Deployment:
             return self.max_num_batched_tokens
         tokens = self.scheduler_defaults.max_num_batched_tokens
         if tokens is None:
-            length = self.max_model_len or self.spec.max_position_embeddings or 2048
+            length = self.fixed_max_model_len or self.spec.max_position_embeddings or 2048
             return max(length, 2048)
         return tokens
 

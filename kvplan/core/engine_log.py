@@ -5,11 +5,12 @@ vLLM (V1) refuses to start when one request of max_model_len tokens does not fit
 pool (vllm/v1/core/kv_cache_utils.py `check_enough_kv_cache_memory`; V0:
 "max seq len ... larger than the maximum number of tokens that can be stored in KV cache"),
 and names the largest max_model_len that would (`estimate_max_model_len`: a binary search
-on the same per-request bytes). `--max-model-len -1` / `auto` (0.2x+) starts at that
-largest length, capped at the model's max positions; 0.33 first holds back the permanent
-null block (`get_kv_cache_configs` check_memory). Hybrid (attention + Mamba / linear
-attention) models also need max_num_seqs <= the state slots the pool holds (vllm#49064:
-"max_num_seqs (256) exceeds available Mamba cache blocks (161)").
+on the same per-request bytes). `--max-model-len -1` / `auto` (`_auto_fit_max_model_len`;
+the lines with `auto_fit`) starts at that largest length, capped at the model's max
+positions; 0.33 first holds back the permanent null block (`get_kv_cache_configs`
+check_memory). `resolve_max_model_len` is the one place a deployment's auto is resolved.
+Hybrid (attention + Mamba / linear attention) models also need max_num_seqs <= the state
+slots the pool holds (vllm#49064: "max_num_seqs (256) exceeds available Mamba cache blocks (161)").
 
 SGLang and TensorRT-LLM do not refuse on length: SGLang sizes max_total_num_tokens and caps
 requests to it; TensorRT-LLM sizes max_tokens. Their lines are printed in their own words.
@@ -140,6 +141,34 @@ def auto_max_model_len(check: StartupCheck, max_positions: int | None) -> int:
     return min(check.largest_max_model_len, max_positions)
 
 
+def resolve_max_model_len(p: Plan) -> int | None:
+    """The max_model_len the engine runs with: the deployment's; for `auto` (-1), what
+    vLLM's auto-fit picks (`_auto_fit_max_model_len`: a binary search for the largest
+    length one request's KV fits in the pool, capped by the model's max positions); None
+    when it is not given, or when auto-fit finds nothing (vLLM then refuses to start)."""
+    d = p.deployment
+    if not d.auto_max_model_len:
+        return d.max_model_len
+    if not p.weights_fit:
+        return None
+    return auto_max_model_len(startup_check(p, None), p.max_positions) or None
+
+
+def _auto_fit_line(p: Plan, length: int | None) -> str | None:
+    """vLLM's own auto-fit line (wording as 0.2x logs print it)."""
+    if not p.deployment.auto_max_model_len or not length:
+        return None
+    if p.max_positions and length >= p.max_positions:
+        return (
+            f"Auto-fit max_model_len: full model context length {length} fits in available "
+            "GPU memory"
+        )
+    return (
+        f"Auto-fit max_model_len: reduced from {p.max_positions} to {length} to fit in "
+        f"available GPU memory ({p.budget.kv_budget / GiB:.2f} GiB available for KV cache)"
+    )
+
+
 def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
     """The start-up lines the engine prints about its KV cache, in its own words and units
     (vLLM and TensorRT-LLM: GiB; SGLang prints "GB" but means GiB)."""
@@ -147,7 +176,7 @@ def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
     b = p.budget
     if not p.weights_fit:
         return ()
-    tokens = int(logged_kv_tokens(p))
+    tokens = int(logged_kv_tokens(p, max_model_len))
     if d.engine is Engine.VLLM:
         lines = []
         if b.activations or b.overhead:
@@ -159,6 +188,9 @@ def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
         if b.cudagraph:
             lines.append(f"Estimated CUDA graph memory: {b.cudagraph / GiB:.2f} GiB total")
         lines.append(f"Available KV cache memory: {b.kv_budget / GiB:.2f} GiB")
+        auto_line = _auto_fit_line(p, max_model_len)
+        if auto_line:
+            lines.append(auto_line)
         lines.append(f"GPU KV cache size: {tokens:,} tokens")
         length = max_model_len or p.max_positions
         if length:

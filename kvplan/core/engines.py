@@ -443,6 +443,10 @@ class EngineProfile:
     null_block: bool  # one block held back before sizing / admission
     block_size: int  # default tokens per block (page)
     sources: tuple[tuple[str, str], ...]
+    # takes max_model_len = -1 (auto-fit: the largest length the pool holds); known in
+    # vLLM V1 from the 0.17-0.20 line on (a 0.18-era copy of v1/core/kv_cache_utils.py
+    # `_auto_fit_max_model_len`; 0.2x logs: "'max_model_len': -1")
+    auto_fit: bool = False
     # TensorRT-LLM's dry run is context requests that together hold max_num_tokens tokens,
     # each min(max_num_tokens, max_seq_len - 1) long and generating one token, so logits
     # exist for one row per request, not for max_batch_size rows (_util.py
@@ -702,6 +706,7 @@ PROFILES: tuple[EngineProfile, ...] = (
             ),
             ("token line", "vllm/v1/core/kv_cache_utils.py _report_kv_cache_config (0.19)"),
         ),
+        auto_fit=True,
     ),
     EngineProfile(
         engine=Engine.VLLM,
@@ -721,10 +726,26 @@ PROFILES: tuple[EngineProfile, ...] = (
         sources=(
             *_VLLM_COMMON_SOURCES,
             ("budget", "vllm/v1/worker/gpu_worker.py; GPUModelRunner.profile_cudagraph_memory"),
+            (
+                "graph estimate subtracted",
+                "vllm#50722 log: 67.43 - 16.92 - 5.66 - 0.13 - 1.32 (estimate) = 43.40 GiB in use",
+            ),
+            (
+                "graph estimate (not modelled beyond 0.70 + 0.0046 x layers GiB)",
+                "profile_cudagraph_memory samples 2 graphs per mode and extrapolates "
+                "per_graph x (N - 1) (gpu_model_runner.py as quoted in vllm#45178; second-hand); "
+                "0.21.0 Qwen3-8B at default sizes logs 0.52 GiB (LMCache#3430), kvplan 0.87",
+            ),
+            (
+                "graph estimate caveats",
+                "Model Runner V2 (dense default from 0.25.1) returned 0 (vllm#49233); hybrid "
+                "GDN models count an mnbt-linear transient from 0.26.0 (vllm#50780)",
+            ),
             ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
             ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
             ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
         ),
+        auto_fit=True,
     ),
     *(
         _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)
@@ -827,8 +848,9 @@ PROFILES: tuple[EngineProfile, ...] = (
 
 
 # The line a deployment gets without --engine-version. vLLM: 0.20, the newest line whose
-# every budget term is validated against logs (0.33 subtracts a CUDA-graph estimate that no
-# 0.21+ log in the data prints a budget for); `--engine-version 0.33` selects the newest.
+# every budget term is validated against logs (0.33 subtracts a CUDA-graph estimate; the
+# 0.21+ logs in the data check its formula term by term but none is evaluable end to end:
+# their GPUs or checkpoints are not in the catalogs); `--engine-version 0.33` selects it.
 # TensorRT-LLM: the PyTorch flow (the default backend since 1.0); `trt` is the engine flow.
 DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.20", Engine.TRTLLM: "pytorch"}
 

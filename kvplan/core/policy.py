@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, computed_field
 
 from kvplan.core.capacity import Plan, max_batch, max_ctx, plan, weights_shortfall
 from kvplan.core.deployment import Deployment
-from kvplan.core.engine_log import startup_check
+from kvplan.core.engine_log import resolve_max_model_len, startup_check
 from kvplan.core.geometry import AttentionLayout, ModelSpec
 from kvplan.errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, KvplanError
 from kvplan.units import fmt_gib
@@ -258,7 +258,8 @@ def _starts_row(t: Target, p: Plan) -> list[CheckResult]:
     target's max_model_len, else the model's max positions) does not fit its KV pool, or a
     hybrid's state slots are fewer than max_num_seqs: a target it would refuse fails,
     whatever else it measures (kvplan.core.engine_log.startup_check)."""
-    length = t.deployment.max_model_len or p.max_positions
+    length = resolve_max_model_len(p) if t.deployment.auto_max_model_len else None
+    length = length or t.deployment.fixed_max_model_len or p.max_positions
     check = startup_check(p, length)
     if not check.refused:
         return []

@@ -27,6 +27,7 @@ from kvplan.core.engine_log import (
     StartupCheck,
     auto_max_model_len,
     engine_log_lines,
+    resolve_max_model_len,
     startup_check,
 )
 from kvplan.core.engines import launch_line
@@ -198,10 +199,16 @@ class FitReport(FitResult, DeploymentSummary, ModelRef):
 def fit_report(
     p: Plan, model: ModelRef, *, ctx: int | None, batch: int | None, latency: bool = True
 ) -> FitReport:
-    result = solve_fit(p, ctx=ctx, batch=batch, max_model_len=p.deployment.max_model_len)
+    asked = resolve_max_model_len(p)  # auto (-1): what vLLM's auto-fit picks
+    result = solve_fit(p, ctx=ctx, batch=batch, max_model_len=asked)
     point = _answer_point(result) if latency and p.weights_fit else None
     startup = startup_check(p, result.max_model_len) if p.weights_fit else None
     warnings = list(result.warnings)
+    if p.deployment.auto_max_model_len and p.weights_fit and asked is None:
+        warnings.append(
+            f"{p.deployment.profile.name} would refuse to start: --max-model-len auto "
+            "finds no length whose KV fits (not even one token)"
+        )
     auto = None
     if startup is not None:
         auto = auto_max_model_len(startup, p.max_positions)

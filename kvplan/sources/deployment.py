@@ -16,8 +16,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from kvplan.core import dtypes, kv_formats
-from kvplan.core.deployment import Deployment, Kind, Setting, flag_name, settings
-from kvplan.core.engines import ENTRY_POINTS, engine_named
+from kvplan.core.deployment import (
+    AUTO_MAX_MODEL_LEN,
+    Deployment,
+    Kind,
+    Setting,
+    flag_name,
+    settings,
+)
+from kvplan.core.engines import ENTRY_POINTS, Engine, engine_named
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
@@ -71,6 +78,28 @@ def _int(value: Any, label: str, s: Setting) -> int:
     if s.hi is not None and value > s.hi:
         raise KvplanError(f"{label} {value:,} is absurdly large (limit {s.hi:,})")
     return value
+
+
+def _max_model_len(value: Any, label: str, s: Setting) -> int:
+    """A positive length, or vLLM's auto-fit: 'auto' or -1 (as `vllm serve` takes it). The
+    command line hands every value over as text, so digits are read as the number."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("auto", str(AUTO_MAX_MODEL_LEN)):
+            return AUTO_MAX_MODEL_LEN
+        if not text.isdigit():
+            raise KvplanError(
+                f"{label} must be a positive integer or auto (-1), got {value!r}",
+                hint="e.g. 32768, or auto for the largest length that fits",
+            )
+        value = int(text)
+    if value == AUTO_MAX_MODEL_LEN and not isinstance(value, bool):
+        return AUTO_MAX_MODEL_LEN
+    try:
+        return _int(value, label, s)
+    except KvplanError as exc:
+        exc.hint = exc.hint or "or auto (-1) for the largest length that fits"
+        raise
 
 
 def _fraction(value: Any, label: str) -> float:
@@ -144,7 +173,29 @@ def parse_deployment(
     _within_gpu(values, spelled)
     d = Deployment(spec=spec, weights_override=weights_override, **values)
     _parse("engine_version", lambda: d.profile)  # a release outside every modelled line
+    if d.auto_max_model_len:
+        _auto_fit_engine(d, spelled)
     return d
+
+
+def _auto_fit_engine(d: Deployment, spelled: Mapping[str, str]) -> None:
+    """`--max-model-len auto` (-1) is vLLM V1's auto-fit (v1/core/kv_cache_utils.py
+    `_auto_fit_max_model_len`); the release lines that take it say so (`auto_fit`). The V0
+    worker path sizes its profiling pass from max_model_len, and SGLang / TensorRT-LLM
+    take a number."""
+    if d.profile.auto_fit:
+        return
+    label = spelled["max_model_len"]
+    if d.engine is not Engine.VLLM:
+        message = f"{label} auto is vLLM's auto-fit (-1); {d.rules.label} takes a number"
+    else:
+        message = f"{label} auto is not known to {d.profile.name} (vLLM's auto-fit, -1)"
+    raise KvplanError(
+        message,
+        hint="give a length, or leave it out for the model's max positions"
+        + ("; or pick a newer release with --engine-version" if d.engine is Engine.VLLM else ""),
+        setting="max_model_len",
+    )
 
 
 def _within_gpu(values: Mapping[str, Any], spelled: Mapping[str, str]) -> None:
@@ -170,6 +221,7 @@ def _parser(
 ) -> Callable[[], Any]:
     parsers: dict[Kind, Callable[[], Any]] = {
         Kind.INT: lambda: _int(value, label, s),
+        Kind.MAX_MODEL_LEN: lambda: _max_model_len(value, label, s),
         Kind.FRACTION: lambda: _fraction(value, label),
         Kind.SIZE: lambda: _size(value, label, s),
         Kind.ENGINE_VERSION: lambda: _text(value, label).strip(),

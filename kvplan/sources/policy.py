@@ -118,6 +118,9 @@ def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
     described = f"{setting.help} [default: {setting.default_text or default}]"
     if setting.kind is Kind.INT:
         return int | None, Field(None, gt=setting.lo - 1, le=setting.hi, description=described)
+    if setting.kind is Kind.MAX_MODEL_LEN:
+        length = Annotated[int, Field(gt=setting.lo - 1, le=setting.hi)]
+        return length | Literal["auto", -1] | None, Field(None, description=described)
     if setting.kind is Kind.FRACTION:
         return float | None, Field(None, gt=0, le=1, allow_inf_nan=False, description=described)
     if setting.kind is Kind.SIZE:
