@@ -223,12 +223,12 @@ def render_size(
         )
         geo.add_row("", f"estimate: {params} = {estimate}")
     if report.weight_groups:
-        parts = [
+        by_group = [
             f"{g.group} {fmt_gib(g.bytes)} {g.format}"
             for g in sorted(report.weight_groups, key=lambda g: -g.bytes)
             if g.group != "other"
         ]
-        geo.add_row("by group", ", ".join(parts))
+        geo.add_row("by group", ", ".join(by_group))
     if spec.max_position_embeddings:
         geo.add_row("max context", f"{spec.max_position_embeddings:,} tokens")
 
