@@ -38,7 +38,7 @@ from kvplan.core.geometry import (
     RecurrentDims,
 )
 from kvplan.errors import KvplanError
-from kvplan.sources.quant_config import QuantConfigError, read_quantization
+from kvplan.sources.quant_config import QuantConfigError, read_quantization, with_expert_dtype
 from kvplan.sources.traits import (
     GENERIC_LAYER_TYPES,
     RECURRENT_HINT_KEYS,
@@ -702,7 +702,8 @@ class _Reader:
             raise self.fail("quantization_config", "key quantization_config must be an object")
         float_bits = 8 * int(dtypes.DTYPE_BYTES[self._checkpoint_dtype_quiet()])
         try:
-            return read_quantization(q, float_bits=float_bits)
+            quant = read_quantization(q, float_bits=float_bits)
+            return with_expert_dtype(quant, self.cfg.get("expert_dtype"))
         except QuantConfigError as exc:
             raise self.fail(exc.key, str(exc)) from None
 

@@ -375,3 +375,20 @@ def _compressed_tensors(q: Mapping[str, Any], float_bits: int) -> Quantization:
         groups=LINEAR_GROUPS | {Group.LM_HEAD},  # "Linear" includes lm_head unless ignored
         ignore=_patterns(q, "ignore"),
     )
+
+
+def with_expert_dtype(quant: Quantization, expert_dtype: Any) -> Quantization:
+    """DeepSeek-V4's top-level `expert_dtype`: routed experts stored apart from the fp8 blocks
+    of `quantization_config`. "fp4": e2m1 values with an e8m0 scale per 32 inputs (the MX
+    layout, as DeepSeek's FP4 experts are described; assumed, recorded as a note)."""
+    if expert_dtype is None or expert_dtype == "fp8":
+        return quant
+    if expert_dtype != "fp4":
+        raise QuantConfigError("expert_dtype", f"key expert_dtype {expert_dtype!r} is not modelled")
+    fmt = mxfp4().model_copy(update={"name": "fp4 e2m1 g32 (expert_dtype)"})
+    return quant.model_copy(
+        update={
+            "overrides": ((r".*\.experts\.", fmt), *quant.overrides),
+            "notes": (*quant.notes, "expert_dtype fp4: experts as e2m1 + e8m0 scale per 32"),
+        }
+    )
