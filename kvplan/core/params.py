@@ -13,6 +13,7 @@ K/V projections scale with G, which is why `pick-g` shows weights shrinking with
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from math import ceil
 from typing import NamedTuple
 
@@ -309,6 +310,7 @@ _ROLE_OF = {
 }
 
 
+@lru_cache(maxsize=64)  # pick-g / sweeps ask for the same model many times
 def _quantized_bytes(
     spec: ModelSpec, quant: Quantization, other: str, kv_heads: int | None
 ) -> WeightBytes:
