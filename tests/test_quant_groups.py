@@ -179,6 +179,11 @@ def test_bitsandbytes_and_awq_skip_lists():
         ({"bits": 4}, "quantization_config.quant_method"),
         ({"quant_method": "awq", "bits": 3, "group_size": 128}, "quantization_config.bits"),
         ({"quant_method": "modelopt", "quant_algo": "W4A8_AWQ"}, "quantization_config.quant_algo"),
+        ({"quant_method": "fp8", "ignored_layers": ["re:("]}, "quantization_config.ignored_layers"),
+        (
+            {"quant_method": "gptq", "bits": 4, "dynamic": {"-:(": {}}},
+            "quantization_config.dynamic",
+        ),
         (
             {"quant_method": "fp8", "weight_block_size": [128]},
             "quantization_config.weight_block_size",

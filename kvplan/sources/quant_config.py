@@ -8,6 +8,7 @@ guessing a size. Sources for each layout are in docs/config-keys.md ("quantizati
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -69,6 +70,13 @@ def _int(q: Mapping[str, Any], key: str, default: int | None = None, *, where: s
     return value
 
 
+def _regex_ok(key: str, pattern: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise _fail(key, f"{pattern!r} is not a regular expression ({exc})") from None
+
+
 def _patterns(q: Mapping[str, Any], *keys: str) -> tuple[str, ...]:
     out: list[str] = []
     for key in keys:
@@ -77,7 +85,10 @@ def _patterns(q: Mapping[str, Any], *keys: str) -> tuple[str, ...]:
             continue
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise _fail(key, f"must be a list of module names, got {value!r}")
-        out += value
+        for pattern in value:
+            if pattern.startswith("re:"):
+                _regex_ok(key, pattern[3:])
+            out.append(pattern)
     return tuple(out)
 
 
@@ -189,6 +200,7 @@ def _gptq(q: Mapping[str, Any]) -> Quantization:
             raise _fail("dynamic", f"must be a mapping of module regexes, got {dynamic!r}")
         for pattern, rule in dynamic.items():
             where = f"dynamic.{pattern}."
+            _regex_ok(f"dynamic.{pattern}", pattern[2:] if pattern[:2] in ("-:", "+:") else pattern)
             if pattern.startswith("-:"):
                 overrides.append((pattern[2:], None))
                 continue
@@ -364,6 +376,9 @@ def _compressed_tensors(q: Mapping[str, Any], float_bits: int) -> Quantization:
         targets = group.get("targets", ["Linear"])
         if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
             raise _fail(where + "targets", f"must be a list of names, got {targets!r}")
+        for t in targets:
+            if t.startswith("re:"):
+                _regex_ok(where + "targets", t[3:])
         fmt = _ct_format(
             weights, group.get("input_activations"), fmt_name, float_bits, where + "weights."
         )
