@@ -353,7 +353,9 @@ def _ct_format(
         if group < 0:  # one scale per tensor
             fmt = fmt.model_copy(update={"group_size": -1})
         return fmt
-    raise _fail(where + "type", f"{bits}-bit {kind!r} weights are not a modelled scheme")
+    if kind in ("int", "float"):
+        raise _fail(where + "num_bits", f"{bits}-bit {kind} weights are not a modelled scheme")
+    raise _fail(where + "type", f"weight type {kind!r} is not a modelled scheme")
 
 
 def _compressed_tensors(q: Mapping[str, Any], float_bits: int) -> Quantization:
