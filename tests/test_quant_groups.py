@@ -269,3 +269,18 @@ def test_published_figures_and_errors():
     no_mtp = weight_bytes(catalog_spec("deepseek-ai/DeepSeek-V3")).total
     assert no_mtp / 688_586_727_753 - 1 == pytest.approx(-0.0224, abs=0.0005)
     assert Group.EXPERTS.value == "experts"
+
+
+def test_gptq_int8_components_match_the_published_breakdown():
+    """Qwen2.5-32B-Instruct-GPTQ-Int8 (source: tests/data/quantized_checkpoints.yaml): fp16
+    scales 487,587,840 B, qzeros 243,793,920 B, g_idx 14,942,208 B over the quantized
+    matrices kvplan lists for the model (attention + MLP of 64 layers)."""
+    from kvplan.core.params import layer_linears
+
+    row = next(r for r in CHECKPOINTS if r["model"] == "Qwen/Qwen2.5-32B-Instruct-GPTQ-Int8")
+    spec = _spec(row)
+    mats = [m for i, layer in enumerate(spec.layers) for m in layer_linears(spec, i, layer)]
+    groups = sum(m.n * m.out * -(-m.inp // 128) for m in mats)
+    assert groups * 2 == 487_587_840  # one fp16 scale per 128 inputs per output row
+    assert groups * 1 == 243_793_920  # one 8-bit zero point per group
+    assert sum(m.n * 4 * m.inp for m in mats) == 14_942_208  # g_idx int32 per input row
