@@ -197,18 +197,20 @@ def test_gpt_oss_120b_mxfp4_weight_bytes():
     o = heads * d * hidden + hidden
     sinks = heads
     attention = layers * (q + kv + o + sinks)
-    expert = 3 * hidden * 2880 + 3 * 2880  # gate+up and down projections, with biases
-    experts = layers * 128 * expert
+    expert_mats = layers * 128 * 3 * hidden * 2880  # gate+up and down projections
+    expert_bias = layers * 128 * 3 * 2880
+    experts = expert_mats + expert_bias
     router = layers * (hidden * 128 + 128)
     norms = layers * 2 * hidden + hidden
     embedding = 2 * vocab * hidden  # untied
-    # quantization_config mxfp4: experts at 4 bits + an 8-bit scale per 32 = 4.25 bits;
-    # attention, router, embeddings and norms stay bf16 (modules_to_not_convert).
-    expected = ceil(experts * 17 / 32) + 2 * (attention + router + norms + embedding)
+    # quantization_config mxfp4: expert matrices at 4 bits + an 8-bit scale per 32 = 4.25
+    # bits; their biases, attention, router, embeddings and norms stay bf16.
+    expert_bytes = ceil(expert_mats * 17 / 32) + 2 * expert_bias
+    expected = expert_bytes + 2 * (attention + router + norms + embedding)
     got = weight_bytes(spec)
     assert got.total == expected
     assert got.linear_dtype == "mxfp4"
-    assert got.experts == ceil(experts * 17 / 32)
+    assert got.experts == expert_bytes
     assert param_counts(spec).total == attention + experts + router + norms + embedding
     # Plausible: about 65 GB, which is why gpt-oss-120b fits on one 80 GB GPU.
     assert 60 * GiB < got.total < 62 * GiB
@@ -237,8 +239,30 @@ def test_deepseek_v3_fp8_weight_bytes():
     embedding = 2 * vocab * hidden
     linear = layers * mla + dense_layers * dense + (layers - dense_layers) * moe
     assert param_counts(spec).total == linear + norms + embedding
-    # fp8 checkpoint: linear layers 1 byte; embeddings and norms bf16.
-    expected = linear * 1 + 2 * (norms + embedding)
+
+    # fp8 checkpoint: linear layers 1 byte + one fp32 scale per 128 x 128 block; the router
+    # (MoEGate, not an nn.Linear), latent norms, embeddings and norms stay bf16.
+    def blocks(out: int, inp: int) -> int:
+        return -(-out // 128) * -(-inp // 128)
+
+    mla_scales = (
+        blocks(q_lora, hidden)
+        + blocks(heads * (nope + rope), q_lora)
+        + blocks(kv_lora + rope, hidden)
+        + blocks(heads * (nope + v), kv_lora)
+        + blocks(hidden, heads * v)
+    )
+    mlp_scales = 2 * blocks(18432, hidden) + blocks(hidden, 18432)
+    expert_scales = 2 * blocks(2048, hidden) + blocks(hidden, 2048)
+    scales = (
+        layers * mla_scales
+        + dense_layers * mlp_scales
+        + (layers - dense_layers) * 257 * expert_scales
+    )
+    router = (layers - dense_layers) * hidden * 256
+    latent_norms = layers * (q_lora + kv_lora)
+    float_params = norms + embedding + router + latent_norms
+    expected = (linear - router - latent_norms) + 4 * scales + 2 * float_params
     got = weight_bytes(spec)
     assert got.linear_dtype == "fp8"
     assert got.total == expected

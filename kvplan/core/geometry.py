@@ -13,6 +13,8 @@ from enum import Enum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+# Defined beside the storage formats it refers to; re-exported for the readers.
+from kvplan.core.quant_groups import Quantization as Quantization
 from kvplan.core.vision import VisionEncoder
 
 
@@ -270,11 +272,6 @@ class CompressedAttentionDims(Frozen):
     o_groups: int = Field(gt=0)
     index_heads: int = Field(default=0, ge=0)
     index_head_dim: int = Field(default=0, ge=0)
-
-
-class Quantization(Frozen):
-    method: str  # e.g. fp8, awq, gptq, mxfp4, bitsandbytes
-    weight_dtype: str  # kvplan dtype name of the quantized linear weights
 
 
 class ModelSpec(Frozen):

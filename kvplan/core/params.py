@@ -12,14 +12,18 @@ K/V projections scale with G, which is why `pick-g` shows weights shrinking with
 
 from __future__ import annotations
 
+from fractions import Fraction
+from functools import lru_cache
 from math import ceil
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
 from kvplan.core import mixers
 from kvplan.core.dtypes import DTYPE_BYTES
-from kvplan.core.geometry import Ffn, ModelSpec
+from kvplan.core.geometry import Ffn, Layer, Mixer, ModelSpec
 from kvplan.core.kvcache import layer_counts
+from kvplan.core.quant_groups import Group, Quantization
 
 
 class ParamCounts(BaseModel):
@@ -145,45 +149,269 @@ class WeightBytes(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True)
 
     total: int
-    linear_dtype: str  # dtype of the decoder's linear layers
-    other_dtype: str  # embeddings, norms, routers
+    linear_dtype: str  # dtype of the decoder's (main) quantized linear layers
+    other_dtype: str  # embeddings, norms, routers, biases and unquantized groups
     experts: int  # bytes of all routed experts (for MoE traffic models)
     non_expert: int  # the decoder's other weights (streamed every decode step)
     vision: int = 0  # image encoder + projector: loaded, never read by a text decode step
+    groups: dict[str, int] = {}  # bytes per group (embedding, attention, experts, ..., other)
+    formats: dict[str, str] = {}  # group -> the format(s) it is stored in
+    notes: tuple[str, ...] = ()
+
+
+class Linear(NamedTuple):
+    """`n` matrices of out x in in one weight group, known by `names` (module paths)."""
+
+    group: Group
+    out: int
+    inp: int
+    n: int  # how many such matrices
+    names: tuple[str, ...]
+
+
+# Module-path spellings of one decoder layer across families and multimodal wrappers, so
+# that ignore / target patterns written for any of them find the matrix.
+_PREFIXES = (
+    "model.layers.{i}",
+    "model.language_model.layers.{i}",
+    "language_model.model.layers.{i}",
+)
+_ROLE_NAMES: dict[str, tuple[str, ...]] = {
+    "q_proj": ("self_attn.q_proj",),
+    "k_proj": ("self_attn.k_proj",),
+    "v_proj": ("self_attn.v_proj",),
+    "o_proj": ("self_attn.o_proj",),
+    "q_a_proj": ("self_attn.q_a_proj",),
+    "q_b_proj": ("self_attn.q_b_proj",),
+    "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",),
+    "kv_b_proj": ("self_attn.kv_b_proj",),
+    "indexer": ("self_attn.indexer.wq_b", "self_attn.indexer.wk"),
+    "mixer": ("self_attn.proj", "linear_attn.in_proj", "mamba.in_proj", "mixer.in_proj"),
+    "mlp.gate_proj": ("mlp.gate_proj",),
+    "mlp.up_proj": ("mlp.up_proj",),
+    "mlp.down_proj": ("mlp.down_proj",),
+    "experts.gate_proj": (
+        "mlp.experts.0.gate_proj",
+        "mlp.experts.gate_up_proj",
+        "block_sparse_moe.experts.0.w1",
+    ),
+    "experts.up_proj": (
+        "mlp.experts.0.up_proj",
+        "mlp.experts.gate_up_proj",
+        "block_sparse_moe.experts.0.w3",
+    ),
+    "experts.down_proj": (
+        "mlp.experts.0.down_proj",
+        "mlp.experts.down_proj",
+        "block_sparse_moe.experts.0.w2",
+    ),
+    "shared.gate_proj": ("mlp.shared_experts.gate_proj", "mlp.shared_expert.gate_proj"),
+    "shared.up_proj": ("mlp.shared_experts.up_proj", "mlp.shared_expert.up_proj"),
+    "shared.down_proj": ("mlp.shared_experts.down_proj", "mlp.shared_expert.down_proj"),
+    "latent": ("mlp.fc1_latent_proj", "mlp.fc2_latent_proj"),
+    "router": ("mlp.gate", "mlp.router", "block_sparse_moe.gate"),
+}
+
+
+def _names(i: int, role: str) -> tuple[str, ...]:
+    return tuple(p.format(i=i) + "." + n for p in _PREFIXES for n in _ROLE_NAMES[role])
+
+
+def _mlp(
+    group: Group, i: int, hidden: int, width: int, gated: bool, kind: str, n: int
+) -> list[Linear]:
+    mats = [Linear(group, width, hidden, n, _names(i, f"{kind}.up_proj"))]
+    if gated:
+        mats.append(Linear(group, width, hidden, n, _names(i, f"{kind}.gate_proj")))
+    mats.append(Linear(group, hidden, width, n, _names(i, f"{kind}.down_proj")))
+    return mats
+
+
+def layer_linears(
+    spec: ModelSpec, i: int, layer: Layer, kv_heads: int | None = None
+) -> list[Linear]:
+    """The weight matrices of layer i, from the same shapes `param_counts` sums. Mixers with
+    many small projections (recurrent, DeepSeek-V4 compressed attention) appear as one matrix
+    of their parameter count x hidden: exact for whole-tensor formats, close for grouped ones."""
+    hidden = spec.hidden_size
+    out: list[Linear] = []
+    mixer = layer.mixer_kind
+    att = Group.ATTENTION
+    if mixer in (Mixer.ATTENTION, Mixer.CROSS_ATTENTION) and not layer.mixer_params:
+        h = spec.layer_query_heads(layer)
+        g = mixers.layer_kv_heads(spec, layer, kv_heads)
+        d_k, d_v = spec.layer_head_dims(layer)
+        gate = 2 if spec.attn_output_gate else 1
+        out.append(Linear(att, h * d_k * gate, hidden, 1, _names(i, "q_proj")))
+        out.append(Linear(att, g * d_k, hidden, 1, _names(i, "k_proj")))
+        if not layer.k_eq_v:
+            out.append(Linear(att, g * d_v, hidden, 1, _names(i, "v_proj")))
+        out.append(Linear(att, hidden, h * d_v, 1, _names(i, "o_proj")))
+    elif mixer in (Mixer.MLA, Mixer.MLA_INDEXER) and spec.mla is not None:
+        m, h = spec.mla, spec.query_heads
+        qk = m.qk_nope_head_dim + m.qk_rope_head_dim
+        if m.q_lora_rank:
+            out.append(Linear(att, m.q_lora_rank, hidden, 1, _names(i, "q_a_proj")))
+            out.append(Linear(att, h * qk, m.q_lora_rank, 1, _names(i, "q_b_proj")))
+        else:
+            out.append(Linear(att, h * qk, hidden, 1, _names(i, "q_proj")))
+        out.append(
+            Linear(att, m.kv_lora_rank + m.qk_rope_head_dim, hidden, 1, _names(i, "kv_a_proj"))
+        )
+        kv_b = h * (m.qk_nope_head_dim + m.v_head_dim)
+        out.append(Linear(att, kv_b, m.kv_lora_rank, 1, _names(i, "kv_b_proj")))
+        out.append(Linear(att, hidden, h * m.v_head_dim, 1, _names(i, "o_proj")))
+        if mixer is Mixer.MLA_INDEXER:
+            q_in = m.q_lora_rank or hidden
+            d, heads = layer.index_head_dim, layer.index_heads
+            out.append(Linear(att, heads * d, q_in, 1, _names(i, "indexer")))
+            out.append(Linear(att, d, hidden, 1, _names(i, "indexer")))
+    elif mixer is not Mixer.NOOP:
+        params = mixers.mixer_params(spec, layer, kv_heads)
+        if params >= hidden:
+            out.append(Linear(att, params // hidden, hidden, 1, _names(i, "mixer")))
+    ffn = mixers.ffn_kind(layer)
+    gated = spec.gated_mlp
+    if ffn is Ffn.DENSE:
+        width = layer.ffn_width or spec.intermediate_size
+        if width:
+            out += _mlp(Group.DENSE_MLP, i, hidden, width, gated, "mlp", 1)
+    elif ffn is Ffn.MOE and spec.moe is not None:
+        moe = spec.moe
+        e_in = moe.latent_size or hidden
+        out += _mlp(
+            Group.EXPERTS, i, e_in, moe.expert_intermediate, gated, "experts", moe.num_experts
+        )
+        if moe.shared_experts and moe.shared_intermediate:
+            out += _mlp(
+                Group.SHARED_EXPERTS,
+                i,
+                hidden,
+                moe.shared_intermediate,
+                gated,
+                "shared",
+                moe.shared_experts,
+            )
+        if moe.latent_size:
+            out.append(
+                Linear(Group.SHARED_EXPERTS, moe.latent_size, hidden, 2, _names(i, "latent"))
+            )
+        if moe.dense_width:
+            out += _mlp(Group.DENSE_MLP, i, hidden, moe.dense_width, gated, "mlp", 1)
+        out.append(Linear(Group.ROUTER, moe.num_experts, hidden, 1, _names(i, "router")))
+    return out
+
+
+_ROLE_OF = {
+    Group.EMBEDDING: "embedding",
+    Group.LM_HEAD: "embedding",
+    Group.ATTENTION: "attention",
+    Group.DENSE_MLP: "dense_mlp",
+    Group.EXPERTS: "experts",
+    Group.SHARED_EXPERTS: "shared_and_router",
+    Group.ROUTER: "shared_and_router",
+}
+
+
+@lru_cache(maxsize=64)  # pick-g / sweeps ask for the same model many times
+def _quantized_bytes(
+    spec: ModelSpec, quant: Quantization, other: str, kv_heads: int | None
+) -> WeightBytes:
+    """Each matrix in the format its group is stored in; the rest of each role (biases, norms,
+    sinks, learned positions, unquantized groups) at the float dtype `other`."""
+    counts = param_counts(spec, kv_heads=kv_heads)
+    hidden = spec.hidden_size
+    mats: list[Linear] = [
+        Linear(Group.EMBEDDING, spec.vocab_size, hidden, 1, ("model.embed_tokens", "embed_tokens"))
+    ]
+    if not spec.tie_embeddings:
+        mats.append(Linear(Group.LM_HEAD, spec.vocab_size, hidden, 1, ("lm_head",)))
+    for i, layer in enumerate(spec.layers):
+        mats += layer_linears(spec, i, layer, kv_heads)
+    oth = DTYPE_BYTES[other]
+    by_group: dict[str, Fraction] = {}
+    formats: dict[str, set[str]] = {}
+    stored: dict[str, int] = {}  # elements per role held in some format (quantized or float)
+    for m in mats:
+        fmt = quant.format_for(m.group, m.names)
+        elements = m.n * m.out * m.inp
+        role = _ROLE_OF[m.group]
+        stored[role] = stored.get(role, 0) + elements
+        key = m.group.value
+        if fmt is None:
+            size = Fraction(elements) * oth
+            formats.setdefault(key, set()).add(other)
+        else:
+            size = Fraction(m.n * fmt.bytes(m.out, m.inp))
+            formats.setdefault(key, set()).add(fmt.name)
+        by_group[key] = by_group.get(key, Fraction(0)) + size
+    rest = counts.norms
+    for role in ("embedding", "attention", "dense_mlp", "experts", "shared_and_router"):
+        rest_role = getattr(counts, role) - stored.get(role, 0)
+        if role == "experts" and rest_role > 0:  # expert biases live with the experts
+            by_group["experts"] = by_group.get("experts", Fraction(0)) + rest_role * oth
+        else:
+            rest += max(rest_role, 0)
+    by_group["other"] = by_group.get("other", Fraction(0)) + rest * oth
+    sizes = {k: ceil(v) for k, v in by_group.items()}
+    experts_b = sizes.get("experts", 0)
+    total = sum(sizes.values())
+    return WeightBytes(
+        total=total,
+        linear_dtype=quant.weight_dtype,
+        other_dtype=other,
+        experts=experts_b,
+        non_expert=total - experts_b,
+        groups=sizes,
+        formats={k: " + ".join(sorted(v)) for k, v in formats.items()},
+        notes=quant.notes,
+    )
 
 
 def weight_bytes(
     spec: ModelSpec, *, weight_dtype: str | None = None, kv_heads: int | None = None
 ) -> WeightBytes:
-    """Bytes of the weights: linear layers at the quantized (or chosen) dtype, the rest at the
-    checkpoint's float dtype. mxfp4 checkpoints (gpt-oss) quantize only the experts. A
-    multimodal checkpoint's image encoder counts at the float dtype (quantized checkpoints
-    list it among the modules not to convert) in `total`, which is what an engine loads."""
-    counts = param_counts(spec, kv_heads=kv_heads)
+    """Bytes of the weights an engine loads: the text decoder's (`_decoder_bytes`) plus a
+    multimodal checkpoint's image encoder, at the float dtype (quantized checkpoints list the
+    encoder among the modules not to convert). The encoder is in `total` and `vision`, not in
+    `non_expert`: a text decode step never reads it."""
+    text = _decoder_bytes(spec, weight_dtype, kv_heads)
+    vision = param_counts(spec, kv_heads=kv_heads).vision
+    if not vision:
+        return text
+    vision_b = ceil(vision * DTYPE_BYTES[text.other_dtype])
+    update: dict[str, object] = {"total": text.total + vision_b, "vision": vision_b}
+    if text.groups:
+        update["groups"] = {**text.groups, "vision": vision_b}
+        update["formats"] = {**text.formats, "vision": text.other_dtype}
+    return text.model_copy(update=update)
+
+
+def _decoder_bytes(spec: ModelSpec, weight_dtype: str | None, kv_heads: int | None) -> WeightBytes:
+    """With a forced `weight_dtype`, every linear layer at that dtype and the rest at the
+    checkpoint's float dtype. Otherwise each weight group in the format the checkpoint's
+    `quantization_config` gives it (kvplan.core.quant_groups), scales and zeros included:
+    gpt-oss mxfp4 only the experts, Kimi-K2.5 int4 experts with bf16 attention."""
     base = spec.checkpoint_dtype
+    if weight_dtype is None and spec.quantization is not None:
+        return _quantized_bytes(spec, spec.quantization, base, kv_heads)
+    counts = param_counts(spec, kv_heads=kv_heads)
     if weight_dtype is not None:
         linear = weight_dtype
         other = "fp32" if weight_dtype == "fp32" else ("bf16" if base == "fp32" else base)
-        quantized_attention = True
-    elif spec.quantization is not None:
-        linear, other = spec.quantization.weight_dtype, base
-        quantized_attention = spec.quantization.weight_dtype != "mxfp4"
     else:
         linear = other = base
-        quantized_attention = True
     lin, oth = DTYPE_BYTES[linear], DTYPE_BYTES[other]
     experts_b = ceil(counts.experts * lin)
-    attn_b = ceil(counts.attention * (lin if quantized_attention else oth))
-    dense_b = ceil(counts.dense_mlp * (lin if quantized_attention else oth))
-    shared_b = ceil(counts.shared_and_router * (lin if quantized_attention else oth))
+    attn_b = ceil(counts.attention * lin)
+    dense_b = ceil(counts.dense_mlp * lin)
+    shared_b = ceil(counts.shared_and_router * lin)
     rest_b = ceil((counts.embedding + counts.norms) * oth)
     non_expert = attn_b + dense_b + shared_b + rest_b
-    vision_b = ceil(counts.vision * oth)  # checkpoints keep the encoder unquantized
     return WeightBytes(
-        total=non_expert + experts_b + vision_b,
+        total=non_expert + experts_b,
         linear_dtype=linear,
         other_dtype=other,
         experts=experts_b,
         non_expert=non_expert,
-        vision=vision_b,
     )

@@ -21,6 +21,16 @@ class Variant(BaseModel):
     ratio_to_actual: float  # KV bytes relative to the model as published
 
 
+class WeightGroup(BaseModel):
+    """One weight group's bytes and the format(s) it is stored in."""
+
+    model_config = ConfigDict(defer_build=True, frozen=True)
+
+    group: str  # embedding, lm_head, attention, dense_mlp, experts, shared_experts, router, other
+    bytes: int
+    format: str  # e.g. "mxfp4", "int4 g32", "bf16"; "other": biases, norms, the rest
+
+
 class SizeReport(BaseModel):
     model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
 
@@ -37,6 +47,7 @@ class SizeReport(BaseModel):
     weight_bytes: int
     weight_dtype: str
     variants: tuple[Variant, ...]
+    weight_groups: tuple[WeightGroup, ...] = ()  # quantized checkpoints: bytes per group
 
 
 def as_standard_attention(spec: ModelSpec) -> ModelSpec:
@@ -106,4 +117,8 @@ def size_report(
         weight_bytes=weights.total,
         weight_dtype=weights.linear_dtype,
         variants=tuple(variants),
+        weight_groups=tuple(
+            WeightGroup(group=g, bytes=b, format=weights.formats.get(g, weights.other_dtype))
+            for g, b in weights.groups.items()
+        ),
     )

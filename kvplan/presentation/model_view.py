@@ -55,6 +55,7 @@ def size_json(
         "weights_exact_bytes": exact_weight_bytes,
         "weights_estimate_bytes": report.weight_bytes,
         "weight_dtype": report.weight_dtype,
+        "weight_groups": [g.model_dump() for g in report.weight_groups],
         "kv_dtype": report.kv_dtype,
         "kv_bytes_per_element": str(DTYPE_BYTES[report.kv_dtype]),
         "ctx": report.ctx,
@@ -222,9 +223,9 @@ def render_size(
         params += f" ({fmt_count(report.params.active)} active per token)"
     if report.params.vision:
         params += f" + {fmt_count(report.params.vision)} in the vision encoder"
-    estimate = (
-        f"{fmt_gib(report.weight_bytes)} at {report.weight_dtype} ({report.weight_bytes:,} bytes)"
-    )
+    formats = {g.format for g in report.weight_groups if g.group != "other"}
+    label = report.weight_dtype if len(formats) <= 1 else "mixed precision"
+    estimate = f"{fmt_gib(report.weight_bytes)} at {label} ({report.weight_bytes:,} bytes)"
     if exact_weight_bytes is None:
         geo.add_row("weights", f"{params} = {estimate}")
     else:
@@ -236,6 +237,13 @@ def render_size(
         geo.add_row("", f"estimate: {params} = {estimate}")
     if spec.vision is not None and not spec.vision.counted:
         geo.add_row("", f"vision encoder ({spec.vision.family}): not counted, no reader for it")
+    if report.weight_groups:
+        by_group = [
+            f"{g.group} {fmt_gib(g.bytes)} {g.format}"
+            for g in sorted(report.weight_groups, key=lambda g: -g.bytes)
+            if g.group != "other"
+        ]
+        geo.add_row("by group", ", ".join(by_group))
     if spec.max_position_embeddings:
         geo.add_row("max context", f"{spec.max_position_embeddings:,} tokens")
 

@@ -39,6 +39,7 @@ from kvplan.core.geometry import (
 )
 from kvplan.core.vision import VisionEncoder
 from kvplan.errors import KvplanError
+from kvplan.sources.quant_config import QuantConfigError, read_quantization, with_expert_dtype
 from kvplan.sources.traits import (
     GENERIC_LAYER_TYPES,
     RECURRENT_HINT_KEYS,
@@ -404,6 +405,9 @@ class _Reader:
     ) -> ModelSpec | None:
         traits = self.traits
         bias_all = self._biases()
+        quantization = self.step(self._quantization)
+        if self.failed:
+            return None
         try:
             layers = tuple(self._layer(d) for d in drafts)
             return ModelSpec(
@@ -437,7 +441,7 @@ class _Reader:
                 parallel_attn_mlp=self._parallel(),
                 max_position_embeddings=max_pos,
                 checkpoint_dtype=self._checkpoint_dtype(),
-                quantization=self._quantization(),
+                quantization=quantization,
                 vision=self._vision(hidden),
                 assumptions=tuple(self.assumptions),
                 source=self.origin,
@@ -709,30 +713,24 @@ class _Reader:
         return vision
 
     def _quantization(self) -> Quantization | None:
+        """What quantization_config says each weight group is stored in (fail closed: a
+        method or scheme kvplan does not model is an error naming the key)."""
         q = self.cfg.get("quantization_config") or self.top.get("quantization_config")
-        if not isinstance(q, Mapping):
+        if q is None:
             return None
-        method = str(q.get("quant_method") or q.get("quantization") or "unknown").lower()
-        bits = q.get("bits") or q.get("w_bit") or q.get("weight_bits")
-        if method in {"fp8", "fbgemm_fp8", "fp8_e4m3"}:
-            return Quantization(method=method, weight_dtype="fp8")
-        if method == "mxfp4":
-            return Quantization(method=method, weight_dtype="mxfp4")
-        if method == "bitsandbytes":
-            four = q.get("load_in_4bit") or q.get("_load_in_4bit")
-            return Quantization(method=method, weight_dtype="int4-g128" if four else "int8")
-        if method == "compressed-tensors":
-            bits = _find_num_bits(q)
-        if bits is not None:
-            bits = int(bits)
-            if bits == 8:
-                return Quantization(method=method, weight_dtype="int8")
-            if bits == 4:
-                return Quantization(method=method, weight_dtype="int4-g128")
-        self.assumptions.append(
-            f"quantization {method!r} not understood: weights counted at the checkpoint dtype"
-        )
-        return None
+        if not isinstance(q, Mapping):
+            raise self.fail("quantization_config", "key quantization_config must be an object")
+        float_bits = 8 * int(dtypes.DTYPE_BYTES[self._checkpoint_dtype_quiet()])
+        try:
+            quant = read_quantization(q, float_bits=float_bits)
+            return with_expert_dtype(quant, self.cfg.get("expert_dtype"))
+        except QuantConfigError as exc:
+            raise self.fail(exc.key, str(exc)) from None
+
+    def _checkpoint_dtype_quiet(self) -> str:
+        raw = self.cfg.get("torch_dtype") or self.cfg.get("dtype") or self.top.get("torch_dtype")
+        name = dtypes.normalize_dtype(str(raw)) if raw is not None else DEFAULT_DTYPE
+        return name if name in ("fp32", "fp16", "bf16") else DEFAULT_DTYPE
 
     # ---- MoE -----------------------------------------------------------------------
     def _moe(self, hidden: int | None) -> MoeDims | None:
@@ -1431,16 +1429,6 @@ class _Reader:
 def _families_reading(patterns: frozenset[str]) -> str:
     names = sorted(f for f, t in TRAITS.items() if t.pattern in patterns)
     return ", ".join(names)
-
-
-def _find_num_bits(q: Mapping[str, Any]) -> int | None:
-    groups = q.get("config_groups")
-    if isinstance(groups, Mapping):
-        for group in groups.values():
-            weights = group.get("weights") if isinstance(group, Mapping) else None
-            if isinstance(weights, Mapping) and weights.get("num_bits"):
-                return int(weights["num_bits"])
-    return None
 
 
 Parser = Callable[[Mapping[str, Any]], ModelSpec]
