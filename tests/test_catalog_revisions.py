@@ -65,3 +65,61 @@ def test_qwen3_8b_is_the_published_config_with_an_explicit_head_dim() -> None:
     )
     assert raw["max_position_embeddings"] == 40960
     assert _entry("Qwen/Qwen3-8B").revision
+
+
+def test_qwen2_5_32b_instruct_says_32768_positions_as_published() -> None:
+    """The published Qwen2.5-32B-Instruct config.json is set for 32,768 positions (model
+    card; vLLM issue #12328 quotes it); the tt-metal copy said 131072. The base model's
+    config says 131072, which the alias does not carry."""
+    entry = _entry("Qwen/Qwen2.5-32B-Instruct")
+    spec = load_catalog().load(entry)
+    assert spec.max_position_embeddings == 32768
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (64, 40, 8, 128)
+    raw = _raw("Qwen/Qwen2.5-32B-Instruct")
+    assert (raw["max_window_layers"], raw["sliding_window"], raw["use_sliding_window"]) == (
+        70,
+        131072,
+        False,
+    )
+    assert entry.revision and entry.verified and "RECONSTRUCTED" in entry.source
+
+
+def test_deepseek_v2_has_the_published_yarn_mscale() -> None:
+    """DeepSeek-V2's published rope_scaling is yarn factor 40 with mscale and mscale_all_dim
+    0.707 (V3 uses 1.0); MLA geometry as in the paper: kv_lora_rank 512, rope dim 64."""
+    raw = _raw("deepseek-ai/DeepSeek-V2")
+    assert raw["rope_scaling"] == {
+        "beta_fast": 32,
+        "beta_slow": 1,
+        "factor": 40,
+        "mscale": 0.707,
+        "mscale_all_dim": 0.707,
+        "original_max_position_embeddings": 4096,
+        "type": "yarn",
+    }
+    assert "ep_size" not in raw
+    assert (raw["kv_lora_rank"], raw["qk_rope_head_dim"], raw["q_lora_rank"]) == (512, 64, 1536)
+    assert (raw["num_hidden_layers"], raw["n_routed_experts"], raw["num_experts_per_tok"]) == (
+        60,
+        160,
+        6,
+    )
+    assert _entry("deepseek-ai/DeepSeek-V2").revision
+
+
+def test_deepseek_v3_is_the_config_written_by_transformers_4_33_1() -> None:
+    """Two independent copies of the DeepSeek-V3 config (aiconfigurator, Megatron-Bridge)
+    say transformers_version 4.33.1; the geometry is the published one."""
+    raw = _raw("deepseek-ai/DeepSeek-V3")
+    assert raw["transformers_version"] == "4.33.1"
+    assert (raw["num_hidden_layers"], raw["first_k_dense_replace"], raw["n_routed_experts"]) == (
+        61,
+        3,
+        256,
+    )
+    assert (raw["kv_lora_rank"], raw["qk_rope_head_dim"], raw["max_position_embeddings"]) == (
+        512,
+        64,
+        163840,
+    )
+    assert _entry("deepseek-ai/DeepSeek-V3").revision
