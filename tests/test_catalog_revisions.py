@@ -123,3 +123,16 @@ def test_deepseek_v3_is_the_config_written_by_transformers_4_33_1() -> None:
         163840,
     )
     assert _entry("deepseek-ai/DeepSeek-V3").revision
+
+
+def test_llama_2_7b_hf_is_the_current_revision() -> None:
+    """The current Llama-2-7b-hf config (a 2025-10-30 Hub download vendored by
+    aiconfigurator, and four other copies) names itself and has no pad_token_id; the
+    earlier revision bundled before had pad_token_id 0. Geometry: Llama 2 paper, 7B."""
+    raw = _raw("meta-llama/Llama-2-7b-hf")
+    assert raw["_name_or_path"] == "meta-llama/Llama-2-7b-hf"
+    assert "pad_token_id" not in raw
+    assert raw["transformers_version"] == "4.31.0.dev0"
+    spec = load_catalog().load(_entry("meta-llama/Llama-2-7b-hf"))
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (32, 32, 32, 128)
+    assert spec.max_position_embeddings == 4096
