@@ -136,3 +136,28 @@ def test_llama_2_7b_hf_is_the_current_revision() -> None:
     spec = load_catalog().load(_entry("meta-llama/Llama-2-7b-hf"))
     assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (32, 32, 32, 128)
     assert spec.max_position_embeddings == 4096
+
+
+def test_qwen2_5_base_models_have_their_own_131072_position_configs() -> None:
+    """The base Qwen2.5-7B and -32B configs (2025-10-30 Hub downloads vendored by
+    aiconfigurator; identical copies in LLM-Prof) say 131,072 positions where the
+    Instruct configs say 32,768, so the base names no longer resolve to the Instruct files."""
+    catalog = load_catalog()
+    for base, instruct in (
+        ("Qwen/Qwen2.5-7B", "Qwen/Qwen2.5-7B-Instruct"),
+        ("Qwen/Qwen2.5-32B", "Qwen/Qwen2.5-32B-Instruct"),
+    ):
+        b, i = _entry(base), _entry(instruct)
+        assert b.file != i.file and b.revision and b.verified
+        sb, si = catalog.load(b), catalog.load(i)
+        assert (sb.max_position_embeddings, si.max_position_embeddings) == (131072, 32768)
+        geometry = ("num_layers", "query_heads", "kv_heads", "head_dim", "hidden_size")
+        assert [getattr(sb, k) for k in geometry] == [getattr(si, k) for k in geometry]
+    assert _raw("Qwen/Qwen2.5-7B")["eos_token_id"] == 151643  # base, not the chat model
+    assert (
+        _raw("Qwen/Qwen2.5-32B")["rms_norm_eps"],
+        _raw("Qwen/Qwen2.5-32B")["max_window_layers"],
+    ) == (
+        1e-05,
+        64,
+    )
