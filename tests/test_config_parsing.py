@@ -231,7 +231,11 @@ def test_qwen3_head_dim_explicit_and_default():
     assert raw_config("Qwen/Qwen3-32B")["head_dim"] == 128
     assert q32.query_heads * q32.head_dim == 8192 != q32.hidden_size == 5120
     assert q32.qk_norm
-    q8 = load("Qwen/Qwen3-8B")  # this copy has no head_dim key: Qwen3Config's default 128
+    assert raw_config("Qwen/Qwen3-8B")["head_dim"] == 128  # as published (explicit)
+    assert load("Qwen/Qwen3-8B").head_dim == 128
+    # a copy without the head_dim key (modified): Qwen3Config's default 128 is assumed
+    cfg = {k: v for k, v in raw_config("Qwen/Qwen3-8B").items() if k != "head_dim"}
+    q8 = parse_hf_config(cfg, name="qwen3-8b-no-head-dim", origin="t")
     assert q8.head_dim == 128 and has_assumption(q8, "qwen3 default 128")
 
 
