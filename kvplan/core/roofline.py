@@ -220,15 +220,18 @@ def _link_key(gpu: GpuSpec, engine: str | None) -> str:
 # layer on the engine releases of early 2025 than on later ones: at the same batch on 8x
 # H200, dstack's SGLang 0.4.3 / vLLM 0.7 / TensorRT-LLM 0.17 runs (tests/data, 2025-02/03)
 # take 26-55 ms per token at concurrency 4 where InferenceX's SGLang 0.5.6/0.5.7 runs (2026)
-# take 8-13 ms. An extra per-MLA-layer cost is fitted for each group separately (FITTED
-# mla_early_layer_overhead_s / mla_layer_overhead_s). The boundary is per engine release
+# take 8-13 ms (one run 23 ms). An extra per-MLA-layer cost is fitted for each group
+# separately (FITTED mla_early_layer_overhead_s / mla_layer_overhead_s), on training rows
+# only (benchmarks/fit_latency.py, variant chosen by CV). The boundary is per engine release
 # line, the last line the early rows come from: vLLM <= 0.7 (kvplan's vLLM 0.6 profile
-# line; 0.8.0 made the V1 engine with its MLA backends the default), SGLang <= 0.4 (its
-# 0.4 line; AMD's ROCm blog of 2025-03-21 measured SGLang 0.4.4.post1 on 8x H200 at
-# ~50 ms inter-token latency for 16 concurrent DeepSeek-R1 requests, as slow as the 0.4.3
-# rows), TensorRT-LLM <= 0.17 (the PyTorch backend's first DeepSeek-R1 release). No row
-# measures a release between those and the later rows, so where inside that gap each engine
-# got fast is not known.
+# line; the v0.8.0 release notes: "V1 engine by default (#13726)" and "DeepSeek
+# Improvements": MLA enhancements, expert/data parallelism, block-quantized CUTLASS GEMMs),
+# SGLang <= 0.4 (its 0.4 line; AMD's ROCm blog "Supercharge DeepSeek-R1 Inference on AMD
+# Instinct MI300X", 2025-03-21, reports 8x H200 on SGLang 0.4.4.post1 serving at most 16
+# concurrent DeepSeek-R1 requests below 50 ms inter-token latency, as slow as the 0.4.3
+# rows: 51 ms at 16), TensorRT-LLM <= 0.17 (the 0.17 PyTorch-backend build the dstack rows
+# ran). No row measures a release between those and the later rows, so where inside that
+# gap each engine got fast is not known.
 EARLY_MLA_RELEASES: dict[str, tuple[int, ...]] = {
     "vllm": (0, 7),
     "sglang": (0, 4),
