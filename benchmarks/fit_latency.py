@@ -18,6 +18,9 @@ from the current constants. The fitted parameters:
   nvlink/xgmi.allreduce_latency_s   per all-reduce, per link kind
   compute                      decode FLOP/s / dense peak
   prefill_compute              prefill FLOP/s / dense peak (TTFT, serving prefill share)
+  mla_layer_overhead_s         extra per MLA layer (later engine releases)
+  mla_early_layer_overhead_s   extra per MLA layer on early-2025 releases (early_mla_release)
+  mla_prefill_compute          prefill FLOP/s / dense peak of a model with MLA layers
 
 PCIe tensor parallelism has no training row, so its all-reduce latency is not fitted: it is
 set to the NVLink value and the block says so.
@@ -39,7 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import roofline_vs_measured as bench
 
 from kvplan.core import roofline
-from kvplan.core.roofline import SERVING_ENGINES, Efficiency, link_of, platform_of
+from kvplan.core.roofline import (
+    SERVING_ENGINES,
+    Efficiency,
+    early_mla_release,
+    link_of,
+    platform_of,
+)
 
 ROOFLINE = Path(roofline.__file__)
 US = 1e-6
@@ -70,6 +79,8 @@ PARAMS: tuple[tuple[str, float, float, float], ...] = (
     ("prefill_compute", 0.1, 1.0, 1.0),
     ("mla_layer_overhead_s", 0.0, 1000 * US, US),
     ("kv_context_scale", 0.0, 1e6, 1e3),
+    ("mla_early_layer_overhead_s", 0.0, 2000 * US, US),
+    ("mla_prefill_compute", 0.01, 1.0, 1.0),
 )
 # Not identifiable from the training rows, so copied (and the FITTED block says so): no PCIe
 # tensor-parallel row, no MoE model measured on Apple silicon.
@@ -90,20 +101,45 @@ MOE_PLATFORM = ("nvidia.moe_layer_overhead_s", "amd.moe_layer_overhead_s")
 ENGINE_AR = ("nvlink.serving.allreduce_latency_s",)
 PREFILL_PLATFORM = ("nvidia.prefill_compute", "amd.prefill_compute", "apple.prefill_compute")
 NEW = ("mla_layer_overhead_s", "kv_context_scale")
+MLA_RELEASE = ("mla_early_layer_overhead_s",)
+MLA_PREFILL = ("mla_prefill_compute",)
+ROUND4 = MLA_RELEASE + MLA_PREFILL  # refinements of the fourth CV round
 ALTERNATIVES = (
     *MOE_PLATFORM,
     "moe_layer_overhead_s",
     *ENGINE_AR,
     *PREFILL_PLATFORM,
     "prefill_compute",
+    *ROUND4,
 )
 SHARED_MOE = ("moe_layer_overhead_s",)
-OLD = PREFILL_PLATFORM + NEW  # refinements after the first CV round, off in its variants
+OLD = PREFILL_PLATFORM + NEW + ROUND4  # refinements after the first CV round
+ROUND3 = FLOORS + HOP + TTFT + SHARED_MOE + ROUND4  # off in the third round's variants
 VARIANTS: dict[str, tuple[str, ...]] = {
-    "full": FLOORS + HOP + TTFT + SHARED_MOE + ("prefill_compute",),
-    "full-mla": FLOORS + HOP + TTFT + SHARED_MOE + ("prefill_compute", "mla_layer_overhead_s"),
-    "full-kvctx": FLOORS + HOP + TTFT + SHARED_MOE + ("prefill_compute", "kv_context_scale"),
-    "full-prefill-per-platform": FLOORS + HOP + TTFT + SHARED_MOE + PREFILL_PLATFORM,
+    # round 4: the round-3 choice (full-kvctx) with the MLA refinements
+    "full-kvctx+mla-release+mla-prefill": FLOORS
+    + HOP
+    + TTFT
+    + SHARED_MOE
+    + ("prefill_compute", "kv_context_scale"),
+    "full-kvctx+mla-release": FLOORS
+    + HOP
+    + TTFT
+    + SHARED_MOE
+    + ("prefill_compute", "kv_context_scale")
+    + MLA_PREFILL,
+    "full-kvctx+mla-prefill": FLOORS
+    + HOP
+    + TTFT
+    + SHARED_MOE
+    + ("prefill_compute", "kv_context_scale")
+    + MLA_RELEASE,
+    # round 3
+    "full": (*ROUND3, "prefill_compute"),
+    "full-mla": (*ROUND3, "prefill_compute", "mla_layer_overhead_s"),
+    "full-kvctx": (*ROUND3, "prefill_compute", "kv_context_scale"),
+    "full-prefill-per-platform": ROUND3 + PREFILL_PLATFORM,
+    # rounds 1 and 2
     "additive+moe-per-platform": FLOORS + HOP + TTFT + SHARED_MOE + ENGINE_AR + OLD,
     "additive+moe-per-platform+hop": FLOORS + TTFT + SHARED_MOE + ENGINE_AR + OLD,
     "additive+moe-per-platform+engine-ar": FLOORS + HOP + TTFT + SHARED_MOE + OLD,
@@ -115,7 +151,10 @@ VARIANTS: dict[str, tuple[str, ...]] = {
     "additive+ttft": FLOORS + HOP + MOE_PLATFORM + ENGINE_AR + OLD,
     "additive+hop+ttft": FLOORS + MOE_PLATFORM + ENGINE_AR + OLD,
 }
-DEFAULT_VARIANT = "full-kvctx"  # the lowest CV error (docs/roofline.md)
+# A round-4 refinement a variant does not use equals what it refines (efficiency_for);
+# mla_prefill_compute is then 0 (off: the platform's prefill efficiency).
+TIED = {"mla_early_layer_overhead_s": "mla_layer_overhead_s"}
+DEFAULT_VARIANT = "full-kvctx+mla-release"  # the lowest CV error (docs/roofline.md)
 FOLDS = 5
 # Multi-start: the objective has several local minima (bandwidth traded against overheads).
 STARTS: tuple[dict[str, float], ...] = (
@@ -126,16 +165,21 @@ STARTS: tuple[dict[str, float], ...] = (
 
 
 def efficiency_for(values: dict[str, float]) -> bench.EffFor:
-    """The profile a row gets under `values` (as kvplan.core.roofline.default_efficiency)."""
-    cache: dict[tuple[str, str], Efficiency] = {}
+    """The profile a row gets under `values` (as kvplan.core.roofline.default_efficiency).
+    A refinement a variant does not use is absent from `values`: the early MLA cost then
+    equals the later one, the MLA prefill efficiency is off (the platform's)."""
+    cache: dict[tuple[str, str, bool], Efficiency] = {}
 
     def eff(c: bench.Case) -> Efficiency:
         platform, _ = platform_of(c.gpu)
         link = link_of(c.gpu)
         if c.engine in SERVING_ENGINES and f"{link}.serving.allreduce_latency_s" in values:
             link = f"{link}.serving"  # as kvplan.core.roofline._link_key
-        key = (platform, link)
+        early = early_mla_release(c.engine, c.engine_version or None)
+        key = (platform, link, early)
         if key not in cache:
+            prefill = values.get(f"{platform}.prefill_compute", values.get("prefill_compute", 0.6))
+            mla = values.get("mla_layer_overhead_s", 0.0)
             cache[key] = Efficiency.model_construct(
                 **{
                     **Efficiency().model_dump(),
@@ -151,10 +195,11 @@ def efficiency_for(values: dict[str, float]) -> bench.EffFor:
                     "quantized_stream": values["quantized_stream"],
                     "kv_bandwidth": values["kv_bandwidth"],
                     "compute": values["compute"],
-                    "prefill_compute": values.get(
-                        f"{platform}.prefill_compute", values.get("prefill_compute", 0.6)
+                    "prefill_compute": prefill,
+                    "mla_layer_overhead_s": (
+                        values.get("mla_early_layer_overhead_s", mla) if early else mla
                     ),
-                    "mla_layer_overhead_s": values.get("mla_layer_overhead_s", 0.0),
+                    "mla_prefill_compute": values.get("mla_prefill_compute", 0.0),
                     "kv_context_scale": values.get("kv_context_scale", 0.0),
                 }
             )
@@ -240,6 +285,8 @@ def _value(values: dict[str, float], name: str) -> float:
     the plain one (serving all-reduce latency -> the link's, per-platform -> shared)."""
     if name in values:
         return values[name]
+    if name in TIED:
+        return _value(values, TIED[name])
     plain = name.replace(".serving", "")
     if plain in values:
         return values[plain]
@@ -270,8 +317,9 @@ def block(values: dict[str, float], cases: list[bench.Case], variant: str) -> st
         f"# Model variant {variant!r} (lowest {FOLDS}-fold CV error inside the training rows).",
         "# Not identifiable, copied: pcie.* all-reduce latency = nvlink.* (no PCIe TP row);",
         "# xgmi.serving = xgmi (every AMD TP row is vLLM/SGLang); apple MoE and prefill = nvidia",
-        "# (no MoE or prefill row on Apple silicon). *_floor_s, hop, prefill_overhead_s and",
-        "# kv_context_scale: refinements CV rejected, kept at 0.",
+        "# (no MoE or prefill row on Apple silicon). *_floor_s, hop, prefill_overhead_s,",
+        "# kv_context_scale and mla_prefill_compute: refinements CV rejected, kept at 0 (off).",
+        "# mla_early_layer_overhead_s: engine releases of early 2025 (early_mla_release).",
         f'FITTED_PROVENANCE = "benchmarks/fit_latency.py, {today}, training split only"',
         "FITTED: dict[str, float] = {",
     ]

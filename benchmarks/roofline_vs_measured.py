@@ -35,6 +35,8 @@ Mapped explicitly (nothing else is adjusted):
     decides the GEMM dtype and the dequantization factor.
   - llama.cpp splitting layers over several GPUs (tensor_parallel_size 1, num_gpus > 1) is
     a pipeline without overlap: pp = num_gpus.
+  - The row's engine_version string picks the early or later MLA per-layer cost
+    (kvplan.core.roofline.early_mla_release), as `--engine-version` does for a deployment.
 Rows whose deployment is not stated (TP or dtype null) or whose GPU kvplan does not list
 are skipped and listed, never guessed.
 """
@@ -265,6 +267,7 @@ class Case:
     prompt_terms: _Terms | None = field(repr=False, compare=False)
     gpu: Any = field(repr=False, compare=False)
     engine: str
+    engine_version: str
     gpu_name: str
     vendor: str
     tp: int
@@ -342,6 +345,7 @@ def _case(record: dict[str, Any]) -> Case:
         prompt_terms=decode_terms(p, prompt) if need_prompt else None,
         gpu=gpu,
         engine=engine,
+        engine_version=str(record.get("engine_version") or ""),
         gpu_name=gpu.name,
         vendor=gpu.vendor,
         tp=tp,
@@ -376,8 +380,9 @@ EffFor = Callable[[Case], Efficiency]
 
 
 def profile(case: Case) -> Efficiency:
-    """The default profile of the row's GPU (platform and link) under the row's engine."""
-    return default_efficiency(case.gpu, case.engine)
+    """The default profile of the row's GPU (platform and link) under the row's engine and
+    its release (engine_version as the source states it: early MLA releases differ)."""
+    return default_efficiency(case.gpu, case.engine, case.engine_version or None)
 
 
 def predict_seconds(c: Case, eff: Efficiency) -> float:

@@ -444,6 +444,7 @@ def roofline(
         compute=compute_efficiency,
         gpu=deployment.gpu,
         engine=deployment.engine.value,
+        engine_version=deployment.engine_version,
     )
     serving = (prompt_tokens, output_tokens) if prompt_tokens and output_tokens else None
     report = roofline_report(p, batch=batch, ctx=ctx, efficiency=eff, serving=serving)

@@ -47,6 +47,7 @@ IDEAL = Efficiency(
     prefill_overhead_s=0,
     mla_layer_overhead_s=0,
     kv_context_scale=0,
+    mla_prefill_compute=1,
 )
 
 

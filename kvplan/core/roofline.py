@@ -57,45 +57,48 @@ from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 
 # ---- BEGIN FITTED CONSTANTS (benchmarks/fit_latency.py writes this block) ---------------
-# Fitted 2026-11-30 by benchmarks/fit_latency.py on the 184 TRAINING rows
+# Fitted 2026-11-30 by benchmarks/fit_latency.py on the 200 TRAINING rows
 # (sha256(id) % 3 != 0) of tests/data/decode_measurements*.yaml: mean |log(pred/meas)|.
-# Decode/serving rows: train median |pred/meas - 1| 9.5% (n=174), HELD-OUT 10.4% (n=96),
-# held-out worst 223.2%. Per-regime tables: docs/roofline.md.
-# Model variant 'full-kvctx' (lowest 5-fold CV error inside the training rows).
+# Decode/serving rows: train median |pred/meas - 1| 9.3% (n=190), HELD-OUT 9.6% (n=111),
+# held-out worst 86.4%. Per-regime tables: docs/roofline.md.
+# Model variant 'full-kvctx+mla-release' (lowest 5-fold CV error inside the training rows).
 # Not identifiable, copied: pcie.* all-reduce latency = nvlink.* (no PCIe TP row);
 # xgmi.serving = xgmi (every AMD TP row is vLLM/SGLang); apple MoE and prefill = nvidia
-# (no MoE or prefill row on Apple silicon). *_floor_s, hop, prefill_overhead_s and
-# kv_context_scale: refinements CV rejected, kept at 0.
+# (no MoE or prefill row on Apple silicon). *_floor_s, hop, prefill_overhead_s,
+# kv_context_scale and mla_prefill_compute: refinements CV rejected, kept at 0 (off).
+# mla_early_layer_overhead_s: engine releases of early 2025 (early_mla_release).
 FITTED_PROVENANCE = "benchmarks/fit_latency.py, 2026-11-30, training split only"
 FITTED: dict[str, float] = {
-    "nvidia.bandwidth": 0.807,
-    "amd.bandwidth": 0.747,
-    "apple.bandwidth": 0.809,
+    "nvidia.bandwidth": 0.810,
+    "amd.bandwidth": 0.737,
+    "apple.bandwidth": 0.783,
     "nvidia.layer_floor_s": 0.0e-6,
     "amd.layer_floor_s": 0.0e-6,
     "apple.layer_floor_s": 0.0e-6,
-    "nvidia.layer_overhead_s": 46.0e-6,
-    "amd.layer_overhead_s": 34.2e-6,
-    "apple.layer_overhead_s": 234.0e-6,
+    "nvidia.layer_overhead_s": 47.6e-6,
+    "amd.layer_overhead_s": 33.6e-6,
+    "apple.layer_overhead_s": 154.7e-6,
     "nvidia.moe_layer_overhead_s": 0.0e-6,
-    "amd.moe_layer_overhead_s": 278.8e-6,
+    "amd.moe_layer_overhead_s": 178.3e-6,
     "apple.moe_layer_overhead_s": 0.0e-6,
-    "quantized_stream": 0.860,
-    "kv_bandwidth": 1.000,
+    "quantized_stream": 0.845,
+    "kv_bandwidth": 0.994,
     "allreduce_hop_latency_s": 0.0e-6,
     "prefill_overhead_s": 0.0e-6,
-    "nvlink.allreduce_latency_s": 8.9e-6,
-    "nvlink.serving.allreduce_latency_s": 22.3e-6,
-    "pcie.serving.allreduce_latency_s": 22.3e-6,
-    "xgmi.serving.allreduce_latency_s": 23.3e-6,
-    "xgmi.allreduce_latency_s": 23.3e-6,
-    "pcie.allreduce_latency_s": 8.9e-6,
+    "nvlink.allreduce_latency_s": 9.2e-6,
+    "nvlink.serving.allreduce_latency_s": 21.2e-6,
+    "pcie.serving.allreduce_latency_s": 21.2e-6,
+    "xgmi.serving.allreduce_latency_s": 23.2e-6,
+    "xgmi.allreduce_latency_s": 23.2e-6,
+    "pcie.allreduce_latency_s": 9.2e-6,
     "compute": 0.361,
     "nvidia.prefill_compute": 0.596,
     "amd.prefill_compute": 0.085,
     "apple.prefill_compute": 0.596,
-    "mla_layer_overhead_s": 332.3e-6,
+    "mla_layer_overhead_s": 54.8e-6,
     "kv_context_scale": 0.000,
+    "mla_early_layer_overhead_s": 670.1e-6,
+    "mla_prefill_compute": 0.000,
 }
 # ---- END FITTED CONSTANTS ---------------------------------------------------------------
 
@@ -157,9 +160,11 @@ class Efficiency(BaseModel):
     allreduce_hop_latency_s: per step of a ring all-reduce, 2 (tp - 1) steps, on top of
     allreduce_latency_s; prefill_overhead_s: per prefill (request admission, scheduling);
     mla_layer_overhead_s: extra per MLA layer (latent attention kernels, their q/kv
-    projections and rope); kv_context_scale (tokens, 0 = off): a batch of B sequences of
-    ctx tokens streams its KV (1 + ctx / (B x scale)) times slower, since one long sequence
-    splits over too few thread blocks to keep every SM streaming."""
+    projections and rope; an early engine release gets the early value, see
+    early_mla_release); mla_prefill_compute (0 = off): prefill FLOP/s / dense peak of a
+    model with MLA layers, replacing prefill_compute for it; kv_context_scale (tokens, 0 = off): a
+    batch of B sequences of ctx tokens streams its KV (1 + ctx / (B x scale)) times slower,
+    since one long sequence splits over too few thread blocks to keep every SM streaming."""
 
     model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
@@ -178,6 +183,7 @@ class Efficiency(BaseModel):
     prefill_overhead_s: float = Field(default=FITTED["prefill_overhead_s"], ge=0)
     mla_layer_overhead_s: float = Field(default=FITTED["mla_layer_overhead_s"], ge=0)
     kv_context_scale: float = Field(default=FITTED["kv_context_scale"], ge=0)
+    mla_prefill_compute: float = Field(default=FITTED["mla_prefill_compute"], ge=0, le=1)
 
 
 def platform_of(gpu: GpuSpec) -> tuple[Platform, str | None]:
@@ -210,10 +216,53 @@ def _link_key(gpu: GpuSpec, engine: str | None) -> str:
     return link
 
 
-def default_efficiency(gpu: GpuSpec, engine: str | None = None) -> Efficiency:
+# DeepSeek-V3-architecture models (MLA attention + a 256-expert MoE) ran much slower per
+# layer on the engine releases of early 2025 than on later ones: at the same batch on 8x
+# H200, dstack's SGLang 0.4.3 / vLLM 0.7 / TensorRT-LLM 0.17 runs (tests/data, 2025-02/03)
+# take 26-55 ms per token at concurrency 4 where InferenceX's SGLang 0.5.6/0.5.7 runs (2026)
+# take 8-13 ms (one run 23 ms). An extra per-MLA-layer cost is fitted for each group
+# separately (FITTED mla_early_layer_overhead_s / mla_layer_overhead_s), on training rows
+# only (benchmarks/fit_latency.py, variant chosen by CV). The boundary is per engine release
+# line, the last line the early rows come from: vLLM <= 0.7 (kvplan's vLLM 0.6 profile
+# line; the v0.8.0 release notes: "V1 engine by default (#13726)" and "DeepSeek
+# Improvements": MLA enhancements, expert/data parallelism, block-quantized CUTLASS GEMMs),
+# SGLang <= 0.4 (its 0.4 line; AMD's ROCm blog "Supercharge DeepSeek-R1 Inference on AMD
+# Instinct MI300X", 2025-03-21, reports 8x H200 on SGLang 0.4.4.post1 serving at most 16
+# concurrent DeepSeek-R1 requests below 50 ms inter-token latency, as slow as the 0.4.3
+# rows: 51 ms at 16), TensorRT-LLM <= 0.17 (the 0.17 PyTorch-backend build the dstack rows
+# ran). No row measures a release between those and the later rows, so where inside that
+# gap each engine got fast is not known.
+EARLY_MLA_RELEASES: dict[str, tuple[int, ...]] = {
+    "vllm": (0, 7),
+    "sglang": (0, 4),
+    "trtllm": (0, 17),
+}
+
+
+def early_mla_release(engine: str | None, version: str | None) -> bool:
+    """Whether `version` of `engine` is one of the early-2025 releases whose MLA (DeepSeek-V3)
+    decode path pays the early per-layer cost (EARLY_MLA_RELEASES); False when the version
+    is not given (kvplan then plans for the newest modelled line) or not a release number."""
+    last = EARLY_MLA_RELEASES.get(engine or "")
+    if last is None or not version:
+        return False
+    from kvplan.core.engines import parse_version  # engines imports nothing from here
+
+    try:
+        wanted = parse_version(version)
+    except KvplanError:
+        return False
+    return wanted[: len(last)] <= last
+
+
+def default_efficiency(
+    gpu: GpuSpec, engine: str | None = None, engine_version: str | None = None
+) -> Efficiency:
     """The fitted profile of the GPU's platform, with the all-reduce latency of its link
-    under `engine` (a serving engine's custom all-reduce, or plain NCCL-style calls)."""
+    under `engine` (a serving engine's custom all-reduce, or plain NCCL-style calls) and
+    the MLA per-layer cost of the engine's release (early_mla_release)."""
     platform, _ = platform_of(gpu)
+    mla = "mla_early_layer_overhead_s" if early_mla_release(engine, engine_version) else None
     return Efficiency(
         bandwidth=FITTED[f"{platform}.bandwidth"],
         layer_overhead_s=FITTED[f"{platform}.layer_overhead_s"],
@@ -221,6 +270,7 @@ def default_efficiency(gpu: GpuSpec, engine: str | None = None) -> Efficiency:
         moe_layer_overhead_s=FITTED[f"{platform}.moe_layer_overhead_s"],
         prefill_compute=FITTED[f"{platform}.prefill_compute"],
         allreduce_latency_s=FITTED[f"{_link_key(gpu, engine)}.allreduce_latency_s"],
+        mla_layer_overhead_s=FITTED[mla or "mla_layer_overhead_s"],
     )
 
 
@@ -230,9 +280,10 @@ def efficiency(
     compute: float | None = None,
     gpu: GpuSpec | None = None,
     engine: str | None = None,
+    engine_version: str | None = None,
 ) -> Efficiency:
-    """Defaults (the GPU's platform profile under `engine` when `gpu` is given) with the
-    user's overrides, each checked to lie in (0, 1]."""
+    """Defaults (the GPU's platform profile under `engine` and its release when `gpu` is
+    given) with the user's overrides, each checked to lie in (0, 1]."""
     given = {
         "--bw-efficiency": ("bandwidth", bandwidth),
         "--compute-efficiency": ("compute", compute),
@@ -244,7 +295,7 @@ def efficiency(
         if not 0 < value <= 1:
             raise KvplanError(f"{flag} must be in (0, 1], got {value:g}")
         update[field] = value
-    base = default_efficiency(gpu, engine) if gpu is not None else Efficiency()
+    base = default_efficiency(gpu, engine, engine_version) if gpu is not None else Efficiency()
     return base.model_copy(update=update)
 
 
@@ -610,6 +661,16 @@ def compute_bound_batch(t: _Terms, eff: Efficiency) -> int | None:
     return _first_true(lambda b: t.compute_s(b, eff) >= t.memory_s(b, eff))
 
 
+def prefill_efficiency(t: _Terms, eff: Efficiency) -> float:
+    """Prefill FLOP/s / dense peak: the MLA one (when set) for a model with MLA layers (its
+    prefill decompresses the latent per head and, in the data, always runs with DeepSeek's
+    256-expert MoE: both would be in it), else the platform's. Cross-validation did not
+    choose it (docs/roofline.md), so it is off (0) by default."""
+    if t.mla_layers and eff.mla_prefill_compute:
+        return eff.mla_prefill_compute
+    return eff.prefill_compute
+
+
 def prefill_seconds(t: _Terms, eff: Efficiency, prompts: float = 1) -> float:
     """`prompts` prompts of t.ctx tokens prefilled together (time to first token, per
     stage): compute at the prefill efficiency, never faster than one pass over the weights,
@@ -617,7 +678,7 @@ def prefill_seconds(t: _Terms, eff: Efficiency, prompts: float = 1) -> float:
     tokens = prompts * t.ctx
     return (
         max(
-            prompts * t.prefill_flops / (t.peak * eff.prefill_compute),
+            prompts * t.prefill_flops / (t.peak * prefill_efficiency(t, eff)),
             t.weights(tokens) / (t.bandwidth * eff.bandwidth * t.weight_stream(eff)),
             t.layers * eff.layer_floor_s,
         )
@@ -635,7 +696,7 @@ def serving_prefill_seconds(
     already streamed for the decodes, the fixed costs already paid)."""
     per_step = concurrency / output_tokens
     _, xfer = step.comm_parts(per_step * prompt.ctx, eff)
-    return per_step * prompt.prefill_flops / (prompt.peak * eff.prefill_compute) + xfer
+    return per_step * prompt.prefill_flops / (prompt.peak * prefill_efficiency(prompt, eff)) + xfer
 
 
 def _estimate(
@@ -702,7 +763,7 @@ def _check(batch: int, ctx: int) -> None:
 
 def _eff(plan: Plan, efficiency: Efficiency | None) -> Efficiency:
     d = plan.deployment
-    return efficiency or default_efficiency(d.gpu, d.engine.value)
+    return efficiency or default_efficiency(d.gpu, d.engine.value, d.engine_version)
 
 
 def estimate_decode(

@@ -128,7 +128,7 @@ class Serving:
         self.p, self.w, self.occ = p, w, occ
         self.f = factors or ServingFactors()
         d = p.deployment
-        self.eff = self.f.efficiency or default_efficiency(d.gpu, d.engine.value)
+        self.eff = self.f.efficiency or default_efficiency(d.gpu, d.engine.value, d.engine_version)
         self.ctx = max(1, round(occ.mean_context))
         self.prefill_s = self.f.prefill * _prefill_seconds(p, w, self.eff)
         self.mean_in = w.mean_input

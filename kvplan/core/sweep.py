@@ -198,7 +198,7 @@ def _decode_terms(p: Plan) -> DecodeTerms | None:
     layers = [layer for layer in p.stage.layers if layer.kind is not LayerKind.NONE]
     return DecodeTerms(
         terms=t,
-        eff=default_efficiency(d.gpu, d.engine.value),
+        eff=default_efficiency(d.gpu, d.engine.value, d.engine_version),
         heads_q=spec.query_heads / d.tp,
         layer_windows=tuple(NO_WINDOW if x.window is None else x.window for x in layers),
         layer_widths=tuple(_attention_widths(spec, x) for x in layers),
