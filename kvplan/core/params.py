@@ -14,18 +14,15 @@ from __future__ import annotations
 
 from math import ceil
 
-from pydantic import BaseModel, ConfigDict
-
 from kvplan.core import mixers
 from kvplan.core.dtypes import DTYPE_BYTES
+from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import Ffn, ModelSpec
 from kvplan.core.kvcache import layer_counts
 
 
-class ParamCounts(BaseModel):
+class ParamCounts(Frozen):
     """Parameters by role; `linear` roles are what weight quantization applies to."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     embedding: int  # input embedding + LM head + learned positions
     attention: int  # attention / MLA projections (weights + biases) and mixers of no-KV layers
@@ -139,9 +136,7 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
     )
 
 
-class WeightBytes(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class WeightBytes(Frozen):
     total: int
     linear_dtype: str  # dtype of the decoder's linear layers
     other_dtype: str  # embeddings, norms, routers
