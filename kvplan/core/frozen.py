@@ -280,6 +280,12 @@ class Frozen:
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
+    def shallow_dump(self, *, exclude: set[str] | frozenset[str] | None = None) -> dict[str, Any]:
+        """The fields model_dump keeps, values as they are (nested objects not turned into
+        dicts): for building another object from this one's fields."""
+        skip = self._excluded | exclude if exclude else self._excluded
+        return {k: v for k, v in self.__dict__.items() if k not in skip}
+
     @classmethod
     def model_validate(cls, data: Any) -> Self:
         """From a mapping of field values (or an instance, returned as is)."""
