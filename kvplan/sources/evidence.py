@@ -6,13 +6,13 @@ from functools import cache
 
 from kvplan.core.evidence import EvidenceFile, Study
 from kvplan.errors import KvplanError
-from kvplan.sources.data import configs_dir, load_yaml_file
+from kvplan.sources.data import configs_dir, load_bundled_yaml
 
 
 @cache
 def load_evidence() -> tuple[Study, ...]:
     path = configs_dir() / "quality_evidence.yaml"
     try:
-        return EvidenceFile.model_validate(load_yaml_file(path)).studies
+        return EvidenceFile.model_validate(load_bundled_yaml(path)).studies
     except (ValueError, TypeError) as exc:  # the bundled file, checked as it is built
         raise KvplanError(f"{path}: {exc}") from None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from kvplan.core.gpu import GPU_NAME_PATTERN, FlopDtype, GpuSpec, Vendor
 from kvplan.errors import KvplanError
-from kvplan.sources.data import configs_dir, load_yaml_file
+from kvplan.sources.data import configs_dir, load_bundled_yaml, load_yaml_file
 from kvplan.sources.validate import printable, screen_gpu_entries
 
 if TYPE_CHECKING:
@@ -120,11 +120,12 @@ class GpuCatalog:
 
 @cache
 def _bundled() -> tuple[GpuSpec, ...]:
-    """configs/gpus.yaml, which ships with kvplan: screened and built with GpuSpec's own
-    checks (bounds, unknown keys), without the pydantic schema, which costs more than a
-    whole `kvplan fit`; tests/test_gpus.py validates the file with that schema."""
+    """configs/gpus.yaml, which ships with kvplan (read from its compiled twin, see
+    `kvplan.sources.data`): screened and built with GpuSpec's own checks (bounds, unknown
+    keys), without the pydantic schema, which costs more than a whole `kvplan fit`;
+    tests/test_gpus.py validates the file with that schema."""
     path = configs_dir() / "gpus.yaml"
-    raw = load_yaml_file(path)
+    raw = load_bundled_yaml(path)
     screen_gpu_entries(raw, origin=printable(str(path)))
     if (
         not isinstance(raw, dict)
