@@ -98,3 +98,52 @@ def test_a_field_of_a_pydantic_model_validates_by_type_and_dumps_the_same():
     assert h.model_dump(mode="json") == {"inner": {"n": 1, "share": 0.5}}
     with pytest.raises(ValueError):
         Holder(inner={"n": 1})  # type: ignore[arg-type]
+
+
+def test_the_fast_dataclass_behaves_as_the_standard_frozen_dataclass():
+    import dataclasses
+
+    from kvplan.core.frozen import dataclass
+
+    def declare(decorator):  # the same class body under both decorators
+        @decorator(frozen=True)
+        class Point:
+            x: int
+            y: int = 2
+            tags: list[str] = dataclasses.field(default_factory=list, metadata={"k": "v"})
+            hidden: int = dataclasses.field(default=0, repr=False, compare=False)
+
+            def __post_init__(self) -> None:
+                object.__setattr__(self, "tags", [*self.tags, "seen"])
+
+        return Point
+
+    ours, std = declare(dataclass), declare(dataclasses.dataclass)
+    for cls in (ours, std):
+        p = cls(1, tags=["a"], hidden=5)
+        assert (p.x, p.y, p.tags, p.hidden) == (1, 2, ["a", "seen"], 5)
+        assert repr(p).endswith("Point(x=1, y=2, tags=['a', 'seen'])")
+        assert p == cls(1, 2, ["a"], hidden=6) and p != cls(2)
+        assert [f.name for f in dataclasses.fields(p)] == ["x", "y", "tags", "hidden"]
+        assert dataclasses.fields(cls)[2].metadata["k"] == "v"
+        assert dataclasses.is_dataclass(p)
+        q = dataclasses.replace(p, y=7)
+        assert (q.x, q.y, q.tags) == (1, 7, ["a", "seen", "seen"])
+        assert dataclasses.asdict(cls(3)) == {"x": 3, "y": 2, "tags": ["seen"], "hidden": 0}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            p.x = 3
+        with pytest.raises(TypeError):
+            cls()
+        with pytest.raises(TypeError):
+            cls(1, z=3)
+        with pytest.raises(TypeError):
+            cls(1, 2, [], 0, 9)
+        with pytest.raises(TypeError):
+            cls(1, x=1)
+
+    @dataclass(frozen=True)
+    class Pair:
+        a: int
+        b: str = "x"
+
+    assert hash(Pair(1)) == hash(Pair(1, "x")) and {Pair(1), Pair(1)} == {Pair(1)}

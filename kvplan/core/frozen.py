@@ -26,6 +26,7 @@ No type coercion: values are stored as given. Every user file is screened by its
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from enum import Enum
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -313,3 +314,147 @@ def _rebuild(cls: type[T], values: dict[str, Any]) -> T:
     obj = object.__new__(cls)
     obj.__dict__.update(values)
     return obj
+
+
+# ---- a frozen dataclass without code generation ----------------------------------------
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field, dataclasses.Field))
+def dataclass(cls: type[T] | None = None, /, *, frozen: bool = True) -> Any:
+    """A drop-in for `@dataclasses.dataclass(frozen=True)` that generates no code.
+
+    The standard decorator `exec`s the source of `__init__`, `__repr__`, `__eq__`,
+    `__hash__`, `__setattr__` and `__delattr__` for every class: ~1 ms a class, and the
+    engine table, deployment, traits and roofline define ~20 of them on every `fit`. Here
+    shared methods walk the class's field table instead. The class stays a dataclass to
+    the standard library: `dataclasses.fields`, `replace`, `asdict` and `is_dataclass`
+    work (it has `__dataclass_fields__` of real `dataclasses.Field`s); positional and
+    keyword arguments, defaults, `field(default_factory=..., metadata=...)`, `init=False`,
+    `__post_init__`, equality and hashing by field values and `FrozenInstanceError` on
+    assignment behave as the standard decorator's. Only frozen classes are supported.
+    """
+    if not frozen:
+        raise TypeError("kvplan.core.frozen.dataclass makes frozen classes only")
+
+    def wrap(klass: type[T]) -> type[T]:
+        _make_record(klass)
+        return klass
+
+    return wrap if cls is None else wrap(cls)
+
+
+def _make_record(cls: type) -> None:
+    fields: dict[str, dataclasses.Field[Any]] = {}
+    for base in reversed(cls.__mro__[1:]):
+        fields.update(base.__dict__.get("__dataclass_fields__", {}))
+    own = cls.__dict__.get("__annotations__", {})  # noqa: RUF063 (inspect costs an import)
+    for name, hint in own.items():
+        if str(hint).startswith(("ClassVar", "typing.ClassVar")):
+            continue
+        value = cls.__dict__.get(name, dataclasses.MISSING)
+        if isinstance(value, dataclasses.Field):
+            spec = value
+            if spec.default is dataclasses.MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, spec.default)
+        else:
+            spec = dataclasses.field(default=value)
+        spec.name, spec.type = name, hint
+        spec._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+        fields[name] = spec
+    seen_default = False
+    for spec in fields.values():
+        has_default = (
+            spec.default is not dataclasses.MISSING
+            or spec.default_factory is not dataclasses.MISSING
+        )
+        if spec.init and not has_default and seen_default:
+            raise TypeError(f"non-default argument {spec.name!r} follows default argument")
+        seen_default = seen_default or (spec.init and has_default)
+    cls.__dataclass_fields__ = fields  # type: ignore[attr-defined]
+    cls.__dataclass_params__ = None  # type: ignore[attr-defined]
+    init = tuple((f.name, f.default, f.default_factory) for f in fields.values() if f.init)
+    rest = tuple((f.name, f.default, f.default_factory) for f in fields.values() if not f.init)
+    cls._record_init = init  # type: ignore[attr-defined]
+    cls._record_rest = rest  # type: ignore[attr-defined]
+    cls._record_compare = tuple(f.name for f in fields.values() if f.compare)  # type: ignore[attr-defined]
+    cls._record_repr = tuple(f.name for f in fields.values() if f.repr)  # type: ignore[attr-defined]
+    cls.__match_args__ = tuple(name for name, _, _ in init)  # type: ignore[misc,attr-defined]
+    methods = {
+        "__init__": _record_init,
+        "__repr__": _record_repr,
+        "__eq__": _record_eq,
+        "__setattr__": _record_setattr,
+        "__delattr__": _record_delattr,
+    }
+    for name, method in methods.items():
+        if name not in cls.__dict__:
+            setattr(cls, name, method)
+    if cls.__dict__.get("__hash__") is None:  # unset, or set to None by an own __eq__
+        cls.__hash__ = _record_hash  # type: ignore[assignment]
+
+
+_NOTHING = dataclasses.MISSING
+
+
+def _record_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    spec = self._record_init
+    if len(args) > len(spec):
+        raise TypeError(
+            f"{type(self).__name__}.__init__() takes {len(spec) + 1} positional arguments "
+            f"but {len(args) + 1} were given"
+        )
+    values = self.__dict__
+    for i, (name, default, factory) in enumerate(spec):
+        if i < len(args):
+            if name in kwargs:
+                raise TypeError(
+                    f"{type(self).__name__}.__init__() got multiple values for argument {name!r}"
+                )
+            values[name] = args[i]
+        elif name in kwargs:
+            values[name] = kwargs.pop(name)
+        elif default is not _NOTHING:
+            values[name] = default
+        elif factory is not _NOTHING:
+            values[name] = factory()
+        else:
+            raise TypeError(
+                f"{type(self).__name__}.__init__() missing 1 required argument: {name!r}"
+            )
+    if kwargs:
+        raise TypeError(
+            f"{type(self).__name__}.__init__() got an unexpected keyword argument "
+            f"{next(iter(kwargs))!r}"
+        )
+    for name, default, factory in self._record_rest:
+        if default is not _NOTHING:
+            values[name] = default
+        elif factory is not _NOTHING:
+            values[name] = factory()
+    post_init = getattr(self, "__post_init__", None)
+    if post_init is not None:
+        post_init()
+
+
+def _record_repr(self: Any) -> str:
+    body = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._record_repr)
+    return f"{type(self).__qualname__}({body})"
+
+
+def _record_eq(self: Any, other: Any) -> bool:
+    if other.__class__ is not self.__class__:
+        return NotImplemented  # type: ignore[no-any-return]
+    names = self._record_compare
+    return tuple(getattr(self, n) for n in names) == tuple(getattr(other, n) for n in names)
+
+
+def _record_hash(self: Any) -> int:
+    return hash(tuple(getattr(self, n) for n in self._record_compare))
+
+
+def _record_setattr(self: Any, name: str, value: Any) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+
+
+def _record_delattr(self: Any, name: str) -> None:
+    raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
