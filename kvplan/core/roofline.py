@@ -38,7 +38,6 @@ when, on how many rows, and with what held-out error); the rest carry their sour
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from math import ceil, inf
 from typing import Literal
 
@@ -47,7 +46,7 @@ from kvplan.core.budget import ffn_width
 from kvplan.core.capacity import Plan
 from kvplan.core.design import label_for
 from kvplan.core.dtypes import DTYPE_BYTES
-from kvplan.core.frozen import Frozen
+from kvplan.core.frozen import Frozen, dataclass
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.params import param_counts, weight_bytes
