@@ -19,7 +19,8 @@ payloads are unchanged):
 - `model_copy(update=...)` (no re-check, as pydantic's), `model_dump(mode="python"|"json",
   exclude=...)` with pydantic's field order (base classes first) and conversions (nested
   values to dicts, tuples to lists and enums to their values in JSON mode), `to_json()`,
-  `model_fields`.
+  `model_fields`, and properties named in `_computed` dumped after the fields (pydantic's
+  `computed_field`).
 No type coercion: values are stored as given. Every user file is screened by its reader
 (`kvplan.sources.validate`) or validated by a pydantic schema in `kvplan.sources` first.
 """
@@ -187,6 +188,8 @@ class Frozen:
     # (name, default or MISSING, the Field when it has a factory or bounds), declared order
     _table: ClassVar[tuple[tuple[str, Any, Field | None], ...]] = ()
     _excluded: ClassVar[frozenset[str]] = frozenset()
+    # properties model_dump adds after the fields (pydantic's computed_field)
+    _computed: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -276,7 +279,11 @@ class Frozen:
         """The fields as a dict (pydantic's order and conversions; see the module doc)."""
         json = mode == "json"
         skip = self._excluded | exclude if exclude else self._excluded
-        return {k: _dump(v, json) for k, v in self.__dict__.items() if k not in skip}
+        out = {k: _dump(v, json) for k, v in self.__dict__.items() if k not in skip}
+        for name in self._computed:
+            if name not in skip:
+                out[name] = _dump(getattr(self, name), json)
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

@@ -26,7 +26,9 @@ __all__ = ["ConfigLint", "Finding", "Severity", "lint_config"]
 
 
 class ConfigLint(Frozen):
-    """The findings for one config file; its dump adds `passed`."""
+    """The findings for one config file."""
+
+    _computed = ("passed",)
 
     file: str
     findings: tuple[Finding, ...]
@@ -36,11 +38,6 @@ class ConfigLint(Frozen):
         if "findings" in data:
             data["findings"] = tuple(data["findings"])
         return data
-
-    def model_dump(
-        self, *, mode: str = "python", exclude: set[str] | frozenset[str] | None = None
-    ) -> dict[str, Any]:
-        return {**super().model_dump(mode=mode, exclude=exclude), "passed": self.passed}
 
     @property
     def passed(self) -> bool:
