@@ -104,6 +104,7 @@ class Catalog:
         self.entries = entries
         self.root = root
         self._index: dict[str, CatalogEntry] = {}
+        self._loaded: dict[str, ModelSpec] = {}
         for entry in entries:
             self._index[_key(entry.repo_id)] = entry
         for entry in entries:
@@ -129,11 +130,17 @@ class Catalog:
         return [lowered.get(h, h) for h in hits][:n]
 
     def load(self, entry: CatalogEntry) -> ModelSpec:
-        path = self.root / entry.file
-        spec = parse_config_text(
-            path.read_bytes(), name=entry.repo_id, origin=f"catalog:{entry.repo_id}"
-        )
-        return spec.model_copy(update={"source": f"catalog ({entry.source})"})
+        """The entry's model, read once per process (a ModelSpec is immutable; a policy
+        names the same catalog model for many targets)."""
+        if entry.repo_id not in self._loaded:
+            path = self.root / entry.file
+            spec = parse_config_text(
+                path.read_bytes(), name=entry.repo_id, origin=f"catalog:{entry.repo_id}"
+            )
+            self._loaded[entry.repo_id] = spec.model_copy(
+                update={"source": f"catalog ({entry.source})"}
+            )
+        return self._loaded[entry.repo_id]
 
 
 CATALOG_FILE = "catalog.yaml"
