@@ -139,7 +139,10 @@ def test_bundled_gpu_file_passes_the_pydantic_schema():
     from kvplan.core.gpu import GpuSpec
     from kvplan.sources import gpus as g
     from kvplan.sources.data import configs_dir, load_yaml_file
+    from kvplan.sources.validate import screen_gpu_entries
 
-    parsed = g.gpu_file_model().model_validate(load_yaml_file(configs_dir() / "gpus.yaml"))
+    raw = load_yaml_file(configs_dir() / "gpus.yaml")
+    screen_gpu_entries(raw, origin="gpus.yaml")  # raises on an implausible figure
+    parsed = g.gpu_file_model().model_validate(raw)
     assert len(parsed.gpus) > 10
     assert tuple(GpuSpec(**x.model_dump()) for x in parsed.gpus) == g._bundled()

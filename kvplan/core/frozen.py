@@ -405,29 +405,28 @@ _NOTHING = dataclasses.MISSING
 
 def _record_init(self: Any, *args: Any, **kwargs: Any) -> None:
     spec = self._record_init
-    if len(args) > len(spec):
-        raise TypeError(
-            f"{type(self).__name__}.__init__() takes {len(spec) + 1} positional arguments "
-            f"but {len(args) + 1} were given"
-        )
-    values = self.__dict__
-    for i, (name, default, factory) in enumerate(spec):
-        if i < len(args):
+    if args:
+        if len(args) > len(spec):
+            raise TypeError(
+                f"{type(self).__name__}.__init__() takes {len(spec) + 1} positional "
+                f"arguments but {len(args) + 1} were given"
+            )
+        for (name, _, _), value in zip(spec, args, strict=False):
             if name in kwargs:
                 raise TypeError(
                     f"{type(self).__name__}.__init__() got multiple values for argument {name!r}"
                 )
-            values[name] = args[i]
-        elif name in kwargs:
-            values[name] = kwargs.pop(name)
-        elif default is not _NOTHING:
-            values[name] = default
-        elif factory is not _NOTHING:
-            values[name] = factory()
-        else:
-            raise TypeError(
-                f"{type(self).__name__}.__init__() missing 1 required argument: {name!r}"
-            )
+            kwargs[name] = value
+    values = self.__dict__
+    for name, default, factory in spec:
+        value = kwargs.pop(name, default)
+        if value is _NOTHING:
+            if factory is _NOTHING:
+                raise TypeError(
+                    f"{type(self).__name__}.__init__() missing 1 required argument: {name!r}"
+                )
+            value = factory()
+        values[name] = value
     if kwargs:
         raise TypeError(
             f"{type(self).__name__}.__init__() got an unexpected keyword argument "

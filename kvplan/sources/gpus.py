@@ -121,12 +121,13 @@ class GpuCatalog:
 @cache
 def _bundled() -> tuple[GpuSpec, ...]:
     """configs/gpus.yaml, which ships with kvplan (read from its compiled twin, see
-    `kvplan.sources.data`): screened and built with GpuSpec's own checks (bounds, unknown
-    keys), without the pydantic schema, which costs more than a whole `kvplan fit`;
-    tests/test_gpus.py validates the file with that schema."""
+    `kvplan.sources.data`) and built with GpuSpec's own checks (bounds, unknown keys),
+    without the pydantic schema, which costs more than a whole `kvplan fit`;
+    tests/test_gpus.py screens the file and validates it with that schema."""
     path = configs_dir() / "gpus.yaml"
-    raw = load_bundled_yaml(path)
-    screen_gpu_entries(raw, origin=printable(str(path)))
+    raw = load_bundled_yaml(
+        path, screen=lambda data: screen_gpu_entries(data, origin=printable(str(path)))
+    )
     if (
         not isinstance(raw, dict)
         or raw.get("schema_version") != 1
