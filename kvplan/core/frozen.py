@@ -437,9 +437,9 @@ def _record_init(self: Any, *args: Any, **kwargs: Any) -> None:
             values[name] = default
         elif factory is not _NOTHING:
             values[name] = factory()
-    post_init = getattr(self, "__post_init__", None)
+    post_init = getattr(type(self), "__post_init__", None)
     if post_init is not None:
-        post_init()
+        post_init(self)
 
 
 def _record_repr(self: Any) -> str:
