@@ -64,6 +64,9 @@ def test_frozen_equal_by_value_hashable_and_picklable():
     assert pickle.loads(pickle.dumps(a)) == a
     b = a.model_copy(update={"n": 7})
     assert (a.n, b.n, b.share) == (3, 7, 0.5)
+    c = Inner.model_construct(n=0)  # trusted: not checked, defaults filled in
+    assert (c.n, c.share) == (0, 0.5)
+    assert Outer.model_construct(name="x").table == {}
 
 
 def test_dump_matches_pydantic_field_order_and_json_conversions():

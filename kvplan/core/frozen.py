@@ -16,12 +16,15 @@ payloads are unchanged):
   own invariants (`_prepare` on the keywords before, `_check` on the object after), raised
   as `FieldError` (a ValueError naming the field) so readers can name the config key;
 - immutability, equality and hashing by value, a readable repr;
-- `model_copy(update=...)` (no re-check, as pydantic's), `model_dump(mode="python"|"json",
-  exclude=...)` with pydantic's field order (base classes first) and conversions (nested
+- `model_copy(update=...)` and `model_construct(...)` (no checks, as pydantic's),
+  `model_validate(mapping)`, `model_dump(mode="python"|"json", exclude=...)` with pydantic's field order (base classes first) and conversions (nested
   values to dicts, tuples to lists and enums to their values in JSON mode), `to_json()`,
   `model_fields`, and properties named in `_computed` dumped after the fields (pydantic's
   `computed_field`).
-No type coercion: values are stored as given. Every user file is screened by its reader
+No type coercion (but an int given to a `float` field is stored as a float, and a reader's
+list for a tuple field is converted where a class says so): values are stored as given.
+`replace(**changes)` is a checked copy; `shallow_dump()` the fields without recursion.
+Every user file is screened by its reader
 (`kvplan.sources.validate`) or validated by a pydantic schema in `kvplan.sources` first.
 """
 
@@ -302,6 +305,21 @@ class Frozen:
         if not isinstance(data, dict):
             raise FieldError((), f"Input should be a valid dictionary or {cls.__name__}")
         return cls(**data)
+
+    @classmethod
+    def model_construct(cls, **values: Any) -> Self:
+        """Trusted values (e.g. compiled data): defaults filled in, nothing checked, as
+        pydantic's model_construct."""
+        obj = object.__new__(cls)
+        for name, default, spec in cls._table:
+            if name in values:
+                obj.__dict__[name] = values.pop(name)
+            elif spec is not None and spec.default_factory is not None:
+                obj.__dict__[name] = spec.default_factory()
+            elif default is not MISSING:
+                obj.__dict__[name] = default
+        obj.__dict__.update(values)
+        return obj
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
