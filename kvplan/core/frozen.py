@@ -17,9 +17,10 @@ payloads are unchanged):
   as `FieldError` (a ValueError naming the field) so readers can name the config key;
 - immutability, equality and hashing by value, a readable repr;
 - `model_copy(update=...)` and `model_construct(...)` (no checks, as pydantic's),
-  `model_validate(mapping)`, `model_dump(mode="python"|"json", exclude=...)` with pydantic's field order (base classes first) and conversions (nested
-  values to dicts, tuples to lists and enums to their values in JSON mode), `to_json()`,
-  `model_fields`, and properties named in `_computed` dumped after the fields (pydantic's
+  `model_validate(mapping)`, `model_dump(mode="python"|"json", exclude=...)` with
+  pydantic's field order (base classes first) and conversions (nested values to dicts,
+  tuples to lists and enums to their values in JSON mode), `to_json()`, `model_fields`,
+  and properties named in `_computed` dumped after the fields (pydantic's
   `computed_field`).
 No type coercion (but an int given to a `float` field is stored as a float, and a reader's
 list for a tuple field is converted where a class says so): values are stored as given.
