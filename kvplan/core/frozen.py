@@ -22,8 +22,8 @@ payloads are unchanged):
   tuples to lists and enums to their values in JSON mode), `to_json()`, `model_fields`,
   and properties named in `_computed` dumped after the fields (pydantic's
   `computed_field`).
-No type coercion (but an int given to a `float` field is stored as a float, and a reader's
-list for a tuple field is converted where a class says so): values are stored as given.
+No type coercion (but, as pydantic, an int given to a `float` field is stored as a float
+and a list given to a `tuple[...]` field as a tuple): values are stored as given.
 `replace(**changes)` is a checked copy; `shallow_dump()` the fields without recursion.
 Every user file is screened by its reader
 (`kvplan.sources.validate`) or validated by a pydantic schema in `kvplan.sources` first.
@@ -81,6 +81,7 @@ class Field:
         "min_length",
         "pattern",
         "to_float",
+        "to_tuple",
     )
 
     def __init__(
@@ -101,6 +102,7 @@ class Field:
         self.pattern = pattern
         self.exclude = exclude
         self.to_float = False  # a float field: an int given is stored as float (pydantic does)
+        self.to_tuple = False  # a tuple field: a list given is stored as a tuple (pydantic does)
 
     @property
     def special(self) -> bool:
@@ -108,6 +110,7 @@ class Field:
         return not (
             self.default_factory is None
             and not self.to_float
+            and not self.to_tuple
             and self.gt is None
             and self.ge is None
             and self.le is None
@@ -121,6 +124,8 @@ class Field:
             return value
         if self.to_float and type(value) is int:
             value = float(value)
+        elif self.to_tuple and type(value) is list:
+            value = tuple(value)
         if self.gt is not None and not value > self.gt:
             raise FieldError((name,), f"Input should be greater than {self.gt}")
         if self.ge is not None and not value >= self.ge:
@@ -207,6 +212,7 @@ class Frozen:
             value = cls.__dict__.get(name, MISSING)
             spec = value if isinstance(value, Field) else Field(value)
             spec.to_float = str(hint).replace(" ", "") in FLOAT_HINTS
+            spec.to_tuple = str(hint).startswith("tuple[")
             fields[name] = spec
         for name, spec in fields.items():  # class attributes hold plain defaults only
             if isinstance(cls.__dict__.get(name), Field):
