@@ -200,7 +200,8 @@ def _from_index(root: Path) -> tuple[CatalogEntry, ...] | None:
         return None
     # Trusted: compiled from validated entries, and the stamp says from this very YAML.
     return tuple(
-        CatalogEntry.model_construct(**{**e, "aliases": tuple(e.get("aliases", ()))}) for e in doc["models"]
+        CatalogEntry.model_construct(**{**e, "aliases": tuple(e.get("aliases", ()))})
+        for e in doc["models"]
     )
 
 
