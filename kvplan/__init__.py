@@ -1,7 +1,8 @@
 """kvplan: KV-cache capacity planning from a model's real config.
 
-Data flows one way: sources (config files, Hub, catalogs) -> core (pure math over
-pydantic models) -> presentation (rich tables / JSON envelope) -> cli (thin typer commands).
+Data flows one way: sources (config files, Hub, catalogs; pydantic validates user files)
+-> core (pure math over light immutable value classes, `kvplan.core.frozen`) ->
+presentation (rich tables / JSON envelope) -> cli (thin typer commands).
 
 The Python API (`kvplan.api`, docs/api.md) is re-exported here and imported on first use,
 so `import kvplan` costs nothing until a function is called:

@@ -21,8 +21,9 @@ Imports are deferred into the functions so `import kvplan` stays cheap.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from kvplan.core.frozen import dataclass
 
 if TYPE_CHECKING:
     from kvplan.core.deployment import Deployment

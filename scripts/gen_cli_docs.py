@@ -1,6 +1,7 @@
 """Regenerate the generated files: docs/cli.md (from `--help`), configs/policy.schema.json
-(from the policy models, themselves derived from the deployment declaration) and
-configs/models/catalog.index (the compiled model catalog read at start-up).
+(from the policy models, themselves derived from the deployment declaration),
+configs/models/catalog.index (the compiled model catalog read at start-up) and the
+compiled twins of the bundled YAML files (configs/gpus.index ..., see kvplan.sources.data).
 
     python scripts/gen_cli_docs.py           # rewrite both
     python scripts/gen_cli_docs.py --check   # exit 1 if either is stale (CI, pre-commit)
@@ -13,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,11 +69,27 @@ def gpu_schema_json() -> str:
     return gpu_file_schema_text()
 
 
-GENERATED = {
+def yaml_twin(name: str) -> Callable[[], str]:
+    def make() -> str:
+        from kvplan.sources.data import compile_yaml_twin
+
+        return compile_yaml_twin(ROOT / "configs" / name)
+
+    return make
+
+
+def _twins() -> dict[Path, Callable[[], str]]:
+    from kvplan.sources.data import COMPILED_YAML, twin_of
+
+    return {twin_of(ROOT / "configs" / name): yaml_twin(name) for name in COMPILED_YAML}
+
+
+GENERATED: dict[Path, Callable[[], str]] = {
     ROOT / "docs" / "cli.md": cli_markdown,
     ROOT / "configs" / "policy.schema.json": schema_json,
     ROOT / "configs" / "models" / "catalog.index": catalog_index_json,
     ROOT / "configs" / "gpus.schema.json": gpu_schema_json,
+    **_twins(),
 }
 
 

@@ -131,3 +131,18 @@ def test_user_file_is_validated_strictly(tmp_path):
         load_gpus(str(path))
     assert str(path) in str(err.value)
     assert "gpus[0] (x)" in str(err.value)
+
+
+def test_bundled_gpu_file_passes_the_pydantic_schema():
+    """kvplan reads configs/gpus.yaml without the pydantic schema (start-up): here the
+    schema a --gpu-file must pass checks it, and gives the very same GpuSpecs."""
+    from kvplan.core.gpu import GpuSpec
+    from kvplan.sources import gpus as g
+    from kvplan.sources.data import configs_dir, load_yaml_file
+    from kvplan.sources.validate import screen_gpu_entries
+
+    raw = load_yaml_file(configs_dir() / "gpus.yaml")
+    screen_gpu_entries(raw, origin="gpus.yaml")  # raises on an implausible figure
+    parsed = g.gpu_file_model().model_validate(raw)
+    assert len(parsed.gpus) > 10
+    assert tuple(GpuSpec(**x.model_dump()) for x in parsed.gpus) == g._bundled()

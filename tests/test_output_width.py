@@ -115,3 +115,36 @@ def test_other_commands_never_cut(args: list[str], columns: str | None) -> None:
     if doc.get("max_batch"):
         needles.append(f"{doc['max_batch']:,}")
     assert _whole(needles, out) == []
+
+
+def test_table_natural_width_equals_rich_measurement():
+    """layout measures a table's columns once; rich's own measurement (twice) must agree."""
+    from rich import box
+    from rich.console import Console
+    from rich.measure import Measurement
+    from rich.table import Table
+    from rich.text import Text
+
+    from kvplan.presentation.layout import _UNBOUNDED, natural_width
+
+    console = Console(width=80)
+    tables = []
+    for kwargs in (
+        {},
+        {"box": None},
+        {"show_edge": False, "padding": (0, 3)},
+        {"min_width": 200},
+        {"box": box.SIMPLE, "expand": True},
+    ):
+        t = Table(title="a title that is rather long for this table", **kwargs)
+        t.add_column("name")
+        t.add_column("value", justify="right", min_width=12)
+        t.add_column("notes", max_width=30)
+        t.add_column("empty")
+        t.add_row("meta-llama/Llama-3.1-8B-Instruct", "1,234", Text("x " * 40), "")
+        t.add_row("a", "5", "short", "")
+        tables.append(t)
+    tables.append(Table())  # no columns at all
+    options = console.options.update_width(_UNBOUNDED)
+    for t in tables:
+        assert natural_width(console, t) == Measurement.get(console, options, t).maximum

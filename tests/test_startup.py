@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -67,3 +68,30 @@ def test_json_answer_imports_neither_rich_nor_yaml():
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_answers_that_read_no_user_file_import_no_pydantic():
+    """pydantic validates user files only (a --gpu-file, a policy, a stale catalog.yaml);
+    size, fit, pick-g and roofline from the catalog answer without importing it."""
+    commands = [
+        ["size", "meta-llama/Llama-2-70b", "--json"],
+        ["fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--ctx", "32768"],
+        ["pick-g", "--gpu", "a100-80gb", "--ctx", "65536", "--batch", "32", "--json"],
+        ["roofline", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm", "--json"],
+    ]
+    for argv in commands:
+        probe = (
+            "import sys, io, contextlib\n"
+            "from kvplan.cli.app import main\n"
+            f"sys.argv = ['kvplan', *{argv!r}]\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main()\n    except SystemExit as exc:\n"
+            "        assert not exc.code, exc.code\n"
+            "print(','.join(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'yaml')))\n"
+        )
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        out = subprocess.run(
+            [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env
+        )
+        assert out.returncode == 0, (argv, out.stderr)
+        assert out.stdout.strip() == "", argv

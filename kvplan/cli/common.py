@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import typer
@@ -28,6 +27,7 @@ from kvplan.core.deployment import (
     setting_defaults,
     settings,
 )
+from kvplan.core.frozen import dataclass
 from kvplan.errors import KvplanError
 from kvplan.sources.deployment import exact_weights
 

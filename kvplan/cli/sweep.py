@@ -70,6 +70,9 @@ def sweep(
     decode_ms, ...). Combinations that are not a valid deployment are skipped, each
     named on stderr. parquet needs `pip install 'kvplan[parquet]'`.
     """
+    import gc
+
+    gc.enable()  # main() turns it off for start-up; a sweep can run for minutes
     from kvplan import api
     from kvplan.presentation.sweep_view import FORMATS, render_table, write
 

@@ -1,1 +1,2 @@
-"""Domain core: pure functions over pydantic models. No I/O, no printing."""
+"""Domain core: pure functions over immutable value classes (`kvplan.core.frozen`; no
+pydantic on the answer path, see docs/performance.md). No I/O, no printing."""

@@ -32,10 +32,9 @@ on the GPU (fitted on the "Estimated CUDA graph memory" lines of 0.19 training l
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from kvplan.core.deployment import Deployment, flag_name
 from kvplan.core.engines import ENGINES, Engine, EngineProfile, Platform
+from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import ModelSpec
 from kvplan.units import GiB
 
@@ -51,10 +50,8 @@ NON_TORCH_BYTES_SINGLE_GPU = int(0.25 * GiB)
 NON_TORCH_BYTES_MULTI_GPU = int(2.09 * GiB)
 
 
-class Budget(BaseModel):
+class Budget(Frozen):
     """Every term of the KV budget for one GPU, in bytes."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     engine: Engine
     engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.20"

@@ -18,12 +18,11 @@ from collections.abc import Callable
 from math import ceil
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from kvplan.core import kvcache
 from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment
 from kvplan.core.engines import Engine, divisors
+from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import LayerKind, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
 from kvplan.core.params import weight_bytes
@@ -35,18 +34,14 @@ SGLANG_MAMBA_FULL_MEMORY_RATIO = 0.9  # server_args mamba_full_memory_ratio defa
 COMMON_CONTEXTS = tuple(2**k for k in range(11, 21))  # 2k ... 1M
 
 
-class Replication(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class Replication(Frozen):
     factor: float  # copies of each KV head across the TP group
     wasted_fraction: float  # share of each GPU's KV pool holding copies
     non_wasting_tp: tuple[int, ...]  # TP sizes that would not replicate
 
 
-class Plan(BaseModel):
+class Plan(Frozen):
     """A deployment resolved to per-GPU numbers."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     deployment: Deployment
     stage: ModelSpec  # the layers on the heaviest pipeline stage
@@ -282,9 +277,7 @@ def max_batch(p: Plan, ctx: int) -> int:
     return p.budget.kv_budget // per_seq
 
 
-class CtxAnswer(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class CtxAnswer(Frozen):
     max_ctx: int  # 0 if not even one token fits
     capped_by_positions: bool  # memory would allow more than the model's max positions
     unbounded: bool  # per-sequence bytes stop growing (all layers windowed / no KV)
@@ -370,18 +363,14 @@ def contexts_up_to(limit: int | None) -> list[int]:
     return ctxs
 
 
-class ContextRow(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class ContextRow(Frozen):
     ctx: int
     kv_bytes_per_sequence: int
     max_batch: int
 
 
-class FitResult(BaseModel):
+class FitResult(Frozen):
     """The answer to `kvplan fit` in one of four modes."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     mode: str  # max_batch | max_ctx | check | table
     ctx: int | None = None

@@ -15,7 +15,7 @@ every command builds its options from it.
 
 from __future__ import annotations
 
-from dataclasses import MISSING, dataclass, field, fields, replace
+from dataclasses import MISSING, field, fields, replace
 from enum import Enum
 from typing import Any
 
@@ -29,6 +29,7 @@ from kvplan.core.engines import (
     SchedulerDefaults,
     profile_for,
 )
+from kvplan.core.frozen import dataclass
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.gpu import GpuSpec
 

@@ -12,13 +12,12 @@ from collections.abc import Callable, Sequence
 from math import ceil
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from kvplan.core import kvcache
+from kvplan.core import frozen, kvcache
 from kvplan.core.capacity import CtxAnswer, Plan, max_batch, max_ctx, plan
 from kvplan.core.deployment import Deployment
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.engines import TpError, divisors
+from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import Layer, LayerKind, MlaDims, ModelSpec, MoeDims
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.params import attention_params, llama_ffn_width, param_counts
@@ -39,11 +38,9 @@ SEARCH_PP = (1, 2, 4)
 SEARCH_LIMIT = 8  # changes shown
 
 
-class DesignChoices(BaseModel):
+class DesignChoices(Frozen):
     """What a design from flags assumed, each value with how it was chosen (stated in the
     output and the JSON so the numbers can be reproduced and challenged)."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     vocab: int
     vocab_rule: str
@@ -88,9 +85,7 @@ class DesignChoices(BaseModel):
         return out
 
 
-class GRow(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class GRow(Frozen):
     kv_heads: int | None  # None marks the MLA reference row (a latent, no KV heads)
     label: str  # MHA / GQA-8 / MQA / MLA
     kv_bytes_per_token: int  # whole model, one sequence
@@ -107,21 +102,17 @@ class GRow(BaseModel):
     invalid_reason: str | None = None  # the engine refuses this G at the chosen TP
     decode_ms: float | None = None  # roofline decode step at the requested (batch, ctx)
     decode_tokens_per_s: float | None = None
-    plan: Plan | None = Field(default=None, exclude=True)
+    plan: Plan | None = frozen.field(default=None, exclude=True)
 
 
-class Remedy(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class Remedy(Frozen):
     kind: str  # kv-fp8 | tp | batch-at-g1 | ctx-at-g1
     text: str
     value: int | None = None
 
 
-class DeploymentChange(BaseModel):
+class DeploymentChange(Frozen):
     """A deployment that fits a larger G than the asked one, verified by the same solver."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kv_heads: int  # the largest G this deployment fits (with the headroom)
     label: str
@@ -135,10 +126,8 @@ class DeploymentChange(BaseModel):
     kv_budget_bytes: int  # per GPU
 
 
-class GCurve(BaseModel):
+class GCurve(Frozen):
     """Largest batch the KV budget holds at each context, for one G (the chart's line)."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kv_heads: int | None
     label: str
@@ -173,9 +162,7 @@ def batch_curves(rows: Sequence[GRow], ctx: int) -> tuple[GCurve, ...]:
     )
 
 
-class PickG(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class PickG(Frozen):
     rows: tuple[GRow, ...]
     recommended_kv_heads: int | None
     reason: str

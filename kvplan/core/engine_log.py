@@ -20,19 +20,16 @@ from __future__ import annotations
 
 from math import ceil
 
-from pydantic import BaseModel, ConfigDict
-
 from kvplan.core import kvcache
 from kvplan.core.capacity import Plan, logged_kv_tokens, max_concurrency, max_ctx
 from kvplan.core.engines import Engine
+from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import LayerKind
 from kvplan.units import GiB
 
 
-class StartupCheck(BaseModel):
+class StartupCheck(Frozen):
     """Would the engine start with this max_model_len, and what length would it start at."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     engine: Engine
     max_model_len: int | None

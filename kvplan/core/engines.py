@@ -42,11 +42,11 @@ on the TRAINING split of tests/data/engine_logs.yaml + vllm_kv_logs.yaml only
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from math import ceil
 from typing import TYPE_CHECKING
 
+from kvplan.core.frozen import dataclass
 from kvplan.errors import KvplanError
 
 if TYPE_CHECKING:  # core.deployment imports this module

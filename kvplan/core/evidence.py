@@ -7,15 +7,18 @@ published evidence for the study's setting; kvplan never turns them into a predi
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict
+from kvplan.core.frozen import FieldError, Frozen
 
 Layout = Literal["mha", "gqa", "mqa", "mla"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+LAYOUTS = frozenset(get_args(Layout))
+
+
+class _Frozen(Frozen):
+    """Built from the bundled YAML's mappings: unknown keys and missing fields raise."""
 
 
 class StudyResult(_Frozen):
@@ -23,6 +26,12 @@ class StudyResult(_Frozen):
     label: str
     value: float
     note: str | None = None
+
+    def _check(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise FieldError(("layout",), f"Input should be one of {sorted(LAYOUTS)}")
+        if not isinstance(self.value, float):
+            raise FieldError(("value",), "Input should be a valid number")
 
 
 class Study(_Frozen):
@@ -33,6 +42,11 @@ class Study(_Frozen):
     metric: str
     results: tuple[StudyResult, ...] = ()
     read_in: str  # where the numbers were read (second-hand copies)
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        data["results"] = tuple(StudyResult.model_validate(r) for r in data.get("results", ()))
+        return data
 
     def layouts(self) -> set[str]:
         return {r.layout for r in self.results}
@@ -51,6 +65,16 @@ class Study(_Frozen):
 class EvidenceFile(_Frozen):
     schema_version: Literal[1]
     studies: tuple[Study, ...]
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if "studies" in data:
+            data["studies"] = tuple(Study.model_validate(s) for s in data["studies"])
+        return data
+
+    def _check(self) -> None:
+        if self.schema_version != 1:
+            raise FieldError(("schema_version",), "Input should be 1")
 
 
 def relevant(studies: tuple[Study, ...], layouts: set[str]) -> tuple[Study, ...]:

@@ -10,16 +10,13 @@ attention in Jamba, Qwen3-Next).
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from kvplan.core.frozen import FieldError, Frozen, enum_value, field
 
 # Defined beside the storage formats it refers to; re-exported for the readers.
 from kvplan.core.quant_groups import Quantization as Quantization
 from kvplan.core.vision import VisionEncoder
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
 
 class LayerKind(str, Enum):
@@ -89,22 +86,22 @@ class StatePart(Frozen):
     `dtype` None: the model's float dtype; "kv": whatever dtype the KV cache uses."""
 
     name: str
-    elements: int = Field(ge=0)
+    elements: int = field(ge=0)
     dtype: str | None = None
 
 
 class RecurrentDims(Frozen):
     """Dimensions of a recurrent / convolutional mixer (only the ones its kind uses)."""
 
-    d_inner: int = Field(default=0, ge=0)  # Mamba-1 / Mamba-2 inner width
-    d_state: int = Field(default=0, ge=0)
-    d_conv: int = Field(default=0, ge=0)  # conv kernel width (LFM2: L_cache)
-    dt_rank: int = Field(default=0, ge=0)  # Mamba-1
-    num_heads: int = Field(default=0, ge=0)  # Mamba-2 heads / GDN value heads
-    head_dim: int = Field(default=0, ge=0)  # Mamba-2 head dim / GDN value head dim
-    n_groups: int = Field(default=0, ge=0)  # Mamba-2 B/C groups
-    key_heads: int = Field(default=0, ge=0)  # GDN
-    key_head_dim: int = Field(default=0, ge=0)  # GDN
+    d_inner: int = field(default=0, ge=0)  # Mamba-1 / Mamba-2 inner width
+    d_state: int = field(default=0, ge=0)
+    d_conv: int = field(default=0, ge=0)  # conv kernel width (LFM2: L_cache)
+    dt_rank: int = field(default=0, ge=0)  # Mamba-1
+    num_heads: int = field(default=0, ge=0)  # Mamba-2 heads / GDN value heads
+    head_dim: int = field(default=0, ge=0)  # Mamba-2 head dim / GDN value head dim
+    n_groups: int = field(default=0, ge=0)  # Mamba-2 B/C groups
+    key_heads: int = field(default=0, ge=0)  # GDN
+    key_head_dim: int = field(default=0, ge=0)  # GDN
     conv_bias: bool = False
     proj_bias: bool = False
     inner_norms: bool = False  # Mamba-1 dt/B/C layernorms (Jamba)
@@ -119,67 +116,71 @@ class Layer(Frozen):
     DeciLM blocks) states its own."""
 
     kind: LayerKind
-    window: int | None = Field(default=None, gt=0)
+    window: int | None = field(default=None, gt=0)
     mixer: Mixer | None = None  # None: DEFAULT_MIXER[kind]
     moe: bool = False
     ffn: Ffn | None = None  # None: MOE if moe else DENSE
-    ffn_width: int | None = Field(default=None, gt=0)  # dense width when it differs per layer
-    query_heads: int | None = Field(default=None, gt=0)
-    kv_heads: int | None = Field(default=None, gt=0)
-    head_dim: int | None = Field(default=None, gt=0)
-    v_head_dim: int | None = Field(default=None, gt=0)
+    ffn_width: int | None = field(default=None, gt=0)  # dense width when it differs per layer
+    query_heads: int | None = field(default=None, gt=0)
+    kv_heads: int | None = field(default=None, gt=0)
+    head_dim: int | None = field(default=None, gt=0)
+    v_head_dim: int | None = field(default=None, gt=0)
     k_eq_v: bool = False  # no V projection: V = K (Gemma-4 attention_k_eq_v)
-    index_head_dim: int = Field(default=0, ge=0)  # DSA lightning-indexer key per token
-    index_heads: int = Field(default=0, ge=0)
-    encoder_tokens: int = Field(default=0, ge=0)  # cross-attention: encoder K/V per sequence
-    compress_ratio: int = Field(default=0, ge=0)  # DeepSeek-V4: one KV entry per r tokens
-    local_window: int | None = Field(default=None, gt=0)  # its sliding K/V window (FULL kind)
-    norms: int | None = Field(default=None, ge=0)  # None: ModelSpec.norms_per_layer
+    index_head_dim: int = field(default=0, ge=0)  # DSA lightning-indexer key per token
+    index_heads: int = field(default=0, ge=0)
+    encoder_tokens: int = field(default=0, ge=0)  # cross-attention: encoder K/V per sequence
+    compress_ratio: int = field(default=0, ge=0)  # DeepSeek-V4: one KV entry per r tokens
+    local_window: int | None = field(default=None, gt=0)  # its sliding K/V window (FULL kind)
+    norms: int | None = field(default=None, ge=0)  # None: ModelSpec.norms_per_layer
     recurrent: RecurrentDims | None = None
-    state_elements_override: int | None = Field(default=None, ge=0)  # legacy readers only
-    mixer_params: int = Field(default=0, ge=0)  # legacy: params of an opaque mixer
+    state_elements_override: int | None = field(default=None, ge=0)  # legacy readers only
+    mixer_params: int = field(default=0, ge=0)  # legacy: params of an opaque mixer
 
-    @model_validator(mode="before")
     @classmethod
-    def _fill_defaults(cls, data: object) -> object:
-        if isinstance(data, dict):
-            data = dict(data)
-            if "state_elements" in data:  # the pre-registry spelling
-                data["state_elements_override"] = data.pop("state_elements")
-            kind = data.get("kind")
-            if data.get("mixer") is None and kind is not None:
-                data["mixer"] = DEFAULT_MIXER[LayerKind(kind)]
-            ffn = data.get("ffn")
-            if ffn is None:
-                data["ffn"] = Ffn.MOE if data.get("moe") else Ffn.DENSE
-            else:
-                data["moe"] = Ffn(ffn) is Ffn.MOE
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if "state_elements" in data:  # the pre-registry spelling
+            data["state_elements_override"] = data.pop("state_elements")
+        kind = data.get("kind")
+        if kind is not None:
+            data["kind"] = kind = enum_value(LayerKind, kind, "kind")
+        mixer = data.get("mixer")
+        if mixer is None:
+            if kind is not None:
+                data["mixer"] = DEFAULT_MIXER[kind]
+        else:
+            data["mixer"] = enum_value(Mixer, mixer, "mixer")
+        ffn = data.get("ffn")
+        if ffn is None:
+            data["ffn"] = Ffn.MOE if data.get("moe") else Ffn.DENSE
+        else:
+            data["ffn"] = ffn = enum_value(Ffn, ffn, "ffn")
+            data["moe"] = ffn is Ffn.MOE
         return data
 
-    @model_validator(mode="after")
-    def _window_matches_kind(self) -> Layer:
+    def _check(self) -> None:
         windowed = self.kind in (LayerKind.SLIDING, LayerKind.CHUNKED)
         if windowed and self.window is None:
-            raise ValueError(f"{self.kind.value} layer needs a window")
+            raise FieldError((), f"{self.kind.value} layer needs a window")
         if not windowed and self.window is not None:
-            raise ValueError(f"{self.kind.value} layer cannot have a window")
+            raise FieldError((), f"{self.kind.value} layer cannot have a window")
         assert self.mixer is not None
         allowed = MIXER_KINDS.get(self.mixer, frozenset({LayerKind.NONE}))
         if self.kind not in allowed:
-            raise ValueError(f"a {self.mixer.value} layer cannot have cache kind {self.kind.value}")
+            raise FieldError(
+                (), f"a {self.mixer.value} layer cannot have cache kind {self.kind.value}"
+            )
         if (
             self.mixer in RECURRENT_MIXERS
             and self.recurrent is None
             and (self.state_elements_override is None)
         ):
-            raise ValueError(f"a {self.mixer.value} layer needs its recurrent dimensions")
+            raise FieldError((), f"a {self.mixer.value} layer needs its recurrent dimensions")
         if self.index_head_dim and self.mixer not in (Mixer.MLA_INDEXER, Mixer.COMPRESSED):
-            raise ValueError("only an MLA + indexer or a compressed layer has indexer keys")
+            raise FieldError((), "only an MLA + indexer or a compressed layer has indexer keys")
         if self.mixer is Mixer.COMPRESSED and (self.kind is LayerKind.FULL) != bool(
             self.compress_ratio
         ):
-            raise ValueError("a compressed layer grows (full) exactly when it has a ratio")
-        return self
+            raise FieldError((), "a compressed layer grows (full) exactly when it has a ratio")
 
     @property
     def mixer_kind(self) -> Mixer:
@@ -231,11 +232,11 @@ class Layer(Frozen):
 class MlaDims(Frozen):
     """Multi-head latent attention (DeepSeek-V2/V3): what is cached is the latent."""
 
-    kv_lora_rank: int = Field(gt=0)
-    qk_rope_head_dim: int = Field(ge=0)
-    qk_nope_head_dim: int = Field(gt=0)
-    v_head_dim: int = Field(gt=0)
-    q_lora_rank: int | None = Field(default=None, gt=0)
+    kv_lora_rank: int = field(gt=0)
+    qk_rope_head_dim: int = field(ge=0)
+    qk_nope_head_dim: int = field(gt=0)
+    v_head_dim: int = field(gt=0)
+    q_lora_rank: int | None = field(default=None, gt=0)
 
     @property
     def latent_dim(self) -> int:
@@ -244,21 +245,19 @@ class MlaDims(Frozen):
 
 
 class MoeDims(Frozen):
-    num_experts: int = Field(gt=0)
-    experts_per_token: int = Field(gt=0)
-    expert_intermediate: int = Field(gt=0)
-    shared_experts: int = Field(default=0, ge=0)
-    shared_intermediate: int = Field(default=0, ge=0)  # per shared expert
+    num_experts: int = field(gt=0)
+    experts_per_token: int = field(gt=0)
+    expert_intermediate: int = field(gt=0)
+    shared_experts: int = field(default=0, ge=0)
+    shared_intermediate: int = field(default=0, ge=0)  # per shared expert
     shared_expert_gate: bool = False  # Qwen2-MoE style sigmoid gate on the shared expert
     router_bias: bool = False
-    latent_size: int | None = Field(default=None, gt=0)  # LatentMoE: experts work in this width
-    dense_width: int = Field(default=0, ge=0)  # a dense MLP beside the experts (0: none)
+    latent_size: int | None = field(default=None, gt=0)  # LatentMoE: experts work in this width
+    dense_width: int = field(default=0, ge=0)  # a dense MLP beside the experts (0: none)
 
-    @model_validator(mode="after")
-    def _top_k(self) -> MoeDims:
+    def _check(self) -> None:
         if self.experts_per_token > self.num_experts:
-            raise ValueError("experts per token exceeds the number of experts")
-        return self
+            raise FieldError((), "experts per token exceeds the number of experts")
 
 
 class CompressedAttentionDims(Frozen):
@@ -266,12 +265,12 @@ class CompressedAttentionDims(Frozen):
     (q_a: hidden x q_lora, q_b: q_lora x H*d), one shared K=V projection hidden x d, grouped
     low-rank output (o_a: H*d/groups x groups*o_lora, o_b: groups*o_lora x hidden), sinks."""
 
-    head_dim: int = Field(gt=0)
-    q_lora_rank: int = Field(gt=0)
-    o_lora_rank: int = Field(gt=0)
-    o_groups: int = Field(gt=0)
-    index_heads: int = Field(default=0, ge=0)
-    index_head_dim: int = Field(default=0, ge=0)
+    head_dim: int = field(gt=0)
+    q_lora_rank: int = field(gt=0)
+    o_lora_rank: int = field(gt=0)
+    o_groups: int = field(gt=0)
+    index_heads: int = field(default=0, ge=0)
+    index_head_dim: int = field(default=0, ge=0)
 
 
 class ModelSpec(Frozen):
@@ -279,61 +278,68 @@ class ModelSpec(Frozen):
 
     name: str
     family: str  # the config's model_type (or 'llama' for Meta params.json)
-    layers: tuple[Layer, ...] = Field(min_length=1)
-    hidden_size: int = Field(gt=0)
-    query_heads: int = Field(gt=0)
-    kv_heads: int = Field(gt=0)
-    head_dim: int = Field(gt=0)  # Q/K head size
-    v_head_dim: int = Field(gt=0)  # V head size (differs from head_dim in some models)
+    layers: tuple[Layer, ...] = field(min_length=1)
+    hidden_size: int = field(gt=0)
+    query_heads: int = field(gt=0)
+    kv_heads: int = field(gt=0)
+    head_dim: int = field(gt=0)  # Q/K head size
+    v_head_dim: int = field(gt=0)  # V head size (differs from head_dim in some models)
     mla: MlaDims | None = None
     compressed: CompressedAttentionDims | None = None  # DeepSeek-V4 attention
-    hyper_connections: int = Field(default=0, ge=0)  # hc_mult: residual streams per layer
-    intermediate_size: int = Field(default=0, ge=0)  # dense MLP width
+    hyper_connections: int = field(default=0, ge=0)  # hc_mult: residual streams per layer
+    intermediate_size: int = field(default=0, ge=0)  # dense MLP width
     gated_mlp: bool = True  # SwiGLU/GeGLU: 3 matrices; plain GELU MLP: 2
     moe: MoeDims | None = None
-    vocab_size: int = Field(gt=0)
+    vocab_size: int = field(gt=0)
     tie_embeddings: bool = False
-    learned_positions: int = Field(default=0, ge=0)  # GPT-2/OPT style position table
+    learned_positions: int = field(default=0, ge=0)  # GPT-2/OPT style position table
     qkv_bias: bool = False
     o_bias: bool = False
     mlp_bias: bool = False
     norm_bias: bool = False  # LayerNorm (weight+bias) vs RMSNorm (weight only)
-    norms_per_layer: int = Field(default=2, ge=0)
+    norms_per_layer: int = field(default=2, ge=0)
     qk_norm: bool = False  # per-head RMSNorm on Q and K (Qwen3, OLMo 2 style)
     qk_norm_full_width: bool = False  # OLMo 2: the norm spans all heads' Q and K, not one head
     attention_sinks: bool = False  # gpt-oss: one learned sink logit per query head
     attn_output_gate: bool = False  # Qwen3.5 / Qwen3-Next: q_proj also emits a sigmoid gate
     embedding_norm: bool = False  # BLOOM: a LayerNorm right after the word embeddings
     parallel_attn_mlp: bool = False  # Falcon/NeoX/Cohere parallel blocks (informational)
-    max_position_embeddings: int | None = Field(default=None, gt=0)
+    max_position_embeddings: int | None = field(default=None, gt=0)
     checkpoint_dtype: str = "bf16"
     quantization: Quantization | None = None
     vision: VisionEncoder | None = None  # multimodal checkpoints: the image encoder (weights)
     assumptions: tuple[str, ...] = ()
     source: str = ""
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ModelSpec:
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        for name in ("layers", "assumptions"):  # a reader's list, stored as the tuple it is
+            if isinstance(data.get(name), list):
+                data[name] = tuple(data[name])
+        return data
+
+    def _check(self) -> None:
         if self.kv_heads > self.query_heads:
-            raise ValueError(f"KV heads ({self.kv_heads}) exceed query heads ({self.query_heads})")
+            raise FieldError(
+                (), f"KV heads ({self.kv_heads}) exceed query heads ({self.query_heads})"
+            )
         if self.query_heads % self.kv_heads:
-            raise ValueError(
-                f"KV heads ({self.kv_heads}) do not divide query heads ({self.query_heads})"
+            raise FieldError(
+                (), f"KV heads ({self.kv_heads}) do not divide query heads ({self.query_heads})"
             )
         for i, layer in enumerate(self.layers):
             h = layer.query_heads or self.query_heads
             g = layer.kv_heads or self.kv_heads
             own = layer.kv_heads is not None or layer.query_heads is not None
             if own and (g > h or h % g):
-                raise ValueError(f"layer {i}: KV heads ({g}) do not divide query heads ({h})")
+                raise FieldError((), f"layer {i}: KV heads ({g}) do not divide query heads ({h})")
         mla_layers = any(layer.kind is LayerKind.MLA for layer in self.layers)
         if mla_layers and self.mla is None:
-            raise ValueError("MLA layers need MLA dimensions")
+            raise FieldError((), "MLA layers need MLA dimensions")
         if any(x.mixer is Mixer.COMPRESSED for x in self.layers) and self.compressed is None:
-            raise ValueError("compressed layers need their attention dimensions")
+            raise FieldError((), "compressed layers need their attention dimensions")
         if any(layer.moe for layer in self.layers) and self.moe is None:
-            raise ValueError("MoE layers need MoE dimensions")
-        return self
+            raise FieldError((), "MoE layers need MoE dimensions")
 
     # ---- derived facts -------------------------------------------------------------
     @property
@@ -388,6 +394,4 @@ class ModelSpec(Frozen):
             layer.model_copy(update={"kv_heads": None}) if layer.is_attention else layer
             for layer in self.layers
         )
-        data = self.model_dump(exclude={"layers"})
-        data.update(kv_heads=kv_heads, name=f"{self.name} (G={kv_heads})")
-        return ModelSpec.model_validate({**data, "layers": layers})
+        return self.replace(layers=layers, kv_heads=kv_heads, name=f"{self.name} (G={kv_heads})")

@@ -8,38 +8,51 @@ engines such as vLLM multiply by their utilization knob.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from kvplan.core.frozen import Frozen, field
 
 Vendor = Literal["nvidia", "amd", "intel", "google", "apple", "other"]
 FlopDtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4"]
 
 
-class GpuSpec(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+GPU_NAME_PATTERN = r"^[a-z0-9][a-z0-9.\-]*$"
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+
+class GpuSpec(Frozen):
+    """One GPU. A --gpu-file is validated by the pydantic schema of the same fields
+    (`kvplan.sources.gpus.gpu_file_model`) before it becomes one of these."""
+
+    name: str = field(pattern=GPU_NAME_PATTERN)
     display_name: str
     vendor: Vendor
     aliases: tuple[str, ...] = ()
-    memory_marketed_gb: float = Field(gt=0)
-    memory_bytes: int = Field(gt=0)
+    memory_marketed_gb: float = field(gt=0)
+    memory_bytes: int = field(gt=0)
     memory_basis: str
     # The memory technology as the vendor's datasheet names it (the `source`): "HBM3e",
     # "GDDR6", "unified LPDDR5". Decides the label of the bandwidth column.
     memory_type: str | None = None
-    cuda_memory_bytes: int | None = Field(default=None, gt=0)
-    memory_bandwidth: float = Field(gt=0)
-    flops: dict[FlopDtype, float] = Field(default_factory=dict)
+    cuda_memory_bytes: int | None = field(default=None, gt=0)
+    memory_bandwidth: float = field(gt=0)
+    flops: dict[FlopDtype, float] = field(default_factory=dict)
     interconnect: str | None = None
-    interconnect_bandwidth: float | None = Field(default=None, gt=0)
+    interconnect_bandwidth: float | None = field(default=None, gt=0)
     # GPUs one node joins with its intra-node link (an HGX/DGX or OAM baseboard's NVLink /
     # Infinity Fabric domain, a bridge's 2 or 4); None where GPUs only meet over PCIe
-    node_gpus: int | None = Field(default=None, gt=0, le=1024)
-    tdp_watts: float | None = Field(default=None, gt=0)
-    source: str = Field(min_length=1)
+    node_gpus: int | None = field(default=None, gt=0, le=1024)
+    tdp_watts: float | None = field(default=None, gt=0)
+    source: str = field(min_length=1)
     notes: str | None = None
+
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        flops = data.get("flops")
+        if isinstance(flops, dict):  # FLOP/s are floats (a YAML integer too, as pydantic)
+            data["flops"] = {k: float(v) if type(v) is int else v for k, v in flops.items()}
+        if isinstance(data.get("aliases"), list):
+            data["aliases"] = tuple(data["aliases"])
+        return data
 
     @property
     def memory_family(self) -> str:
@@ -54,10 +67,3 @@ class GpuSpec(BaseModel):
     def usable_memory_bytes(self) -> int:
         """Total memory as the CUDA runtime sees it (what engine fractions apply to)."""
         return self.cuda_memory_bytes or self.memory_bytes
-
-
-class GpuCatalogFile(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
-
-    schema_version: Literal[1]
-    gpus: tuple[GpuSpec, ...]

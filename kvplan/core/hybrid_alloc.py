@@ -27,11 +27,11 @@ layers), gpt-oss-20b TP 2 (tests/test_engine_model.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from math import ceil
 
 from kvplan.core import kvcache
 from kvplan.core.dtypes import DTYPE_BYTES
+from kvplan.core.frozen import dataclass
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 
 KERNEL_ALIGNMENT = 16

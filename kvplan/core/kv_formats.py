@@ -25,8 +25,9 @@ refuses them elsewhere (fail closed).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
+
+from kvplan.core.frozen import dataclass
 
 DS_MLA_LATENT = 576  # kv_lora_rank 512 + qk_rope_head_dim 64
 PER_TOKEN_HEAD_DIMS = (32, 48, 64, 80, 96, 112, 128, 160, 192, 256, 512)

@@ -20,19 +20,16 @@ from fractions import Fraction
 from math import ceil
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from kvplan.core import mixers
 from kvplan.core.dtypes import DTYPE_BYTES
+from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import Layer, LayerKind, Mixer, ModelSpec, StatePart
 
 STATE_DTYPE_FALLBACK = "bf16"
 
 
-class LayerGroup(BaseModel):
+class LayerGroup(Frozen):
     """Layers that cache the same way; the rows of the hand-checkable formula."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kind: LayerKind
     window: int | None

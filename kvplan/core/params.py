@@ -17,19 +17,16 @@ from functools import lru_cache
 from math import ceil
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict
-
 from kvplan.core import mixers
 from kvplan.core.dtypes import DTYPE_BYTES
+from kvplan.core.frozen import Frozen, field
 from kvplan.core.geometry import Ffn, Layer, Mixer, ModelSpec
 from kvplan.core.kvcache import layer_counts
 from kvplan.core.quant_groups import Group, Quantization
 
 
-class ParamCounts(BaseModel):
+class ParamCounts(Frozen):
     """Parameters by role; `linear` roles are what weight quantization applies to."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     embedding: int  # input embedding + LM head + learned positions
     attention: int  # attention / MLA projections (weights + biases) and mixers of no-KV layers
@@ -145,17 +142,17 @@ def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts
     )
 
 
-class WeightBytes(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class WeightBytes(Frozen):
     total: int
     linear_dtype: str  # dtype of the decoder's (main) quantized linear layers
     other_dtype: str  # embeddings, norms, routers, biases and unquantized groups
     experts: int  # bytes of all routed experts (for MoE traffic models)
     non_expert: int  # the decoder's other weights (streamed every decode step)
     vision: int = 0  # image encoder + projector: loaded, never read by a text decode step
-    groups: dict[str, int] = {}  # bytes per group (embedding, attention, experts, ..., other)
-    formats: dict[str, str] = {}  # group -> the format(s) it is stored in
+    groups: dict[str, int] = field(
+        default_factory=dict
+    )  # bytes per group (embedding, attention, experts, ..., other)
+    formats: dict[str, str] = field(default_factory=dict)  # group -> the format(s) it is stored in
     notes: tuple[str, ...] = ()
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, computed_field
-
 from kvplan.core.capacity import Plan, max_batch, max_ctx, plan, weights_shortfall
 from kvplan.core.deployment import Deployment
 from kvplan.core.engine_log import resolve_max_model_len, startup_check
+from kvplan.core.frozen import Frozen, field
 from kvplan.core.geometry import AttentionLayout, ModelSpec
 from kvplan.errors import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_OK, KvplanError
 from kvplan.units import fmt_gib
@@ -30,11 +29,7 @@ Unit = Literal["bytes", "%", "sequences", "tokens", "ms", "tokens/s", "kv_heads"
 DecodeFn = Callable[..., Any]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
-
-
-class Headroom(_Frozen):
+class Headroom(Frozen):
     """`min_headroom`: bytes left in the KV budget, or a percent of the KV budget."""
 
     text: str  # as written, e.g. "4GiB" or "10%"
@@ -42,7 +37,7 @@ class Headroom(_Frozen):
     percent: float | None = None
 
 
-class KvHeadsRule(_Frozen):
+class KvHeadsRule(Frozen):
     """Constraints on the model's KV heads. MLA caches one latent per token shared by all
     heads, so it counts as G = 1 here."""
 
@@ -51,7 +46,7 @@ class KvHeadsRule(_Frozen):
     layouts: tuple[AttentionLayout, ...] = ()
 
 
-class Requirements(_Frozen):
+class Requirements(Frozen):
     min_headroom: Headroom | None = None
     min_batch: int | None = None
     min_ctx: int | None = None
@@ -61,10 +56,8 @@ class Requirements(_Frozen):
     kv_heads: KvHeadsRule | None = None
 
 
-class Target(BaseModel):
+class Target(Frozen):
     """One serving target, resolved: the deployment, its operating point, what to check."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
 
     name: str
     model: str  # the model's display name
@@ -73,7 +66,9 @@ class Target(BaseModel):
     batch: int | None = None
     requirements: Requirements = Requirements()
     line: int | None = None  # where the target starts in its policy file
-    lines: dict[str, int] = {}  # "tp", "requirements.min_batch", ... -> line
+    lines: dict[str, int] = field(
+        default_factory=dict
+    )  # "tp", "requirements.min_batch", ... -> line
 
     def line_of(self, key: str) -> int | None:
         """The line of a key, else of its nearest enclosing key, else of the target."""
@@ -84,7 +79,9 @@ class Target(BaseModel):
         return self.line
 
 
-class CheckResult(_Frozen):
+class CheckResult(Frozen):
+    _computed = ("passed",)
+
     target: str
     requirement: str  # fits, min_headroom, min_batch, min_ctx, max_decode_ms, kv_heads.max ...
     status: Status
@@ -96,13 +93,14 @@ class CheckResult(_Frozen):
     message: str
     line: int | None = None
 
-    @computed_field  # type: ignore[prop-decorator]
     @property
     def passed(self) -> bool:
         return self.status == "pass"
 
 
-class TargetReport(_Frozen):
+class TargetReport(Frozen):
+    _computed = ("status",)
+
     target: str
     model: str
     gpu: str
@@ -118,26 +116,26 @@ class TargetReport(_Frozen):
     results: tuple[CheckResult, ...]
     warnings: tuple[str, ...] = ()
 
-    @computed_field  # type: ignore[prop-decorator]
     @property
     def status(self) -> Status:
         statuses = {r.status for r in self.results}
         return "error" if "error" in statuses else "fail" if "fail" in statuses else "pass"
 
 
-class PolicyReport(_Frozen):
+class PolicyReport(Frozen):
     file: str  # the policy path as given
     targets: tuple[TargetReport, ...]
 
 
-class Summary(_Frozen):
+class Summary(Frozen):
+    _computed = ("exit_code",)
+
     passed: int
     failed: int
     errors: int  # could not be evaluated
     warnings: int
     strict: bool = False  # warnings count as failures
 
-    @computed_field  # type: ignore[prop-decorator]
     @property
     def exit_code(self) -> int:
         if self.errors:
@@ -636,7 +634,7 @@ def _latency_rows(
 
 
 # ---- baseline: what changed against a stored result -------------------------------------
-class BaselineChange(_Frozen):
+class BaselineChange(Frozen):
     """One requirement whose measured value or status differs from a stored `--format json`
     result (e.g. `kvplan check --format json > main.json` on the main branch)."""
 

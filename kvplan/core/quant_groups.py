@@ -31,11 +31,7 @@ from enum import Enum
 from functools import lru_cache
 from math import ceil
 
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+from kvplan.core.frozen import Frozen, field
 
 
 class Group(str, Enum):
@@ -50,17 +46,17 @@ class Group(str, Enum):
     ROUTER = "router"
 
 
-class WeightFormat(_Frozen):
+class WeightFormat(Frozen):
     """The stored layout of one quantized matrix (see the module docstring for the formula)."""
 
     name: str
-    bits: int = Field(gt=0, le=32)
+    bits: int = field(gt=0, le=32)
     group_size: int = 0  # > 0: one scale per `group_size` inputs; 0: per channel; -1: per tensor
     block: tuple[int, int] | None = None  # 2-D scale blocks (out, in), e.g. fp8 [128, 128]
-    scale_bits: int = Field(default=0, ge=0)
-    zero_bits: int = Field(default=0, ge=0)
-    matrix_bytes: int = Field(default=0, ge=0)  # per matrix: global scales, stored shapes
-    input_bytes: int = Field(default=0, ge=0)  # per input feature: GPTQ's g_idx (int32)
+    scale_bits: int = field(default=0, ge=0)
+    zero_bits: int = field(default=0, ge=0)
+    matrix_bytes: int = field(default=0, ge=0)  # per matrix: global scales, stored shapes
+    input_bytes: int = field(default=0, ge=0)  # per input feature: GPTQ's g_idx (int32)
     dtype: str = "int4"  # the kvplan dtype name its values use in compute (roofline)
 
     def bytes(self, out: int, inp: int) -> int:
@@ -169,14 +165,14 @@ def int_group(
     )
 
 
-class Scheme(_Frozen):
+class Scheme(Frozen):
     """One rule: the matrices it targets, and the format they are stored in."""
 
     targets: tuple[str, ...] = ("Linear",)  # "Linear": every quantizable matrix; else names
     format: WeightFormat
 
 
-class Quantization(_Frozen):
+class Quantization(Frozen):
     """What a checkpoint's `quantization_config` says about each weight group.
 
     A matrix is stored in the format of the first scheme that targets it, unless it is one of

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from kvplan.core.capacity import FitResult, Plan, Replication, solve_fit, weights_shortfall
 from kvplan.core.deployment import Deployment
 from kvplan.core.design import (
@@ -32,14 +30,13 @@ from kvplan.core.engine_log import (
 )
 from kvplan.core.engines import launch_line
 from kvplan.core.evidence import Study, relevant
+from kvplan.core.frozen import Frozen, field
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.errors import KvplanError
 
 
-class _Report(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
-
+class _Report(Frozen):
     def to_json(self) -> dict[str, Any]:
         """The command's `--json` object without the envelope keys."""
         return self.model_dump(mode="json")
@@ -186,7 +183,7 @@ class FitReport(FitResult, DeploymentSummary, ModelRef):
     auto_max_model_len: int | None = None  # what --max-model-len auto would pick
     # the engine's own command for this deployment (at a max_model_len that starts)
     launch_command: str | None = None
-    plan: Plan = Field(exclude=True)
+    plan: Plan = field(exclude=True)
 
     @property
     def answered_fits(self) -> bool:
@@ -232,9 +229,9 @@ def fit_report(
             f"max_num_seqs = {seqs:,} at once (--max-num-seqs)"
         )
     return FitReport(
-        **model.model_dump(),
+        **model.shallow_dump(),
         **deployment_summary(p),
-        **result.model_dump(exclude={"kv_budget_bytes", "warnings"}),
+        **result.shallow_dump(exclude={"kv_budget_bytes", "warnings"}),
         warnings=tuple(warnings),
         reason=None if p.weights_fit else weights_shortfall(p),
         latency=operating_point(p, *point) if point else None,
@@ -318,7 +315,7 @@ def pick_g_report(
         search_gpus=search_gpus,
     )
     return PickGReport(
-        **model.model_dump(),
+        **model.shallow_dump(),
         **{k: getattr(result, k) for k in PickG.model_fields if k != "rows"},
         rows=_with_latency(result, ctx=ctx, batch=batch),
         header=header,

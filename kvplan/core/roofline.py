@@ -38,17 +38,15 @@ when, on how many rows, and with what held-out error); the rest carry their sour
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from math import ceil, inf
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from kvplan.core import capacity, kvcache
+from kvplan.core import capacity, frozen, kvcache
 from kvplan.core.budget import ffn_width
 from kvplan.core.capacity import Plan
 from kvplan.core.design import label_for
 from kvplan.core.dtypes import DTYPE_BYTES
+from kvplan.core.frozen import Frozen, dataclass
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.params import param_counts, weight_bytes
@@ -146,7 +144,7 @@ SERVING_ENGINES = ("vllm", "sglang", "trtllm")
 LinkKind = Literal["nvlink", "xgmi", "pcie"]
 
 
-class Efficiency(BaseModel):
+class Efficiency(Frozen):
     """Achieved fractions of the rated figures, and fixed costs (seconds).
 
     bandwidth: weight streaming / rated bandwidth; kv_bandwidth: KV streaming relative to
@@ -166,24 +164,22 @@ class Efficiency(BaseModel):
     batch of B sequences of ctx tokens streams its KV (1 + ctx / (B x scale)) times slower,
     since one long sequence splits over too few thread blocks to keep every SM streaming."""
 
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
-
-    bandwidth: float = Field(default=DEFAULT_BW_EFFICIENCY, gt=0, le=1)
-    compute: float = Field(default=DEFAULT_COMPUTE_EFFICIENCY, gt=0, le=1)
-    interconnect: float = Field(default=DEFAULT_LINK_EFFICIENCY, gt=0, le=1)
-    allreduce_latency_s: float = Field(default=DEFAULT_ALLREDUCE_LATENCY_S, ge=0)
-    step_overhead_s: float = Field(default=DEFAULT_STEP_OVERHEAD_S, ge=0)
-    quantized_stream: float = Field(default=QUANTIZED_STREAM_FACTOR, gt=0, le=1)
-    kv_bandwidth: float = Field(default=FITTED["kv_bandwidth"], gt=0, le=1)
-    layer_overhead_s: float = Field(default=FITTED["nvidia.layer_overhead_s"], ge=0)
-    moe_layer_overhead_s: float = Field(default=FITTED["nvidia.moe_layer_overhead_s"], ge=0)
-    prefill_compute: float = Field(default=FITTED["nvidia.prefill_compute"], gt=0, le=1)
-    layer_floor_s: float = Field(default=FITTED["nvidia.layer_floor_s"], ge=0)
-    allreduce_hop_latency_s: float = Field(default=FITTED["allreduce_hop_latency_s"], ge=0)
-    prefill_overhead_s: float = Field(default=FITTED["prefill_overhead_s"], ge=0)
-    mla_layer_overhead_s: float = Field(default=FITTED["mla_layer_overhead_s"], ge=0)
-    kv_context_scale: float = Field(default=FITTED["kv_context_scale"], ge=0)
-    mla_prefill_compute: float = Field(default=FITTED["mla_prefill_compute"], ge=0, le=1)
+    bandwidth: float = frozen.field(default=DEFAULT_BW_EFFICIENCY, gt=0, le=1)
+    compute: float = frozen.field(default=DEFAULT_COMPUTE_EFFICIENCY, gt=0, le=1)
+    interconnect: float = frozen.field(default=DEFAULT_LINK_EFFICIENCY, gt=0, le=1)
+    allreduce_latency_s: float = frozen.field(default=DEFAULT_ALLREDUCE_LATENCY_S, ge=0)
+    step_overhead_s: float = frozen.field(default=DEFAULT_STEP_OVERHEAD_S, ge=0)
+    quantized_stream: float = frozen.field(default=QUANTIZED_STREAM_FACTOR, gt=0, le=1)
+    kv_bandwidth: float = frozen.field(default=FITTED["kv_bandwidth"], gt=0, le=1)
+    layer_overhead_s: float = frozen.field(default=FITTED["nvidia.layer_overhead_s"], ge=0)
+    moe_layer_overhead_s: float = frozen.field(default=FITTED["nvidia.moe_layer_overhead_s"], ge=0)
+    prefill_compute: float = frozen.field(default=FITTED["nvidia.prefill_compute"], gt=0, le=1)
+    layer_floor_s: float = frozen.field(default=FITTED["nvidia.layer_floor_s"], ge=0)
+    allreduce_hop_latency_s: float = frozen.field(default=FITTED["allreduce_hop_latency_s"], ge=0)
+    prefill_overhead_s: float = frozen.field(default=FITTED["prefill_overhead_s"], ge=0)
+    mla_layer_overhead_s: float = frozen.field(default=FITTED["mla_layer_overhead_s"], ge=0)
+    kv_context_scale: float = frozen.field(default=FITTED["kv_context_scale"], ge=0)
+    mla_prefill_compute: float = frozen.field(default=FITTED["mla_prefill_compute"], ge=0, le=1)
 
 
 def platform_of(gpu: GpuSpec) -> tuple[Platform, str | None]:
@@ -299,10 +295,8 @@ def efficiency(
     return base.model_copy(update=update)
 
 
-class DecodeEstimate(BaseModel):
+class DecodeEstimate(Frozen):
     """One decode step (and the prefill) at (batch, ctx); every field in SI units."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     batch: int
     ctx: int
@@ -785,7 +779,7 @@ def decode_terms(plan: Plan, ctx: int) -> _Terms:
 
 
 # ---- serving: continuous batching with chunked prefill -------------------------------------
-class ServingEstimate(BaseModel):
+class ServingEstimate(Frozen):
     """Expected time per output token (TPOT) of a serving benchmark at fixed concurrency.
 
     Each of the C running requests emits one token per step and lasts O steps, so on average
@@ -794,8 +788,6 @@ class ServingEstimate(BaseModel):
       tpot = pure decode step(C, I + O/2) + prefill share
       prefill share = prefill FLOPs of C * I / O tokens / (peak * e_prefill) + their all-reduce
                       transfers (the weights are already streamed for the decodes)."""
-
-    model_config = ConfigDict(frozen=True)
 
     concurrency: int
     input_tokens: int
@@ -875,10 +867,8 @@ def sweep_batches(*limits: int | None, cap: int = 1 << 16) -> list[int]:
 
 
 # ---- G variants, for `kvplan roofline` ----------------------------------------------------
-class GSweep(BaseModel):
+class GSweep(Frozen):
     """Step time against batch for one number of KV heads."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     kv_heads: int
     label: str
@@ -888,9 +878,7 @@ class GSweep(BaseModel):
     points: tuple[DecodeEstimate, ...]
 
 
-class RooflineReport(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True)
-
+class RooflineReport(Frozen):
     model: str
     estimate: DecodeEstimate
     max_batch: int | None  # of the model as given, at ctx

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
-
 from kvplan.core import kvcache
+from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import LayerKind, Mixer, ModelSpec
 from kvplan.core.params import ParamCounts, param_counts, weight_bytes
 
 
-class Variant(BaseModel):
+class Variant(Frozen):
     """The same model at another G (MHA: G = H, MQA: G = 1)."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     label: str
     kv_heads: int
@@ -21,19 +18,15 @@ class Variant(BaseModel):
     ratio_to_actual: float  # KV bytes relative to the model as published
 
 
-class WeightGroup(BaseModel):
+class WeightGroup(Frozen):
     """One weight group's bytes and the format(s) it is stored in."""
-
-    model_config = ConfigDict(defer_build=True, frozen=True)
 
     group: str  # embedding, lm_head, attention, dense_mlp, experts, shared_experts, router, other
     bytes: int
     format: str  # e.g. "mxfp4", "int4 g32", "bf16"; "other": biases, norms, the rest
 
 
-class SizeReport(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
-
+class SizeReport(Frozen):
     spec: ModelSpec
     ctx: int
     batch: int

@@ -21,27 +21,23 @@ transformers 5.24 builds (tests/test_vision.py).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from kvplan.core.frozen import Frozen, field
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
-
-
-class VitStack(_Frozen):
+class VitStack(Frozen):
     """`layers` identical encoder blocks."""
 
-    layers: int = Field(ge=0)
-    hidden: int = Field(gt=0)
-    intermediate: int = Field(gt=0)
+    layers: int = field(ge=0)
+    hidden: int = field(gt=0)
+    intermediate: int = field(gt=0)
     gated_mlp: bool = False
     qkv_bias: bool = True
     o_bias: bool = True
     mlp_bias: bool = True
-    norms: int = Field(default=2, ge=0)  # per block
+    norms: int = field(default=2, ge=0)  # per block
     norm_bias: bool = True  # LayerNorm (weight + bias) vs RMSNorm (weight only)
-    qk_norm_dim: int = Field(default=0, ge=0)  # per-head q and k norms (Gemma 4)
-    gates: int = Field(default=0, ge=0)  # learned scalars per block
+    qk_norm_dim: int = field(default=0, ge=0)  # per-head q and k norms (Gemma 4)
+    gates: int = field(default=0, ge=0)  # learned scalars per block
 
     def block_params(self) -> int:
         h, i = self.hidden, self.intermediate
@@ -55,22 +51,22 @@ class VitStack(_Frozen):
         return self.layers * self.block_params()
 
 
-class Linear(_Frozen):
-    inputs: int = Field(gt=0)
-    outputs: int = Field(gt=0)
+class Linear(Frozen):
+    inputs: int = field(gt=0)
+    outputs: int = field(gt=0)
     bias: bool = False
 
     def params(self) -> int:
         return self.inputs * self.outputs + (self.outputs if self.bias else 0)
 
 
-class VisionEncoder(_Frozen):
+class VisionEncoder(Frozen):
     """A multimodal checkpoint's image encoder and projector (parameter counts only)."""
 
     family: str  # the multimodal wrapper's model_type (gemma3, qwen3_vl, llama4, ...)
     stacks: tuple[VitStack, ...] = ()
-    embeddings: int = Field(default=0, ge=0)  # patch embedding, positions, class/tile tokens
-    norms: int = Field(default=0, ge=0)  # norms outside the blocks (pre/post, projector)
+    embeddings: int = field(default=0, ge=0)  # patch embedding, positions, class/tile tokens
+    norms: int = field(default=0, ge=0)  # norms outside the blocks (pre/post, projector)
     linears: tuple[Linear, ...] = ()  # adapters, mergers and the projector
     counted: bool = True  # False: a vision_config kvplan has no reader for (not counted)
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from math import log10
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict
-
 from kvplan.core.capacity import Plan
+from kvplan.core.frozen import Frozen
 from kvplan.core.roofline import (
     FITTED_PROVENANCE,
     DecodeEstimate,
@@ -33,11 +32,9 @@ TFLOP = 1e12
 MS = 1e3  # seconds -> milliseconds
 
 
-class RooflineResult(BaseModel):
+class RooflineResult(Frozen):
     """Everything `kvplan roofline` shows: the one typed result the rich view and the JSON
     object both render (no merging of dicts in the CLI)."""
-
-    model_config = ConfigDict(frozen=True)
 
     report: RooflineReport
     plan: Plan

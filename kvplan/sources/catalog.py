@@ -21,37 +21,78 @@ import json
 import zlib
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
+from kvplan.core.frozen import Frozen, field
 from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.data import configs_dir, load_yaml_file
 from kvplan.sources.parse import parse_config_text
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
-class CatalogEntry(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
+ENTRY_PATTERN = r"^[\w.\-]+/[\w.\-]+$"
 
-    repo_id: str = Field(pattern=r"^[\w.\-]+/[\w.\-]+$")
+
+class CatalogEntry(Frozen):
+    """One catalog entry (checked by the pydantic schema `catalog_schema` when read from
+    catalog.yaml; taken as compiled from catalog.index)."""
+
+    repo_id: str = field(pattern=ENTRY_PATTERN)
     file: str
     format: Literal["hf", "meta"] = "hf"
-    source: str = Field(min_length=1)
+    source: str = field(min_length=1)
     aliases: tuple[str, ...] = ()
-    published_params: int | None = Field(default=None, gt=0)
-    published_active_params: int | None = Field(default=None, gt=0)
+    published_params: int | None = field(default=None, gt=0)
+    published_active_params: int | None = field(default=None, gt=0)
     params_source: str | None = None
     notes: str | None = None
     revision: str | None = None  # which published revision of the config the file is
     verified: str | None = None  # against what, and when, the file was last re-checked
 
 
-class CatalogFile(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, extra="forbid")
-
+class CatalogFile(Frozen):
     schema_version: Literal[1]
     models: tuple[CatalogEntry, ...]
+
+
+@cache
+def catalog_schema() -> type[BaseModel]:
+    """The pydantic schema of catalog.yaml (built only when the YAML itself is read)."""
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class CatalogEntrySchema(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="forbid")
+
+        repo_id: str = Field(pattern=ENTRY_PATTERN)
+        file: str
+        format: Literal["hf", "meta"] = "hf"
+        source: str = Field(min_length=1)
+        aliases: tuple[str, ...] = ()
+        published_params: int | None = Field(default=None, gt=0)
+        published_active_params: int | None = Field(default=None, gt=0)
+        params_source: str | None = None
+        notes: str | None = None
+        revision: str | None = None
+        verified: str | None = None
+
+    class CatalogFileSchema(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="forbid")
+
+        schema_version: Literal[1]
+        models: tuple[CatalogEntrySchema, ...]
+
+    return CatalogFileSchema
+
+
+def validate_catalog(raw: Any) -> CatalogFile:
+    """catalog.yaml's content, validated by the schema (raises pydantic's ValidationError)."""
+    parsed: Any = catalog_schema().model_validate(raw)
+    return CatalogFile(
+        schema_version=parsed.schema_version,
+        models=tuple(CatalogEntry(**m.model_dump()) for m in parsed.models),
+    )
 
 
 def _key(name: str) -> str:
@@ -63,6 +104,7 @@ class Catalog:
         self.entries = entries
         self.root = root
         self._index: dict[str, CatalogEntry] = {}
+        self._loaded: dict[str, ModelSpec] = {}
         for entry in entries:
             self._index[_key(entry.repo_id)] = entry
         for entry in entries:
@@ -88,11 +130,17 @@ class Catalog:
         return [lowered.get(h, h) for h in hits][:n]
 
     def load(self, entry: CatalogEntry) -> ModelSpec:
-        path = self.root / entry.file
-        spec = parse_config_text(
-            path.read_bytes(), name=entry.repo_id, origin=f"catalog:{entry.repo_id}"
-        )
-        return spec.model_copy(update={"source": f"catalog ({entry.source})"})
+        """The entry's model, read once per process (a ModelSpec is immutable; a policy
+        names the same catalog model for many targets)."""
+        if entry.repo_id not in self._loaded:
+            path = self.root / entry.file
+            spec = parse_config_text(
+                path.read_bytes(), name=entry.repo_id, origin=f"catalog:{entry.repo_id}"
+            )
+            self._loaded[entry.repo_id] = spec.model_copy(
+                update={"source": f"catalog ({entry.source})"}
+            )
+        return self._loaded[entry.repo_id]
 
 
 CATALOG_FILE = "catalog.yaml"
@@ -107,8 +155,10 @@ def _stamp(data: bytes) -> str:
 
 
 def _validated(raw: object, path: Path) -> CatalogFile:
+    from pydantic import ValidationError
+
     try:
-        return CatalogFile.model_validate(raw)
+        return validate_catalog(raw)
     except ValidationError as exc:
         err = exc.errors()[0]
         raise KvplanError(f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from None
@@ -129,9 +179,14 @@ def compile_index(root: Path | None = None) -> str:
         "generated_by": "python scripts/gen_cli_docs.py (do not edit by hand)",
         "catalog_stamp": _stamp((root / CATALOG_FILE).read_bytes()),
         "schema_version": parsed.schema_version,
-        "models": [e.model_dump(exclude_defaults=True) for e in parsed.models],
+        "models": [_non_default(e) for e in parsed.models],
     }
     return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def _non_default(entry: CatalogEntry) -> dict[str, Any]:
+    defaults = CatalogEntry.model_fields
+    return {k: v for k, v in entry.model_dump().items() if v != defaults[k].default}
 
 
 def _from_index(root: Path) -> tuple[CatalogEntry, ...] | None:

@@ -13,15 +13,53 @@ import os
 import re
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ValidationError
-
-from kvplan.core.gpu import GpuCatalogFile, GpuSpec
+from kvplan.core.gpu import GPU_NAME_PATTERN, FlopDtype, GpuSpec, Vendor
 from kvplan.errors import KvplanError
-from kvplan.sources.data import configs_dir, load_yaml_file
+from kvplan.sources.data import configs_dir, load_bundled_yaml, load_yaml_file
 from kvplan.sources.validate import printable, screen_gpu_entries
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
 GPU_FILE_ENV = "KVPLAN_GPU_FILE"
+
+
+@cache
+def gpu_file_model() -> type[BaseModel]:
+    """The pydantic schema of a GPU file (a --gpu-file, and the bundled gpus.yaml in the
+    tests): GpuSpec's fields with types checked. Built only when a user file is read."""
+    from pydantic import BaseModel, ConfigDict, Field
+
+    class GpuSpec(BaseModel):  # named like the core class: the JSON Schema's $defs key
+        model_config = ConfigDict(frozen=True, extra="forbid")
+
+        name: str = Field(pattern=GPU_NAME_PATTERN)
+        display_name: str
+        vendor: Vendor
+        aliases: tuple[str, ...] = ()
+        memory_marketed_gb: float = Field(gt=0)
+        memory_bytes: int = Field(gt=0)
+        memory_basis: str
+        memory_type: str | None = None
+        cuda_memory_bytes: int | None = Field(default=None, gt=0)
+        memory_bandwidth: float = Field(gt=0)
+        flops: dict[FlopDtype, float] = Field(default_factory=dict)
+        interconnect: str | None = None
+        interconnect_bandwidth: float | None = Field(default=None, gt=0)
+        node_gpus: int | None = Field(default=None, gt=0, le=1024)
+        tdp_watts: float | None = Field(default=None, gt=0)
+        source: str = Field(min_length=1)
+        notes: str | None = None
+
+    class GpuCatalogFile(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="forbid")
+
+        schema_version: Literal[1]
+        gpus: tuple[GpuSpec, ...]
+
+    return GpuCatalogFile
 
 
 def normalize_name(name: str) -> str:
@@ -29,10 +67,14 @@ def normalize_name(name: str) -> str:
 
 
 def _load_file(path: Path) -> tuple[GpuSpec, ...]:
+    """A user's GPU file: screened, validated by the pydantic schema, then core GpuSpecs."""
+    from pydantic import ValidationError
+
     raw = load_yaml_file(path)
     screen_gpu_entries(raw, origin=printable(str(path)))
     try:
-        return GpuCatalogFile.model_validate(raw).gpus
+        parsed: Any = gpu_file_model().model_validate(raw)
+        return tuple(GpuSpec(**g.model_dump()) for g in parsed.gpus)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = list(err["loc"])
@@ -78,7 +120,28 @@ class GpuCatalog:
 
 @cache
 def _bundled() -> tuple[GpuSpec, ...]:
-    return _load_file(configs_dir() / "gpus.yaml")
+    """configs/gpus.yaml, which ships with kvplan (read from its compiled twin, see
+    `kvplan.sources.data`) and built with GpuSpec's own checks (bounds, unknown keys),
+    without the pydantic schema, which costs more than a whole `kvplan fit`;
+    tests/test_gpus.py screens the file and validates it with that schema."""
+    path = configs_dir() / "gpus.yaml"
+    raw = load_bundled_yaml(
+        path, screen=lambda data: screen_gpu_entries(data, origin=printable(str(path)))
+    )
+    if (
+        not isinstance(raw, dict)
+        or raw.get("schema_version") != 1
+        or set(raw)
+        != {
+            "schema_version",
+            "gpus",
+        }
+    ):
+        return _load_file(path)  # not the shape we ship: let the schema say what is wrong
+    try:
+        return tuple(GpuSpec(**entry) for entry in raw["gpus"])
+    except (TypeError, ValueError):
+        return _load_file(path)
 
 
 def load_gpus(user_file: str | None = None) -> GpuCatalog:
@@ -128,7 +191,7 @@ _GPU_FIELD_DOCS = {
 
 def gpu_file_schema() -> dict[str, object]:
     """JSON Schema of a --gpu-file (the same model that validates the file)."""
-    schema = GpuCatalogFile.model_json_schema()
+    schema = gpu_file_model().model_json_schema()
     gpu = schema["$defs"]["GpuSpec"]
     for field_name, doc in _GPU_FIELD_DOCS.items():
         gpu["properties"][field_name]["description"] = doc

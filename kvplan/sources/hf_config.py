@@ -23,9 +23,8 @@ from collections.abc import Callable, Mapping
 from math import ceil
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from kvplan.core import dtypes
+from kvplan.core.frozen import FieldError, Frozen
 from kvplan.core.geometry import (
     CompressedAttentionDims,
     Ffn,
@@ -146,10 +145,8 @@ class ConfigError(KvplanError):
     """A config that cannot be read; names the origin and the key."""
 
 
-class Finding(BaseModel):
+class Finding(Frozen):
     """One problem with a config, as `kvplan check` lists it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     severity: Severity
     key: str | None  # the config key at fault, when there is one
@@ -446,11 +443,9 @@ class _Reader:
                 assumptions=tuple(self.assumptions),
                 source=self.origin,
             )
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "config"
-            msg = str(err["msg"]).removeprefix("Value error, ")
-            self.error(None, f"{where}: {msg}")
+        except FieldError as exc:
+            where = ".".join(str(p) for p in exc.loc) or "config"
+            self.error(None, f"{where}: {exc.msg}")
             return None
 
     def _layer(self, d: Draft) -> Layer:

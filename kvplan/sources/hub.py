@@ -23,8 +23,6 @@ from math import ceil
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
 
-from pydantic import ValidationError
-
 from kvplan import __version__
 from kvplan.errors import HubError, KvplanError
 from kvplan.sources.catalog import load_catalog
@@ -456,8 +454,8 @@ def _read_assets(path: Path | None) -> tuple[ExactWeights | None, str | None] | 
         if raw.get("schema") != ASSETS_SCHEMA:
             return None
         exact = raw.get("exact")
-        return (ExactWeights.model_validate(exact) if exact is not None else None, raw.get("note"))
-    except (OSError, ValueError, AttributeError, ValidationError):
+        return (ExactWeights(**exact) if exact is not None else None, raw.get("note"))
+    except (OSError, ValueError, AttributeError, TypeError):
         return None  # unreadable cache: ask the Hub again
 
 

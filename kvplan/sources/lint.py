@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, computed_field
-
+from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import LayerKind, ModelSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.hf_config import Finding, Severity, collect_findings
@@ -26,15 +25,20 @@ from kvplan.sources.meta_params import is_meta_params, params_to_hf
 __all__ = ["ConfigLint", "Finding", "Severity", "lint_config"]
 
 
-class ConfigLint(BaseModel):
+class ConfigLint(Frozen):
     """The findings for one config file."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    _computed = ("passed",)
 
     file: str
     findings: tuple[Finding, ...]
 
-    @computed_field  # type: ignore[prop-decorator]
+    @classmethod
+    def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
+        if "findings" in data:
+            data["findings"] = tuple(data["findings"])
+        return data
+
     @property
     def passed(self) -> bool:
         return not any(f.severity == "error" for f in self.findings)

@@ -7,10 +7,9 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
+from kvplan.core.frozen import FieldError, Frozen, field
 from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.catalog import load_catalog
@@ -23,23 +22,33 @@ MAX_CONFIG_BYTES = 10_000_000
 SourceKind = Literal["file", "catalog", "hub", "design"]
 
 
-class ExactWeights(BaseModel):
+class ExactWeights(Frozen):
     """Weight bytes read from a checkpoint's safetensors headers, not estimated.
 
     `parameters_by_dtype` counts stored elements, so packed formats (AWQ/GPTQ int4 in I32,
     mxfp4 in U8) show storage elements, not logical parameters; `total_bytes` is exact.
     """
 
-    model_config = ConfigDict(defer_build=True, frozen=True)
+    total_bytes: int = field(ge=0, le=1 << 53)
+    parameters_by_dtype: dict[str, int]
+    total_parameters: int = field(ge=0)
 
-    total_bytes: int = Field(ge=0, le=1 << 53)
-    parameters_by_dtype: dict[str, Annotated[int, Field(ge=0)]]
-    total_parameters: int = Field(ge=0)
+    def _check(self) -> None:  # also guards the Hub cache file this is read back from
+        for name in ("total_bytes", "total_parameters"):
+            if not _is_int(getattr(self, name)):
+                raise FieldError((name,), "Input should be a valid integer")
+        if not isinstance(self.parameters_by_dtype, dict):
+            raise FieldError(("parameters_by_dtype",), "Input should be a valid dictionary")
+        for dtype, n in self.parameters_by_dtype.items():
+            if not isinstance(dtype, str) or not _is_int(n) or n < 0:
+                raise FieldError(("parameters_by_dtype", str(dtype)), "invalid element count")
 
 
-class ResolvedModel(BaseModel):
-    model_config = ConfigDict(defer_build=True, frozen=True, arbitrary_types_allowed=True)
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
+
+class ResolvedModel(Frozen):
     spec: ModelSpec
     source: SourceKind
     location: str  # path, catalog entry, or Hub repo id

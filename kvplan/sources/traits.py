@@ -13,8 +13,10 @@ Sources: each family's `configuration_*.py` / `modeling_*.py` in huggingface/tra
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from kvplan.core.frozen import dataclass
 
 # What a `layer_types` / pattern entry names: (mixer, cache kind, ffn override).
 # mixer names: attention, sliding, chunked, mamba, mamba2, gated_deltanet, short_conv, no_op;

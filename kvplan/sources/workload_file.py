@@ -24,7 +24,7 @@ from typing import Any
 from kvplan.core.serving import Price
 from kvplan.core.workload import Workload, workload
 from kvplan.errors import KvplanError
-from kvplan.sources.data import configs_dir, load_yaml_file
+from kvplan.sources.data import configs_dir, load_bundled_yaml, load_yaml_file
 
 INPUT_KEYS = (
     "input_len",
@@ -143,7 +143,7 @@ def _csv(text: str, path: str) -> list[tuple[int, int]]:
 
 # ---- named shapes ---------------------------------------------------------------------------
 def _shapes() -> list[dict[str, Any]]:
-    data = load_yaml_file(configs_dir() / "workloads.yaml")
+    data = load_bundled_yaml(configs_dir() / "workloads.yaml")
     if not isinstance(data, dict) or not isinstance(data.get("workloads"), list):
         raise KvplanError("configs/workloads.yaml: no workloads list")
     return [w for w in data["workloads"] if isinstance(w, dict)]
