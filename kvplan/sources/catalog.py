@@ -57,33 +57,12 @@ class CatalogFile(Frozen):
     models: tuple[CatalogEntry, ...]
 
 
-@cache
 def catalog_schema() -> type[BaseModel]:
-    """The pydantic schema of catalog.yaml (built only when the YAML itself is read)."""
-    from pydantic import BaseModel, ConfigDict, Field
+    """The pydantic schema of catalog.yaml, derived from CatalogFile's one declaration
+    (kvplan.sources.schema; built only when the YAML itself is read)."""
+    from kvplan.sources.schema import pydantic_model
 
-    class CatalogEntrySchema(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-
-        repo_id: str = Field(pattern=ENTRY_PATTERN)
-        file: str
-        format: Literal["hf", "meta"] = "hf"
-        source: str = Field(min_length=1)
-        aliases: tuple[str, ...] = ()
-        published_params: int | None = Field(default=None, gt=0)
-        published_active_params: int | None = Field(default=None, gt=0)
-        params_source: str | None = None
-        notes: str | None = None
-        revision: str | None = None
-        verified: str | None = None
-
-    class CatalogFileSchema(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-
-        schema_version: Literal[1]
-        models: tuple[CatalogEntrySchema, ...]
-
-    return CatalogFileSchema
+    return pydantic_model(CatalogFile)
 
 
 def validate_catalog(raw: Any) -> CatalogFile:

@@ -15,7 +15,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from kvplan.core.gpu import GPU_NAME_PATTERN, FlopDtype, GpuSpec, Vendor
+from kvplan.core.frozen import Frozen
+from kvplan.core.gpu import GpuSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.data import configs_dir, load_bundled_yaml, load_yaml_file
 from kvplan.sources.validate import printable, screen_gpu_entries
@@ -26,40 +27,20 @@ if TYPE_CHECKING:
 GPU_FILE_ENV = "KVPLAN_GPU_FILE"
 
 
-@cache
+class GpuCatalogFile(Frozen):
+    """A GPU file: `schema_version: 1` and the entries."""
+
+    schema_version: Literal[1]
+    gpus: tuple[GpuSpec, ...]
+
+
 def gpu_file_model() -> type[BaseModel]:
     """The pydantic schema of a GPU file (a --gpu-file, and the bundled gpus.yaml in the
-    tests): GpuSpec's fields with types checked. Built only when a user file is read."""
-    from pydantic import BaseModel, ConfigDict, Field
+    tests), derived from the core GpuSpec's one declaration (kvplan.sources.schema). Built
+    only when a user file is read."""
+    from kvplan.sources.schema import pydantic_model
 
-    class GpuSpec(BaseModel):  # named like the core class: the JSON Schema's $defs key
-        model_config = ConfigDict(frozen=True, extra="forbid")
-
-        name: str = Field(pattern=GPU_NAME_PATTERN)
-        display_name: str
-        vendor: Vendor
-        aliases: tuple[str, ...] = ()
-        memory_marketed_gb: float = Field(gt=0)
-        memory_bytes: int = Field(gt=0)
-        memory_basis: str
-        memory_type: str | None = None
-        cuda_memory_bytes: int | None = Field(default=None, gt=0)
-        memory_bandwidth: float = Field(gt=0)
-        flops: dict[FlopDtype, float] = Field(default_factory=dict)
-        interconnect: str | None = None
-        interconnect_bandwidth: float | None = Field(default=None, gt=0)
-        node_gpus: int | None = Field(default=None, gt=0, le=1024)
-        tdp_watts: float | None = Field(default=None, gt=0)
-        source: str = Field(min_length=1)
-        notes: str | None = None
-
-    class GpuCatalogFile(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
-
-        schema_version: Literal[1]
-        gpus: tuple[GpuSpec, ...]
-
-    return GpuCatalogFile
+    return pydantic_model(GpuCatalogFile)
 
 
 def normalize_name(name: str) -> str:
