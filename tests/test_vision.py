@@ -112,13 +112,27 @@ def test_engines_load_the_encoder_but_a_decode_step_does_not_read_it() -> None:
     assert wb.non_expert == text_only.non_expert  # roofline streams non_expert only
 
 
-def test_unknown_family_is_stated_as_not_counted() -> None:
-    spec = _spec("moonshotai__Kimi-K2.5")
+def test_unknown_family_is_stated_as_not_counted(tmp_path: Path) -> None:
+    raw = _raw("google__gemma-3-27b-it")
+    raw["model_type"] = "a_future_vlm"  # text still read from text_config (gemma3_text)
+    spec = parse_hf_config(raw, name="f", origin="f")
     assert spec.vision is not None and not spec.vision.counted and spec.vision.params == 0
     assert any("no reader for this image encoder" in a for a in spec.assumptions)
-    r = run_cli("size", "moonshotai/Kimi-K2.5", "--json")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(raw))
+    r = run_cli("size", str(path), "--json")
     assert r.code == 0
-    assert r.json["vision_encoder"] == {"family": "kimi_k25", "counted": False, "params": 0}
+    assert r.json["vision_encoder"] == {"family": "a_future_vlm", "counted": False, "params": 0}
+    assert r.json["weight_bytes"] == 2 * 27_009_346_304  # the text decoder only, as stated
+
+
+def test_kimi_k25_moonvit_reads_the_remote_code_key_names() -> None:
+    # vt_hidden_size / init_pos_emb_height / mm_hidden_size as published; MoonViT 416,866,032
+    # (27 SigLIP-shaped blocks, conv patch embedding, 64 x 64 position table, final LayerNorm)
+    # + patch merger 2 x 1152 + 4608^2 + 4608 + 7168 x 4608 + 7168 = 54,277,888
+    v = _spec("moonshotai__Kimi-K2.5").vision
+    assert v is not None and v.counted
+    assert v.params == 416_866_032 + 54_277_888
 
 
 def test_size_json_reports_the_encoder_beside_the_text_decoder() -> None:

@@ -252,6 +252,52 @@ def _mllama(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
     )
 
 
+def _named(keys: _Keys, *names: str) -> str:
+    """The spelling a config uses for a key known by several (native transformers names
+    first, then the remote-code ones); the first when none is present (its default)."""
+    return next((n for n in names if keys.raw.get(n) is not None), names[0])
+
+
+def _kimi_k25(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """MoonViT (Kimi_K25VisionModel): conv patch embedding (bias), a learned height x width
+    position table (time embeddings are fixed), blocks with q/k/v/o biases and two
+    LayerNorms, a final LayerNorm; the patch-merger projector is a LayerNorm over the vision
+    width and two linears over merge_kernel_size-merged patches (Kimi_K25MultiModalProjector).
+    The published config spells the vision keys as the remote code did (vt_hidden_size,
+    init_pos_emb_height, mm_hidden_size); transformers' own names are read first."""
+    h = v.integer(_named(v, "hidden_size", "vt_hidden_size"))
+    stack = VitStack(
+        layers=v.integer(_named(v, "num_hidden_layers", "vt_num_hidden_layers")),
+        hidden=h,
+        intermediate=v.integer(_named(v, "intermediate_size", "vt_intermediate_size")),
+    )
+    p = v.integer("patch_size")
+    rows = v.integer(_named(v, "pos_emb_height", "init_pos_emb_height"))
+    cols = v.integer(_named(v, "pos_emb_width", "init_pos_emb_width"))
+    kernel = v.get("merge_kernel_size")
+    if not isinstance(kernel, list | tuple) or len(kernel) != 2:
+        raise VisionKeyError(
+            "vision_config.merge_kernel_size",
+            f"key vision_config.merge_kernel_size must be two integers, got {kernel!r}",
+        )
+    proj = (
+        top.integer("projection_hidden_size")
+        if top.raw.get("projection_hidden_size") is not None or "mm_hidden_size" not in v.raw
+        else v.integer("mm_hidden_size")
+    )
+    wide = proj * int(kernel[0]) * int(kernel[1])
+    return VisionEncoder(
+        family="kimi_k25",
+        stacks=(stack,),
+        embeddings=3 * p * p * h + h + rows * cols * h,
+        norms=layer_norm(h) + layer_norm(proj),
+        linears=(
+            Linear(inputs=wide, outputs=wide, bias=True),
+            Linear(inputs=wide, outputs=text_hidden, bias=True),
+        ),
+    )
+
+
 # Defaults of transformers 5.24's config classes for the keys the readers use
 # (models/<family>/configuration_*.py; printed from the classes' constructors).
 _SIGLIP = {
@@ -351,6 +397,21 @@ FAMILIES: dict[str, Family] = {
         "PixtralVisionConfig",
         {"spatial_merge_size": 2, "multimodal_projector_bias": False, "vision_feature_layer": -1},
         "Mistral3Config",
+    ),
+    "kimi_k25": Family(
+        _kimi_k25,
+        {
+            "patch_size": 14,
+            "pos_emb_height": 64,
+            "pos_emb_width": 64,
+            "num_hidden_layers": 27,
+            "hidden_size": 1152,
+            "intermediate_size": 4304,
+            "merge_kernel_size": [2, 2],
+        },
+        "Kimi_K25VisionConfig",
+        {"projection_hidden_size": 1152},
+        "Kimi_K25Config",
     ),
     "mllama": Family(
         _mllama,
