@@ -289,3 +289,31 @@ def test_gptq_int8_components_match_the_published_breakdown():
     assert groups * 2 == 487_587_840  # one fp16 scale per 128 inputs per output row
     assert groups * 1 == 243_793_920  # one 8-bit zero point per group
     assert sum(m.n * 4 * m.inp for m in mats) == 14_942_208  # g_idx int32 per input row
+
+
+def test_mtp_module_weights_as_vllm_loads_them():
+    """`--draft-layers 1` on DeepSeek-V3 loads its MTP module (vLLM deepseek_mtp.py): the
+    module as the published checkpoint stores it (the extra layer of the checkpoint-size test
+    above, within 0.02 % of the file total) except eh_proj, an nn.Linear vLLM dequantizes from
+    fp8 blocks to bf16 at load."""
+    from kvplan.core.params import mtp_weight_bytes
+
+    row = next(r for r in CHECKPOINTS if r["model"] == "deepseek-ai/DeepSeek-V3")
+    spec = _spec(row)
+    assert spec.mtp_layers == 1  # num_nextn_predict_layers
+    stored = _predicted(row) - weight_bytes(spec).total
+    h = spec.hidden_size
+    eh_fp8 = 2 * h * h + 4 * blocks(h, 2 * h)
+    assert mtp_weight_bytes(spec, 1) == stored - eh_fp8 + 2 * h * h * 2
+    assert mtp_weight_bytes(spec, 3) == mtp_weight_bytes(spec, 1)  # the checkpoint has one
+    llama = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    assert llama.mtp_layers == 0 and mtp_weight_bytes(llama, 1) == 0
+    # fit adds them per GPU when the draft is the model's MTP module
+    base = run_cli("fit", "deepseek-ai/DeepSeek-V3", "--gpu", "h200", "--tp", "8", "--json")
+    mtp = run_cli(
+        "fit", "deepseek-ai/DeepSeek-V3", "--gpu", "h200", "--tp", "8", "--draft-layers", "1",
+        "--json",
+    )  # fmt: skip
+    added = mtp.json["weights_total_bytes"] - base.json["weights_total_bytes"]
+    assert added == mtp_weight_bytes(catalog_spec("deepseek-ai/DeepSeek-V3"), 1)
+    assert mtp.json["kv_budget_bytes"] < base.json["kv_budget_bytes"]

@@ -25,7 +25,7 @@ from kvplan.core.engines import Engine, divisors
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import LayerKind, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
-from kvplan.core.params import weight_bytes
+from kvplan.core.params import mtp_weight_bytes, weight_bytes
 from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
@@ -143,6 +143,12 @@ def plan(d: Deployment) -> Plan:
         key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads), s.num_layers),
     )
     weights_total = d.weights_override or weight_bytes(spec, weight_dtype=d.weight_dtype).total
+    # the draft of MTP speculative decoding is the checkpoint's own MTP modules: their
+    # weights load beside the model's (an EAGLE / separate draft model's do not: unknown)
+    draft_weights = 0
+    if d.draft_layers and not d.weights_override:
+        draft_weights = mtp_weight_bytes(spec, d.draft_layers, weight_dtype=d.weight_dtype)
+        weights_total += draft_weights
     weights_gpu = ceil(weights_total / (d.tp * d.pp))
     activations, overhead, cudagraph = deployment_terms(d, stage.num_layers)
     profile = d.profile
@@ -208,6 +214,12 @@ def plan(d: Deployment) -> Plan:
     if d.draft_layers:
         notes.append(
             f"speculative decoding: {d.draft_layers} draft layer(s) cache KV in the same pool"
+            + (
+                f"; the checkpoint's MTP module(s) add {draft_weights / GiB:.2f} GiB of weights"
+                if draft_weights
+                else "; draft weights not counted (no DeepSeek-style MTP module in the config: "
+                "add a separate draft model's weights with --overhead)"
+            )
         )
     if d.pp > 1:
         notes.append(

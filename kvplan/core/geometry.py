@@ -308,6 +308,9 @@ class ModelSpec(Frozen):
     checkpoint_dtype: str = "bf16"
     quantization: Quantization | None = None
     vision: VisionEncoder | None = None  # multimodal checkpoints: the image encoder (weights)
+    # DeepSeek-style multi-token-prediction modules the checkpoint ships (num_nextn_predict_
+    # layers): loaded only as a speculative-decoding draft (core/params.mtp_weight_bytes)
+    mtp_layers: int = field(default=0, ge=0)
     assumptions: tuple[str, ...] = ()
     source: str = ""
 

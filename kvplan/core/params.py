@@ -412,3 +412,23 @@ def _decoder_bytes(spec: ModelSpec, weight_dtype: str | None, kv_heads: int | No
         experts=experts_b,
         non_expert=non_expert,
     )
+
+
+def mtp_weight_bytes(spec: ModelSpec, n: int, *, weight_dtype: str | None = None) -> int:
+    """Bytes of `n` of the checkpoint's DeepSeek-style MTP modules, as vLLM loads them for
+    speculative decoding (deepseek_mtp.py `DeepSeekMultiTokenPredictorLayer`): one decoder
+    layer like the model's last (MLA + MoE, in the checkpoint's formats: the checkpoint
+    stores it as layer L, so quantization patterns apply as to the others), its own
+    embedding and LM head (vocab x hidden each), enorm / hnorm / shared-head norm, and
+    eh_proj (2 hidden -> hidden), a plain nn.Linear that vLLM dequantizes to the float
+    dtype at load. Checked against DeepSeek-V3's published checkpoint (tests)."""
+    n = min(n, spec.mtp_layers)
+    if n <= 0:
+        return 0
+    longer = spec.model_copy(update={"layers": spec.layers + spec.layers[-1:] * n})
+    blocks = weight_bytes(longer, weight_dtype=weight_dtype).total
+    blocks -= weight_bytes(spec, weight_dtype=weight_dtype).total
+    h, v = spec.hidden_size, spec.vocab_size
+    other = DTYPE_BYTES[_decoder_bytes(spec, weight_dtype, None).other_dtype]
+    per_module = (2 * v * h + 2 * h * h + 3 * h) * other
+    return blocks + ceil(n * per_module)

@@ -141,6 +141,13 @@ Severity = Literal["error", "warning"]
 T = TypeVar("T")
 
 
+# families whose `num_nextn_predict_layers` modules follow vLLM's deepseek_mtp.py layout
+# (glm4_moe_mtp.py mirrors it)
+MTP_DEEPSEEK_FAMILIES = frozenset(
+    {"deepseek_v3", "deepseek_v32", "kimi_k2", "glm4_moe", "glm_moe_dsa"}
+)
+
+
 class ConfigError(KvplanError):
     """A config that cannot be read; names the origin and the key."""
 
@@ -440,6 +447,7 @@ class _Reader:
                 checkpoint_dtype=self._checkpoint_dtype(),
                 quantization=quantization,
                 vision=self._vision(hidden),
+                mtp_layers=self._mtp_layers(),
                 assumptions=tuple(self.assumptions),
                 source=self.origin,
             )
@@ -689,6 +697,15 @@ class _Reader:
         if name not in ("fp32", "fp16", "bf16"):
             raise self.fail(key, f"key {key} must be float32, float16 or bfloat16, got {raw!r}")
         return name
+
+    def _mtp_layers(self) -> int:
+        """DeepSeek-style MTP modules (`num_nextn_predict_layers`): vLLM's deepseek_mtp.py
+        builds each as embed + enorm/hnorm + eh_proj + one decoder layer + shared head.
+        Read for the families whose MTP module has that layout (DeepSeek V3/V3.2, Kimi K2,
+        GLM-4.5+); other families' MTP keys are left unread (their drafts are not sized)."""
+        if self.family not in MTP_DEEPSEEK_FAMILIES:
+            return 0
+        return self._int("num_nextn_predict_layers", default=0, positive=False) or 0
 
     def _vision(self, text_hidden: int) -> VisionEncoder | None:
         """The image encoder of a multimodal config (sources/vision.py, one reader per
