@@ -115,6 +115,9 @@ GPUS = {
     "RTX A4000 16GB": "rtx-a4000",
     "DGX Spark": "gb10",
     "H200": "h200",
+    "H20": "h20",
+    "NVIDIA L20": "l20",
+    "Radeon RX 7900 XT": "rx-7900-xt",
     "MI300X": "mi300x",
 }
 # Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
