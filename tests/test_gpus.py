@@ -108,6 +108,22 @@ def test_cuda_totals_and_new_entries_match_their_sources():
     assert spark.memory_family == "unified" and spark.node_gpus == 1
 
 
+def test_vllm_on_unified_memory_says_host_memory_is_not_modelled():
+    from conftest import catalog_spec
+
+    from kvplan.core.capacity import Deployment, plan
+    from kvplan.core.engines import Engine
+
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    spark = plan(Deployment(spec=spec, gpu=load_gpus().get("gb10")))
+    assert any(n.startswith("unified memory: vLLM reads free memory") for n in spark.notes)
+    # the budget still starts from CUDA's 121.69 GiB total
+    assert spark.budget.total_memory == load_gpus().get("gb10").cuda_memory_bytes
+    sglang = plan(Deployment(spec=spec, gpu=load_gpus().get("gb10"), engine=Engine.SGLANG))
+    h100 = plan(Deployment(spec=spec, gpu=load_gpus().get("h100-sxm")))
+    assert not any(n.startswith("unified memory") for n in (*sglang.notes, *h100.notes))
+
+
 def test_unknown_gpu_suggests_near_names():
     with pytest.raises(KvplanError) as err:
         load_gpus().get("h1000")
