@@ -4,6 +4,7 @@
     python benchmarks/engine_logs_vs_kvplan.py --json     # one JSON object
     python benchmarks/engine_logs_vs_kvplan.py --fit      # refit the activation / CUDA-graph
                                                           # coefficients on TRAINING rows only
+    python benchmarks/engine_logs_vs_kvplan.py --why      # the rows not evaluated, and why
 
 Reads tests/data/engine_logs.yaml and tests/data/vllm_kv_logs.yaml (numbers copied from
 their sources, never adjusted). Split: a row is HELD-OUT iff
@@ -102,6 +103,7 @@ GPUS = {
     "NVIDIA H100 80GB HBM3": "h100-sxm",
     "RTX 3090": "rtx-3090",
     "RTX 4090": "rtx-4090",
+    "RTX 5090": "rtx-5090",
     "A10": "a10",
     "A100-80GB": "a100-80gb",
     "NVIDIA L4": "l4",
@@ -109,7 +111,37 @@ GPUS = {
     "Tesla T4": "t4",
     # "not named (total 31.84 GiB; 32 GB Blackwell consumer card, RTX 5090 class)"
     "not named": "rtx-5090",
+    "RTX A5000": "rtx-a5000",
+    "RTX A4000 16GB": "rtx-a4000",
+    "DGX Spark": "gb10",
+    "H200": "h200",
+    "H20": "h20",
+    "NVIDIA L20": "l20",
+    "Radeon RX 7900 XT": "rx-7900-xt",
+    "MI300X": "mi300x",
 }
+# Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
+# A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.
+# Catalogued GPUs left unmapped, with the reason `--why` prints:
+UNMAPPED = {
+    # the one GH200 row (vllm#44376) states no vLLM release ("0.2x"), so its line (0.20 or
+    # the 0.21+ graph-subtracting one) is unknown; and since vllm#35356 vLLM takes free
+    # memory from the host on every GPU that reports is_integrated, which that PR names
+    # GH200 among: not evaluated rather than judged under a guessed formula
+    "GH200": "GH200 with no vLLM release stated (0.20 or 0.21+ line unknown) and possibly "
+    "on vLLM's unified-memory path (vllm#35356): not evaluated",
+}
+
+# Unified-memory devices: on Orin / Thor / Spark vLLM takes the free memory from
+# psutil.virtual_memory().available instead of cudaMemGetInfo
+# (vllm-project/vllm@a6d5c39009eb73797b276cc557ca9659c396ca14:vllm/utils/mem_utils.py,
+# MemorySnapshot.measure; since vllm#35356 any GPU with is_integrated), so the non-torch
+# growth it subtracts from the budget includes the host memory the process and others take
+# meanwhile. kvplan does not model host memory, so such rows are not evaluated.
+UMA_REASON = (
+    "unified memory: vLLM measures free memory as host MemAvailable (mem_utils.py "
+    "MemorySnapshot.measure), so host memory use enters its budget; not modelled"
+)
 
 # Checkpoints whose quantization config sets an fp8 KV scheme, which TensorRT-LLM follows
 # when no KV dtype is passed (the TRT-LLM#4275 log: 65,536 B/token = 1 B/element).
@@ -164,9 +196,17 @@ def version_line(r: dict[str, Any]) -> str:
     return profile_for(engine, str(text).split(" ")[0]).version
 
 
+def _gpu_name(r: dict[str, Any]) -> str | None:
+    return GPUS.get(str(r["gpu"]).split(" (")[0].strip())
+
+
+def _unified(name: str) -> bool:
+    return load_gpus().get(name).memory_family == "unified"
+
+
 def _gpu(r: dict[str, Any]) -> GpuSpec | None:
-    name = GPUS.get(str(r["gpu"]).split(" (")[0].strip())
-    if name is None:
+    name = _gpu_name(r)
+    if name is None or (_unified(name) and r["engine"] == "vllm"):
         return None
     g = load_gpus().get(name)
     total = r["logged"].get("total_memory_gib") or r.get("gpu_total_memory_gib")
@@ -376,6 +416,31 @@ def evaluate() -> list[Row]:
     return [row for r in load_records() if (row := evaluate_row(r)) is not None]
 
 
+def why_not(r: dict[str, Any]) -> list[str]:
+    """Every reason the harness does not evaluate a row (empty when it does)."""
+    reasons = []
+    if logged_budget(r) is None:
+        reasons.append("log prints no KV budget (refused start, or not in the excerpt)")
+    if r.get("pipeline_parallel_size") not in (None, 1) and r["engine"] != "vllm":
+        reasons.append(f"PP {r['pipeline_parallel_size']} on {r['engine']}: not modelled")
+    model = MODELS.get(r["model"] or "", (r["model"] or "", None))[0]
+    if load_catalog().find(model) is None:
+        reasons.append(f"model not in the catalog: {r['model']}")
+    name = _gpu_name(r)
+    gpu_text = str(r["gpu"]).split(" (")[0].strip()
+    if gpu_text in UNMAPPED:
+        reasons.append(UNMAPPED[gpu_text])
+    elif name is None:
+        reasons.append(f"GPU not mapped (not in the catalog, or named only vaguely): {r['gpu']}")
+    elif _unified(name) and r["engine"] == "vllm":
+        reasons.append(UMA_REASON)
+    if r["tensor_parallel_size"] is None:
+        reasons.append("TP not stated")
+    if not reasons and evaluate_row(r) is None:
+        reasons.append("the log's own weights line is missing for an engine-only figure")
+    return reasons
+
+
 def summarize(rows: list[Row], attr: str = "budget_err") -> dict[str, dict[str, Any]]:
     """Median |error| and worst error by (engine line, platform) and split, and overall."""
     out: dict[str, dict[str, Any]] = {}
@@ -523,7 +588,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--fit", action="store_true")
+    ap.add_argument("--why", action="store_true", help="list the rows not evaluated and why")
     args = ap.parse_args(argv)
+    if args.why:
+        records = load_records()
+        skipped = [(rec, why) for rec in records if (why := why_not(rec))]
+        print(f"{len(skipped)} of {len(records)} rows not evaluated:")
+        for rec, why in skipped:
+            head = f"{rec['id']} ({rec['split']}, {rec['engine']} {rec['engine_version']})"
+            print(f"- {head}: {'; '.join(why)}")
+        return 0
     if args.fit:
         print(json.dumps(fit(load_records()), indent=2))
         return 0

@@ -86,6 +86,44 @@ def test_published_memory_and_dense_flops():
     assert g.get("h200").memory_bandwidth == pytest.approx(4.8e12)
 
 
+def test_cuda_totals_and_new_entries_match_their_sources():
+    g = load_gpus()
+    # CUDA-visible totals, as the cited logs print them (GiB to 2 decimals)
+    assert round(g.get("rtx-3090").usable_memory_bytes / GiB, 2) == 23.58  # vllm#10517
+    assert round(g.get("l4").usable_memory_bytes / GiB, 2) == 22.05  # vllm#20214
+    assert round(g.get("rtx-a5000").usable_memory_bytes / GiB, 2) == 23.57
+    assert round(g.get("rtx-a4000").usable_memory_bytes / GiB, 2) == 15.61  # VGGT-Long#6
+    assert round(g.get("dgx spark").usable_memory_bytes / GiB, 2) == 121.69
+    # nvidia-smi totals: 24,564 MiB (A5000, as the RTX 4090), 16,376 MiB (A4000)
+    assert g.get("RTX A5000").memory_bytes == 24564 * MiB == g.get("rtx-4090").memory_bytes
+    assert g.get("a4000").memory_bytes == 16376 * MiB
+    # datasheet "Tensor performance" is FP16 with sparsity: 222.2 / 153.4 TFLOPS -> half
+    assert g.get("rtx-a5000").flops["bf16"] == pytest.approx(222.2e12 / 2)
+    assert g.get("rtx-a4000").flops["fp16"] == pytest.approx(153.4e12 / 2)
+    assert "fp8" not in g.get("rtx-a5000").flops  # Ampere
+    # DGX Spark: 273 GB/s LPDDR5x, 1 PFLOP FP4 with sparsity; nothing else published
+    spark = g.get("gb10")
+    assert spark.memory_bandwidth == pytest.approx(273e9)
+    assert spark.flops == {"fp4": pytest.approx(500e12)}
+    assert spark.memory_family == "unified" and spark.node_gpus == 1
+
+
+def test_vllm_on_unified_memory_says_host_memory_is_not_modelled():
+    from conftest import catalog_spec
+
+    from kvplan.core.capacity import Deployment, plan
+    from kvplan.core.engines import Engine
+
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    spark = plan(Deployment(spec=spec, gpu=load_gpus().get("gb10")))
+    assert any(n.startswith("unified memory: vLLM reads free memory") for n in spark.notes)
+    # the budget still starts from CUDA's 121.69 GiB total
+    assert spark.budget.total_memory == load_gpus().get("gb10").cuda_memory_bytes
+    sglang = plan(Deployment(spec=spec, gpu=load_gpus().get("gb10"), engine=Engine.SGLANG))
+    h100 = plan(Deployment(spec=spec, gpu=load_gpus().get("h100-sxm")))
+    assert not any(n.startswith("unified memory") for n in (*sglang.notes, *h100.notes))
+
+
 def test_unknown_gpu_suggests_near_names():
     with pytest.raises(KvplanError) as err:
         load_gpus().get("h1000")

@@ -39,7 +39,10 @@ from kvplan.core.geometry import ModelSpec
 from kvplan.units import GiB
 
 # Fitted on the training split (benchmarks/engine_logs_vs_kvplan.py --fit).
-ACT_FFN = 9.18  # bytes per token per FFN unit on the GPU (dense MLP; 3 V0 training rows)
+# ACT_FFN: 3 V0 training rows (two RTX 3090 logs of vllm#10517, vllm#10511 on H100); 9.18
+# until the RTX 3090 got its CUDA total (23.58 GiB, printed by those logs) in place of
+# nvidia-smi's 24.00 GiB, whose 0.38 GiB excess the fit had put into the activation peak.
+ACT_FFN = 7.76  # bytes per token per FFN unit on the GPU (dense MLP)
 ACT_FFN_MOE = 22.46  # bytes per token per activated FFN unit (fused MoE; 3 training rows)
 ACT_SAMPLER = 14.93  # bytes per sequence per vocabulary entry (26 training rows)
 CG_BASE = int(0.70 * GiB)  # CUDA-graph pool, fixed part

@@ -225,6 +225,13 @@ def plan(d: Deployment) -> Plan:
         notes.append(
             f"PP {d.pp}: the heaviest stage holds {stage.num_layers} of {spec.num_layers} layers"
         )
+    if d.engine is Engine.VLLM and d.gpu.vendor == "nvidia" and d.gpu.memory_family == "unified":
+        # vllm-project/vllm@a6d5c39:vllm/utils/mem_utils.py MemorySnapshot.measure (and
+        # vllm#35356): on integrated GPUs free memory is psutil's host MemAvailable
+        notes.append(
+            "unified memory: vLLM reads free memory from the host (MemAvailable), so host "
+            "memory taken while it profiles counts against the KV budget; kvplan assumes none"
+        )
     node = d.gpu.node_gpus
     if node is not None and d.tp > node:
         keep = (
