@@ -50,8 +50,9 @@ def test_split_is_the_project_rule(rows):
 
 def test_vllm_v1_budget_held_out(rows):
     # Goal of issue 11: median <= 3 % and worst line median <= 5 %, out of sample. The V1
-    # lines only: the V0 line has its own (failing) held-out figure below.
-    held = [r for r in rows if r.split == "heldout" and r.engine == "vllm" and "0.6" not in r.line]
+    # lines 0.17-0.20 and 0.21-0.33: the V0 line and the pre-0.17 V1 line (0.8-0.16) have
+    # their own (failing) held-out figures below.
+    held = [r for r in rows if r.split == "heldout" and r.line in ("vLLM 0.20", "vLLM 0.33")]
     assert len(held) >= 10
     errs = [abs(r.budget_err) for r in held]
     assert statistics.median(errs) <= 0.03, errs
@@ -72,10 +73,62 @@ def test_vllm_v0_budget_held_out(rows):
 
 def test_engine_terms_alone_within_bounds_on_training_and_held_out(rows):
     # With the log's own weights, only the engine terms (fraction, activation peak,
-    # non-torch, graphs) are judged: every vLLM V1 row within 5 %.
+    # non-torch, graphs) are judged: every vLLM 0.17-0.20 / 0.21-0.33 row within 5 %.
     for r in rows:
-        if r.engine == "vllm" and r.engine_only_err is not None and "0.6" not in r.line:
+        if r.line in ("vLLM 0.20", "vLLM 0.33") and r.engine_only_err is not None:
             assert abs(r.engine_only_err) <= 0.05, (r.id, r.engine_only_err)
+
+
+def _kinds() -> dict[str, list[str]]:
+    return {r["id"]: r.get("model_kind") or [] for r in _harness().load_records()}
+
+
+def test_vllm_016_engine_terms_on_h100_tp1_text_models(rows):
+    # The pre-0.17 V1 line (0.8-0.16) where it is validated: H100, TP 1, text-only models
+    # (Qwen3-14B 0.15/0.16 sweep; llm-d-benchmark 0.11 runs of gpt-oss-20b, Llama-3.1-8B,
+    # Qwen3-0.6B, Qwen3-32B), train and held-out alike, engine terms within 5 %.
+    kinds = _kinds()
+    checked = [
+        r
+        for r in rows
+        if r.line == "vLLM 0.16"
+        and r.gpu == "h100-sxm"
+        and r.tp == 1
+        and r.engine_only_err is not None
+        and "multimodal" not in kinds[r.id]
+    ]
+    assert len(checked) >= 6
+    assert all(abs(r.engine_only_err) <= 0.05 for r in checked), [
+        (r.id, r.engine_only_err) for r in checked
+    ]
+
+
+_V016_REASON = (
+    "pre-0.17 V1 line (0.8-0.16) outside H100 TP 1 text models: non-torch at TP > 1 is "
+    "borrowed from 0.19 (2.09 GiB) while the 0.11 H100 TP 2 logs measure 0.54-0.55 GiB "
+    "(Llama-3.3-70B-FP8 -5.1 %, Qwen3-32B -4.6 % engine terms); on A100 (256 seqs / 2048 "
+    "tokens) vLLM 0.10.1.1 Qwen2-7B leaves ~0.4 GiB for activations where the model puts "
+    "1.40 GiB (-4 % to -24 %, the most at utilization 0.25); the multimodal profiling pass of "
+    "Mistral-Small-3.2 (2.12 GiB) is not the text forward model (-13 %); none of these "
+    "constants is fitted on 0.16 rows"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=_V016_REASON)
+def test_vllm_016_budget_held_out(rows):
+    held = [r for r in rows if r.split == "heldout" and r.line == "vLLM 0.16"]
+    assert len(held) >= 3
+    errs = [abs(r.budget_err) for r in held]
+    assert statistics.median(errs) <= 0.03, errs
+    assert max(errs) <= 0.05, [(r.id, r.budget_err) for r in held]
+
+
+@pytest.mark.xfail(strict=True, reason=_V016_REASON)
+def test_vllm_016_engine_terms_on_every_row(rows):
+    checked = [r for r in rows if r.line == "vLLM 0.16" and r.engine_only_err is not None]
+    assert all(abs(r.engine_only_err) <= 0.05 for r in checked), [
+        (r.id, r.engine_only_err) for r in checked if abs(r.engine_only_err) > 0.05
+    ]
 
 
 def test_page_math_reproduces_logged_blocks(rows):
