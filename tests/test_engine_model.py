@@ -281,9 +281,18 @@ def test_trtllm_trt_engine_flow_is_its_own_line(rows):
     # The RTX 5090 log of TRT-LLM#4275 is a trtllm-build engine (C++ executor): it is judged
     # under the `trt` line, whose max_batch_size-sized runtime/decoder buffers are not
     # modelled (+20 % today; the logged 17.83 GiB free leaves ~3.6 GiB kvplan does not see).
+    # The trtllm-benchmarks 70B sweep (0.16.0, FP8, TP 8 on 8x H100, max_batch_size 2048) is
+    # the second held-out row of the line: +16.8 %, for the same reason (runtime buffers
+    # 1.63 GB + decoder 3.30 GB per rank) and the smallest-rank free memory TRT-LLM sizes by
+    # (57.87 GiB on one rank, 61.4 on the others).
     engine_rows = [r for r in rows if r.line == "TensorRT-LLM trt"]
-    assert [r.id for r in engine_rows] == ["llama31-8b-fp8-trtllm-pytorch-32gb-blackwell"]
-    assert 0.10 < engine_rows[0].budget_err < 0.30
+    assert sorted(r.id for r in engine_rows) == [
+        "llama31-70b-fp8-trtllm-0160-trt-8xh100-tp8-bench",
+        "llama31-8b-fp8-trtllm-pytorch-32gb-blackwell",
+    ]
+    assert all(0.10 < r.budget_err < 0.30 for r in engine_rows), [
+        (r.id, r.budget_err) for r in engine_rows
+    ]
 
 
 def test_trtllm_dry_run_samples_one_row_per_dummy_request():
