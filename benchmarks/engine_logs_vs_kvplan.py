@@ -87,6 +87,12 @@ MODELS: dict[str, tuple[str, str | None]] = {
     # QwQ-32B is a Qwen2.5-32B fine-tune (same config.json apart from metadata)
     "Qwen/QwQ-32B": ("Qwen/Qwen2.5-32B-Instruct", None),
     "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8": ("meta-llama/Llama-3.1-8B-Instruct", "fp8"),
+    # Mistral-Small-3.2 is an update of 3.1 with the same Mistral3 architecture (the llm-d-benchmark
+    # row quotes 40 layers, 8 KV heads x 128, hidden 5120, Pixtral vision tower, as 3.1's config)
+    "mistralai/Mistral-Small-3.2-24B-Instruct-2506": (
+        "mistralai/Mistral-Small-3.1-24B-Instruct-2503",
+        None,
+    ),
     # R1-Distill-Qwen-7B has the Qwen2.5-Math-7B architecture: 28 layers, 4 KV heads, hidden
     # 3584, FFN 18944, vocabulary 152,064, untied embeddings, as Qwen2.5-7B
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": ("Qwen/Qwen2.5-7B-Instruct", None),
@@ -106,6 +112,8 @@ GPUS = {
     "RTX 5090": "rtx-5090",
     "A10": "a10",
     "A100-80GB": "a100-80gb",
+    "A100-40GB": "a100-40gb",
+    "MI355X": "mi355x",
     "NVIDIA L4": "l4",
     "L40S": "l40s",
     "Tesla T4": "t4",
@@ -242,6 +250,8 @@ def logged_budget(r: dict[str, Any]) -> float | None:
     if r["engine"] == "sglang":
         if lg.get("k_size_gb") is not None:
             return float(lg["k_size_gb"]) + float(lg["v_size_gb"])
+        if lg.get("kv_size_gb") is not None:  # MLA pools print one "KV size"
+            return float(lg["kv_size_gb"])
         # vllm_kv_logs.yaml keeps SGLang's K + V in available_kv_cache_gib
         value = lg.get("available_kv_cache_gib")
         return None if value is None else float(value)
