@@ -16,12 +16,17 @@ show `Qwen/Qw…`. The rules here instead:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from copy import copy
 from dataclasses import replace
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, Group, RenderableType
+from rich.containers import Lines
 from rich.measure import Measurement
+from rich.padding import Padding
+from rich.segment import Segment
 from rich.table import Table
 from rich.text import Text
 
@@ -103,16 +108,88 @@ def _pinned(table: Table, widths: list[int | None]) -> Table:
         return table
     columns = []
     for width, column in zip(widths, table.columns, strict=True):
-        if width is None or column.width is not None or column.min_width is not None:
-            columns.append(column)
-        elif column.max_width is not None or column.ratio is not None:
+        if (
+            width is None
+            or column.width is not None
+            or column.min_width is not None
+            or column.max_width is not None
+            or column.ratio is not None
+        ):
             columns.append(column)
         else:
             padding = table._get_padding_width(column._index)
             columns.append(replace(column, width=width - padding, no_wrap=True))
     pinned = copy(table)
     pinned.columns = columns
+    if type(table) is Table:  # a subclass keeps its own drawing
+        pinned.__class__ = _PinnedTable
     return pinned
+
+
+class _PinnedTable(Table):
+    """A pinned copy of a plain rich Table (`_pinned`): its cells are `_TextCell`s."""
+
+    def _get_cells(self, console: Console, column_index: int, column: Any) -> Iterable[Any]:
+        for cell in super()._get_cells(console, column_index, column):
+            pad = cell.renderable
+            if type(pad) is Padding:
+                edges = (pad.top, pad.right, pad.bottom, pad.left)
+                pad = _TextCell(pad.renderable, edges, style=pad.style, expand=pad.expand)
+                cell = cell._replace(renderable=pad)
+            yield cell
+
+
+_NEWLINE = Text("\n")
+
+
+class _TextCell(Padding):
+    """A table cell (rich puts each in a Padding) holding one line of text that fits its
+    column: drawn with the steps rich takes for it (`Text.wrap` -> `Lines.justify`, join,
+    `Text.render`, `Segment.split_and_crop_lines`, the padding either side), called
+    directly instead of through rich's generic render -> render_lines -> wrap pipeline,
+    which costs ~4x as much a cell (roofline draws ~190 cells). Any other cell (several
+    lines, a tab, too wide, a styled padding, a nested renderable) is drawn by Padding
+    itself. tests/test_output_width.py compares the segments with Padding's."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Any:
+        segments = self._one_line(console, options)
+        return super().__rich_console__(console, options) if segments is None else segments
+
+    def _one_line(self, console: Console, options: ConsoleOptions) -> list[Segment] | None:
+        style = console.get_style(self.style)
+        width = options.max_width - self.left - self.right
+        if style or self.top or self.bottom or not self.expand or width < 1:
+            return None
+        if options.height is not None:
+            return None
+        text = self.renderable
+        if isinstance(text, str):
+            text = console.render_str(text, highlight=options.highlight, markup=options.markup)
+        elif not isinstance(text, Text):
+            return None
+        plain = text.plain
+        if "\n" in plain or "\t" in plain or len(plain) > width or cell_len(plain) > width:
+            return None  # rich would wrap, fold or crop it
+        overflow = text.overflow or options.overflow or "fold"
+        if overflow == "ignore":
+            return None
+        line = text.copy()  # what Text.wrap makes of a line that fits (no break, no crop)
+        Lines([line]).justify(
+            console, width, justify=text.justify or options.justify or "default", overflow=overflow
+        )
+        rendered = _NEWLINE.join([line]).render(console, end=text.end)
+        lines = Segment.split_and_crop_lines(
+            rendered, width, style=style, pad=True, include_new_lines=False
+        )
+        left = [Segment(" " * self.left, style)] if self.left else []
+        right = [Segment(" " * self.right, style)] if self.right else []
+        out: list[Segment] = []
+        for segs in lines:
+            out += left
+            out += segs
+            out += right
+            out.append(Segment.line())
+        return out
 
 
 def _cell_text(console: Console, cell: Any) -> Text | None:
