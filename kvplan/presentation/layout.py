@@ -27,7 +27,7 @@ from rich.containers import Lines
 from rich.measure import Measurement
 from rich.padding import Padding
 from rich.segment import Segment
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 PIPE_MIN_WIDTH = 80  # rich's own default for a non-terminal; the floor, not a ceiling
@@ -69,7 +69,9 @@ def _measure_table(console: Console, table: Table) -> tuple[int, list[int | None
     return max(total, 0), plain
 
 
-def _text_column_width(console: Console, options: Any, table: Table, column: Any) -> int | None:
+def _text_column_width(
+    console: Console, options: ConsoleOptions, table: Table, column: Column
+) -> int | None:
     """The `maximum` of rich's `_measure_column` at unbounded width when every cell of the
     column is a string or a Text (see `_measure_table`); None otherwise."""
     if table.collapse_padding:  # rich pads such cells unevenly: let it measure them
@@ -129,7 +131,7 @@ def _pinned(table: Table, widths: list[int | None]) -> Table:
 class _PinnedTable(Table):
     """A pinned copy of a plain rich Table (`_pinned`): its cells are `_TextCell`s."""
 
-    def _get_cells(self, console: Console, column_index: int, column: Any) -> Iterable[Any]:
+    def _get_cells(self, console: Console, column_index: int, column: Column) -> Iterable[Any]:
         for cell in super()._get_cells(console, column_index, column):
             pad = cell.renderable
             if type(pad) is Padding:
