@@ -173,16 +173,20 @@ class _TextCell(Padding):
         if "\n" in plain or "\t" in plain or len(plain) > width or cell_len(plain) > width:
             return None  # rich would wrap, fold or crop it
         overflow = text.overflow or options.overflow or "fold"
-        if overflow == "ignore":
+        if overflow == "ignore" or text.end not in ("\n", ""):
             return None
-        line = text.copy()  # what Text.wrap makes of a line that fits (no break, no crop)
-        Lines([line]).justify(
-            console, width, justify=text.justify or options.justify or "default", overflow=overflow
-        )
-        rendered = _NEWLINE.join([line]).render(console, end=text.end)
-        lines = Segment.split_and_crop_lines(
-            rendered, width, style=style, pad=True, include_new_lines=False
-        )
+        justify = text.justify or options.justify or "default"
+        if text.style or text._spans:
+            line = text.copy()  # what Text.wrap makes of a line that fits (no break, no crop)
+            Lines([line]).justify(console, width, justify=justify, overflow=overflow)
+            rendered = _NEWLINE.join([line]).render(console, end=text.end)
+            lines = Segment.split_and_crop_lines(
+                rendered, width, style=style, pad=True, include_new_lines=False
+            )
+        else:  # the same steps for unstyled text: one segment, padded to the width
+            body = _justified(plain, width, justify)
+            short = width - cell_len(body)
+            lines = [[Segment(body), Segment(" " * short, style)] if short else [Segment(body)]]
         left = [Segment(" " * self.left, style)] if self.left else []
         right = [Segment(" " * self.right, style)] if self.right else []
         out: list[Segment] = []
@@ -328,3 +332,17 @@ class FittingConsole(Console):
         else:
             objects = tuple(fit_to_width(self, o, self.width) for o in objects)
         super().print(*objects, **kwargs)
+
+
+def _justified(plain: str, width: int, justify: str) -> str:
+    """`Lines.justify` of one unstyled line that fits `width` (rstrip, then pad)."""
+    if justify == "left":
+        return plain + " " * (width - cell_len(plain))
+    if justify == "right":
+        plain = plain.rstrip()
+        return " " * (width - cell_len(plain)) + plain
+    if justify == "center":
+        plain = plain.rstrip()
+        plain = " " * ((width - cell_len(plain)) // 2) + plain
+        return plain + " " * (width - cell_len(plain))
+    return plain  # "default", and "full" (which leaves a last line alone)
