@@ -32,9 +32,9 @@ import math
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from kvplan.core.frozen import dataclass
 from kvplan.errors import ConfigError, KvplanError
 
 MAX_DEPTH = 64  # published configs nest 4-5 levels (vision_config.rope_scaling...)
