@@ -195,9 +195,10 @@ def test_text_cell_draws_as_padding(
     from rich.console import Console
     from rich.padding import Padding
 
-    from kvplan.presentation.layout import _TextCell
+    from kvplan.presentation.layout import FittingConsole, _TextCell
 
     console = Console(file=io.StringIO(), width=120, highlight=False, emoji=False)
+    fitting = FittingConsole(file=io.StringIO(), width=120, highlight=False, emoji=False)
     cell = _cell(" ".join(words), style, span, kind)
     options = console.options.update(
         width=width, justify=justify, overflow=overflow, no_wrap=no_wrap, height=None
@@ -206,10 +207,11 @@ def test_text_cell_draws_as_padding(
         expected = console.render_lines(
             Padding(cell, padding), options, style=console.get_style(cell_style)
         )
-        got = console.render_lines(
-            _TextCell(cell, padding), options, style=console.get_style(cell_style)
-        )
-        assert got == expected
+        for drawer in (console, fitting):  # FittingConsole.render_lines has its shortcut
+            got = drawer.render_lines(
+                _TextCell(cell, padding), options, style=console.get_style(cell_style)
+            )
+            assert got == expected
 
 
 @pytest.mark.parametrize("box_name", ["HEAVY_HEAD", "SIMPLE", "ROUNDED", None])
@@ -225,7 +227,7 @@ def test_pinned_table_draws_as_rich_table(box_name):
     from rich.table import Table
     from rich.text import Text
 
-    from kvplan.presentation.layout import _pin_tables
+    from kvplan.presentation.layout import FittingConsole, _pin_tables
 
     def table(nested: bool) -> Table:
         t = Table(
@@ -253,13 +255,13 @@ def test_pinned_table_draws_as_rich_table(box_name):
         assert type(pinned) is not Table
         for width in (natural, natural + 1, natural + 37):
             outs = []
-            for t in (table(nested), pinned):
-                console = Console(
+            for t, kind in ((table(nested), Console), (pinned, Console), (pinned, FittingConsole)):
+                console = kind(
                     file=io.StringIO(), force_terminal=True, color_system="truecolor", width=width
                 )
-                console.print(t, crop=False)
+                Console.print(console, t, crop=False)  # FittingConsole: its render_lines
                 outs.append(console.file.getvalue())
-            assert outs[0] == outs[1]
+            assert outs[0] == outs[1] == outs[2]
 
 
 def test_text_cell_shortcut_is_taken_only_for_one_fitting_line():

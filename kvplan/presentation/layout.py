@@ -27,6 +27,7 @@ from rich.containers import Lines
 from rich.measure import Measurement
 from rich.padding import Padding
 from rich.segment import Segment
+from rich.style import Style
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -142,6 +143,7 @@ class _PinnedTable(Table):
 
 
 _NEWLINE = Text("\n")
+_LINE = Segment.line()
 
 
 class _TextCell(Padding):
@@ -332,6 +334,31 @@ class FittingConsole(Console):
         else:
             objects = tuple(fit_to_width(self, o, self.width) for o in objects)
         super().print(*objects, **kwargs)
+
+    def render_lines(
+        self,
+        renderable: RenderableType,
+        options: ConsoleOptions | None = None,
+        *,
+        style: Style | None = None,
+        pad: bool = True,
+        new_lines: bool = False,
+    ) -> list[list[Segment]]:
+        """rich's Table draws each cell with `render_lines`: for a `_TextCell` whose one line
+        fills the width (what `_one_line` yields) this is what `Console.render_lines` does
+        with it (the cell's style added to each segment, the line split off its newline),
+        without the render -> apply_style -> split_and_crop_lines generators; anything else
+        goes to rich. tests/test_output_width.py compares the two."""
+        if type(renderable) is _TextCell and options is not None and pad and not new_lines:
+            width = options.max_width
+            segments = None if options.height is not None else renderable._one_line(self, options)
+            if segments and segments[-1] == _LINE:
+                line = segments[:-1]
+                if style:
+                    line = [Segment(text, style + seg_style) for text, seg_style, _ in line]
+                if Segment.get_line_length(line) == width and _LINE not in line:
+                    return [line]
+        return super().render_lines(renderable, options, style=style, pad=pad, new_lines=new_lines)
 
 
 def _justified(plain: str, width: int, justify: str) -> str:
