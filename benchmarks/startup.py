@@ -1,6 +1,6 @@
 """Start-up benchmark: whole-process wall time of common answers, as a ratio to a baseline.
 
-    python benchmarks/startup.py [--runs 21] [--peer] [--cpu-time]
+    python benchmarks/startup.py [--runs 21] [--peer] [--cpu-time] [--against DIR]
 
 The baseline is `python -c "import typer, pydantic, yaml"` in the same environment: the
 floor any typer/pydantic/yaml CLI pays before doing anything. Each round runs the baseline
@@ -14,6 +14,9 @@ typer, pydantic and yaml in the baseline load from their installed .pyc files.
 `--cpu-time` compares user+system CPU time instead (on a loaded, shared machine wall time
 also counts waiting for a CPU). Targets (issue 14) are printed beside each ratio. Speed
 targets live here, never in tests. `--peer` adds hf-mem (if installed) for comparison.
+`--against DIR` also times every command from another checkout of kvplan (e.g.
+`git archive main | tar -x -C /tmp/main`), in the same rounds against the same baseline,
+so a before/after comparison is not skewed by a machine that got busier in between.
 """
 
 from __future__ import annotations
@@ -62,10 +65,11 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _time(argv: list[str], env: dict[str, str]) -> float:
-    """Wall time of one run (or, with --cpu-time, the user + system CPU time it used)."""
+def _time(argv: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
+    """Wall time of one run (or, with --cpu-time, the user + system CPU time it used);
+    `python -m kvplan` imports the kvplan of `cwd`, the checkout it runs in."""
     start, cpu = time.perf_counter(), _children_cpu()
-    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=cwd)
     return _children_cpu() - cpu if CPU_TIME else time.perf_counter() - start
 
 
@@ -84,6 +88,11 @@ def main() -> None:
         action="store_true",
         help="ratio of user+system CPU time instead of wall time (for a loaded, shared machine)",
     )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another kvplan checkout to time in the same rounds (shown as 'label @DIR')",
+    )
     args = parser.parse_args()
     global CPU_TIME
     CPU_TIME = args.cpu_time
@@ -93,17 +102,24 @@ def main() -> None:
     if hf_mem:
         commands.append(("hf-mem --help", [hf_mem, "--help"], None))
     # The installed condition: kvplan's .pyc written once (pip byte-compiles on install).
-    compileall.compile_dir(ROOT / "kvplan", quiet=1)
-    for _, argv, _ in commands:  # warm the file cache
-        _time(argv, env)
-    ratios: dict[str, list[float]] = {label: [] for label, _, _ in commands}
-    walls: dict[str, list[float]] = {label: [] for label, _, _ in commands}
+    trees = [ROOT] + ([args.against.resolve()] if args.against else [])
+    for tree in trees:
+        compileall.compile_dir(tree / "kvplan", quiet=1)
+    runs = [
+        (label if tree == ROOT else f"{label} @{tree.name}", argv, target, tree)
+        for label, argv, target in commands
+        for tree in (trees if argv[: len(KV)] == KV else [ROOT])
+    ]
+    for _, argv, _, tree in runs:  # warm the file cache
+        _time(argv, env, tree)
+    ratios: dict[str, list[float]] = {label: [] for label, _, _, _ in runs}
+    walls: dict[str, list[float]] = {label: [] for label, _, _, _ in runs}
     base: list[float] = []
-    for _ in range(args.runs):
+    for n in range(args.runs):
         b = _time(BASELINE, env)
         base.append(b)
-        for label, argv, _ in commands:
-            t = _time(argv, env)
+        for label, argv, _, tree in runs if n % 2 == 0 else reversed(runs):
+            t = _time(argv, env, tree)
             walls[label].append(t)
             ratios[label].append(t / b)
     print(
@@ -111,14 +127,13 @@ def main() -> None:
         f"{'CPU time' if CPU_TIME else 'wall time'}, load average {os.getloadavg()[0]:.1f}"
     )
     print(f"baseline `import typer, pydantic, yaml`: median {statistics.median(base) * 1e3:.0f} ms")
-    for label, _, target in commands:
+    width = max(16, *(len(label) for label, _, _, _ in runs))
+    for label, _, target, _ in runs:
         ratio = statistics.median(ratios[label])
         ok = "" if target is None else ("ok" if ratio <= target else "OVER")
         tgt = "" if target is None else f"target <= {target:.2f}x"
-        print(
-            f"{label:16s} {ratio:5.2f}x  (median {statistics.median(walls[label]) * 1e3:5.0f} ms)"
-            f"  {tgt} {ok}"
-        )
+        median_ms = statistics.median(walls[label]) * 1e3
+        print(f"{label:{width}s} {ratio:5.2f}x  (median {median_ms:5.0f} ms)  {tgt} {ok}")
 
 
 if __name__ == "__main__":

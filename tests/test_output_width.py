@@ -14,6 +14,8 @@ import sys
 
 import pytest
 from conftest import ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 WIDTHS = (None, "40", "60", "100")  # None: piped, no COLUMNS
 
@@ -148,3 +150,131 @@ def test_table_natural_width_equals_rich_measurement():
     options = console.options.update_width(_UNBOUNDED)
     for t in tables:
         assert natural_width(console, t) == Measurement.get(console, options, t).maximum
+
+
+# ---- the drawing shortcuts of layout.py draw what rich draws ------------------------------
+_STYLES = ("", "bold", "dim", "red", "bold yellow", "italic on blue")
+_WORDS = ("13.98 GiB", "x", "", "  lead", "trail  ", "G=8 GQA-8", "█████ 14.1*", "≈ 5.5 µs", "漢字")
+
+
+def _cell(draw_text: str, style: str, span: tuple[int, int, str] | None, kind: str) -> object:
+    from rich.text import Text
+
+    if kind == "str":
+        return draw_text
+    text = Text(draw_text, style=style)
+    if span is not None and draw_text:
+        start, end, span_style = span
+        text.stylize(span_style, start % len(draw_text), end % (len(draw_text) + 1))
+    if kind == "right":
+        text.justify = "right"
+    if kind == "end":
+        text.end = ""
+    return text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(_WORDS), min_size=1, max_size=3),
+    style=st.sampled_from(_STYLES),
+    span=st.none() | st.tuples(st.integers(0, 20), st.integers(0, 20), st.sampled_from(_STYLES)),
+    kind=st.sampled_from(["str", "text", "right", "end"]),
+    justify=st.sampled_from([None, "left", "right", "center", "full", "default"]),
+    overflow=st.sampled_from([None, "fold", "crop", "ellipsis", "ignore"]),
+    no_wrap=st.sampled_from([None, True, False]),
+    width=st.integers(1, 40),
+    padding=st.sampled_from([(0, 1, 0, 1), (0, 0, 0, 0), (0, 2, 0, 3), (1, 1, 0, 1)]),
+)
+def test_text_cell_draws_as_padding(
+    words, style, span, kind, justify, overflow, no_wrap, width, padding
+):
+    """`_TextCell`, layout's shortcut for a one-line table cell, yields the very segments
+    (text and style) rich's Padding yields for it, and falls back to Padding otherwise."""
+    import io
+
+    from rich.console import Console
+    from rich.padding import Padding
+
+    from kvplan.presentation.layout import FittingConsole, _TextCell
+
+    console = Console(file=io.StringIO(), width=120, highlight=False, emoji=False)
+    fitting = FittingConsole(file=io.StringIO(), width=120, highlight=False, emoji=False)
+    cell = _cell(" ".join(words), style, span, kind)
+    options = console.options.update(
+        width=width, justify=justify, overflow=overflow, no_wrap=no_wrap, height=None
+    )
+    for cell_style in ("", "green"):
+        expected = console.render_lines(
+            Padding(cell, padding), options, style=console.get_style(cell_style)
+        )
+        for drawer in (console, fitting):  # FittingConsole.render_lines has its shortcut
+            got = drawer.render_lines(
+                _TextCell(cell, padding), options, style=console.get_style(cell_style)
+            )
+            assert got == expected
+
+
+@pytest.mark.parametrize("box_name", ["HEAVY_HEAD", "SIMPLE", "ROUNDED", None])
+def test_pinned_table_draws_as_rich_table(box_name):
+    """A table pinned to its natural widths (layout._pin_tables) prints byte for byte as
+    the table itself, colours included, at its natural width and wider; one with a column
+    rich must measure (a nested renderable) too."""
+    import io
+
+    from rich import box
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    from kvplan.presentation.layout import FittingConsole, _pin_tables
+
+    def table(nested: bool) -> Table:
+        t = Table(
+            title="Batch sweep, a title long enough to wrap",
+            title_justify="left",
+            box=getattr(box, box_name) if box_name else None,
+            caption="a caption",
+        )
+        t.add_column("batch", justify="right")
+        t.add_column("share / how", style="dim")
+        t.add_column("G=8 GQA-8", justify="center", header_style="bold red")
+        t.add_column("nested")
+        for i, row_style in enumerate(("green", "yellow", "", "red")):
+            bar = Text("█" * (i + 1), style=row_style or "blue")
+            bar.append(f" {i * 7.25:,.1f}*")
+            inner = Padding("in", (0, 1)) if nested else f"{i}"
+            t.add_row(f"{2**i:,}", "at 3.35 TB/s x 0.81" * (i % 2 + 1), bar, inner, style=row_style)
+        return t
+
+    for nested in (False, True):
+        console = Console(
+            file=io.StringIO(), force_terminal=True, color_system="truecolor", width=200
+        )
+        natural, pinned = _pin_tables(console, table(nested))
+        assert type(pinned) is not Table
+        for width in (natural, natural + 1, natural + 37):
+            outs = []
+            for t, kind in ((table(nested), Console), (pinned, Console), (pinned, FittingConsole)):
+                console = kind(
+                    file=io.StringIO(), force_terminal=True, color_system="truecolor", width=width
+                )
+                Console.print(console, t, crop=False)  # FittingConsole: its render_lines
+                outs.append(console.file.getvalue())
+            assert outs[0] == outs[1] == outs[2]
+
+
+def test_text_cell_shortcut_is_taken_only_for_one_fitting_line():
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from kvplan.presentation.layout import _TextCell
+
+    console = Console(file=io.StringIO(), width=120)
+    options = console.options.update(width=13, justify="right", height=None)
+    assert _TextCell(Text("13.98 GiB"), (0, 1, 0, 1))._one_line(console, options) is not None
+    assert _TextCell("13.98 GiB", (0, 1, 0, 1))._one_line(console, options) is not None
+    for cell in (Text("a much longer cell"), Text("two\nlines"), Text("a\ttab")):
+        assert _TextCell(cell, (0, 1, 0, 1))._one_line(console, options) is None

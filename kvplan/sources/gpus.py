@@ -43,8 +43,11 @@ def gpu_file_model() -> type[BaseModel]:
     return pydantic_model(GpuCatalogFile)
 
 
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
 def normalize_name(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "-", name.strip().lower()).strip("-")
+    return _SEPARATORS.sub("-", name.strip().lower()).strip("-")
 
 
 def _load_file(path: Path) -> tuple[GpuSpec, ...]:
@@ -74,6 +77,12 @@ class GpuCatalog:
         self._index: dict[str, str] = {}
         for gpu in gpus:
             self.add(gpu)
+
+    def copy(self) -> GpuCatalog:
+        """An independent catalog with the same entries (`add` on it leaves this one alone)."""
+        other = GpuCatalog(())
+        other.gpus, other._index = dict(self.gpus), dict(self._index)
+        return other
 
     def add(self, gpu: GpuSpec) -> None:
         self.gpus[gpu.name] = gpu
@@ -125,8 +134,15 @@ def _bundled() -> tuple[GpuSpec, ...]:
         return _load_file(path)
 
 
+@cache
+def _bundled_catalog() -> GpuCatalog:
+    """The bundled catalog indexed once per process (a command looks GPUs up more than
+    once: the API and the deployment parser); `load_gpus` hands out copies."""
+    return GpuCatalog(_bundled())
+
+
 def load_gpus(user_file: str | None = None) -> GpuCatalog:
-    catalog = GpuCatalog(_bundled())
+    catalog = _bundled_catalog().copy()
     path_text = user_file or os.environ.get(GPU_FILE_ENV)
     if path_text:
         try:
