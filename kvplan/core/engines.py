@@ -485,9 +485,13 @@ ENGINE_LABELS = {
 VLLM_V1_NON_TORCH = NonTorch(
     single=_gib(0.25), tensor_parallel=_gib(2.09), pipeline_only=_gib(0.07)
 )
-# vLLM 0.15-0.17 logs (Qwen3-14B version sweep, training rows): 0.13 GiB at TP 1.
+# vLLM 0.15-0.17 logs (Qwen3-14B version sweep, training rows): 0.13 GiB at TP 1. At TP > 1
+# the one training row of this line that logs it (llm-d-benchmark config_explorer, vLLM
+# 0.11, Llama-3.3-70B-FP8 TP 2 on H100, SECOND-HAND) prints 0.55 GiB: these releases did not
+# yet count the ~2 GiB of NCCL / custom all-reduce buffers that 0.19 logs as non-torch (the
+# 2.09 GiB used here before was transferred from 0.19). Held-out check: Qwen3-32B TP 2.
 VLLM_V1_EARLY_NON_TORCH = NonTorch(
-    single=_gib(0.13), tensor_parallel=_gib(2.09), pipeline_only=_gib(0.07)
+    single=_gib(0.13), tensor_parallel=_gib(0.55), pipeline_only=_gib(0.07)
 )
 # V0 (<=0.6): non-torch = all memory used outside torch after profiling (RTX 3090: 0.35).
 VLLM_V0_NON_TORCH = NonTorch(
