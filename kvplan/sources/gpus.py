@@ -94,6 +94,12 @@ class GpuCatalog:
         for gpu in gpus:
             self.add(gpu)
 
+    def copy(self) -> GpuCatalog:
+        """An independent catalog with the same entries (adding to it leaves this one)."""
+        out = GpuCatalog(())
+        out.gpus, out._index = dict(self.gpus), dict(self._index)
+        return out
+
     def add(self, gpu: GpuSpec) -> None:
         self.gpus[gpu.name] = gpu
         for key in (gpu.name, *gpu.aliases, gpu.display_name):
@@ -144,8 +150,15 @@ def _bundled() -> tuple[GpuSpec, ...]:
         return _load_file(path)
 
 
+@cache
+def _bundled_catalog() -> GpuCatalog:
+    """The bundled catalog with its name index, built once per process: `kvplan check`
+    looks a GPU up for every target (~0.7 ms a build, ~350 names normalised)."""
+    return GpuCatalog(_bundled())
+
+
 def load_gpus(user_file: str | None = None) -> GpuCatalog:
-    catalog = GpuCatalog(_bundled())
+    catalog = _bundled_catalog().copy()
     path_text = user_file or os.environ.get(GPU_FILE_ENV)
     if path_text:
         try:

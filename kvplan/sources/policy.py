@@ -22,7 +22,6 @@ import difflib
 import json
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -38,6 +37,7 @@ from kvplan.core.deployment import (
     settings,
 )
 from kvplan.core.engines import Engine
+from kvplan.core.frozen import dataclass
 from kvplan.core.geometry import AttentionLayout
 from kvplan.core.policy import Headroom, KvHeadsRule, Requirements, Target
 from kvplan.errors import KvplanError

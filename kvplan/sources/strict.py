@@ -152,7 +152,7 @@ class Str(Node):
     ) -> None:
         self.min_length, self.max_length = min_length, max_length
         self.pattern = pattern
-        self.regex = _rust_pattern(pattern) if pattern is not None else None
+        self.regex: re.Pattern[str] | None = None  # compiled on first use
         self.examples = list(examples) if examples else None
         if min_length is not None or max_length is not None or pattern is not None:
             self.tag = "constrained-str"
@@ -171,6 +171,8 @@ class Str(Node):
             msg = f"String should have at most {n} character{'s' if n != 1 else ''}"
             _error(errors, "string_too_long", loc, value, msg, {"max_length": n})
             return None
+        if self.pattern is not None:
+            self.regex = self.regex or _rust_pattern(self.pattern)
         if self.regex is not None and self.regex.fullmatch(value) is None:
             msg = f"String should match pattern '{self.pattern}'"
             _error(errors, "string_pattern_mismatch", loc, value, msg, {"pattern": self.pattern})
