@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -347,3 +348,89 @@ def test_defaults_values_are_validated_where_they_are_written(tmp_path: Path):
     r = run_cli("check", "--policy", str(policy), "--format", "json")
     assert r.code == 2
     assert r.json["error"]["message"] == (f"{policy}:2: defaults: tp: must be an integer, got 2.5")
+
+
+# ---- the libyaml fast path reads what the pure-Python loader reads --------------------------
+def _read(text: str, fast: bool) -> tuple[str, str]:
+    from kvplan.errors import KvplanError
+    from kvplan.sources.policy import _load_text
+
+    try:
+        return "ok", repr(_load_text(text, origin="p.yaml", fast=fast))
+    except KvplanError as exc:
+        return "error", str(exc)
+    except Exception as exc:  # the same crash both ways counts as the same (not this test's)
+        return "crash", type(exc).__name__
+
+
+EXAMPLE_TEXT = (Path(__file__).resolve().parent.parent / "configs/examples/kvplan.yaml").read_text()
+YAML_CHARS = list(" \n:-[]{},#&*!|>'\"%@`?\t\\.a1\x85\u2028\ufeff\x00\xa0é")
+plain_data = st.recursive(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(max_size=10),
+        st.dates(min_value=datetime.date(2000, 1, 1), max_value=datetime.date(2030, 1, 1)),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.one_of(st.text(max_size=6), st.integers(0, 3)), inner, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(
+    plain_data,
+    st.sampled_from([None, True, False]),
+    st.booleans(),
+    st.sampled_from([2, 4]),
+    st.sampled_from([None, 20]),
+)
+def test_fast_reader_matches_the_full_loader_on_dumped_documents(doc, flow, unicode, indent, width):
+    text = yaml.safe_dump(
+        doc, default_flow_style=flow, allow_unicode=unicode, indent=indent, width=width
+    )
+    assert _read(text, fast=True) == _read(text, fast=False)
+
+
+@settings(max_examples=600, deadline=None, derandomize=True, database=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(EXAMPLE_TEXT)),
+            st.integers(0, 3),
+            st.text(st.sampled_from(YAML_CHARS), max_size=3),
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_fast_reader_matches_the_full_loader_on_mutated_policies(edits):
+    text = EXAMPLE_TEXT
+    for at, cut, insert in edits:
+        text = text[:at] + insert + text[at + cut :]
+    assert _read(text, fast=True) == _read(text, fast=False)
+
+
+def test_fast_reader_leaves_anchors_tags_and_depth_to_the_full_loader():
+    from kvplan.sources.policy import _compose_fast, _Unusual
+
+    for text in (
+        "a: &x 1\n",
+        "a: *x\n",
+        "a: !!str 1\n",
+        "%YAML 1.1\n---\na: 1\n",
+        "a: 1\n---\nb: 2\n",
+        "a: " + "[" * 17 + "]" * 17 + "\n",
+        "a: [1\n",
+        "a: \x07\n",
+    ):
+        with pytest.raises(_Unusual):
+            _compose_fast(text)
+    loader, node = _compose_fast("a: " + "[" * 15 + "]" * 15 + "\n")
+    loader.dispose()
+    assert node is not None

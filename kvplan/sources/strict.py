@@ -396,7 +396,8 @@ class Model(Node):
         top = self.body(defs)
         if defs:
             top["$defs"] = defs
-        return _sorted(top)
+        schema: dict[str, Any] = _sorted(top)
+        return schema
 
 
 def _sorted(value: Any, parent: str | None = None) -> Any:
