@@ -4,7 +4,8 @@ A policy (default `kvplan.yaml`) is YAML checked strictly on load, so a CI failu
 points at a file, a line and a key:
   - the file is capped at 1 MB and read with a SafeLoader that refuses aliases (no
     billion-laughs expansion), deep nesting, tags and duplicate keys;
-  - every key keeps its line (the YAML is composed to nodes, then built by hand);
+  - every key keeps its line (the YAML is composed to nodes, from libyaml's events when
+    the document is plain, then built by hand);
   - the structure is validated strictly (unknown keys, wrong types, negative numbers are
     errors) by the declaration below, with kvplan.sources.strict (pydantic's strict mode
     without importing pydantic: it cost more than the whole check); the same declaration
