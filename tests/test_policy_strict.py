@@ -434,3 +434,15 @@ def test_fast_reader_leaves_anchors_tags_and_depth_to_the_full_loader():
     loader, node = _compose_fast("a: " + "[" * 15 + "]" * 15 + "\n")
     loader.dispose()
     assert node is not None
+
+
+def test_an_anchor_without_alias_reads_as_before(tmp_path: Path):
+    """Anchors alone expand nothing, so the full loader keeps taking them (only aliases are
+    refused); the fast path hands such a document over to it."""
+    from kvplan.sources.policy import _load_text
+
+    text = "targets:\n  - &t {name: a, model: m, gpu: l4, ctx: 8, batch: 1}\n"
+    data, lines = _load_text(text, origin="p.yaml")
+    assert data == {"targets": [{"name": "a", "model": "m", "gpu": "l4", "ctx": 8, "batch": 1}]}
+    assert lines[("targets", 0, "batch")] == 2
+    assert (data, lines) == _load_text(text, origin="p.yaml", fast=False)
