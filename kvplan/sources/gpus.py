@@ -62,8 +62,11 @@ def gpu_file_model() -> type[BaseModel]:
     return GpuCatalogFile
 
 
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
 def normalize_name(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "-", name.strip().lower()).strip("-")
+    return _SEPARATORS.sub("-", name.strip().lower()).strip("-")
 
 
 def _load_file(path: Path) -> tuple[GpuSpec, ...]:
@@ -95,10 +98,10 @@ class GpuCatalog:
             self.add(gpu)
 
     def copy(self) -> GpuCatalog:
-        """An independent catalog with the same entries (adding to it leaves this one)."""
-        out = GpuCatalog(())
-        out.gpus, out._index = dict(self.gpus), dict(self._index)
-        return out
+        """An independent catalog with the same entries (`add` on it leaves this one alone)."""
+        other = GpuCatalog(())
+        other.gpus, other._index = dict(self.gpus), dict(self._index)
+        return other
 
     def add(self, gpu: GpuSpec) -> None:
         self.gpus[gpu.name] = gpu
@@ -152,8 +155,8 @@ def _bundled() -> tuple[GpuSpec, ...]:
 
 @cache
 def _bundled_catalog() -> GpuCatalog:
-    """The bundled catalog with its name index, built once per process: `kvplan check`
-    looks a GPU up for every target (~0.7 ms a build, ~350 names normalised)."""
+    """The bundled catalog indexed once per process (a command looks GPUs up more than
+    once: the API and the deployment parser); `load_gpus` hands out copies."""
     return GpuCatalog(_bundled())
 
 
