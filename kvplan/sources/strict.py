@@ -1,7 +1,7 @@
 """A small strict validator for user files, and the JSON Schema of what it accepts.
 
 Why not pydantic here: `kvplan check` reads a policy file on every run, and importing
-pydantic's model machinery, then building the ~110 fields of the policy models, cost more
+pydantic's model machinery, then building the ~70 fields of the policy models, cost more
 than the whole answer (~85 ms of CPU on the development container, issue 14). The policy
 needs only a handful of value kinds, so they are declared with the nodes below; the same
 declaration validates a file and writes its JSON Schema (configs/policy.schema.json).
