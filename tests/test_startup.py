@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import sys, io, contextlib
@@ -95,3 +98,32 @@ def test_answers_that_read_no_user_file_import_no_pydantic():
         )
         assert out.returncode == 0, (argv, out.stderr)
         assert out.stdout.strip() == "", argv
+
+
+def test_check_imports_no_pydantic_and_rich_only_for_the_table():
+    """`kvplan check` validates a policy without pydantic (kvplan.sources.strict), and only
+    the table format draws with rich: json, github, markdown, junit and sarif are text."""
+    formats = {"table": "rich", "json": "", "github": "", "markdown": "", "junit": "", "sarif": ""}
+    for fmt, expected in formats.items():
+        probe = (
+            "import sys, io, contextlib\n"
+            "from kvplan.cli.app import main\n"
+            "sys.argv = ['kvplan', 'check', 'configs/examples/failing.yaml', '--format', "
+            f"{fmt!r}]\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main()\n    except SystemExit as exc:\n"
+            "        assert exc.code == 1, exc.code\n"
+            "print(','.join(sorted({m.split('.')[0] for m in sys.modules}"
+            " & {'pydantic', 'pydantic_core', 'rich'})))\n"
+        )
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        out = subprocess.run(
+            [sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            cwd=ROOT,
+        )
+        assert out.returncode == 0, (fmt, out.stderr)
+        assert out.stdout.strip() == expected, fmt

@@ -26,7 +26,8 @@ No type coercion (but, as pydantic, an int given to a `float` field is stored as
 and a list given to a `tuple[...]` field as a tuple): values are stored as given.
 `replace(**changes)` is a checked copy; `shallow_dump()` the fields without recursion.
 Every user file is screened by its reader
-(`kvplan.sources.validate`) or validated by a pydantic schema in `kvplan.sources` first.
+(`kvplan.sources.validate`) or validated by a schema in `kvplan.sources` first (pydantic
+for a --gpu-file, `kvplan.sources.strict` for a policy).
 """
 
 from __future__ import annotations

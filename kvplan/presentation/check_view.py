@@ -120,15 +120,18 @@ def render_table(
             table.add_column(
                 col, justify="right" if col in ("measured", "required", "margin") else "left"
             )
+        # Cells are Text, never markup: a target named after a glob match, "a [models/x.json]",
+        # would otherwise lose its bracketed part as an unknown style tag (and parsing
+        # every cell as markup was a third of drawing the table).
         for t in policy.targets:
             for row in t.results:
                 table.add_row(
-                    t.target,
-                    row.requirement,
-                    fmt_value(row.measured, row.unit),
-                    required_text(row),
-                    margin_text(row),
-                    LABEL[row.status],
+                    Text(t.target),
+                    Text(row.requirement),
+                    Text(fmt_value(row.measured, row.unit)),
+                    Text(required_text(row)),
+                    Text(margin_text(row)),
+                    Text(LABEL[row.status]),
                     style=STYLE[row.status],
                 )
         parts.append(table)
@@ -162,10 +165,10 @@ def render_table(
             for c in flagged:
                 for f in c.findings:
                     table.add_row(
-                        _where(c.file, f.line).rstrip(": "),
-                        f.severity,
-                        f.key or "-",
-                        f.message,
+                        Text(_where(c.file, f.line).rstrip(": ")),
+                        Text(f.severity),
+                        Text(f.key or "-"),
+                        Text(f.message),
                         style=STYLE["fail" if f.severity == "error" else "warning"],
                     )
             parts.append(table)

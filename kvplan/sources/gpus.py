@@ -46,6 +46,9 @@ def gpu_file_model() -> type[BaseModel]:
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
 
+_SEPARATORS = re.compile(r"[\s_\-]+")
+
+
 def normalize_name(name: str) -> str:
     return _SEPARATORS.sub("-", name.strip().lower()).strip("-")
 

@@ -4,11 +4,16 @@ A policy (default `kvplan.yaml`) is YAML checked strictly on load, so a CI failu
 points at a file, a line and a key:
   - the file is capped at 1 MB and read with a SafeLoader that refuses aliases (no
     billion-laughs expansion), deep nesting, tags and duplicate keys;
-  - every key keeps its line (the YAML is composed to nodes, then built by hand);
-  - the structure is validated by strict pydantic models (unknown keys, wrong types,
-    negative numbers are errors); the same models generate the JSON Schema
-    (`kvplan check --schema`, configs/policy.schema.json).
-Each target becomes a core `Deployment` through `kvplan.sources.deployment.build_deployment`,
+  - every key keeps its line (the YAML is composed to nodes, from libyaml's events when
+    the document is plain, then built by hand);
+  - the structure is validated strictly (unknown keys, wrong types, negative numbers are
+    errors) by the declaration below, with kvplan.sources.strict (pydantic's strict mode
+    without importing pydantic: it cost more than the whole check); the same declaration
+    writes the JSON Schema (`kvplan check --schema`, configs/policy.schema.json). The
+    deployment keys are generated from core.deployment.Deployment, and their values are
+    then parsed by `kvplan.sources.deployment.parse_deployment`, the only validator of
+    settings.
+Each target becomes a core `Deployment` through `parse_deployment`,
 the code path behind `kvplan fit`, so a policy target means what the same flags mean.
 """
 
@@ -18,15 +23,22 @@ import difflib
 import json
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from kvplan.core.deployment import MAX_BATCH, MAX_CTX, Kind, Setting, setting_defaults, settings
+from kvplan.core.deployment import (
+    AUTO_MAX_MODEL_LEN,
+    MAX_BATCH,
+    MAX_CTX,
+    Kind,
+    Setting,
+    setting_defaults,
+    settings,
+)
 from kvplan.core.engines import Engine
+from kvplan.core.frozen import dataclass
 from kvplan.core.geometry import AttentionLayout
 from kvplan.core.policy import Headroom, KvHeadsRule, Requirements, Target
 from kvplan.errors import KvplanError
@@ -41,6 +53,7 @@ from kvplan.sources.resolve import (
     resolve_model,
     safe_glob,
 )
+from kvplan.sources.strict import Field, Float, Int, List, Literal, Model, Str, Union
 from kvplan.sources.validate import load_json, printable, screen_config
 from kvplan.units import parse_size
 
@@ -53,153 +66,140 @@ GLOB_CHARS = frozenset("*?[")
 SIZE_PATTERN = r"^[0-9]+(\.[0-9]+)?\s*([kKmMgGtT][iI]?[bB]|[bB])$"
 HEADROOM_PATTERN = r"^[0-9]+(\.[0-9]+)?\s*(%|[kKmMgGtT][iI]?[bB]|[bB])$"
 NAME_PATTERN = r"^[^\x00-\x1f]+$"
-SizeText = Annotated[str, Field(pattern=SIZE_PATTERN, examples=["4GiB", "512MiB"])]
 
 
-# ---- file models (they are the schema) -------------------------------------------------
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+# ---- the file's structure (it is the schema) --------------------------------------------
+def _size_text() -> Str:
+    return Str(pattern=SIZE_PATTERN, examples=["4GiB", "512MiB"])
 
 
-class KvHeadsPolicy(_Strict):
-    """Constraints on the model's KV heads G (MLA counts as G = 1: one shared latent)."""
+KV_HEADS = Model(
+    "KvHeadsPolicy",
+    {
+        "min": Field(Int(gt=0, le=1 << 20), description="G must be at least this."),
+        "max": Field(Int(gt=0, le=1 << 20), description="G must be at most this."),
+        "layout": Field(
+            List(Literal("mha", "gqa", "mqa", "mla", "hybrid"), min_length=1),
+            description="Allowed attention layouts.",
+        ),
+    },
+    description="Constraints on the model's KV heads G (MLA counts as G = 1: one shared latent).",
+)
 
-    min: int | None = Field(None, gt=0, le=1 << 20, description="G must be at least this.")
-    max: int | None = Field(None, gt=0, le=1 << 20, description="G must be at most this.")
-    layout: list[Literal["mha", "gqa", "mqa", "mla", "hybrid"]] | None = Field(
-        None, min_length=1, description="Allowed attention layouts."
-    )
-
-
-class RequirementsPolicy(_Strict):
-    """What must hold at the target's operating point (ctx, batch)."""
-
-    min_headroom: Annotated[str, Field(pattern=HEADROOM_PATTERN)] | None = Field(
-        None,
-        description="KV budget left after batch x ctx: a size (4GiB) or a percent of the "
-        "KV budget (10%). Needs ctx and batch.",
-        examples=["4GiB", "10%"],
-    )
-    min_batch: int | None = Field(
-        None,
-        gt=0,
-        le=MAX_BATCH,
-        description="The largest batch at ctx must be at least this. Needs ctx.",
-    )
-    min_ctx: int | None = Field(
-        None,
-        gt=0,
-        le=MAX_CTX,
-        description="The largest context at batch must be at least this. Needs batch.",
-    )
-    max_decode_ms: float | None = Field(
-        None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Decode step (ms) at batch x ctx must be at most this.",
-    )
-    min_tokens_per_s: float | None = Field(
-        None,
-        gt=0,
-        allow_inf_nan=False,
-        description=("Aggregate decode tokens/s over the batch must be at least this."),
-    )
-    min_tokens_per_s_per_seq: float | None = Field(
-        None,
-        gt=0,
-        allow_inf_nan=False,
-        description="Decode tokens/s of each sequence must be at least this.",
-    )
-    kv_heads: KvHeadsPolicy | None = None
-
-
-def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
-    """(annotation, Field) of one deployment key, from its declaration in core.deployment."""
-    described = f"{setting.help} [default: {setting.default_text or default}]"
-    if setting.kind is Kind.INT:
-        return int | None, Field(None, gt=setting.lo - 1, le=setting.hi, description=described)
-    if setting.kind is Kind.MAX_MODEL_LEN:
-        length = Annotated[int, Field(gt=setting.lo - 1, le=setting.hi)]
-        return length | Literal["auto", -1] | None, Field(None, description=described)
-    if setting.kind is Kind.FRACTION:
-        return float | None, Field(None, gt=0, le=1, allow_inf_nan=False, description=described)
-    if setting.kind is Kind.SIZE:
-        return SizeText | None, Field(None, description=described)
-    if setting.kind is Kind.ENGINE:
-        engines = Literal[tuple(e.value for e in Engine)]  # type: ignore[valid-type]
-        return engines | None, Field(None, description=described)
-    if setting.kind is Kind.ENTRY_POINT:
-        return Literal["serve", "llm"] | None, Field(None, description=described)
-    return str | None, Field(None, min_length=1, description=setting.help)
-
-
-# The deployment keys: one per field of core.deployment.Deployment, generated so a policy
-# key means exactly what the flag means (same name, bounds and help).
-_DEPLOYMENT_FIELDS: dict[str, Any] = {
-    name: _deployment_field(setting, default)
-    for (name, setting), default in zip(
-        settings().items(), setting_defaults().values(), strict=True
-    )
-}
-_DeploymentKeys: type[_Strict] = create_model(
-    "_DeploymentKeys", __base__=_Strict, **_DEPLOYMENT_FIELDS
+REQUIREMENTS = Model(
+    "RequirementsPolicy",
+    {
+        "min_headroom": Field(
+            Str(pattern=HEADROOM_PATTERN),
+            description="KV budget left after batch x ctx: a size (4GiB) or a percent of the "
+            "KV budget (10%). Needs ctx and batch.",
+            examples=["4GiB", "10%"],
+        ),
+        "min_batch": Field(
+            Int(gt=0, le=MAX_BATCH),
+            description="The largest batch at ctx must be at least this. Needs ctx.",
+        ),
+        "min_ctx": Field(
+            Int(gt=0, le=MAX_CTX),
+            description="The largest context at batch must be at least this. Needs batch.",
+        ),
+        "max_decode_ms": Field(
+            Float(gt=0), description="Decode step (ms) at batch x ctx must be at most this."
+        ),
+        "min_tokens_per_s": Field(
+            Float(gt=0),
+            description="Aggregate decode tokens/s over the batch must be at least this.",
+        ),
+        "min_tokens_per_s_per_seq": Field(
+            Float(gt=0), description="Decode tokens/s of each sequence must be at least this."
+        ),
+        "kv_heads": Field(KV_HEADS),
+    },
+    description="What must hold at the target's operating point (ctx, batch).",
 )
 
 
-class _Settings(_DeploymentKeys):
-    """Deployment settings (the `kvplan fit` flags, spelled with underscores), the model
-    and the operating point."""
+def _deployment_field(setting: Setting, default: Any) -> Field:
+    """One deployment key, from its declaration in core.deployment (bounds, help)."""
+    described = f"{setting.help} [default: {setting.default_text or default}]"
+    if setting.kind is Kind.INT:
+        return Field(Int(gt=setting.lo - 1, le=setting.hi), description=described)
+    if setting.kind is Kind.MAX_MODEL_LEN:
+        length = Int(gt=setting.lo - 1, le=setting.hi)
+        return Field(Union(length, Literal("auto", AUTO_MAX_MODEL_LEN)), description=described)
+    if setting.kind is Kind.FRACTION:
+        return Field(Float(gt=0, le=1), description=described)
+    if setting.kind is Kind.SIZE:
+        return Field(_size_text(), description=described)
+    if setting.kind is Kind.ENGINE:
+        return Field(Literal(*(e.value for e in Engine)), description=described)
+    if setting.kind is Kind.ENTRY_POINT:
+        return Field(Literal("serve", "llm"), description=described)
+    return Field(Str(min_length=1), description=setting.help)
 
-    model: str | None = Field(
-        None,
-        min_length=1,
-        description="Catalog name, Hugging Face repo "
-        "id, path to config.json/params.json, or a glob of config "
-        "files (relative to this file).",
+
+def _settings_fields() -> dict[str, Field]:
+    """The keys a target and `defaults` share: one per field of core.deployment.Deployment
+    (same name, bounds and help as the flag), then the model and the operating point."""
+    fields = {
+        name: _deployment_field(setting, default)
+        for (name, setting), default in zip(
+            settings().items(), setting_defaults().values(), strict=True
+        )
+    }
+    fields["model"] = Field(
+        Str(min_length=1),
+        description="Catalog name, Hugging Face repo id, path to config.json/params.json, "
+        "or a glob of config files (relative to this file).",
     )
-    revision: str | None = Field(None, min_length=1, description="Hub revision.")
-    ctx: int | None = Field(None, gt=0, le=MAX_CTX, description="Tokens per sequence.")
-    batch: int | None = Field(None, gt=0, le=MAX_BATCH, description="Concurrent sequences.")
-    requirements: RequirementsPolicy | None = None
-
-    def deployment_settings(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in settings()}
+    fields["revision"] = Field(Str(min_length=1), description="Hub revision.")
+    fields["ctx"] = Field(Int(gt=0, le=MAX_CTX), description="Tokens per sequence.")
+    fields["batch"] = Field(Int(gt=0, le=MAX_BATCH), description="Concurrent sequences.")
+    fields["requirements"] = Field(REQUIREMENTS)
+    return fields
 
 
-class DefaultsPolicy(_Settings):
-    """Settings every target starts from (a target's own keys win; requirements merge)."""
+DEFAULTS = Model(
+    "DefaultsPolicy",
+    _settings_fields(),
+    description="Settings every target starts from (a target's own keys win; requirements merge).",
+)
 
+_target_fields = _settings_fields()
+_target_fields["gpu"] = Field(
+    Str(min_length=1), required=True, description="GPU name (`kvplan gpus`)."
+)
+_target_fields["model"] = Field(
+    Str(min_length=1),
+    required=True,
+    description="Catalog name, Hugging Face repo id, path to config.json/params.json, or a "
+    "glob of config files (relative to this file).",
+)
+_target_fields["name"] = Field(
+    Str(min_length=1, max_length=200, pattern=NAME_PATTERN),
+    required=True,
+    description="Unique target name.",
+)
+TARGET = Model("TargetPolicy", _target_fields)
 
-class TargetPolicy(_Settings):
-    name: str = Field(
-        min_length=1, max_length=200, pattern=NAME_PATTERN, description="Unique target name."
-    )
-    model: str = Field(
-        min_length=1,
-        description="Catalog name, Hugging Face repo id, path to "
-        "config.json/params.json, or a glob of config files (relative to this "
-        "file).",
-    )
-    gpu: str = Field(min_length=1, description="GPU name (`kvplan gpus`).")
-
-
-class PolicyFile(_Strict):
-    """kvplan check policy: serving targets and what each must achieve."""
-
-    model_config = ConfigDict(title="kvplan policy")
-
-    version: Literal[1] = 1
-    gpu_file: str | None = Field(
-        None, min_length=1, description="YAML file of extra GPUs (relative to this file)."
-    )
-    defaults: DefaultsPolicy | None = None
-    targets: list[TargetPolicy] = Field(min_length=1)
+POLICY = Model(
+    "PolicyFile",
+    {
+        "version": Field(Literal(1), nullable=False, default=1),
+        "gpu_file": Field(
+            Str(min_length=1), description="YAML file of extra GPUs (relative to this file)."
+        ),
+        "defaults": Field(DEFAULTS),
+        "targets": Field(List(TARGET, min_length=1), required=True),
+    },
+    description="kvplan check policy: serving targets and what each must achieve.",
+    title="kvplan policy",
+)
 
 
 def policy_schema() -> dict[str, Any]:
     """The JSON Schema of a policy file (shipped as configs/policy.schema.json)."""
-    schema = PolicyFile.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **POLICY.json_schema()}
 
 
 def policy_schema_text() -> str:
@@ -278,8 +278,32 @@ def read_yaml(
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise KvplanError(f"{origin}: not a UTF-8 text file") from None
-    loader = _Loader(text, origin=origin)
+    return _load_text(text, origin=origin)
+
+
+def _load_text(text: str, *, origin: str, fast: bool = True) -> tuple[Any, dict[Loc, int]]:
+    """(data, lines) of a policy's text. `fast`: parse with libyaml when the document is
+    plain (see `_compose_fast`); anything else, and every error, goes through `_Loader`."""
     lines: dict[Loc, int] = {}
+    if fast and yaml.__with_libyaml__:
+        try:
+            cloader, node = _compose_fast(text)
+        except _Unusual:
+            pass
+        else:
+            try:
+                if node is None:
+                    return None, lines
+                lines[()] = node.start_mark.line + 1
+                return _build(cloader, node, (), lines, origin), lines
+            finally:
+                cloader.dispose()
+    try:  # the reader refuses control characters as it starts
+        loader = _Loader(text, origin=origin)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        problem = str(exc).splitlines()[0]
+        raise KvplanError(f"{origin}:{line}: invalid YAML: {problem}") from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -295,6 +319,78 @@ def read_yaml(
         raise KvplanError(f"{origin}: invalid YAML: {str(exc).splitlines()[0]}") from None
     finally:
         loader.dispose()
+
+
+# Where libyaml and the Python scanner part ways (found by tests/test_policy_strict.py):
+# tabs (libyaml takes some the Python scanner refuses), a byte-order mark not at the
+# start, and the line breaks YAML 1.1 adds to \n and \r (NEL, LS, PS).
+_EXOTIC = re.compile("[\t\ufeff\x85\u2028\u2029?]")
+
+
+class _Unusual(Exception):
+    """The fast path met what only `_Loader` handles the way users see it: an anchor or
+    alias, a tag, a directive, nesting deeper than MAX_DEPTH, a character the reader
+    refuses, a syntax error (libyaml words them differently)."""
+
+
+def _compose_fast(text: str) -> tuple[Any, yaml.Node | None]:
+    """(loader, root node) composed from libyaml's events (yaml.CSafeLoader).
+
+    The pure-Python scanner and parser behind `_Loader` took ~4 ms of a `kvplan check` on
+    the 80-line example; libyaml's take 0.1 ms. Only plain documents are composed here
+    (no anchors, aliases, tags or directives, at most MAX_DEPTH levels): the nodes are
+    those `_Loader` composes (same tags from the same resolver, same marks, plain style as
+    None), and tests/test_policy_strict.py compares the two on generated documents.
+    Anything else raises `_Unusual`, and the caller reads the text again with `_Loader`,
+    so what is refused, and every message, stays `_Loader`'s."""
+    if _EXOTIC.search(text) or yaml.reader.Reader.NON_PRINTABLE.search(text):
+        raise _Unusual
+    loader: Any = yaml.CSafeLoader(text)
+    try:
+        loader.get_event()  # stream start
+        if loader.check_event(yaml.StreamEndEvent):
+            return loader, None
+        start = loader.get_event()
+        if start.version is not None or start.tags is not None:
+            raise _Unusual
+        node = _fast_node(loader, 1)
+        loader.get_event()  # document end
+        if not loader.check_event(yaml.StreamEndEvent):
+            raise _Unusual  # a second document: _Loader says so
+        return loader, node
+    except (yaml.YAMLError, _Unusual):
+        loader.dispose()
+        raise _Unusual from None
+
+
+def _fast_node(loader: Any, depth: int) -> yaml.Node:
+    event: Any = loader.get_event()
+    kind = type(event)
+    if depth > MAX_DEPTH or kind is yaml.AliasEvent:
+        raise _Unusual
+    if event.anchor is not None or event.tag is not None:
+        raise _Unusual
+    if kind is yaml.ScalarEvent:
+        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+        return yaml.ScalarNode(
+            tag, event.value, event.start_mark, event.end_mark, style=event.style or None
+        )
+    if kind is yaml.SequenceStartEvent:
+        tag = loader.resolve(yaml.SequenceNode, None, event.implicit)
+        seq = yaml.SequenceNode(tag, [], event.start_mark, None, flow_style=event.flow_style)
+        while not loader.check_event(yaml.SequenceEndEvent):
+            seq.value.append(_fast_node(loader, depth + 1))
+        seq.end_mark = loader.get_event().end_mark
+        return seq
+    if kind is yaml.MappingStartEvent:
+        tag = loader.resolve(yaml.MappingNode, None, event.implicit)
+        mapping = yaml.MappingNode(tag, [], event.start_mark, None, flow_style=event.flow_style)
+        while not loader.check_event(yaml.MappingEndEvent):
+            key = _fast_node(loader, depth + 1)
+            mapping.value.append((key, _fast_node(loader, depth + 1)))
+        mapping.end_mark = loader.get_event().end_mark
+        return mapping
+    raise _Unusual
 
 
 def _build(loader: _Loader, node: yaml.Node, loc: Loc, lines: dict[Loc, int], origin: str) -> Any:
@@ -388,28 +484,22 @@ def _dotted(loc: Loc) -> str:
 
 def _allowed_keys(loc: Loc) -> list[str]:
     """The keys a mapping at `loc` accepts (for 'did you mean')."""
-    model: type[BaseModel] = PolicyFile
+    model = POLICY
     for part in loc:
         if isinstance(part, int):
             continue
-        field = model.model_fields.get(str(part))
+        field = model.fields.get(str(part))
         if field is None:
             return []
-        models: dict[str, type[BaseModel]] = {
-            "targets": TargetPolicy,
-            "defaults": DefaultsPolicy,
-            "requirements": RequirementsPolicy,
-            "kv_heads": KvHeadsPolicy,
-        }
-        inner = models.get(str(part))
-        if inner is None:
+        inner = field.node.item if isinstance(field.node, List) else field.node
+        if not isinstance(inner, Model):
             return []
         model = inner
-    return list(model.model_fields)
+    return list(model.fields)
 
 
 def _message(err: Any) -> tuple[Loc, str]:
-    """(location of the bad key, message) for one pydantic error."""
+    """(location of the bad key, message) for one validation error (pydantic's types)."""
     loc: Loc = tuple(err["loc"])
     kind = err["type"]
     value = err.get("input")
@@ -492,11 +582,10 @@ def load_policy(path_text: str, *, only_configs: Collection[Path] | None = None)
         )
     merged, lines = _merge_defaults(raw, lines)
     where = _Where(path_text, merged, lines)
-    try:
-        parsed = PolicyFile.model_validate(merged)
-    except ValidationError as exc:
+    parsed, errors = POLICY.validate(merged)
+    if parsed is None:
         # An unknown key first: it is usually the misspelling of a missing one.
-        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        errors = sorted(errors, key=lambda e: e["type"] != "extra_forbidden")
         loc, message = _message(errors[0])
         more = len(errors) - 1
         if more:
@@ -505,29 +594,30 @@ def load_policy(path_text: str, *, only_configs: Collection[Path] | None = None)
             where.fail(loc[:-1], message, key_loc=loc)
         where.fail(loc, message)
     base = path.parent
-    gpu_file = str(base / parsed.gpu_file) if parsed.gpu_file else None
+    gpu_file = str(base / parsed["gpu_file"]) if parsed["gpu_file"] else None
     try:
         gpus = load_gpus(gpu_file)
     except KvplanError as exc:
         where.fail(("gpu_file",), exc.message, hint=exc.hint)
     seen: dict[str, int] = {}
     targets: list[Target] = []
-    for i, target in enumerate(parsed.targets):
+    for i, target in enumerate(parsed["targets"]):
         loc = ("targets", i)
-        if target.name in seen:
+        name = target["name"]
+        if name in seen:
             where.fail(
                 loc,
-                f"duplicate target name {target.name!r} (first at line {seen[target.name]})",
+                f"duplicate target name {name!r} (first at line {seen[name]})",
                 key_loc=(*loc, "name"),
             )
-        seen[target.name] = where.line((*loc, "name"))
+        seen[name] = where.line((*loc, "name"))
         requirements = _requirements(target, loc, where)
         try:  # before the model: resolving one may touch the network
-            gpus.get(target.gpu)
+            gpus.get(target["gpu"])
         except KvplanError as exc:
             where.fail((*loc, "gpu"), exc.message, hint=exc.hint)
         if only_configs is not None:
-            paths = _model_paths(target.model, base) or []
+            paths = _model_paths(target["model"], base) or []
             wanted = {p.resolve() for p in only_configs}
             if not any(_config_file(p) in wanted for p in paths):
                 continue
@@ -548,9 +638,7 @@ def _merge_defaults(
     targets = raw.get("targets")
     if not isinstance(defaults, dict) or not isinstance(targets, list):
         return raw, lines
-    try:
-        DefaultsPolicy.model_validate(defaults)
-    except ValidationError:
+    if DEFAULTS.validate(defaults)[1]:
         return raw, lines  # validating the whole file reports it at defaults:
     lines = dict(lines)
     out = []
@@ -583,8 +671,9 @@ def _copy_lines(lines: dict[Loc, int], src: Loc, dst: Loc) -> None:
             lines[dst + loc[len(src) :]] = line
 
 
-def _requirements(t: TargetPolicy, loc: Loc, where: _Where) -> Requirements:
-    r = t.requirements or RequirementsPolicy()
+def _requirements(t: dict[str, Any], loc: Loc, where: _Where) -> Requirements:
+    """A validated target's requirements, checked against its operating point."""
+    r = t["requirements"] or dict.fromkeys(REQUIREMENTS.fields)
     req: Loc = (*loc, "requirements")
     needs = {
         "min_batch": ("ctx",),
@@ -595,24 +684,25 @@ def _requirements(t: TargetPolicy, loc: Loc, where: _Where) -> Requirements:
         "min_tokens_per_s_per_seq": ("ctx", "batch"),
     }
     for key, required in needs.items():
-        missing = [k for k in required if getattr(t, k) is None]
-        if getattr(r, key) is not None and missing:
+        missing = [k for k in required if t[k] is None]
+        if r[key] is not None and missing:
             where.fail(
                 (*req, key),
                 f"needs {' and '.join(required)} on the target (the "
                 "operating point it is measured at)",
             )
     kv = None
-    if r.kv_heads is not None:
-        k = r.kv_heads
-        if k.min is not None and k.max is not None and k.min > k.max:
-            where.fail((*req, "kv_heads", "min"), f"min ({k.min}) exceeds max ({k.max})")
+    if r["kv_heads"] is not None:
+        k = r["kv_heads"]
+        low, high = k["min"], k["max"]
+        if low is not None and high is not None and low > high:
+            where.fail((*req, "kv_heads", "min"), f"min ({low}) exceeds max ({high})")
         kv = KvHeadsRule(
-            min=k.min, max=k.max, layouts=tuple(AttentionLayout(x) for x in k.layout or ())
+            min=low, max=high, layouts=tuple(AttentionLayout(x) for x in k["layout"] or ())
         )
     headroom = None
-    if r.min_headroom is not None:
-        text = r.min_headroom.strip()
+    if r["min_headroom"] is not None:
+        text = r["min_headroom"].strip()
         if text.endswith("%"):
             percent = float(text[:-1])
             if percent > 100:
@@ -620,8 +710,8 @@ def _requirements(t: TargetPolicy, loc: Loc, where: _Where) -> Requirements:
             headroom = Headroom(text=text, percent=percent)
         else:
             headroom = Headroom(text=text, bytes=parse_size(text))
-    has_rules = any(getattr(r, k) is not None for k in RequirementsPolicy.model_fields)
-    if not has_rules and (t.ctx is None or t.batch is None):
+    has_rules = any(value is not None for value in r.values())
+    if not has_rules and (t["ctx"] is None or t["batch"] is None):
         where.fail(
             loc,
             "checks nothing: give ctx and batch (does the workload fit) or requirements",
@@ -629,11 +719,11 @@ def _requirements(t: TargetPolicy, loc: Loc, where: _Where) -> Requirements:
         )
     return Requirements(
         min_headroom=headroom,
-        min_batch=r.min_batch,
-        min_ctx=r.min_ctx,
-        max_decode_ms=r.max_decode_ms,
-        min_tokens_per_s=r.min_tokens_per_s,
-        min_tokens_per_s_per_seq=r.min_tokens_per_s_per_seq,
+        min_batch=r["min_batch"],
+        min_ctx=r["min_ctx"],
+        max_decode_ms=r["max_decode_ms"],
+        min_tokens_per_s=r["min_tokens_per_s"],
+        min_tokens_per_s_per_seq=r["min_tokens_per_s_per_seq"],
         kv_heads=kv,
     )
 
@@ -652,7 +742,7 @@ def _model_paths(model: str, base: Path) -> list[Path] | None:
 
 
 def _resolve(
-    t: TargetPolicy,
+    t: dict[str, Any],
     loc: Loc,
     where: _Where,
     base: Path,
@@ -661,48 +751,50 @@ def _resolve(
     *,
     only_configs: Collection[Path] | None = None,
 ) -> list[Target]:
-    paths = _model_paths(t.model, base)
+    model = t["model"]
+    paths = _model_paths(model, base)
     if paths is not None and only_configs is not None:
         wanted = {p.resolve() for p in only_configs}
         paths = [p for p in paths if _config_file(p) in wanted]
     if paths == []:
         where.fail(
-            (*loc, "model"), f"{t.model!r} matches no files (relative to {base.as_posix() or '.'})"
+            (*loc, "model"), f"{model!r} matches no files (relative to {base.as_posix() or '.'})"
         )
-    names = [t.model] if paths is None else [str(p) for p in paths]
-    glob_names = paths is not None and bool(GLOB_CHARS & set(t.model))
+    names = [model] if paths is None else [str(p) for p in paths]
+    glob_names = paths is not None and bool(GLOB_CHARS & set(model))
     target_lines = {
         _dotted(k[2:]): v for k, v in where.lines.items() if k[:2] == loc and len(k) > 2
     }
+    chosen = {key: t[key] for key in settings()}
     out = []
     for name in names:
         try:
-            resolved = resolve_model(name, revision=t.revision)
+            resolved = resolve_model(name, revision=t["revision"])
         except KvplanError as exc:
             where.fail((*loc, "model"), str(exc))
         try:
             deployment = parse_deployment(
                 resolved.spec,
-                t.deployment_settings(),
+                chosen,
                 gpu_file=gpu_file,
                 names={key: key for key in settings()},
-                weights_override=exact_weights(resolved, t.deployment_settings()["weight_dtype"]),
+                weights_override=exact_weights(resolved, chosen["weight_dtype"]),
             )
         except KvplanError as exc:
             key = exc.setting or "gpu"
             if exc.message.startswith(key):  # it names the key already
                 where.fail(loc, exc.message, key_loc=(*loc, key), hint=exc.hint)
             where.fail((*loc, key), exc.message, hint=exc.hint)
-        label = t.name
+        label = t["name"]
         if glob_names:
-            label = f"{t.name} [{_relative(Path(name), base)}]"
+            label = f"{label} [{_relative(Path(name), base)}]"
         out.append(
             Target(
                 name=label,
                 model=resolved.spec.name,
                 deployment=deployment,
-                ctx=t.ctx,
-                batch=t.batch,
+                ctx=t["ctx"],
+                batch=t["batch"],
                 requirements=requirements,
                 line=where.line(loc),
                 lines=target_lines,
