@@ -15,6 +15,12 @@ def test_models_sorted_with_max_context_and_filters() -> None:
     assert by["meta-llama/Llama-3.1-8B-Instruct"]["max_context"] == 131072  # config.json
     fam = run_cli("models", "--family", "mixtral", "--json").json["models"]
     assert fam and {m["family"] for m in fam} == {"mixtral"}
+    # a family's start matches its versions (qwen -> qwen2, qwen3, qwen3_moe, ...)
+    qwen = {m["family"] for m in run_cli("models", "--family", "qwen", "--json").json["models"]}
+    assert {"qwen2", "qwen3", "qwen3_moe"} <= qwen and all(f.startswith("qwen") for f in qwen)
+    none = run_cli("models", "--family", "nosuchfamily")
+    assert none.code == 2 and "no bundled model of that family" in none.err
+    assert "families: " in none.err and "llama" in none.err
     mla = run_cli("models", "--attention", "mla", "--json").json["models"]
     assert mla and {m["attention"] for m in mla} == {"mla"}
     # DeepSeek-V2/V3: kv_lora_rank 512 + qk_rope_head_dim 64 cached per token per layer

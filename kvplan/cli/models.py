@@ -18,7 +18,10 @@ def models(
         None, metavar="[FILTER]", help="Show only names containing this text."
     ),
     family: str = typer.Option(
-        None, "--family", help="Only this family (the config's model_type, e.g. llama, qwen2)."
+        None,
+        "--family",
+        help="Only this family: the config's model_type or its start (qwen matches qwen2, "
+        "qwen3_moe, ...).",
     ),
     attention: str = typer.Option(
         None, "--attention", help="Only this attention layout: mha, gqa, mqa, mla or hybrid."
@@ -34,11 +37,13 @@ def models(
         )
     catalog = load_catalog()
     rows: list[dict[str, Any]] = []
+    seen_families: set[str] = set()
     for entry in sorted(catalog.entries, key=lambda e: e.repo_id.lower()):
         if filter_text and filter_text.lower() not in entry.repo_id.lower():
             continue
         spec = catalog.load(entry)
-        if family is not None and spec.family.lower() != family.lower():
+        seen_families.add(spec.family)
+        if family is not None and not spec.family.lower().startswith(family.lower()):
             continue
         if attention is not None and spec.layout.value != attention.lower():
             continue
@@ -59,6 +64,12 @@ def models(
                 "active_params": counts.active,
                 "source": entry.source,
             }
+        )
+    if family is not None and not rows and seen_families:
+        raise KvplanError(
+            f"--family {family}: no bundled model of that family",
+            hint="families: " + ", ".join(sorted(seen_families)),
+            setting="family",
         )
     if as_json:
         print_json("models", {"models": rows})
