@@ -684,6 +684,11 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("budget", "vllm/v1/worker/gpu_worker.py Worker.determine_available_memory"),
             ("activation x2.53", "Qwen3-14B H100 0.15/0.16 vs 0.17/0.18 logs (training rows)"),
             ("non-torch 0.13 GiB", "Qwen3-14B H100 0.15-0.17 logs (training rows)"),
+            (
+                "non-torch 0.55 GiB at TP > 1",
+                "llm-d-benchmark config_explorer, vLLM 0.11 Llama-3.3-70B-FP8 TP 2 on H100 "
+                "(the line's one training row that logs it; SECOND-HAND)",
+            ),
         ),
     ),
     EngineProfile(
