@@ -131,9 +131,13 @@ TRAITS: dict[str, Traits] = {
         tied_by_default=True, norms_per_layer=4, defaults={"sliding_window": 4096}, pattern="gemma2"
     ),
     "gemma3": Traits(**_GEMMA3),
+    # transformers models/gemma3 configuration_gemma3.py Gemma3TextConfig (5.24: lines 73-93):
+    # the published 4B/12B configs leave the head counts to these class defaults.
     "gemma3_text": Traits(
         **_GEMMA3,
         defaults={
+            "num_attention_heads": 8,
+            "num_key_value_heads": 4,
             "vocab_size": 262208,
             "max_position_embeddings": 131072,
             "sliding_window": 4096,
