@@ -31,7 +31,7 @@ def geometry(spec: ModelSpec) -> tuple[int, int, int, int]:
 
 
 # ---- google/gemma-3-4b-it ----------------------------------------------------------------
-def test_gemma_3_4b_head_counts_are_the_gemma3_text_defaults():
+def test_gemma_3_4b_head_counts_are_the_gemma3_text_defaults() -> None:
     """The published text_config names no head counts: Gemma3TextConfig's defaults (8 heads,
     4 KV heads, head_dim 256) apply, and kvplan says it assumed them."""
     spec = load("google/gemma-3-4b-it")
@@ -42,7 +42,7 @@ def test_gemma_3_4b_head_counts_are_the_gemma3_text_defaults():
     assert spec.layer_summary() == "29 sliding(1024) + 5 full"
 
 
-def test_gemma_3_4b_kv_bytes():
+def test_gemma_3_4b_kv_bytes() -> None:
     spec = load("google/gemma-3-4b-it")
     per_layer = 2 * 4 * 256 * 2  # K and V, G 4, d_head 256, bf16
     assert per_layer == 4096
@@ -53,7 +53,7 @@ def test_gemma_3_4b_kv_bytes():
     assert kvcache.kv_bytes(spec, 131_072, 1, "bf16") == expected
 
 
-def test_gemma_3_4b_text_parameters_match_keras_hub():
+def test_gemma_3_4b_text_parameters_match_keras_hub() -> None:
     """keras-hub's gemma3_instruct_4b_text preset: 3,880,099,328 parameters. Ours is 163,840
     (= 64 x 2560) more: the HF config's vocabulary is 262,208 rows, keras-hub's 262,144."""
     counts = param_counts(load("google/gemma-3-4b-it"))
@@ -61,7 +61,7 @@ def test_gemma_3_4b_text_parameters_match_keras_hub():
 
 
 # ---- TinyLlama/TinyLlama-1.1B-Chat-v1.0 --------------------------------------------------
-def test_tinyllama_kv_bytes_and_parameters():
+def test_tinyllama_kv_bytes_and_parameters() -> None:
     spec = load("TinyLlama/TinyLlama-1.1B-Chat-v1.0")
     assert geometry(spec) == (22, 32, 4, 64)
     assert kvcache.kv_bytes_per_token(spec, "bf16") == 22 * 2 * 4 * 64 * 2 == 22_528
@@ -74,7 +74,7 @@ def test_tinyllama_kv_bytes_and_parameters():
 
 
 # ---- meta-llama/Llama-4-Scout-17B-16E-Instruct -------------------------------------------
-def test_llama4_scout_kv_bytes():
+def test_llama4_scout_kv_bytes() -> None:
     spec = load("meta-llama/Llama-4-Scout-17B-16E-Instruct")
     assert geometry(spec) == (48, 40, 8, 128)
     assert spec.layer_summary() == "36 chunked(8192) + 12 full"
@@ -85,7 +85,7 @@ def test_llama4_scout_kv_bytes():
     assert kvcache.kv_bytes(spec, 10_485_760, 1, "bf16") == expected == 516_604_035_072
 
 
-def test_llama4_scout_logged_weights_are_checkpoint_plus_vllm_rope_cache():
+def test_llama4_scout_logged_weights_are_checkpoint_plus_vllm_rope_cache() -> None:
     """The vLLM 0.19 log (tests/data/engine_logs.yaml, llama4-scout-h100-tp4-v0190-len8k) says
     'Model loading took 53.12 GiB' per GPU at TP 4. The checkpoint (text decoder + vision
     encoder, bf16) is 50.59 GiB per GPU; the rest is vLLM's rotary cos/sin cache: RotaryEmbedding
@@ -112,7 +112,7 @@ def test_llama4_scout_logged_weights_are_checkpoint_plus_vllm_rope_cache():
         "meta-llama/Llama-4-Scout-17B-16E-Instruct",
     ],
 )
-def test_issue11_entries_are_catalogued_with_a_source(repo_id: str):
+def test_issue11_entries_are_catalogued_with_a_source(repo_id: str) -> None:
     entry = CATALOG.find(repo_id)
     assert entry is not None
     assert entry.source and "@" in entry.source
