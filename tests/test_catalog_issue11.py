@@ -104,15 +104,32 @@ def test_llama4_scout_logged_weights_are_checkpoint_plus_vllm_rope_cache() -> No
     assert abs(checkpoint_per_gpu + rope_cache - logged) / logged < 0.001
 
 
+
+# ---- ibm-granite/granite-3.3-8b-instruct -------------------------------------------------
+def test_granite_3_3_8b_kv_bytes_and_parameters() -> None:
+    """Plain GQA with tied embeddings; the muP multipliers change no tensor shape."""
+    spec = load("ibm-granite/granite-3.3-8b-instruct")
+    assert geometry(spec) == (40, 32, 8, 128)
+    assert spec.tie_embeddings is True
+    assert kvcache.kv_bytes_per_token(spec, "bf16") == 40 * 2 * 8 * 128 * 2 == 163_840
+    attention = 2 * 4096 * 4096 + 2 * 4096 * 8 * 128  # q, o; k, v
+    mlp = 3 * 4096 * 12800
+    per_layer = attention + mlp + 2 * 4096
+    expected = 40 * per_layer + 4096 + 49159 * 4096  # final norm; one tied embedding
+    assert expected == 8_170_864_640
+    assert param_counts(spec).total == expected
+
 @pytest.mark.parametrize(
     "repo_id",
     [
         "google/gemma-3-4b-it",
         "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
         "meta-llama/Llama-4-Scout-17B-16E-Instruct",
+        "ibm-granite/granite-3.3-8b-instruct",
     ],
 )
 def test_issue11_entries_are_catalogued_with_a_source(repo_id: str) -> None:
     entry = CATALOG.find(repo_id)
     assert entry is not None
-    assert entry.source and "@" in entry.source
+    # repo@commit:path, or a search-index file id where the repository is not known
+    assert entry.source and ("@" in entry.source or "search-index file id" in entry.source)
