@@ -104,7 +104,6 @@ def test_llama4_scout_logged_weights_are_checkpoint_plus_vllm_rope_cache() -> No
     assert abs(checkpoint_per_gpu + rope_cache - logged) / logged < 0.001
 
 
-
 # ---- ibm-granite/granite-3.3-8b-instruct -------------------------------------------------
 def test_granite_3_3_8b_kv_bytes_and_parameters() -> None:
     """Plain GQA with tied embeddings; the muP multipliers change no tensor shape."""
@@ -118,6 +117,7 @@ def test_granite_3_3_8b_kv_bytes_and_parameters() -> None:
     expected = 40 * per_layer + 4096 + 49159 * 4096  # final norm; one tied embedding
     assert expected == 8_170_864_640
     assert param_counts(spec).total == expected
+
 
 @pytest.mark.parametrize(
     "repo_id",
