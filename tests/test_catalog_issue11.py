@@ -58,6 +58,9 @@ def test_gemma_3_4b_text_parameters_match_keras_hub() -> None:
     (= 64 x 2560) more: the HF config's vocabulary is 262,208 rows, keras-hub's 262,144."""
     counts = param_counts(load("google/gemma-3-4b-it"))
     assert counts.total - 3_880_099_328 == (262_208 - 262_144) * 2560
+    # with the SigLIP encoder (27 layers x 1152 + projector): the model card's 4.30e9 (as quoted
+    # in search-index file id 60707514880), to its precision
+    assert round((counts.total + counts.vision) / 1e9, 2) == 4.30
 
 
 # ---- TinyLlama/TinyLlama-1.1B-Chat-v1.0 --------------------------------------------------
