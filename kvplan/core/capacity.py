@@ -25,6 +25,7 @@ from kvplan.core.engines import Engine, divisors
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import LayerKind, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
+from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.params import mtp_weight_bytes, weight_bytes
 from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
@@ -210,6 +211,14 @@ def plan(d: Deployment) -> Plan:
         notes.append(
             f"MLA latent is not split by TP: each of the {d.tp} GPUs caches the whole "
             "latent for every token"
+        )
+    if stage.has_indexer and stage.indexer_format is not None:
+        fmt = INDEXER_FORMATS[stage.indexer_format]
+        dims = sorted({x.index_head_dim for x in stage.layers if x.index_head_dim})
+        notes.append(
+            f"DSA indexer keys in {d.rules.label}'s own format ({fmt.name}: {fmt.note}): "
+            + ", ".join(f"{fmt.bytes_per_token(x)} B" for x in dims)
+            + f" per token per layer, whatever the KV dtype ({d.kv_dtype})"
         )
     if d.draft_layers:
         notes.append(

@@ -225,6 +225,13 @@ class Deployment:
     # design's weights; None = estimate from the parameter count at `weight_dtype`.
     weights_override: int | None = None
 
+    def __post_init__(self) -> None:
+        """The engine decides how DSA indexer keys are stored (its rule's
+        `indexer_format`), so the model the cache math sees carries that format."""
+        fmt = self.rules.indexer_format
+        if self.spec.indexer_format != fmt and self.spec.has_indexer:
+            object.__setattr__(self, "spec", self.spec.model_copy(update={"indexer_format": fmt}))
+
     # ---- what the engine table adds -----------------------------------------------------
     @property
     def rules(self) -> EngineRules:

@@ -1329,8 +1329,10 @@ class _Reader:
                 if d["mixer"] == "full" and flag:
                     d.update(index_head_dim=dim, index_heads=idx_heads)
             self.assumptions.append(
-                f"DSA indexer keys ({dim} elements/token/layer) counted in the KV dtype, as "
-                "transformers caches them (vLLM keeps them in fp8 + a 4-byte scale per token)"
+                f"DSA indexer keys ({dim} elements/token/layer) stored as the engine stores "
+                "them: vLLM, SGLang and TensorRT-LLM in fp8 + a 4-byte scale per 128 values "
+                f"({dim + dim // 128 * 4} B); without an engine (`size`, --engine none) in the "
+                "KV dtype, as transformers caches them"
             )
 
     def _indexer_flags(self, n: int) -> list[bool]:
