@@ -315,6 +315,11 @@ class ModelSpec(Frozen):
     # INDEXER_FORMATS); None: in the KV dtype, as transformers' cache. Set from the
     # engine's rule by `Deployment`, not read from a config.
     indexer_format: str | None = field(default=None, exclude=True)
+    # A speculative-decoding draft head's architecture (EAGLE, EAGLE-3, Medusa: read from
+    # `architectures` / `draft_vocab_size`): its KV layers are ordinary attention, but its
+    # weights are not what its config describes (it reuses the target's embedding or LM
+    # head, EAGLE-3's layer takes 2 x hidden inputs), so they are never estimated.
+    draft_head: str | None = field(default=None, exclude=True)
     assumptions: tuple[str, ...] = ()
     source: str = ""
 
