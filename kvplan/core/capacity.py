@@ -332,7 +332,12 @@ def plan(d: Deployment) -> Plan:
             f"{model_draft_weights / GiB:.2f} GiB of weights "
             + ("(checkpoint bytes)" if exact else "(estimated from its config)")
             + f" and {n_draft} attention layer(s) caching KV in the same pool"
-            + (" (SGLang: each sized like a target layer)" if d.engine is Engine.SGLANG else "")
+            + (
+                " (SGLang: each sized like a target layer; whether its draft weights load "
+                "before the pool is sized is not verified, so they are counted)"
+                if d.engine is Engine.SGLANG
+                else ""
+            )
         )
     if d.pp > 1:
         notes.append(
