@@ -125,20 +125,27 @@ def size(
     ctx: int | None = None,
     batch: int = 1,
     kv_dtype: str = "auto",
+    engine: str = "none",
     weight_dtype: str | None = None,
     revision: str | None = None,
     token: str | None = None,
     refresh: bool = False,
 ) -> SizeResult:
-    """KV cache per token / sequence / batch, and the weights, for one model."""
+    """KV cache per token / sequence / batch, and the weights, for one model. `engine`
+    picks the engine's cache formats (DSA indexer keys); "none" counts every element in
+    the KV dtype, as transformers' cache holds them."""
+    from kvplan.core.engines import ENGINES, engine_named
     from kvplan.core.sizing import size_report
     from kvplan.sources.deployment import kv_dtype_for, weight_dtype_for
 
     max_ctx, max_batch = _limits()
     positive(batch, "--batch", limit=max_batch)
     positive(ctx, "--ctx", limit=max_ctx)
+    rules = ENGINES[engine_named(engine)]
     resolved = load_model(model, revision=revision, token=token, refresh=refresh)
     spec = resolved.spec
+    if spec.has_indexer:
+        spec = spec.model_copy(update={"indexer_format": rules.indexer_format})
     forced = weight_dtype_for(weight_dtype)
     report = size_report(
         spec,

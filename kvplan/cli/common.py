@@ -60,6 +60,7 @@ _ANNOTATIONS: dict[Kind, Any] = {
     Kind.KV_DTYPE: str | None,
     Kind.WEIGHT_DTYPE: str | None,
     Kind.GPU: str,
+    Kind.MODEL: str | None,
 }
 
 

@@ -20,6 +20,12 @@ def size(
         "--kv-dtype",
         help="KV-cache dtype: auto (the model's 16-bit dtype), fp32, fp16, bf16, fp8, int8, int4.",
     ),
+    engine: str = typer.Option(
+        "none",
+        "--engine",
+        help="Engine whose cache formats apply (vllm, sglang, trtllm store DSA indexer keys "
+        "in fp8 + a scale per 128); none: every element in the KV dtype, as transformers.",
+    ),
     weight_dtype: str = typer.Option(
         None,
         "--weight-dtype",
@@ -42,6 +48,7 @@ def size(
         ctx=ctx,
         batch=batch,
         kv_dtype=kv_dtype,
+        engine=engine,
         weight_dtype=weight_dtype,
         revision=revision,
         token=token,

@@ -20,11 +20,12 @@ from typing import Any
 
 from kvplan.core import kvcache
 from kvplan.core.budget import Budget, compute_budget, deployment_terms
-from kvplan.core.deployment import Deployment
+from kvplan.core.deployment import Deployment, DraftModel
 from kvplan.core.engines import Engine, divisors
 from kvplan.core.frozen import Frozen
-from kvplan.core.geometry import LayerKind, ModelSpec
+from kvplan.core.geometry import Layer, LayerKind, Mixer, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
+from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.params import mtp_weight_bytes, weight_bytes
 from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
@@ -126,6 +127,85 @@ def _with_draft_layers(stage: ModelSpec, n: int) -> ModelSpec:
     return stage.model_copy(update={"layers": (*stage.layers, *([draft] * n))})
 
 
+def draft_model_layers(target: ModelSpec, draft: DraftModel, engine: Engine) -> tuple[Layer, ...]:
+    """The attention layers a separate draft model adds to the last pipeline stage's cache.
+
+    vLLM: the drafter is loaded into the same vllm_config, so its attention layers are in
+    the forward context that `GPUModelRunner.get_kv_cache_spec` walks; each gets its own
+    KV-cache spec and joins the KV-cache groups of the one shared pool
+    (vllm/v1/spec_decode/eagle.py `EagleProposer.load_model` and draft_model.py: the
+    draft's layer names are the attention layers present after loading it minus the
+    target's). Each is cached with the draft's own geometry (G, d_k, d_v of the draft),
+    in the KV dtype. TensorRT-LLM's one-model EAGLE3/MTP gives the draft a KV-cache manager
+    of its own and splits the budget in proportion to per-token bytes (TensorRT-LLM#12188),
+    which is the same sum.
+    SGLang sizes the pool as the target's per-token cell x (1 + draft_layers / layers)
+    (python/sglang/srt/model_executor/pool_configurator.py `DefaultPoolConfigurator`:
+    "Assumes draft and target share the same per-layer KV size"), so there each draft
+    layer is cached like the target's first growing layer.
+    A draft with recurrent, compressed or MLA layers of another latent is refused."""
+    attention = []
+    for layer in draft.spec.layers:
+        if layer.kind is LayerKind.NONE:
+            if layer.is_recurrent or layer.encoder_tokens:
+                raise KvplanError(
+                    f"draft model {draft.name}: {layer.label()} layers are not modelled in a "
+                    "draft (only attention / MLA layers)",
+                    setting="draft_model",
+                )
+            continue
+        attention.append(layer)
+    if not attention:
+        raise KvplanError(
+            f"draft model {draft.name} has no attention layers", setting="draft_model"
+        )
+    if engine is Engine.SGLANG:
+        return _with_draft_layers(target, len(attention)).layers[target.num_layers :]
+    out = []
+    for layer in attention:
+        if layer.mixer is Mixer.COMPRESSED or (
+            layer.kind is LayerKind.MLA
+            and (
+                target.mla is None
+                or draft.spec.mla is None
+                or target.mla.latent_dim != draft.spec.mla.latent_dim
+            )
+        ):
+            raise KvplanError(
+                f"draft model {draft.name}: its {layer.label()} layers differ from the "
+                "target's cache layout (not modelled)",
+                setting="draft_model",
+            )
+        if layer.kind is LayerKind.MLA:
+            out.append(layer.model_copy(update={"moe": False}))
+            continue
+        d_k, d_v = draft.spec.layer_head_dims(layer)
+        out.append(
+            layer.model_copy(
+                update={
+                    "moe": False,
+                    "query_heads": draft.spec.layer_query_heads(layer),
+                    "kv_heads": draft.spec.layer_kv_heads(layer),
+                    "head_dim": d_k,
+                    "v_head_dim": d_v,
+                }
+            )
+        )
+    return tuple(out)
+
+
+def _draft_weight_bytes(d: Deployment) -> int:
+    """The draft model's checkpoint bytes (exact when known), else estimated from its config
+    at its own dtype (engines load the draft's own checkpoint; --weight-dtype is the
+    target's)."""
+    draft = d.draft_model
+    if draft is None:
+        return 0
+    if draft.exact_weight_bytes is not None:
+        return draft.exact_weight_bytes
+    return weight_bytes(draft.spec).total
+
+
 def plan(d: Deployment) -> Plan:
     spec = d.spec
     if spec.query_heads % d.tp:
@@ -137,7 +217,17 @@ def plan(d: Deployment) -> Plan:
     heads = kv_heads_per_gpu(spec, d)
     d.rules.check_vocab(spec.vocab_size, d.tp)
     stages = _stages(spec, d.pp)
+    if d.draft_layers and d.draft_model is not None:
+        raise KvplanError(
+            "--draft-layers (MTP modules of the checkpoint) and --draft-model (a separate "
+            "draft model) are two kinds of drafter; give one",
+            setting="draft_model",
+        )
     stages[-1] = _with_draft_layers(stages[-1], d.draft_layers)
+    if d.draft_model is not None:
+        last = stages[-1]
+        added = draft_model_layers(spec, d.draft_model, d.engine)
+        stages[-1] = last.model_copy(update={"layers": (*last.layers, *added)})
     stage = max(
         stages,
         key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads), s.num_layers),
@@ -150,6 +240,11 @@ def plan(d: Deployment) -> Plan:
         draft_weights = mtp_weight_bytes(spec, d.draft_layers, weight_dtype=d.weight_dtype)
         weights_total += draft_weights
     weights_gpu = ceil(weights_total / (d.tp * d.pp))
+    # a separate draft model runs on the last PP rank at the target's TP (vLLM
+    # SpeculativeConfig draft_tensor_parallel_size defaults to the target's), its weights
+    # split over those TP ranks
+    model_draft_weights = _draft_weight_bytes(d)
+    weights_gpu += ceil(model_draft_weights / d.tp)
     activations, overhead, cudagraph = deployment_terms(d, stage.num_layers)
     profile = d.profile
     budget = compute_budget(
@@ -211,6 +306,14 @@ def plan(d: Deployment) -> Plan:
             f"MLA latent is not split by TP: each of the {d.tp} GPUs caches the whole "
             "latent for every token"
         )
+    if stage.has_indexer and stage.indexer_format is not None:
+        fmt = INDEXER_FORMATS[stage.indexer_format]
+        dims = sorted({x.index_head_dim for x in stage.layers if x.index_head_dim})
+        notes.append(
+            f"DSA indexer keys in {d.rules.label}'s own format ({fmt.name}: {fmt.note}): "
+            + ", ".join(f"{fmt.bytes_per_token(x)} B" for x in dims)
+            + f" per token per layer, whatever the KV dtype ({d.kv_dtype})"
+        )
     if d.draft_layers:
         notes.append(
             f"speculative decoding: {d.draft_layers} draft layer(s) cache KV in the same pool"
@@ -219,6 +322,21 @@ def plan(d: Deployment) -> Plan:
                 if draft_weights
                 else "; draft weights not counted (no DeepSeek-style MTP module in the config: "
                 "add a separate draft model's weights with --overhead)"
+            )
+        )
+    if d.draft_model is not None:
+        n_draft = sum(1 for x in d.draft_model.spec.layers if x.kind is not LayerKind.NONE)
+        exact = d.draft_model.exact_weight_bytes is not None
+        notes.append(
+            f"speculative decoding: draft model {d.draft_model.name} adds "
+            f"{model_draft_weights / GiB:.2f} GiB of weights "
+            + ("(checkpoint bytes)" if exact else "(estimated from its config)")
+            + f" and {n_draft} attention layer(s) caching KV in the same pool"
+            + (
+                " (SGLang: each sized like a target layer; whether its draft weights load "
+                "before the pool is sized is not verified, so they are counted)"
+                if d.engine is Engine.SGLANG
+                else ""
             )
         )
     if d.pp > 1:
@@ -248,7 +366,7 @@ def plan(d: Deployment) -> Plan:
         deployment=d,
         stage=stage,
         kv_heads_per_gpu=heads,
-        weights_total=weights_total,
+        weights_total=weights_total + model_draft_weights,
         weights_per_gpu=weights_gpu,
         budget=budget,
         kv_bytes_per_token=per_token,

@@ -59,6 +59,7 @@ class Kind(str, Enum):
     KV_DTYPE = "kv_dtype"  # auto | fp16 | bf16 | fp8 | ...
     WEIGHT_DTYPE = "weight_dtype"  # auto | fp16 | ... | int4 | mxfp4
     GPU = "gpu"  # a name in the GPU catalog
+    MODEL = "model"  # a model as MODEL is named: catalog name, config.json path, Hub repo id
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,19 @@ class Setting:
     engine: Engine | None = None  # the only engine this knob belongs to
     required: bool = False
     default_text: str | None = None  # the default as --help states it, when not the value
+
+
+@dataclass(frozen=True)
+class DraftModel:
+    """A separate speculative-decoding draft model (an EAGLE / EAGLE-3 head or a small LM:
+    vLLM `--speculative-config '{"model": ...}'`, SGLang `--speculative-draft-model-path`),
+    read like the main model. `exact_weight_bytes`: its checkpoint's bytes when known (Hub
+    safetensors headers; an EAGLE head that reuses the target's embedding or LM head does
+    not ship them), else None (estimated from its config)."""
+
+    name: str
+    spec: ModelSpec
+    exact_weight_bytes: int | None = None
 
 
 def _setting(default: Any, kind: Kind, help: str, **info: Any) -> Any:
@@ -213,6 +227,14 @@ class Deployment:
         lo=0,
         hi=MAX_PARALLEL,
     )
+    draft_model: DraftModel | None = _setting(
+        None,
+        Kind.MODEL,
+        "Speculative decoding: a separate draft model (EAGLE / EAGLE-3 head or a small LM, "
+        "vLLM --speculative-config model), named like MODEL; its weights and its attention "
+        "layers' KV share the pool.",
+        default_text="none",
+    )
     num_speculative_tokens: int = _setting(
         0,
         Kind.INT,
@@ -224,6 +246,13 @@ class Deployment:
     # Not a user setting: exact checkpoint bytes when known (Hub safetensors headers) or a
     # design's weights; None = estimate from the parameter count at `weight_dtype`.
     weights_override: int | None = None
+
+    def __post_init__(self) -> None:
+        """The engine decides how DSA indexer keys are stored (its rule's
+        `indexer_format`), so the model the cache math sees carries that format."""
+        fmt = self.rules.indexer_format
+        if self.spec.indexer_format != fmt and self.spec.has_indexer:
+            object.__setattr__(self, "spec", self.spec.model_copy(update={"indexer_format": fmt}))
 
     # ---- what the engine table adds -----------------------------------------------------
     @property
@@ -255,7 +284,9 @@ class Deployment:
                 pp=self.pp,
                 smi_mib=self.gpu.memory_bytes / 2**20,
                 chunked_prefill=self.max_num_batched_tokens,
-                speculative=bool(self.draft_layers or self.num_speculative_tokens),
+                speculative=bool(
+                    self.draft_layers or self.draft_model or self.num_speculative_tokens
+                ),
             )
         )
 

@@ -91,8 +91,44 @@ def normalize_dtype(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
+# K and V in different dtypes. vLLM, SGLang and TensorRT-LLM take one KV-cache dtype for
+# both (vLLM --kv-cache-dtype / CacheConfig.cache_dtype; SGLang --kv-cache-dtype, whose
+# DefaultPoolConfigurator._compute_cell_size sizes K and V at one element size; TensorRT-LLM
+# KvCacheConfig.dtype). The one engine way to store them differently is vLLM's TurboQuant
+# presets (vllm/model_executor/layers/quantization/turboquant/config.py TQ_PRESETS:
+# turboquant_k8v4 = fp8 K + 4-bit V, turboquant_k3v4_nc = 3-bit K + 4-bit V, and the
+# symmetric turboquant_4bit_nc / turboquant_3bit_nc). kvplan does not model them: a slot is
+# key_packed + value_packed bytes per head, padded to an even number in one release and to a
+# power of two in others, and vllm/engine/arg_utils.py keeps the first and last two layers
+# of a dense model at the model dtype (kv_cache_dtype_skip_layers), so pages differ per
+# layer; no engine log checks either. llama.cpp's --cache-type-k / --cache-type-v is not
+# an engine kvplan models. So these names, and any K/V pair, are refused (fail closed).
+TURBOQUANT_PREFIX = "turboquant_"
+KV_PAIR_SEPARATORS = (":", ",", "/", "+")
+
+
+def _refuse_split_kv(name: str) -> None:
+    text = name.strip().lower()
+    if text.startswith(TURBOQUANT_PREFIX):
+        raise KvplanError(
+            f"{name!r} is one of vLLM's TurboQuant presets (K and V in different formats, "
+            "e.g. turboquant_k8v4 = fp8 keys + 4-bit values); kvplan does not model them: "
+            "their slot padding changed between releases and vLLM keeps the first and last "
+            "two layers at the model dtype",
+            hint="the nearest modelled formats are fp8 and nvfp4; see docs/engines.md",
+        )
+    if any(sep in text for sep in KV_PAIR_SEPARATORS):
+        raise KvplanError(
+            f"{name!r} gives K and V different dtypes; vLLM, SGLang and TensorRT-LLM take one "
+            "KV-cache dtype for both (llama.cpp's --cache-type-k/-v is not a kvplan engine)",
+            hint=f"choose one of {', '.join(KV_DTYPE_NAMES)}",
+        )
+
+
 def kv_dtype(name: str) -> str:
-    """Validate a KV-cache dtype name; 'auto' is resolved by the caller."""
+    """Validate a KV-cache dtype name; 'auto' is resolved by the caller. K and V in
+    different dtypes (a pair, or vLLM's TurboQuant presets) are refused with why."""
+    _refuse_split_kv(name)
     key = normalize_dtype(name)
     if key not in KV_DTYPES and key not in PER_TOKEN_HEAD:
         raise KvplanError(

@@ -931,6 +931,9 @@ class EngineRules:
     # `--kv-memory` is a cap on the engine's own estimate (TensorRT-LLM max_gpu_total_bytes)
     # rather than the budget itself (vLLM kv_cache_memory_bytes)
     kv_memory_caps: bool = False
+    # DSA indexer keys' storage, whatever the KV dtype (kvplan.core.kv_formats
+    # INDEXER_FORMATS, where each engine's source is cited); None: the KV dtype
+    indexer_format: str | None = None
 
     def fraction(self, tp: int) -> float | None:
         return self.default_fraction(tp) if self.default_fraction else None
@@ -977,6 +980,7 @@ ENGINES: dict[Engine, EngineRules] = {
             source="vllm/engine/arg_utils.py EngineArgs (vllm serve --help)",
         ),
         vocab_pad=64,
+        indexer_format="fp8_block128",  # deepseek_v2.py Indexer / DeepseekV32IndexerCache
     ),
     Engine.SGLANG: EngineRules(
         engine=Engine.SGLANG,
@@ -1001,6 +1005,7 @@ ENGINES: dict[Engine, EngineRules] = {
             block_size="--page-size",
             source="python/sglang/srt/server_args.py ServerArgs (launch_server --help)",
         ),
+        indexer_format="fp8_block128",  # pool_configurator.py DefaultPoolConfigurator
     ),
     Engine.TRTLLM: EngineRules(
         engine=Engine.TRTLLM,
@@ -1026,6 +1031,7 @@ ENGINES: dict[Engine, EngineRules] = {
             source="trtllm-serve --help (nvidia.github.io/TensorRT-LLM 0.18 commands/trtllm-serve)",
         ),
         kv_memory_caps=True,
+        indexer_format="fp8_block128",  # _torch/attention_backend/sparse/dsa.py DSACacheManager
     ),
     Engine.NONE: EngineRules(
         engine=Engine.NONE,

@@ -311,6 +311,15 @@ class ModelSpec(Frozen):
     # DeepSeek-style multi-token-prediction modules the checkpoint ships (num_nextn_predict_
     # layers): loaded only as a speculative-decoding draft (core/params.mtp_weight_bytes)
     mtp_layers: int = field(default=0, ge=0)
+    # How the serving engine stores DSA indexer keys (kvplan.core.kv_formats
+    # INDEXER_FORMATS); None: in the KV dtype, as transformers' cache. Set from the
+    # engine's rule by `Deployment`, not read from a config.
+    indexer_format: str | None = field(default=None, exclude=True)
+    # A speculative-decoding draft head's architecture (EAGLE, EAGLE-3, Medusa: read from
+    # `architectures` / `draft_vocab_size`): its KV layers are ordinary attention, but its
+    # weights are not what its config describes (it reuses the target's embedding or LM
+    # head, EAGLE-3's layer takes 2 x hidden inputs), so they are never estimated.
+    draft_head: str | None = field(default=None, exclude=True)
     assumptions: tuple[str, ...] = ()
     source: str = ""
 
@@ -356,6 +365,11 @@ class ModelSpec(Frozen):
 
     def count(self, kind: LayerKind) -> int:
         return sum(1 for layer in self.layers if layer.kind is kind)
+
+    @property
+    def has_indexer(self) -> bool:
+        """An MLA + DSA indexer layer caches indexer keys (DeepSeek-V3.2, GLM-5)."""
+        return any(layer.mixer is Mixer.MLA_INDEXER for layer in self.layers)
 
     @property
     def layout(self) -> AttentionLayout:

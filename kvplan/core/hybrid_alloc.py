@@ -88,8 +88,7 @@ def vllm_layout(
         return None
     attention = [k for k in buckets if k[0] is not LayerKind.NONE]
     per_token = {
-        k: kvcache.elements_per_token(stage, _first(stage, k), kv_heads) * DTYPE_BYTES[kv_dtype]
-        for k in attention
+        k: kvcache.token_bytes(stage, _first(stage, k), kv_dtype, kv_heads) for k in attention
     }
     if len(set(per_token.values())) > 1:
         return None  # mixed page sizes (different heads per layer kind): not modelled

@@ -21,6 +21,30 @@ math stays exact integer arithmetic:
 
 The two DeepSeek formats exist only for a 576-wide MLA latent; the deployment parser
 refuses them elsewhere (fail closed).
+
+DSA indexer keys (DeepSeek-V3.2, GLM-5: `index_head_dim` per token and layer) have a format
+of their own, chosen by the engine whatever `--kv-cache-dtype` is (`INDEXER_FORMATS`; the
+engine's rule names one, `EngineRules.indexer_format`):
+
+  fp8_block128   1-byte fp8 values + one 4-byte fp32 scale per 128 values, stored as uint8:
+                 index_head_dim + index_head_dim // 128 * 4 bytes per token per layer
+                 (132 B for index_head_dim 128).
+                 vLLM: vllm/model_executor/models/deepseek_v2.py `Indexer.__init__` builds
+                 `DeepseekV32IndexerCache(head_dim=head_dim + head_dim // quant_block_size
+                 * 4, dtype=torch.uint8)` with quant_block_size = 128, and its
+                 `get_kv_cache_spec` returns an `MLAAttentionSpec(num_kv_heads=1,
+                 head_size=that, dtype=uint8)` (vllm-project/vllm@002d6073aa03).
+                 SGLang: python/sglang/srt/model_executor/pool_configurator.py
+                 `DefaultPoolConfigurator._compute_cell_size` adds `index_head_dim +
+                 index_head_dim // DSATokenToKVPool.quant_block_size * 4` bytes of
+                 `index_k_with_scale_buffer_dtype` (uint8) per layer to the cell size
+                 (sgl-project/sglang@003fca802738).
+                 TensorRT-LLM: tensorrt_llm/_torch/attention_backend/sparse/dsa.py
+                 `DSACacheManager` (enable_indexer_k_cache, indexer_k_cache_quant_block_size
+                 = 128; pool row index_head_dim fp8 + scale_size) (NVIDIA/TensorRT-LLM@
+                 eaf502624e92, read second-hand from an excerpt).
+  None           the KV dtype: transformers' `DynamicIndexedLayer` keeps the keys in the
+                 model dtype (docs/crosscheck.md), kvplan's convention without an engine.
 """
 
 from __future__ import annotations
@@ -86,6 +110,39 @@ ENGINE_ALIASES: dict[str, str] = {
 }
 
 PER_TOKEN_HEAD = ("int8_per_token_head", "fp8_per_token_head")
+
+
+@dataclass(frozen=True)
+class IndexerFormat:
+    """How an engine stores DSA indexer keys: `value_bytes` per element plus
+    `scale_bytes` per `quant_block` elements (whole blocks only, as the engines'
+    `d // quant_block_size * 4`)."""
+
+    name: str
+    value_bytes: int
+    quant_block: int
+    scale_bytes: int
+    note: str
+
+    def bytes_per_token(self, index_head_dim: int) -> int:
+        """Bytes one layer's indexer key takes per token."""
+        return index_head_dim * self.value_bytes + index_head_dim // self.quant_block * (
+            self.scale_bytes
+        )
+
+
+INDEXER_FORMATS: dict[str, IndexerFormat] = {
+    f.name: f
+    for f in (
+        IndexerFormat(
+            "fp8_block128",
+            value_bytes=1,
+            quant_block=128,
+            scale_bytes=SCALE_FP32,
+            note="fp8 values + one fp32 scale per 128, as uint8",
+        ),
+    )
+}
 
 
 def resolve_per_token_head(name: str, head_dim: int) -> str:

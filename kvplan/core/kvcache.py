@@ -5,10 +5,13 @@ in `kvplan.core.mixers`):
   full / sliding / chunked attention: G_l * (d_k + d_v) elements, sliding/chunked layers only
       for the last `window` tokens;
   MLA: kv_lora_rank + qk_rope_head_dim elements (one latent shared by K and V, no factor 2),
-      plus index_head_dim for DSA indexer keys (DeepSeek-V3.2, GLM-5);
+      plus index_head_dim for DSA indexer keys (DeepSeek-V3.2, GLM-5), stored in the
+      engine's indexer format when one is set (vLLM, SGLang, TensorRT-LLM: fp8 + an fp32
+      scale per 128 = index_head_dim + index_head_dim // 128 * 4 B, whatever the KV dtype;
+      kvplan.core.kv_formats), else in the KV dtype;
   other layers (Mamba, Gated DeltaNet, short conv, cross-attention, no-op): nothing per
       token, a fixed state per sequence.
-KV bytes = batch * (bytes_per_element * sum over layers elements/token * tokens held
+KV bytes = batch * (sum over layers bytes/token * tokens held
                     + sum over layers and state parts elements * bytes of that part's dtype).
 Everything is a Python int (or an exact Fraction for sub-byte dtypes), so nothing
 overflows or rounds until the final ceiling to whole bytes.
@@ -24,6 +27,7 @@ from kvplan.core import mixers
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import Layer, LayerKind, Mixer, ModelSpec, StatePart
+from kvplan.core.kv_formats import INDEXER_FORMATS, IndexerFormat
 
 STATE_DTYPE_FALLBACK = "bf16"
 
@@ -47,6 +51,8 @@ class LayerGroup(Frozen):
     compress_ratio: int = 0  # DeepSeek-V4: one compressed entry per this many tokens
     entry_elements: int = 0  # elements of one compressed entry (+ indexer key)
     entries_held: int = 0  # compressed entries per sequence at the given context
+    index_elements: int = 0  # of elements_per_token: the DSA indexer key (per layer)
+    index_bytes_per_token: int | None = None  # its bytes (in the engine's indexer format)
 
 
 def kv_heads_or_default(spec: ModelSpec, kv_heads: int | None) -> int:
@@ -56,6 +62,29 @@ def kv_heads_or_default(spec: ModelSpec, kv_heads: int | None) -> int:
 def elements_per_token(spec: ModelSpec, layer: Layer, kv_heads: int | None = None) -> int:
     """Cache elements one layer stores for one token."""
     return mixers.token_elements(spec, layer, kv_heads)
+
+
+def indexer_bytes_per_token(spec: ModelSpec, layer: Layer, kv_dtype: str) -> Fraction:
+    """Bytes of one layer's DSA indexer key per token: the engine's format
+    (`spec.indexer_format`), else index_head_dim elements in the KV dtype."""
+    d = mixers.index_elements(layer)
+    if not d:
+        return Fraction(0)
+    if spec.indexer_format is None:
+        return d * DTYPE_BYTES[kv_dtype]
+    return Fraction(INDEXER_FORMATS[spec.indexer_format].bytes_per_token(d))
+
+
+def token_bytes(
+    spec: ModelSpec, layer: Layer, kv_dtype: str, kv_heads: int | None = None
+) -> Fraction:
+    """Exact bytes one layer stores for one more token: its cache elements in the KV dtype,
+    except a DSA indexer key, which is in the engine's indexer format."""
+    elements = elements_per_token(spec, layer, kv_heads)
+    idx = mixers.index_elements(layer)
+    if not idx or spec.indexer_format is None:
+        return elements * DTYPE_BYTES[kv_dtype]
+    return (elements - idx) * DTYPE_BYTES[kv_dtype] + indexer_bytes_per_token(spec, layer, kv_dtype)
 
 
 def tokens_held(layer: Layer, ctx: int, block_size: int | None = None) -> int:
@@ -144,7 +173,11 @@ def layer_groups(
                 state_bytes=layer_state_bytes(spec, first, kv_dtype),
                 bytes_per_token=None
                 if kv_dtype is None
-                else ceil(per_token * DTYPE_BYTES[kv_dtype]),
+                else ceil(token_bytes(spec, first, kv_dtype, kv_heads)),
+                index_elements=mixers.index_elements(first),
+                index_bytes_per_token=None
+                if kv_dtype is None
+                else ceil(indexer_bytes_per_token(spec, first, kv_dtype)),
                 compress_ratio=ratio,
                 entry_elements=(first.head_dim or 0) + first.index_head_dim if ratio else 0,
                 entries_held=ctx // ratio if ratio else 0,
@@ -178,12 +211,21 @@ def layer_counts(layers: tuple[Layer, ...]) -> list[tuple[Layer, int]]:
     return _COUNTS[id(layers)][1]
 
 
+def _indexer_format(spec: ModelSpec) -> IndexerFormat | None:
+    return None if spec.indexer_format is None else INDEXER_FORMATS[spec.indexer_format]
+
+
 def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str, *, kv_heads: int | None = None) -> int:
-    """Bytes one more token of context adds to one sequence, below any window."""
-    elements = sum(
-        n * elements_per_token(spec, layer, kv_heads) for layer, n in layer_counts(spec.layers)
-    )
-    return ceil(elements * DTYPE_BYTES[kv_dtype])
+    """Bytes one more token of context adds to one sequence, below any window: elements in
+    the KV dtype, DSA indexer keys in the engine's indexer format (whole bytes)."""
+    fmt = _indexer_format(spec)
+    elements = exact = 0
+    for layer, n in layer_counts(spec.layers):
+        idx = mixers.index_elements(layer) if fmt is not None else 0
+        elements += n * (elements_per_token(spec, layer, kv_heads) - idx)
+        if idx and fmt is not None:
+            exact += n * fmt.bytes_per_token(idx)
+    return ceil(elements * DTYPE_BYTES[kv_dtype]) + exact
 
 
 def kv_elements_per_sequence(
@@ -222,11 +264,19 @@ def kv_bytes_per_sequence(
     block_size: int | None = None,
 ) -> int:
     """Cache bytes of one sequence at `ctx` tokens: per-token cache plus fixed state."""
-    token_bytes = ceil(
-        kv_elements_per_sequence(spec, ctx, kv_heads=kv_heads, block_size=block_size)
-        * DTYPE_BYTES[kv_dtype]
-    )
-    return token_bytes + state_bytes_per_sequence(spec, kv_dtype)
+    fmt = _indexer_format(spec)
+    elements = exact = 0
+    for layer, n in layer_counts(spec.layers):
+        held = tokens_held(layer, ctx, block_size)
+        idx = mixers.index_elements(layer) if fmt is not None else 0
+        elements += n * (
+            (elements_per_token(spec, layer, kv_heads) - idx) * held
+            + mixers.compressed_elements(layer, ctx)
+        )
+        if idx and fmt is not None:
+            exact += n * fmt.bytes_per_token(idx) * held
+    token_part = ceil(elements * DTYPE_BYTES[kv_dtype]) + exact
+    return token_part + state_bytes_per_sequence(spec, kv_dtype)
 
 
 def kv_bytes(

@@ -122,6 +122,12 @@ def token_elements(spec: ModelSpec, layer: Layer, kv_heads: int | None = None) -
     return 0
 
 
+def index_elements(layer: Layer) -> int:
+    """Of `token_elements`, the DSA indexer key's elements: an engine may store them in a
+    format of its own (kvplan.core.kv_formats INDEXER_FORMATS)."""
+    return layer.index_head_dim if layer.mixer is Mixer.MLA_INDEXER else 0
+
+
 def compressed_elements(layer: Layer, ctx: int) -> int:
     """DeepSeek-V4: elements of the compressed entries one sequence holds at `ctx` tokens,
     floor(ctx / r) entries of head_dim (+ index_head_dim: CSA's indexer keys)."""

@@ -23,6 +23,7 @@ from kvplan.core.frozen import Frozen, field
 from kvplan.core.geometry import Ffn, Layer, Mixer, ModelSpec
 from kvplan.core.kvcache import layer_counts
 from kvplan.core.quant_groups import Group, Quantization
+from kvplan.errors import ConfigError
 
 
 class ParamCounts(Frozen):
@@ -103,6 +104,13 @@ def moe_params(spec: ModelSpec) -> tuple[int, int, int]:
 
 
 def param_counts(spec: ModelSpec, *, kv_heads: int | None = None) -> ParamCounts:
+    if spec.draft_head is not None:
+        raise ConfigError(
+            f"{spec.name} is a speculative-decoding draft head (architectures: "
+            f"{spec.draft_head}); its weights are not estimated from its config (it reuses "
+            "the target's embedding or LM head; an EAGLE-3 layer takes 2 x hidden inputs)",
+            hint="use it as --draft-model by its Hub repo id, whose checkpoint bytes are read",
+        )
     hidden = spec.hidden_size
     embed = spec.vocab_size * hidden * (1 if spec.tie_embeddings else 2)
     embed += spec.learned_positions * hidden

@@ -8,7 +8,7 @@ thousand calls at most. What depends on (ctx, batch) is then arithmetic on a han
 per-plan terms, done with numpy over the whole grid, never a Python loop over scenarios:
 
   held_g(n)    = ceil(min(n, window_g) / block) * block       (full/MLA: window = inf)
-  seq(n)       = ceil(sum_g E_g * held_g(n) * bytes/elem) + fixed state per sequence
+  seq(n)       = ceil(sum_g E_g * held_g(n) / den) + fixed state per sequence
   kv_bytes     = batch * seq(ctx);  fits = kv_bytes <= budget;  headroom = budget - kv_bytes
   max_batch    = budget // seq(ctx)
   max_ctx      = largest n with batch * seq(n) <= budget (a vectorised bisection over all
@@ -17,8 +17,10 @@ per-plan terms, done with numpy over the whole grid, never a Python loop over sc
                  step is the scalar formula itself: pp * (max(memory, compute, floor)
                  + fixed costs + all-reduces), with the GPU platform's fitted profile
 
-with E_g the cache elements per token of layer group g on the heaviest stage at this
-plan's KV heads per GPU (`kvcache`), so sliding-window layers plateau, MLA latents and
+with E_g the cache bytes per token of layer group g (`kvcache.token_bytes`: elements at the
+KV dtype, DSA indexer keys in the engine's indexer format) in units of 1/den byte, den the
+common denominator of the groups' exact bytes, on the heaviest stage at this plan's KV heads
+per GPU, so sliding-window layers plateau, MLA latents and
 full layers grow, no-KV (Mamba / linear) layers add only their fixed state, and TP
 replication is already in E_g. Integers are int64 and exact (the grid is refused when a
 product could pass 2^62); floats follow the scalar code's operation order, so a row equals
@@ -33,12 +35,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from fractions import Fraction
 from itertools import product
+from math import lcm
 from typing import TYPE_CHECKING, Any, cast
 
 from kvplan.core import kvcache
 from kvplan.core.capacity import Plan
-from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.geometry import LayerKind
 from kvplan.errors import KvplanError
 
@@ -144,17 +147,22 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
     d = p.deployment
     stage = p.stage
     heads = p.kv_heads_per_gpu
-    grouped: dict[tuple[LayerKind, int | None], int] = {}
-    for layer in stage.layers:
-        e = kvcache.elements_per_token(stage, layer, heads)
+    # Per-token bytes of each (kind, window) group, exact; a DSA indexer key is in the
+    # engine's own format (kvcache.token_bytes), so groups are carried in units of 1/den
+    # byte with den the common denominator: E_g = bytes_g * den, bytes/unit = 1 / den.
+    grouped: dict[tuple[LayerKind, int | None], Fraction] = {}
+    for layer, n in kvcache.layer_counts(stage.layers):
         key = (layer.kind, layer.window)
-        grouped[key] = grouped.get(key, 0) + e
+        grouped[key] = grouped.get(key, Fraction(0)) + n * kvcache.token_bytes(
+            stage, layer, d.kv_dtype, heads
+        )
+    den = lcm(*(b.denominator for b in grouped.values())) if grouped else 1
     groups = tuple(
-        (e, NO_WINDOW if window is None else window)
-        for (kind, window), e in grouped.items()
-        if kind is not LayerKind.NONE and e
+        (int(b * den), NO_WINDOW if window is None else window)
+        for (kind, window), b in grouped.items()
+        if kind is not LayerKind.NONE and b
     )
-    bpe = DTYPE_BYTES[d.kv_dtype]
+    bpe = Fraction(1, den)
     growing = [layer for layer in stage.layers if layer.kind in (LayerKind.FULL, LayerKind.MLA)]
     return PlanTerms(
         model=model,

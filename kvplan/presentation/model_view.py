@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from kvplan.core.dtypes import DTYPE_BYTES, DTYPE_NOTES
 from kvplan.core.geometry import LayerKind, Mixer, ModelSpec
+from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.kvcache import LayerGroup
 from kvplan.core.sizing import SizeReport
 from kvplan.units import fmt_bytes, fmt_count, fmt_gib, fmt_tokens
@@ -58,6 +60,7 @@ def size_json(
         "weight_groups": [g.model_dump() for g in report.weight_groups],
         "kv_dtype": report.kv_dtype,
         "kv_bytes_per_element": str(DTYPE_BYTES[report.kv_dtype]),
+        "indexer_format": spec.indexer_format,
         "ctx": report.ctx,
         "batch": report.batch,
         "kv_bytes_per_token": report.kv_bytes_per_token,
@@ -114,11 +117,24 @@ def layers_by_kind(report: SizeReport) -> list[dict[str, Any]]:
     return out
 
 
+def _indexer_in_own_format(spec: ModelSpec, g: LayerGroup) -> bool:
+    return bool(g.index_elements) and spec.indexer_format is not None
+
+
+def _group_token_bytes(spec: ModelSpec, g: LayerGroup, b: Fraction) -> int:
+    """Bytes per token of a group's layers: elements at the KV dtype, a DSA indexer key in
+    the engine's format when one applies."""
+    if _indexer_in_own_format(spec, g):
+        kv_part = int(g.layers * (g.elements_per_token - g.index_elements) * b)
+        return kv_part + g.layers * (g.index_bytes_per_token or 0)
+    return int(g.layers * g.elements_per_token * b)
+
+
 def _per_token_terms(spec: ModelSpec, g: LayerGroup) -> str:
     if g.kind is LayerKind.MLA:
         assert spec.mla is not None
         extra = g.elements_per_token - spec.mla.latent_dim
-        indexer = f" + indexer {extra}" if extra else ""
+        indexer = f" + indexer {extra}" if extra and not _indexer_in_own_format(spec, g) else ""
         return f"(kv_lora_rank {spec.mla.kv_lora_rank} + rope {spec.mla.qk_rope_head_dim}{indexer})"
     if g.head_dim == g.v_head_dim:
         return f"2 · G {g.kv_heads} · d_head {g.head_dim}"
@@ -158,12 +174,19 @@ def formula_lines(report: SizeReport) -> list[str]:
             lines.append(line)
             continue
         held = "" if g.window is None else f", holding at most {g.window:,} tokens"
+        terms_b = f"{_per_token_terms(spec, g)} · {b} B"
+        if _indexer_in_own_format(spec, g):
+            fmt = INDEXER_FORMATS[spec.indexer_format or ""]
+            terms_b = (
+                f"({terms_b} + indexer {g.index_elements} → {g.index_bytes_per_token} B "
+                f"[{fmt.name}: {fmt.note}])"
+            )
         lines.append(
-            f"{g.layers} {g.label} layers × {_per_token_terms(spec, g)} · {b} B = "
-            f"{int(g.layers * g.elements_per_token * b):,} B/token{held}"
+            f"{g.layers} {g.label} layers × {terms_b} = "
+            f"{_group_token_bytes(spec, g, b):,} B/token{held}"
         )
     terms = [
-        f"{int(g.layers * g.elements_per_token * b):,} × {g.tokens_held:,}"
+        f"{_group_token_bytes(spec, g, b):,} × {g.tokens_held:,}"
         for g in report.groups
         if g.kind is not LayerKind.NONE
     ] + [

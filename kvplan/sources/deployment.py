@@ -19,6 +19,7 @@ from kvplan.core import dtypes, kv_formats
 from kvplan.core.deployment import (
     AUTO_MAX_MODEL_LEN,
     Deployment,
+    DraftModel,
     Kind,
     Setting,
     flag_name,
@@ -29,7 +30,7 @@ from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 from kvplan.sources.gpus import load_gpus
-from kvplan.sources.resolve import ResolvedModel
+from kvplan.sources.resolve import ResolvedModel, resolve_model
 from kvplan.units import fmt_bytes, parse_size
 
 SIZE_UNIT_HINT = "a size needs a unit, e.g. 40GiB, 512MiB, 80GB"
@@ -229,8 +230,21 @@ def _parser(
         Kind.KV_DTYPE: lambda: kv_dtype_for(spec, _text(value, label)),
         Kind.WEIGHT_DTYPE: lambda: weight_dtype_for(_text(value, label)),
         Kind.GPU: lambda: load_gpus(gpu_file).get(_text(value, label)),
+        Kind.MODEL: lambda: _draft_model(_text(value, label)),
     }
     return parsers[s.kind]
+
+
+def _draft_model(name: str) -> DraftModel:
+    """A draft model named like MODEL (catalog, config.json path, Hub id), read by the same
+    readers, so a config key kvplan does not understand is an error here too."""
+    resolved = resolve_model(name.strip())
+    exact = resolved.exact_weights
+    return DraftModel(
+        name=resolved.spec.name,
+        spec=resolved.spec,
+        exact_weight_bytes=int(exact.total_bytes) if exact is not None else None,
+    )
 
 
 def _entry_point(value: Any, label: str) -> str:

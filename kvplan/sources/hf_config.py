@@ -36,6 +36,7 @@ from kvplan.core.geometry import (
     Quantization,
     RecurrentDims,
 )
+from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.vision import VisionEncoder
 from kvplan.errors import KvplanError
 from kvplan.sources.quant_config import QuantConfigError, read_quantization, with_expert_dtype
@@ -1328,9 +1329,12 @@ class _Reader:
             for d, flag in zip(drafts, own, strict=True):
                 if d["mixer"] == "full" and flag:
                     d.update(index_head_dim=dim, index_heads=idx_heads)
+            engine_bytes = INDEXER_FORMATS["fp8_block128"].bytes_per_token(dim or 0)
             self.assumptions.append(
-                f"DSA indexer keys ({dim} elements/token/layer) counted in the KV dtype, as "
-                "transformers caches them (vLLM keeps them in fp8 + a 4-byte scale per token)"
+                f"DSA indexer keys ({dim} elements/token/layer) stored as the engine stores "
+                "them: vLLM, SGLang and TensorRT-LLM in fp8 + a 4-byte scale per 128 values "
+                f"({engine_bytes} B); without an engine (`size`, --engine none) in the "
+                "KV dtype, as transformers caches them"
             )
 
     def _indexer_flags(self, n: int) -> list[bool]:
