@@ -84,6 +84,11 @@ MODELS: dict[str, tuple[str, str | None]] = {
     "deepseek-ai/DeepSeek-R1-Distill-Qwen-14B": ("Qwen/Qwen2.5-14B", None),
     "Qwen/Qwen1.5-MoE-A2.7B": ("Qwen/Qwen1.5-MoE-A2.7B-Chat", None),
     "Qwen/Qwen3-235B-A22B-FP8": ("Qwen/Qwen3-235B-A22B", "fp8"),
+    # the 2507 Instruct update keeps the Qwen3-235B-A22B geometry (94 layers, hidden 4096,
+    # 64 heads, 4 KV heads x 128, 128 experts, 8 active: the config.json excerpt quoted by
+    # kubesimplify/website@00b7452 content/blog/running-a-big-llm-across-multiple-gpus-with-
+    # vllm.md); FP8 block-scaled checkpoint
+    "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8": ("Qwen/Qwen3-235B-A22B", "fp8"),
     # QwQ-32B is a Qwen2.5-32B fine-tune (same config.json apart from metadata)
     "Qwen/QwQ-32B": ("Qwen/Qwen2.5-32B-Instruct", None),
     "RedHatAI/Meta-Llama-3.1-8B-Instruct-FP8": ("meta-llama/Llama-3.1-8B-Instruct", "fp8"),
@@ -127,6 +132,7 @@ GPUS = {
     "NVIDIA L20": "l20",
     "Radeon RX 7900 XT": "rx-7900-xt",
     "MI300X": "mi300x",
+    "RTX PRO 6000 Blackwell Server Edition": "rtx-pro-6000",
 }
 # Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.

@@ -743,7 +743,11 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "graph estimate (not modelled beyond 0.70 + 0.0046 x layers GiB)",
                 "profile_cudagraph_memory samples 2 graphs per mode and extrapolates "
                 "per_graph x (N - 1) (gpu_model_runner.py as quoted in vllm#45178; second-hand); "
-                "0.21.0 Qwen3-8B at default sizes logs 0.52 GiB (LMCache#3430), kvplan 0.87",
+                "0.21.0 Qwen3-8B at default sizes logs 0.52 GiB (LMCache#3430), kvplan 0.87; "
+                "the graph count follows max_num_seqs (VllmConfig._set_cudagraph_sizes: max "
+                "capture min(2 x max_num_seqs x decode_query_len, 512 or 1024 on data-center "
+                "Blackwell, max_num_batched_tokens), vllm-project/vllm@000fc94 "
+                "vllm/config/vllm.py), which this per-layer model does not see",
             ),
             (
                 "graph estimate caveats",
@@ -857,9 +861,9 @@ PROFILES: tuple[EngineProfile, ...] = (
 
 
 # The line a deployment gets without --engine-version. vLLM: 0.20, the newest line whose
-# every budget term is validated against logs (0.33 subtracts a CUDA-graph estimate; the
-# 0.21+ logs in the data check its formula term by term but none is evaluable end to end:
-# their GPUs or checkpoints are not in the catalogs); `--engine-version 0.33` selects it.
+# every budget term is validated against logs out of sample (0.33 subtracts a CUDA-graph
+# estimate; its four evaluable logs are all training rows, -7.2 % to +2.4 %, so it has no
+# held-out figure yet); `--engine-version 0.33` selects it.
 # TensorRT-LLM: the PyTorch flow (the default backend since 1.0); `trt` is the engine flow.
 DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.20", Engine.TRTLLM: "pytorch"}
 
