@@ -132,19 +132,19 @@ def size(
 ) -> SizeResult:
     """KV cache per token / sequence / batch, and the weights, for one model."""
     from kvplan.core.sizing import size_report
-    from kvplan.sources.deployment import kv_dtype_for, weight_dtype_for
+    from kvplan.sources.deployment import kv_dtype_for, parse_setting, weight_dtype_for
 
     max_ctx, max_batch = _limits()
     positive(batch, "--batch", limit=max_batch)
     positive(ctx, "--ctx", limit=max_ctx)
     resolved = load_model(model, revision=revision, token=token, refresh=refresh)
     spec = resolved.spec
-    forced = weight_dtype_for(weight_dtype)
+    forced = parse_setting("weight_dtype", lambda: weight_dtype_for(weight_dtype))
     report = size_report(
         spec,
         ctx=ctx or spec.max_position_embeddings or DEFAULT_CTX,
         batch=batch,
-        kv_dtype=kv_dtype_for(spec, kv_dtype),
+        kv_dtype=parse_setting("kv_dtype", lambda: kv_dtype_for(spec, kv_dtype)),
         weight_dtype=forced,
     )
     # Exact checkpoint bytes answer "how big are these weights"; a forced weight dtype asks
