@@ -161,3 +161,22 @@ def test_qwen2_5_base_models_have_their_own_131072_position_configs() -> None:
         1e-05,
         64,
     )
+
+
+def test_phi_2_is_the_transformers_native_revision() -> None:
+    """The current microsoft/phi-2 config (onnx-diagnostic get_phi2, file id 32193779230,
+    and a second copy, file id 4881146369) is model_type phi with hidden_size 2560,
+    intermediate_size 10240 and partial_rotary_factor 0.4; the copy bundled before was the
+    old remote-code revision (model_type phi-msft, n_embd/n_layer keys)."""
+    raw = _raw("microsoft/phi-2")
+    assert raw["model_type"] == "phi" and "n_embd" not in raw
+    assert (raw["hidden_size"], raw["intermediate_size"], raw["partial_rotary_factor"]) == (
+        2560,
+        10240,
+        0.4,
+    )
+    assert raw["transformers_version"] == "4.37.0"
+    spec = load_catalog().load(_entry("microsoft/phi-2"))
+    # 2560 / 32 heads = 80 per head, all 32 heads cached (MHA)
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (32, 32, 32, 80)
+    assert spec.max_position_embeddings == 2048
