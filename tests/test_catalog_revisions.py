@@ -180,3 +180,26 @@ def test_phi_2_is_the_transformers_native_revision() -> None:
     # 2560 / 32 heads = 80 per head, all 32 heads cached (MHA)
     assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (32, 32, 32, 80)
     assert spec.max_position_embeddings == 2048
+
+
+def test_gpt_j_6b_is_the_full_published_config() -> None:
+    """The published EleutherAI/gpt-j-6b config (file ids 57174331611 and 4884378620) has
+    gradient_checkpointing and a text-generation temperature, which the mlc-llm copy
+    bundled before had dropped; its geometry is 28 layers of 16 heads x 256, rotary_dim 64."""
+    raw = _raw("EleutherAI/gpt-j-6b")
+    assert raw["gradient_checkpointing"] is False
+    assert raw["task_specific_params"]["text-generation"]["temperature"] == 1.0
+    assert (raw["n_layer"], raw["n_head"], raw["n_embd"], raw["rotary_dim"]) == (28, 16, 4096, 64)
+    assert (raw["n_positions"], raw["vocab_size"]) == (2048, 50400)
+
+
+def test_instruct_aliases_with_other_max_positions_are_not_resolved_to_a_sibling() -> None:
+    """Qwen2.5-14B-Instruct (model card: config set for 32,768 positions) and
+    Mistral-Nemo-Base-2407 (128,000 positions in its serialized config) have no file of
+    their own; they must not resolve to the base / Instruct sibling, which says 131,072."""
+    catalog = load_catalog()
+    assert catalog.find("Qwen/Qwen2.5-14B-Instruct") is None
+    assert catalog.find("mistralai/Mistral-Nemo-Base-2407") is None
+    assert catalog.load(_entry("Qwen/Qwen2.5-14B")).max_position_embeddings == 131072
+    nemo = catalog.load(_entry("mistralai/Mistral-Nemo-Instruct-2407"))
+    assert nemo.max_position_embeddings == 131072
