@@ -203,3 +203,20 @@ def test_instruct_aliases_with_other_max_positions_are_not_resolved_to_a_sibling
     assert catalog.load(_entry("Qwen/Qwen2.5-14B")).max_position_embeddings == 131072
     nemo = catalog.load(_entry("mistralai/Mistral-Nemo-Instruct-2407"))
     assert nemo.max_position_embeddings == 131072
+
+
+def test_qwen3_vl_8b_instruct_is_the_raw_config_with_mrope() -> None:
+    """The raw Qwen3-VL-8B-Instruct config.json (search-index file id 62543607479) has
+    text_config.rope_scaling (interleaved mrope, section [24, 20, 20]) and the vision
+    start/end token ids, which the trimmed copy bundled before lacked."""
+    raw = _raw("Qwen/Qwen3-VL-8B-Instruct")
+    assert raw["text_config"]["rope_scaling"] == {
+        "mrope_interleaved": True,
+        "mrope_section": [24, 20, 20],
+        "rope_type": "default",
+    }
+    assert (raw["vision_start_token_id"], raw["vision_end_token_id"]) == (151652, 151653)
+    assert raw["transformers_version"] == "4.57.0.dev0"
+    spec = load_catalog().load(_entry("Qwen/Qwen3-VL-8B-Instruct"))
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (36, 32, 8, 128)
+    assert spec.max_position_embeddings == 262144
