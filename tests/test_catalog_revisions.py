@@ -220,3 +220,20 @@ def test_qwen3_vl_8b_instruct_is_the_raw_config_with_mrope() -> None:
     spec = load_catalog().load(_entry("Qwen/Qwen3-VL-8B-Instruct"))
     assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (36, 32, 8, 128)
     assert spec.max_position_embeddings == 262144
+
+
+def test_minimax_m3_is_the_published_vl_wrapper() -> None:
+    """The published MiniMax-M3 config.json (search-index file id 62774369633) is a
+    minimax_m3_vl wrapper whose text_config has no first_k_dense_replace or
+    moe_intermediate_size (the flattened copy bundled before added both). The first three
+    layers are still dense and dense_intermediate_size (12288) wide, as the checkpoint's
+    layers.0-2.mlp tensors are."""
+    raw = _raw("MiniMaxAI/MiniMax-M3")
+    assert raw["model_type"] == "minimax_m3_vl"
+    text = raw["text_config"]
+    assert "first_k_dense_replace" not in text and "moe_intermediate_size" not in text
+    assert text["moe_layer_freq"] == [0, 0, 0] + [1] * 57
+    spec = load_catalog().load(_entry("MiniMaxAI/MiniMax-M3"))
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (60, 64, 4, 128)
+    dense_widths = [x.ffn_width for x in spec.layers[:3]]
+    assert dense_widths == [12288, 12288, 12288]
