@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from kvplan.sources.catalog import CatalogEntry, load_catalog
 
 
@@ -205,11 +207,13 @@ def test_instruct_aliases_with_other_max_positions_are_not_resolved_to_a_sibling
     assert nemo.max_position_embeddings == 131072
 
 
-def test_qwen3_vl_8b_instruct_is_the_raw_config_with_mrope() -> None:
-    """The raw Qwen3-VL-8B-Instruct config.json (search-index file id 62543607479) has
-    text_config.rope_scaling (interleaved mrope, section [24, 20, 20]) and the vision
-    start/end token ids, which the trimmed copy bundled before lacked."""
-    raw = _raw("Qwen/Qwen3-VL-8B-Instruct")
+@pytest.mark.parametrize("repo_id", ["Qwen/Qwen3-VL-8B-Instruct", "Qwen/Qwen3-VL-30B-A3B-Instruct"])
+def test_qwen3_vl_instruct_is_the_raw_config_with_mrope(repo_id: str) -> None:
+    """The raw Qwen3-VL-8B / 30B-A3B-Instruct config.json files (search-index file ids
+    62543607479, 62501178117) have text_config.rope_scaling (interleaved mrope, section
+    [24, 20, 20]) and the vision start/end token ids, which the trimmed copies bundled
+    before lacked."""
+    raw = _raw(repo_id)
     assert raw["text_config"]["rope_scaling"] == {
         "mrope_interleaved": True,
         "mrope_section": [24, 20, 20],
@@ -217,8 +221,12 @@ def test_qwen3_vl_8b_instruct_is_the_raw_config_with_mrope() -> None:
     }
     assert (raw["vision_start_token_id"], raw["vision_end_token_id"]) == (151652, 151653)
     assert raw["transformers_version"] == "4.57.0.dev0"
-    spec = load_catalog().load(_entry("Qwen/Qwen3-VL-8B-Instruct"))
-    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (36, 32, 8, 128)
+    spec = load_catalog().load(_entry(repo_id))
+    geometry = {
+        "Qwen/Qwen3-VL-8B-Instruct": (36, 32, 8, 128),
+        "Qwen/Qwen3-VL-30B-A3B-Instruct": (48, 32, 4, 128),
+    }
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == geometry[repo_id]
     assert spec.max_position_embeddings == 262144
 
 
