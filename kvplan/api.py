@@ -136,7 +136,7 @@ def size(
     the KV dtype, as transformers' cache holds them."""
     from kvplan.core.engines import ENGINES, engine_named
     from kvplan.core.sizing import size_report
-    from kvplan.sources.deployment import kv_dtype_for, weight_dtype_for
+    from kvplan.sources.deployment import kv_dtype_for, parse_setting, weight_dtype_for
 
     max_ctx, max_batch = _limits()
     positive(batch, "--batch", limit=max_batch)
@@ -146,12 +146,12 @@ def size(
     spec = resolved.spec
     if spec.has_indexer:
         spec = spec.model_copy(update={"indexer_format": rules.indexer_format})
-    forced = weight_dtype_for(weight_dtype)
+    forced = parse_setting("weight_dtype", lambda: weight_dtype_for(weight_dtype))
     report = size_report(
         spec,
         ctx=ctx or spec.max_position_embeddings or DEFAULT_CTX,
         batch=batch,
-        kv_dtype=kv_dtype_for(spec, kv_dtype),
+        kv_dtype=parse_setting("kv_dtype", lambda: kv_dtype_for(spec, kv_dtype)),
         weight_dtype=forced,
     )
     # Exact checkpoint bytes answer "how big are these weights"; a forced weight dtype asks

@@ -340,7 +340,7 @@ def test_check_reports_an_unknown_layer_kind_as_a_lint_finding():
 def test_minimax_m3_dense_layers_use_dense_intermediate_size():
     spec = load("MiniMaxAI__MiniMax-M3")
     dense = [layer for layer in spec.layers if layer.ffn is Ffn.DENSE]
-    flags = raw("MiniMaxAI__MiniMax-M3")["moe_layer_freq"]
+    flags = raw("MiniMaxAI__MiniMax-M3")["text_config"]["moe_layer_freq"]  # a minimax_m3_vl wrapper
     assert len(dense) == flags.count(0)
     assert {layer.ffn_width for layer in dense} == {12288}  # dense_intermediate_size
 

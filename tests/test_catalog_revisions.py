@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from kvplan.sources.catalog import CatalogEntry, load_catalog
 
 
@@ -161,3 +163,85 @@ def test_qwen2_5_base_models_have_their_own_131072_position_configs() -> None:
         1e-05,
         64,
     )
+
+
+def test_phi_2_is_the_transformers_native_revision() -> None:
+    """The current microsoft/phi-2 config (onnx-diagnostic get_phi2, file id 32193779230,
+    and a second copy, file id 4881146369) is model_type phi with hidden_size 2560,
+    intermediate_size 10240 and partial_rotary_factor 0.4; the copy bundled before was the
+    old remote-code revision (model_type phi-msft, n_embd/n_layer keys)."""
+    raw = _raw("microsoft/phi-2")
+    assert raw["model_type"] == "phi" and "n_embd" not in raw
+    assert (raw["hidden_size"], raw["intermediate_size"], raw["partial_rotary_factor"]) == (
+        2560,
+        10240,
+        0.4,
+    )
+    assert raw["transformers_version"] == "4.37.0"
+    spec = load_catalog().load(_entry("microsoft/phi-2"))
+    # 2560 / 32 heads = 80 per head, all 32 heads cached (MHA)
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (32, 32, 32, 80)
+    assert spec.max_position_embeddings == 2048
+
+
+def test_gpt_j_6b_is_the_full_published_config() -> None:
+    """The published EleutherAI/gpt-j-6b config (file ids 57174331611 and 4884378620) has
+    gradient_checkpointing and a text-generation temperature, which the mlc-llm copy
+    bundled before had dropped; its geometry is 28 layers of 16 heads x 256, rotary_dim 64."""
+    raw = _raw("EleutherAI/gpt-j-6b")
+    assert raw["gradient_checkpointing"] is False
+    assert raw["task_specific_params"]["text-generation"]["temperature"] == 1.0
+    assert (raw["n_layer"], raw["n_head"], raw["n_embd"], raw["rotary_dim"]) == (28, 16, 4096, 64)
+    assert (raw["n_positions"], raw["vocab_size"]) == (2048, 50400)
+
+
+def test_instruct_aliases_with_other_max_positions_are_not_resolved_to_a_sibling() -> None:
+    """Qwen2.5-14B-Instruct (model card: config set for 32,768 positions) and
+    Mistral-Nemo-Base-2407 (128,000 positions in its serialized config) have no file of
+    their own; they must not resolve to the base / Instruct sibling, which says 131,072."""
+    catalog = load_catalog()
+    assert catalog.find("Qwen/Qwen2.5-14B-Instruct") is None
+    assert catalog.find("mistralai/Mistral-Nemo-Base-2407") is None
+    assert catalog.load(_entry("Qwen/Qwen2.5-14B")).max_position_embeddings == 131072
+    nemo = catalog.load(_entry("mistralai/Mistral-Nemo-Instruct-2407"))
+    assert nemo.max_position_embeddings == 131072
+
+
+@pytest.mark.parametrize("repo_id", ["Qwen/Qwen3-VL-8B-Instruct", "Qwen/Qwen3-VL-30B-A3B-Instruct"])
+def test_qwen3_vl_instruct_is_the_raw_config_with_mrope(repo_id: str) -> None:
+    """The raw Qwen3-VL-8B / 30B-A3B-Instruct config.json files (search-index file ids
+    62543607479, 62501178117) have text_config.rope_scaling (interleaved mrope, section
+    [24, 20, 20]) and the vision start/end token ids, which the trimmed copies bundled
+    before lacked."""
+    raw = _raw(repo_id)
+    assert raw["text_config"]["rope_scaling"] == {
+        "mrope_interleaved": True,
+        "mrope_section": [24, 20, 20],
+        "rope_type": "default",
+    }
+    assert (raw["vision_start_token_id"], raw["vision_end_token_id"]) == (151652, 151653)
+    assert raw["transformers_version"] == "4.57.0.dev0"
+    spec = load_catalog().load(_entry(repo_id))
+    geometry = {
+        "Qwen/Qwen3-VL-8B-Instruct": (36, 32, 8, 128),
+        "Qwen/Qwen3-VL-30B-A3B-Instruct": (48, 32, 4, 128),
+    }
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == geometry[repo_id]
+    assert spec.max_position_embeddings == 262144
+
+
+def test_minimax_m3_is_the_published_vl_wrapper() -> None:
+    """The published MiniMax-M3 config.json (search-index file id 62774369633) is a
+    minimax_m3_vl wrapper whose text_config has no first_k_dense_replace or
+    moe_intermediate_size (the flattened copy bundled before added both). The first three
+    layers are still dense and dense_intermediate_size (12288) wide, as the checkpoint's
+    layers.0-2.mlp tensors are."""
+    raw = _raw("MiniMaxAI/MiniMax-M3")
+    assert raw["model_type"] == "minimax_m3_vl"
+    text = raw["text_config"]
+    assert "first_k_dense_replace" not in text and "moe_intermediate_size" not in text
+    assert text["moe_layer_freq"] == [0, 0, 0] + [1] * 57
+    spec = load_catalog().load(_entry("MiniMaxAI/MiniMax-M3"))
+    assert (spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim) == (60, 64, 4, 128)
+    dense_widths = [x.ffn_width for x in spec.layers[:3]]
+    assert dense_widths == [12288, 12288, 12288]

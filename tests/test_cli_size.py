@@ -360,3 +360,15 @@ def test_size_shows_a_line_per_layer_kind_and_the_fixed_state(cli):
     assert code == 0
     assert "23 mamba2 layers: nothing per token; fixed state 2,134,016 B/sequence each" in text
     assert "6 full layers × 2 · G 2 · d_head 128 · 2 B = 6,144 B/token" in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "setting"), [("--kv-dtype", "kv_dtype"), ("--weight-dtype", "weight_dtype")]
+)
+def test_unknown_dtype_json_error_names_the_setting(cli, flag, setting):
+    """Like fit, size's --json error object names the setting a bad dtype was given for."""
+    code, out, _ = cli("size", "meta-llama/Llama-2-7b-hf", flag, "bogus", "--json")
+    assert code == 2
+    error = json.loads(out)["error"]
+    assert (error["kind"], error["setting"]) == ("input", setting)
+    assert "'bogus'" in error["message"]

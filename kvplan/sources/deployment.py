@@ -163,17 +163,17 @@ def parse_deployment(
             if s.required:
                 raise KvplanError(f"{label} is required", setting=name)
             if s.kind is Kind.KV_DTYPE:  # "auto" is the model's own 16-bit dtype
-                values[name] = _parse(name, lambda: kv_dtype_for(spec, "auto"))
+                values[name] = parse_setting(name, lambda: kv_dtype_for(spec, "auto"))
             continue
         if s.engine is not None and s.engine is not engine:
             raise KvplanError(
                 f"{label} is a {s.engine.value} setting, but {spelled['engine']} is {engine.value}",
                 setting=name,
             )
-        values[name] = _parse(name, _parser(s, value, label, spec, gpu_file))
+        values[name] = parse_setting(name, _parser(s, value, label, spec, gpu_file))
     _within_gpu(values, spelled)
     d = Deployment(spec=spec, weights_override=weights_override, **values)
-    _parse("engine_version", lambda: d.profile)  # a release outside every modelled line
+    parse_setting("engine_version", lambda: d.profile)  # a release outside every modelled line
     if d.auto_max_model_len:
         _auto_fit_engine(d, spelled)
     return d
@@ -256,8 +256,9 @@ def _entry_point(value: Any, label: str) -> str:
     return text
 
 
-def _parse(name: str, parse: Callable[[], Any]) -> Any:
-    """Run one parser; any input error it raises is tagged with the setting's name."""
+def parse_setting(name: str, parse: Callable[[], Any]) -> Any:
+    """Run one parser; any input error it raises is tagged with the setting's name (the
+    `setting` of a `--json` error), for every command that parses a setting."""
     try:
         return parse()
     except KvplanError as exc:

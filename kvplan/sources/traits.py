@@ -278,6 +278,10 @@ TRAITS: dict[str, Traits] = {
     "minimax_m2": Traits(pattern="minimax"),
     # MiniMax-M3 (remote code): the first_k_dense_replace dense layers use dense_intermediate_size.
     "minimax_m3": Traits(pattern="minimax", dense_width_key="dense_intermediate_size"),
+    # The published MiniMax-M3 config.json wraps the same text model as minimax_m3_vl (text_config
+    # without its own model_type); its first 3 layers' MLPs are dense_intermediate_size wide
+    # (checkpoint tensors layers.0-2.mlp.*_proj [12288, 6144], search-index file id 62774369633).
+    "minimax_m3_vl": Traits(pattern="minimax", dense_width_key="dense_intermediate_size"),
 }
 DEFAULT_TRAITS = Traits()
 
