@@ -59,6 +59,8 @@ class Kind(str, Enum):
     KV_DTYPE = "kv_dtype"  # auto | fp16 | bf16 | fp8 | ...
     WEIGHT_DTYPE = "weight_dtype"  # auto | fp16 | ... | int4 | mxfp4
     GPU = "gpu"  # a name in the GPU catalog
+    COUNT = "count"  # a parameter-style count: 13B, 13e9, 13000000000 (pick-g's --params)
+    FLAG = "flag"  # a switch: true when given (pick-g's --tie-embeddings)
 
 
 @dataclass(frozen=True)
