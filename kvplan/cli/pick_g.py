@@ -52,7 +52,7 @@ def pick_g_command(
     design: dict[str, Any],
     flags: c.DeploymentFlags,
 ) -> None:
-    """For every G (divisors of H, MHA down to MQA): cache, fit, latency per GPU; pick one."""
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS.
     from kvplan import api
 
     report = api.pick_g(
@@ -80,7 +80,3 @@ def pick_g_command(
         stdout_console().print(render_pickg(report, chart=chart, plot=plot))
     if not report.answered_fits:
         raise typer.Exit(EXIT_DOES_NOT_FIT)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("pick-g")(pick_g_command)
