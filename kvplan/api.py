@@ -262,7 +262,7 @@ def pick_g(
         params_floor,
         weights_from_params,
     )
-    from kvplan.core.design_choices import knobs
+    from kvplan.core.design_choices import knob_defaults, knobs
     from kvplan.core.reports import ModelRef, pick_g_report
     from kvplan.errors import KvplanError
     from kvplan.sources.deployment import parse_design, weight_dtype_for
@@ -274,10 +274,12 @@ def pick_g(
     positive(ctx, "--ctx", limit=max_ctx)
     positive(batch, "--batch", limit=max_batch)
     knob_values = {name: settings.pop(name) for name in knobs() if name in settings}
-    if design is not None and knob_values:
+    defaults = knob_defaults()
+    as_keywords = [name for name, value in knob_values.items() if value != defaults[name]]
+    if design is not None and as_keywords:
         raise KvplanError(
-            f"give the design as design= or as keywords, not both ({next(iter(knob_values))})",
-            setting=next(iter(knob_values)),
+            f"give the design as design= or as keywords, not both ({as_keywords[0]})",
+            setting=as_keywords[0],
         )
     raw = {"gpu": gpu, **settings}
     load_gpu(gpu, gpu_file=gpu_file)
