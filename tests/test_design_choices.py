@@ -150,3 +150,15 @@ def test_docs_api_names_every_knob() -> None:
     text = (ROOT / "docs" / "api.md").read_text()
     for name in knobs():
         assert f"`{name}`" in text, name
+
+
+def test_every_design_knob_is_stated_in_the_assumptions_block() -> None:
+    """What a design assumed is stated for each design-only knob (the JSON `design` block),
+    with the rule that chose it where one did. Not stated there: the geometry (in the
+    header) and hidden (in the FFN rule when it decides it)."""
+    from kvplan.core.design import DesignAssumptions
+
+    stated = set(DesignAssumptions.model_fields)
+    for name, knob in knobs().items():
+        if knob.role is Role.DESIGN and name != "hidden":
+            assert name in stated, name

@@ -25,7 +25,7 @@ from dataclasses import MISSING, field, fields
 from enum import Enum
 from typing import Any
 
-from kvplan.core.deployment import Kind, Setting, flag_name
+from kvplan.core.deployment import Kind, Setting
 from kvplan.core.frozen import dataclass
 
 # Upper bounds: the geometry knobs take the plausible ranges of the config keys they stand
@@ -150,8 +150,3 @@ def knobs() -> dict[str, Knob]:
 def knob_defaults() -> dict[str, Any]:
     """name -> default value (None: a rule fills it in)."""
     return {f.name: None if f.default is MISSING else f.default for f in fields(DesignChoices)}
-
-
-def knob_flags(role: Role) -> list[str]:
-    """The command-line spellings of one role's knobs: GEOMETRY -> --layers, --heads, ..."""
-    return [flag_name(name) for name, k in knobs().items() if k.role is role]

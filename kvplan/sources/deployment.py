@@ -29,7 +29,7 @@ from kvplan.core.deployment import (
     flag_name,
     settings,
 )
-from kvplan.core.design_choices import DesignChoices, Role, knob_flags, knobs
+from kvplan.core.design_choices import DesignChoices, Role, knobs
 from kvplan.core.engines import ENTRY_POINTS, Engine, engine_named
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
@@ -230,7 +230,7 @@ def parse_design(
 
 def _design_structure(c: DesignChoices, *, model_given: bool, spelled: Mapping[str, str]) -> None:
     geometry = [name for name, k in knobs().items() if k.role is Role.GEOMETRY]
-    flags = knob_flags(Role.GEOMETRY)
+    flags = [spelled[name] for name in geometry]
     given = c.given(Role.GEOMETRY)
     if given:
         if model_given:
