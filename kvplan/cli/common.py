@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -30,10 +30,12 @@ from kvplan.core.deployment import (
     setting_defaults,
     settings,
 )
-from kvplan.core.design_choices import Knob, knob_defaults, knobs
 from kvplan.core.frozen import dataclass
 from kvplan.errors import KvplanError
 from kvplan.sources.deployment import exact_weights
+
+if TYPE_CHECKING:
+    from kvplan.core.design_choices import Knob
 
 MODEL_ARG_HELP = "config.json/params.json path or folder, catalog name, or Hugging Face repo id."
 GPU_FILE_OPT = typer.Option(
@@ -158,7 +160,10 @@ def _design_option(name: str, k: Knob, default: Any) -> inspect.Parameter:
 
 def with_design_flags(command: Callable[..., None]) -> Callable[..., None]:
     """Add pick-g's design options (from the declaration) after the command's own options;
-    it receives the values as typed, as one `design=` dict (knob -> value)."""
+    it receives the values as typed, as one `design=` dict (knob -> value). (Imported
+    here: only pick-g has them, and fit/roofline import this module too.)"""
+    from kvplan.core.design_choices import knob_defaults, knobs
+
     own = [p for p in inspect.signature(command).parameters.values() if p.name != "design"]
     declared = knobs()
     defaults = knob_defaults()

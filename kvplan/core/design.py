@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from math import ceil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core import frozen, kvcache
 from kvplan.core.capacity import CtxAnswer, Plan, max_batch, max_ctx, plan
 from kvplan.core.deployment import Deployment, flag_name
-from kvplan.core.design_choices import DesignChoices
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.engines import TpError, divisors
 from kvplan.core.frozen import Frozen
@@ -25,6 +24,9 @@ from kvplan.core.params import attention_params, llama_ffn_width, param_counts
 from kvplan.core.sizing import as_standard_attention
 from kvplan.errors import KvplanError
 from kvplan.units import GiB, fmt_count
+
+if TYPE_CHECKING:  # the declaration is imported where a design is made (fit never does)
+    from kvplan.core.design_choices import DesignChoices
 
 DESIGN_VOCAB = 32000  # Llama-2 tokenizer (meta-llama/Llama-2-7b-hf config.json vocab_size)
 DESIGN_FFN_MULTIPLE_OF = 256  # Llama-2 7B/13B params.json multiple_of
@@ -234,6 +236,8 @@ def design_spec(
     FFN width, tied embeddings, MoE, a sliding/global pattern, an MLA latent)."""
     hidden = hidden or heads * head_dim
     if choices is None:
+        from kvplan.core.design_choices import DesignChoices
+
         choices = design_assumptions(
             DesignChoices(
                 heads=heads,

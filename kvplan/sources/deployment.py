@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core import dtypes, kv_formats
 from kvplan.core.deployment import (
@@ -29,7 +29,6 @@ from kvplan.core.deployment import (
     flag_name,
     settings,
 )
-from kvplan.core.design_choices import DesignChoices, Role, knobs
 from kvplan.core.engines import ENTRY_POINTS, Engine, engine_named
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.sizing import default_kv_dtype
@@ -37,6 +36,9 @@ from kvplan.errors import KvplanError
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.resolve import ResolvedModel
 from kvplan.units import fmt_bytes, parse_count, parse_size
+
+if TYPE_CHECKING:
+    from kvplan.core.design_choices import DesignChoices
 
 SIZE_UNIT_HINT = "a size needs a unit, e.g. 40GiB, 512MiB, 80GB"
 
@@ -209,7 +211,10 @@ def parse_design(
     """Parse pick-g's design knobs (None or absent = not given) into a core DesignChoices:
     every value by its declared kind and bounds, then how the knobs go together (a design
     needs every geometry knob and no MODEL; design-only knobs need a design; MoE, sliding
-    and MLA knobs need their partners). Every error names the knob (`setting`)."""
+    and MLA knobs need their partners). Every error names the knob (`setting`). (The
+    declaration is imported here: only pick-g has design knobs.)"""
+    from kvplan.core.design_choices import DesignChoices, knobs
+
     declared = knobs()
     if isinstance(raw, DesignChoices):
         raw = {name: getattr(raw, name) for name in declared}
@@ -229,6 +234,8 @@ def parse_design(
 
 
 def _design_structure(c: DesignChoices, *, model_given: bool, spelled: Mapping[str, str]) -> None:
+    from kvplan.core.design_choices import Role, knobs
+
     geometry = [name for name, k in knobs().items() if k.role is Role.GEOMETRY]
     flags = [spelled[name] for name in geometry]
     given = c.given(Role.GEOMETRY)
