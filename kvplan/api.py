@@ -27,6 +27,7 @@ from kvplan.core.frozen import dataclass
 
 if TYPE_CHECKING:
     from kvplan.core.deployment import Deployment
+    from kvplan.core.design_choices import DesignChoices
     from kvplan.core.gpu import GpuSpec
     from kvplan.core.reports import FitReport, PickGReport
     from kvplan.core.sizing import SizeReport
@@ -243,20 +244,7 @@ def pick_g(
     headroom: str | float | None = None,
     target_g: int | None = None,
     search: bool = True,
-    layers: int | None = None,
-    heads: int | None = None,
-    head_dim: int | None = None,
-    hidden: int | None = None,
-    vocab: int | None = None,
-    intermediate: int | None = None,
-    tie_embeddings: bool = False,
-    experts: int | None = None,
-    experts_per_token: int | None = None,
-    expert_intermediate: int | None = None,
-    window: int | None = None,
-    global_every: int | None = None,
-    mla_rank: int | None = None,
-    params: str | float | None = None,
+    design: DesignChoices | Mapping[str, Any] | None = None,
     gpu_file: str | None = None,
     revision: str | None = None,
     token: str | None = None,
@@ -266,26 +254,40 @@ def pick_g(
     """For every G (divisors of H, MHA down to MQA): cache, fit, latency per GPU; pick the
     largest G whose workload fits with `headroom` of the budget free (default 5%). MODEL's
     geometry is varied (default Llama-2-13B), or give layers/heads/head_dim (and the other
-    design arguments) to design from scratch. When the recommendation is below `target_g`
-    (default H), deployment changes that fit a larger G are searched (`search=False` skips)."""
+    design knobs) to design from scratch. When the recommendation is below `target_g`
+    (default H), deployment changes that fit a larger G are searched (`search=False` skips).
+
+    `settings` are the design knobs — the fields of `kvplan.core.design_choices
+    .DesignChoices` (layers, heads, head_dim, hidden, vocab, intermediate, tie_embeddings,
+    experts, experts_per_token, expert_intermediate, window, global_every, mla_rank,
+    params="13B") — and the deployment settings (the fields of `Deployment`). The knobs may
+    instead come as one typed `design=DesignChoices(...)` (or a mapping of them)."""
     from kvplan.core.design import (
         DEFAULT_HEADROOM,
-        design_choices,
+        design_assumptions,
         design_spec,
         params_floor,
         weights_from_params,
     )
+    from kvplan.core.design_choices import knob_defaults, knobs
     from kvplan.core.reports import ModelRef, pick_g_report
     from kvplan.errors import KvplanError
-    from kvplan.sources.deployment import weight_dtype_for
+    from kvplan.sources.deployment import parse_design, weight_dtype_for
     from kvplan.sources.evidence import load_evidence
     from kvplan.sources.gpus import load_gpus
-    from kvplan.sources.validate import DESIGN_LIMITS
-    from kvplan.units import parse_count, parse_percent
+    from kvplan.units import parse_percent
 
     max_ctx, max_batch = _limits()
     positive(ctx, "--ctx", limit=max_ctx)
     positive(batch, "--batch", limit=max_batch)
+    knob_values = {name: settings.pop(name) for name in knobs() if name in settings}
+    defaults = knob_defaults()
+    as_keywords = [name for name, value in knob_values.items() if value != defaults[name]]
+    if design is not None and as_keywords:
+        raise KvplanError(
+            f"give the design as design= or as keywords, not both ({as_keywords[0]})",
+            setting=as_keywords[0],
+        )
     raw = {"gpu": gpu, **settings}
     load_gpu(gpu, gpu_file=gpu_file)
     margin = (
@@ -295,68 +297,33 @@ def pick_g(
         if isinstance(headroom, str)
         else float(headroom)
     )
-    geometry = {"--layers": layers, "--heads": heads, "--head-dim": head_dim, "--hidden": hidden}
-    for flag, value in geometry.items():
-        positive(value, flag, limit=int(DESIGN_LIMITS[flag].hi))
-    design_flags = {
-        "--vocab": vocab,
-        "--intermediate": intermediate,
-        "--experts": experts,
-        "--experts-per-token": experts_per_token,
-        "--expert-intermediate": expert_intermediate,
-        "--window": window,
-        "--global-every": global_every,
-        "--mla-rank": mla_rank,
-        "--target-g": target_g,
-    }
-    for flag, value in design_flags.items():
-        positive(value, flag, limit=1 << 24)
-    designing = any(v is not None for v in (layers, heads, head_dim))
-    given_design = [f for f, v in design_flags.items() if v is not None and f != "--target-g"]
-    if tie_embeddings:
-        given_design.append("--tie-embeddings")
+    try:
+        positive(target_g, "--target-g", limit=1 << 24)
+    except KvplanError as exc:
+        _tag(exc, "target_g")
+        raise
+    choices = parse_design(
+        design if design is not None else knob_values, model_given=model is not None
+    )
     wd = raw.get("weight_dtype")
     weight_dtype = weight_dtype_for(None if wd is None else str(wd))
-    design = None
-    if designing:
-        if model is not None:
-            raise KvplanError(
-                "give either MODEL or geometry flags (--layers/--heads/--head-dim), not both"
-            )
-        missing = [
-            f
-            for f, v in (("--layers", layers), ("--heads", heads), ("--head-dim", head_dim))
-            if v is None
-        ]
-        if missing:
-            raise KvplanError(f"designing from scratch needs {', '.join(missing)}")
-        assert layers is not None and heads is not None and head_dim is not None
-        design = design_choices(
-            heads=heads,
-            head_dim=head_dim,
-            hidden=hidden,
-            weight_dtype=weight_dtype or "bf16",
-            vocab=vocab,
-            intermediate=intermediate,
-            tie_embeddings=tie_embeddings,
-            experts=experts,
-            experts_per_token=experts_per_token,
-            expert_intermediate=expert_intermediate,
-            window=window,
-            global_every=global_every,
-            mla_rank=mla_rank,
-        )
+    assumed = None
+    if choices.designing:
+        assert choices.layers and choices.heads and choices.head_dim  # parse_design checks
+        assumed = design_assumptions(choices, weight_dtype=weight_dtype or "bf16")
         spec = design_spec(
-            layers=layers, heads=heads, head_dim=head_dim, hidden=hidden, choices=design
+            layers=choices.layers,
+            heads=choices.heads,
+            head_dim=choices.head_dim,
+            hidden=choices.hidden,
+            choices=assumed,
         )
-        header = f"Design: L={layers}, H={heads}, head_dim={head_dim} (from flags)"
+        header = (
+            f"Design: L={choices.layers}, H={choices.heads}, head_dim={choices.head_dim} "
+            "(from flags)"
+        )
         source, revision_out = "design", None
     else:
-        if given_design:
-            raise KvplanError(
-                f"{given_design[0]} describes a design from flags; give --layers, --heads and "
-                "--head-dim instead of MODEL (a model's own config sets it)"
-            )
         resolved = load_model(
             model or DEFAULT_DESIGN_MODEL, revision=revision, token=token, refresh=refresh
         )
@@ -370,10 +337,9 @@ def pick_g(
             f"G={spec.kv_heads} as published, head_dim={spec.head_dim}"
         )
     weights_for = None
-    if params is not None:
-        total = parse_count(str(params))  # 13B, 13e9, 13000000000
-        params_floor(spec, total)
-        weights_for = weights_from_params(total, weight_dtype or spec.checkpoint_dtype)
+    if choices.params is not None:
+        params_floor(spec, choices.params)
+        weights_for = weights_from_params(choices.params, weight_dtype or spec.checkpoint_dtype)
     deployment = _deployment(spec, raw, gpu_file, None)
     header += f" on {deployment.gpus} x {deployment.gpu.name}"
     return pick_g_report(
@@ -386,7 +352,7 @@ def pick_g(
         headroom=margin,
         target_kv_heads=target_g,
         search_gpus=tuple(load_gpus(gpu_file).gpus.values()) if search else (),
-        design=design,
+        design=assumed,
         evidence=load_evidence(),
     )
 

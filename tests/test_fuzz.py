@@ -30,6 +30,8 @@ from fuzzkit import (
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kvplan.core.deployment import Kind, flag_name
+from kvplan.core.design_choices import knobs
 from kvplan.sources.validate import BOOLEAN_KEYS, CONFIG_BOUNDS, GPU_BOUNDS, LAYER_LIST_KEYS
 
 WORK = Path(tempfile.mkdtemp(prefix="kvplan-fuzz-"))
@@ -310,7 +312,10 @@ NUMERIC_FLAGS: dict[str, list[str]] = {
     ],
     "roofline": ["--ctx", "--batch", "--tp", "--kv-memory", "--gpu-memory-utilization"],
     "pick-g": ["--params", "--tp", "--kv-memory", "--block-size"],
-    "pick-g-design": ["--layers", "--heads", "--head-dim", "--hidden", "--params"],
+    # every numeric design knob, from its one declaration
+    "pick-g-design": [
+        flag_name(name) for name, k in knobs().items() if k.kind in (Kind.INT, Kind.COUNT)
+    ],
     "size": ["--ctx", "--batch"],
 }
 

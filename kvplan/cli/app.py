@@ -40,8 +40,8 @@ bandwidth in decimal GB/s and TB/s as vendors state it. Exit codes: 0 ok,
 # The lazy command table: name -> (module, function, one-line help). A command's module
 # (and whatever it imports: the core, pydantic models, rich, numpy) is imported only when
 # that command runs or its own --help is asked; `kvplan --help` lists the table without
-# importing any of them. tests/test_startup.py checks each short help against the
-# command's docstring, so the two cannot drift.
+# importing any of them. The one-line help is declared here only: `load_command` puts it
+# at the top of the command's own --help, above the function's docstring (the rest).
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "size": (
         "kvplan.cli.size",
@@ -117,14 +117,16 @@ class LazyGroup(TyperGroup):
 def load_command(name: str) -> _click.Command:
     """Import one command's module and build its click command (typer's own builder)."""
     import importlib
+    import inspect
 
     from typer.main import get_command_from_info
     from typer.models import CommandInfo
 
-    module_name, attr, _ = COMMANDS[name]
+    module_name, attr, short = COMMANDS[name]
     callback = getattr(importlib.import_module(module_name), attr)
+    rest = inspect.getdoc(callback)  # the --help below the one-line help, if any
     return get_command_from_info(
-        CommandInfo(name=name, callback=callback),
+        CommandInfo(name=name, callback=callback, help=f"{short}\n\n{rest}" if rest else short),
         pretty_exceptions_short=app.pretty_exceptions_short,
         rich_markup_mode=app.rich_markup_mode,
     )

@@ -50,7 +50,7 @@ def check(
     ),
     schema: bool = typer.Option(False, "--schema", help="Print the policy JSON Schema and exit."),
 ) -> None:
-    """Lint model configs and check serving targets; exit 0 pass, 1 fail, 2 bad input."""
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS.
     # Imported here: building the policy models costs startup time every other command
     # would pay.
     from kvplan.core.policy import PolicyReport, baseline_changes, evaluate, summarize
@@ -171,7 +171,3 @@ def check(
                     )
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("check")(check)

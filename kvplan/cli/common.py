@@ -4,8 +4,11 @@ The deployment options of `fit`, `pick-g` and `roofline` are not written here: t
 generated from the fields of `kvplan.core.deployment.Deployment` (name, help, default), and
 their values go, unparsed, to `kvplan.sources.deployment.parse_deployment` — the same
 function a policy file's keys go through. Every option defaults to None ("not given"),
-so an explicit flag always wins over an engine's or a model's default. The commands hand
-the bundle to `kvplan.api` (`DeploymentFlags.api_kwargs`): there is no second path.
+so an explicit flag always wins over an engine's or a model's default. `pick-g`'s design
+options are generated the same way from `kvplan.core.design_choices.DesignChoices`
+(`with_design_flags`); their values go, unparsed, to `kvplan.pick_g` as keywords and from
+there to `parse_design`. The commands hand the bundle to `kvplan.api`
+(`DeploymentFlags.api_kwargs`): there is no second path.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -30,6 +33,9 @@ from kvplan.core.deployment import (
 from kvplan.core.frozen import dataclass
 from kvplan.errors import KvplanError
 from kvplan.sources.deployment import exact_weights
+
+if TYPE_CHECKING:
+    from kvplan.core.design_choices import Knob
 
 MODEL_ARG_HELP = "config.json/params.json path or folder, catalog name, or Hugging Face repo id."
 GPU_FILE_OPT = typer.Option(
@@ -61,6 +67,8 @@ _ANNOTATIONS: dict[Kind, Any] = {
     Kind.WEIGHT_DTYPE: str | None,
     Kind.GPU: str,
     Kind.MODEL: str | None,
+    Kind.COUNT: str | None,  # 13B, 13e9
+    Kind.FLAG: bool,
 }
 
 
@@ -136,6 +144,36 @@ def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
             **{name: kwargs.pop(name) for name, _, _ in _RESOLUTION},
         )
         command(flags=flags, **kwargs)
+
+    wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
+    return wrapper
+
+
+# ---- pick-g's design options, generated from the declaration -----------------------------
+def _design_option(name: str, k: Knob, default: Any) -> inspect.Parameter:
+    """A knob's help states its own default where a rule fills it in (the knob's default
+    is "not given"), so the help is the declaration's text as it is."""
+    option = typer.Option(default, flag_name(name), help=k.help)
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=_ANNOTATIONS[k.kind]
+    )
+
+
+def with_design_flags(command: Callable[..., None]) -> Callable[..., None]:
+    """Add pick-g's design options (from the declaration) after the command's own options;
+    it receives the values as typed, as one `design=` dict (knob -> value). (Imported
+    here: only pick-g has them, and fit/roofline import this module too.)"""
+    from kvplan.core.design_choices import knob_defaults, knobs
+
+    own = [p for p in inspect.signature(command).parameters.values() if p.name != "design"]
+    declared = knobs()
+    defaults = knob_defaults()
+    extra = [_design_option(name, k, defaults[name]) for name, k in declared.items()]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        design = {name: kwargs.pop(name) for name in declared}
+        command(design=design, **kwargs)
 
     wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
     return wrapper

@@ -20,9 +20,9 @@ def fit(
     *,
     flags: c.DeploymentFlags,
 ) -> None:
-    """Largest batch (--ctx), largest context (--batch), both (fits?), or a table.
-
-    Exit 0 when the asked workload fits, 1 when it does not (the answer is still printed,
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS;
+    # the docstring is the rest of its --help.
+    """Exit 0 when the asked workload fits, 1 when it does not (the answer is still printed,
     with the reason), 2 for bad input.
     """
     from kvplan import api
@@ -39,7 +39,3 @@ def fit(
         stdout_console().print(render_fit(report))
     if not report.answered_fits:
         raise typer.Exit(EXIT_DOES_NOT_FIT)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("fit")(fit)

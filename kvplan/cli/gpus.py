@@ -22,7 +22,7 @@ def gpus(
         False, "--schema", help="Print the JSON Schema of a --gpu-file and exit."
     ),
 ) -> None:
-    """List the GPU catalog: memory, bandwidth, dense FLOP/s, interconnect, source."""
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS.
     if schema:
         sys.stdout.write(gpu_file_schema_text())
         return
@@ -36,7 +36,3 @@ def gpus(
         print_json("gpus", {"gpus": [gpu_row(g) for g in rows]})
     else:
         stdout_console().print(render_gpus(rows))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("gpus")(gpus)

@@ -28,7 +28,7 @@ def models(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """List the bundled model catalog, sorted by name (answers offline, instantly)."""
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS.
     layouts = [a.value for a in AttentionLayout]
     if attention is not None and attention.lower() not in layouts:
         raise KvplanError(
@@ -121,7 +121,3 @@ def models(
             style="dim",
         )
     )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("models")(models)

@@ -1,6 +1,11 @@
-"""`kvplan pick-g [MODEL] --gpu GPU --ctx N --batch B`: which number of KV heads to use."""
+"""`kvplan pick-g [MODEL] --gpu GPU --ctx N --batch B`: which number of KV heads to use.
+
+The design options (--layers ... --params) are generated from
+`kvplan.core.design_choices.DesignChoices`, the deployment options from `Deployment`."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 
@@ -11,6 +16,7 @@ from kvplan.errors import EXIT_DOES_NOT_FIT
 
 
 @c.with_deployment_flags
+@c.with_design_flags
 def pick_g_command(
     model: str = typer.Argument(
         None,
@@ -42,51 +48,11 @@ def pick_g_command(
     search: bool = typer.Option(
         True, "--search/--no-search", help="Search GPU/TP/PP/KV-dtype changes for a larger G."
     ),
-    layers: int = typer.Option(None, "--layers", help="Design from scratch: decoder layers."),
-    heads: int = typer.Option(None, "--heads", help="Design: query heads H."),
-    head_dim: int = typer.Option(None, "--head-dim", help="Design: head dimension."),
-    hidden: int = typer.Option(
-        None, "--hidden", help="Design: hidden size [default H x head_dim]."
-    ),
-    vocab: int = typer.Option(None, "--vocab", help="Design: vocabulary size [default 32000]."),
-    intermediate: int = typer.Option(
-        None,
-        "--intermediate",
-        help="Design: FFN width [default: Llama rule, 8/3 x hidden rounded up to 256].",
-    ),
-    tie_embeddings: bool = typer.Option(
-        False, "--tie-embeddings", help="Design: the LM head shares the input embedding."
-    ),
-    experts: int = typer.Option(None, "--experts", help="Design: MoE routed experts."),
-    experts_per_token: int = typer.Option(
-        None, "--experts-per-token", help="Design: MoE experts each token uses (top-k)."
-    ),
-    expert_intermediate: int = typer.Option(
-        None,
-        "--expert-intermediate",
-        help="Design: FFN width of one expert [default: the FFN width].",
-    ),
-    window: int = typer.Option(
-        None, "--window", help="Design: sliding-window size in tokens (sliding layers)."
-    ),
-    global_every: int = typer.Option(
-        None,
-        "--global-every",
-        help="Design: every Nth layer is global, the rest sliding (Gemma 3: 6) [default: all "
-        "sliding].",
-    ),
-    mla_rank: int = typer.Option(
-        None, "--mla-rank", help="Design: MLA latent rank (kv_lora_rank; DeepSeek-V2: 512)."
-    ),
-    params: str = typer.Option(
-        None,
-        "--params",
-        help="Parameter count at G=H, e.g. 13B or 13e9 (else counted from the geometry).",
-    ),
     *,
+    design: dict[str, Any],
     flags: c.DeploymentFlags,
 ) -> None:
-    """For every G (divisors of H, MHA down to MQA): cache, fit, latency per GPU; pick one."""
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS.
     from kvplan import api
 
     report = api.pick_g(
@@ -96,20 +62,7 @@ def pick_g_command(
         headroom=headroom,
         target_g=target_g,
         search=search,
-        layers=layers,
-        heads=heads,
-        head_dim=head_dim,
-        hidden=hidden,
-        vocab=vocab,
-        intermediate=intermediate,
-        tie_embeddings=tie_embeddings,
-        experts=experts,
-        experts_per_token=experts_per_token,
-        expert_intermediate=expert_intermediate,
-        window=window,
-        global_every=global_every,
-        mla_rank=mla_rank,
-        params=params,
+        **design,
         **flags.api_kwargs(),
     )
     if plot:
@@ -127,7 +80,3 @@ def pick_g_command(
         stdout_console().print(render_pickg(report, chart=chart, plot=plot))
     if not report.answered_fits:
         raise typer.Exit(EXIT_DOES_NOT_FIT)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("pick-g")(pick_g_command)

@@ -76,9 +76,9 @@ def plan_command(
     *,
     flags: c.DeploymentFlags,
 ) -> None:
-    """Concurrency the KV pool holds for a workload, TPOT/TTFT/throughput, and sizing.
-
-    Exit 0 when answered (and the asked targets are met), 1 when the asked concurrency,
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS;
+    # the docstring is the rest of its --help.
+    """Exit 0 when answered (and the asked targets are met), 1 when the asked concurrency,
     rate or SLOs cannot be met (the closest is still printed), 2 for bad input.
     """
     c.positive(input_len, "--input-len", limit=c.MAX_CTX)
@@ -187,7 +187,3 @@ def _offload(text: str | None) -> int | None:
     if size <= 0:
         raise KvplanError(f"--cpu-offload must be positive, got {text!r}")
     return size
-
-
-def register(app: typer.Typer) -> None:
-    app.command("plan")(plan_command)

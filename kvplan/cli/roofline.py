@@ -54,7 +54,7 @@ def roofline(
     *,
     flags: c.DeploymentFlags,
 ) -> None:
-    """Roofline decode latency: bytes and FLOPs per step, the bound, a batch sweep per G."""
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS.
     from kvplan import api
 
     result = api.roofline(
@@ -78,7 +78,3 @@ def roofline(
     from kvplan.presentation.roofline_view import render_roofline
 
     stdout_console().print(render_roofline(result))
-
-
-def register(app: typer.Typer) -> None:
-    app.command("roofline")(roofline)

@@ -40,7 +40,7 @@ def size(
     refresh: bool = typer.Option(False, "--refresh", help="Skip the catalog; ask the Hub."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """KV cache per token / sequence / batch, and the weights, for one model."""
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS.
     from kvplan import api
 
     r = api.size(
@@ -72,7 +72,3 @@ def size(
             exact_weight_bytes=r.exact_weight_bytes,
         )
     )
-
-
-def register(app: typer.Typer) -> None:
-    app.command("size")(size)

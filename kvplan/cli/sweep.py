@@ -61,10 +61,9 @@ def sweep(
         None, "--gpu-file", help="YAML file adding or overriding GPU entries."
     ),
 ) -> None:
-    """Every combination of models, GPUs, TP/PP, engines, KV dtypes, G, contexts and
-    batches: one fit row each.
-
-    Options repeat or take comma lists. Each row is the scenario plus the fields
+    # The one-line help is this command's row of kvplan.cli.app.COMMANDS;
+    # the docstring is the rest of its --help.
+    """Options repeat or take comma lists. Each row is the scenario plus the fields
     `kvplan fit MODEL --ctx C --batch B --json` prints for it (kv_bytes_per_token_per_gpu,
     kv_budget_bytes, kv_tokens, fits, kv_bytes, headroom_bytes, max_batch, max_ctx,
     decode_ms, ...). Combinations that are not a valid deployment are skipped, each

@@ -60,6 +60,8 @@ class Kind(str, Enum):
     WEIGHT_DTYPE = "weight_dtype"  # auto | fp16 | ... | int4 | mxfp4
     GPU = "gpu"  # a name in the GPU catalog
     MODEL = "model"  # a model as MODEL is named: catalog name, config.json path, Hub repo id
+    COUNT = "count"  # a parameter-style count: 13B, 13e9, 13000000000 (pick-g's --params)
+    FLAG = "flag"  # a switch: true when given (pick-g's --tie-embeddings)
 
 
 @dataclass(frozen=True)

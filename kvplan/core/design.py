@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from math import ceil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core import frozen, kvcache
 from kvplan.core.capacity import CtxAnswer, Plan, max_batch, max_ctx, plan
-from kvplan.core.deployment import Deployment
+from kvplan.core.deployment import Deployment, flag_name
 from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.engines import TpError, divisors
 from kvplan.core.frozen import Frozen
@@ -24,6 +24,9 @@ from kvplan.core.params import attention_params, llama_ffn_width, param_counts
 from kvplan.core.sizing import as_standard_attention
 from kvplan.errors import KvplanError
 from kvplan.units import GiB, fmt_count
+
+if TYPE_CHECKING:  # the declaration is imported where a design is made (fit never does)
+    from kvplan.core.design_choices import DesignChoices
 
 DESIGN_VOCAB = 32000  # Llama-2 tokenizer (meta-llama/Llama-2-7b-hf config.json vocab_size)
 DESIGN_FFN_MULTIPLE_OF = 256  # Llama-2 7B/13B params.json multiple_of
@@ -38,9 +41,11 @@ SEARCH_PP = (1, 2, 4)
 SEARCH_LIMIT = 8  # changes shown
 
 
-class DesignChoices(Frozen):
+class DesignAssumptions(Frozen):
     """What a design from flags assumed, each value with how it was chosen (stated in the
-    output and the JSON so the numbers can be reproduced and challenged)."""
+    output and the JSON so the numbers can be reproduced and challenged). The user's own
+    choices are `kvplan.core.design_choices.DesignChoices` (validated); this is them with
+    every rule applied."""
 
     vocab: int
     vocab_rule: str
@@ -180,62 +185,38 @@ def label_for(h: int, g: int) -> str:
     return f"GQA-{g}"
 
 
-def design_choices(
-    *,
-    heads: int,
-    head_dim: int,
-    hidden: int | None,
-    weight_dtype: str,
-    vocab: int | None = None,
-    intermediate: int | None = None,
-    tie_embeddings: bool = False,
-    experts: int | None = None,
-    experts_per_token: int | None = None,
-    expert_intermediate: int | None = None,
-    window: int | None = None,
-    global_every: int | None = None,
-    mla_rank: int | None = None,
-) -> DesignChoices:
-    """Fill in what the user did not set, saying which rule chose each value.
+def design_assumptions(choices: DesignChoices, *, weight_dtype: str) -> DesignAssumptions:
+    """Fill in what the user did not set, saying which rule chose each value. `choices`
+    come validated (kvplan.sources.deployment.parse_design): heads and head_dim are given.
 
     FFN width rule (Meta's Llama reference code): int(2 x 4 x hidden / 3) rounded up to a
     multiple of 256 (Llama-2-7B: 11008)."""
-    hidden = hidden or heads * head_dim
-    if (experts is None) != (experts_per_token is None):
-        raise KvplanError("a MoE design needs both --experts and --experts-per-token")
-    if experts is not None and experts_per_token is not None and experts_per_token > experts:
-        raise KvplanError(
-            f"--experts-per-token {experts_per_token} exceeds --experts {experts}",
-            setting="experts_per_token",
-        )
-    if expert_intermediate is not None and experts is None:
-        raise KvplanError("--expert-intermediate needs --experts and --experts-per-token")
-    if global_every is not None and window is None:
-        raise KvplanError("--global-every needs --window (the sliding window in tokens)")
-    if mla_rank is not None and window is not None:
-        raise KvplanError("--mla-rank and --window cannot be combined in one design")
+    c = choices
+    if c.heads is None or c.head_dim is None:
+        raise ValueError("a design needs heads and head_dim")  # parse_design ensures it
+    hidden = c.hidden or c.heads * c.head_dim
     rule_inter = llama_ffn_width(hidden, DESIGN_FFN_MULTIPLE_OF)
-    inter = intermediate or rule_inter
+    inter = c.intermediate or rule_inter
     inter_rule = (
-        "given (--intermediate)"
-        if intermediate
+        f"given ({flag_name('intermediate')})"
+        if c.intermediate
         else f"Llama rule: 8/3 x hidden {hidden:,}, rounded up to a multiple of "
         f"{DESIGN_FFN_MULTIPLE_OF}"
     )
-    return DesignChoices(
-        vocab=vocab or DESIGN_VOCAB,
-        vocab_rule="given (--vocab)" if vocab else "Llama-2 tokenizer, the default",
+    return DesignAssumptions(
+        vocab=c.vocab or DESIGN_VOCAB,
+        vocab_rule=f"given ({flag_name('vocab')})" if c.vocab else "Llama-2 tokenizer, the default",
         intermediate=inter,
         intermediate_rule=inter_rule,
-        tie_embeddings=tie_embeddings,
+        tie_embeddings=c.tie_embeddings,
         weight_dtype=weight_dtype,
-        experts=experts,
-        experts_per_token=experts_per_token,
-        expert_intermediate=(expert_intermediate or inter) if experts else None,
-        window=window,
-        global_every=global_every,
-        mla_rank=mla_rank,
-        mla_rope_dim=DESIGN_MLA_ROPE_DIM if mla_rank else None,
+        experts=c.experts,
+        experts_per_token=c.experts_per_token,
+        expert_intermediate=(c.expert_intermediate or inter) if c.experts else None,
+        window=c.window,
+        global_every=c.global_every,
+        mla_rank=c.mla_rank,
+        mla_rope_dim=DESIGN_MLA_ROPE_DIM if c.mla_rank else None,
     )
 
 
@@ -249,19 +230,23 @@ def design_spec(
     intermediate: int | None = None,
     vocab: int = DESIGN_VOCAB,
     max_positions: int | None = None,
-    choices: DesignChoices | None = None,
+    choices: DesignAssumptions | None = None,
 ) -> ModelSpec:
     """A Llama-style model described only by its geometry flags (and `choices`: vocabulary,
     FFN width, tied embeddings, MoE, a sliding/global pattern, an MLA latent)."""
     hidden = hidden or heads * head_dim
     if choices is None:
-        choices = design_choices(
-            heads=heads,
-            head_dim=head_dim,
-            hidden=hidden,
+        from kvplan.core.design_choices import DesignChoices
+
+        choices = design_assumptions(
+            DesignChoices(
+                heads=heads,
+                head_dim=head_dim,
+                hidden=hidden,
+                vocab=vocab,
+                intermediate=intermediate,
+            ),
             weight_dtype="bf16",
-            vocab=vocab,
-            intermediate=intermediate,
         )
     moe = None
     if choices.experts and choices.experts_per_token and choices.expert_intermediate:
@@ -436,6 +421,7 @@ def pick_g(
         raise KvplanError(
             f"--target-g {target} does not divide the {spec.query_heads} query heads",
             hint=f"valid G: {', '.join(map(str, valid_kv_heads(spec)))}",
+            setting="target_g",
         )
     rows = []
     for g in valid_kv_heads(spec):
@@ -725,10 +711,11 @@ def params_floor(spec: ModelSpec, total_params: int) -> None:
     embedding = param_counts(spec).embedding
     floor = attention + embedding
     if total_params < floor:
+        flag = flag_name("params")
         raise KvplanError(
-            f"--params {fmt_count(total_params)} is below what this geometry needs at G=H: "
+            f"{flag} {fmt_count(total_params)} is below what this geometry needs at G=H: "
             f"{fmt_count(attention)} of attention projections + {fmt_count(embedding)} of "
             f"embeddings = {fmt_count(floor)}",
-            hint="give the whole model's parameter count, e.g. --params 13B",
+            hint=f"give the whole model's parameter count, e.g. {flag} 13B",
             setting="params",
         )

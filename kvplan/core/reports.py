@@ -14,7 +14,7 @@ from kvplan.core.capacity import FitResult, Plan, Replication, solve_fit, weight
 from kvplan.core.deployment import Deployment
 from kvplan.core.design import (
     DEFAULT_HEADROOM,
-    DesignChoices,
+    DesignAssumptions,
     GCurve,
     GRow,
     PickG,
@@ -258,7 +258,7 @@ class PickGReport(PickG, ModelRef):
     block_size: int
     memory_fraction: float | None
     weight_dtype: str | None = None  # None: the checkpoint's
-    design: DesignChoices | None = None  # what a design from flags assumed
+    design: DesignAssumptions | None = None  # what a design from flags assumed
     assumptions: tuple[str, ...] = ()  # every assumption behind the numbers, stated
     # Published quality evidence for the layouts in the rows: the studies' own settings,
     # never a prediction for this model.
@@ -302,7 +302,7 @@ def pick_g_report(
     headroom: float = DEFAULT_HEADROOM,
     target_kv_heads: int | None = None,
     search_gpus: Sequence[GpuSpec] = (),
-    design: DesignChoices | None = None,
+    design: DesignAssumptions | None = None,
     evidence: tuple[Study, ...] = (),
 ) -> PickGReport:
     result = pick_g(

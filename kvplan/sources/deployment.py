@@ -1,4 +1,5 @@
-"""What a user typed (flags or policy keys) -> one core `Deployment`, validated once.
+"""What a user typed (flags or policy keys) -> one core `Deployment` (and pick-g's design
+flags -> one core `DesignChoices`), validated once.
 
 The settings, their bounds and help are declared once, as fields of
 `kvplan.core.deployment.Deployment`; this module is the only place that checks a value
@@ -7,13 +8,17 @@ through `parse_deployment`, so a policy target means exactly what the same flags
 A bad value raises `KvplanError` with `setting` set to the setting's name, so the policy
 loader can point at the YAML line that holds it. Messages spell the setting the way the
 caller does (`names`: `--tp` for flags, `tp` for policy keys).
+
+The design knobs of `pick-g` are declared once too, as fields of
+`kvplan.core.design_choices.DesignChoices`, and `parse_design` is their only validator
+(each value by its kind, as a deployment setting, then how the knobs go together).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core import dtypes, kv_formats
 from kvplan.core.deployment import (
@@ -31,7 +36,10 @@ from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 from kvplan.sources.gpus import load_gpus
 from kvplan.sources.resolve import ResolvedModel, resolve_model
-from kvplan.units import fmt_bytes, parse_size
+from kvplan.units import fmt_bytes, parse_count, parse_size
+
+if TYPE_CHECKING:
+    from kvplan.core.design_choices import DesignChoices
 
 SIZE_UNIT_HINT = "a size needs a unit, e.g. 40GiB, 512MiB, 80GB"
 
@@ -131,6 +139,22 @@ def _size(value: Any, label: str, s: Setting) -> int:
     return size
 
 
+def _count(value: Any, label: str, s: Setting) -> int:
+    """A parameter-style count: 13B, 13e9, 13000000000 (text or a number)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise KvplanError(f"{label} must be a count such as 13B, got {value!r}")
+    count = parse_count(str(value))
+    if s.hi is not None and count > s.hi:
+        raise KvplanError(f"{label} {count:,} is absurdly large (limit {s.hi:,})")
+    return count
+
+
+def _flag(value: Any, label: str) -> bool:
+    if not isinstance(value, bool):
+        raise KvplanError(f"{label} is a switch (true or false), got {value!r}")
+    return value
+
+
 def _text(value: Any, label: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise KvplanError(f"{label} must be a non-empty name, got {value!r}")
@@ -179,6 +203,97 @@ def parse_deployment(
     return d
 
 
+def parse_design(
+    raw: Mapping[str, Any] | DesignChoices | None,
+    *,
+    model_given: bool,
+    names: Mapping[str, str] | None = None,
+) -> DesignChoices:
+    """Parse pick-g's design knobs (None or absent = not given) into a core DesignChoices:
+    every value by its declared kind and bounds, then how the knobs go together (a design
+    needs every geometry knob and no MODEL; design-only knobs need a design; MoE, sliding
+    and MLA knobs need their partners). Every error names the knob (`setting`). (The
+    declaration is imported here: only pick-g has design knobs.)"""
+    from kvplan.core.design_choices import DesignChoices, knobs
+
+    declared = knobs()
+    if isinstance(raw, DesignChoices):
+        raw = {name: getattr(raw, name) for name in declared}
+    raw = raw or {}
+    unknown = sorted(set(raw) - set(declared))
+    if unknown:
+        raise KvplanError(f"unknown design setting {unknown[0]!r}", setting=unknown[0])
+    spelled = {name: flag_name(name) for name in declared} | dict(names or {})
+    values: dict[str, Any] = {}
+    for name, k in declared.items():
+        value = raw.get(name)
+        if value is not None:
+            values[name] = parse_setting(name, _plain_parser(k, value, spelled[name]))
+    choices = DesignChoices(**values)
+    _design_structure(choices, model_given=model_given, spelled=spelled)
+    return choices
+
+
+def _design_structure(c: DesignChoices, *, model_given: bool, spelled: Mapping[str, str]) -> None:
+    from kvplan.core.design_choices import Role, knobs
+
+    geometry = [name for name, k in knobs().items() if k.role is Role.GEOMETRY]
+    flags = [spelled[name] for name in geometry]
+    given = c.given(Role.GEOMETRY)
+    if given:
+        if model_given:
+            raise KvplanError(
+                f"give either MODEL or geometry flags ({'/'.join(flags)}), not both",
+                setting=given[0],
+            )
+        missing = [name for name in geometry if getattr(c, name) is None]
+        if missing:
+            raise KvplanError(
+                f"designing from scratch needs {', '.join(spelled[m] for m in missing)}",
+                setting=missing[0],
+            )
+    else:
+        extra = c.given(Role.DESIGN)
+        if extra:
+            raise KvplanError(
+                f"{spelled[extra[0]]} describes a design from flags; give "
+                f"{', '.join(flags[:-1])} and {flags[-1]} instead of MODEL (a model's own "
+                "config sets it)",
+                setting=extra[0],
+            )
+    if (c.experts is None) != (c.experts_per_token is None):
+        raise KvplanError(
+            f"a MoE design needs both {spelled['experts']} and {spelled['experts_per_token']}",
+            setting="experts" if c.experts is None else "experts_per_token",
+        )
+    if (
+        c.experts is not None
+        and c.experts_per_token is not None
+        and c.experts_per_token > c.experts
+    ):
+        raise KvplanError(
+            f"{spelled['experts_per_token']} {c.experts_per_token} exceeds "
+            f"{spelled['experts']} {c.experts}",
+            setting="experts_per_token",
+        )
+    if c.expert_intermediate is not None and c.experts is None:
+        raise KvplanError(
+            f"{spelled['expert_intermediate']} needs {spelled['experts']} and "
+            f"{spelled['experts_per_token']}",
+            setting="expert_intermediate",
+        )
+    if c.global_every is not None and c.window is None:
+        raise KvplanError(
+            f"{spelled['global_every']} needs {spelled['window']} (the sliding window in tokens)",
+            setting="global_every",
+        )
+    if c.mla_rank is not None and c.window is not None:
+        raise KvplanError(
+            f"{spelled['mla_rank']} and {spelled['window']} cannot be combined in one design",
+            setting="mla_rank",
+        )
+
+
 def _auto_fit_engine(d: Deployment, spelled: Mapping[str, str]) -> None:
     """`--max-model-len auto` (-1) is vLLM V1's auto-fit (v1/core/kv_cache_utils.py
     `_auto_fit_max_model_len`); the release lines that take it say so (`auto_fit`). The V0
@@ -220,6 +335,15 @@ def _within_gpu(values: Mapping[str, Any], spelled: Mapping[str, str]) -> None:
 def _parser(
     s: Setting, value: Any, label: str, spec: ModelSpec, gpu_file: str | None
 ) -> Callable[[], Any]:
+    if s.kind is Kind.KV_DTYPE:
+        return lambda: kv_dtype_for(spec, _text(value, label))
+    if s.kind is Kind.GPU:
+        return lambda: load_gpus(gpu_file).get(_text(value, label))
+    return _plain_parser(s, value, label)
+
+
+def _plain_parser(s: Setting, value: Any, label: str) -> Callable[[], Any]:
+    """The parser of a kind that needs neither the model nor the GPU catalog."""
     parsers: dict[Kind, Callable[[], Any]] = {
         Kind.INT: lambda: _int(value, label, s),
         Kind.MAX_MODEL_LEN: lambda: _max_model_len(value, label, s),
@@ -227,10 +351,10 @@ def _parser(
         Kind.SIZE: lambda: _size(value, label, s),
         Kind.ENGINE_VERSION: lambda: _text(value, label).strip(),
         Kind.ENTRY_POINT: lambda: _entry_point(value, label),
-        Kind.KV_DTYPE: lambda: kv_dtype_for(spec, _text(value, label)),
         Kind.WEIGHT_DTYPE: lambda: weight_dtype_for(_text(value, label)),
-        Kind.GPU: lambda: load_gpus(gpu_file).get(_text(value, label)),
         Kind.MODEL: lambda: _draft_model(_text(value, label)),
+        Kind.COUNT: lambda: _count(value, label, s),
+        Kind.FLAG: lambda: _flag(value, label),
     }
     return parsers[s.kind]
 

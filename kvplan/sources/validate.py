@@ -440,46 +440,6 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-# ---- design flags (pick-g) -----------------------------------------------------------------
-# The geometry flags take the same plausible ranges as the config keys they stand for.
-DESIGN_LIMITS: dict[str, Bound] = {
-    # designs keep the earlier 1,024 (config layers rose to 2,048 for Nemotron-H-56B's 118)
-    "--layers": Bound(1, 1024, why="designs: the largest answers within a second"),
-    "--heads": HEADS,
-    "--head-dim": HEAD_DIM,
-    "--hidden": HIDDEN,
-}
-MAX_PARAMS = 10**15  # a quadrillion parameters: 500x the largest published model
-
-
-def design_params(text: str, spec: Any, *, flag: str) -> int:
-    """`--params` as a count (13B, 13e9, 13000000000), refused when it is below what the
-    geometry's attention projections alone need at G = H (so `--params 13`, meant as 13B,
-    is an error rather than negative weights for every smaller G)."""
-    from kvplan.core.geometry import LayerKind
-    from kvplan.core.params import attention_params
-    from kvplan.units import fmt_count, parse_count
-
-    try:
-        count = parse_count(text)
-    except KvplanError as exc:
-        raise KvplanError(f"{flag}: {exc.message}", hint=exc.hint, setting="params") from None
-    if count <= 0 or count > MAX_PARAMS:
-        raise KvplanError(
-            f"{flag} {printable(text)} must be in (0, {MAX_PARAMS:.0e}]", setting="params"
-        )
-    attn_layers = sum(1 for layer in spec.layers if layer.kind is not LayerKind.NONE)
-    floor = attn_layers * attention_params(spec, spec.query_heads)
-    if count < floor:
-        raise KvplanError(
-            f"{flag} {printable(text)} ({fmt_count(count)}) is below the attention "
-            f"projections alone ({fmt_count(floor)} parameters at G = H)",
-            hint="write the count with its scale, e.g. 13B or 13e9",
-            setting="params",
-        )
-    return count
-
-
 # ---- GPU catalogue figures -----------------------------------------------------------------
 GPU_BOUNDS: dict[str, Bound] = {
     "memory_marketed_gb": Bound(
