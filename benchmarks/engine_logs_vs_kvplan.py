@@ -123,6 +123,7 @@ GPUS = {
     "RTX A4000 16GB": "rtx-a4000",
     "DGX Spark": "gb10",
     "H200": "h200",
+    "B200": "b200",
     "H20": "h20",
     "NVIDIA L20": "l20",
     "Radeon RX 7900 XT": "rx-7900-xt",
@@ -285,9 +286,10 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
     if logged_weights:
         lg = r["logged"]
         w = lg.get("model_weights_gib") or lg.get("weights_mem_usage_gb")
-        if w is None and lg.get("avail_mem_before_load_gb") is not None:
+        before, after = lg.get("avail_mem_before_load_gb"), lg.get("avail_mem_after_weights_gb")
+        if w is None and before is not None and after is not None:
             # SGLang logs before "mem usage" was printed: its drop in free memory
-            w = lg["avail_mem_before_load_gb"] - lg["avail_mem_after_weights_gb"]
+            w = before - after
         if w is None:
             return None
         weights = int(w * GiB) * tp * pp
