@@ -18,6 +18,9 @@ Each row says, for one engine, everything kvplan needs that differs between engi
       reports (torch.cuda.mem_get_info), e.g. 79.19 GiB on an H100 SXM.
   SGLang (0.3-0.5):                kv = (total - in use before load) * mem_fraction_static
                                         - weights
+      "in use before load": the context, + NCCL / custom all-reduce at TP > 1 on an NVLink
+      or Infinity Fabric baseboard (`Preload`); weights as SGLang measures them (+ a fitted
+      0.19 GiB weight-load overhead);
       activations live outside the static fraction; the default fraction is a release
       rule (TP table to 0.4.5; GPU memory from 0.4.6; chunked prefill and CUDA-graph batch
       from 0.5.3): one profile per rule, each citing its server_args.py lines.
