@@ -721,3 +721,17 @@ def test_sglang_pool_formula_reproduces_logs_given_their_own_memory_figures():
     for before, weights, fraction, logged in cases:
         kv = _sglang_budget(int(before * GiB), int(weights * GiB), 0, 0, fraction).kv / GiB
         assert abs(kv - logged) <= 0.015, (before, kv, logged)
+
+
+def test_sglang_weight_load_overhead_is_the_training_median():
+    # engines.SGLANG_WEIGHT_LOAD_OVERHEAD (0.19 GiB) is the median of "Load weight end ...
+    # mem usage" - params x dtype / TP over the six SGLang TRAINING rows that print it
+    # (0.06, 0.15, 0.18, 0.21, 0.24 and Kimi-K2.5's 4.30 GiB); held-out rows never enter.
+    from kvplan.core.engines import SGLANG_WEIGHT_LOAD_OVERHEAD
+
+    h = _harness()
+    overheads = h._sglang_weight_load_overheads(h.load_records())
+    assert len(overheads) == 6
+    assert statistics.median(overheads) == pytest.approx(
+        SGLANG_WEIGHT_LOAD_OVERHEAD / GiB, abs=0.005
+    )
