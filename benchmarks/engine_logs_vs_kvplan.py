@@ -128,6 +128,7 @@ GPUS = {
     "RTX A4000 16GB": "rtx-a4000",
     "DGX Spark": "gb10",
     "H200": "h200",
+    "B200": "b200",
     "H20": "h20",
     "NVIDIA L20": "l20",
     "Radeon RX 7900 XT": "rx-7900-xt",
@@ -291,9 +292,10 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
     if logged_weights:
         lg = r["logged"]
         w = lg.get("model_weights_gib") or lg.get("weights_mem_usage_gb")
-        if w is None and lg.get("avail_mem_before_load_gb") is not None:
+        before, after = lg.get("avail_mem_before_load_gb"), lg.get("avail_mem_after_weights_gb")
+        if w is None and before is not None and after is not None:
             # SGLang logs before "mem usage" was printed: its drop in free memory
-            w = lg["avail_mem_before_load_gb"] - lg["avail_mem_after_weights_gb"]
+            w = before - after
         if w is None:
             return None
         weights = int(w * GiB) * tp * pp
@@ -492,6 +494,31 @@ def _fmt_summary(title: str, summary: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _sglang_weight_load_overheads(rows: list[dict[str, Any]]) -> list[float]:
+    """SGLang TRAINING rows: the logged weight-load memory ("Load weight end ... mem usage",
+    or the drop in free memory) less params x dtype / TP, GiB per GPU (any GPU: the figure
+    does not depend on the card)."""
+    from kvplan.core.params import weight_bytes
+
+    out = []
+    for r in rows:
+        lg = r["logged"]
+        if r["split"] != "train" or r["engine"] != "sglang" or not r["tensor_parallel_size"]:
+            continue
+        w = lg.get("weights_mem_usage_gb")
+        before, after = lg.get("avail_mem_before_load_gb"), lg.get("avail_mem_after_weights_gb")
+        if w is None and before is not None and after is not None:
+            w = before - after
+        found = _spec(r)
+        if w is None or found is None:
+            continue
+        spec, wd = found
+        dtype = wd if wd not in ("fp32", "fp16", "bf16") else None
+        params = weight_bytes(spec, weight_dtype=dtype).total / r["tensor_parallel_size"]
+        out.append(w - params / GiB)
+    return out
+
+
 def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Coefficients of kvplan.core.budget, from TRAINING rows of vLLM 0.17-0.20 on CUDA
     (the only line whose logs print every term): activation model and CUDA-graph pool."""
@@ -583,7 +610,10 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
             )
             / GiB
         )
+    sglang = _sglang_weight_load_overheads(rows)
     return {
+        "SGLANG_WEIGHT_LOAD_OVERHEAD_GiB": statistics.median(sglang) if sglang else float("nan"),
+        "n_sglang_weights": len(sglang),
         "TRTLLM_RUNTIME_GiB": statistics.median(trt) if trt else float("nan"),
         "n_trtllm": len(trt),
         "ACT_SAMPLER": per_seq,

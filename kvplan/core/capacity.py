@@ -21,7 +21,7 @@ from typing import Any
 from kvplan.core import kvcache
 from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment, DraftModel
-from kvplan.core.engines import Engine, divisors
+from kvplan.core.engines import Engine, baseboard_linked, divisors
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import Layer, LayerKind, Mixer, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
@@ -250,13 +250,15 @@ def plan(d: Deployment) -> Plan:
     budget = compute_budget(
         engine=d.engine,
         total_memory=d.gpu.usable_memory_bytes,
-        weights=weights_gpu,
+        # SGLang's "mem usage" at weight load holds a little more than the parameters; a
+        # user's (or a log's) own weights figure already does
+        weights=weights_gpu + (0 if d.weights_override else profile.weight_load_overhead),
         activations=activations,
         overhead=overhead,
         fraction=d.fraction,
         kv_memory=d.kv_memory,
         cudagraph=cudagraph,
-        preload=profile.preload_bytes,
+        preload=profile.preload_for(d.platform, d.tp, baseboard_linked(d.gpu.node_gpus)),
         engine_version=profile.name,
     )
     per_token = kvcache.kv_bytes_per_token(stage, d.kv_dtype, kv_heads=heads)

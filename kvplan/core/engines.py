@@ -18,6 +18,9 @@ Each row says, for one engine, everything kvplan needs that differs between engi
       reports (torch.cuda.mem_get_info), e.g. 79.19 GiB on an H100 SXM.
   SGLang (0.3-0.5):                kv = (total - in use before load) * mem_fraction_static
                                         - weights
+      "in use before load": the context, + NCCL / custom all-reduce at TP > 1 on an NVLink
+      or Infinity Fabric baseboard (`Preload`); weights as SGLang measures them (+ a fitted
+      0.19 GiB weight-load overhead);
       activations live outside the static fraction; the default fraction is a release
       rule (TP table to 0.4.5; GPU memory from 0.4.6; chunked prefill and CUDA-graph batch
       from 0.5.3): one profile per rule, each citing its server_args.py lines.
@@ -417,6 +420,30 @@ class NonTorch:
         return self.single
 
 
+@dataclass(frozen=True)
+class Preload:
+    """What SGLang finds in use when it takes its pre-load snapshot, in bytes: the MIN over
+    ranks of free memory right after `init_torch_distributed` (model_runner.py), so the
+    device context, plus at TP > 1 the NCCL / RCCL communicators and custom all-reduce
+    buffers. The latter are only large where the TP group shares an NVLink / Infinity
+    Fabric baseboard: on more than two PCIe-only GPUs SGLang disables its custom
+    all-reduce (sgl-project/sglang@004e656:python/sglang/srt/distributed/
+    device_communicators/custom_all_reduce.py, "not supported on more than two PCIe-only
+    GPUs"), and no training row measures a PCIe TP > 1 increment, so PCIe keeps `single`."""
+
+    single: int  # TP 1, or TP > 1 without a baseboard link
+    linked_tp: int  # TP > 1 on GPUs of an NVLink / Infinity Fabric baseboard domain
+
+    def bytes(self, tp: int, linked: bool) -> int:
+        return self.linked_tp if tp > 1 and linked else self.single
+
+
+def baseboard_linked(node_gpus: int | None) -> bool:
+    """GPUs joined by an NVLink / Infinity Fabric baseboard (HGX, DGX, OAM: `node_gpus`
+    >= 4 in the GPU catalog), not by PCIe or a 2-way bridge."""
+    return node_gpus is not None and node_gpus >= 4
+
+
 def _gib(x: float) -> int:
     return int(x * GiB)
 
@@ -452,6 +479,10 @@ class EngineProfile:
     # exist for one row per request, not for max_batch_size rows (_util.py
     # KvCacheCreator._create_dummy_context_requests).
     profiles_dummy_requests: bool = False
+    # SGLang: the pre-load snapshot by platform, TP and link (replaces `preload_bytes`)
+    preload_table: dict[Platform, Preload] | None = None
+    # SGLang: what "Load weight end ... mem usage" holds beyond params x dtype / GPUs
+    weight_load_overhead: int = 0
 
     def sampler_rows(self, max_num_seqs: int, tokens: int, max_model_len: int | None) -> int:
         """Rows the profiling pass samples: vLLM max_num_seqs; TensorRT-LLM one per dummy
@@ -463,6 +494,14 @@ class EngineProfile:
 
     def covers(self, version: tuple[int, ...]) -> bool:
         return self.first <= version[: len(self.first)] and version[: len(self.last)] <= self.last
+
+    def preload_for(self, platform: Platform, tp: int, linked: bool) -> int:
+        """Memory in use before the weights load (SGLang): `preload_table` by platform,
+        TP and baseboard link where the profile has one, else `preload_bytes`."""
+        if not self.preload_table:
+            return self.preload_bytes
+        table = self.preload_table.get(platform) or self.preload_table[Platform.CUDA]
+        return table.bytes(tp, linked)
 
     def non_torch_bytes(self, platform: Platform, tp: int, pp: int) -> int:
         table = self.non_torch.get(platform) or self.non_torch[Platform.CUDA]
@@ -526,6 +565,39 @@ TRT_ENGINE_RUNTIME = _gib(0.97)
 # context vLLM 0.19 measures at process start on H100 (worker init snapshot, training rows).
 SGLANG_PRELOAD = _gib(0.51)
 SGLANG_PRELOAD_SOURCE = "CUDA context 0.51 GiB (vLLM 0.19 H100 worker-init snapshot, training rows)"
+# TP > 1 on an NVLink baseboard adds the NCCL communicators and custom all-reduce buffers
+# SGLang builds in init_torch_distributed. SGLang's custom all-reduce is adapted from vLLM's
+# (custom_all_reduce.py@004e656 line 1: "Adapted from ... vllm/v0.6.4.post1 ...") and both
+# use NCCL, so vLLM 0.19's measured TP > 1 non-torch growth on H100 (2.09 - 0.25 GiB, the
+# VLLM_V1_NON_TORCH training rows) is transferred. Training check: Qwen3-235B-FP8 on 4x H100
+# (vllm#21348) implies 2.30 GiB with kvplan's weights, 0.51 + 1.84 = 2.35.
+SGLANG_LINKED_TP_PRELOAD = (
+    SGLANG_PRELOAD + VLLM_V1_NON_TORCH.tensor_parallel - VLLM_V1_NON_TORCH.single
+)
+# ROCm (MI355X, one TRAINING row: Kimi-K2.5 TP 8, SGLang 0.5.8.post1): 287.98 GiB total -
+# 283.56 free at "Load weight begin" = 4.42 GiB at TP 8, of which "Init torch distributed
+# ends. mem usage=3.81 GB": 0.61 GiB before distributed init (the TP 1 value).
+SGLANG_PRELOAD_TABLE = {
+    Platform.CUDA: Preload(single=SGLANG_PRELOAD, linked_tp=SGLANG_LINKED_TP_PRELOAD),
+    Platform.ROCM: Preload(single=_gib(4.42 - 3.81), linked_tp=_gib(4.42)),
+}
+SGLANG_LINKED_TP_SOURCE = (
+    "pre-load at TP > 1 on a baseboard",
+    "CUDA 0.51 + 1.84 GiB (vLLM 0.19 H100 TP > 1 non-torch growth, transferred: SGLang's "
+    "custom all-reduce is vLLM's, custom_all_reduce.py@004e656); ROCm 4.42 GiB at TP 8, 0.61 "
+    "at TP 1 (Kimi-K2.5 MI355X log, training row); PCIe and 2-way bridges keep the TP 1 "
+    "value (custom all-reduce off on > 2 PCIe GPUs)",
+)
+# "Load weight end ... mem usage" exceeds params x dtype / TP by 0.06-0.24 GiB per GPU on the
+# dense TRAINING rows (Llama-3.1-8B H100 0.15, thesis 0.06; R1-Distill-7B RTX 3090 0.21;
+# Qwen3-14B H100 0.18; Qwen3-32B B200 TP 4 0.24; Kimi-K2.5 MI355X 4.30, a weights-model gap):
+# the median of all six, 0.19 GiB, not attributed to a named buffer (fitted,
+# benchmarks/engine_logs_vs_kvplan.py). Not added when the log's own weights are given.
+SGLANG_WEIGHT_LOAD_OVERHEAD = _gib(0.19)
+SGLANG_WEIGHT_LOAD_SOURCE = (
+    "weight-load overhead 0.19 GiB",
+    "median of logged mem usage - params x dtype / TP over the SGLang training rows (fitted)",
+)
 
 _VLLM_COMMON_SOURCES = (
     ("gpu_memory_utilization", "vllm/config/cache.py (0.90 to 0.19; 0.92 in 0.22, 0.33)"),
@@ -637,7 +709,11 @@ def _sglang_profile(
             ("mem_fraction_static default", fraction_source),
             _SGLANG_BUDGET_SOURCE,
             ("pre-load memory", SGLANG_PRELOAD_SOURCE),
+            SGLANG_LINKED_TP_SOURCE,
+            SGLANG_WEIGHT_LOAD_SOURCE,
         ),
+        preload_table=SGLANG_PRELOAD_TABLE,
+        weight_load_overhead=SGLANG_WEIGHT_LOAD_OVERHEAD,
     )
 
 
