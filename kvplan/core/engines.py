@@ -511,10 +511,11 @@ VLLM_PRE_017_ACTIVATION_SCALE = 5.64 / 2.23
 # forward activations (CUDA context, CUDA-graph pool, sampler / decoder buffers sized by
 # max_batch_size, attention workspace). Fitted on the TRAINING rows
 # (benchmarks/engine_logs_vs_kvplan.py --fit, "TRTLLM_RUNTIME_GiB"): one row, Qwen3-0.6B on
-# H100 with TensorRT-LLM 1.2.1 defaults. TP > 1 adds vLLM's measured NCCL / all-reduce
-# growth (2.09 - 0.25 GiB, vLLM 0.19 H100 training rows), transferred and not validated
-# (no TRT-LLM TP > 1 row prints a budget).
-TRTLLM_RUNTIME = _gib(1.55)
+# H100 with TensorRT-LLM 1.2.1 defaults (1.55 until ACT_FFN's refit to 7.76 moved the
+# activation term the fit subtracts; refitted 2026-11-30). TP > 1 adds vLLM's measured
+# NCCL / all-reduce growth (2.09 - 0.25 GiB, vLLM 0.19 H100 training rows), transferred and
+# not validated (no TRT-LLM PyTorch-flow TP > 1 row prints a budget).
+TRTLLM_RUNTIME = _gib(1.58)
 TRTLLM_NON_TORCH = NonTorch(
     single=TRTLLM_RUNTIME,
     tensor_parallel=TRTLLM_RUNTIME + _gib(2.09 - 0.25),
@@ -538,7 +539,7 @@ TRTLLM_NON_TORCH = NonTorch(
 # TRT_ENGINE_PER_SEQUENCE: fitted on the TRAINING rows that print engine, context, free memory
 # and max_batch_size (benchmarks/engine_logs_vs_kvplan.py --fit, "TRT_ENGINE_PER_SEQ_MiB"):
 # one row, trtllm-bench 0.12 Llama-2-7B FP8 on H100 at max_batch_size 4096 (benchmarks/
-# Suite.md): (79.10 - 63.62 - 6214 MiB - 928.77 MiB - 0.76 GiB) / 4096 = 1.89 MiB. The
+# Suite.md): (79.10 - 63.62 - 6214 MiB - 928.77 MiB - 0.76 GiB) / 4096 = 1.94 MiB. The
 # source sizes these buffers by max_batch_size x (vocabulary, max_seq_len, beam); the two
 # logs that print them do not follow one a x N x V + b x N x S (the 0.12 decoder is larger
 # than the 0.16 one at a smaller N x V), so one per-sequence constant is all one training row
@@ -546,7 +547,7 @@ TRTLLM_NON_TORCH = NonTorch(
 # --activation-reserve (the execution-context MiB) and --overhead (total - available - engine
 # - context).
 TRT_ENGINE_BASE = _gib(0.76)
-TRT_ENGINE_PER_SEQUENCE = int(1.89 * (1 << 20))
+TRT_ENGINE_PER_SEQUENCE = int(1.94 * (1 << 20))
 # SGLang's pre-load snapshot is taken after the CUDA context is up: 0.51 GiB is the CUDA
 # context vLLM 0.19 measures at process start on H100 (worker init snapshot, training rows).
 SGLANG_PRELOAD = _gib(0.51)
@@ -818,7 +819,7 @@ PROFILES: tuple[EngineProfile, ...] = (
             ),
             ("max_gpu_total_bytes", "configure_kv_cache_capacity: min(estimate, cap)"),
             ("tokens per block", "32: 'Number of tokens per block: 32.' (TensorRT-LLM#4275)"),
-            ("runtime 1.55 GiB", "fitted, 1 training row (Qwen3-0.6B, H100, 1.2.1)"),
+            ("runtime 1.58 GiB", "fitted, 1 training row (Qwen3-0.6B, H100, 1.2.1)"),
         ),
         profiles_dummy_requests=True,
     ),
@@ -858,7 +859,7 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "(training row)",
             ),
             (
-                "runtime + decoder 1.89 MiB x max_batch_size",
+                "runtime + decoder 1.94 MiB x max_batch_size",
                 "fitted, 1 training row (trtllm-bench 0.12 Llama-2-7B FP8, H100, batch 4096); "
                 "sized by maxNumSequences: @00825c4 batch_manager/trtGptModelInflightBatching.cpp "
                 "createBuffers / createDecoder; beam width 1 assumed",
