@@ -293,6 +293,8 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
         lg = r["logged"]
         w = lg.get("model_weights_gib") or lg.get("weights_mem_usage_gb")
         before, after = lg.get("avail_mem_before_load_gb"), lg.get("avail_mem_after_weights_gb")
+        if w is None and lg.get("engine_mib") is not None:
+            w = lg["engine_mib"] / 1024  # TRT engine flow: "Loaded engine size" (per rank)
         if w is None and before is not None and after is not None:
             # SGLang logs before "mem usage" was printed: its drop in free memory
             w = before - after
@@ -611,11 +613,16 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
             / GiB
         )
     sglang = _sglang_weight_load_overheads(rows)
+    trt_base, trt_per_seq = _fit_trt_engine(rows)
     return {
         "SGLANG_WEIGHT_LOAD_OVERHEAD_GiB": statistics.median(sglang) if sglang else float("nan"),
         "n_sglang_weights": len(sglang),
         "TRTLLM_RUNTIME_GiB": statistics.median(trt) if trt else float("nan"),
         "n_trtllm": len(trt),
+        "TRT_ENGINE_BASE_GiB": trt_base[0],
+        "n_trt_engine_base": trt_base[1],
+        "TRT_ENGINE_PER_SEQ_MiB": trt_per_seq[0],
+        "n_trt_engine_per_seq": trt_per_seq[1],
         "ACT_SAMPLER": per_seq,
         "ACT_FFN": statistics.median(dense) if dense else float("nan"),
         "ACT_FFN_MOE": statistics.median(moe) if moe else float("nan"),
@@ -628,6 +635,45 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
         "n_moe": len(moe),
         "n_graphs": n,
     }
+
+
+def _gib_of(lg: dict[str, Any], mb_key: str, gb_key: str) -> float | None:
+    """A runtime-buffer / decoder figure in GiB: the executor prints "MB" or "GB", both
+    binary (runtime/memoryCounters.cpp doubleBytesToString divides by 1024)."""
+    if lg.get(mb_key) is not None:
+        return float(lg[mb_key]) / 1024
+    return None if lg.get(gb_key) is None else float(lg[gb_key])
+
+
+def _fit_trt_engine(rows: list[dict[str, Any]]) -> tuple[tuple[float, int], tuple[float, int]]:
+    """TensorRT-LLM TRT engine flow, TRAINING rows only. In use when the pool is sized,
+    besides the engine and its execution context: used = total - available - engine -
+    context. base: used - runtime buffers - decoder on rows that print both (what is left
+    with the batch-sized buffers taken out); per sequence: (used - base) / max_batch_size on
+    rows that state max_batch_size. Returns ((base GiB, n), (per-sequence MiB, n))."""
+    base: list[float] = []
+    sized: list[tuple[float, int]] = []
+    for r in rows:
+        lg = r["logged"]
+        if r["split"] != "train" or r["engine"] != "trtllm" or version_line(r) != "trt":
+            continue
+        need = ("total_memory_gib", "available_memory_gib", "engine_mib", "execution_context_mib")
+        if any(lg.get(k) is None for k in need):
+            continue
+        used = (
+            lg["total_memory_gib"]
+            - lg["available_memory_gib"]
+            - (lg["engine_mib"] + lg["execution_context_mib"]) / 1024
+        )
+        runtime = _gib_of(lg, "runtime_buffers_mb", "runtime_buffers_gb")
+        decoder = _gib_of(lg, "decoder_mb", "decoder_gb")
+        if r.get("max_num_seqs"):
+            sized.append((used, int(r["max_num_seqs"])))
+        elif runtime is not None and decoder is not None:
+            base.append(used - runtime - decoder)
+    b = statistics.median(base) if base else float("nan")
+    per = [(used - b) / n * 1024 for used, n in sized]
+    return (b, len(base)), (statistics.median(per) if per else float("nan"), len(per))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -412,13 +412,18 @@ def test_engine_lines_are_each_engines_own():
     assert not any("Available KV cache memory" in line for line in sg)
     trt = engine_log_lines(plan(Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM)), 8192)
     assert any("for max tokens in paged KV cache" in line for line in trt)
+    assert not any("execution context" in line for line in trt)  # PyTorch flow: no engine
+    flow = Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM, engine_version="trt")
+    engine = engine_log_lines(plan(flow), 8192)
+    assert engine[0].endswith("MiB for execution context memory.")
 
 
 def test_trtllm_pytorch_flow_held_out(rows):
     # Issue 11 goal for the TensorRT-LLM PyTorch flow: held-out median <= 5 %. The one
     # held-out row (TRT-LLM#6294, Llama-3.1-8B-FP8 on H100, 0.20.0, fraction 0.8, 23,552
-    # tokens of dry run) is +1.7 % (+1.1 % before ACT_FFN was refitted on the RTX 3090's
-    # CUDA total); the runtime constant saw only the Qwen3-0.6B training row.
+    # tokens of dry run) is +1.6 % (+1.1 % before ACT_FFN was refitted on the RTX 3090's
+    # CUDA total, +1.7 % until the runtime was refitted after it, 1.55 -> 1.58 GiB); the
+    # runtime constant saw only the Qwen3-0.6B training row.
     line = [r for r in rows if r.line == "TensorRT-LLM pytorch"]
     held = [r for r in line if r.split == "heldout"]
     train = [r for r in line if r.split == "train"]
@@ -429,22 +434,74 @@ def test_trtllm_pytorch_flow_held_out(rows):
     assert bench.logged_budget_gib == 52.51 and 52.0 < bench.budget_gib < 53.6
 
 
-def test_trtllm_trt_engine_flow_is_its_own_line(rows):
-    # The RTX 5090 log of TRT-LLM#4275 is a trtllm-build engine (C++ executor): it is judged
-    # under the `trt` line, whose max_batch_size-sized runtime/decoder buffers are not
-    # modelled (+20 % today; the logged 17.83 GiB free leaves ~3.6 GiB kvplan does not see).
-    # The trtllm-benchmarks 70B sweep (0.16.0, FP8, TP 8 on 8x H100, max_batch_size 2048) is
-    # the second held-out row of the line: +16.8 %, for the same reason (runtime buffers
-    # 1.63 GB + decoder 3.30 GB per rank) and the smallest-rank free memory TRT-LLM sizes by
-    # (57.87 GiB on one rank, 61.4 on the others).
-    engine_rows = [r for r in rows if r.line == "TensorRT-LLM trt"]
-    assert sorted(r.id for r in engine_rows) == [
+def test_trtllm_trt_engine_flow_held_out(rows):
+    # The `trt` line (trtllm-build engine, C++ executor): runtime = 0.76 GiB + 1.94 MiB x
+    # max_batch_size (fitted on the two training rows that print the terms: the memory.md
+    # reference log and the 0.12 trtllm-bench Llama-2-7B FP8 log). Held-out, as they fell
+    # (before: +20.9 % and +16.8 % with one 0.97 GiB runtime constant):
+    #   RTX 5090, Llama-3.1-8B FP8 engine, max_batch_size 2048 (TRT-LLM#4275): +0.3 %
+    #   8x H100 TP 8, Llama-3.1-70B FP8, max_batch_size 2048 (trtllm-benchmarks 0.16): +10.5 %
+    # The second is sized, as TensorRT-LLM does, by the smallest free memory over the ranks
+    # (calculateMaxNumBlocks: MIN allreduce): one rank printed 57.87 GiB, the seven others
+    # 61.38-61.64; against those kvplan is ~+4 %.
+    engine_rows = {r.id: r for r in rows if r.line == "TensorRT-LLM trt"}
+    held = {k: r for k, r in engine_rows.items() if r.split == "heldout"}
+    assert sorted(held) == [
         "llama31-70b-fp8-trtllm-0160-trt-8xh100-tp8-bench",
         "llama31-8b-fp8-trtllm-pytorch-32gb-blackwell",
     ]
-    assert all(0.10 < r.budget_err < 0.30 for r in engine_rows), [
-        (r.id, r.budget_err) for r in engine_rows
-    ]
+    assert abs(held["llama31-8b-fp8-trtllm-pytorch-32gb-blackwell"].budget_err) <= 0.02
+    assert 0.0 < held["llama31-70b-fp8-trtllm-0160-trt-8xh100-tp8-bench"].budget_err <= 0.12
+    train = [r for r in engine_rows.values() if r.split == "train"]
+    assert [r.id for r in train] == ["llama2-7b-fp8-trtllm-0120dev-trt-h100-bench-suite-doc"]
+    assert abs(train[0].budget_err) <= 0.01
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11: TRT engine-flow held-out median 5.4 % (n = 2): the TP 8 row is sized "
+    "by its smallest-rank free memory (one rank 3.5 GiB below the others), which no setting "
+    "predicts",
+)
+def test_trtllm_trt_engine_flow_held_out_median(rows):
+    held = [r for r in rows if r.line == "TensorRT-LLM trt" and r.split == "heldout"]
+    assert statistics.median(abs(r.budget_err) for r in held) <= 0.05
+
+
+def test_trtllm_trt_engine_flow_terms_reproduce_the_training_log():
+    # trtllm-bench 0.12 Llama-2-7B FP8 on H100 (benchmarks/Suite.md): the log's own engine
+    # (6214 MiB) and execution context (928.77 MiB) given, max_batch_size 4096, fraction
+    # 0.99. runtime = 0.76 GiB + 4096 x 1.94 MiB = 8.52 GiB, so free = 79.10 - 6214/1024 -
+    # 928.77/1024 - 8.52 = 63.61 GiB (the log: "available: 63.62 GiB"), kv = 0.99 x free
+    # (the log: 62.99 GiB).
+    from kvplan.core.engines import TRT_ENGINE_BASE, TRT_ENGINE_PER_SEQUENCE
+
+    spec = catalog_spec("meta-llama/Llama-2-7b-hf")
+    h100 = gpu("h100-sxm").model_copy(update={"cuda_memory_bytes": int(79.10 * GiB)})
+    d = Deployment(
+        spec=spec,
+        gpu=h100,
+        engine=Engine.TRTLLM,
+        engine_version="trt",
+        kv_dtype="fp8",
+        max_num_seqs=4096,
+        free_gpu_memory_fraction=0.99,
+        activation_reserve=int(928.77 * 2**20),
+        weights_override=6214 * 2**20,
+    )
+    b = plan(d).budget
+    assert (int(0.76 * GiB), int(1.94 * 2**20)) == (TRT_ENGINE_BASE, TRT_ENGINE_PER_SEQUENCE)
+    assert b.overhead == int(0.76 * GiB) + 4096 * int(1.94 * 2**20)
+    free = (b.total_memory - b.weights - b.activations - b.overhead) / GiB
+    assert abs(free - 63.62) < 0.02, free
+    assert abs(b.kv_budget / GiB - 62.99) < 0.03  # the constants are rounded to 0.01
+    # the batch-sized buffers: 2048 fewer sequences free 2048 x 1.94 MiB, x 0.99 in the pool
+    half = plan(d.with_(max_num_seqs=2048)).budget
+    assert half.kv_budget - b.kv_budget == pytest.approx(0.99 * 2048 * int(1.94 * 2**20), abs=2)
+    # TP > 1 adds the NCCL / all-reduce term (1.84 GiB, transferred); --overhead replaces all
+    tp2 = plan(d.with_(tp=2, weights_override=2 * 6214 * 2**20)).budget
+    assert tp2.overhead - b.overhead == int(0.76 * GiB + 1.84 * GiB) - int(0.76 * GiB)
+    assert plan(d.with_(overhead=GiB)).budget.overhead == GiB
 
 
 def test_trtllm_dry_run_samples_one_row_per_dummy_request():

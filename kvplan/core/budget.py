@@ -120,7 +120,9 @@ def estimate_overhead(
 
 def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
     """(activations, non-torch, cudagraph) for a deployment: the user's values where given,
-    else the release profile's estimates."""
+    else the release profile's estimates. The non-torch estimate adds the profile's
+    per-sequence buffers x max_num_seqs (TensorRT-LLM engine flow: runtime + decoder buffers,
+    sized by max_batch_size); `--overhead` replaces the whole term."""
     profile = d.profile
     activations = (
         d.activation_reserve
@@ -138,7 +140,10 @@ def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
         )
     )
     overhead = (
-        d.overhead if d.overhead is not None else estimate_overhead(d.tp, d.pp, profile, d.platform)
+        d.overhead
+        if d.overhead is not None
+        else estimate_overhead(d.tp, d.pp, profile, d.platform)
+        + profile.per_sequence_bytes * d.scheduler_seqs
     )
     cudagraph = estimate_cudagraph(layers_on_gpu) if profile.cudagraph_in_budget else 0
     return activations, overhead, cudagraph

@@ -212,7 +212,17 @@ def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
         ) + ((f"max_mamba_cache_size={p.state_slots}",) if p.state_slots is not None else ())
     if d.engine is Engine.TRTLLM:
         free = b.total_memory - b.weights - b.activations - b.overhead
+        # the C++ executor's TllmRuntime prints the engine's execution context first
+        context = (
+            (
+                f"[MemUsageChange] Allocated {b.activations / (1 << 20):.2f} MiB for execution "
+                "context memory.",
+            )
+            if d.profile.per_sequence_bytes > 0
+            else ()
+        )
         return (
+            *context,
             f"Memory usage when calculating max tokens in paged kv cache: total: "
             f"{b.total_memory / GiB:.2f} GiB, available: {free / GiB:.2f} GiB",
             f"Number of blocks in KV cache primary pool: {p.num_blocks}",

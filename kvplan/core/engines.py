@@ -483,6 +483,10 @@ class EngineProfile:
     preload_table: dict[Platform, Preload] | None = None
     # SGLang: what "Load weight end ... mem usage" holds beyond params x dtype / GPUs
     weight_load_overhead: int = 0
+    # Memory allocated per max_batch_size slot before the KV pool is sized, on top of
+    # `non_torch` (TensorRT-LLM engine flow: runtime buffers + decoder, both sized by
+    # maxNumSequences in TrtGptModelInflightBatching). 0 for the other lines.
+    per_sequence_bytes: int = 0
 
     def sampler_rows(self, max_num_seqs: int, tokens: int, max_model_len: int | None) -> int:
         """Rows the profiling pass samples: vLLM max_num_seqs; TensorRT-LLM one per dummy
@@ -546,21 +550,43 @@ VLLM_PRE_017_ACTIVATION_SCALE = 5.64 / 2.23
 # forward activations (CUDA context, CUDA-graph pool, sampler / decoder buffers sized by
 # max_batch_size, attention workspace). Fitted on the TRAINING rows
 # (benchmarks/engine_logs_vs_kvplan.py --fit, "TRTLLM_RUNTIME_GiB"): one row, Qwen3-0.6B on
-# H100 with TensorRT-LLM 1.2.1 defaults. TP > 1 adds vLLM's measured NCCL / all-reduce
-# growth (2.09 - 0.25 GiB, vLLM 0.19 H100 training rows), transferred and not validated
-# (no TRT-LLM TP > 1 row prints a budget).
-TRTLLM_RUNTIME = _gib(1.55)
+# H100 with TensorRT-LLM 1.2.1 defaults (1.55 until ACT_FFN's refit to 7.76 moved the
+# activation term the fit subtracts; refitted 2026-11-30). TP > 1 adds vLLM's measured
+# NCCL / all-reduce growth (2.09 - 0.25 GiB, vLLM 0.19 H100 training rows), transferred and
+# not validated (no TRT-LLM PyTorch-flow TP > 1 row prints a budget).
+TRTLLM_RUNTIME = _gib(1.58)
 TRTLLM_NON_TORCH = NonTorch(
     single=TRTLLM_RUNTIME,
     tensor_parallel=TRTLLM_RUNTIME + _gib(2.09 - 0.25),
     pipeline_only=TRTLLM_RUNTIME,
 )
-# TensorRT-LLM TRT engine flow (C++ executor): what is in use besides the engine and its
-# execution context when the KV pool is sized. The one training row that prints every term
-# (the TensorRT-LLM "Memory Usage" reference log, docs/source/reference/memory.md@7ff5302):
-# 79.10 - 70.48 - 6695 MiB engine - 1134.01 MiB context = 0.97 GiB, of which runtime
-# buffers 43.29 MB and decoder 180.30 MB (max_batch_size-sized: not scaled here).
-TRT_ENGINE_RUNTIME = _gib(0.97)
+# TensorRT-LLM TRT engine flow (C++ executor). The pool is fraction x the memory free when
+# the KV cache manager is built (NVIDIA/TensorRT-LLM@002ba6a
+# cpp/tensorrt_llm/batch_manager/kvCacheManager.cpp BaseKVCacheManager::calculateFreeMemBytes:
+# cudaMemGetInfo free + the memory pool's free bytes, x freeGpuMemoryFraction), which comes
+# after the engine (weights), its execution context (TllmRuntime: getDeviceMemorySizeV2,
+# sized at build time), the runtime buffers and the decoder (TrtGptModelInflightBatching
+# constructor, createBuffers / createDecoder, both sized by maxNumSequences = max_batch_size;
+# @00825c4 cpp/tensorrt_llm/batch_manager/trtGptModelInflightBatching.cpp). kvplan: free =
+# total - weights - execution context - (TRT_ENGINE_BASE + max_batch_size x
+# TRT_ENGINE_PER_SEQUENCE) [- NCCL at TP > 1].
+# TRT_ENGINE_BASE: what stays in use when max_batch_size is small - the one training row that
+# prints every allocation (the "Memory Usage" reference log, docs/source/reference/memory.md
+# @7ff5302): 79.10 - 70.48 - 6695 MiB engine - 1134.01 MiB context - 43.29 MB runtime buffers
+# - 180.30 MB decoder = 0.76 GiB (CUDA context, cuBLAS and other memory the executor's
+# MemoryCounters do not count; "MB" is MiB, runtime/memoryCounters.cpp doubleBytesToString).
+# TRT_ENGINE_PER_SEQUENCE: fitted on the TRAINING rows that print engine, context, free memory
+# and max_batch_size (benchmarks/engine_logs_vs_kvplan.py --fit, "TRT_ENGINE_PER_SEQ_MiB"):
+# one row, trtllm-bench 0.12 Llama-2-7B FP8 on H100 at max_batch_size 4096 (benchmarks/
+# Suite.md): (79.10 - 63.62 - 6214 MiB - 928.77 MiB - 0.76 GiB) / 4096 = 1.94 MiB. The
+# source sizes these buffers by max_batch_size x (vocabulary, max_seq_len, beam); the two
+# logs that print them do not follow one a x N x V + b x N x S (the 0.12 decoder is larger
+# than the 0.16 one at a smaller N x V), so one per-sequence constant is all one training row
+# supports; beam width 1 assumed. A user who has the engine's log can give both terms:
+# --activation-reserve (the execution-context MiB) and --overhead (total - available - engine
+# - context).
+TRT_ENGINE_BASE = _gib(0.76)
+TRT_ENGINE_PER_SEQUENCE = int(1.94 * (1 << 20))
 # SGLang's pre-load snapshot is taken after the CUDA context is up: 0.51 GiB is the CUDA
 # context vLLM 0.19 measures at process start on H100 (worker init snapshot, training rows).
 SGLANG_PRELOAD = _gib(0.51)
@@ -873,7 +899,7 @@ PROFILES: tuple[EngineProfile, ...] = (
             ),
             ("max_gpu_total_bytes", "configure_kv_cache_capacity: min(estimate, cap)"),
             ("tokens per block", "32: 'Number of tokens per block: 32.' (TensorRT-LLM#4275)"),
-            ("runtime 1.55 GiB", "fitted, 1 training row (Qwen3-0.6B, H100, 1.2.1)"),
+            ("runtime 1.58 GiB", "fitted, 1 training row (Qwen3-0.6B, H100, 1.2.1)"),
         ),
         profiles_dummy_requests=True,
     ),
@@ -888,9 +914,9 @@ PROFILES: tuple[EngineProfile, ...] = (
         activation_scale=1.0,
         non_torch={
             Platform.CUDA: NonTorch(
-                single=TRT_ENGINE_RUNTIME,
-                tensor_parallel=TRT_ENGINE_RUNTIME + _gib(2.09 - 0.25),
-                pipeline_only=TRT_ENGINE_RUNTIME,
+                single=TRT_ENGINE_BASE,
+                tensor_parallel=TRT_ENGINE_BASE + _gib(2.09 - 0.25),
+                pipeline_only=TRT_ENGINE_BASE,
             )
         },
         cudagraph_in_budget=False,
@@ -901,20 +927,34 @@ PROFILES: tuple[EngineProfile, ...] = (
         sources=(
             (
                 "budget",
-                "kv = kv_cache_free_gpu_mem_fraction (0.9) x memory free after the engine, its "
-                "execution context, runtime and decoder buffers are allocated "
-                "(docs/source/reference/memory.md@7ff5302, 'Memory usage when calculating max "
-                "tokens' log line)",
+                "kv = kv_cache_free_gpu_mem_fraction (0.9) x free memory when the KV cache manager "
+                "is built: NVIDIA/TensorRT-LLM@002ba6a cpp/tensorrt_llm/batch_manager/"
+                "kvCacheManager.cpp BaseKVCacheManager::calculateFreeMemBytes; blocks per rank, "
+                "the minimum over ranks (calculateMaxNumBlocks)",
             ),
-            ("tokens per block", "64 ('Number of tokens per block: 64.' in that log)"),
-            ("runtime 0.97 GiB", "that log's residual (training row); not scaled by batch"),
+            ("tokens per block", "64 ('Number of tokens per block: 64.' in the engine logs)"),
+            (
+                "runtime 0.76 GiB",
+                "the memory.md@7ff5302 reference log's residual beyond every printed allocation "
+                "(training row)",
+            ),
+            (
+                "runtime + decoder 1.94 MiB x max_batch_size",
+                "fitted, 1 training row (trtllm-bench 0.12 Llama-2-7B FP8, H100, batch 4096); "
+                "sized by maxNumSequences: @00825c4 batch_manager/trtGptModelInflightBatching.cpp "
+                "createBuffers / createDecoder; beam width 1 assumed",
+            ),
             (
                 "execution context",
                 "kvplan's forward-activation model at max_num_tokens (transferred, not "
-                "validated: TensorRT sizes it at build time)",
+                "validated: TensorRT sizes it at build time; TllmRuntime getDeviceMemorySizeV2, "
+                "@0165bd7 cpp/tensorrt_llm/runtime/tllmRuntime.cpp); give the logged MiB with "
+                "--activation-reserve",
             ),
+            ("TP > 1", "+1.84 GiB NCCL / all-reduce (vLLM 0.19 H100 figure, transferred)"),
         ),
         profiles_dummy_requests=True,
+        per_sequence_bytes=TRT_ENGINE_PER_SEQUENCE,
     ),
     EngineProfile(
         engine=Engine.NONE,

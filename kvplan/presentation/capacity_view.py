@@ -46,11 +46,27 @@ def budget_table(p: Plan) -> Table:
         return t
     weights_note = f"{p.weights_total / GiB:,.2f} GiB / {fmt_n(d.tp * d.pp, 'GPU')}"
     if d.engine is Engine.TRTLLM:
+        engine_flow = d.profile.per_sequence_bytes > 0  # the `trt` line
         t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
+        tokens = f"{d.scheduler_tokens:,} tokens"
         t.add_row(
-            "− activations", f"{b.activations / GiB:,.2f}", "estimated (--activation-reserve)"
+            "− execution context" if engine_flow else "− activations",
+            f"{b.activations / GiB:,.2f}",
+            "given (--activation-reserve)"
+            if d.activation_reserve is not None
+            else f"estimated: forward pass of {tokens} (--activation-reserve)",
         )
-        t.add_row("− runtime", f"{b.overhead / GiB:,.2f}", "(--overhead)")
+        if d.overhead is not None:
+            runtime_how = "given (--overhead)"
+        elif engine_flow:
+            per_seq = d.profile.per_sequence_bytes * d.scheduler_seqs / GiB
+            runtime_how = (
+                f"estimated: {(b.overhead / GiB) - per_seq:.2f} + {d.scheduler_seqs:,} seqs x "
+                f"{d.profile.per_sequence_bytes / (1 << 20):.2f} MiB (--overhead)"
+            )
+        else:
+            runtime_how = "estimated (--overhead)"
+        t.add_row("− runtime", f"{b.overhead / GiB:,.2f}", runtime_how)
         free = b.total_memory - b.weights - b.activations - b.overhead
         t.add_row("= free after load", f"{free / GiB:,.2f}", "TensorRT-LLM's 'available'")
         t.add_row(
