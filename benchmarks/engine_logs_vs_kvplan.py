@@ -101,11 +101,6 @@ MODELS: dict[str, tuple[str, str | None]] = {
     "nvidia/Llama-3.1-8B-Instruct-FP8": ("meta-llama/Llama-3.1-8B-Instruct", "fp8"),
     # Qwen3-Reranker-0.6B is a Qwen3-0.6B fine-tune (Qwen3ForCausalLM, same shapes)
     "Qwen/Qwen3-Reranker-0.6B": ("Qwen/Qwen3-0.6B", None),
-    # Qwen2.5-0.5B (base) has the Qwen2.5-Coder-0.5B shapes: hidden 896, intermediate 4864,
-    # 24 layers, max_position 32768, max_window_layers 24 (its Qwen2Config as transformers
-    # prints it, search-index file id 52870954425); 14 / 2 heads x 64 as its own V0 log's
-    # 192 KiB blocks show; tied embeddings, as its 0.93 GiB of weights (0.49 B parameters) show
-    "Qwen/Qwen2.5-0.5B": ("Qwen/Qwen2.5-Coder-0.5B-Instruct", None),
 }
 
 # logged GPU text (before any " (") -> kvplan GPU name

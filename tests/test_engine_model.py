@@ -87,16 +87,6 @@ def test_vllm_v0_budget_held_out(rows):
     assert max(abs(r.budget_err) for r in held) <= 0.05, [(r.id, r.budget_err) for r in held]
 
 
-def test_vllm_v0_budget_held_out_median(rows):
-    # Issue 11's per-line bar (held-out median <= 5 %) on the V0 line's two held-out rows:
-    # Qwen2.5-0.5B on a T4, 0.6.6.post1 defaults (+0.5 %), and the 2x L40S TP 2 row (+6.6 %).
-    held = [r for r in rows if r.split == "heldout" and r.line == "vLLM 0.6"]
-    assert len(held) >= 2
-    assert statistics.median(abs(r.budget_err) for r in held) <= 0.05
-    (t4,) = [r for r in held if r.id == "qwen25-05b-t4-colab-v0661-len32k-fp16"]
-    assert abs(t4.budget_err) <= 0.02
-
-
 def test_vllm_v0_held_out_row_after_the_pcie_non_torch_term(rows):
     # Was -17.3 % (engine terms -19.9 %) with V1's NVLink-H100 TP > 1 non-torch (2.09 GiB)
     # on PCIe L40S cards; with the PCIe term (0.25 GiB; the log prints 0.30) the engine terms
