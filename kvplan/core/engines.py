@@ -511,15 +511,16 @@ VLLM_V1_EARLY_NON_TORCH = NonTorch(
 # worker/worker.py:139-145, 0.6.6 :142-148, 0.7.3 :159-166), so NCCL / custom all-reduce
 # buffers are counted at TP > 1. On NVLink systems that is the ~2 GiB vLLM 0.19 measures on
 # H100 (2.09, transferred; vllm#10511's V0 dev build: 1.79 -> 3.58 GiB from TP 1 to TP 2 on
-# H100). PCIe-only cards have no NVLS buffers and no NVLink custom all-reduce: 0.25 GiB is
-# the one PCIe TP > 1 figure on a training row (vllm#13061, 2x RTX 4090 TP 2, V0 0.7.x, as
-# the reporter quotes the log; that row's KV figure is flagged, its non-torch line is not),
-# with 0.20 GiB on RTX 3090s at TP > 1 (vllm#14447, V0 0.8.x) agreeing.
+# H100). PCIe-only cards have no NVLS buffers and no NVLink custom all-reduce: 0.20 GiB is
+# what V0 measures on RTX 3090s at TP > 1 (vllm#14447, a V0 0.8.3 dev build serving
+# DeepSeek-V3-AWQ on 16 RTX 3090s, "non_torch_memory takes 0.20GiB" on every worker; a log
+# outside the data files, so on neither split). The 0.25 GiB quoted for 2x RTX 4090 TP 2
+# (vllm#13061) is a HELD-OUT row by the split rule (left out for its KV figures): not used.
 VLLM_V0_NON_TORCH = NonTorch(
     single=_gib(0.35),
     tensor_parallel=_gib(2.09),
     pipeline_only=_gib(0.35),
-    tensor_parallel_pcie=_gib(0.25),
+    tensor_parallel_pcie=_gib(0.20),
 )
 # ROCm: ~6 GiB non-torch on MI300X (issue 11 collector notes, second-hand; no ROCm row in
 # the data logs a budget breakdown, so this is not validated).
@@ -687,9 +688,9 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("profile pass", "max(max_model_len, 2048) tokens: vllm/config.py SchedulerConfig"),
             ("non-torch 0.35 GiB", "RTX 3090 V0 logs, vllm#10517 (training rows)"),
             (
-                "non-torch at TP > 1: 2.09 GiB NVLink, 0.25 GiB PCIe",
+                "non-torch at TP > 1: 2.09 GiB NVLink, 0.20 GiB PCIe",
                 "baseline before distributed init (vllm 0.7.3 worker/worker.py:159-166); "
-                "2.09 from V1 0.19 H100 rows; 0.25 vllm#13061 2x RTX 4090 (training)",
+                "2.09 from V1 0.19 H100 rows; 0.20 vllm#14447 (RTX 3090s, V0 0.8.3 dev)",
             ),
             (
                 "chunked prefill above 32K: 2048 tokens",
