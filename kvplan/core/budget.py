@@ -110,12 +110,18 @@ def estimate_cudagraph(layers_on_gpu: int) -> int:
 
 
 def estimate_overhead(
-    tp: int, pp: int, profile: EngineProfile | None = None, platform: Platform = Platform.CUDA
+    tp: int,
+    pp: int,
+    profile: EngineProfile | None = None,
+    platform: Platform = Platform.CUDA,
+    *,
+    pcie: bool = False,
 ) -> int:
-    """Non-torch memory the release measures on this platform and layout."""
+    """Non-torch memory the release measures on this platform and layout (`pcie`: the
+    GPUs talk over PCIe only, which some release lines measure apart at TP > 1)."""
     if profile is None:
         return NON_TORCH_BYTES_MULTI_GPU if tp * pp > 1 else NON_TORCH_BYTES_SINGLE_GPU
-    return profile.non_torch_bytes(platform, tp, pp)
+    return profile.non_torch_bytes(platform, tp, pp, pcie=pcie)
 
 
 def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
@@ -142,7 +148,13 @@ def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
     overhead = (
         d.overhead
         if d.overhead is not None
-        else estimate_overhead(d.tp, d.pp, profile, d.platform)
+        else estimate_overhead(
+            d.tp,
+            d.pp,
+            profile,
+            d.platform,
+            pcie=(d.gpu.interconnect or "").startswith("PCIe"),
+        )
         + profile.per_sequence_bytes * d.scheduler_seqs
     )
     cudagraph = estimate_cudagraph(layers_on_gpu) if profile.cudagraph_in_budget else 0

@@ -30,7 +30,7 @@ from kvplan.core.engines import (
     profile_for,
 )
 from kvplan.core.frozen import dataclass
-from kvplan.core.geometry import ModelSpec
+from kvplan.core.geometry import LayerKind, Mixer, ModelSpec
 from kvplan.core.gpu import GpuSpec
 
 MAX_CTX = 1 << 40  # beyond any real context: catches typos like 10**20
@@ -318,11 +318,30 @@ class Deployment:
         default; V0 without chunked prefill profiles max(max_model_len, 2048) tokens."""
         if self.max_num_batched_tokens:
             return self.max_num_batched_tokens
-        tokens = self.scheduler_defaults.max_num_batched_tokens
+        defaults = self.scheduler_defaults
+        tokens = defaults.max_num_batched_tokens
         if tokens is None:
             length = self.fixed_max_model_len or self.spec.max_position_embeddings or 2048
+            chunked = defaults.long_context_chunked_tokens
+            if chunked is not None and length > 32768 and self._v0_auto_chunked_prefill:
+                return chunked
             return max(length, 2048)
         return tokens
+
+    @property
+    def _v0_auto_chunked_prefill(self) -> bool:
+        """Whether vLLM V0 turns chunked prefill on by itself for a long max_model_len: on
+        CUDA, for a model with no sliding window that is not multimodal (see
+        engines._vllm_v0_scheduler for the source lines)."""
+        spec = self.spec
+        sliding = any(
+            layer.kind is LayerKind.SLIDING or layer.local_window is not None
+            for layer in spec.layers
+        )
+        multimodal = spec.vision is not None or any(
+            layer.mixer is Mixer.CROSS_ATTENTION for layer in spec.layers
+        )
+        return self.platform is Platform.CUDA and not sliding and not multimodal
 
     @property
     def gpus(self) -> int:

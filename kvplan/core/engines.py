@@ -342,6 +342,9 @@ class SchedulerDefaults:
 
     max_num_seqs: int
     max_num_batched_tokens: int | None  # None: the profiling pass is max(max_model_len, 2048)
+    # V0: chunked prefill switches itself on above 32K tokens of max_model_len (CUDA, no
+    # sliding window, not multimodal) and then profiles this many tokens (None: never)
+    long_context_chunked_tokens: int | None = None
 
 
 ENTRY_POINTS = ("serve", "llm")
@@ -350,7 +353,12 @@ ENTRY_POINTS = ("serve", "llm")
 def _vllm_v0_scheduler(_memory: int, _name: str, _entry: str) -> SchedulerDefaults:
     # vllm/config.py SchedulerConfig (0.6.4): max_num_seqs 256; without chunked prefill
     # max_num_batched_tokens = max(max_model_len, 2048) (_DEFAULT_MAX_NUM_BATCHED_TOKENS).
-    return SchedulerDefaults(256, None)
+    # With max_model_len > 32768 V0 turns chunked prefill on by itself on CUDA unless the
+    # model has a sliding window or is multimodal (vllm 0.7.3 engine/arg_utils.py:1164-1194;
+    # the same rule in 0.5.5 :820-846 and 0.6.6 :1081-1110), and the profiling pass is then
+    # 2048 tokens (0.6.6 config.py:1438, 0.7.3 config.py:1532; 0.6.4.post1 used 512,
+    # config.py:1114).
+    return SchedulerDefaults(256, None, long_context_chunked_tokens=2048)
 
 
 def _vllm_v1_scheduler(memory: int, name: str, entry: str = "serve") -> SchedulerDefaults:
@@ -411,9 +419,14 @@ class NonTorch:
     single: int  # TP 1, PP 1
     tensor_parallel: int  # TP > 1 (NCCL + custom all-reduce / P2P buffers)
     pipeline_only: int  # PP > 1, TP 1 (measured growth after init is tiny)
+    # TP > 1 on PCIe-only cards, where this differs: no NVLink, so no NVLS (NVLink SHARP)
+    # NCCL buffers and no NVLink custom all-reduce; None = same as `tensor_parallel`
+    tensor_parallel_pcie: int | None = None
 
-    def bytes(self, tp: int, pp: int) -> int:
+    def bytes(self, tp: int, pp: int, *, pcie: bool = False) -> int:
         if tp > 1:
+            if pcie and self.tensor_parallel_pcie is not None:
+                return self.tensor_parallel_pcie
             return self.tensor_parallel
         if pp > 1:
             return self.pipeline_only
@@ -507,9 +520,9 @@ class EngineProfile:
         table = self.preload_table.get(platform) or self.preload_table[Platform.CUDA]
         return table.bytes(tp, linked)
 
-    def non_torch_bytes(self, platform: Platform, tp: int, pp: int) -> int:
+    def non_torch_bytes(self, platform: Platform, tp: int, pp: int, *, pcie: bool = False) -> int:
         table = self.non_torch.get(platform) or self.non_torch[Platform.CUDA]
-        return table.bytes(tp, pp)
+        return table.bytes(tp, pp, pcie=pcie)
 
     @property
     def name(self) -> str:
@@ -537,8 +550,20 @@ VLLM_V1_EARLY_NON_TORCH = NonTorch(
     single=_gib(0.13), tensor_parallel=_gib(0.55), pipeline_only=_gib(0.07)
 )
 # V0 (<=0.6): non-torch = all memory used outside torch after profiling (RTX 3090: 0.35).
+# The baseline is taken before distributed init in every V0 release (vllm 0.6.4
+# worker/worker.py:139-145, 0.6.6 :142-148, 0.7.3 :159-166), so NCCL / custom all-reduce
+# buffers are counted at TP > 1. On NVLink systems that is the ~2 GiB vLLM 0.19 measures on
+# H100 (2.09, transferred; vllm#10511's V0 dev build: 1.79 -> 3.58 GiB from TP 1 to TP 2 on
+# H100). PCIe-only cards have no NVLS buffers and no NVLink custom all-reduce: 0.20 GiB is
+# what V0 measures on RTX 3090s at TP > 1 (vllm#14447, a V0 0.8.3 dev build serving
+# DeepSeek-V3-AWQ on 16 RTX 3090s, "non_torch_memory takes 0.20GiB" on every worker; a log
+# outside the data files, so on neither split). The 0.25 GiB quoted for 2x RTX 4090 TP 2
+# (vllm#13061) is a HELD-OUT row by the split rule (left out for its KV figures): not used.
 VLLM_V0_NON_TORCH = NonTorch(
-    single=_gib(0.35), tensor_parallel=_gib(2.09), pipeline_only=_gib(0.35)
+    single=_gib(0.35),
+    tensor_parallel=_gib(2.09),
+    pipeline_only=_gib(0.35),
+    tensor_parallel_pcie=_gib(0.20),
 )
 # ROCm: ~6 GiB non-torch on MI300X (issue 11 collector notes, second-hand; no ROCm row in
 # the data logs a budget breakdown, so this is not validated).
@@ -764,6 +789,15 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("budget", "vllm/worker/worker.py Worker.determine_num_available_blocks (0.6.4)"),
             ("profile pass", "max(max_model_len, 2048) tokens: vllm/config.py SchedulerConfig"),
             ("non-torch 0.35 GiB", "RTX 3090 V0 logs, vllm#10517 (training rows)"),
+            (
+                "non-torch at TP > 1: 2.09 GiB NVLink, 0.20 GiB PCIe",
+                "baseline before distributed init (vllm 0.7.3 worker/worker.py:159-166); "
+                "2.09 from V1 0.19 H100 rows; 0.20 vllm#14447 (RTX 3090s, V0 0.8.3 dev)",
+            ),
+            (
+                "chunked prefill above 32K: 2048 tokens",
+                "vllm 0.7.3 engine/arg_utils.py:1164-1194, config.py:1532",
+            ),
         ),
     ),
     EngineProfile(
