@@ -44,3 +44,45 @@ def test_sglang_and_trtllm_spell_their_own_flags():
 def test_no_engine_no_line():
     r = run_cli("fit", MODEL, "--ctx", "8192", "--gpu", "h100", "--engine", "none", "--json")
     assert r.json["launch_command"] is None
+
+
+def test_speculative_decoding_on_the_command_line():
+    # vLLM: the checkpoint's MTP modules are method "mtp"; a separate draft is named as the
+    # user named it; k defaults to 1 and the output says so
+    r = run_cli(
+        "fit",
+        "deepseek-ai/DeepSeek-V3",
+        "--gpu",
+        "h200",
+        "--tp",
+        "8",
+        "--ctx",
+        "32768",
+        "--draft-layers",
+        "1",
+        "--json",
+    ).json
+    assert r["launch_command"].endswith(
+        """ --speculative-config '{"method": "mtp", "num_speculative_tokens": 1}'"""
+    )
+    draft = "meta-llama/Llama-3.2-1B-Instruct"
+    line = _launch("--gpu", "h100", "--draft-model", draft, "--num-speculative-tokens", "4")
+    assert line.endswith(
+        f""" --speculative-config '{{"model": "{draft}", "num_speculative_tokens": 4}}'"""
+    )
+    # SGLang: a small LM drafts as STANDALONE, a chain of k drafts = k steps, topk 1,
+    # k + 1 draft tokens (SGLang's DeepSeek MTP recipe: 1 / 1 / 2)
+    sg = _launch(
+        "--gpu",
+        "h100",
+        "--engine",
+        "sglang",
+        "--draft-model",
+        draft,
+        "--num-speculative-tokens",
+        "3",
+    )
+    assert sg.endswith(
+        f" --speculative-algorithm STANDALONE --speculative-draft-model-path {draft} "
+        "--speculative-num-steps 3 --speculative-eagle-topk 1 --speculative-num-draft-tokens 4"
+    )

@@ -1249,4 +1249,49 @@ def launch_line(
         parts.append(f"{flags.block_size} {d.block_size}")
     elif not flags.block_size and d.block_size != 16:
         notes.append(f"block size {d.block_size}: set it in the engine's config file")
+    if d.draft_layers or d.draft_model is not None:
+        spec_flags, spec_notes = _speculative_flags(d)
+        parts.extend(spec_flags)
+        notes.extend(spec_notes)
     return " ".join(parts), notes
+
+
+def _speculative_flags(d: Deployment) -> tuple[list[str], list[str]]:
+    """Speculative decoding on the engine's command line: the checkpoint's MTP modules
+    (`--draft-layers`) or a separate draft (`--draft-model`), proposing k tokens a step
+    (`--num-speculative-tokens`, 1 when not given).
+
+    vLLM: `--speculative-config` JSON, `{"method": "mtp", ...}` for MTP modules, `{"model":
+    DRAFT, ...}` for a draft (vllm/config/speculative.py SpeculativeConfig: method is inferred
+    from the draft's name / architecture when omitted). SGLang: `--speculative-algorithm`
+    (EAGLE for MTP modules and EAGLE heads, EAGLE3 for EAGLE-3 heads, STANDALONE for a small
+    LM; server_args.py), `--speculative-num-steps k --speculative-eagle-topk 1
+    --speculative-num-draft-tokens k + 1` (a chain of k drafts: the DeepSeek-V3 MTP recipe in
+    SGLang's docs uses 1 / 1 / 2). TensorRT-LLM takes `speculative_config` in its YAML."""
+    import json
+
+    k = d.num_speculative_tokens or 1
+    notes = [] if d.num_speculative_tokens else ["num_speculative_tokens 1 assumed (not given)"]
+    draft = d.draft_model
+    if d.engine is Engine.VLLM:
+        cfg: dict[str, object] = {"method": "mtp"} if draft is None else {"model": draft.name}
+        cfg["num_speculative_tokens"] = k
+        return [f"--speculative-config '{json.dumps(cfg)}'"], notes
+    if d.engine is Engine.SGLANG:
+        head = (draft.spec.draft_head or "").lower() if draft is not None else "mtp"
+        if not head:
+            algo = "STANDALONE"  # a small LM
+        elif "eagle3" in head or "eagle-3" in head:
+            algo = "EAGLE3"
+        else:
+            algo = "EAGLE"  # MTP modules (NEXTN is its alias) and EAGLE heads
+        flags = [f"--speculative-algorithm {algo}"]
+        if draft is not None:
+            flags.append(f"--speculative-draft-model-path {draft.name}")
+        flags += [
+            f"--speculative-num-steps {k}",
+            "--speculative-eagle-topk 1",
+            f"--speculative-num-draft-tokens {k + 1}",
+        ]
+        return flags, notes
+    return [], [*notes, "speculative decoding: speculative_config in the engine's YAML"]

@@ -365,7 +365,7 @@ def _draft_model(name: str) -> DraftModel:
     resolved = resolve_model(name.strip())
     exact = resolved.exact_weights
     return DraftModel(
-        name=resolved.spec.name,
+        name=name.strip(),  # as the user named it: the launch line passes it to the engine
         spec=resolved.spec,
         exact_weight_bytes=int(exact.total_bytes) if exact is not None else None,
     )
