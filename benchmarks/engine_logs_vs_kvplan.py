@@ -106,6 +106,9 @@ MODELS: dict[str, tuple[str, str | None]] = {
     "nvidia/Llama-3.1-8B-Instruct-FP8": ("meta-llama/Llama-3.1-8B-Instruct", "fp8"),
     # Qwen3-Reranker-0.6B is a Qwen3-0.6B fine-tune (Qwen3ForCausalLM, same shapes)
     "Qwen/Qwen3-Reranker-0.6B": ("Qwen/Qwen3-0.6B", None),
+    # the Instruct release keeps the Meta-Llama-3-8B config.json geometry (32 layers, hidden
+    # 4096, 32 heads, 8 KV heads x 128, FFN 14336, vocabulary 128,256, untied embeddings)
+    "meta-llama/Meta-Llama-3-8B-Instruct": ("meta-llama/Meta-Llama-3-8B", None),
 }
 
 # logged GPU text (before any " (") -> kvplan GPU name
@@ -264,6 +267,9 @@ def logged_budget(r: dict[str, Any]) -> float | None:
         value = lg.get("available_kv_cache_gib")
         return None if value is None else float(value)
     value = lg.get("allocated_kv_gib")
+    if value is None and lg.get("kv_cache_bytes") is not None:
+        # TensorRT-LLM <= 0.9 prints "Allocate N bytes for k/v cache." instead
+        return float(lg["kv_cache_bytes"]) / GiB
     return None if value is None else float(value)
 
 

@@ -517,9 +517,26 @@ def test_trtllm_trt_engine_flow_held_out(rows):
     ]
     assert abs(held["llama31-8b-fp8-trtllm-pytorch-32gb-blackwell"].budget_err) <= 0.02
     assert 0.0 < held["llama31-70b-fp8-trtllm-0160-trt-8xh100-tp8-bench"].budget_err <= 0.12
-    train = [r for r in engine_rows.values() if r.split == "train"]
-    assert [r.id for r in train] == ["llama2-7b-fp8-trtllm-0120dev-trt-h100-bench-suite-doc"]
-    assert abs(train[0].budget_err) <= 0.01
+    train = {r.id: r for r in engine_rows.values() if r.split == "train"}
+    assert sorted(train) == [
+        "llama2-7b-fp8-trtllm-0120dev-trt-h100-bench-suite-doc",
+        "llama3-8b-instruct-trtllm-080-trt-rtx3090-triton-batch40",
+    ]
+    assert abs(train["llama2-7b-fp8-trtllm-0120dev-trt-h100-bench-suite-doc"].budget_err) <= 0.01
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 11: the TensorRT-LLM 0.8 engine on an RTX 3090 (Triton, max_batch_size 40) "
+    "allocated 3.86 GiB where kvplan gives 6.24 GiB (+62 %): 0.8 prints no execution-context "
+    "line and the build's max_num_tokens is not stated, so the build-time activation "
+    "memory TensorRT reserved (~2.4 GiB more than kvplan's 8192-token estimate) is unknown",
+)
+def test_trtllm_trt_engine_flow_0_8_row_within_10_percent(rows):
+    row = next(
+        r for r in rows if r.id == "llama3-8b-instruct-trtllm-080-trt-rtx3090-triton-batch40"
+    )
+    assert abs(row.budget_err) <= 0.10
 
 
 @pytest.mark.xfail(
@@ -879,3 +896,35 @@ def test_sglang_weight_load_overhead_is_the_training_median():
     assert statistics.median(overheads) == pytest.approx(
         SGLANG_WEIGHT_LOAD_OVERHEAD / GiB, abs=0.005
     )
+
+
+def test_block_size_defaults_to_the_engine_release_page():
+    # Without --block-size the page is the release's own default: TensorRT-LLM prints
+    # "Number of tokens per block: 32." through the LLM API / trtllm-serve (TensorRT-LLM#4275,
+    # #6294) and 64 for trtllm-build engines (memory.md reference log, trtllm-bench 0.12 /
+    # 0.16 logs); vLLM's CUDA default is 16; SGLang pages single tokens (page_size 1).
+    spec, h100 = catalog_spec("meta-llama/Llama-3.1-8B-Instruct"), gpu("h100-sxm")
+    sizes = {
+        (engine, version): Deployment(
+            spec=spec, gpu=h100, engine=engine, engine_version=version
+        ).block_size
+        for engine, version in [
+            (Engine.TRTLLM, None),
+            (Engine.TRTLLM, "trt"),
+            (Engine.VLLM, None),
+            (Engine.SGLANG, None),
+        ]
+    }
+    assert sizes == {
+        (Engine.TRTLLM, None): 32,
+        (Engine.TRTLLM, "trt"): 64,
+        (Engine.VLLM, None): 16,
+        (Engine.SGLANG, None): 1,
+    }
+    # a block size the user gives is kept, and the pool is cut in pages of it
+    d = Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM, block_size=128)
+    assert d.block_size == 128
+    p = plan(d.with_(kv_memory=10 * GiB))
+    # Llama-3.1-8B bf16: 32 layers x 8 KV heads x 128 x 2 (K, V) x 2 B = 131,072 B per token
+    assert p.block_bytes == 128 * 131072
+    assert p.kv_tokens == (10 * GiB // (128 * 131072)) * 128

@@ -41,8 +41,10 @@ def test_fp8_block128_bytes():
 def test_per_token_bytes_follow_the_engine(model, engine, kv_dtype, per_token):
     r = kvplan.fit(model, gpu="h200", tp=8, engine=engine, kv_dtype=kv_dtype, ctx=1000, batch=1)
     assert r.kv_bytes_per_token_per_gpu == per_token
-    # the pool is whole blocks of per_token x block_size bytes (one uniform MLA group)
-    assert r.kv_blocks == r.kv_budget_bytes // (per_token * 16)
+    # the pool is whole blocks of per_token x block_size bytes (one uniform MLA group), the
+    # block being the engine's default page: vLLM 16 tokens, SGLang 1, TensorRT-LLM 32
+    block = {"vllm": 16, "sglang": 1, "trtllm": 32, "none": 16}[engine]
+    assert r.kv_blocks == r.kv_budget_bytes // (per_token * block)
 
 
 def test_sweep_rows_equal_fit_with_the_indexer_format():

@@ -38,7 +38,6 @@ MAX_BATCH = 1 << 40
 MAX_PARALLEL = 4096
 MAX_BLOCK_SIZE = 1 << 20
 MAX_SIZE = 1 << 50  # 1 PiB per GPU: far beyond any device (the largest today hold 288 GB)
-DEFAULT_BLOCK_SIZE = 16
 # max_model_len = -1 ("auto"): vLLM's auto-fit, the largest length one request's KV fits in
 # the pool, capped by the model's max positions (vllm/v1/core/kv_cache_utils.py
 # `_auto_fit_max_model_len`: "When max_model_len is set to -1, this function estimates the
@@ -182,8 +181,14 @@ class Deployment:
         lo=0,
         hi=MAX_SIZE,
     )
+    # None until __post_init__ puts the engine release's default there (EngineProfile.block_size)
     block_size: int = _setting(
-        DEFAULT_BLOCK_SIZE, Kind.INT, "Paged-KV block size in tokens.", hi=MAX_BLOCK_SIZE
+        None,
+        Kind.INT,
+        "Paged-KV block size in tokens.",
+        hi=MAX_BLOCK_SIZE,
+        default_text="the release's: vLLM 16, SGLang 1, TensorRT-LLM 32 (PyTorch flow) / 64 "
+        "(engine flow)",
     )
     kv_dtype: str = _setting(
         "bf16",
@@ -251,7 +256,12 @@ class Deployment:
 
     def __post_init__(self) -> None:
         """The engine decides how DSA indexer keys are stored (its rule's
-        `indexer_format`), so the model the cache math sees carries that format."""
+        `indexer_format`), so the model the cache math sees carries that format. A block
+        size the user did not set is the engine release's default page (vLLM 16 tokens,
+        SGLang 1, TensorRT-LLM 32 through the LLM API / trtllm-serve and 64 for
+        trtllm-build engines: EngineProfile.block_size, with its source there)."""
+        if self.block_size is None:
+            object.__setattr__(self, "block_size", self.profile.block_size)
         fmt = self.rules.indexer_format
         if self.spec.indexer_format != fmt and self.spec.has_indexer:
             object.__setattr__(self, "spec", self.spec.model_copy(update={"indexer_format": fmt}))

@@ -1245,9 +1245,9 @@ def launch_line(
         )
     parts.append(f"{flags.max_num_seqs} {d.scheduler_seqs}")
     parts.append(f"{flags.max_num_batched_tokens} {d.scheduler_tokens}")
-    if flags.block_size and d.block_size != 16:
+    if flags.block_size and d.block_size != d.profile.block_size:
         parts.append(f"{flags.block_size} {d.block_size}")
-    elif not flags.block_size and d.block_size != 16:
+    elif not flags.block_size and d.block_size != d.profile.block_size:
         notes.append(f"block size {d.block_size}: set it in the engine's config file")
     if d.draft_layers or d.draft_model is not None:
         spec_flags, spec_notes = _speculative_flags(d)
