@@ -259,9 +259,7 @@ def test_rows_not_evaluated_say_why():
         "unified memory" in w for w in why["minimax-m27-awq-2xdgx-spark-tp2-v0291dev-util085"]
     )
     # a card named only by its size is not guessed
-    assert any(
-        "named only vaguely" in w for w in why["qwen3-14b-sglang-lmcache2400-h100-tp1"]
-    )
+    assert any("named only vaguely" in w for w in why["qwen3-14b-sglang-lmcache2400-h100-tp1"])
 
 
 # The one forward-bound held-out V1 row: its activation peak is the dense FFN pass, sized by
