@@ -118,6 +118,8 @@ GPUS = {
     "NVIDIA H100 80GB HBM3": "h100-sxm",
     "RTX 3090": "rtx-3090",
     "RTX 4090": "rtx-4090",
+    "NVIDIA GeForce RTX 4090": "rtx-4090",
+    "NVIDIA RTX A6000": "rtx-a6000",
     "RTX 5090": "rtx-5090",
     "A10": "a10",
     "A100-80GB": "a100-80gb",
