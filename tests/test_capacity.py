@@ -31,8 +31,10 @@ def test_vllm_budget_terms_are_the_documented_formula():
     total = gpu("h100-sxm").cuda_memory_bytes
     weights = p.weights_per_gpu
     assert p.budget.kv_budget == int(total * 0.95) - weights - 2 * GiB - GiB // 4
-    # 8B Llama-3.1 in bf16: 8,030,261,248 params * 2 bytes
-    assert weights == 8_030_261_248 * 2
+    # 8B Llama-3.1 in bf16: 8,030,261,248 params * 2 bytes, and vLLM's rotary cos/sin
+    # table loaded with them: 131,072 positions x 128 dims x 2 bytes (32 MiB)
+    assert p.rope_cache_per_gpu == 131_072 * 128 * 2
+    assert weights == 8_030_261_248 * 2 + 131_072 * 128 * 2
     # blocks of 16 tokens at 2*32*8*128*2 = 131,072 B/token
     assert p.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2
     assert p.num_blocks == p.budget.kv_budget // (16 * 131_072)
@@ -52,10 +54,14 @@ def test_sglang_and_trtllm_budget_semantics():
     # rest = free after load - (total - in use before load) x (1 - fraction)
     preload = sg.budget.preload
     assert preload == int(0.51 * GiB)
-    assert sg.budget.kv_budget == int((total - preload) * 0.88) - weights
+    # SGLang keeps its rotary cos/sin table in fp32 on CUDA (rotary_embedding.py): 131,072
+    # positions x 128 dims x 4 bytes = 64 MiB, loaded with the weights
+    assert sg.rope_cache_per_gpu == 131_072 * 128 * 4
+    assert sg.budget.kv_budget == int((total - preload) * 0.88) - weights - 131_072 * 128 * 4
     trt = plan(
         Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM, activation_reserve=GiB, overhead=0)
     )
+    assert trt.rope_cache_per_gpu == 0  # TensorRT-LLM's table: not verified, not counted
     assert trt.budget.kv_budget == int((total - weights - GiB) * 0.90)
     direct = plan(Deployment(spec=spec, gpu=h100, kv_memory=40 * GiB))
     assert direct.budget.kv_budget == 40 * GiB
