@@ -331,6 +331,7 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
         weights_override=weights
         if weights is not None
         else _dtype_weights(spec, weight_dtype, tp, pp),
+        weights_loaded=weights is not None,  # the log's figure holds the rotary tables
         **({knob: util} if util else {}),
     )
 

@@ -31,8 +31,10 @@ def test_vllm_budget_terms_are_the_documented_formula():
     total = gpu("h100-sxm").cuda_memory_bytes
     weights = p.weights_per_gpu
     assert p.budget.kv_budget == int(total * 0.95) - weights - 2 * GiB - GiB // 4
-    # 8B Llama-3.1 in bf16: 8,030,261,248 params * 2 bytes
-    assert weights == 8_030_261_248 * 2
+    # 8B Llama-3.1 in bf16: 8,030,261,248 params * 2 bytes, and vLLM's rotary cos/sin
+    # table loaded with them: 131,072 positions x 128 dims x 2 bytes (32 MiB)
+    assert p.rope_cache_per_gpu == 131_072 * 128 * 2
+    assert weights == 8_030_261_248 * 2 + 131_072 * 128 * 2
     # blocks of 16 tokens at 2*32*8*128*2 = 131,072 B/token
     assert p.kv_bytes_per_token == 2 * 32 * 8 * 128 * 2
     assert p.num_blocks == p.budget.kv_budget // (16 * 131_072)
@@ -52,16 +54,21 @@ def test_sglang_and_trtllm_budget_semantics():
     # rest = free after load - (total - in use before load) x (1 - fraction)
     preload = sg.budget.preload
     assert preload == int(0.51 * GiB)  # TP 1: the CUDA context
+    # SGLang keeps its rotary cos/sin table in fp32 on CUDA (rotary_embedding.py): 131,072
+    # positions x 128 dims x 4 bytes = 64 MiB, loaded with the weights
+    rope = 131_072 * 128 * 4
+    assert sg.rope_cache_per_gpu == rope
     # SGLang's "Load weight end ... mem usage" holds 0.19 GiB more than params x 2 B
     # (fitted on the training logs, docs/engines.md)
-    assert sg.budget.weights == weights + int(0.19 * GiB)
-    assert sg.budget.kv_budget == int((total - preload) * 0.88) - weights - int(0.19 * GiB)
+    assert sg.budget.weights == weights + int(0.19 * GiB) + rope
+    assert sg.budget.kv_budget == int((total - preload) * 0.88) - weights - int(0.19 * GiB) - rope
     # TP 8 on an NVLink baseboard: + 1.84 GiB of NCCL / custom all-reduce buffers
     tp8 = plan(Deployment(spec=spec, gpu=h100, tp=8, engine=Engine.SGLANG, engine_version="0.4"))
     assert tp8.budget.preload == int(0.51 * GiB) + int(2.09 * GiB) - int(0.25 * GiB)
     trt = plan(
         Deployment(spec=spec, gpu=h100, engine=Engine.TRTLLM, activation_reserve=GiB, overhead=0)
     )
+    assert trt.rope_cache_per_gpu == 0  # TensorRT-LLM's table: not verified, not counted
     assert trt.budget.kv_budget == int((total - weights - GiB) * 0.90)
     direct = plan(Deployment(spec=spec, gpu=h100, kv_memory=40 * GiB))
     assert direct.budget.kv_budget == 40 * GiB

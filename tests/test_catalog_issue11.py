@@ -10,8 +10,10 @@ figure where one exists.
 from __future__ import annotations
 
 import pytest
+from conftest import gpu
 
 from kvplan.core import kvcache
+from kvplan.core.capacity import Deployment, plan
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.params import param_counts, weight_bytes
 from kvplan.sources.catalog import load_catalog
@@ -96,8 +98,9 @@ def test_llama4_scout_logged_weights_are_checkpoint_plus_vllm_rope_cache() -> No
     (vllm/model_executor/layers/rotary_embedding/base.py, vllm-project/vllm @ 04458da0) and
     Llama-4 builds it with max_position = config.max_position_embeddings
     (vllm/model_executor/models/llama4.py @ 0121c95e), 10,485,760 positions for Scout:
-    10,485,760 x 128 x 2 B = 2.5 GiB, not split by TP. kvplan's engine model does not count it
-    (docs/engines.md, not modelled), so the row stays +17 % off."""
+    10,485,760 x 128 x 2 B = 2.5 GiB, not split by TP. The reader records that table
+    (ModelSpec.rope: llama3 rope type -> max_position_embeddings positions) and vLLM's plan
+    adds it to the weights per GPU (kvplan.core.capacity.rope_cache_bytes)."""
     spec = load("meta-llama/Llama-4-Scout-17B-16E-Instruct")
     checkpoint_per_gpu = weight_bytes(spec).total / 4
     rope_cache = 10_485_760 * 128 * 2
@@ -105,6 +108,11 @@ def test_llama4_scout_logged_weights_are_checkpoint_plus_vllm_rope_cache() -> No
     logged = 53.12 * GiB
     assert abs(checkpoint_per_gpu - logged) / logged > 0.04  # the unexplained gap without it
     assert abs(checkpoint_per_gpu + rope_cache - logged) / logged < 0.001
+    assert [(t.positions, t.rotary_dim, t.count) for t in spec.rope or ()] == [(10_485_760, 128, 1)]
+    d = Deployment(spec=spec, gpu=gpu("h100-sxm"), tp=4)
+    p = plan(d)
+    assert p.rope_cache_per_gpu == rope_cache
+    assert abs(p.weights_per_gpu - logged) / logged < 0.001
 
 
 # ---- ibm-granite/granite-3.3-8b-instruct -------------------------------------------------

@@ -32,8 +32,14 @@ LLAMA8_WEIGHTS = 8_030_261_248 * 2  # bf16 parameters
 # 1024 x 128256 x 14.93 + 8192 x 4096 x 2) -> the sampler
 LLAMA8_ACTIVATIONS = int(max(8192 * 14336 * 7.76, 1024 * 128256 * 14.93 + 8192 * 4096 * 2))
 OVERHEAD_1GPU = GiB // 4
+# vLLM's rotary cos/sin table, loaded with the weights: 131,072 positions x 128 x bf16
+LLAMA8_ROPE_CACHE = 131_072 * 128 * 2  # 32 MiB
 LLAMA8_H100_BUDGET = (
-    int(H100_CUDA_BYTES * 0.90) - LLAMA8_WEIGHTS - LLAMA8_ACTIVATIONS - OVERHEAD_1GPU
+    int(H100_CUDA_BYTES * 0.90)
+    - LLAMA8_WEIGHTS
+    - LLAMA8_ROPE_CACHE
+    - LLAMA8_ACTIVATIONS
+    - OVERHEAD_1GPU
 )
 LLAMA8_PER_TOKEN = 32 * 8 * 128 * 2 * 2  # layers x G x d_head x (K,V) x bf16 = 131072
 
@@ -115,7 +121,7 @@ def test_example_policy_passes_every_row(check):
 
 
 def test_min_batch_margin_from_the_budget_terms(check, tmp_path):
-    assert LLAMA8_H100_BUDGET == 58_170_183_189
+    assert LLAMA8_H100_BUDGET == 58_136_628_757
     expected = LLAMA8_H100_BUDGET // (8192 * LLAMA8_PER_TOKEN)
     assert expected == 54
     policy = write(tmp_path, target("    ctx: 8192\n    requirements:\n      min_batch: 60\n"))
@@ -164,7 +170,7 @@ def test_min_ctx_is_block_rounded(check, tmp_path):
     # 8 sequences share the budget; each holds whole 16-token blocks of 131072 B/token.
     per_seq = LLAMA8_H100_BUDGET // 8
     expected = per_seq // (16 * LLAMA8_PER_TOKEN) * 16
-    assert expected == 55_472
+    assert expected == 55_440
     policy = write(tmp_path, target("    batch: 8\n    requirements:\n      min_ctx: 60000\n"))
     r = check("--policy", str(policy), "--format", "json")
     assert r.code == 1
@@ -188,7 +194,8 @@ def test_failing_example_rows_and_summary(check):
     }
     weights = results[("llama-3.1-70b-one-l40s", "min_batch")]
     assert (weights["measured"], weights["margin"]) == (0, -1)
-    assert weights["message"].startswith("weights alone need 131.42 GiB per GPU")
+    # 70.55 B bf16 parameters (131.42 GiB) + the 32 MiB rotary table
+    assert weights["message"].startswith("weights alone need 131.45 GiB per GPU")
     kv = results[("llama-3.1-8b-h100-mqa-only", "kv_heads.max")]
     assert (kv["measured"], kv["limit"], kv["margin"]) == (8, 4, -4)
     table = check(FAILING)
@@ -749,9 +756,10 @@ def test_markdown_summary(check):
     assert "| | target | requirement | measured | required | margin |" in lines
     assert "| ❌ | llama-3.1-8b-l4-too-many | min_batch | 4 | ≥ 8 | -4 (-50.0%) |" in lines
     # L4 budget by hand: 22.05 GiB CUDA total x 0.90 - 16.06e9 B of bf16 weights - the
-    # sampler peak (256 x 128256 x 14.93 + 2048 x 4096 x 2 B) - 0.25 GiB = 4.17 GiB
+    # 32 MiB rotary table - the sampler peak (256 x 128256 x 14.93 + 2048 x 4096 x 2 B)
+    # - 0.25 GiB = 4.13 GiB
     assert (
-        "| ✅ | llama-3.1-8b-l4-8k | fits | 2.00 GiB | ≤ 4.17 GiB | +2.17 GiB (+52.0%) |" in lines
+        "| ✅ | llama-3.1-8b-l4-8k | fits | 2.00 GiB | ≤ 4.13 GiB | +2.13 GiB (+51.6%) |" in lines
     )
     ok = check("--policy", EXAMPLE, "--format", "markdown")
     assert ok.code == 0 and ok.out.startswith("### kvplan check ✅ ")
@@ -915,7 +923,7 @@ def test_baseline_reports_what_changed(check, tmp_path):
     assert stored.code == 0
     base = tmp_path / "main.json"
     base.write_text(stored.out)
-    # more sequences on the H100: headroom shrinks from 22.17 GiB to 14.17 GiB (8 x 1 GiB)
+    # more sequences on the H100: headroom shrinks from 22.14 GiB to 14.14 GiB (8 x 1 GiB)
     policy.write_text(policy.read_text().replace("batch: 32\n", "batch: 40\n"))
     r = check("--format", "json", str(policy), "--baseline", str(base), cwd=tmp_path)
     changes = {(c["target"], c["requirement"]): c for c in r.json["baseline"]["changes"]}
@@ -928,7 +936,7 @@ def test_baseline_reports_what_changed(check, tmp_path):
     )
     assert ("llama-3.1-8b-l4", "min_batch") not in changes  # unchanged rows are not listed
     text = check(str(policy), "--baseline", str(base), cwd=tmp_path)
-    assert "llama-3.1-8b-h100 min_headroom: 22.18 GiB -> 14.18 GiB (PASS -> FAIL)" in text.out
+    assert "llama-3.1-8b-h100 min_headroom: 22.14 GiB -> 14.14 GiB (PASS -> FAIL)" in text.out
     policy.write_text((ROOT / EXAMPLE).read_text())
     same = check(str(policy), "--baseline", str(base), cwd=tmp_path)
     assert f"Against baseline {base}: no change" in same.out

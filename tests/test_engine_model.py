@@ -56,8 +56,17 @@ def test_vllm_v1_budget_held_out(rows):
     assert len(held) >= 10
     errs = [abs(r.budget_err) for r in held]
     assert statistics.median(errs) <= 0.03, errs
-    # the two worst rows are judged below (two rows over 5 %)
-    assert sorted(errs)[-3] <= 0.05, [(r.id, r.budget_err) for r in held]
+    # the worst row is judged below (one row over 5 %)
+    assert sorted(errs)[-2] <= 0.05, [(r.id, r.budget_err) for r in held]
+
+
+def test_llama4_scout_held_out_with_the_rotary_cache(rows):
+    # vLLM builds Llama-4-Scout's rotary cos/sin table for 10,485,760 positions x 128 dims
+    # in bf16 (2.5 GiB per GPU, whole on each of the 4) while loading: counted with the
+    # weights it brings the held-out TP 4 row from +17.0 % to +2.1 % (engine terms +1.9 %).
+    scout = {r.id: r for r in rows}["llama4-scout-h100-tp4-v0190-len8k"]
+    assert scout.split == "heldout"
+    assert abs(scout.budget_err) <= 0.03, scout.budget_err
 
 
 @pytest.mark.xfail(
@@ -65,10 +74,8 @@ def test_vllm_v1_budget_held_out(rows):
     reason="redhatai Llama-3.3-70B-w8a8 on one H100 (llm-d-planner cb66659, held-out): 67.72 "
     "GiB of weights leave a 5.01 GiB budget; kvplan's activation + non-torch are ~0.30 GiB "
     "under what the log leaves them, and its weights 0.06 GiB under: 0.35 GiB is +7.1 % of so "
-    "small a pool (engine terms alone +6.0 %; +5.9 % before ACT_FFN was refitted to 7.76). "
-    "And Llama-4-Scout TP 4 (catalog entry restored for issue 11): +17 %, +1.9 % on engine "
-    "terms; the log's weights include vLLM's 2.5 GiB rotary cos/sin cache for 10,485,760 "
-    "positions, which kvplan does not model (tests/test_catalog_issue11.py, docs/engines.md)",
+    "small a pool (engine terms alone +6.0 %; +5.9 % before ACT_FFN was refitted to 7.76); "
+    "+6.4 % with vLLM's 32 MiB rotary table counted",
 )
 def test_vllm_v1_budget_held_out_worst_row(rows):
     held = [r for r in rows if r.split == "heldout" and r.line in ("vLLM 0.20", "vLLM 0.33")]

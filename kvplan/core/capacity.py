@@ -48,7 +48,7 @@ class Plan(Frozen):
     stage: ModelSpec  # the layers on the heaviest pipeline stage
     kv_heads_per_gpu: int
     weights_total: int
-    weights_per_gpu: int
+    weights_per_gpu: int  # the checkpoint's share + rope_cache_per_gpu
     budget: Budget
     kv_bytes_per_token: int  # per GPU
     block_bytes: int  # per GPU
@@ -60,6 +60,7 @@ class Plan(Frozen):
     hybrid: HybridLayout | None = None  # vLLM's grouped pool for mixed layer kinds
     state_pool_bytes: int | None = None  # SGLang hybrids: the Mamba-state pool
     state_slots: int | None = None  # SGLang hybrids: requests whose state the pool holds
+    rope_cache_per_gpu: int = 0  # the engine's rotary cos/sin tables (in weights_per_gpu)
 
     @property
     def weights_fit(self) -> bool:
@@ -206,6 +207,30 @@ def _draft_weight_bytes(d: Deployment) -> int:
     return weight_bytes(draft.spec).total
 
 
+def rope_cache_bytes(d: Deployment) -> int:
+    """Bytes per GPU of the rotary cos/sin tables the engine builds while loading the model
+    (ModelSpec.rope; EngineRules.rope_cache says whether and in which dtype):
+
+        sum over tables: count x positions x rotary_dim x dtype bytes
+
+    Each GPU holds every table whole: not divided by TP or PP (vLLM's get_rope builds one
+    per distinct rope argument set in every worker). The dtype is the model's (vLLM:
+    the dtype get_rope is given, torch's default = the model dtype while the model is
+    built), 4 bytes where the model asks for fp32 (gpt-oss) or the engine keeps fp32
+    (SGLang on CUDA). Llama-4-Scout: 10,485,760 x 128 x 2 B = 2.5 GiB per GPU.
+    Zero when the weights figure is the engine's own (it already holds the tables), when
+    the engine is not known to build them, or when the model's rope is not read
+    (ModelSpec.rope None: an assumption on the model says so)."""
+    rule = d.rules.rope_cache
+    if rule is None or not d.spec.rope or d.weights_loaded:
+        return 0
+    engine_fp32 = rule == "float32_on_cuda" and d.gpu.vendor == "nvidia"
+    # the model dtype: --dtype fp32 / fp16 when given, else 16-bit (vLLM "auto" serves an
+    # fp32 checkpoint in bf16 / fp16 too)
+    model_bytes = 4 if d.weight_dtype == "fp32" else 2
+    return sum(t.elements() * (4 if t.float32 or engine_fp32 else model_bytes) for t in d.spec.rope)
+
+
 def plan(d: Deployment) -> Plan:
     spec = d.spec
     if spec.query_heads % d.tp:
@@ -245,6 +270,8 @@ def plan(d: Deployment) -> Plan:
     # split over those TP ranks
     model_draft_weights = _draft_weight_bytes(d)
     weights_gpu += ceil(model_draft_weights / d.tp)
+    rope_cache = rope_cache_bytes(d)
+    weights_gpu += rope_cache
     activations, overhead, cudagraph = deployment_terms(d, stage.num_layers)
     profile = d.profile
     budget = compute_budget(
@@ -381,6 +408,7 @@ def plan(d: Deployment) -> Plan:
         hybrid=hybrid,
         state_pool_bytes=state_pool,
         state_slots=state_slots,
+        rope_cache_per_gpu=rope_cache,
     )
 
 

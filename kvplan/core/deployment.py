@@ -253,6 +253,10 @@ class Deployment:
     # Not a user setting: exact checkpoint bytes when known (Hub safetensors headers) or a
     # design's weights; None = estimate from the parameter count at `weight_dtype`.
     weights_override: int | None = None
+    # Not a user setting: `weights_override` is the engine's own loaded-memory figure
+    # (vLLM "Model loading took", SGLang "mem usage"), which already holds what the engine
+    # builds at load beside the checkpoint (the rotary cos/sin tables), so nothing is added.
+    weights_loaded: bool = False
 
     def __post_init__(self) -> None:
         """The engine decides how DSA indexer keys are stored (its rule's

@@ -1088,6 +1088,11 @@ class EngineRules:
     # DSA indexer keys' storage, whatever the KV dtype (kvplan.core.kv_formats
     # INDEXER_FORMATS, where each engine's source is cited); None: the KV dtype
     indexer_format: str | None = None
+    # The rotary cos/sin tables (ModelSpec.rope) the engine builds on the GPU while it
+    # loads the model, so they count in its weights figure and come out of the KV budget:
+    # "model" (in the model dtype, unless the model asks for fp32), "float32_on_cuda"
+    # (fp32 on NVIDIA, the model dtype elsewhere); None: not counted (not verified).
+    rope_cache: str | None = None
 
     def fraction(self, tp: int) -> float | None:
         return self.default_fraction(tp) if self.default_fraction else None
@@ -1135,6 +1140,9 @@ ENGINES: dict[Engine, EngineRules] = {
         ),
         vocab_pad=64,
         indexer_format="fp8_block128",  # deepseek_v2.py Indexer / DeepseekV32IndexerCache
+        # rotary_embedding/base.py RotaryEmbedding.__init__: cache.to(dtype), registered
+        # as a buffer at model init (vllm-project/vllm @ 04458da0; @ 072d10a0 the same)
+        rope_cache="model",
     ),
     Engine.SGLANG: EngineRules(
         engine=Engine.SGLANG,
@@ -1160,6 +1168,10 @@ ENGINES: dict[Engine, EngineRules] = {
             source="python/sglang/srt/server_args.py ServerArgs (launch_server --help)",
         ),
         indexer_format="fp8_block128",  # pool_configurator.py DefaultPoolConfigurator
+        # python/sglang/srt/layers/rotary_embedding.py RotaryEmbedding.__init__ (sgl-project/
+        # sglang @ ed0774f9): "cache needs to be in FP32 for numerical stability", cast to
+        # the model dtype only off CUDA; memoized per rope key by get_rope (_ROPE_DICT)
+        rope_cache="float32_on_cuda",
     ),
     Engine.TRTLLM: EngineRules(
         engine=Engine.TRTLLM,

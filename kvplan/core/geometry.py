@@ -244,6 +244,28 @@ class MlaDims(Frozen):
         return self.kv_lora_rank + self.qk_rope_head_dim
 
 
+class RopeCache(Frozen):
+    """The rotary-embedding cos/sin tables an engine builds for the model at load time.
+
+    vLLM's `RotaryEmbedding` registers a `[positions, rotary_dim]` buffer (the cos and sin
+    halves side by side: rotary_dim elements per position) and `get_rope` memoizes one per
+    distinct set of rope arguments, shared by every layer that asks for it
+    (vllm/model_executor/layers/rotary_embedding/__init__.py `_ROPE_DICT`, base.py
+    `_compute_cos_sin_cache`). Each GPU holds every table whole (not split by TP or PP).
+    `count` tables of this shape; `float32`: the model builds them in fp32 whatever the
+    model dtype (gpt-oss passes dtype=torch.float32 to get_rope). Bytes per GPU:
+    count x positions x rotary_dim x dtype bytes (kvplan.core.capacity.rope_cache_bytes).
+    """
+
+    positions: int = field(gt=0)
+    rotary_dim: int = field(gt=0)
+    count: int = field(default=1, gt=0)
+    float32: bool = False
+
+    def elements(self) -> int:
+        return self.count * self.positions * self.rotary_dim
+
+
 class MoeDims(Frozen):
     num_experts: int = field(gt=0)
     experts_per_token: int = field(gt=0)
@@ -311,6 +333,11 @@ class ModelSpec(Frozen):
     # DeepSeek-style multi-token-prediction modules the checkpoint ships (num_nextn_predict_
     # layers): loaded only as a speculative-decoding draft (core/params.mtp_weight_bytes)
     mtp_layers: int = field(default=0, ge=0)
+    # The rotary cos/sin tables the serving engine builds at load (counted with the
+    # weights where the engine's rule says so). (): no rotary embedding (ALiBi, learned
+    # positions, NoPE); None: the reader did not recognise the rope layout, so the term
+    # is not counted and an assumption says so.
+    rope: tuple[RopeCache, ...] | None = field(default=(), exclude=True)
     # How the serving engine stores DSA indexer keys (kvplan.core.kv_formats
     # INDEXER_FORMATS); None: in the KV dtype, as transformers' cache. Set from the
     # engine's rule by `Deployment`, not read from a config.
@@ -325,7 +352,7 @@ class ModelSpec(Frozen):
 
     @classmethod
     def _prepare(cls, data: dict[str, Any]) -> dict[str, Any]:
-        for name in ("layers", "assumptions"):  # a reader's list, stored as the tuple it is
+        for name in ("layers", "assumptions", "rope"):  # a reader's list, stored as the tuple it is
             if isinstance(data.get(name), list):
                 data[name] = tuple(data[name])
         return data

@@ -64,8 +64,9 @@ class DeploymentSummary(_Report):
     block_size: int
     gpu_memory_bytes: int
     engine_memory_bytes: int
-    weights_bytes: int  # per GPU
+    weights_bytes: int  # per GPU, incl. rope_cache_bytes
     weights_total_bytes: int
+    rope_cache_bytes: int  # per GPU: the engine's rotary cos/sin tables, loaded with the weights
     activation_bytes: int
     overhead_bytes: int
     kv_budget_bytes: int
@@ -96,6 +97,7 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
         "engine_memory_bytes": b.engine_memory,
         "weights_bytes": p.weights_per_gpu,
         "weights_total_bytes": p.weights_total,
+        "rope_cache_bytes": p.rope_cache_per_gpu,
         "activation_bytes": b.activations,
         "overhead_bytes": b.overhead,
         "kv_budget_bytes": b.kv_budget,

@@ -35,6 +35,7 @@ from kvplan.core.geometry import (
     MoeDims,
     Quantization,
     RecurrentDims,
+    RopeCache,
 )
 from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.vision import VisionEncoder
@@ -449,6 +450,7 @@ class _Reader:
                 quantization=quantization,
                 vision=self._vision(hidden),
                 mtp_layers=self._mtp_layers(),
+                rope=self._rope(drafts, head_dim, mla, max_pos),
                 assumptions=tuple(self.assumptions),
                 source=self.origin,
             )
@@ -707,6 +709,84 @@ class _Reader:
         if self.family not in MTP_DEEPSEEK_FAMILIES:
             return 0
         return self._int("num_nextn_predict_layers", default=0, positive=False) or 0
+
+    def _rope(
+        self, drafts: list[Draft], head_dim: int, mla: MlaDims | None, max_pos: int | None
+    ) -> tuple[RopeCache, ...] | None:
+        """The rotary cos/sin tables vLLM builds for this model (ModelSpec.rope).
+
+        One table per distinct rope argument set (get_rope memoizes on them, so every
+        layer sharing a set shares its table), of `positions` x `rotary_dim` elements:
+          rotary_dim = qk_rope_head_dim (MLA) or int(head_dim x partial_rotary_factor)
+            (rotary_pct, GPT-NeoX), or the config's rotary_dim (GPT-J, phi-msft, MiniMax)
+          positions by rope type (vllm/model_executor/layers/rotary_embedding/):
+            default, llama3, mllama4    max_position_embeddings (base.py)
+            linear, dynamic (factor)    max_position_embeddings x factor
+            yarn, deepseek_yarn         original_max_position_embeddings x factor
+            longrope                    max_position_embeddings + original (short + long)
+            mrope_section given         4 x the above (mrope.py cache_max_position_num)
+        A rope layout kvplan does not read leaves the term out (None) with an assumption:
+        it is a minor term (megabytes for most models), so it never stops a model loading.
+        """
+        traits = self.traits
+
+        def unknown(why: str) -> tuple[RopeCache, ...] | None:
+            self.assumptions.append(
+                f"rotary cos/sin cache not counted ({why}); vLLM holds it beside the weights "
+                "(usually tens of MiB)"
+            )
+            return None
+
+        if traits.rope == "unknown":
+            return unknown(f"the {self.family} rope layout is not read")
+        attention = any(d["mixer"] in ATTENTION_NAMES for d in drafts)
+        nope = self.cfg.get("position_embedding_type") in ("nope", "alibi")
+        if traits.rope == "none" or traits.learned_positions or nope or not attention:
+            return ()
+        if self.cfg.get("alibi") is True or self.cfg.get("rotary") is False:
+            return ()
+        if max_pos is None:
+            return unknown("no max_position_embeddings")
+        raw = self.cfg.get("rope_parameters") or self.cfg.get("rope_scaling") or {}
+        if not isinstance(raw, Mapping):
+            return unknown("rope_scaling is not an object")
+        per_type = bool(raw) and all(isinstance(v, Mapping) for v in raw.values())
+        sets: list[Mapping[str, Any]] = []
+        for candidate in raw.values() if per_type else [raw]:
+            if candidate not in sets:
+                sets.append(candidate)
+        tables: list[RopeCache] = []
+        for params in sets:
+            if mla is not None:
+                rotary = mla.qk_rope_head_dim
+            elif isinstance(self.cfg.get("rotary_dim"), int):
+                rotary = self.cfg["rotary_dim"]
+            else:
+                factor = params.get(
+                    "partial_rotary_factor",
+                    self.cfg.get("partial_rotary_factor", self.cfg.get("rotary_pct", 1.0)),
+                )
+                if not isinstance(factor, int | float) or not 0 < factor <= 1:
+                    return unknown(f"partial_rotary_factor {factor!r}")
+                rotary = int(head_dim * factor)
+            original = self.cfg.get("original_max_position_embeddings")  # Phi-3: top level
+            positions = _rope_positions(params, max_pos, original)
+            if isinstance(positions, str):
+                return unknown(positions)
+            if rotary <= 0:
+                continue
+            tables.append(RopeCache(positions=positions, rotary_dim=rotary))
+        sliding = any(d["mixer"] == "sliding" for d in drafts)
+        if traits.rope == "local_global" and not per_type and sliding and tables:
+            # Gemma-3's sliding layers: default rope, rope_local_base_freq, max positions
+            tables.append(RopeCache(positions=max_pos, rotary_dim=tables[0].rotary_dim))
+        merged: dict[tuple[int, int], int] = {}
+        for t in tables:
+            merged[(t.positions, t.rotary_dim)] = merged.get((t.positions, t.rotary_dim), 0) + 1
+        return tuple(
+            RopeCache(positions=p, rotary_dim=r, count=n, float32=traits.rope_float32)
+            for (p, r), n in merged.items()
+        )
 
     def _vision(self, text_hidden: int) -> VisionEncoder | None:
         """The image encoder of a multimodal config (sources/vision.py, one reader per
@@ -1440,6 +1520,47 @@ class _Reader:
                 "max_window_layers",
                 f"key max_window_layers ({start}) exceeds num_hidden_layers ({layers}): {effect}",
             )
+
+
+ROPE_BY_MAX_POSITIONS = frozenset({"default", "llama3", "mllama4"})
+ROPE_BY_MAX_TIMES_FACTOR = frozenset({"linear", "dynamic"})
+ROPE_BY_ORIGINAL_TIMES_FACTOR = frozenset({"yarn", "deepseek_yarn"})
+
+
+def _rope_positions(params: Mapping[str, Any], max_pos: int, original: Any = None) -> int | str:
+    """Positions in vLLM's table for one rope argument set, or why kvplan cannot tell.
+
+    Sources (vllm-project/vllm, rotary_embedding/): get_rope dispatch __init__.py @ 926c71f6;
+    base.py `_compute_cos_sin_cache` arange(max_position_embeddings) @ 04458da0;
+    linear_scaling_rope.py / dynamic_ntk_scaling_rope.py max_position_embeddings x factor;
+    yarn_scaling_rope.py ceil(original x factor) (get_rope passes the original);
+    deepseek_scaling_rope.py original x factor; phi3_long_rope_scaled_rope.py short
+    (original) + long (max) caches in one buffer; mrope.py max_position_embeddings x 4.
+    """
+    kind = params.get("rope_type") or params.get("type") or "default"
+    factor = params.get("factor")
+    original = params.get("original_max_position_embeddings", original)
+    if kind in ROPE_BY_MAX_POSITIONS:
+        positions = max_pos
+    elif kind in ROPE_BY_MAX_TIMES_FACTOR and "alpha" not in params:
+        if not isinstance(factor, int | float) or factor <= 0:
+            return f"rope type {kind} without a factor"
+        positions = ceil(max_pos * factor)
+    elif kind in ROPE_BY_ORIGINAL_TIMES_FACTOR:
+        if not isinstance(factor, int | float) or factor <= 0 or not isinstance(original, int):
+            return f"rope type {kind} without factor / original_max_position_embeddings"
+        positions = ceil(original * factor)
+    elif kind == "longrope":
+        if not isinstance(original, int):
+            return "longrope without original_max_position_embeddings"
+        positions = max_pos + original
+    else:
+        return f"rope type {kind!r} is not one kvplan reads"
+    if "mrope_section" in params:
+        if kind not in ("default", "yarn"):
+            return f"mrope with rope type {kind}"
+        positions *= 4
+    return positions
 
 
 def _families_reading(patterns: frozenset[str]) -> str:

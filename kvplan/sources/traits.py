@@ -62,6 +62,14 @@ class Traits:
     mixer: str | None = None  # the recurrent mixer of non-attention layers
     lfm2_ff_adjust: bool = False  # LFM2: block_auto_adjust_ff_dim applies to the FFN width
     free_form_keys: frozenset[str] = frozenset()  # keys this family uses with non-int values
+    # The rotary cos/sin tables a serving engine builds (ModelSpec.rope): "read" from the
+    # config's rope_parameters / rope_scaling, partial_rotary_factor / rotary_pct /
+    # rotary_dim; "none": no rotary embedding (ALiBi, learned positions, NoPE attention);
+    # "local_global": Gemma-3, whose sliding layers add a default-rope table with
+    # rope_local_base_freq (vLLM models/gemma3.py: a second get_rope key); "unknown": a
+    # layout kvplan does not read (the term is left out, with an assumption).
+    rope: str = "read"
+    rope_float32: bool = False  # vLLM builds the table in fp32 (models/gpt_oss.py get_rope)
 
 
 _PLAIN: dict[str, Any] = dict(plain_mlp=True, head_dim_from_hidden=True)
@@ -71,6 +79,7 @@ _GEMMA3: dict[str, Any] = dict(
     norms_per_layer=4,
     qk_norm="per_head",
     pattern="gemma3",
+    rope="local_global",
 )
 _QWEN_MOE: dict[str, Any] = dict(
     shared_expert_gate=True, moe_step_from_one=True, pattern="qwen_window"
@@ -93,12 +102,17 @@ TRAITS: dict[str, Traits] = {
     ),
     "codegen": Traits(**_PLAIN, **_LN, fixed_biases=(False, False, True)),
     "bloom": Traits(
-        **_PLAIN, **_LN, tied_by_default=True, fixed_biases=(True, True, True), embedding_norm=True
+        **_PLAIN,
+        **_LN,
+        tied_by_default=True,
+        fixed_biases=(True, True, True),
+        embedding_norm=True,
+        rope="none",  # ALiBi
     ),
     "falcon": Traits(**_PLAIN, **_LN, tied_by_default=True, pattern="falcon"),
     "RefinedWeb": Traits(**_PLAIN, **_LN, tied_by_default=True, pattern="falcon"),
     "RefinedWebModel": Traits(**_PLAIN, **_LN, tied_by_default=True, pattern="falcon"),
-    "mpt": Traits(**_PLAIN, tied_by_default=True, pattern="mpt"),
+    "mpt": Traits(**_PLAIN, tied_by_default=True, pattern="mpt", rope="none"),  # ALiBi
     "starcoder2": Traits(**_PLAIN, **_LN, tied_by_default=True, pattern="starcoder2"),
     "gpt_bigcode": Traits(
         **_PLAIN,
@@ -149,7 +163,11 @@ TRAITS: dict[str, Traits] = {
     # transformers models/gemma4: per-layer-type geometry (global_head_dim,
     # num_global_key_value_heads, attention_k_eq_v), 4 norms per layer, tied, MoE beside MLP.
     "gemma4_text": Traits(
-        tied_by_default=True, norms_per_layer=4, qk_norm="per_head", pattern="gemma4"
+        tied_by_default=True,
+        norms_per_layer=4,
+        qk_norm="per_head",
+        pattern="gemma4",
+        rope="unknown",  # "proportional" rope on global layers of global_head_dim: not read
     ),
     "cohere": Traits(tied_by_default=True, norms_per_layer=1, parallel=True),
     "cohere2": Traits(tied_by_default=True, norms_per_layer=1, parallel=True, pattern="gemma3"),
@@ -190,8 +208,10 @@ TRAITS: dict[str, Traits] = {
         mixer="gated_deltanet",
         defaults={"attn_output_gate": True},
     ),
-    "gpt_oss": Traits(mlp_bias_default=True, router_bias=True, attention_sinks=True),
-    "jamba": Traits(pattern="jamba", mixer="mamba"),
+    "gpt_oss": Traits(
+        mlp_bias_default=True, router_bias=True, attention_sinks=True, rope_float32=True
+    ),
+    "jamba": Traits(pattern="jamba", mixer="mamba", rope="none"),  # no positional encoding
     # transformers models/nemotron_h: one mixer per block (M Mamba-2, E MoE, * attention,
     # - MLP), relu2 MLPs, one norm per block, SSM cache float32 by default.
     "nemotron_h": Traits(
@@ -200,6 +220,7 @@ TRAITS: dict[str, Traits] = {
         router_bias=True,
         pattern="nemotron_h",
         mixer="mamba2",
+        rope="none",  # NoPE attention layers (vLLM models/nemotron_h.py: no get_rope)
         defaults={"mamba_ssm_cache_dtype": "float32", "n_shared_experts": 1},
         layer_types={
             "linear_attention": ("mamba2", "none"),
@@ -264,11 +285,12 @@ TRAITS: dict[str, Traits] = {
     # DeepSeek-V3.2 / GLM-5: MLA + DSA lightning indexer.
     "deepseek_v32": Traits(pattern="dsa"),
     "glm_moe_dsa": Traits(pattern="dsa"),
-    "mimo_v2_flash": Traits(pattern="mimo_v2"),
+    "mimo_v2_flash": Traits(pattern="mimo_v2", rope="unknown"),  # swa_rope_theta: 2 tables
     # transformers models/deepseek_v4: per layer sliding_attention / compressed_sparse_attention
     # / heavily_compressed_attention (legacy compress_ratios 0 / 4 / 128), hyper-connections.
     "deepseek_v4": Traits(
         pattern="deepseek_v4",
+        rope="unknown",  # compress_rope_theta: a second table for compressed entries
         layer_types={
             "sliding_attention": ("compressed", None),
             "compressed_sparse_attention": ("compressed", None),
