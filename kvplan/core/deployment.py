@@ -250,9 +250,9 @@ class Deployment:
     weights_override: int | None = None
 
     def __post_init__(self) -> None:
-        """The engine decides how DSA indexer keys are stored (its rule's
-        `indexer_format`), so the model the cache math sees carries that format."""
-        fmt = self.rules.indexer_format
+        """The engine decides how indexer keys are stored (its rule's
+        `indexer_format_for`), so the model the cache math sees carries that format."""
+        fmt = self.rules.indexer_format_for(self.spec.indexer_kind)
         if self.spec.indexer_format != fmt and self.spec.has_indexer:
             object.__setattr__(self, "spec", self.spec.model_copy(update={"indexer_format": fmt}))
 

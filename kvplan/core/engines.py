@@ -50,6 +50,7 @@ from math import ceil
 from typing import TYPE_CHECKING
 
 from kvplan.core.frozen import dataclass
+from kvplan.core.geometry import IndexerKind
 from kvplan.errors import KvplanError
 
 if TYPE_CHECKING:  # core.deployment imports this module
@@ -1088,6 +1089,16 @@ class EngineRules:
     # DSA indexer keys' storage, whatever the KV dtype (kvplan.core.kv_formats
     # INDEXER_FORMATS, where each engine's source is cited); None: the KV dtype
     indexer_format: str | None = None
+    # MiniMax-M3 sparse-attention index keys' storage (same table); None: the KV dtype
+    msa_index_format: str | None = None
+
+    def indexer_format_for(self, kind: IndexerKind | None) -> str | None:
+        """How this engine stores a model's indexer keys (None: in the KV dtype)."""
+        if kind is IndexerKind.DSA:
+            return self.indexer_format
+        if kind is IndexerKind.MSA:
+            return self.msa_index_format
+        return None
 
     def fraction(self, tp: int) -> float | None:
         return self.default_fraction(tp) if self.default_fraction else None
@@ -1135,6 +1146,7 @@ ENGINES: dict[Engine, EngineRules] = {
         ),
         vocab_pad=64,
         indexer_format="fp8_block128",  # deepseek_v2.py Indexer / DeepseekV32IndexerCache
+        msa_index_format="bf16",  # models/minimax_m3/common/indexer.py MiniMaxM3IndexerCache
     ),
     Engine.SGLANG: EngineRules(
         engine=Engine.SGLANG,
@@ -1160,6 +1172,7 @@ ENGINES: dict[Engine, EngineRules] = {
             source="python/sglang/srt/server_args.py ServerArgs (launch_server --help)",
         ),
         indexer_format="fp8_block128",  # pool_configurator.py DefaultPoolConfigurator
+        msa_index_format="bf16",  # the same, MiniMax branch: the model dtype (bf16 here)
     ),
     Engine.TRTLLM: EngineRules(
         engine=Engine.TRTLLM,

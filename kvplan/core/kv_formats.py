@@ -45,6 +45,23 @@ engine's rule names one, `EngineRules.indexer_format`):
                  eaf502624e92, read second-hand from an excerpt).
   None           the KV dtype: transformers' `DynamicIndexedLayer` keeps the keys in the
                  model dtype (docs/crosscheck.md), kvplan's convention without an engine.
+
+MiniMax-M3 sparse-attention index keys (`sparse_attention_config.sparse_index_dim` per token
+on each sparse layer, one head, not split by TP) are kept in 16-bit by the engines
+(`EngineRules.msa_index_format`):
+
+  bf16           2 bytes per element, no scales: index_head_dim * 2 B per token per layer
+                 (256 B for 128).
+                 vLLM: vllm/models/minimax_m3/common/indexer.py `MiniMaxM3IndexerCache`
+                 (indexer_kv_dtype default "bf16" -> torch.bfloat16; "fp8"/"fp8_e4m3" only
+                 when asked for) returns `MLAAttentionSpec(num_kv_heads=1,
+                 head_size=head_dim, dtype=self.dtype)` (vllm-project/vllm@545393a3abcb).
+                 SGLang: pool_configurator.py `DefaultPoolConfigurator._compute_cell_size`,
+                 MiniMax branch: `(num_indexer_kv * 2 + num_indexer_k_only) *
+                 indexer_head_dim * element_size(kvc.model_dtype)` — the model dtype, 2 B
+                 for MiniMax-M3's bf16 checkpoint (sgl-project/sglang@003fca802738).
+                 TensorRT-LLM: no source read; kvplan keeps the KV dtype there (an
+                 assumption, stated in the plan's notes).
 """
 
 from __future__ import annotations
@@ -140,6 +157,13 @@ INDEXER_FORMATS: dict[str, IndexerFormat] = {
             quant_block=128,
             scale_bytes=SCALE_FP32,
             note="fp8 values + one fp32 scale per 128, as uint8",
+        ),
+        IndexerFormat(
+            "bf16",
+            value_bytes=2,
+            quant_block=1,
+            scale_bytes=0,
+            note="16-bit values, no scales, whatever the KV dtype",
         ),
     )
 }
