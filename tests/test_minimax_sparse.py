@@ -6,8 +6,9 @@ layers of G = 4 KV heads x d = 128, K and V; `sparse_attention_freq` marks layer
 sparse, each also caching ONE index key of `sparse_index_dim` = 128 elements per token
 (transformers 5.24 MiniMaxM3VLSparseCacheLayer.idx_keys [batch, 1, ctx, 128]; the crosscheck
 fixture measures 137,472 B/token in bf16). vLLM (MiniMaxM3IndexerCache, bf16) and SGLang (the
-model dtype, bf16 here) keep the index key in 2 bytes whatever the KV dtype; it has one head,
-so TP does not split it. At TP 8, 4 KV heads leave 1 per GPU (replicated).
+model dtype, bf16 here) keep the index key in 2 bytes whatever the KV dtype, TensorRT-LLM
+(MiniMaxM3KVCacheManagerV2 INDEX_KEY buffer) too except under an fp32 KV cache (4 bytes); it
+has one head, so TP does not split it. At TP 8, 4 KV heads leave 1 per GPU (replicated).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def _raw() -> dict:
         ("vllm", "bf16", 60 * 1 * KV * 2 + 57 * INDEX * 2),  # 45,312
         ("vllm", "fp8", 60 * 1 * KV * 1 + 57 * INDEX * 2),  # 29,952: the index key stays bf16
         ("sglang", "fp8", 60 * 1 * KV * 1 + 57 * INDEX * 2),
-        ("trtllm", "fp8", 60 * 1 * KV * 1 + 57 * INDEX * 1),  # no source: the KV dtype
+        ("trtllm", "fp8", 60 * 1 * KV * 1 + 57 * INDEX * 2),  # bf16 INDEX_KEY buffer
+        ("trtllm", "fp32", 60 * 1 * KV * 4 + 57 * INDEX * 4),  # fp32 under an fp32 cache
         ("none", "fp8", 60 * 1 * KV * 1 + 57 * INDEX * 1),  # transformers' convention
     ],
 )

@@ -315,10 +315,10 @@ def plan(d: Deployment) -> Plan:
         dims = sorted({x.index_head_dim for x in stage.layers if x.index_head_dim})
         notes.append(
             f"{what} in {d.rules.label}'s own format ({fmt.name}: {fmt.note}): "
-            + ", ".join(f"{fmt.bytes_per_token(x)} B" for x in dims)
+            + ", ".join(f"{fmt.bytes_per_token(x, d.kv_dtype)} B" for x in dims)
             + f" per token per layer, whatever the KV dtype ({d.kv_dtype})"
         )
-    elif stage.has_indexer and d.rules.engine is not Engine.NONE:
+    elif stage.has_indexer and d.rules.engine is not Engine.NONE:  # a future engine row
         notes.append(
             f"{what}: no {d.rules.label} source read for how it stores them; counted in the "
             f"KV dtype ({d.kv_dtype}), as transformers' cache does (an assumption)"

@@ -1199,6 +1199,7 @@ ENGINES: dict[Engine, EngineRules] = {
         ),
         kv_memory_caps=True,
         indexer_format="fp8_block128",  # _torch/attention_backend/sparse/dsa.py DSACacheManager
+        msa_index_format="bf16_or_fp32",  # sparse/minimax_m3/cache_manager.py INDEX_KEY buffer
     ),
     Engine.NONE: EngineRules(
         engine=Engine.NONE,

@@ -60,8 +60,13 @@ on each sparse layer, one head, not split by TP) are kept in 16-bit by the engin
                  MiniMax branch: `(num_indexer_kv * 2 + num_indexer_k_only) *
                  indexer_head_dim * element_size(kvc.model_dtype)` — the model dtype, 2 B
                  for MiniMax-M3's bf16 checkpoint (sgl-project/sglang@003fca802738).
-                 TensorRT-LLM: no source read; kvplan keeps the KV dtype there (an
-                 assumption, stated in the plan's notes).
+  bf16_or_fp32   the same 2 bytes, but 4 when the KV cache itself is fp32.
+                 TensorRT-LLM: tensorrt_llm/_torch/attention_backend/sparse/minimax_m3/
+                 cache_manager.py `MiniMaxM3KVCacheManagerV2._extra_buffers_per_layer`
+                 registers one `Role.INDEX_KEY` buffer per sparse layer of
+                 `1 * sparse_index_dim * elem_bytes` per token, elem_bytes from
+                 `_torch_dtype_for_index_cache`: fp16 for an fp16 cache, fp32 for fp32,
+                 bf16 otherwise (fp8, nvfp4 included) (NVIDIA/TensorRT-LLM@b4a375d83dff).
 """
 
 from __future__ import annotations
@@ -140,12 +145,14 @@ class IndexerFormat:
     quant_block: int
     scale_bytes: int
     note: str
+    fp32_value_bytes: int | None = None  # the values' width when the KV cache is fp32
 
-    def bytes_per_token(self, index_head_dim: int) -> int:
-        """Bytes one layer's indexer key takes per token."""
-        return index_head_dim * self.value_bytes + index_head_dim // self.quant_block * (
-            self.scale_bytes
-        )
+    def bytes_per_token(self, index_head_dim: int, kv_dtype: str | None = None) -> int:
+        """Bytes one layer's indexer key takes per token (under a `kv_dtype` KV cache)."""
+        value = self.value_bytes
+        if kv_dtype == "fp32" and self.fp32_value_bytes is not None:
+            value = self.fp32_value_bytes
+        return index_head_dim * value + index_head_dim // self.quant_block * self.scale_bytes
 
 
 INDEXER_FORMATS: dict[str, IndexerFormat] = {
@@ -164,6 +171,14 @@ INDEXER_FORMATS: dict[str, IndexerFormat] = {
             quant_block=1,
             scale_bytes=0,
             note="16-bit values, no scales, whatever the KV dtype",
+        ),
+        IndexerFormat(
+            "bf16_or_fp32",
+            value_bytes=2,
+            quant_block=1,
+            scale_bytes=0,
+            note="16-bit values (fp32 under an fp32 KV cache), no scales",
+            fp32_value_bytes=4,
         ),
     )
 }

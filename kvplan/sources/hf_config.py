@@ -1427,9 +1427,10 @@ class _Reader:
         self.assumptions.append(
             f"MiniMax sparse attention: {sum(sparse)} layers cache one "
             f"{dims['sparse_index_dim']}-element index key per token beside K/V (one head, "
-            "not split by TP); vLLM and SGLang keep it in bf16 whatever the KV dtype (vLLM "
-            "MiniMaxM3IndexerCache; SGLang: the model dtype); TensorRT-LLM and no engine "
-            "(`size`, --engine none): in the KV dtype, as transformers caches it"
+            "not split by TP); vLLM, SGLang and TensorRT-LLM keep it in 16 bits whatever the "
+            "KV dtype (vLLM MiniMaxM3IndexerCache; SGLang: the model dtype; TensorRT-LLM: "
+            "fp32 only under an fp32 KV cache); without an engine (`size`, --engine none) in "
+            "the KV dtype, as transformers caches it"
         )
 
     def _indexer_flags(self, n: int) -> list[bool]:
