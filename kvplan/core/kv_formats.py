@@ -170,7 +170,7 @@ INDEXER_FORMATS: dict[str, IndexerFormat] = {
             value_bytes=2,
             quant_block=1,
             scale_bytes=0,
-            note="16-bit values, no scales, whatever the KV dtype",
+            note="16-bit values, no scales",
         ),
         IndexerFormat(
             "bf16_or_fp32",
