@@ -146,7 +146,8 @@ def size(
     resolved = load_model(model, revision=revision, token=token, refresh=refresh)
     spec = resolved.spec
     if spec.has_indexer:
-        spec = spec.model_copy(update={"indexer_format": rules.indexer_format})
+        fmt = rules.indexer_format_for(spec.indexer_kind)
+        spec = spec.model_copy(update={"indexer_format": fmt})
     forced = parse_setting("weight_dtype", lambda: weight_dtype_for(weight_dtype))
     report = size_report(
         spec,

@@ -51,23 +51,6 @@ KNOWN_DIFFERENCES = {
     ),
 }
 
-# Per-token bytes transformers caches that kvplan does NOT model yet (an open gap, not a
-# convention): stem -> (bytes per token from the raw config, independent of kvplan, reason).
-# Asserted exactly, so modelling the gap (or a changed fixture) fails here until updated.
-KNOWN_GAPS = {
-    "MiniMaxAI__MiniMax-M3": (
-        lambda raw: (
-            sum(raw["text_config"]["sparse_attention_config"]["sparse_attention_freq"])
-            * raw["text_config"]["sparse_attention_config"]["sparse_index_dim"]
-            * 2  # bf16, the checkpoint dtype
-        ),
-        "transformers' MiniMaxM3VLSparseCacheLayer also caches one sparse_index_dim (128) "
-        "index key per token on the 57 sparse-attention layers (sparse_attention_freq 1); "
-        "kvplan does not read sparse_attention_config (found 2026-11-30 when the published "
-        "minimax_m3_vl config replaced the flattened copy; open)",
-    ),
-}
-
 
 def _spec(stem: str) -> tuple[ModelSpec, dict]:
     entry = INDEX["models"][stem]
@@ -96,9 +79,6 @@ def test_per_token_bytes_equal_transformers_cache(stem: str) -> None:
     ours = kvcache.kv_bytes_per_token(spec, dtype)
     theirs = fx["cache"]["sum_per_token_all_layers"]
     factor = KNOWN_DIFFERENCES[stem][0](spec) if stem in KNOWN_DIFFERENCES else 1
-    if stem in KNOWN_GAPS:
-        raw = json.loads((ROOT / "configs" / "models" / INDEX["models"][stem]["file"]).read_text())
-        theirs -= KNOWN_GAPS[stem][0](raw)
     assert ours * factor == theirs
 
 

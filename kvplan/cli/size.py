@@ -24,7 +24,8 @@ def size(
         "none",
         "--engine",
         help="Engine whose cache formats apply (vllm, sglang, trtllm store DSA indexer keys "
-        "in fp8 + a scale per 128); none: every element in the KV dtype, as transformers.",
+        "in fp8 + a scale per 128, MiniMax-M3 index keys in 16 bits); none: "
+        "every element in the KV dtype, as transformers.",
     ),
     weight_dtype: str = typer.Option(
         None,

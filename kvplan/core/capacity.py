@@ -23,7 +23,7 @@ from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment, DraftModel
 from kvplan.core.engines import Engine, baseboard_linked, divisors
 from kvplan.core.frozen import Frozen
-from kvplan.core.geometry import Layer, LayerKind, Mixer, ModelSpec
+from kvplan.core.geometry import IndexerKind, Layer, LayerKind, Mixer, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
 from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.params import mtp_weight_bytes, weight_bytes
@@ -335,13 +335,20 @@ def plan(d: Deployment) -> Plan:
             f"MLA latent is not split by TP: each of the {d.tp} GPUs caches the whole "
             "latent for every token"
         )
+    kind = stage.indexer_kind
+    what = "DSA indexer keys" if kind is IndexerKind.DSA else "sparse-attention index keys"
     if stage.has_indexer and stage.indexer_format is not None:
         fmt = INDEXER_FORMATS[stage.indexer_format]
         dims = sorted({x.index_head_dim for x in stage.layers if x.index_head_dim})
         notes.append(
-            f"DSA indexer keys in {d.rules.label}'s own format ({fmt.name}: {fmt.note}): "
-            + ", ".join(f"{fmt.bytes_per_token(x)} B" for x in dims)
+            f"{what} in {d.rules.label}'s own format ({fmt.name}: {fmt.note}): "
+            + ", ".join(f"{fmt.bytes_per_token(x, d.kv_dtype)} B" for x in dims)
             + f" per token per layer, whatever the KV dtype ({d.kv_dtype})"
+        )
+    elif stage.has_indexer and d.rules.engine is not Engine.NONE:  # a future engine row
+        notes.append(
+            f"{what}: no {d.rules.label} source read for how it stores them; counted in the "
+            f"KV dtype ({d.kv_dtype}), as transformers' cache does (an assumption)"
         )
     if d.draft_layers:
         notes.append(

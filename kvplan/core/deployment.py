@@ -259,14 +259,14 @@ class Deployment:
     weights_loaded: bool = False
 
     def __post_init__(self) -> None:
-        """The engine decides how DSA indexer keys are stored (its rule's
-        `indexer_format`), so the model the cache math sees carries that format. A block
+        """The engine decides how indexer keys are stored (its rule's
+        `indexer_format_for`), so the model the cache math sees carries that format. A block
         size the user did not set is the engine release's default page (vLLM 16 tokens,
         SGLang 1, TensorRT-LLM 32 through the LLM API / trtllm-serve and 64 for
         trtllm-build engines: EngineProfile.block_size, with its source there)."""
         if self.block_size is None:
             object.__setattr__(self, "block_size", self.profile.block_size)
-        fmt = self.rules.indexer_format
+        fmt = self.rules.indexer_format_for(self.spec.indexer_kind)
         if self.spec.indexer_format != fmt and self.spec.has_indexer:
             object.__setattr__(self, "spec", self.spec.model_copy(update={"indexer_format": fmt}))
 

@@ -50,6 +50,7 @@ from math import ceil
 from typing import TYPE_CHECKING
 
 from kvplan.core.frozen import dataclass
+from kvplan.core.geometry import IndexerKind
 from kvplan.errors import KvplanError
 
 if TYPE_CHECKING:  # core.deployment imports this module
@@ -1093,6 +1094,16 @@ class EngineRules:
     # "model" (in the model dtype, unless the model asks for fp32), "float32_on_cuda"
     # (fp32 on NVIDIA, the model dtype elsewhere); None: not counted (not verified).
     rope_cache: str | None = None
+    # MiniMax-M3 sparse-attention index keys' storage (same table); None: the KV dtype
+    msa_index_format: str | None = None
+
+    def indexer_format_for(self, kind: IndexerKind | None) -> str | None:
+        """How this engine stores a model's indexer keys (None: in the KV dtype)."""
+        if kind is IndexerKind.DSA:
+            return self.indexer_format
+        if kind is IndexerKind.MSA:
+            return self.msa_index_format
+        return None
 
     def fraction(self, tp: int) -> float | None:
         return self.default_fraction(tp) if self.default_fraction else None
@@ -1143,6 +1154,7 @@ ENGINES: dict[Engine, EngineRules] = {
         # rotary_embedding/base.py RotaryEmbedding.__init__: cache.to(dtype), registered
         # as a buffer at model init (vllm-project/vllm @ 04458da0; @ 072d10a0 the same)
         rope_cache="model",
+        msa_index_format="bf16",  # models/minimax_m3/common/indexer.py MiniMaxM3IndexerCache
     ),
     Engine.SGLANG: EngineRules(
         engine=Engine.SGLANG,
@@ -1172,6 +1184,7 @@ ENGINES: dict[Engine, EngineRules] = {
         # sglang @ ed0774f9): "cache needs to be in FP32 for numerical stability", cast to
         # the model dtype only off CUDA; memoized per rope key by get_rope (_ROPE_DICT)
         rope_cache="float32_on_cuda",
+        msa_index_format="bf16",  # the same, MiniMax branch: the model dtype (bf16 here)
     ),
     Engine.TRTLLM: EngineRules(
         engine=Engine.TRTLLM,
@@ -1198,6 +1211,7 @@ ENGINES: dict[Engine, EngineRules] = {
         ),
         kv_memory_caps=True,
         indexer_format="fp8_block128",  # _torch/attention_backend/sparse/dsa.py DSACacheManager
+        msa_index_format="bf16_or_fp32",  # sparse/minimax_m3/cache_manager.py INDEX_KEY buffer
     ),
     Engine.NONE: EngineRules(
         engine=Engine.NONE,

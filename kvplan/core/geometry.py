@@ -46,6 +46,15 @@ class Mixer(str, Enum):
     NOOP = "no_op"  # no mixer at all (Nemotron-H MLP/MoE-only blocks, DeciLM no_op)
 
 
+class IndexerKind(str, Enum):
+    """Whose lightning-indexer keys a model caches (each engine stores each its own way)."""
+
+    DSA = "dsa"  # DeepSeek sparse attention: MLA + indexer (DeepSeek-V3.2, GLM-5)
+    MSA = "msa"  # MiniMax sparse attention: GQA attention + indexer (MiniMax-M3)
+
+
+# mixers whose layers may carry indexer keys (Layer.index_head_dim)
+INDEXED_MIXERS = frozenset({Mixer.MLA_INDEXER, Mixer.ATTENTION, Mixer.COMPRESSED})
 RECURRENT_MIXERS = frozenset({Mixer.MAMBA, Mixer.MAMBA2, Mixer.GATED_DELTANET, Mixer.SHORT_CONV})
 # The mixer a layer has when a reader states only its cache kind (the classic zoo).
 DEFAULT_MIXER = {
@@ -126,7 +135,9 @@ class Layer(Frozen):
     head_dim: int | None = field(default=None, gt=0)
     v_head_dim: int | None = field(default=None, gt=0)
     k_eq_v: bool = False  # no V projection: V = K (Gemma-4 attention_k_eq_v)
-    index_head_dim: int = field(default=0, ge=0)  # DSA lightning-indexer key per token
+    # lightning-indexer key per token: DSA (MLA + indexer) or MiniMax-M3 sparse attention
+    # (an attention layer that also caches one index key)
+    index_head_dim: int = field(default=0, ge=0)
     index_heads: int = field(default=0, ge=0)
     encoder_tokens: int = field(default=0, ge=0)  # cross-attention: encoder K/V per sequence
     compress_ratio: int = field(default=0, ge=0)  # DeepSeek-V4: one KV entry per r tokens
@@ -175,8 +186,11 @@ class Layer(Frozen):
             and (self.state_elements_override is None)
         ):
             raise FieldError((), f"a {self.mixer.value} layer needs its recurrent dimensions")
-        if self.index_head_dim and self.mixer not in (Mixer.MLA_INDEXER, Mixer.COMPRESSED):
-            raise FieldError((), "only an MLA + indexer or a compressed layer has indexer keys")
+        if self.index_head_dim and self.mixer not in INDEXED_MIXERS:
+            raise FieldError(
+                (),
+                "only an MLA + indexer, a sparse attention or a compressed layer has indexer keys",
+            )
         if self.mixer is Mixer.COMPRESSED and (self.kind is LayerKind.FULL) != bool(
             self.compress_ratio
         ):
@@ -217,7 +231,7 @@ class Layer(Frozen):
         assert self.mixer is not None
         if self.mixer is Mixer.ATTENTION:
             base = self.kind.value if self.window is None else f"{self.kind.value}({self.window})"
-            return base
+            return f"{base}+indexer" if self.index_head_dim else base
         if self.mixer is Mixer.COMPRESSED:
             window = self.window or self.local_window
             if not self.compress_ratio:
@@ -394,9 +408,21 @@ class ModelSpec(Frozen):
         return sum(1 for layer in self.layers if layer.kind is kind)
 
     @property
+    def indexer_kind(self) -> IndexerKind | None:
+        """Whose lightning-indexer keys the cache holds: DSA (an MLA + indexer layer:
+        DeepSeek-V3.2, GLM-5) or MSA (MiniMax-M3 sparse attention: an attention layer with
+        an index key). Engines store the two differently (EngineRules.indexer_format_for)."""
+        for layer in self.layers:
+            if layer.mixer is Mixer.MLA_INDEXER:
+                return IndexerKind.DSA
+            if layer.mixer is Mixer.ATTENTION and layer.index_head_dim:
+                return IndexerKind.MSA
+        return None
+
+    @property
     def has_indexer(self) -> bool:
-        """An MLA + DSA indexer layer caches indexer keys (DeepSeek-V3.2, GLM-5)."""
-        return any(layer.mixer is Mixer.MLA_INDEXER for layer in self.layers)
+        """Some layer caches lightning-indexer keys kept in an engine format of their own."""
+        return self.indexer_kind is not None
 
     @property
     def layout(self) -> AttentionLayout:

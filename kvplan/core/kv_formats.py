@@ -45,6 +45,28 @@ engine's rule names one, `EngineRules.indexer_format`):
                  eaf502624e92, read second-hand from an excerpt).
   None           the KV dtype: transformers' `DynamicIndexedLayer` keeps the keys in the
                  model dtype (docs/crosscheck.md), kvplan's convention without an engine.
+
+MiniMax-M3 sparse-attention index keys (`sparse_attention_config.sparse_index_dim` per token
+on each sparse layer, one head, not split by TP) are kept in 16-bit by the engines
+(`EngineRules.msa_index_format`):
+
+  bf16           2 bytes per element, no scales: index_head_dim * 2 B per token per layer
+                 (256 B for 128).
+                 vLLM: vllm/models/minimax_m3/common/indexer.py `MiniMaxM3IndexerCache`
+                 (indexer_kv_dtype default "bf16" -> torch.bfloat16; "fp8"/"fp8_e4m3" only
+                 when asked for) returns `MLAAttentionSpec(num_kv_heads=1,
+                 head_size=head_dim, dtype=self.dtype)` (vllm-project/vllm@545393a3abcb).
+                 SGLang: pool_configurator.py `DefaultPoolConfigurator._compute_cell_size`,
+                 MiniMax branch: `(num_indexer_kv * 2 + num_indexer_k_only) *
+                 indexer_head_dim * element_size(kvc.model_dtype)` — the model dtype, 2 B
+                 for MiniMax-M3's bf16 checkpoint (sgl-project/sglang@003fca802738).
+  bf16_or_fp32   the same 2 bytes, but 4 when the KV cache itself is fp32.
+                 TensorRT-LLM: tensorrt_llm/_torch/attention_backend/sparse/minimax_m3/
+                 cache_manager.py `MiniMaxM3KVCacheManagerV2._extra_buffers_per_layer`
+                 registers one `Role.INDEX_KEY` buffer per sparse layer of
+                 `1 * sparse_index_dim * elem_bytes` per token, elem_bytes from
+                 `_torch_dtype_for_index_cache`: fp16 for an fp16 cache, fp32 for fp32,
+                 bf16 otherwise (fp8, nvfp4 included) (NVIDIA/TensorRT-LLM@b4a375d83dff).
 """
 
 from __future__ import annotations
@@ -123,12 +145,14 @@ class IndexerFormat:
     quant_block: int
     scale_bytes: int
     note: str
+    fp32_value_bytes: int | None = None  # the values' width when the KV cache is fp32
 
-    def bytes_per_token(self, index_head_dim: int) -> int:
-        """Bytes one layer's indexer key takes per token."""
-        return index_head_dim * self.value_bytes + index_head_dim // self.quant_block * (
-            self.scale_bytes
-        )
+    def bytes_per_token(self, index_head_dim: int, kv_dtype: str | None = None) -> int:
+        """Bytes one layer's indexer key takes per token (under a `kv_dtype` KV cache)."""
+        value = self.value_bytes
+        if kv_dtype == "fp32" and self.fp32_value_bytes is not None:
+            value = self.fp32_value_bytes
+        return index_head_dim * value + index_head_dim // self.quant_block * self.scale_bytes
 
 
 INDEXER_FORMATS: dict[str, IndexerFormat] = {
@@ -140,6 +164,21 @@ INDEXER_FORMATS: dict[str, IndexerFormat] = {
             quant_block=128,
             scale_bytes=SCALE_FP32,
             note="fp8 values + one fp32 scale per 128, as uint8",
+        ),
+        IndexerFormat(
+            "bf16",
+            value_bytes=2,
+            quant_block=1,
+            scale_bytes=0,
+            note="16-bit values, no scales",
+        ),
+        IndexerFormat(
+            "bf16_or_fp32",
+            value_bytes=2,
+            quant_block=1,
+            scale_bytes=0,
+            note="16-bit values (fp32 under an fp32 KV cache), no scales",
+            fp32_value_bytes=4,
         ),
     )
 }

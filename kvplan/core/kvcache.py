@@ -72,7 +72,7 @@ def indexer_bytes_per_token(spec: ModelSpec, layer: Layer, kv_dtype: str) -> Fra
         return Fraction(0)
     if spec.indexer_format is None:
         return d * DTYPE_BYTES[kv_dtype]
-    return Fraction(INDEXER_FORMATS[spec.indexer_format].bytes_per_token(d))
+    return Fraction(INDEXER_FORMATS[spec.indexer_format].bytes_per_token(d, kv_dtype))
 
 
 def token_bytes(
@@ -224,7 +224,7 @@ def kv_bytes_per_token(spec: ModelSpec, kv_dtype: str, *, kv_heads: int | None =
         idx = mixers.index_elements(layer) if fmt is not None else 0
         elements += n * (elements_per_token(spec, layer, kv_heads) - idx)
         if idx and fmt is not None:
-            exact += n * fmt.bytes_per_token(idx)
+            exact += n * fmt.bytes_per_token(idx, kv_dtype)
     return ceil(elements * DTYPE_BYTES[kv_dtype]) + exact
 
 
@@ -274,7 +274,7 @@ def kv_bytes_per_sequence(
             + mixers.compressed_elements(layer, ctx)
         )
         if idx and fmt is not None:
-            exact += n * fmt.bytes_per_token(idx) * held
+            exact += n * fmt.bytes_per_token(idx, kv_dtype) * held
     token_part = ceil(elements * DTYPE_BYTES[kv_dtype]) + exact
     return token_part + state_bytes_per_sequence(spec, kv_dtype)
 

@@ -5,6 +5,9 @@ keeps per sequence, and how many parameters it has. One place per formula; `kvca
 Per token of context, per layer (elements, stored in the KV-cache dtype):
   attention (full / sliding / chunked)  G_l * (d_k + d_v)   (K = V sharing still stores both,
                                                             as transformers' cache does)
+                                        (+ index_head_dim on a MiniMax-M3 sparse-attention
+                                        layer: one index key per token, not split over
+                                        KV heads or TP ranks)
   MLA                                   kv_lora_rank + qk_rope_head_dim
   MLA + DSA indexer                     kv_lora_rank + qk_rope_head_dim + index_head_dim
   DeepSeek-V4 compressed attention      2 * head_dim (K and V of one shared KV head) for the
@@ -113,7 +116,7 @@ def token_elements(spec: ModelSpec, layer: Layer, kv_heads: int | None = None) -
     mixer = layer.mixer
     if mixer is Mixer.ATTENTION:
         d_k, d_v = spec.layer_head_dims(layer)
-        return layer_kv_heads(spec, layer, kv_heads) * (d_k + d_v)
+        return layer_kv_heads(spec, layer, kv_heads) * (d_k + d_v) + layer.index_head_dim
     if mixer in (Mixer.MLA, Mixer.MLA_INDEXER):
         assert spec.mla is not None
         return spec.mla.latent_dim + layer.index_head_dim
@@ -123,9 +126,10 @@ def token_elements(spec: ModelSpec, layer: Layer, kv_heads: int | None = None) -
 
 
 def index_elements(layer: Layer) -> int:
-    """Of `token_elements`, the DSA indexer key's elements: an engine may store them in a
-    format of its own (kvplan.core.kv_formats INDEXER_FORMATS)."""
-    return layer.index_head_dim if layer.mixer is Mixer.MLA_INDEXER else 0
+    """Of `token_elements`, the indexer key's elements (DSA, MiniMax-M3 sparse attention):
+    an engine may store them in a format of its own (kvplan.core.kv_formats
+    INDEXER_FORMATS)."""
+    return layer.index_head_dim if layer.mixer in (Mixer.MLA_INDEXER, Mixer.ATTENTION) else 0
 
 
 def compressed_elements(layer: Layer, ctx: int) -> int:
@@ -183,6 +187,13 @@ def indexer_params(spec: ModelSpec, layer: Layer) -> int:
     d, heads, hidden = layer.index_head_dim, layer.index_heads, spec.hidden_size
     q_in = spec.mla.q_lora_rank or hidden
     return q_in * heads * d + hidden * d + 2 * d + hidden * heads
+
+
+def sparse_indexer_params(spec: ModelSpec, layer: Layer) -> int:
+    """MiniMax-M3 lightning indexer (transformers MiniMaxM3VLIndexer): q_proj hidden x
+    heads*d, k_proj hidden x d, q_norm and k_norm RMSNorm(d), no biases."""
+    d, heads, hidden = layer.index_head_dim, layer.index_heads, spec.hidden_size
+    return hidden * heads * d + hidden * d + 2 * d
 
 
 def compressed_attention_params(spec: ModelSpec, layer: Layer) -> int:
@@ -284,7 +295,8 @@ def mixer_params(spec: ModelSpec, layer: Layer, kv_heads: int | None = None) -> 
     if layer.mixer_params:
         return layer.mixer_params
     if mixer is Mixer.ATTENTION:
-        return attention_params(spec, layer, kv_heads)
+        indexer = sparse_indexer_params(spec, layer) if layer.index_head_dim else 0
+        return attention_params(spec, layer, kv_heads) + indexer
     if mixer is Mixer.MLA:
         return mla_params(spec)
     if mixer is Mixer.MLA_INDEXER:

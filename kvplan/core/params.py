@@ -191,6 +191,7 @@ _ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",),
     "kv_b_proj": ("self_attn.kv_b_proj",),
     "indexer": ("self_attn.indexer.wq_b", "self_attn.indexer.wk"),
+    "msa_indexer": ("self_attn.indexer.q_proj", "self_attn.indexer.k_proj"),
     "mixer": ("self_attn.proj", "linear_attn.in_proj", "mamba.in_proj", "mixer.in_proj"),
     "mlp.gate_proj": ("mlp.gate_proj",),
     "mlp.up_proj": ("mlp.up_proj",),
@@ -252,6 +253,10 @@ def layer_linears(
         if not layer.k_eq_v:
             out.append(Linear(att, g * d_v, hidden, 1, _names(i, "v_proj")))
         out.append(Linear(att, hidden, h * d_v, 1, _names(i, "o_proj")))
+        if layer.index_head_dim:  # MiniMax-M3 sparse attention's lightning indexer
+            d, heads = layer.index_head_dim, layer.index_heads
+            out.append(Linear(att, heads * d, hidden, 1, _names(i, "msa_indexer")))
+            out.append(Linear(att, d, hidden, 1, _names(i, "msa_indexer")))
     elif mixer in (Mixer.MLA, Mixer.MLA_INDEXER) and spec.mla is not None:
         m, h = spec.mla, spec.query_heads
         qk = m.qk_nope_head_dim + m.qk_rope_head_dim

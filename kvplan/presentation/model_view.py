@@ -122,8 +122,8 @@ def _indexer_in_own_format(spec: ModelSpec, g: LayerGroup) -> bool:
 
 
 def _group_token_bytes(spec: ModelSpec, g: LayerGroup, b: Fraction) -> int:
-    """Bytes per token of a group's layers: elements at the KV dtype, a DSA indexer key in
-    the engine's format when one applies."""
+    """Bytes per token of a group's layers: elements at the KV dtype, an indexer key (DSA,
+    MiniMax-M3 sparse attention) in the engine's format when one applies."""
     if _indexer_in_own_format(spec, g):
         kv_part = int(g.layers * (g.elements_per_token - g.index_elements) * b)
         return kv_part + g.layers * (g.index_bytes_per_token or 0)
@@ -136,9 +136,14 @@ def _per_token_terms(spec: ModelSpec, g: LayerGroup) -> str:
         extra = g.elements_per_token - spec.mla.latent_dim
         indexer = f" + indexer {extra}" if extra and not _indexer_in_own_format(spec, g) else ""
         return f"(kv_lora_rank {spec.mla.kv_lora_rank} + rope {spec.mla.qk_rope_head_dim}{indexer})"
-    if g.head_dim == g.v_head_dim:
-        return f"2 · G {g.kv_heads} · d_head {g.head_dim}"
-    return f"G {g.kv_heads} · (d_k {g.head_dim} + d_v {g.v_head_dim})"
+    kv = (
+        f"2 · G {g.kv_heads} · d_head {g.head_dim}"
+        if g.head_dim == g.v_head_dim
+        else f"G {g.kv_heads} · (d_k {g.head_dim} + d_v {g.v_head_dim})"
+    )
+    if g.index_elements and not _indexer_in_own_format(spec, g):
+        return f"({kv} + indexer {g.index_elements})"  # MiniMax-M3 sparse attention
+    return kv
 
 
 def formula_lines(report: SizeReport) -> list[str]:

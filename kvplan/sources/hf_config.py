@@ -18,6 +18,7 @@ every problem (`kvplan check PATHS`). Anything inferred rather than read is reco
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from math import ceil
@@ -42,7 +43,10 @@ from kvplan.core.vision import VisionEncoder
 from kvplan.errors import KvplanError
 from kvplan.sources.quant_config import QuantConfigError, read_quantization, with_expert_dtype
 from kvplan.sources.traits import (
+    CACHE_HINT_PATTERN,
+    CACHE_NEUTRAL_KEYS,
     GENERIC_LAYER_TYPES,
+    MSA_SUBKEYS,
     RECURRENT_HINT_KEYS,
     STRUCTURE_KEYS,
     TRAITS,
@@ -139,6 +143,7 @@ OTHER_INT_KEYS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("linear_conv_kernel_dim",), False),
 )
 DEFAULT_DTYPE = "bf16"
+_CACHE_HINT = re.compile(CACHE_HINT_PATTERN)
 Severity = Literal["error", "warning"]
 T = TypeVar("T")
 
@@ -336,6 +341,19 @@ class _Reader:
                     key,
                     f"key {key}: a layer-structure key kvplan reads only for "
                     f"{_families_reading(readers)}, not for {self.family}",
+                )
+        for key in self.cfg:
+            if (
+                key not in STRUCTURE_KEYS
+                and key not in CACHE_NEUTRAL_KEYS
+                and self.cfg[key] is not None
+                and _CACHE_HINT.search(key)
+            ):
+                self.error(
+                    key,
+                    f"key {key}: looks like a sparse / indexed / compressed attention setting "
+                    f"(an extra per-token cache) that kvplan does not read for {self.family}; "
+                    "refusing rather than sizing the cache without it",
                 )
         if self.traits.mixer is None:
             hint = next((k for k in RECURRENT_HINT_KEYS if self.cfg.get(k) is not None), None)
@@ -1417,12 +1435,99 @@ class _Reader:
                 "KV dtype, as transformers caches them"
             )
 
+        if self.traits.pattern == "minimax_msa":
+            self._minimax_sparse(drafts)
+
+    def _minimax_sparse(self, drafts: list[Draft]) -> None:
+        """MiniMax-M3 sparse attention (`sparse_attention_config`): each layer with
+        `sparse_attention_freq` 1 runs a lightning indexer (q_proj hidden x heads*d, k_proj
+        hidden x d, per-head RMSNorms on q and k) and caches ONE index key of
+        `sparse_index_dim` elements per token beside its K/V (transformers
+        MiniMaxM3VLSparseCacheLayer.idx_keys [batch, 1, ctx, d]; vLLM MiniMaxM3IndexerCache,
+        one head; SGLang MiniMaxSparseKVPool, single-head indexer pool). With
+        `sparse_disable_index_value` 0 a layer would also cache index values (SGLang's
+        pool stores K+V there); transformers builds no such path, so that is refused."""
+        key = "sparse_attention_config"
+        cfg = self.cfg.get(key)
+        if cfg is None:
+            return
+        if not isinstance(cfg, Mapping):
+            raise self.fail(key, f"key {key} must be an object")
+        for sub in cfg:
+            if sub not in MSA_SUBKEYS:
+                raise self.fail(
+                    f"{key}.{sub}",
+                    f"key {key}.{sub}: a sparse-attention setting kvplan does not know; "
+                    "it may change what the cache holds, so kvplan refuses to guess",
+                )
+        use = cfg.get("use_sparse_attention")
+        if not isinstance(use, bool):
+            raise self.fail(
+                f"{key}.use_sparse_attention",
+                f"key {key}.use_sparse_attention must be true or false, got {use!r}",
+            )
+        n = len(drafts)
+        freq_key = f"{key}.sparse_attention_freq"
+        sparse = self._flag_list(freq_key, cfg.get("sparse_attention_freq"), n)
+        if not use:
+            if any(sparse):
+                # transformers builds the indexers from the list alone; SGLang skips them
+                # when use_sparse_attention is false: the engines disagree, so no number
+                raise self.fail(
+                    f"{key}.use_sparse_attention",
+                    f"key {key}.use_sparse_attention is false but sparse_attention_freq marks "
+                    f"{sum(sparse)} layers sparse: transformers would cache index keys there, "
+                    "SGLang would not",
+                )
+            return
+        dims: dict[str, int] = {}
+        for sub in ("sparse_index_dim", "sparse_num_index_heads"):
+            value = cfg.get(sub)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise self.fail(
+                    f"{key}.{sub}", f"key {key}.{sub} must be a positive integer, got {value!r}"
+                )
+            dims[sub] = value
+        no_value = self._flag_list(
+            f"{key}.sparse_disable_index_value", cfg.get("sparse_disable_index_value"), n
+        )
+        with_value = [i for i in range(n) if sparse[i] and not no_value[i]]
+        if with_value:
+            raise self.fail(
+                f"{key}.sparse_disable_index_value",
+                f"key {key}.sparse_disable_index_value is 0 on sparse layer(s) "
+                f"{with_value[:5]}: an index-value cache kvplan does not model",
+            )
+        for d, flag in zip(drafts, sparse, strict=True):
+            if flag and d["mixer"] == "full":
+                d.update(
+                    index_head_dim=dims["sparse_index_dim"],
+                    index_heads=dims["sparse_num_index_heads"],
+                )
+        self.assumptions.append(
+            f"MiniMax sparse attention: {sum(sparse)} layers cache one "
+            f"{dims['sparse_index_dim']}-element index key per token beside K/V (one head, "
+            "not split by TP); vLLM, SGLang and TensorRT-LLM keep it in 16 bits whatever the "
+            "KV dtype (vLLM MiniMaxM3IndexerCache; SGLang: the model dtype; TensorRT-LLM: "
+            "fp32 only under an fp32 KV cache); without an engine (`size`, --engine none) in "
+            "the KV dtype, as transformers caches it"
+        )
+
     def _indexer_flags(self, n: int) -> list[bool]:
         """GLM-5.2 `indexer_types`: 'full' layers run (and cache) their own lightning indexer,
-        'shared' layers reuse the previous full layer's top-k and cache only the latent."""
+        'shared' layers reuse the previous full layer's top-k and cache only the latent.
+        Without `indexer_types`, an `index_topk_freq` above 1 says the same in a form kvplan
+        does not decode: refused rather than every layer counted."""
         key = "indexer_types"
         values = self.cfg.get(key)
         if values is None:
+            freq = self.cfg.get("index_topk_freq")
+            if freq not in (None, 1):
+                raise self.fail(
+                    "index_topk_freq",
+                    f"key index_topk_freq ({freq!r}) without indexer_types: which layers "
+                    "cache indexer keys is not spelled out per layer",
+                )
             return [True] * n
         if not isinstance(values, list) or any(v not in ("full", "shared") for v in values):
             raise self.fail(key, f"key {key} must be a list of 'full' and 'shared'")

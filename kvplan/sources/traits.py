@@ -298,12 +298,16 @@ TRAITS: dict[str, Traits] = {
         },
     ),
     "minimax_m2": Traits(pattern="minimax"),
-    # MiniMax-M3 (remote code): the first_k_dense_replace dense layers use dense_intermediate_size.
-    "minimax_m3": Traits(pattern="minimax", dense_width_key="dense_intermediate_size"),
+    # MiniMax-M3 (remote code): the first_k_dense_replace dense layers use dense_intermediate_size;
+    # `sparse_attention_config` (MiniMax sparse attention, "msa"): the layers it marks sparse
+    # run a lightning indexer and cache one index key per token (hf_config._add_geometry).
+    "minimax_m3": Traits(pattern="minimax_msa", dense_width_key="dense_intermediate_size"),
     # The published MiniMax-M3 config.json wraps the same text model as minimax_m3_vl (text_config
     # without its own model_type); its first 3 layers' MLPs are dense_intermediate_size wide
     # (checkpoint tensors layers.0-2.mlp.*_proj [12288, 6144], search-index file id 62774369633).
-    "minimax_m3_vl": Traits(pattern="minimax", dense_width_key="dense_intermediate_size"),
+    # transformers 5.24 models/minimax_m3_vl: MiniMaxM3VLTextConfig maps sparse_attention_config
+    # onto layer_types "minimax_m3_sparse", whose MiniMaxM3VLSparseCacheLayer keeps idx_keys.
+    "minimax_m3_vl": Traits(pattern="minimax_msa", dense_width_key="dense_intermediate_size"),
 }
 DEFAULT_TRAITS = Traits()
 
@@ -357,4 +361,46 @@ STRUCTURE_KEYS: dict[str, frozenset[str]] = {
     "hc_mult": frozenset({"deepseek_v4"}),
     "o_groups": frozenset({"deepseek_v4"}),
     "indexer_types": frozenset({"dsa"}),
+    # GLM-5.2 spells the indexer layers again as a period; the dsa reader reads indexer_types
+    # and refuses index_topk_freq without it (hf_config._indexer_flags)
+    "index_topk_freq": frozenset({"dsa"}),
+    "index_skip_topk_offset": frozenset({"dsa"}),
+    "index_topk_pattern": frozenset({"dsa"}),
+    "index_share_for_mtp_iteration": frozenset({"dsa"}),
+    "indexer_rope_interleave": frozenset({"dsa"}),
+    "index_topk": frozenset({"dsa", "deepseek_v4"}),
+    "index_n_heads": frozenset({"dsa", "deepseek_v4"}),
+    "compress_rope_theta": frozenset({"deepseek_v4"}),
+    # MiniMax-M3 sparse attention: per-layer index keys (MiniMaxM3VLSparseCacheLayer.idx_keys)
+    "sparse_attention_config": frozenset({"minimax_msa"}),
+}
+
+# Key NAMES that announce an extra per-token cache: a sparse-attention indexer keeps index keys
+# (DSA `index_head_dim`, MiniMax-M3 `sparse_attention_config`), compressed attention keeps
+# compressed entries (DeepSeek-V4 `compress_ratios`). Such a key in a family whose reader does
+# not read it (STRUCTURE_KEYS) is refused, naming it, unless CACHE_NEUTRAL_KEYS says why it
+# leaves the cache alone: a new sparse / compressed attention variant fails closed instead of
+# being sized as plain attention (MiniMax-M3's index keys were once missed that way:
+# 14,592 of 137,472 B/token).
+CACHE_HINT_PATTERN = (
+    r"sparse_att|sparse_conf|sparse_index|indexer|(^|_)index_(head|dim|n_heads)|compress"
+    r"|(^|_)nsa_|(^|_)dsa_"
+)
+# The sub-keys of MiniMax-M3's `sparse_attention_config` (transformers MiniMaxM3VLTextConfig,
+# vLLM / SGLang minimax_m3) and what each means for the cache; any other is refused.
+MSA_SUBKEYS: dict[str, str] = {
+    "use_sparse_attention": "on/off (read)",
+    "sparse_attention_freq": "1 = the layer runs the indexer and caches its keys (read)",
+    "sparse_index_dim": "elements of the cached index key (read)",
+    "sparse_num_index_heads": "index query heads: weights only (read)",
+    "sparse_disable_index_value": "1 = key-only indexer; 0 also caches index values (read)",
+    "sparse_topk_blocks": "selection: compute only",
+    "sparse_block_size": "selection block: compute only",
+    "sparse_score_type": "selection: compute only",
+    "sparse_init_block": "selection: compute only",
+    "sparse_local_block": "selection: compute only",
+}
+CACHE_NEUTRAL_KEYS: dict[str, str] = {
+    "img_token_compression_config": "merges vision patches (image tokens), not the text cache",
+    "for_llm_compressor": "a quantization-tooling flag (Llama-4)",
 }
