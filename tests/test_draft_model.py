@@ -108,3 +108,22 @@ def test_draft_layers_and_draft_model_together_are_refused(cli):
     r = cli("fit", TARGET, "--gpu", "h100-sxm", "--draft-model", "no/such-model-x", "--json")
     assert r.code == 2
     assert r.json["error"]["setting"] == "draft_model"
+
+
+def test_qwen35_mtp_module_weights_share_the_targets_embeddings():
+    # Qwen3.5-27B `mtp_num_hidden_layers: 1` (vLLM qwen3_next_mtp.py
+    # Qwen3NextMultiTokenPredictor): one full-attention decoder layer + fc (2h -> h) + three
+    # norms, embedding and LM head shared with the target. By hand from the config
+    # (h 5120, 24 heads x 256 with the output gate, 4 KV heads, FFN 17408), bf16:
+    from kvplan.api import load_model
+    from kvplan.core.params import mtp_weight_bytes
+
+    h, heads, kv, d, ffn = 5120, 24, 4, 256, 17408
+    layer = h * heads * d * 2 + 2 * h * kv * d + heads * d * h + 3 * h * ffn + 2 * h + 2 * d
+    module = layer + 2 * h * h + 3 * h
+    spec = load_model("Qwen/Qwen3.5-27B").spec
+    assert spec.mtp_layers == 1 and spec.mtp_shares_embeddings
+    assert mtp_weight_bytes(spec, 1) == module * 2 == 849_398_784
+    # a DeepSeek-style module ships its own embedding and head: 2 x vocab x hidden more
+    v3 = load_model("deepseek-ai/DeepSeek-V3").spec
+    assert not v3.mtp_shares_embeddings

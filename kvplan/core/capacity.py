@@ -356,8 +356,8 @@ def plan(d: Deployment) -> Plan:
             + (
                 f"; the checkpoint's MTP module(s) add {draft_weights / GiB:.2f} GiB of weights"
                 if draft_weights
-                else "; draft weights not counted (no DeepSeek-style MTP module in the config: "
-                "add a separate draft model's weights with --overhead)"
+                else "; draft weights not counted (no MTP module kvplan reads in the config: "
+                "give a separate draft model with --draft-model, or its weights with --overhead)"
             )
         )
     if d.draft_model is not None:

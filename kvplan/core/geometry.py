@@ -347,6 +347,10 @@ class ModelSpec(Frozen):
     # DeepSeek-style multi-token-prediction modules the checkpoint ships (num_nextn_predict_
     # layers): loaded only as a speculative-decoding draft (core/params.mtp_weight_bytes)
     mtp_layers: int = field(default=0, ge=0)
+    # True when those modules reuse the model's embedding and LM head instead of shipping
+    # their own (Qwen3-Next / Qwen3.5 `mtp_num_hidden_layers`: the checkpoint's mtp.* tensors
+    # hold no embedding or head, and vLLM's drafter shares the target's)
+    mtp_shares_embeddings: bool = field(default=False, exclude=True)
     # The rotary cos/sin tables the serving engine builds at load (counted with the
     # weights where the engine's rule says so). (): no rotary embedding (ALiBi, learned
     # positions, NoPE); None: the reader did not recognise the rope layout, so the term

@@ -428,20 +428,30 @@ def _decoder_bytes(spec: ModelSpec, weight_dtype: str | None, kv_heads: int | No
 
 
 def mtp_weight_bytes(spec: ModelSpec, n: int, *, weight_dtype: str | None = None) -> int:
-    """Bytes of `n` of the checkpoint's DeepSeek-style MTP modules, as vLLM loads them for
-    speculative decoding (deepseek_mtp.py `DeepSeekMultiTokenPredictorLayer`): one decoder
-    layer like the model's last (MLA + MoE, in the checkpoint's formats: the checkpoint
-    stores it as layer L, so quantization patterns apply as to the others), its own
-    embedding and LM head (vocab x hidden each), enorm / hnorm / shared-head norm, and
-    eh_proj (2 hidden -> hidden), a plain nn.Linear that vLLM dequantizes to the float
-    dtype at load. Checked against DeepSeek-V3's published checkpoint (tests)."""
+    """Bytes of `n` of the checkpoint's MTP modules, as vLLM loads them for speculative
+    decoding. Each is one decoder layer like the model's last attention layer (in the
+    checkpoint's formats: the checkpoint stores it after layer L, so quantization patterns
+    apply as to the others) + a 2 hidden -> hidden projection + three norms, and:
+
+    * DeepSeek-style (deepseek_mtp.py `DeepSeekMultiTokenPredictorLayer`): its own
+      embedding and LM head (vocab x hidden each); eh_proj is a plain nn.Linear that vLLM
+      dequantizes to the float dtype at load. Checked against DeepSeek-V3's published
+      checkpoint (tests).
+    * Qwen3-Next-style (`mtp_shares_embeddings`; qwen3_next_mtp.py
+      `Qwen3NextMultiTokenPredictor`: fc, pre_fc_norm_embedding / pre_fc_norm_hidden /
+      norm): the target's embedding and head, which the checkpoint's mtp.* tensors do not
+      repeat and vLLM's drafter shares."""
     n = min(n, spec.mtp_layers)
     if n <= 0:
         return 0
-    longer = spec.model_copy(update={"layers": spec.layers + spec.layers[-1:] * n})
+    like = next(
+        (layer for layer in reversed(spec.layers) if not layer.is_recurrent), spec.layers[-1]
+    )
+    longer = spec.model_copy(update={"layers": (*spec.layers, *([like] * n))})
     blocks = weight_bytes(longer, weight_dtype=weight_dtype).total
     blocks -= weight_bytes(spec, weight_dtype=weight_dtype).total
     h, v = spec.hidden_size, spec.vocab_size
     other = DTYPE_BYTES[_decoder_bytes(spec, weight_dtype, None).other_dtype]
-    per_module = (2 * v * h + 2 * h * h + 3 * h) * other
+    embeddings = 0 if spec.mtp_shares_embeddings else 2 * v * h
+    per_module = (embeddings + 2 * h * h + 3 * h) * other
     return blocks + ceil(n * per_module)

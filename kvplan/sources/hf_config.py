@@ -153,6 +153,11 @@ T = TypeVar("T")
 MTP_DEEPSEEK_FAMILIES = frozenset(
     {"deepseek_v3", "deepseek_v32", "kimi_k2", "glm4_moe", "glm_moe_dsa"}
 )
+# families whose `mtp_num_hidden_layers` modules follow vLLM's qwen3_next_mtp.py layout
+# (Qwen3NextMultiTokenPredictor: fc 2 hidden -> hidden, pre_fc_norm_embedding /
+# pre_fc_norm_hidden / norm, one full-attention decoder layer; embedding and LM head are
+# the target's: the checkpoint's mtp.* tensors carry neither)
+MTP_QWEN_NEXT_FAMILIES = frozenset({"qwen3_next", "qwen3_5_text", "qwen3_5_moe_text"})
 
 
 class ConfigError(KvplanError):
@@ -468,6 +473,7 @@ class _Reader:
                 quantization=quantization,
                 vision=self._vision(hidden),
                 mtp_layers=self._mtp_layers(),
+                mtp_shares_embeddings=self.family in MTP_QWEN_NEXT_FAMILIES,
                 rope=self._rope(drafts, head_dim, mla, max_pos),
                 assumptions=tuple(self.assumptions),
                 source=self.origin,
@@ -720,13 +726,17 @@ class _Reader:
         return name
 
     def _mtp_layers(self) -> int:
-        """DeepSeek-style MTP modules (`num_nextn_predict_layers`): vLLM's deepseek_mtp.py
-        builds each as embed + enorm/hnorm + eh_proj + one decoder layer + shared head.
-        Read for the families whose MTP module has that layout (DeepSeek V3/V3.2, Kimi K2,
-        GLM-4.5+); other families' MTP keys are left unread (their drafts are not sized)."""
-        if self.family not in MTP_DEEPSEEK_FAMILIES:
-            return 0
-        return self._int("num_nextn_predict_layers", default=0, positive=False) or 0
+        """The checkpoint's MTP modules, for the families whose layout kvplan knows:
+        DeepSeek-style (`num_nextn_predict_layers`; vLLM deepseek_mtp.py builds each as
+        embed + enorm/hnorm + eh_proj + one decoder layer + shared head: DeepSeek V3/V3.2,
+        Kimi K2, GLM-4.5+) and Qwen3-Next-style (`mtp_num_hidden_layers`, sharing the
+        target's embedding and head). Other families' MTP keys are left unread (their
+        drafts' weights are not sized, and fit says so)."""
+        if self.family in MTP_DEEPSEEK_FAMILIES:
+            return self._int("num_nextn_predict_layers", default=0, positive=False) or 0
+        if self.family in MTP_QWEN_NEXT_FAMILIES:
+            return self._int("mtp_num_hidden_layers", default=0, positive=False) or 0
+        return 0
 
     def _rope(
         self, drafts: list[Draft], head_dim: int, mla: MlaDims | None, max_pos: int | None
