@@ -38,6 +38,9 @@ What is mapped, explicitly (nothing else is adjusted):
   - TensorRT-LLM rows whose entry point is a "TRT engine" -> the `trt` (engine flow) line,
     the others -> the PyTorch flow.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
+  - vLLM V0 logs before 0.6.4 print only "# GPU blocks: N": their budget is taken as
+    (N + 1/2) blocks (V0 sizes N = budget // block bytes); 0.2.x rows are left out (see
+    V0_BLOCKS_FROM).
 """
 
 from __future__ import annotations
