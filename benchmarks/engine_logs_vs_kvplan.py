@@ -39,8 +39,8 @@ What is mapped, explicitly (nothing else is adjusted):
     the others -> the PyTorch flow.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
   - vLLM V0 logs before 0.6.4 print only "# GPU blocks: N": their budget is taken as
-    (N + 1/2) blocks (V0 sizes N = budget // block bytes); 0.2.x rows are left out (see
-    V0_BLOCKS_FROM).
+    (N + 1/2) blocks (V0 sizes N = budget // block bytes); rows of releases before 0.3.1
+    are left out (see V0_BLOCKS_FROM).
 """
 
 from __future__ import annotations
@@ -267,15 +267,16 @@ def _spec(r: dict[str, Any]) -> tuple[ModelSpec, str | None] | None:
 # profiling pass) and the block count is that budget // block bytes (vllm 0.4.1
 # worker/worker.py:104-105, 134-157; the same in 0.3.3 worker.py:89, 129-137), so N blocks
 # fix the budget to within one block: (N + 1/2) x block bytes is taken as the logged
-# budget (page math is then not checked on such rows). vLLM 0.2.x measured the peak as
-# total - free memory after profiling (vllm 0.2.7 worker/worker.py:101-107): everything
-# in use on the GPU, the CUDA context included, which kvplan does not model; its rows are
-# left out.
-V0_BLOCKS_FROM = (0, 3)
+# budget (page math is then not checked on such rows). Up to 0.3.0 vLLM measured the peak
+# as total - free memory after profiling (vllm 0.2.7 worker/worker.py:101-107, 0.3.0
+# :122): everything in use on the GPU, the CUDA context included, which kvplan does not
+# model; the baseline at worker start came with vllm#2863, first released in 0.3.1
+# (worker.py:89, 134). Earlier rows are left out.
+V0_BLOCKS_FROM = (0, 3, 1)
 V02_REASON = (
-    "vLLM 0.2.x block count: that release counted all memory in use on the GPU (CUDA "
-    "context included) as the profiled peak (vllm 0.2.7 worker/worker.py:101-107): not "
-    "modelled"
+    "vLLM <= 0.3.0 block count: those releases counted all memory in use on the GPU (CUDA "
+    "context included) as the profiled peak (vllm 0.2.7 worker/worker.py:101-107, 0.3.0 "
+    ":122): not modelled"
 )
 
 
@@ -288,7 +289,7 @@ def _v0_release(r: dict[str, Any]) -> tuple[int, ...] | None:
 
 
 def budget_from_blocks(r: dict[str, Any]) -> bool:
-    """A vLLM V0 row (release >= 0.3 stated) whose log gives the block count only."""
+    """A vLLM V0 row (release >= 0.3.1 stated) whose log gives the block count only."""
     lg = r["logged"]
     if r["engine"] != "vllm" or lg.get("available_kv_cache_gib") is not None:
         return False
@@ -536,7 +537,7 @@ def why_not(r: dict[str, Any]) -> list[str]:
         and version_line(r) == "0.6"
     )
     if v0_blocks_only and not budget_from_blocks(r):
-        reasons.append(f"no release >= 0.3 stated; {V02_REASON}")
+        reasons.append(f"no release >= 0.3.1 stated; {V02_REASON}")
     elif logged_budget(r) is None:
         reasons.append("log prints no KV budget (refused start, or not in the excerpt)")
     if r.get("pipeline_parallel_size") not in (None, 1) and r["engine"] != "vllm":

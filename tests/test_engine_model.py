@@ -116,10 +116,10 @@ def test_v0_budget_from_the_block_count_before_0_6_4():
     assert h.logged_budget(phi) == pytest.approx(8214.5 * 5 / 1024, abs=1e-9)
     # a log that prints the breakdown keeps its own figure
     assert not h.budget_from_blocks(by_id["llama31-8b-a10-v071-len128k-oci-aqua"])
-    # vLLM 0.2.x measured the peak as total - free (CUDA context included): not derived
+    # vLLM <= 0.3.0 measured the peak as total - free (CUDA context included): not derived
     old = by_id["llama2-7b-a100-80gb-v02-pr2031"]
     assert not h.budget_from_blocks(old) and h.logged_budget(old) is None
-    assert h.why_not(old) == [f"no release >= 0.3 stated; {h.V02_REASON}"]
+    assert h.why_not(old) == [f"no release >= 0.3.1 stated; {h.V02_REASON}"]
 
 
 def test_rtx_a6000_cuda_total():
