@@ -111,8 +111,8 @@ MODELS: dict[str, tuple[str, str | None]] = {
     "Qwen/Qwen3-Reranker-0.6B": ("Qwen/Qwen3-0.6B", None),
     # the Instruct release has the base model's config.json apart from eos_token_id
     "meta-llama/Meta-Llama-3-8B-Instruct": ("meta-llama/Meta-Llama-3-8B", None),
-    # Mistral-7B-v0.1 fine-tunes (same layer shapes; OpenHermes adds ChatML tokens, a few
-    # KiB of embedding rows); the AWQ / GPTQ / Marlin checkpoints are 4-bit linear layers
+    # Mistral-7B-v0.1 fine-tunes (same layer shapes; OpenHermes adds ChatML tokens, under
+    # 0.1 MiB of embedding rows); the AWQ / GPTQ / Marlin checkpoints are 4-bit linear layers
     "teknium/OpenHermes-2.5-Mistral-7B": ("mistralai/Mistral-7B-v0.1", None),
     "TheBloke/zephyr-7B-beta-AWQ": ("mistralai/Mistral-7B-v0.1", "int4"),
     "TheBloke/Llama-2-7B-GPTQ": ("meta-llama/Llama-2-7b-hf", "int4"),
