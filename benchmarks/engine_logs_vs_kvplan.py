@@ -38,6 +38,9 @@ What is mapped, explicitly (nothing else is adjusted):
   - TensorRT-LLM rows whose entry point is a "TRT engine" -> the `trt` (engine flow) line,
     the others -> the PyTorch flow.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
+  - vLLM V0 logs before 0.6.4 print only "# GPU blocks: N": their budget is taken as
+    (N + 1/2) blocks (V0 sizes N = budget // block bytes); rows of releases before 0.3.1
+    are left out (see V0_BLOCKS_FROM).
 """
 
 from __future__ import annotations
@@ -106,9 +109,15 @@ MODELS: dict[str, tuple[str, str | None]] = {
     "nvidia/Llama-3.1-8B-Instruct-FP8": ("meta-llama/Llama-3.1-8B-Instruct", "fp8"),
     # Qwen3-Reranker-0.6B is a Qwen3-0.6B fine-tune (Qwen3ForCausalLM, same shapes)
     "Qwen/Qwen3-Reranker-0.6B": ("Qwen/Qwen3-0.6B", None),
-    # the Instruct release keeps the Meta-Llama-3-8B config.json geometry (32 layers, hidden
-    # 4096, 32 heads, 8 KV heads x 128, FFN 14336, vocabulary 128,256, untied embeddings)
+    # the Instruct release has the base model's config.json apart from eos_token_id
     "meta-llama/Meta-Llama-3-8B-Instruct": ("meta-llama/Meta-Llama-3-8B", None),
+    # Mistral-7B-v0.1 fine-tunes (same layer shapes; OpenHermes adds ChatML tokens, under
+    # 0.1 MiB of embedding rows); the AWQ / GPTQ / Marlin checkpoints are 4-bit linear layers
+    "teknium/OpenHermes-2.5-Mistral-7B": ("mistralai/Mistral-7B-v0.1", None),
+    "TheBloke/zephyr-7B-beta-AWQ": ("mistralai/Mistral-7B-v0.1", "int4"),
+    "TheBloke/Llama-2-7B-GPTQ": ("meta-llama/Llama-2-7b-hf", "int4"),
+    # phi-2-super is a microsoft/phi-2 fine-tune; this is its 4-bit Marlin checkpoint
+    "mgoin/phi-2-super-marlin": ("microsoft/phi-2", "int4"),
 }
 
 # logged GPU text (before any " (") -> kvplan GPU name
@@ -140,6 +149,7 @@ GPUS = {
     "Radeon RX 7900 XT": "rx-7900-xt",
     "MI300X": "mi300x",
     "RTX PRO 6000 Blackwell Server Edition": "rtx-pro-6000",
+    "RTX A6000": "rtx-a6000",
 }
 # Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.
@@ -254,10 +264,60 @@ def _spec(r: dict[str, Any]) -> tuple[ModelSpec, str | None] | None:
     return spec, weight_dtype
 
 
+# vLLM V0 before 0.6.4 prints no memory breakdown, only "# GPU blocks: N". Its budget is
+# total x gpu_memory_utilization - (free memory at worker start - free memory after the
+# profiling pass) and the block count is that budget // block bytes (vllm 0.4.1
+# worker/worker.py:104-105, 134-157; the same in 0.3.3 worker.py:89, 129-137), so N blocks
+# fix the budget to within one block: (N + 1/2) x block bytes is taken as the logged
+# budget (page math is then not checked on such rows). Up to 0.3.0 vLLM measured the peak
+# as total - free memory after profiling (vllm 0.2.7 worker/worker.py:101-107, 0.3.0
+# :122): everything in use on the GPU, the CUDA context included, which kvplan does not
+# model; the baseline at worker start came with vllm#2863, first released in 0.3.1
+# (worker.py:89, 134). Earlier rows are left out.
+V0_BLOCKS_FROM = (0, 3, 1)
+V02_REASON = (
+    "vLLM <= 0.3.0 block count: those releases counted all memory in use on the GPU (CUDA "
+    "context included) as the profiled peak (vllm 0.2.7 worker/worker.py:101-107, 0.3.0 "
+    ":122): not modelled"
+)
+
+
+def _v0_release(r: dict[str, Any]) -> tuple[int, ...] | None:
+    """The row's stated vLLM release as numbers, or None when it states none."""
+    from kvplan.core.engines import parse_version
+
+    text = r.get("engine_version")
+    return None if text is None else parse_version(str(text).split(" ")[0])
+
+
+def budget_from_blocks(r: dict[str, Any]) -> bool:
+    """A vLLM V0 row (release >= 0.3.1 stated) whose log gives the block count only."""
+    lg = r["logged"]
+    if r["engine"] != "vllm" or lg.get("available_kv_cache_gib") is not None:
+        return False
+    release = _v0_release(r)
+    return (
+        bool(lg.get("gpu_blocks"))
+        and release is not None
+        and release >= V0_BLOCKS_FROM
+        and version_line(r) == "0.6"
+    )
+
+
+def _blocks_budget(r: dict[str, Any]) -> float | None:
+    d = deployment_for(r)
+    if d is None:
+        return None
+    block = plan(d.with_(kv_memory=GiB)).block_bytes
+    return None if block == 0 else (r["logged"]["gpu_blocks"] + 0.5) * block / GiB
+
+
 def logged_budget(r: dict[str, Any]) -> float | None:
     """The KV memory the engine logged it sized, GiB per GPU."""
     lg = r["logged"]
     if r["engine"] == "vllm":
+        if budget_from_blocks(r):
+            return _blocks_budget(r)
         value = lg.get("available_kv_cache_gib")
         return None if value is None or value <= 0 else float(value)
     if r["engine"] == "sglang":
@@ -365,12 +425,15 @@ class Row:
     tokens: int | None
     tokens_err: float | None
     page_ok: bool | None  # page math on the logged budget reproduces the logged blocks
+    from_blocks: bool = False  # logged budget derived from a V0 block count (see above)
 
 
 def _page_check(r: dict[str, Any], d: Deployment) -> bool | None:
     """Blocks kvplan cuts from the LOGGED budget vs the logged block count, allowing the
     log's rounding of the budget to 0.01 GiB (+-0.005 GiB) and one block."""
     lg = r["logged"]
+    if budget_from_blocks(r):
+        return None  # the budget was derived from the block count itself
     blocks = lg.get("gpu_blocks") or lg.get("primary_pool_blocks")
     if r["engine"] == "sglang":  # token-granular pool: the logged #tokens are its blocks
         blocks = lg.get("kv_cache_tokens") or lg.get("max_total_num_tokens")
@@ -455,6 +518,7 @@ def evaluate_row(r: dict[str, Any]) -> Row | None:
         if not tokens or predicted_tokens is None
         else predicted_tokens / tokens - 1,
         page_ok=_page_check(r, d),
+        from_blocks=budget_from_blocks(r),
     )
 
 
@@ -471,7 +535,16 @@ def evaluate() -> list[Row]:
 def why_not(r: dict[str, Any]) -> list[str]:
     """Every reason the harness does not evaluate a row (empty when it does)."""
     reasons = []
-    if logged_budget(r) is None:
+    lg = r["logged"]
+    v0_blocks_only = (
+        r["engine"] == "vllm"
+        and lg.get("gpu_blocks")
+        and lg.get("available_kv_cache_gib") is None
+        and version_line(r) == "0.6"
+    )
+    if v0_blocks_only and not budget_from_blocks(r):
+        reasons.append(f"no release >= 0.3.1 stated; {V02_REASON}")
+    elif logged_budget(r) is None:
         reasons.append("log prints no KV budget (refused start, or not in the excerpt)")
     if r.get("pipeline_parallel_size") not in (None, 1) and r["engine"] != "vllm":
         reasons.append(f"PP {r['pipeline_parallel_size']} on {r['engine']}: not modelled")
@@ -605,9 +678,9 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
     bound = [(m, a / u) for m, a, u, sv, h in forward if a > 1.05 * (per_seq * sv + h)]
     dense = [c for m, c in bound if not m]
     moe = [c for m, c in bound if m]
-    # V0 (<= 0.7): the log prints no activation line; the peak is what the budget leaves:
-    # total x util - weights - non-torch - available, against the forward model at
-    # max(max_model_len, 2048) tokens.
+    # V0 (<= 0.7): the peak is what the budget leaves: total x util - weights - non-torch -
+    # available, against the forward model at the profiled tokens (max(max_model_len, 2048),
+    # or 2048 with chunked prefill), on rows that print the breakdown and are forward-bound.
     v0 = []
     for r in rows:
         lg = r["logged"]
@@ -627,6 +700,14 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
             - (lg.get("non_torch_memory_gib") or 0) * GiB
             - (logged_budget(r) or 0) * GiB
         )
+        # forward-bound only, by the V1 rows' test: a peak at or under the sampler model is
+        # not the forward pass's (vLLM V0 samples inside the same profiling pass)
+        sampler_model = (
+            per_seq * d.scheduler_seqs * d.spec.vocab_size
+            + d.scheduler_tokens * d.spec.hidden_size * 2
+        )
+        if implied <= 1.05 * sampler_model:
+            continue
         v0.append(implied / (d.scheduler_tokens * ffn_width(d.spec) / d.tp))
     # the dense forward-bound training rows are V0's (V1 0.19 dense rows are all
     # sampler-bound), so ACT_FFN comes from them and applies to V1 as well

@@ -788,6 +788,11 @@ PROFILES: tuple[EngineProfile, ...] = (
         sources=(
             *_VLLM_COMMON_SOURCES,
             ("budget", "vllm/worker/worker.py Worker.determine_num_available_blocks (0.6.4)"),
+            (
+                "budget 0.3.1 - 0.6.3",
+                "total x util - (free at worker start - free after profiling): vllm 0.4.1 "
+                "worker/worker.py:104-105, 134-157 (<= 0.3.0 counted the CUDA context too)",
+            ),
             ("profile pass", "max(max_model_len, 2048) tokens: vllm/config.py SchedulerConfig"),
             ("non-torch 0.35 GiB", "RTX 3090 V0 logs, vllm#10517 (training rows)"),
             (
