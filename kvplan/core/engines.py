@@ -444,7 +444,7 @@ class EngineProfile:
     block_size: int  # default tokens per block (page)
     sources: tuple[tuple[str, str], ...]
     # takes max_model_len = -1 (auto-fit: the largest length the pool holds); known in
-    # vLLM V1 from the 0.17-0.20 line on (a 0.18-era copy of v1/core/kv_cache_utils.py
+    # vLLM V1 from the 0.17-0.19 line on (a 0.18-era copy of v1/core/kv_cache_utils.py
     # `_auto_fit_max_model_len`; 0.2x logs: "'max_model_len': -1")
     auto_fit: bool = False
     # TensorRT-LLM's dry run is context requests that together hold max_num_tokens tokens,
@@ -693,10 +693,10 @@ PROFILES: tuple[EngineProfile, ...] = (
     ),
     EngineProfile(
         engine=Engine.VLLM,
-        version="0.20",
+        version="0.19",
         first=(0, 17),
-        last=(0, 20),
-        label="vLLM V1 engine 0.17-0.20 (CUDA graphs captured after KV sizing)",
+        last=(0, 19),
+        label="vLLM V1 engine 0.17-0.19 (CUDA graphs captured after KV sizing)",
         default_fraction=lambda _c: 0.90,
         scheduler=_vllm_v1_scheduler,
         activation_scale=1.0,
@@ -711,9 +711,52 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("budget", "vllm/v1/worker/gpu_worker.py Worker.determine_available_memory (0.19)"),
             (
                 "CUDA graphs",
-                "estimated, not subtracted: VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0",
+                "estimated, not subtracted: VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults "
+                "to 0 (vllm 0.19.1 wheel, vllm/envs.py:1654-1655)",
             ),
             ("token line", "vllm/v1/core/kv_cache_utils.py _report_kv_cache_config (0.19)"),
+        ),
+        auto_fit=True,
+    ),
+    # vLLM 0.20.x: the first release that subtracts the CUDA-graph estimate by default
+    # (its log already says "default since v0.21.0") and defaults to 0.92, but still prints
+    # "GPU KV cache size" as (blocks // groups) x block. Read in the PyPI wheel
+    # vllm-0.20.0-cp38-abi3-manylinux_2_35_x86_64.whl (the tagged sources).
+    EngineProfile(
+        engine=Engine.VLLM,
+        version="0.20",
+        first=(0, 20),
+        last=(0, 20),
+        label="vLLM V1 engine 0.20 (CUDA-graph estimate subtracted up front)",
+        default_fraction=lambda _c: 0.92,
+        scheduler=_vllm_v1_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
+        cudagraph_in_budget=True,
+        preload_bytes=0,
+        token_line="groups",
+        null_block=False,
+        block_size=16,
+        sources=(
+            *_VLLM_COMMON_SOURCES,
+            (
+                "graph estimate subtracted by default",
+                "vllm 0.20.0 wheel: vllm/envs.py:1724-1725 (VLLM_MEMORY_PROFILER_ESTIMATE_"
+                "CUDAGRAPHS defaults to 1), vllm/v1/worker/gpu_worker.py:398-425 "
+                "(available = requested - non_kv - estimate)",
+            ),
+            ("gpu_memory_utilization 0.92", "vllm 0.20.0 wheel: vllm/config/cache.py:66"),
+            (
+                "graph count",
+                "vllm 0.20.0 wheel: vllm/config/vllm.py:1423-1524 (_set_cudagraph_sizes), "
+                "vllm/v1/cudagraph_dispatcher.py:205-221 (FULL decode sizes <= max_num_seqs)",
+            ),
+            (
+                "token line",
+                "(num_blocks // groups) x min block: vllm 0.20.0 wheel "
+                "vllm/v1/core/kv_cache_utils.py:1693-1711",
+            ),
+            ("scheduler defaults", "vllm 0.20.0 wheel: vllm/engine/arg_utils.py:2211-2221"),
         ),
         auto_fit=True,
     ),
@@ -740,14 +783,12 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "vllm#50722 log: 67.43 - 16.92 - 5.66 - 0.13 - 1.32 (estimate) = 43.40 GiB in use",
             ),
             (
-                "graph estimate (not modelled beyond 0.70 + 0.0046 x layers GiB)",
-                "profile_cudagraph_memory samples 2 graphs per mode and extrapolates "
-                "per_graph x (N - 1) (gpu_model_runner.py as quoted in vllm#45178; second-hand); "
-                "0.21.0 Qwen3-8B at default sizes logs 0.52 GiB (LMCache#3430), kvplan 0.87; "
-                "the graph count follows max_num_seqs (VllmConfig._set_cudagraph_sizes: max "
-                "capture min(2 x max_num_seqs x decode_query_len, 512 or 1024 on data-center "
-                "Blackwell, max_num_batched_tokens), vllm-project/vllm@000fc94 "
-                "vllm/config/vllm.py), which this per-layer model does not see",
+                "graph estimate",
+                "max over modes of the first capture + sum per_graph x (N_mode - 1) (vllm "
+                "0.21.0 wheel vllm/v1/worker/gpu_model_runner.py:6049-6147, same in 0.19.1 and "
+                "0.20.0); N from _set_cudagraph_sizes (0.21.0 wheel vllm/config/vllm.py:"
+                "1476-1587) and cudagraph_dispatcher.py:205-221; 0.33.0 raises the capture "
+                "ceiling to 1024 on SM100 GPUs (vllm/config/vllm.py:2464), not modelled",
             ),
             (
                 "graph estimate caveats",
@@ -860,12 +901,12 @@ PROFILES: tuple[EngineProfile, ...] = (
 )
 
 
-# The line a deployment gets without --engine-version. vLLM: 0.20, the newest line whose
-# every budget term is validated against logs out of sample (0.33 subtracts a CUDA-graph
-# estimate; its four evaluable logs are all training rows, -7.2 % to +2.4 %, so it has no
-# held-out figure yet); `--engine-version 0.33` selects it.
+# The line a deployment gets without --engine-version. vLLM: 0.19 (releases 0.17-0.19), the
+# newest line whose every budget term is validated against logs out of sample (0.20 and 0.33
+# subtract a CUDA-graph estimate; no held-out log of either line is evaluable yet);
+# `--engine-version 0.20` / `0.33` (or a release number) selects them.
 # TensorRT-LLM: the PyTorch flow (the default backend since 1.0); `trt` is the engine flow.
-DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.20", Engine.TRTLLM: "pytorch"}
+DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.19", Engine.TRTLLM: "pytorch"}
 
 
 def profiles_of(engine: Engine) -> tuple[EngineProfile, ...]:
