@@ -255,7 +255,8 @@ def test_page_math_reproduces_logged_blocks(rows):
 def test_version_profiles_select_by_release():
     assert profile_for(Engine.VLLM, "0.19.0").version == "0.19"
     assert profile_for(Engine.VLLM, "0.19.1").version == "0.19"
-    assert profile_for(Engine.VLLM, "0.20.2").version == "0.20"
+    assert profile_for(Engine.VLLM, "0.20.0").version == "0.20"
+    assert profile_for(Engine.VLLM, "0.20.1").version == "0.33"
     assert profile_for(Engine.VLLM, "0.21.0").version == "0.33"
     assert profile_for(Engine.VLLM, "0.15.1").version == "0.16"
     assert profile_for(Engine.VLLM, "0.26.1rc1.dev3").version == "0.33"
@@ -313,13 +314,14 @@ def test_vllm_020_subtracts_the_graph_estimate_and_prints_group_tokens():
     defaults to 1 (vllm/envs.py:1724-1725; "0" in 0.19.1, envs.py:1654-1655), the estimate
     is subtracted (gpu_worker.py:398-425), gpu_memory_utilization defaults to 0.92
     (config/cache.py:66), and "GPU KV cache size" is still (blocks // groups) x block
-    (kv_cache_utils.py:1693-1711); 0.21.0 prints int(concurrency x max_model_len)."""
+    (kv_cache_utils.py:1693-1711); 0.20.1 on print int(concurrency x max_model_len)
+    (0.20.1 / 0.20.2 wheels, kv_cache_utils.py:1706)."""
     spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
     d = Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version="0.20.0")
     assert d.fraction == 0.92
     p = d.profile
     assert (p.version, p.cudagraph_in_budget, p.token_line) == ("0.20", True, "groups")
-    assert profile_for(Engine.VLLM, "0.21.0").token_line == "concurrency"
+    assert profile_for(Engine.VLLM, "0.20.1").token_line == "concurrency"
     b20 = plan(d.with_(gpu_memory_utilization=0.9)).budget
     b33 = plan(d.with_(engine_version="0.33", gpu_memory_utilization=0.9)).budget
     assert b20.kv_budget == b33.kv_budget  # same budget terms; they differ in what they print

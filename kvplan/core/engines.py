@@ -718,16 +718,17 @@ PROFILES: tuple[EngineProfile, ...] = (
         ),
         auto_fit=True,
     ),
-    # vLLM 0.20.x: the first release that subtracts the CUDA-graph estimate by default
-    # (its log already says "default since v0.21.0") and defaults to 0.92, but still prints
-    # "GPU KV cache size" as (blocks // groups) x block. Read in the PyPI wheel
-    # vllm-0.20.0-cp38-abi3-manylinux_2_35_x86_64.whl (the tagged sources).
+    # vLLM 0.20.0: the first release that subtracts the CUDA-graph estimate by default (its
+    # log already says "default since v0.21.0") and defaults to 0.92, but still prints "GPU
+    # KV cache size" as (blocks // groups) x block; 0.20.1 prints int(concurrency x
+    # max_model_len) as 0.21+ does (0.20.1 / 0.20.2 wheels, kv_cache_utils.py:1706). Read
+    # in the PyPI wheels (the tagged sources).
     EngineProfile(
         engine=Engine.VLLM,
         version="0.20",
-        first=(0, 20),
-        last=(0, 20),
-        label="vLLM V1 engine 0.20 (CUDA-graph estimate subtracted up front)",
+        first=(0, 20, 0),
+        last=(0, 20, 0),
+        label="vLLM V1 engine 0.20.0 (CUDA-graph estimate subtracted up front)",
         default_fraction=lambda _c: 0.92,
         scheduler=_vllm_v1_scheduler,
         activation_scale=1.0,
@@ -763,9 +764,9 @@ PROFILES: tuple[EngineProfile, ...] = (
     EngineProfile(
         engine=Engine.VLLM,
         version="0.33",
-        first=(0, 21),
+        first=(0, 20, 1),
         last=(0, 33),
-        label="vLLM V1 engine 0.21-0.33 (CUDA-graph memory subtracted up front)",
+        label="vLLM V1 engine 0.20.1-0.33 (CUDA-graph memory subtracted up front)",
         default_fraction=lambda _c: 0.92,
         scheduler=_vllm_current_scheduler,
         activation_scale=1.0,
