@@ -329,6 +329,21 @@ def test_vllm_020_subtracts_the_graph_estimate_and_prints_group_tokens():
 
 
 @pytest.mark.parametrize(
+    ("release", "subtracted"),
+    [("0.19.1", False), ("0.20.0", False), ("0.25.1", False), ("0.26.0", True), ("0.33", True)],
+)
+def test_rocm_graph_estimate_from_026(release, subtracted):
+    """vLLM estimates CUDA-graph memory on ROCm only from 0.26.0 (vllm#44825): the 0.20.0 -
+    0.25.1 wheels skip it there ("Skip on ROCm/HIP/XPU", gpu_worker.py), so nothing is
+    subtracted; on CUDA every 0.20.0+ release subtracts it."""
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    d = Deployment(spec=spec, gpu=gpu("mi300x"), engine_version=release)
+    assert (plan(d).budget.cudagraph > 0) is subtracted
+    cuda = Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version=release)
+    assert (plan(cuda).budget.cudagraph > 0) is (release != "0.19.1")
+
+
+@pytest.mark.parametrize(
     ("seqs", "tokens", "query_len", "counts"),
     [
         # hand-counted from vLLM's rule (0.20.0 / 0.21.0 _set_cudagraph_sizes): sizes 1, 2, 4,

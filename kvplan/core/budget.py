@@ -191,7 +191,7 @@ def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
         estimate_cudagraph(
             layers_on_gpu, d.scheduler_seqs, d.scheduler_tokens, 1 + d.num_speculative_tokens
         )
-        if profile.cudagraph_in_budget
+        if profile.subtracts_cudagraphs(d.platform, d.engine_version)
         else 0
     )
     return activations, overhead, cudagraph

@@ -452,6 +452,24 @@ class EngineProfile:
     # exist for one row per request, not for max_batch_size rows (_util.py
     # KvCacheCreator._create_dummy_context_requests).
     profiles_dummy_requests: bool = False
+    # vLLM measures the CUDA-graph estimate on ROCm only from this release on (None: never in
+    # this line); before it the estimate is 0 there ("Skip on ROCm/HIP/XPU", gpu_worker.py).
+    cudagraph_rocm_from: tuple[int, ...] | None = None
+
+    def subtracts_cudagraphs(self, platform: Platform, release: str | None) -> bool:
+        """Whether the CUDA-graph estimate is subtracted before sizing the KV cache, on this
+        platform at this release (`release` None or the line's own name: its newest)."""
+        if not self.cudagraph_in_budget:
+            return False
+        if platform is not Platform.ROCM:
+            return True
+        if self.cudagraph_rocm_from is None:
+            return False
+        if release is None or release == self.version:
+            return True
+        wanted = parse_version(release)
+        width = len(self.cudagraph_rocm_from)
+        return wanted[:width] + (0,) * (width - len(wanted[:width])) >= self.cudagraph_rocm_from
 
     def sampler_rows(self, max_num_seqs: int, tokens: int, max_model_len: int | None) -> int:
         """Rows the profiling pass samples: vLLM max_num_seqs; TensorRT-LLM one per dummy
@@ -758,6 +776,11 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "vllm/v1/core/kv_cache_utils.py:1693-1711",
             ),
             ("scheduler defaults", "vllm 0.20.0 wheel: vllm/engine/arg_utils.py:2211-2221"),
+            (
+                "no graph estimate on ROCm",
+                "vllm 0.20.0 wheel: vllm/v1/worker/gpu_worker.py:376-385 (estimate only when "
+                "current_platform is not ROCm)",
+            ),
         ),
         auto_fit=True,
     ),
@@ -799,8 +822,15 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
             ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
             ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
+            (
+                "graph estimate on ROCm from 0.26.0",
+                "vllm wheels: 0.21.0 to 0.25.1 estimate only on CUDA (0.25.1 "
+                "vllm/v1/worker/gpu_worker.py:475-484, 'Skip on ROCm'); 0.26.0 on every "
+                "cuda_alike platform (gpu_worker.py:495-505, 'ROCm is included: #44825')",
+            ),
         ),
         auto_fit=True,
+        cudagraph_rocm_from=(0, 26, 0),
     ),
     *(
         _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)
