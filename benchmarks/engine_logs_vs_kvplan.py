@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import statistics
 import sys
 from dataclasses import asdict, dataclass
@@ -200,7 +201,7 @@ def version_line(r: dict[str, Any]) -> str:
     if engine is Engine.VLLM and text is None:
         if V021_LINE in (r.get("raw_log") or ""):
             return profile_for(engine, "0.21").version  # the log line proves >= 0.20
-        if "V0" in notes or "v0" in r["id"]:
+        if "V0" in notes or re.search(r"(^|-)v0(-|$)", r["id"]):  # "v0" as a token ("v02x" is not)
             return "0.6"
         # an unversioned V1 log from before 2026 (issue dates 2025): the pre-0.17 V1 line
         return "0.16" if "2025" in notes else profile_for(engine, None).version
