@@ -499,7 +499,12 @@ def _fmt_summary(title: str, summary: dict[str, dict[str, Any]]) -> list[str]:
 def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Coefficients of kvplan.core.budget, from TRAINING rows of vLLM 0.17-0.19 on CUDA
     (the only line whose logs print every term): activation model and CUDA-graph pool."""
-    from kvplan.core.budget import ffn_width, is_moe
+    from kvplan.core.budget import (
+        CG_REF_EXTRA_GRAPHS,
+        cudagraph_capture_counts,
+        ffn_width,
+        is_moe,
+    )
 
     sampler, graphs, layers = [], [], []
     # (moe, peak bytes, forward units, seqs x vocab, hidden bytes)
@@ -529,8 +534,14 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
                 )
             )
         if lg.get("cudagraph_estimated_gib") is not None and d.tp == 1:
+            # the layer term is vLLM's extrapolated per-graph part: scale it by the row's own
+            # graph count (kvplan.core.budget.estimate_cudagraph; 100 at the H100 defaults)
+            piecewise, full = cudagraph_capture_counts(
+                d.scheduler_seqs, d.scheduler_tokens, 1 + d.num_speculative_tokens
+            )
+            extra = max(piecewise - 1, 0) + max(full - 1, 0)
             graphs.append(lg["cudagraph_estimated_gib"])
-            layers.append(spec.num_layers)
+            layers.append(spec.num_layers * extra / CG_REF_EXTRA_GRAPHS)
     per_seq = statistics.median(sampler)
     # a row is forward-bound where its peak exceeds the sampler model by > 5 %
     bound = [(m, a / u) for m, a, u, sv, h in forward if a > 1.05 * (per_seq * sv + h)]

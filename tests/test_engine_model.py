@@ -115,13 +115,13 @@ def test_cuda_totals_bring_the_sglang_rows_within_their_engine_terms(rows):
 def test_vllm_033_line_has_only_training_rows(rows):
     # Four evaluable 0.20+ logs, all TRAINING rows by the split rule, so the 0.33 line still
     # has no held-out figure. LMCache#3430 (Qwen3-8B, RTX A5000, vLLM 0.21.0, util 0.9764):
-    # -6.7 %, most of it kvplan's graph estimate 0.70 + 0.0046 x 36 x 84/100 = 0.84 GiB (51
+    # -6.7 %, most of it kvplan's graph estimate 0.72 + 0.0039 x 36 x 84/100 = 0.84 GiB (51
     # piecewise + 35 full graphs at 256 seqs) against the logged 0.52; -7.2 % before the
     # graph count was modelled (0.87 GiB). kubesimplify/website@00b7452
     # (Qwen3-235B-A22B-Instruct-2507-FP8 on 4x RTX PRO 6000 Server Edition, 95.01 GiB, vLLM
-    # 0.27.1, util 0.9, 32k, 32 seqs: 11 + 7 graphs, estimate 0.77 GiB, was 1.13): TP 4
+    # 0.27.1, util 0.9, 32k, 32 seqs: 11 + 7 graphs, estimate 0.78 GiB, was 1.13): TP 4
     # -2.7 % (27.85 GiB logged; -4.0 % before), TP 4 + EP -3.1 % (27.96: kvplan does not
-    # model EP, and the log's weights are the same 55.19 GiB), PP 4 +2.8 % (26.84; +2.4 %).
+    # model EP, and the log's weights are the same 55.19 GiB), PP 4 +2.7 % (26.84; +2.4 %).
     line = {r.id: r for r in rows if r.line == "vLLM 0.33"}
     expected = {
         "qwen3-8b-rtx-a5000-v0210-len16k-util09764": (-0.09, -0.05),
@@ -366,14 +366,23 @@ def test_cudagraph_capture_counts_follow_vllms_rule(seqs, tokens, query_len, cou
 
 def test_cudagraph_estimate_scales_with_the_graph_count():
     """At the fit's own count (1024 seqs: 50 + 50 extrapolated graphs) the estimate is the
-    fitted 0.70 + 0.0046 x layers GiB; at 32 seqs (10 + 6) the layer term is 16 / 100 of it."""
+    fitted 0.72 + 0.0039 x layers GiB; at 32 seqs (10 + 6) the layer term is 16 / 100 of it."""
     at_fit = estimate_cudagraph(36, 1024, 8192)
     assert at_fit == CG_BASE + CG_PER_LAYER * 36
     assert estimate_cudagraph(94, 32, 8192) == CG_BASE + CG_PER_LAYER * 94 * 16 // 100
-    # Qwen3-235B TP 4 (94 layers, 32 seqs, 0.27.1): 0.77 GiB, was 1.13 at 100 graphs
+    # Qwen3-235B TP 4 (94 layers, 32 seqs, 0.27.1): 0.78 GiB, was 1.13 at 100 graphs
     assert estimate_cudagraph(94, 32, 8192) / GiB == pytest.approx(
-        0.70 + 0.0046 * 94 * 0.16, abs=1e-3
+        0.72 + 0.0039 * 94 * 0.16, abs=1e-3
     )
+
+
+def test_cudagraph_constants_are_the_training_fit():
+    """CG_BASE / CG_PER_LAYER are the harness's least-squares fit on the TRAINING rows
+    (`--fit`), to their rounding; the fit scales each row's layer term by its graph count."""
+    fitted = _harness().fit(_harness().load_records())
+    assert fitted["n_graphs"] >= 20
+    assert fitted["CG_BASE_GiB"] == pytest.approx(CG_BASE / GiB, abs=0.005)
+    assert fitted["CG_PER_LAYER_GiB"] == pytest.approx(CG_PER_LAYER / GiB, abs=0.00005)
 
 
 def test_021_budget_formula_reproduces_a_logged_breakdown():
