@@ -81,7 +81,7 @@ class Budget(Frozen):
     weights: int
     activations: int
     overhead: int
-    cudagraph: int = 0  # subtracted before KV sizing (vLLM >= 0.21)
+    cudagraph: int = 0  # subtracted before KV sizing (vLLM >= 0.20.0)
     preload: int = 0  # in use before the weights load (SGLang's snapshot)
     kv_budget: int  # never negative: see `shortfall`
     shortfall: int = 0  # bytes missing when the weights and reserves exceed the grant

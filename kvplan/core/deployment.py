@@ -135,7 +135,7 @@ class Deployment:
         Kind.FRACTION,
         "vLLM: fraction of total memory for weights + activations + KV.",
         engine=Engine.VLLM,
-        default_text="the release's: 0.90, 0.92 from 0.21",
+        default_text="the release's: 0.90, 0.92 from 0.20",
     )
     mem_fraction_static: float | None = _setting(
         None,

@@ -122,7 +122,7 @@ def _vllm_budget(
     preload: int = 0,
 ) -> BudgetTerms:
     """requested = total x util (vllm/v1/worker/gpu_worker.py determine_available_memory);
-    available = requested - (weights + torch peak + non-torch) - CUDA graphs (>= 0.21)."""
+    available = requested - (weights + torch peak + non-torch) - CUDA graphs (>= 0.20.0)."""
     granted = int(total * _need(fraction))
     return BudgetTerms(
         granted=granted,
