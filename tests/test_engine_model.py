@@ -290,9 +290,13 @@ def test_scheduler_defaults_by_device():
     # V0 profiles one max(max_model_len, 2048)-token pass
     v0 = Deployment(spec=spec, gpu=gpu("rtx-3090"), engine_version="0.6", max_model_len=20000)
     assert v0.scheduler_tokens == 20000
-    # >= 160 GiB: 16384 tokens (vllm PR #51726)
+    # >= 160 GiB: 16384 tokens (vllm PR #51726), from 0.28.0 (absent from the 0.27.1 wheel's
+    # arg_utils.py, present in 0.28.0's :2582-2591)
     b200 = Deployment(spec=spec, gpu=gpu("b200"), engine_version="0.33")
     assert b200.scheduler_tokens == 16384
+    assert b200.with_(engine_version="0.28.0").scheduler_tokens == 16384
+    assert b200.with_(engine_version="0.27.1").scheduler_tokens == 8192
+    assert b200.with_(engine_version="0.20.0").scheduler_tokens == 8192
 
 
 def test_cudagraphs_are_subtracted_from_021_on():

@@ -294,7 +294,8 @@ class Deployment:
     def scheduler_defaults(self) -> SchedulerDefaults:
         """What the release picks on this GPU when the user sets neither limit."""
         name = f"{self.gpu.name} {self.gpu.display_name}".lower()
-        return self.profile.scheduler(self.gpu.usable_memory_bytes, name, self.entry_point)
+        scheduler = self.profile.scheduler_for(self.engine_version)
+        return scheduler(self.gpu.usable_memory_bytes, name, self.entry_point)
 
     @property
     def scheduler_seqs(self) -> int:

@@ -455,21 +455,35 @@ class EngineProfile:
     # vLLM measures the CUDA-graph estimate on ROCm only from this release on (None: never in
     # this line); before it the estimate is 0 there ("Skip on ROCm/HIP/XPU", gpu_worker.py).
     cudagraph_rocm_from: tuple[int, ...] | None = None
+    # (first release, scheduler): from that release on the scheduler defaults change inside
+    # the line (vLLM 0.28.0: 16384 batched tokens on GPUs with >= 160 GiB)
+    later_scheduler: tuple[tuple[int, ...], Callable[[int, str, str], SchedulerDefaults]] | None = (
+        None
+    )
+
+    def reaches(self, release: str | None, first: tuple[int, ...]) -> bool:
+        """Whether `release` (None or the line's own name: its newest) is `first` or later."""
+        if release is None or release == self.version:
+            return True
+        wanted = parse_version(release)[: len(first)]
+        return wanted + (0,) * (len(first) - len(wanted)) >= first
 
     def subtracts_cudagraphs(self, platform: Platform, release: str | None) -> bool:
         """Whether the CUDA-graph estimate is subtracted before sizing the KV cache, on this
-        platform at this release (`release` None or the line's own name: its newest)."""
+        platform at this release."""
         if not self.cudagraph_in_budget:
             return False
         if platform is not Platform.ROCM:
             return True
-        if self.cudagraph_rocm_from is None:
-            return False
-        if release is None or release == self.version:
-            return True
-        wanted = parse_version(release)
-        width = len(self.cudagraph_rocm_from)
-        return wanted[:width] + (0,) * (width - len(wanted[:width])) >= self.cudagraph_rocm_from
+        return self.cudagraph_rocm_from is not None and self.reaches(
+            release, self.cudagraph_rocm_from
+        )
+
+    def scheduler_for(self, release: str | None) -> Callable[[int, str, str], SchedulerDefaults]:
+        """The scheduler-defaults rule of this release of the line."""
+        if self.later_scheduler is not None and self.reaches(release, self.later_scheduler[0]):
+            return self.later_scheduler[1]
+        return self.scheduler
 
     def sampler_rows(self, max_num_seqs: int, tokens: int, max_model_len: int | None) -> int:
         """Rows the profiling pass samples: vLLM max_num_seqs; TensorRT-LLM one per dummy
@@ -791,7 +805,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         last=(0, 33),
         label="vLLM V1 engine 0.20.1-0.33 (CUDA-graph memory subtracted up front)",
         default_fraction=lambda _c: 0.92,
-        scheduler=_vllm_current_scheduler,
+        scheduler=_vllm_v1_scheduler,
         activation_scale=1.0,
         non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
         cudagraph_in_budget=True,
@@ -821,7 +835,11 @@ PROFILES: tuple[EngineProfile, ...] = (
             ),
             ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
             ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
-            ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
+            (
+                "16384 tokens >= 160 GiB from 0.28.0",
+                "vllm PR #51726 (vllm#53961); absent from the 0.27.1 wheel's "
+                "vllm/engine/arg_utils.py, present in 0.28.0's (:2582-2591) and 0.33.0's",
+            ),
             (
                 "graph estimate on ROCm from 0.26.0",
                 "vllm wheels: 0.21.0 to 0.25.1 estimate only on CUDA (0.25.1 "
@@ -831,6 +849,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         ),
         auto_fit=True,
         cudagraph_rocm_from=(0, 26, 0),
+        later_scheduler=((0, 28, 0), _vllm_current_scheduler),
     ),
     *(
         _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)
