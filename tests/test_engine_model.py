@@ -446,6 +446,11 @@ def test_null_block_is_held_back_from_033():
     new = startup_check(plan(d.with_(engine_version="0.33")), 160)
     assert not old.refused and old.largest_max_model_len == 160  # 10 blocks of 16
     assert new.refused and new.largest_max_model_len == 144  # 9: one is the null block
+    # from 0.29.0 only: "Reserve the null block" is in the 0.29.0 wheel's
+    # kv_cache_utils.py:975 and absent from 0.28.0's
+    for release, held in (("0.28.0", False), ("0.29.0", True), ("0.20.1", False)):
+        check = startup_check(plan(d.with_(engine_version=release)), 160)
+        assert check.refused is held, release
 
 
 def test_engine_lines_are_each_engines_own():

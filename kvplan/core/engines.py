@@ -460,6 +460,8 @@ class EngineProfile:
     later_scheduler: tuple[tuple[int, ...], Callable[[int, str, str], SchedulerDefaults]] | None = (
         None
     )
+    # the null block is held back only from this release on (None: `null_block` for all)
+    null_block_from: tuple[int, ...] | None = None
 
     def reaches(self, release: str | None, first: tuple[int, ...]) -> bool:
         """Whether `release` (None or the line's own name: its newest) is `first` or later."""
@@ -478,6 +480,12 @@ class EngineProfile:
         return self.cudagraph_rocm_from is not None and self.reaches(
             release, self.cudagraph_rocm_from
         )
+
+    def holds_null_block(self, release: str | None) -> bool:
+        """Whether the admission check and auto-fit hold back the permanent null block."""
+        if self.null_block_from is not None:
+            return self.reaches(release, self.null_block_from)
+        return self.null_block
 
     def scheduler_for(self, release: str | None) -> Callable[[int, str, str], SchedulerDefaults]:
         """The scheduler-defaults rule of this release of the line."""
@@ -834,7 +842,12 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "GDN models count an mnbt-linear transient from 0.26.0 (vllm#50780)",
             ),
             ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
-            ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
+            (
+                "null block from 0.29.0",
+                "'Reserve the null block BlockPool permanently holds back': vllm 0.29.0 wheel "
+                "vllm/v1/core/kv_cache_utils.py:975 (and 0.30.0, 0.31.0; 0.33.0 "
+                "kv_cache_planning.py); absent from the 0.20.0, 0.21.0 and 0.28.0 wheels",
+            ),
             (
                 "16384 tokens >= 160 GiB from 0.28.0",
                 "vllm PR #51726 (vllm#53961); absent from the 0.27.1 wheel's "
@@ -850,6 +863,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         auto_fit=True,
         cudagraph_rocm_from=(0, 26, 0),
         later_scheduler=((0, 28, 0), _vllm_current_scheduler),
+        null_block_from=(0, 29, 0),
     ),
     *(
         _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)
