@@ -335,6 +335,43 @@ def test_vllm_020_subtracts_the_graph_estimate_and_prints_group_tokens():
 
 
 @pytest.mark.parametrize(
+    ("model", "release", "estimated"),
+    [
+        # Model Runner V2 by default returned 0 for the graph estimate (0.21.0 - 0.28.0
+        # wheels, vllm/v1/worker/gpu/model_runner.py); which models it ran, by release
+        # (vllm/config/vllm.py `_is_default_v2_model_runner_model`):
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.21.0", True),  # no default-V2 rule yet
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.22.0", True),  # 0.22 lists only Qwen3
+        ("Qwen/Qwen3-8B", "0.22.0", False),
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.23.0", False),  # Llama listed from 0.23
+        ("google/gemma-2-9b-it", "0.24.0", True),  # 0.24: listed architectures only
+        ("deepseek-ai/DeepSeek-V2-Lite", "0.24.0", False),  # DeepseekV2 listed in 0.24
+        ("google/gemma-2-9b-it", "0.25.1", False),  # 0.25 - 0.28: every dense model
+        ("Qwen/Qwen3-30B-A3B", "0.27.1", True),  # a MoE not listed stays on V1
+        ("Qwen/Qwen3.5-27B", "0.26.0", True),  # hybrid: V1
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.28.0", False),
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.29.0", True),  # V2 estimates its graphs
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.33", True),  # the line: its newest release
+    ],
+)
+def test_model_runner_v2_had_no_graph_estimate_in_022_to_028(model, release, estimated):
+    d = Deployment(spec=catalog_spec(model), gpu=gpu("h100-sxm"), engine_version=release)
+    assert (plan(d).budget.cudagraph > 0) is estimated
+
+
+def test_model_runner_v2_rule_keeps_quantized_models_on_v1_before_024():
+    """0.22 / 0.23 default to V2 only for unquantized checkpoints (`not
+    model_config.is_quantized`); 0.24 drops that condition."""
+    from kvplan.core.engines import mrv2_skips_graph_estimate
+
+    assert mrv2_skips_graph_estimate((0, 23, 0), "llama", False, False, False)
+    assert not mrv2_skips_graph_estimate((0, 23, 0), "llama", False, False, True)
+    assert mrv2_skips_graph_estimate((0, 24, 0), "llama", False, False, True)
+    assert not mrv2_skips_graph_estimate((0, 27, 1), "qwen3_5_text", False, True, False)
+    assert mrv2_skips_graph_estimate((0, 27, 1), "qwen2_moe", True, False, False)
+
+
+@pytest.mark.parametrize(
     ("release", "subtracted"),
     [("0.19.1", False), ("0.20.0", False), ("0.25.1", False), ("0.26.0", True), ("0.33", True)],
 )
@@ -342,7 +379,7 @@ def test_rocm_graph_estimate_from_026(release, subtracted):
     """vLLM estimates CUDA-graph memory on ROCm only from 0.26.0 (vllm#44825): the 0.20.0 -
     0.25.1 wheels skip it there ("Skip on ROCm/HIP/XPU", gpu_worker.py), so nothing is
     subtracted; on CUDA every 0.20.0+ release subtracts it."""
-    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    spec = catalog_spec("Qwen/Qwen3-30B-A3B")  # a MoE: Model Runner V1 in every release
     d = Deployment(spec=spec, gpu=gpu("mi300x"), engine_version=release)
     assert (plan(d).budget.cudagraph > 0) is subtracted
     cuda = Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version=release)

@@ -41,7 +41,14 @@ extrapolated part, which is rescaled by the deployment's own graph count:
 from __future__ import annotations
 
 from kvplan.core.deployment import Deployment, flag_name
-from kvplan.core.engines import ENGINES, Engine, EngineProfile, Platform
+from kvplan.core.engines import (
+    ENGINES,
+    Engine,
+    EngineProfile,
+    Platform,
+    mrv2_skips_graph_estimate,
+    parse_version,
+)
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import ModelSpec
 from kvplan.units import GiB
@@ -63,6 +70,9 @@ CG_REF_EXTRA_GRAPHS = 100
 # Capture-size ceiling without compilation_config.max_cudagraph_capture_size (vllm 0.20.0 /
 # 0.21.0 wheels, vllm/config/vllm.py `_set_cudagraph_sizes`; 0.33.0 uses 1024 on SM100).
 CG_MAX_CAPTURE = 512
+
+# weight dtypes that make vLLM's model_config.is_quantized true (a quantization method)
+QUANTIZED_DTYPES = frozenset({"fp8", "int8", "int4", "mxfp4", "nvfp4", "fp4"})
 
 # Kept for callers that predate release profiles (vLLM 0.19 on CUDA).
 NON_TORCH_BYTES_SINGLE_GPU = int(0.25 * GiB)
@@ -194,9 +204,28 @@ def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
             layers_on_gpu, d.scheduler_seqs, d.scheduler_tokens, 1 + d.num_speculative_tokens
         )
         if profile.subtracts_cudagraphs(d.platform, d.engine_version)
+        and not _runner_v2_without_estimate(d)
         else 0
     )
     return activations, overhead, cudagraph
+
+
+def _runner_v2_without_estimate(d: Deployment) -> bool:
+    """vLLM 0.22 - 0.28 run some models on Model Runner V2 by default, which returned 0 for
+    the graph estimate (kvplan.core.engines.mrv2_skips_graph_estimate). Only a release
+    number selects it: a line name means the line's newest release (0.33: graphs estimated)."""
+    release = d.engine_version
+    if d.engine is not Engine.VLLM or release is None or release == d.profile.version:
+        return False
+    spec = d.spec
+    quantized = spec.quantization is not None or (d.weight_dtype or "") in QUANTIZED_DTYPES
+    return mrv2_skips_graph_estimate(
+        parse_version(release),
+        spec.family,
+        is_moe(spec),
+        any(layer.is_recurrent for layer in spec.layers),
+        quantized,
+    )
 
 
 def compute_budget(

@@ -333,6 +333,53 @@ def parse_version(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+# vLLM 0.22.0 - 0.28.x run some models on Model Runner V2 by default, whose
+# `profile_cudagraph_memory` returns 0 ("It is TBD whether we keep this API or not",
+# vllm/v1/worker/gpu/model_runner.py in the 0.21.0 - 0.28.0 wheels): for them nothing is
+# subtracted for CUDA graphs. `VllmConfig._is_default_v2_model_runner_model` by release
+# (wheels, vllm/config/vllm.py): 0.22.x listed architectures {Qwen3ForCausalLM} (:69, :518),
+# not MoE, not quantized; 0.23.x {Llama, Mistral, Qwen3}ForCausalLM (:69, :544), same
+# conditions; 0.24.x any listed architecture (:68, :550); 0.25.x - 0.26.x not hybrid and
+# (listed or not MoE) (0.25.1 :68, :557; 0.26.0 :68, :605); 0.27.x - 0.28.x listed or not MoE,
+# hybrid only if listed (0.27.1 :69, :637; 0.28.0 :69, :691). From 0.29.0 every model
+# defaults to V2 and V2 estimates its graphs (vllm/v1/worker/gpu/cudagraph_utils.py:718).
+# Lists by config model_type: kvplan keeps a checkpoint's model_type, not its architecture
+# (model_type -> architecture as vLLM's registry maps them). Not modelled: V2's unsupported
+# features that fall back to V1, and VLLM_USE_V2_MODEL_RUNNER set by hand.
+_MRV2_LISTED: tuple[tuple[tuple[int, ...], frozenset[str]], ...] = (
+    ((0, 22, 0), frozenset({"qwen3"})),
+    ((0, 23, 0), frozenset({"llama", "mistral", "qwen3"})),
+    (
+        (0, 24, 0),
+        frozenset({"qwen3", "deepseek_v2", "qwen2_moe", "granitemoe", "llama", "mistral"}),
+    ),
+    ((0, 25, 0), frozenset({"deepseek_v2", "qwen2_moe", "granitemoe"})),
+    ((0, 29, 0), frozenset()),  # every model on V2, which estimates its graphs
+)
+
+
+def mrv2_skips_graph_estimate(
+    release: tuple[int, ...], family: str, moe: bool, hybrid: bool, quantized: bool
+) -> bool:
+    """Whether vLLM `release` runs this model on Model Runner V2 by default while V2 still
+    returned 0 for the CUDA-graph estimate (see _MRV2_LISTED's sources)."""
+    release = release + (0,) * (3 - len(release))
+    if not (0, 22, 0) <= release < (0, 29, 0):
+        return False
+    listed = frozenset[str]()
+    for first, families in _MRV2_LISTED:
+        if release >= first:
+            listed = families
+    is_listed = family in listed
+    if release < (0, 24, 0):
+        return is_listed and not moe and not quantized
+    if release < (0, 25, 0):
+        return is_listed
+    if hybrid and (release < (0, 27, 0) or not is_listed):
+        return False
+    return is_listed or not moe
+
+
 @dataclass(frozen=True)
 class SchedulerDefaults:
     """max_num_seqs / max_num_batched_tokens an engine picks when the user sets neither."""
@@ -837,9 +884,17 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "ceiling to 1024 on SM100 GPUs (vllm/config/vllm.py:2464), not modelled",
             ),
             (
+                "no graph estimate on Model Runner V2, 0.22.0 - 0.28.x",
+                "V2's profile_cudagraph_memory returns 0 (vllm/v1/worker/gpu/model_runner.py, "
+                "0.21.0 - 0.28.0 wheels); the models V2 runs by default: "
+                "mrv2_skips_graph_estimate (vllm/config/vllm.py of the 0.22.0 - 0.28.0 "
+                "wheels); 0.29.0 V2 estimates (vllm/v1/worker/gpu/cudagraph_utils.py:718)",
+            ),
+            (
                 "graph estimate caveats",
-                "Model Runner V2 (dense default from 0.25.1) returned 0 (vllm#49233); hybrid "
-                "GDN models count an mnbt-linear transient from 0.26.0 (vllm#50780)",
+                "hybrid GDN models count an mnbt-linear transient from 0.26.0 (vllm#50780); "
+                "0.29.0+ V2 measures piecewise graphs in full and extrapolates FULL ones, "
+                "modelled with the V1 form",
             ),
             ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
             (
