@@ -32,8 +32,9 @@ What is mapped, explicitly (nothing else is adjusted):
     Kimi-Dev-72B is a Qwen2.5-72B fine-tune (same config.json apart from metadata);
     DeepSeek-V2-Lite-Chat -> DeepSeek-V2-Lite; R1-Distill-Qwen-14B -> Qwen2.5-14B.
   - A log without an engine version: vLLM rows that print "CUDA graph memory profiling is
-    enabled (default since v0.21.0)" -> the 0.21+ line; vLLM rows whose notes say V0 -> the
-    V0 line, SGLang -> its newest line; a vLLM 0.7.3 row run with VLLM_USE_V1=1 -> the
+    enabled (default since v0.21.0)" (printed from 0.20.0 on) -> the 0.21-0.33 line (0.20
+    has the same budget); vLLM rows whose notes say V0 -> the V0 line,
+    SGLang -> its newest line; a vLLM 0.7.3 row run with VLLM_USE_V1=1 -> the
     first V1 line.
   - TensorRT-LLM rows whose entry point is a "TRT engine" -> the `trt` (engine flow) line,
     the others -> the PyTorch flow.
@@ -155,11 +156,11 @@ GPUS = {
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.
 # Catalogued GPUs left unmapped, with the reason `--why` prints:
 UNMAPPED = {
-    # the one GH200 row (vllm#44376) states no vLLM release ("0.2x"), so its line (0.20 or
-    # the 0.21+ graph-subtracting one) is unknown; and since vllm#35356 vLLM takes free
+    # the one GH200 row (vllm#44376) states no vLLM release ("0.2x"), so its line (0.19 or
+    # the 0.20+ graph-subtracting ones) is unknown; and since vllm#35356 vLLM takes free
     # memory from the host on every GPU that reports is_integrated, which that PR names
     # GH200 among: not evaluated rather than judged under a guessed formula
-    "GH200": "GH200 with no vLLM release stated (0.20 or 0.21+ line unknown) and possibly "
+    "GH200": "GH200 with no vLLM release stated (0.19 or 0.20+ line unknown) and possibly "
     "on vLLM's unified-memory path (vllm#35356): not evaluated",
 }
 
@@ -186,8 +187,10 @@ DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 KV_DTYPES = {"fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
 
 
-# Printed by vLLM >= 0.21 at start-up (gpu_worker.py): a log without a version that carries
-# it is from the line that subtracts the CUDA-graph estimate before sizing the KV cache.
+# Printed at start-up from vLLM 0.20.0 on despite its wording (vllm 0.20.0 wheel,
+# vllm/v1/worker/gpu_worker.py:455-462): a log without a version that carries it is from a
+# line that subtracts the CUDA-graph estimate before sizing the KV cache (0.20 or 0.33: the
+# budget is the same; the harness takes 0.33).
 V021_LINE = "CUDA graph memory profiling is enabled (default since v0.21.0)"
 
 
@@ -213,8 +216,8 @@ def version_line(r: dict[str, Any]) -> str:
     notes = (r.get("notes") or "") + r["id"]
     if engine is Engine.VLLM and text is None:
         if V021_LINE in (r.get("raw_log") or ""):
-            return profile_for(engine, "0.21").version  # the log line proves >= 0.21
-        if "V0" in notes or re.search(r"(^|-)v0(-|$)", r["id"]):
+            return profile_for(engine, "0.21").version  # the log line proves >= 0.20
+        if "V0" in notes or re.search(r"(^|-)v0(-|$)", r["id"]):  # "v0" as a token ("v02x" is not)
             return "0.6"
         # an unversioned V1 log from before 2026 (issue dates 2025): the pre-0.17 V1 line
         return "0.16" if "2025" in notes else profile_for(engine, None).version
@@ -639,9 +642,14 @@ V0_FIT_EXCLUDED = {
 
 
 def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
-    """Coefficients of kvplan.core.budget, from TRAINING rows of vLLM 0.17-0.20 on CUDA
+    """Coefficients of kvplan.core.budget, from TRAINING rows of vLLM 0.17-0.19 on CUDA
     (the only line whose logs print every term): activation model and CUDA-graph pool."""
-    from kvplan.core.budget import ffn_width, is_moe
+    from kvplan.core.budget import (
+        CG_REF_EXTRA_GRAPHS,
+        cudagraph_capture_counts,
+        ffn_width,
+        is_moe,
+    )
 
     sampler, graphs, layers = [], [], []
     # (moe, peak bytes, forward units, seqs x vocab, hidden bytes)
@@ -650,7 +658,7 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
         lg = r["logged"]
         if r["split"] != "train" or r["engine"] != "vllm" or lg.get("activation_peak_gib") is None:
             continue
-        if version_line(r) != "0.20":
+        if version_line(r) != "0.19":
             continue
         d = deployment_for(r)
         if d is None or (r.get("pipeline_parallel_size") or 1) > 1:
@@ -671,8 +679,14 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
                 )
             )
         if lg.get("cudagraph_estimated_gib") is not None and d.tp == 1:
+            # the layer term is vLLM's extrapolated per-graph part: scale it by the row's own
+            # graph count (kvplan.core.budget.estimate_cudagraph; 100 at the H100 defaults)
+            piecewise, full = cudagraph_capture_counts(
+                d.scheduler_seqs, d.scheduler_tokens, 1 + d.num_speculative_tokens
+            )
+            extra = max(piecewise - 1, 0) + max(full - 1, 0)
             graphs.append(lg["cudagraph_estimated_gib"])
-            layers.append(spec.num_layers)
+            layers.append(spec.num_layers * extra / CG_REF_EXTRA_GRAPHS)
     per_seq = statistics.median(sampler)
     # a row is forward-bound where its peak exceeds the sampler model by > 5 %
     bound = [(m, a / u) for m, a, u, sv, h in forward if a > 1.05 * (per_seq * sv + h)]

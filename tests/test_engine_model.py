@@ -15,6 +15,7 @@ import sys
 import pytest
 from conftest import ROOT, catalog_spec, gpu
 
+from kvplan.core.budget import CG_BASE, CG_PER_LAYER, cudagraph_capture_counts, estimate_cudagraph
 from kvplan.core.capacity import Deployment, plan
 from kvplan.core.engines import ENGINES, Engine, parse_version, profile_for
 from kvplan.errors import KvplanError
@@ -50,9 +51,13 @@ def test_split_is_the_project_rule(rows):
 
 def test_vllm_v1_budget_held_out(rows):
     # Goal of issue 11: median <= 3 % and worst line median <= 5 %, out of sample. The V1
-    # lines 0.17-0.20 and 0.21-0.33: the V0 line and the pre-0.17 V1 line (0.8-0.16) have
+    # lines 0.17-0.19, 0.20 and 0.21-0.33: the V0 line and the pre-0.17 V1 line (0.8-0.16) have
     # their own (failing) held-out figures below.
-    held = [r for r in rows if r.split == "heldout" and r.line in ("vLLM 0.20", "vLLM 0.33")]
+    held = [
+        r
+        for r in rows
+        if r.split == "heldout" and r.line in ("vLLM 0.19", "vLLM 0.20", "vLLM 0.33")
+    ]
     assert len(held) >= 10
     errs = [abs(r.budget_err) for r in held]
     assert statistics.median(errs) <= 0.03, errs
@@ -78,7 +83,11 @@ def test_llama4_scout_held_out_with_the_rotary_cache(rows):
     "+6.4 % with vLLM's 32 MiB rotary table counted",
 )
 def test_vllm_v1_budget_held_out_worst_row(rows):
-    held = [r for r in rows if r.split == "heldout" and r.line in ("vLLM 0.20", "vLLM 0.33")]
+    held = [
+        r
+        for r in rows
+        if r.split == "heldout" and r.line in ("vLLM 0.19", "vLLM 0.20", "vLLM 0.33")
+    ]
     assert max(abs(r.budget_err) for r in held) <= 0.05, [
         (r.id, r.budget_err) for r in held if abs(r.budget_err) > 0.05
     ]
@@ -278,19 +287,21 @@ def test_sglang_pre_load_memory_by_tp_and_link():
 
 
 def test_vllm_033_line_has_only_training_rows(rows):
-    # Four evaluable 0.21+ logs, all TRAINING rows by the split rule, so the 0.33 line still
+    # Four evaluable 0.20+ logs, all TRAINING rows by the split rule, so the 0.33 line still
     # has no held-out figure. LMCache#3430 (Qwen3-8B, RTX A5000, vLLM 0.21.0, util 0.9764):
-    # -7.2 %, most of it kvplan's graph estimate 0.70 + 0.0046 x 36 = 0.87 GiB against the
-    # logged 0.52. kubesimplify/website@00b7452 (Qwen3-235B-A22B-Instruct-2507-FP8 on 4x RTX
-    # PRO 6000 Server Edition, 95.01 GiB, vLLM 0.27.1, util 0.9, 32k, 32 seqs): TP 4 -4.0 %
-    # (27.85 GiB logged), TP 4 + EP -4.4 % (27.96: kvplan does not model EP, and the log's
-    # weights are the same 55.19 GiB), PP 4 +2.4 % (26.84).
+    # -6.7 %, most of it kvplan's graph estimate 0.72 + 0.0039 x 36 x 84/100 = 0.84 GiB (51
+    # piecewise + 35 full graphs at 256 seqs) against the logged 0.52; -7.2 % before the
+    # graph count was modelled (0.87 GiB). kubesimplify/website@00b7452
+    # (Qwen3-235B-A22B-Instruct-2507-FP8 on 4x RTX PRO 6000 Server Edition, 95.01 GiB, vLLM
+    # 0.27.1, util 0.9, 32k, 32 seqs: 11 + 7 graphs, estimate 0.78 GiB, was 1.13): TP 4
+    # -2.7 % (27.85 GiB logged; -4.0 % before), TP 4 + EP -3.1 % (27.96: kvplan does not
+    # model EP, and the log's weights are the same 55.19 GiB), PP 4 +2.7 % (26.84; +2.4 %).
     line = {r.id: r for r in rows if r.line == "vLLM 0.33"}
     expected = {
-        "qwen3-8b-rtx-a5000-v0210-len16k-util09764": (-0.10, -0.04),
-        "qwen3-235b-a22b-2507-fp8-4x-rtxpro6000-tp4-v0271-len32k": (-0.06, -0.02),
-        "qwen3-235b-a22b-2507-fp8-4x-rtxpro6000-tp4-ep-v0271-len32k": (-0.06, -0.02),
-        "qwen3-235b-a22b-2507-fp8-4x-rtxpro6000-pp4-v0271-len32k": (0.0, 0.05),
+        "qwen3-8b-rtx-a5000-v0210-len16k-util09764": (-0.09, -0.05),
+        "qwen3-235b-a22b-2507-fp8-4x-rtxpro6000-tp4-v0271-len32k": (-0.04, -0.015),
+        "qwen3-235b-a22b-2507-fp8-4x-rtxpro6000-tp4-ep-v0271-len32k": (-0.045, -0.02),
+        "qwen3-235b-a22b-2507-fp8-4x-rtxpro6000-pp4-v0271-len32k": (0.01, 0.045),
     }
     assert set(line) == set(expected)
     assert {r.split for r in line.values()} == {"train"}
@@ -330,12 +341,12 @@ V1_FORWARD_BOUND_MISS = "llama33-70b-w8a8-h100-tp1-v0190-len8k"
 
 def test_engine_terms_alone_within_bounds_on_training_and_held_out(rows):
     # With the log's own weights, only the engine terms (fraction, activation peak,
-    # non-torch, graphs) are judged: every vLLM 0.17-0.20 / 0.21-0.33 row within 5 %,
+    # non-torch, graphs) are judged: every vLLM 0.17-0.19 / 0.20 / 0.21-0.33 row within 5 %,
     # except the forward-bound held-out row below.
     for r in rows:
         if r.id == V1_FORWARD_BOUND_MISS:
             continue
-        if r.line in ("vLLM 0.20", "vLLM 0.33") and r.engine_only_err is not None:
+        if r.line in ("vLLM 0.19", "vLLM 0.20", "vLLM 0.33") and r.engine_only_err is not None:
             assert abs(r.engine_only_err) <= 0.05, (r.id, r.engine_only_err)
 
 
@@ -416,12 +427,16 @@ def test_page_math_reproduces_logged_blocks(rows):
 
 
 def test_version_profiles_select_by_release():
-    assert profile_for(Engine.VLLM, "0.19.0").version == "0.20"
+    assert profile_for(Engine.VLLM, "0.19.0").version == "0.19"
+    assert profile_for(Engine.VLLM, "0.19.1").version == "0.19"
+    assert profile_for(Engine.VLLM, "0.20.0").version == "0.20"
+    assert profile_for(Engine.VLLM, "0.20.1").version == "0.33"
+    assert profile_for(Engine.VLLM, "0.21.0").version == "0.33"
     assert profile_for(Engine.VLLM, "0.15.1").version == "0.16"
     assert profile_for(Engine.VLLM, "0.26.1rc1.dev3").version == "0.33"
     assert profile_for(Engine.VLLM, "0.6.4.post1").version == "0.6"
     assert profile_for(Engine.SGLANG, "0.4.3.post4").version == "0.4"
-    assert profile_for(Engine.VLLM, None).version == "0.20"
+    assert profile_for(Engine.VLLM, None).version == "0.19"
     assert profile_for(Engine.TRTLLM, None).version == "pytorch"
     assert profile_for(Engine.TRTLLM, "1.2.1").version == "pytorch"
     assert profile_for(Engine.TRTLLM, "trt").version == "trt"
@@ -447,9 +462,13 @@ def test_scheduler_defaults_by_device():
     # V0 profiles one max(max_model_len, 2048)-token pass
     v0 = Deployment(spec=spec, gpu=gpu("rtx-3090"), engine_version="0.6", max_model_len=20000)
     assert v0.scheduler_tokens == 20000
-    # >= 160 GiB: 16384 tokens (vllm PR #51726)
+    # >= 160 GiB: 16384 tokens (vllm PR #51726), from 0.28.0 (absent from the 0.27.1 wheel's
+    # arg_utils.py, present in 0.28.0's :2582-2591)
     b200 = Deployment(spec=spec, gpu=gpu("b200"), engine_version="0.33")
     assert b200.scheduler_tokens == 16384
+    assert b200.with_(engine_version="0.28.0").scheduler_tokens == 16384
+    assert b200.with_(engine_version="0.27.1").scheduler_tokens == 8192
+    assert b200.with_(engine_version="0.20.0").scheduler_tokens == 8192
 
 
 def test_cudagraphs_are_subtracted_from_021_on():
@@ -466,6 +485,117 @@ def test_cudagraphs_are_subtracted_from_021_on():
     assert "0.33" in new.budget.engine_version
     # default utilization of the newest line is 0.92 (vllm/config/cache.py, 0.22+)
     assert Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version="0.33").fraction == 0.92
+
+
+def test_vllm_020_subtracts_the_graph_estimate_and_prints_group_tokens():
+    """vllm 0.20.0 wheel (the tagged sources): VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS
+    defaults to 1 (vllm/envs.py:1724-1725; "0" in 0.19.1, envs.py:1654-1655), the estimate
+    is subtracted (gpu_worker.py:398-425), gpu_memory_utilization defaults to 0.92
+    (config/cache.py:66), and "GPU KV cache size" is still (blocks // groups) x block
+    (kv_cache_utils.py:1693-1711); 0.20.1 on print int(concurrency x max_model_len)
+    (0.20.1 / 0.20.2 wheels, kv_cache_utils.py:1706)."""
+    spec = catalog_spec("meta-llama/Llama-3.1-8B-Instruct")
+    d = Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version="0.20.0")
+    assert d.fraction == 0.92
+    p = d.profile
+    assert (p.version, p.cudagraph_in_budget, p.token_line) == ("0.20", True, "groups")
+    assert profile_for(Engine.VLLM, "0.20.1").token_line == "concurrency"
+    b20 = plan(d.with_(gpu_memory_utilization=0.9)).budget
+    b33 = plan(d.with_(engine_version="0.33", gpu_memory_utilization=0.9)).budget
+    assert b20.kv_budget == b33.kv_budget  # same budget terms; they differ in what they print
+    assert b20.cudagraph > 0
+
+
+@pytest.mark.parametrize(
+    ("model", "release", "estimated"),
+    [
+        # Model Runner V2 by default returned 0 for the graph estimate (0.21.0 - 0.28.0
+        # wheels, vllm/v1/worker/gpu/model_runner.py); which models it ran, by release
+        # (vllm/config/vllm.py `_is_default_v2_model_runner_model`):
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.21.0", True),  # no default-V2 rule yet
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.22.0", True),  # 0.22 lists only Qwen3
+        ("Qwen/Qwen3-8B", "0.22.0", False),
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.23.0", False),  # Llama listed from 0.23
+        ("google/gemma-2-9b-it", "0.24.0", True),  # 0.24: listed architectures only
+        ("deepseek-ai/DeepSeek-V2-Lite", "0.24.0", False),  # DeepseekV2 listed in 0.24
+        ("google/gemma-2-9b-it", "0.25.1", False),  # 0.25 - 0.28: every dense model
+        ("Qwen/Qwen3-30B-A3B", "0.27.1", True),  # a MoE not listed stays on V1
+        ("Qwen/Qwen3.5-27B", "0.26.0", True),  # hybrid: V1
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.28.0", False),
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.29.0", True),  # V2 estimates its graphs
+        ("meta-llama/Llama-3.1-8B-Instruct", "0.33", True),  # the line: its newest release
+    ],
+)
+def test_model_runner_v2_had_no_graph_estimate_in_022_to_028(model, release, estimated):
+    d = Deployment(spec=catalog_spec(model), gpu=gpu("h100-sxm"), engine_version=release)
+    assert (plan(d).budget.cudagraph > 0) is estimated
+
+
+def test_model_runner_v2_rule_keeps_quantized_models_on_v1_before_024():
+    """0.22 / 0.23 default to V2 only for unquantized checkpoints (`not
+    model_config.is_quantized`); 0.24 drops that condition."""
+    from kvplan.core.engines import mrv2_skips_graph_estimate
+
+    assert mrv2_skips_graph_estimate((0, 23, 0), "llama", False, False, False)
+    assert not mrv2_skips_graph_estimate((0, 23, 0), "llama", False, False, True)
+    assert mrv2_skips_graph_estimate((0, 24, 0), "llama", False, False, True)
+    assert not mrv2_skips_graph_estimate((0, 27, 1), "qwen3_5_text", False, True, False)
+    assert mrv2_skips_graph_estimate((0, 27, 1), "qwen2_moe", True, False, False)
+
+
+@pytest.mark.parametrize(
+    ("release", "subtracted"),
+    [("0.19.1", False), ("0.20.0", False), ("0.25.1", False), ("0.26.0", True), ("0.33", True)],
+)
+def test_rocm_graph_estimate_from_026(release, subtracted):
+    """vLLM estimates CUDA-graph memory on ROCm only from 0.26.0 (vllm#44825): the 0.20.0 -
+    0.25.1 wheels skip it there ("Skip on ROCm/HIP/XPU", gpu_worker.py), so nothing is
+    subtracted; on CUDA every 0.20.0+ release subtracts it."""
+    spec = catalog_spec("Qwen/Qwen3-30B-A3B")  # a MoE: Model Runner V1 in every release
+    d = Deployment(spec=spec, gpu=gpu("mi300x"), engine_version=release)
+    assert (plan(d).budget.cudagraph > 0) is subtracted
+    cuda = Deployment(spec=spec, gpu=gpu("h100-sxm"), engine_version=release)
+    assert (plan(cuda).budget.cudagraph > 0) is (release != "0.19.1")
+
+
+@pytest.mark.parametrize(
+    ("seqs", "tokens", "query_len", "counts"),
+    [
+        # hand-counted from vLLM's rule (0.20.0 / 0.21.0 _set_cudagraph_sizes): sizes 1, 2, 4,
+        # 8..248 step 8, 256..512 step 16 = 3 + 31 + 17 = 51; full decode sizes <= seqs
+        (1024, 8192, 1, (51, 51)),  # the 0.19 H100 training rows' count
+        (256, 8192, 1, (51, 35)),  # "PIECEWISE=51 (largest=512), FULL=35 (largest=256)",
+        # LMCache#3430 (0.21.0, default 256 seqs)
+        (32, 8192, 1, (11, 7)),  # ceiling 64: 1, 2, 4, 8..64; full 1, 2, 4, 8..32
+        (256, 2048, 1, (51, 35)),
+        (64, 100, 1, (16, 11)),  # ceiling 100 = max_num_batched_tokens, appended: 3 + 12 + 1;
+        # full 1, 2, 4, 8..64
+        (6, 8192, 4, (9, 4)),  # ceiling 48; full decode sizes 4..24: 4, 8, 16, 24
+    ],
+)
+def test_cudagraph_capture_counts_follow_vllms_rule(seqs, tokens, query_len, counts):
+    assert cudagraph_capture_counts(seqs, tokens, query_len) == counts
+
+
+def test_cudagraph_estimate_scales_with_the_graph_count():
+    """At the fit's own count (1024 seqs: 50 + 50 extrapolated graphs) the estimate is the
+    fitted 0.72 + 0.0039 x layers GiB; at 32 seqs (10 + 6) the layer term is 16 / 100 of it."""
+    at_fit = estimate_cudagraph(36, 1024, 8192)
+    assert at_fit == CG_BASE + CG_PER_LAYER * 36
+    assert estimate_cudagraph(94, 32, 8192) == CG_BASE + CG_PER_LAYER * 94 * 16 // 100
+    # Qwen3-235B TP 4 (94 layers, 32 seqs, 0.27.1): 0.78 GiB, was 1.13 at 100 graphs
+    assert estimate_cudagraph(94, 32, 8192) / GiB == pytest.approx(
+        0.72 + 0.0039 * 94 * 0.16, abs=1e-3
+    )
+
+
+def test_cudagraph_constants_are_the_training_fit():
+    """CG_BASE / CG_PER_LAYER are the harness's least-squares fit on the TRAINING rows
+    (`--fit`), to their rounding; the fit scales each row's layer term by its graph count."""
+    fitted = _harness().fit(_harness().load_records())
+    assert fitted["n_graphs"] >= 20
+    assert fitted["CG_BASE_GiB"] == pytest.approx(CG_BASE / GiB, abs=0.005)
+    assert fitted["CG_PER_LAYER_GiB"] == pytest.approx(CG_PER_LAYER / GiB, abs=0.00005)
 
 
 def test_021_budget_formula_reproduces_a_logged_breakdown():
@@ -525,6 +655,11 @@ def test_null_block_is_held_back_from_033():
     new = startup_check(plan(d.with_(engine_version="0.33")), 160)
     assert not old.refused and old.largest_max_model_len == 160  # 10 blocks of 16
     assert new.refused and new.largest_max_model_len == 144  # 9: one is the null block
+    # from 0.29.0 only: "Reserve the null block" is in the 0.29.0 wheel's
+    # kv_cache_utils.py:975 and absent from 0.28.0's
+    for release, held in (("0.28.0", False), ("0.29.0", True), ("0.20.1", False)):
+        check = startup_check(plan(d.with_(engine_version=release)), 160)
+        assert check.refused is held, release
 
 
 def test_engine_lines_are_each_engines_own():
@@ -803,7 +938,7 @@ def test_fit_names_the_release_and_warns_past_max_num_seqs(cli):
     )
     assert r.code == 0, r.err
     out = r.json
-    assert out["engine_version"] == "vLLM 0.20"
+    assert out["engine_version"] == "vLLM 0.19"
     # 54.18 GiB / (1024 x 128 KiB) = 433 sequences < 1024: no warning at 0.19 on an H100
     assert out["max_batch"] < 1024
     assert not any("max_num_seqs" in w for w in out["warnings"])

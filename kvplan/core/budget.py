@@ -26,14 +26,29 @@ with max_model_len (vllm#10517). The coefficients are fitted on the training spl
 (`python benchmarks/engine_logs_vs_kvplan.py --fit`) and their held-out error is in
 docs/engines.md.
 
-CUDA-graph memory (subtracted up front from vLLM 0.21 on): CG_BASE + CG_PER_LAYER x layers
-on the GPU (fitted on the "Estimated CUDA graph memory" lines of 0.19 training logs).
+CUDA-graph memory (subtracted up front from vLLM 0.20.0 on). vLLM captures one throw-away
+graph per mode twice and extrapolates: estimate = max over modes of the first capture
++ sum over modes of per_graph x (N_mode - 1) (`profile_cudagraph_memory`, vllm 0.19.1 -
+0.21.0 wheels alike), where N_mode is the number of capture sizes of that mode
+(`cudagraph_capture_counts`). kvplan's fit (the "Estimated CUDA graph memory" lines of the
+0.19 H100 training logs, all at 51 piecewise + 51 full graphs) gives CG_BASE + CG_PER_LAYER x
+layers at that count; CG_BASE is taken as the first capture and the layer term as the
+extrapolated part, which is rescaled by the deployment's own graph count:
+
+  graphs = CG_BASE + CG_PER_LAYER x layers x ((N_piecewise - 1) + (N_full - 1)) / 100
 """
 
 from __future__ import annotations
 
 from kvplan.core.deployment import Deployment, flag_name
-from kvplan.core.engines import ENGINES, Engine, EngineProfile, Platform
+from kvplan.core.engines import (
+    ENGINES,
+    Engine,
+    EngineProfile,
+    Platform,
+    mrv2_skips_graph_estimate,
+    parse_version,
+)
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import ModelSpec
 from kvplan.units import GiB
@@ -45,8 +60,19 @@ from kvplan.units import GiB
 ACT_FFN = 7.76  # bytes per token per FFN unit on the GPU (dense MLP)
 ACT_FFN_MOE = 22.46  # bytes per token per activated FFN unit (fused MoE; 3 training rows)
 ACT_SAMPLER = 14.93  # bytes per sequence per vocabulary entry (26 training rows)
-CG_BASE = int(0.70 * GiB)  # CUDA-graph pool, fixed part
-CG_PER_LAYER = int(0.0046 * GiB)  # CUDA-graph pool per decoder layer on the GPU
+# CG_*: the 22 TP 1 "Estimated CUDA graph memory" lines of vLLM 0.19 training rows (least
+# squares, all at 51 + 51 graphs); 0.70 / 0.0046 on the 20 rows of the first fit.
+CG_BASE = int(0.72 * GiB)  # CUDA-graph pool, fixed part (the first capture)
+CG_PER_LAYER = int(0.0039 * GiB)  # per decoder layer on the GPU, at 100 extrapolated graphs
+# Extrapolated graphs behind that fit: (51 - 1) + (51 - 1) at the 0.19 H100 API-server
+# defaults (1024 seqs, 8192 tokens; `cudagraph_capture_counts(1024, 8192)`).
+CG_REF_EXTRA_GRAPHS = 100
+# Capture-size ceiling without compilation_config.max_cudagraph_capture_size (vllm 0.20.0 /
+# 0.21.0 wheels, vllm/config/vllm.py `_set_cudagraph_sizes`; 0.33.0 uses 1024 on SM100).
+CG_MAX_CAPTURE = 512
+
+# weight dtypes that make vLLM's model_config.is_quantized true (a quantization method)
+QUANTIZED_DTYPES = frozenset({"fp8", "int8", "int4", "mxfp4", "nvfp4", "fp4"})
 
 # Kept for callers that predate release profiles (vLLM 0.19 on CUDA).
 NON_TORCH_BYTES_SINGLE_GPU = int(0.25 * GiB)
@@ -57,7 +83,7 @@ class Budget(Frozen):
     """Every term of the KV budget for one GPU, in bytes."""
 
     engine: Engine
-    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.20"
+    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19"
     knob: str | None
     fraction: float | None
     total_memory: int  # as CUDA reports it
@@ -65,7 +91,7 @@ class Budget(Frozen):
     weights: int
     activations: int
     overhead: int
-    cudagraph: int = 0  # subtracted before KV sizing (vLLM >= 0.21)
+    cudagraph: int = 0  # subtracted before KV sizing (vLLM >= 0.20.0)
     preload: int = 0  # in use before the weights load (SGLang's snapshot)
     kv_budget: int  # never negative: see `shortfall`
     shortfall: int = 0  # bytes missing when the weights and reserves exceed the grant
@@ -104,9 +130,42 @@ def estimate_activations(
     return int(max(forward, sampler) * scale)
 
 
-def estimate_cudagraph(layers_on_gpu: int) -> int:
-    """CUDA-graph pool estimate (what vLLM >= 0.21 subtracts before sizing the KV cache)."""
-    return CG_BASE + CG_PER_LAYER * layers_on_gpu
+def cudagraph_capture_counts(
+    max_num_seqs: int, max_num_batched_tokens: int, decode_query_len: int = 1
+) -> tuple[int, int]:
+    """(piecewise, full) CUDA graphs vLLM captures by default (FULL_AND_PIECEWISE mode).
+
+    Capture sizes (vllm 0.20.0 / 0.21.0 `VllmConfig._set_cudagraph_sizes`): ceiling
+    min(2 x max_num_seqs x decode_query_len, 512, max_num_batched_tokens); sizes 1, 2, 4,
+    every 8 below 256, every 16 from 256, plus max_num_batched_tokens when it is the
+    ceiling. Piecewise graphs: every size. Full decode graphs (`cudagraph_dispatcher.py`):
+    the sizes from decode_query_len to decode_query_len x max_num_seqs."""
+    cap = min(max_num_seqs * decode_query_len * 2, CG_MAX_CAPTURE, max_num_batched_tokens)
+    sizes = {i for i in (1, 2, 4) if i <= cap}
+    if cap >= 8:
+        sizes |= set(range(8, min(cap + 1, 256), 8))
+    if cap >= 256:
+        sizes |= set(range(256, cap + 1, 16))
+    if max_num_batched_tokens <= cap:
+        sizes.add(max_num_batched_tokens)
+    full = sum(1 for x in sizes if decode_query_len <= x <= decode_query_len * max_num_seqs)
+    return len(sizes), full
+
+
+def estimate_cudagraph(
+    layers_on_gpu: int,
+    max_num_seqs: int = 1024,
+    max_num_batched_tokens: int = 8192,
+    decode_query_len: int = 1,
+) -> int:
+    """CUDA-graph pool estimate (what vLLM >= 0.20 subtracts before sizing the KV cache):
+    first capture + the per-layer extrapolated part scaled to this deployment's graph count
+    (module docstring). The defaults are the H100 API-server defaults the fit saw."""
+    piecewise, full = cudagraph_capture_counts(
+        max_num_seqs, max_num_batched_tokens, decode_query_len
+    )
+    extra = max(piecewise - 1, 0) + max(full - 1, 0)
+    return CG_BASE + CG_PER_LAYER * layers_on_gpu * extra // CG_REF_EXTRA_GRAPHS
 
 
 def estimate_overhead(
@@ -157,8 +216,33 @@ def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
         )
         + profile.per_sequence_bytes * d.scheduler_seqs
     )
-    cudagraph = estimate_cudagraph(layers_on_gpu) if profile.cudagraph_in_budget else 0
+    cudagraph = (
+        estimate_cudagraph(
+            layers_on_gpu, d.scheduler_seqs, d.scheduler_tokens, 1 + d.num_speculative_tokens
+        )
+        if profile.subtracts_cudagraphs(d.platform, d.engine_version)
+        and not _runner_v2_without_estimate(d)
+        else 0
+    )
     return activations, overhead, cudagraph
+
+
+def _runner_v2_without_estimate(d: Deployment) -> bool:
+    """vLLM 0.22 - 0.28 run some models on Model Runner V2 by default, which returned 0 for
+    the graph estimate (kvplan.core.engines.mrv2_skips_graph_estimate). Only a release
+    number selects it: a line name means the line's newest release (0.33: graphs estimated)."""
+    release = d.engine_version
+    if d.engine is not Engine.VLLM or release is None or release == d.profile.version:
+        return False
+    spec = d.spec
+    quantized = spec.quantization is not None or (d.weight_dtype or "") in QUANTIZED_DTYPES
+    return mrv2_skips_graph_estimate(
+        parse_version(release),
+        spec.family,
+        is_moe(spec),
+        any(layer.is_recurrent for layer in spec.layers),
+        quantized,
+    )
 
 
 def compute_budget(

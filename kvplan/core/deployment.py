@@ -121,9 +121,9 @@ class Deployment:
         None,
         Kind.ENGINE_VERSION,
         "Engine release whose memory terms apply, e.g. 0.19.0 or a modelled line "
-        "(vLLM 0.6, 0.16, 0.20, 0.33; SGLang 0.3, 0.4, 0.4.6, 0.4.8, 0.5; TensorRT-LLM "
+        "(vLLM 0.6, 0.16, 0.19, 0.20, 0.33; SGLang 0.3, 0.4, 0.4.6, 0.4.8, 0.5; TensorRT-LLM "
         "pytorch).",
-        default_text="vLLM 0.20 (newest fully validated line); others their newest",
+        default_text="vLLM 0.19 (newest fully validated line); others their newest",
     )
     entry_point: str = _setting(
         "serve",
@@ -136,7 +136,7 @@ class Deployment:
         Kind.FRACTION,
         "vLLM: fraction of total memory for weights + activations + KV.",
         engine=Engine.VLLM,
-        default_text="the release's: 0.90, 0.92 from 0.21",
+        default_text="the release's: 0.90, 0.92 from 0.20",
     )
     mem_fraction_static: float | None = _setting(
         None,
@@ -310,7 +310,8 @@ class Deployment:
     def scheduler_defaults(self) -> SchedulerDefaults:
         """What the release picks on this GPU when the user sets neither limit."""
         name = f"{self.gpu.name} {self.gpu.display_name}".lower()
-        return self.profile.scheduler(self.gpu.usable_memory_bytes, name, self.entry_point)
+        scheduler = self.profile.scheduler_for(self.engine_version)
+        return scheduler(self.gpu.usable_memory_bytes, name, self.entry_point)
 
     @property
     def scheduler_seqs(self) -> int:

@@ -7,8 +7,9 @@ pool (vllm/v1/core/kv_cache_utils.py `check_enough_kv_cache_memory`; V0:
 and names the largest max_model_len that would (`estimate_max_model_len`: a binary search
 on the same per-request bytes). `--max-model-len -1` / `auto` (`_auto_fit_max_model_len`;
 the lines with `auto_fit`) starts at that largest length, capped at the model's max
-positions; 0.33 first holds back the permanent null block (`get_kv_cache_configs`
-check_memory). `resolve_max_model_len` is the one place a deployment's auto is resolved.
+positions; from 0.29.0 vLLM first holds back the permanent null block
+(`check_enough_kv_cache_memory`, 0.29.0 kv_cache_utils.py:975). `resolve_max_model_len`
+is the one place a deployment's auto is resolved.
 Hybrid (attention + Mamba / linear attention) models also need max_num_seqs <= the state
 slots the pool holds (vllm#49064: "max_num_seqs (256) exceeds available Mamba cache blocks (161)").
 
@@ -44,8 +45,9 @@ class StartupCheck(Frozen):
 
 def _available_for_admission(p: Plan) -> int:
     pool = p.num_blocks * p.block_bytes if p.block_bytes else p.budget.kv_budget
-    if p.deployment.profile.null_block and p.block_bytes:
-        pool -= p.block_bytes  # the permanently held null block (0.33)
+    d = p.deployment
+    if d.profile.holds_null_block(d.engine_version) and p.block_bytes:
+        pool -= p.block_bytes  # the permanently held null block (vLLM 0.29.0+)
     return max(0, pool)
 
 

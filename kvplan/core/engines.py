@@ -126,7 +126,7 @@ def _vllm_budget(
     preload: int = 0,
 ) -> BudgetTerms:
     """requested = total x util (vllm/v1/worker/gpu_worker.py determine_available_memory);
-    available = requested - (weights + torch peak + non-torch) - CUDA graphs (>= 0.21)."""
+    available = requested - (weights + torch peak + non-torch) - CUDA graphs (>= 0.20.0)."""
     granted = int(total * _need(fraction))
     return BudgetTerms(
         granted=granted,
@@ -337,6 +337,53 @@ def parse_version(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+# vLLM 0.22.0 - 0.28.x run some models on Model Runner V2 by default, whose
+# `profile_cudagraph_memory` returns 0 ("It is TBD whether we keep this API or not",
+# vllm/v1/worker/gpu/model_runner.py in the 0.21.0 - 0.28.0 wheels): for them nothing is
+# subtracted for CUDA graphs. `VllmConfig._is_default_v2_model_runner_model` by release
+# (wheels, vllm/config/vllm.py): 0.22.x listed architectures {Qwen3ForCausalLM} (:69, :518),
+# not MoE, not quantized; 0.23.x {Llama, Mistral, Qwen3}ForCausalLM (:69, :544), same
+# conditions; 0.24.x any listed architecture (:68, :550); 0.25.x - 0.26.x not hybrid and
+# (listed or not MoE) (0.25.1 :68, :557; 0.26.0 :68, :605); 0.27.x - 0.28.x listed or not MoE,
+# hybrid only if listed (0.27.1 :69, :637; 0.28.0 :69, :691). From 0.29.0 every model
+# defaults to V2 and V2 estimates its graphs (vllm/v1/worker/gpu/cudagraph_utils.py:718).
+# Lists by config model_type: kvplan keeps a checkpoint's model_type, not its architecture
+# (model_type -> architecture as vLLM's registry maps them). Not modelled: V2's unsupported
+# features that fall back to V1, and VLLM_USE_V2_MODEL_RUNNER set by hand.
+_MRV2_LISTED: tuple[tuple[tuple[int, ...], frozenset[str]], ...] = (
+    ((0, 22, 0), frozenset({"qwen3"})),
+    ((0, 23, 0), frozenset({"llama", "mistral", "qwen3"})),
+    (
+        (0, 24, 0),
+        frozenset({"qwen3", "deepseek_v2", "qwen2_moe", "granitemoe", "llama", "mistral"}),
+    ),
+    ((0, 25, 0), frozenset({"deepseek_v2", "qwen2_moe", "granitemoe"})),
+    ((0, 29, 0), frozenset()),  # every model on V2, which estimates its graphs
+)
+
+
+def mrv2_skips_graph_estimate(
+    release: tuple[int, ...], family: str, moe: bool, hybrid: bool, quantized: bool
+) -> bool:
+    """Whether vLLM `release` runs this model on Model Runner V2 by default while V2 still
+    returned 0 for the CUDA-graph estimate (see _MRV2_LISTED's sources)."""
+    release = release + (0,) * (3 - len(release))
+    if not (0, 22, 0) <= release < (0, 29, 0):
+        return False
+    listed = frozenset[str]()
+    for first, families in _MRV2_LISTED:
+        if release >= first:
+            listed = families
+    is_listed = family in listed
+    if release < (0, 24, 0):
+        return is_listed and not moe and not quantized
+    if release < (0, 25, 0):
+        return is_listed
+    if hybrid and (release < (0, 27, 0) or not is_listed):
+        return False
+    return is_listed or not moe
+
+
 @dataclass(frozen=True)
 class SchedulerDefaults:
     """max_num_seqs / max_num_batched_tokens an engine picks when the user sets neither."""
@@ -485,7 +532,7 @@ class EngineProfile:
     block_size: int  # default tokens per block (page)
     sources: tuple[tuple[str, str], ...]
     # takes max_model_len = -1 (auto-fit: the largest length the pool holds); known in
-    # vLLM V1 from the 0.17-0.20 line on (a 0.18-era copy of v1/core/kv_cache_utils.py
+    # vLLM V1 from the 0.17-0.19 line on (a 0.18-era copy of v1/core/kv_cache_utils.py
     # `_auto_fit_max_model_len`; 0.2x logs: "'max_model_len': -1")
     auto_fit: bool = False
     # TensorRT-LLM's dry run is context requests that together hold max_num_tokens tokens,
@@ -501,6 +548,46 @@ class EngineProfile:
     # `non_torch` (TensorRT-LLM engine flow: runtime buffers + decoder, both sized by
     # maxNumSequences in TrtGptModelInflightBatching). 0 for the other lines.
     per_sequence_bytes: int = 0
+    # vLLM measures the CUDA-graph estimate on ROCm only from this release on (None: never in
+    # this line); before it the estimate is 0 there ("Skip on ROCm/HIP/XPU", gpu_worker.py).
+    cudagraph_rocm_from: tuple[int, ...] | None = None
+    # (first release, scheduler): from that release on the scheduler defaults change inside
+    # the line (vLLM 0.28.0: 16384 batched tokens on GPUs with >= 160 GiB)
+    later_scheduler: tuple[tuple[int, ...], Callable[[int, str, str], SchedulerDefaults]] | None = (
+        None
+    )
+    # the null block is held back only from this release on (None: `null_block` for all)
+    null_block_from: tuple[int, ...] | None = None
+
+    def reaches(self, release: str | None, first: tuple[int, ...]) -> bool:
+        """Whether `release` (None or the line's own name: its newest) is `first` or later."""
+        if release is None or release == self.version:
+            return True
+        wanted = parse_version(release)[: len(first)]
+        return wanted + (0,) * (len(first) - len(wanted)) >= first
+
+    def subtracts_cudagraphs(self, platform: Platform, release: str | None) -> bool:
+        """Whether the CUDA-graph estimate is subtracted before sizing the KV cache, on this
+        platform at this release."""
+        if not self.cudagraph_in_budget:
+            return False
+        if platform is not Platform.ROCM:
+            return True
+        return self.cudagraph_rocm_from is not None and self.reaches(
+            release, self.cudagraph_rocm_from
+        )
+
+    def holds_null_block(self, release: str | None) -> bool:
+        """Whether the admission check and auto-fit hold back the permanent null block."""
+        if self.null_block_from is not None:
+            return self.reaches(release, self.null_block_from)
+        return self.null_block
+
+    def scheduler_for(self, release: str | None) -> Callable[[int, str, str], SchedulerDefaults]:
+        """The scheduler-defaults rule of this release of the line."""
+        if self.later_scheduler is not None and self.reaches(release, self.later_scheduler[0]):
+            return self.later_scheduler[1]
+        return self.scheduler
 
     def sampler_rows(self, max_num_seqs: int, tokens: int, max_model_len: int | None) -> int:
         """Rows the profiling pass samples: vLLM max_num_seqs; TensorRT-LLM one per dummy
@@ -835,10 +922,10 @@ PROFILES: tuple[EngineProfile, ...] = (
     ),
     EngineProfile(
         engine=Engine.VLLM,
-        version="0.20",
+        version="0.19",
         first=(0, 17),
-        last=(0, 20),
-        label="vLLM V1 engine 0.17-0.20 (CUDA graphs captured after KV sizing)",
+        last=(0, 19),
+        label="vLLM V1 engine 0.17-0.19 (CUDA graphs captured after KV sizing)",
         default_fraction=lambda _c: 0.90,
         scheduler=_vllm_v1_scheduler,
         activation_scale=1.0,
@@ -853,20 +940,69 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("budget", "vllm/v1/worker/gpu_worker.py Worker.determine_available_memory (0.19)"),
             (
                 "CUDA graphs",
-                "estimated, not subtracted: VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0",
+                "estimated, not subtracted: VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS defaults "
+                "to 0 (vllm 0.19.1 wheel, vllm/envs.py:1654-1655)",
             ),
             ("token line", "vllm/v1/core/kv_cache_utils.py _report_kv_cache_config (0.19)"),
+        ),
+        auto_fit=True,
+    ),
+    # vLLM 0.20.0: the first release that subtracts the CUDA-graph estimate by default (its
+    # log already says "default since v0.21.0") and defaults to 0.92, but still prints "GPU
+    # KV cache size" as (blocks // groups) x block; 0.20.1 prints int(concurrency x
+    # max_model_len) as 0.21+ does (0.20.1 / 0.20.2 wheels, kv_cache_utils.py:1706). Read
+    # in the PyPI wheels (the tagged sources).
+    EngineProfile(
+        engine=Engine.VLLM,
+        version="0.20",
+        first=(0, 20, 0),
+        last=(0, 20, 0),
+        label="vLLM V1 engine 0.20.0 (CUDA-graph estimate subtracted up front)",
+        default_fraction=lambda _c: 0.92,
+        scheduler=_vllm_v1_scheduler,
+        activation_scale=1.0,
+        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
+        cudagraph_in_budget=True,
+        preload_bytes=0,
+        token_line="groups",
+        null_block=False,
+        block_size=16,
+        sources=(
+            *_VLLM_COMMON_SOURCES,
+            (
+                "graph estimate subtracted by default",
+                "vllm 0.20.0 wheel: vllm/envs.py:1724-1725 (VLLM_MEMORY_PROFILER_ESTIMATE_"
+                "CUDAGRAPHS defaults to 1), vllm/v1/worker/gpu_worker.py:398-425 "
+                "(available = requested - non_kv - estimate)",
+            ),
+            ("gpu_memory_utilization 0.92", "vllm 0.20.0 wheel: vllm/config/cache.py:66"),
+            (
+                "graph count",
+                "vllm 0.20.0 wheel: vllm/config/vllm.py:1423-1524 (_set_cudagraph_sizes), "
+                "vllm/v1/cudagraph_dispatcher.py:205-221 (FULL decode sizes <= max_num_seqs)",
+            ),
+            (
+                "token line",
+                "(num_blocks // groups) x min block: vllm 0.20.0 wheel "
+                "vllm/v1/core/kv_cache_utils.py:1693-1711",
+            ),
+            ("scheduler defaults", "vllm 0.20.0 wheel: vllm/engine/arg_utils.py:2211-2221"),
+            (
+                "no graph estimate on ROCm",
+                "vllm 0.20.0 wheel: vllm/v1/worker/gpu_worker.py:376-385 (estimate only when "
+                "current_platform is not ROCm)",
+            ),
         ),
         auto_fit=True,
     ),
     EngineProfile(
         engine=Engine.VLLM,
         version="0.33",
-        first=(0, 21),
+        first=(0, 20, 1),
         last=(0, 33),
-        label="vLLM V1 engine 0.21-0.33 (CUDA-graph memory subtracted up front)",
+        label="vLLM V1 engine 0.20.1-0.33 (CUDA-graph memory subtracted up front)",
         default_fraction=lambda _c: 0.92,
-        scheduler=_vllm_current_scheduler,
+        scheduler=_vllm_v1_scheduler,
         activation_scale=1.0,
         non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
         cudagraph_in_budget=True,
@@ -882,25 +1018,49 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "vllm#50722 log: 67.43 - 16.92 - 5.66 - 0.13 - 1.32 (estimate) = 43.40 GiB in use",
             ),
             (
-                "graph estimate (not modelled beyond 0.70 + 0.0046 x layers GiB)",
-                "profile_cudagraph_memory samples 2 graphs per mode and extrapolates "
-                "per_graph x (N - 1) (gpu_model_runner.py as quoted in vllm#45178; second-hand); "
-                "0.21.0 Qwen3-8B at default sizes logs 0.52 GiB (LMCache#3430), kvplan 0.87; "
-                "the graph count follows max_num_seqs (VllmConfig._set_cudagraph_sizes: max "
-                "capture min(2 x max_num_seqs x decode_query_len, 512 or 1024 on data-center "
-                "Blackwell, max_num_batched_tokens), vllm-project/vllm@000fc94 "
-                "vllm/config/vllm.py), which this per-layer model does not see",
+                "graph estimate",
+                "max over modes of the first capture + sum per_graph x (N_mode - 1) (vllm "
+                "0.21.0 wheel vllm/v1/worker/gpu_model_runner.py:6049-6147, same in 0.19.1 and "
+                "0.20.0); N from _set_cudagraph_sizes (0.21.0 wheel vllm/config/vllm.py:"
+                "1476-1587) and cudagraph_dispatcher.py:205-221; 0.33.0 raises the capture "
+                "ceiling to 1024 on SM100 GPUs (vllm/config/vllm.py:2464), not modelled",
+            ),
+            (
+                "no graph estimate on Model Runner V2, 0.22.0 - 0.28.x",
+                "V2's profile_cudagraph_memory returns 0 (vllm/v1/worker/gpu/model_runner.py, "
+                "0.21.0 - 0.28.0 wheels); the models V2 runs by default: "
+                "mrv2_skips_graph_estimate (vllm/config/vllm.py of the 0.22.0 - 0.28.0 "
+                "wheels); 0.29.0 V2 estimates (vllm/v1/worker/gpu/cudagraph_utils.py:718)",
             ),
             (
                 "graph estimate caveats",
-                "Model Runner V2 (dense default from 0.25.1) returned 0 (vllm#49233); hybrid "
-                "GDN models count an mnbt-linear transient from 0.26.0 (vllm#50780)",
+                "hybrid GDN models count an mnbt-linear transient from 0.26.0 (vllm#50780); "
+                "0.29.0+ V2 measures piecewise graphs in full and extrapolates FULL ones, "
+                "modelled with the V1 form",
             ),
             ("token line", "int(max_concurrency x max_model_len): kv_cache_utils.py (0.22, 0.33)"),
-            ("null block", "core/kv_cache_utils.py get_kv_cache_configs check_memory (0.33)"),
-            ("16384 tokens >= 160 GiB", "vllm PR #51726 (vllm#53961)"),
+            (
+                "null block from 0.29.0",
+                "'Reserve the null block BlockPool permanently holds back': vllm 0.29.0 wheel "
+                "vllm/v1/core/kv_cache_utils.py:975 (and 0.30.0, 0.31.0; 0.33.0 "
+                "kv_cache_planning.py); absent from the 0.20.0, 0.21.0 and 0.28.0 wheels",
+            ),
+            (
+                "16384 tokens >= 160 GiB from 0.28.0",
+                "vllm PR #51726 (vllm#53961); absent from the 0.27.1 wheel's "
+                "vllm/engine/arg_utils.py, present in 0.28.0's (:2582-2591) and 0.33.0's",
+            ),
+            (
+                "graph estimate on ROCm from 0.26.0",
+                "vllm wheels: 0.21.0 to 0.25.1 estimate only on CUDA (0.25.1 "
+                "vllm/v1/worker/gpu_worker.py:475-484, 'Skip on ROCm'); 0.26.0 on every "
+                "cuda_alike platform (gpu_worker.py:495-505, 'ROCm is included: #44825')",
+            ),
         ),
         auto_fit=True,
+        cudagraph_rocm_from=(0, 26, 0),
+        later_scheduler=((0, 28, 0), _vllm_current_scheduler),
+        null_block_from=(0, 29, 0),
     ),
     *(
         _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)
@@ -1016,12 +1176,12 @@ PROFILES: tuple[EngineProfile, ...] = (
 )
 
 
-# The line a deployment gets without --engine-version. vLLM: 0.20, the newest line whose
-# every budget term is validated against logs out of sample (0.33 subtracts a CUDA-graph
-# estimate; its four evaluable logs are all training rows, -7.2 % to +2.4 %, so it has no
-# held-out figure yet); `--engine-version 0.33` selects it.
+# The line a deployment gets without --engine-version. vLLM: 0.19 (releases 0.17-0.19), the
+# newest line whose every budget term is validated against logs out of sample (0.20 and 0.33
+# subtract a CUDA-graph estimate; no held-out log of either line is evaluable yet);
+# `--engine-version 0.20` / `0.33` (or a release number) selects them.
 # TensorRT-LLM: the PyTorch flow (the default backend since 1.0); `trt` is the engine flow.
-DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.20", Engine.TRTLLM: "pytorch"}
+DEFAULT_VERSIONS: dict[Engine, str] = {Engine.VLLM: "0.19", Engine.TRTLLM: "pytorch"}
 
 
 def profiles_of(engine: Engine) -> tuple[EngineProfile, ...]:

@@ -55,7 +55,7 @@ class DeploymentSummary(_Report):
 
     gpu: str
     engine: str
-    engine_version: str  # the modelled release line, e.g. "vLLM 0.20"
+    engine_version: str  # the modelled release line, e.g. "vLLM 0.19"
     engine_knob: str | None
     memory_fraction: float | None
     tp: int
