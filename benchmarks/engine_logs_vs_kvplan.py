@@ -70,6 +70,7 @@ from kvplan.core.capacity import Deployment, plan
 from kvplan.core.engines import DEFAULT_VERSIONS, ENGINE_LABELS, Engine, parse_version, profile_for
 from kvplan.core.geometry import Mixer, ModelSpec
 from kvplan.core.gpu import GpuSpec
+from kvplan.errors import KvplanError
 from kvplan.sources.catalog import load_catalog
 from kvplan.sources.gpus import load_gpus
 from kvplan.units import GiB
@@ -244,14 +245,18 @@ def line_choice(r: dict[str, Any]) -> tuple[str, str]:
         return "0.6", "no release; a V0 engine log (notes)"
     day = r.get("log_date")
     release = release_at(engine, day) if day else None
+    label = f"log_date {day}: {ENGINE_LABELS[engine]} {release} current on PyPI"
     if release is not None:
-        label = f"log_date {day}: {ENGINE_LABELS[engine]} {release} current on PyPI"
-        return profile_for(engine, release).version, label
+        try:
+            return profile_for(engine, release).version, label
+        except KvplanError:  # a release older than every modelled line: rule 5 below
+            label += " (outside the modelled lines)"
+    why = label + "; " if release is not None else "no release or date: "
     if engine is Engine.VLLM:
         if "2025" in notes:  # an unversioned V1 log from 2025: the pre-0.17 V1 line
-            return "0.16", "no release or date; notes name 2025: the pre-0.17 V1 line"
-        return DEFAULT_VERSIONS[engine], "no release or date: the default line"
-    return profile_for(engine, None).version, "no release or date: the newest line"
+            return "0.16", why + "notes name 2025: the pre-0.17 V1 line"
+        return DEFAULT_VERSIONS[engine], why + "the default line"
+    return profile_for(engine, None).version, why + "the newest line"
 
 
 def version_line(r: dict[str, Any]) -> str:

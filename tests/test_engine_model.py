@@ -247,6 +247,11 @@ def test_unversioned_logs_take_the_release_current_at_their_date() -> None:
     bare = {**by_id["qwen3-14b-sglang-xinference3481-48gb-tp1"], "log_date": None}
     assert h.line_choice(bare)[0] == "0.5"
     assert h.line_choice({**by_id["qwen3-235b-fp8-h100-tp4-vllm"], "log_date": None})[0] == "0.16"
+    # a date whose release no line models (SGLang 0.2.14, 2024-08-26, before the 0.3 line)
+    # falls back to that rule too, and says so
+    old = {**bare, "log_date": "2024-08-27"}
+    line, rule = h.line_choice(old)
+    assert line == "0.5" and "0.2.14 current on PyPI (outside the modelled lines)" in rule
 
 
 def test_sglang_pre_load_memory_by_tp_and_link():
