@@ -31,13 +31,23 @@ What is mapped, explicitly (nothing else is adjusted):
     fp8-dynamic / w8a8 / w4a16 checkpoints -> the base model at fp8 / int8 / int4 weights;
     Kimi-Dev-72B is a Qwen2.5-72B fine-tune (same config.json apart from metadata);
     DeepSeek-V2-Lite-Chat -> DeepSeek-V2-Lite; R1-Distill-Qwen-14B -> Qwen2.5-14B.
-  - A log without an engine version: vLLM rows that print "CUDA graph memory profiling is
-    enabled (default since v0.21.0)" (printed from 0.20.0 on) -> the 0.21-0.33 line (0.20
-    has the same budget); vLLM rows whose notes say V0 -> the V0 line,
-    SGLang -> its newest line; a vLLM 0.7.3 row run with VLLM_USE_V1=1 -> the
-    first V1 line.
-  - TensorRT-LLM rows whose entry point is a "TRT engine" -> the `trt` (engine flow) line,
-    the others -> the PyTorch flow.
+  - The release line (`line_choice`, first rule that applies; `--why` and the JSON rows say
+    which one chose each row's line):
+      1. TensorRT-LLM rows whose entry point is a "TRT engine" -> the `trt` (engine flow)
+         line (any release), the others -> the PyTorch flow.
+      2. A recorded engine_version (exact, or inferred by the data file from stated
+         evidence) -> the line covering it; a vLLM 0.7.3 row run with VLLM_USE_V1=1 -> the
+         first V1 line.
+      3. No version, evidence in the log itself: vLLM rows that print "CUDA graph memory
+         profiling is enabled (default since v0.21.0)" -> the 0.21+ line; vLLM rows whose
+         notes say V0 -> the V0 line.
+      4. No version, a `log_date`: the release that was current on PyPI at that date (the
+         newest final release published on or before it, tests/data/engine_releases.yaml)
+         -> the line covering it.
+      5. Neither: vLLM rows whose notes name 2025 -> the pre-0.17 V1 line, other vLLM rows
+         -> the default line; SGLang -> its newest line.
+    Rule 4 was adopted on 2026-11-30 (issue 11) before its effect on any error was looked
+    at: the newest line is wrong for a log written before that line existed.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
   - vLLM V0 logs before 0.6.4 print only "# GPU blocks: N": their budget is taken as
     (N + 1/2) blocks (V0 sizes N = budget // block bytes); rows of releases before 0.3.1
@@ -47,6 +57,7 @@ What is mapped, explicitly (nothing else is adjusted):
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import re
@@ -59,9 +70,10 @@ from typing import Any
 import yaml
 
 from kvplan.core.capacity import Deployment, plan
-from kvplan.core.engines import Engine, profile_for
+from kvplan.core.engines import DEFAULT_VERSIONS, ENGINE_LABELS, Engine, parse_version, profile_for
 from kvplan.core.geometry import Mixer, ModelSpec
 from kvplan.core.gpu import GpuSpec
+from kvplan.errors import KvplanError
 from kvplan.sources.catalog import load_catalog
 from kvplan.sources.gpus import load_gpus
 from kvplan.units import GiB
@@ -69,6 +81,7 @@ from kvplan.units import GiB
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
 FILES = ("engine_logs.yaml", "vllm_kv_logs.yaml")
+RELEASES = DATA / "engine_releases.yaml"  # PyPI release dates (benchmarks/fetch_engine_releases.py)
 
 # logged model -> (catalog model, weight dtype or None for the checkpoint's)
 MODELS: dict[str, tuple[str, str | None]] = {
@@ -156,12 +169,12 @@ GPUS = {
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.
 # Catalogued GPUs left unmapped, with the reason `--why` prints:
 UNMAPPED = {
-    # the one GH200 row (vllm#44376) states no vLLM release ("0.2x"), so its line (0.19 or
-    # the 0.20+ graph-subtracting ones) is unknown; and since vllm#35356 vLLM takes free
-    # memory from the host on every GPU that reports is_integrated, which that PR names
-    # GH200 among: not evaluated rather than judged under a guessed formula
-    "GH200": "GH200 with no vLLM release stated (0.19 or 0.20+ line unknown) and possibly "
-    "on vLLM's unified-memory path (vllm#35356): not evaluated",
+    # the one GH200 row (vllm#44376) states no vLLM release; its log_date (2026-06-03) puts
+    # it on the 0.21+ line, but since vllm#35356 vLLM takes free memory from the host on
+    # every GPU that reports is_integrated, which that PR names GH200 among: not evaluated
+    # rather than judged under a formula kvplan does not model
+    "GH200": "GH200 possibly on vLLM's unified-memory path (vllm#35356; no vLLM release "
+    "stated, the 0.21+ line by its log_date): not evaluated",
 }
 
 # Unified-memory devices: on Orin / Thor / Spark vLLM takes the free memory from
@@ -209,25 +222,58 @@ def load_records() -> list[dict[str, Any]]:
     return rows
 
 
-def version_line(r: dict[str, Any]) -> str:
-    """The modelled release line for the row's engine version (see module docstring)."""
+@functools.cache
+def _releases() -> dict[str, tuple[tuple[tuple[int, ...], str, str], ...]]:
+    """engine -> ((parsed version, version, YYYY-MM-DD published), ...) from PyPI."""
+    doc = yaml.safe_load(RELEASES.read_text(encoding="utf-8"))
+    return {
+        engine: tuple((parse_version(v), v, day) for v, day in table["releases"].items())
+        for engine, table in doc["engines"].items()
+    }
+
+
+def release_at(engine: Engine, day: str) -> str | None:
+    """The release of `engine` current at `day` (YYYY-MM-DD): the newest final release
+    published on PyPI on or before that day (None before the first one)."""
+    out = [(key, v) for key, v, published in _releases()[engine.value] if published <= day]
+    return max(out)[1] if out else None
+
+
+def line_choice(r: dict[str, Any]) -> tuple[str, str]:
+    """The modelled release line for the row, and the rule that chose it (module docstring:
+    the first of rules 1-5 that applies)."""
     engine = Engine(r["engine"])
     text = r["engine_version"]
     notes = (r.get("notes") or "") + r["id"]
-    if engine is Engine.VLLM and text is None:
-        if V021_LINE in (r.get("raw_log") or ""):
-            return profile_for(engine, "0.21").version  # the log line proves >= 0.20
-        if "V0" in notes or re.search(r"(^|-)v0(-|$)", r["id"]):  # "v0" as a token ("v02x" is not)
-            return "0.6"
-        # an unversioned V1 log from before 2026 (issue dates 2025): the pre-0.17 V1 line
-        return "0.16" if "2025" in notes else profile_for(engine, None).version
-    if engine is Engine.VLLM and "v1" in r["id"] and str(text).startswith("0.7"):
-        return "0.16"
     if engine is Engine.TRTLLM and "TRT engine" in str(r.get("entry_point")):
-        return "trt"  # a trtllm-build engine served by the C++ executor
-    if text is None:
-        return profile_for(engine, None).version
-    return profile_for(engine, str(text).split(" ")[0]).version
+        return "trt", "entry point: a trtllm-build engine (the engine flow, any release)"
+    if text is not None:
+        if engine is Engine.VLLM and "v1" in r["id"] and str(text).startswith("0.7"):
+            return "0.16", f"engine_version {text} with VLLM_USE_V1=1: the first V1 line"
+        return profile_for(engine, str(text).split(" ")[0]).version, f"engine_version {text}"
+    if engine is Engine.VLLM and V021_LINE in (r.get("raw_log") or ""):
+        return profile_for(engine, "0.21").version, "no release; the log prints the 0.21+ line"
+    if engine is Engine.VLLM and ("V0" in notes or re.search(r"(^|-)v0(-|$)", r["id"])):
+        return "0.6", "no release; a V0 engine log (notes)"
+    day = r.get("log_date")
+    release = release_at(engine, day) if day else None
+    label = f"log_date {day}: {ENGINE_LABELS[engine]} {release} current on PyPI"
+    if release is not None:
+        try:
+            return profile_for(engine, release).version, label
+        except KvplanError:  # a release older than every modelled line: rule 5 below
+            label += " (outside the modelled lines)"
+    why = label + "; " if release is not None else "no release or date: "
+    if engine is Engine.VLLM:
+        if "2025" in notes:  # an unversioned V1 log from 2025: the pre-0.17 V1 line
+            return "0.16", why + "notes name 2025: the pre-0.17 V1 line"
+        return DEFAULT_VERSIONS[engine], why + "the default line"
+    return profile_for(engine, None).version, why + "the newest line"
+
+
+def version_line(r: dict[str, Any]) -> str:
+    """The modelled release line for the row's engine version (see module docstring)."""
+    return line_choice(r)[0]
 
 
 def _gpu_name(r: dict[str, Any]) -> str | None:
@@ -428,6 +474,7 @@ class Row:
     tokens: int | None
     tokens_err: float | None
     page_ok: bool | None  # page math on the logged budget reproduces the logged blocks
+    line_rule: str  # which rule chose the release line (`line_choice`)
     from_blocks: bool = False  # logged budget derived from a V0 block count (see above)
 
 
@@ -522,6 +569,7 @@ def evaluate_row(r: dict[str, Any]) -> Row | None:
         else predicted_tokens / tokens - 1,
         page_ok=_page_check(r, d),
         from_blocks=budget_from_blocks(r),
+        line_rule=line_choice(r)[1],
     )
 
 
@@ -830,6 +878,14 @@ def main(argv: list[str] | None = None) -> int:
         for rec, why in skipped:
             head = f"{rec['id']} ({rec['split']}, {rec['engine']} {rec['engine_version']})"
             print(f"- {head}: {'; '.join(why)}")
+        ruled = [
+            rec for rec in records if not str(line_choice(rec)[1]).startswith("engine_version")
+        ]
+        print(f"\nRelease line of the {len(ruled)} rows not placed by their engine_version:")
+        for rec in ruled:
+            line, rule = line_choice(rec)
+            state = "not evaluated" if why_not(rec) else "evaluated"
+            print(f"- {rec['id']} ({rec['split']}, {state}): {rec['engine']} {line} <- {rule}")
         return 0
     if args.fit:
         print(json.dumps(fit(load_records()), indent=2))

@@ -4,11 +4,14 @@ The file is hand-transcribed from public logs, so these tests guard the
 transcription: every record carries its provenance (source, verbatim raw_log),
 the train/held-out split follows the project rule
 (heldout iff int(sha256(id), 16) % 3 == 0), and every number recorded under
-``logged`` can be found in the raw log text it was copied from.
+``logged`` can be found in the raw log text it was copied from. A record without an
+exact engine release carries ``log_date`` (the date the log was posted, ISO YYYY-MM-DD, or
+null when unknown), which the harness uses to pick the release current at that date.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 from pathlib import Path
@@ -54,6 +57,12 @@ KINDS = {
     "hybrid",
     "multimodal",
 }
+
+
+# an exact release: "0.19.0", "0.26.1rc1.dev608+g99a10304d", "0.17.1 (ROCm wheel)"; not
+# null, a major.minor only ("0.8 (per issue title)") or one the notes infer ("inferred")
+EXACT_VERSION = re.compile(r"^\d+\.\d+\.\d+")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _load() -> list[dict[str, Any]]:
@@ -124,3 +133,33 @@ def test_logged_numbers_appear_in_raw_log(rec: dict[str, Any]) -> None:
         # Allow trailing zeros the log printed (e.g. 0.950000) by normalising tokens.
         norm = {t.rstrip("0").rstrip(".") if "." in t else t for t in tokens}
         assert forms & (tokens | norm), f"{key}={value} not found in raw_log"
+
+
+def _exact_version(rec: dict[str, Any]) -> bool:
+    text = rec.get("engine_version")
+    return text is not None and "inferred" not in str(text) and bool(EXACT_VERSION.match(str(text)))
+
+
+OLD_RECORDS = yaml.safe_load(OLD.read_text(encoding="utf-8"))["records"]
+
+
+@pytest.mark.parametrize("rec", RECORDS + OLD_RECORDS, ids=lambda r: str(r.get("id")))
+def test_log_date_is_an_iso_date_and_present_without_an_exact_release(rec: dict[str, Any]) -> None:
+    """log_date is optional; where present it is null or a real YYYY-MM-DD date no later
+    than the data's collection (2026-11-30), and a record without an exact engine_version
+    must carry it (null stated explicitly when the date is unknown)."""
+    if not _exact_version(rec):
+        assert "log_date" in rec, "no exact engine_version: log_date (or null) is required"
+    day = rec.get("log_date")
+    if day is None:
+        return
+    assert isinstance(day, str) and ISO_DATE.match(day), day  # quoted, so YAML keeps a string
+    assert dt.date(2023, 1, 1) <= dt.date.fromisoformat(day) <= dt.date(2026, 11, 30)
+
+
+def test_log_date_counts() -> None:
+    """Hand-counted when the field was added (2026-11-30): 57 records without an exact
+    release, 53 of them dated, 4 unknown (all TensorRT-LLM)."""
+    undated = [r for r in RECORDS + OLD_RECORDS if not _exact_version(r)]
+    dated = [r for r in undated if r.get("log_date")]
+    assert (len(undated), len(dated)) == (57, 53)
