@@ -190,12 +190,21 @@ def test_sglang_lines_held_out(rows):
     assert statistics.median(abs(e) for e in held["SGLang 0.5"]) <= 0.035
     assert max(abs(e) for e in held["SGLang 0.5"]) <= 0.06
     # training rows of the 0.5 line: Qwen3-235B-FP8 4x H100 -1.3 % (+10.2 % with the TP 1
-    # pre-load), Qwen3-32B 4x B200 +0.7 %, Kimi-K2.5 8x MI355X (ROCm) +2.6 %, Llama-3.1-8B on
-    # an RTX 4090 under Docker Desktop (thesis row, card named in the thesis) +1.7 %
-    train = [
-        r for r in rows if r.engine == "sglang" and r.split == "train" and r.line == "SGLang 0.5"
-    ]
-    assert len(train) == 4 and max(abs(r.budget_err) for r in train) <= 0.03
+    # pre-load), Qwen3-32B 4x B200 +0.3 % (+0.7 % on nvidia-smi's total before B200's CUDA
+    # total 178.35 GiB), Kimi-K2.5 8x MI355X (ROCm) +2.6 %, Llama-3.1-8B on an RTX 4090 under
+    # Docker Desktop (thesis row, card named in the thesis) -4.7 %: the catalog's 23.64 GiB is
+    # what CUDA reports on Linux; under Windows (WDDM, and WSL2 through it) CUDA reports the
+    # whole card (ComfyUI on Windows prints "Total VRAM 24576 MB" for an RTX 3090 whose Linux
+    # CUDA total is 23.58 GiB, Comfy-Org/ComfyUI#5511), and on 23.99 GiB the row was +1.7 %
+    train = {
+        r.id: r.budget_err
+        for r in rows
+        if r.engine == "sglang" and r.split == "train" and r.line == "SGLang 0.5"
+    }
+    windows = train.pop("llama31-8b-sglang-24gb-docker-desktop-thesis")
+    assert len(train) == 3 and max(abs(e) for e in train.values()) <= 0.03
+    assert train["qwen3-32b-sglang-pr22537-b200-tp4-pcg"] == pytest.approx(0.003, abs=0.001)
+    assert windows == pytest.approx(-0.047, abs=0.002)
 
 
 def test_sglang_pre_load_memory_by_tp_and_link():
