@@ -192,10 +192,9 @@ def test_sglang_lines_held_out(rows):
     # training rows of the 0.5 line: Qwen3-235B-FP8 4x H100 -1.3 % (+10.2 % with the TP 1
     # pre-load), Qwen3-32B 4x B200 +0.3 % (+0.7 % on nvidia-smi's total before B200's CUDA
     # total 178.35 GiB), Kimi-K2.5 8x MI355X (ROCm) +2.6 %, Llama-3.1-8B on an RTX 4090 under
-    # Docker Desktop (thesis row, card named in the thesis) -4.7 %: the catalog's 23.64 GiB is
-    # what CUDA reports on Linux; under Windows (WDDM, and WSL2 through it) CUDA reports the
-    # whole card (ComfyUI on Windows prints "Total VRAM 24576 MB" for an RTX 3090 whose Linux
-    # CUDA total is 23.58 GiB, Comfy-Org/ComfyUI#5511), and on 23.99 GiB the row was +1.7 %
+    # Docker Desktop (thesis row, card named in the thesis) -4.7 %: +1.7 % on nvidia-smi's
+    # 23.99 GiB before the RTX 4090's Linux CUDA total (23.64 GiB, ali-vilab/VGen#104); the log
+    # prints no total and comes from a Windows host, whose CUDA total is not known here
     train = {
         r.id: r.budget_err
         for r in rows

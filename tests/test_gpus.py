@@ -160,8 +160,7 @@ def test_user_cuda_total_is_screened(tmp_path, extra, message):
     path.write_text(
         "schema_version: 1\ngpus:\n  - name: my-card\n    display_name: My Card\n"
         "    vendor: other\n    memory_marketed_gb: 96\n    memory_bytes: 89120571392\n"
-        "    memory_basis: measured\n    memory_bandwidth: 1.0e+12\n    source: our lab\n"
-        + extra
+        "    memory_basis: measured\n    memory_bandwidth: 1.0e+12\n    source: our lab\n" + extra
     )
     with pytest.raises(KvplanError) as err:
         load_gpus(str(path))
