@@ -174,7 +174,8 @@ def test_sglang_lines_held_out(rows):
     # Issue 11: no SGLang line with a held-out median above 5 %. Held-out rows: 4x L4 QwQ-32B
     # (0.4.3.post4, PCIe: pre-load stays 0.51 GiB) +0.8 % (+7.5 % before the weight-load
     # overhead); 8x H200 Llama-3.3-70B (sglang PR 11716, 0.5 line, NVLink: 0.51 + 1.84 GiB
-    # pre-load against the 2.01 GiB + context it logs) +0.6 % (+2.3 % before); Qwen3-14B on
+    # pre-load against the 2.01 GiB + context it logs) -0.0 % (+2.3 % before, +0.6 % on
+    # nvidia-smi's total before the H200's CUDA total 139.72 GiB); Qwen3-14B on
     # an RTX A6000 (xinference#3481, card named by the issue's own device list; unversioned,
     # so the newest line: default fraction 0.861 where the log's own figures imply 0.88, the
     # 0.4.x TP 1 default of its date) -5.9 %. Few rows per line: not yet a distribution.

@@ -123,6 +123,7 @@ def test_cuda_totals_from_published_logs():
         "a10": 21.99,  # PyTorch OOM on a Lambda A10, zai-org/CogVLM#236
         "h100-nvl": 93.00,  # PyTorch OOM on an H100 NVL, ali-vilab/VACE#56
         "b200": 178.35,  # pytorch/ao#4002
+        "h200": 139.72,  # vLLM "Free memory on device (7.34/139.72 GiB)", vllm#23192
         "v100-32gb": 31.74,  # PyTorch OOM on 8x V100, haotian-liu/LLaVA#812
     }
     for name, gib in published.items():
