@@ -120,7 +120,7 @@ def test_cuda_totals_from_published_logs():
         "rtx-5090": 31.36,  # PyTorch OOM, TrajectoryCrafter#20 (Wan2.1#465: 31.37)
         "rtx-pro-6000": 95.01,  # vLLM "Free memory on device (94.05/95.01 GiB)", kubesimplify
         "t4": 14.75,  # PyTorch OOM on Colab, hpcaitech/Open-Sora#697 (CogVideo#741: 14.74)
-        "a10": 21.99,  # PyTorch OOM on a Lambda A10, zai-org/CogVLM#236
+        "a10": 22.18,  # PyTorch OOM under vLLM on an A10, OpenBMB/MiniCPM-V#640
         "h100-nvl": 93.00,  # PyTorch OOM on an H100 NVL, ali-vilab/VACE#56
         "b200": 178.35,  # pytorch/ao#4002
         "h200": 139.72,  # vLLM "Free memory on device (7.34/139.72 GiB)", vllm#23192
