@@ -448,7 +448,7 @@ GPU_BOUNDS: dict[str, Bound] = {
     "memory_bytes": Bound(
         1 << 20, 1 << 50, why="configs/gpus.yaml: 1.6e10 (t4) to 3.1e11 (mi355x)"
     ),
-    "cuda_memory_bytes": Bound(1 << 20, 1 << 50, why="at most memory_bytes"),
+    "cuda_memory_bytes": Bound(1 << 20, 1 << 50, why="at most memory_bytes, at least 90 % of it"),
     "memory_bandwidth": Bound(
         1e9, 1e15, integer=False, why="B/s; configs/gpus.yaml: 3e11 (l4) to 8e12 (mi355x)"
     ),
