@@ -274,8 +274,10 @@ def test_sglang_048_line_training_rows(rows: list[Any]) -> None:
     # Windows (thesis row, 2025-07-14 -> 0.4.9.post2): the 0.4.8 rule's fraction 0.879 is the
     # one the log implies, but Windows keeps 24.0 - 22.39 GiB of the card before SGLang
     # starts where kvplan's pre-load is 0.51 GiB, so the pool is over-predicted: +17.8 % full,
-    # +20.5 % engine terms (+1.7 % under the 0.5 rule, whose smaller fraction 0.847 happened
-    # to offset the desktop's memory). Reported as it falls; a training row, no constant moved.
+    # +20.5 % engine terms on nvidia-smi's 23.99 GiB, +9.9 % / +14.0 % on the RTX 4090's CUDA
+    # total 23.64 GiB (ali-vilab/VGen#104; +1.7 % under the 0.5 rule, whose smaller fraction
+    # 0.847 happened to offset the desktop's memory). Reported as it falls; a training row,
+    # no constant moved.
     line = {r.id: r for r in rows if r.line == "SGLang 0.4.8"}
     assert set(line) == {
         "qwen3-235b-fp8-h100-tp4-sglang",
@@ -284,8 +286,8 @@ def test_sglang_048_line_training_rows(rows: list[Any]) -> None:
     assert all(r.split == "train" for r in line.values())
     assert abs(line["qwen3-235b-fp8-h100-tp4-sglang"].budget_err) <= 0.02
     thesis = line["llama31-8b-sglang-24gb-docker-desktop-thesis"]
-    assert 0.15 <= thesis.budget_err <= 0.20
-    assert thesis.engine_only_err is not None and 0.18 <= thesis.engine_only_err <= 0.23
+    assert 0.08 <= thesis.budget_err <= 0.12
+    assert thesis.engine_only_err is not None and 0.12 <= thesis.engine_only_err <= 0.16
 
 
 def test_unversioned_logs_take_the_release_current_at_their_date() -> None:

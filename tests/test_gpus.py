@@ -108,6 +108,66 @@ def test_cuda_totals_and_new_entries_match_their_sources():
     assert spark.memory_family == "unified" and spark.node_gpus == 1
 
 
+def test_cuda_totals_from_published_logs():
+    """Issue 11: the CUDA-visible totals engines size from, each as the cited log prints it
+    (GiB to 2 decimals), and what they are below the driver total (nvidia-smi MiB)."""
+    g = load_gpus()
+    published = {
+        "rtx-4090": 23.64,  # PyTorch OOM, ali-vilab/VGen#104 (and MuseTalk#76)
+        "l40s": 44.42,  # vLLM total_gpu_memory, vllm#15815
+        "l40": 44.40,  # PyTorch OOM, QwenLM/Qwen3-VL#2097
+        "l20": 44.53,  # PyTorch OOM, Tencent-Hunyuan/HunyuanCustom#36
+        "rtx-5090": 31.36,  # PyTorch OOM, TrajectoryCrafter#20 (Wan2.1#465: 31.37)
+        "rtx-pro-6000": 95.01,  # vLLM "Free memory on device (94.05/95.01 GiB)", kubesimplify
+        "t4": 14.75,  # PyTorch OOM on Colab, hpcaitech/Open-Sora#697 (CogVideo#741: 14.74)
+        "a10": 22.18,  # PyTorch OOM under vLLM on an A10, OpenBMB/MiniCPM-V#640
+        "h100-nvl": 93.00,  # PyTorch OOM on an H100 NVL, ali-vilab/VACE#56
+        "b200": 178.35,  # pytorch/ao#4002
+        "h200": 139.72,  # vLLM "Free memory on device (7.34/139.72 GiB)", vllm#23192
+        "v100-32gb": 31.74,  # PyTorch OOM on 8x V100, haotian-liu/LLaVA#812
+    }
+    for name, gib in published.items():
+        assert round(g.get(name).usable_memory_bytes / GiB, 2) == gib, name
+    # nvidia-smi minus CUDA: 350 MiB on the RTX 4090 (24564 MiB), ~600 on the 46068 MiB
+    # L40 / L40S, 0 on the V100 (32510 MiB = 31.75 GiB), 730 on the B200 (183359 MiB)
+    rtx4090 = g.get("rtx-4090")
+    assert rtx4090.memory_bytes - rtx4090.cuda_memory_bytes == pytest.approx(357 * MiB, abs=MiB)
+    assert g.get("v100-32gb").memory_bytes - g.get("v100-32gb").cuda_memory_bytes < 16 * MiB
+    assert 183359 * MiB - g.get("b200").cuda_memory_bytes == pytest.approx(727 * MiB, abs=6 * MiB)
+
+
+def test_every_cuda_total_names_its_source():
+    """One place for each fact: a CUDA total carries the log it comes from (a URL); a GPU
+    without one falls back to memory_bytes (nvidia-smi / rocminfo), the basis says so."""
+    for gpu in load_gpus().gpus.values():
+        if gpu.cuda_memory_bytes is None:
+            assert gpu.cuda_memory_basis is None, gpu.name
+            assert gpu.usable_memory_bytes == gpu.memory_bytes
+        else:
+            assert gpu.cuda_memory_basis and "https://" in gpu.cuda_memory_basis, gpu.name
+            assert 0.9 * gpu.memory_bytes <= gpu.cuda_memory_bytes <= gpu.memory_bytes
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("    cuda_memory_bytes: 80000000000\n", "under 90 % of memory_bytes"),
+        ("    cuda_memory_bytes: 90000000000\n", "exceeds memory_bytes"),
+        ("    cuda_memory_basis: a log\n", "cuda_memory_basis is given without"),
+    ],
+)
+def test_user_cuda_total_is_screened(tmp_path, extra, message):
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "schema_version: 1\ngpus:\n  - name: my-card\n    display_name: My Card\n"
+        "    vendor: other\n    memory_marketed_gb: 96\n    memory_bytes: 89120571392\n"
+        "    memory_basis: measured\n    memory_bandwidth: 1.0e+12\n    source: our lab\n" + extra
+    )
+    with pytest.raises(KvplanError) as err:
+        load_gpus(str(path))
+    assert message in str(err.value) and "my-card" in str(err.value)
+
+
 def test_vllm_on_unified_memory_says_host_memory_is_not_modelled():
     from conftest import catalog_spec
 

@@ -34,6 +34,9 @@ class GpuSpec(Frozen):
     # "GDDR6", "unified LPDDR5". Decides the label of the bandwidth column.
     memory_type: str | None = None
     cuda_memory_bytes: int | None = field(default=None, gt=0)
+    # Where cuda_memory_bytes comes from: the published log line (PyTorch's OOM "total
+    # capacity", vLLM's total_gpu_memory / "Free memory on device (free/total)") and its URL
+    cuda_memory_basis: str | None = None
     memory_bandwidth: float = field(gt=0)
     flops: dict[FlopDtype, float] = field(default_factory=dict)
     interconnect: str | None = None

@@ -175,6 +175,8 @@ _GPU_FIELD_DOCS = {
     "LPDDR5 (labels the bandwidth as HBM / GDDR / unified).",
     "cuda_memory_bytes": "Optional: the smaller total CUDA/PyTorch report (torch.cuda."
     "mem_get_info()[1]); engines' memory fractions apply to this one when given.",
+    "cuda_memory_basis": "Where cuda_memory_bytes comes from: the log line (PyTorch's OOM "
+    "'total capacity', vLLM's total_gpu_memory) and its URL. Only with cuda_memory_bytes.",
     "memory_bandwidth": "Memory bandwidth in bytes/s, decimal as vendors state it "
     "(3.35e12 = 3.35 TB/s).",
     "flops": "Dense peak FLOP/s (OP/s for int8) per data type: never the 'with sparsity' "
