@@ -59,12 +59,12 @@ def test_held_out_errors_as_documented(v, cases):
     held = [c for c in cases if c.split == "heldout"]
     fitted = (serving.DECODE_FACTOR, serving.PREFILL_FACTOR, serving.TTFT_OVERHEAD_S)
     raw = (1.0, 1.0, 0.0)
-    # docs/plan.md: held-out median error 49 % (TPOT) and 46 % (output throughput)
-    assert _median_error(v, held, "tpot_ms", fitted) <= 0.50
-    assert _median_error(v, held, "tokens_per_s", fitted) <= 0.46
-    # the factors help TPOT out of sample (49 % vs 57 %); on throughput they no longer do
-    # (46 % vs 45 % for the plain roofline since the 2026-11-30 refit), as docs/plan.md says
+    # docs/plan.md: held-out median error 47 % (TPOT) and 42 % (output throughput)
+    assert _median_error(v, held, "tpot_ms", fitted) <= 0.48
+    assert _median_error(v, held, "tokens_per_s", fitted) <= 0.43
+    # the factors help out of sample on both since the second 2026-11-30 refit (TPOT 47 % vs
+    # 51 %, throughput 42 % vs 45 % for the plain roofline), as docs/plan.md says
     assert _median_error(v, held, "tpot_ms", fitted) < _median_error(v, held, "tpot_ms", raw)
-    assert _median_error(v, held, "tokens_per_s", fitted) <= (
-        _median_error(v, held, "tokens_per_s", raw) + 0.01
+    assert _median_error(v, held, "tokens_per_s", fitted) < _median_error(
+        v, held, "tokens_per_s", raw
     )

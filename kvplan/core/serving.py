@@ -55,12 +55,12 @@ from kvplan.errors import KvplanError
 # (scheduling, sampling, non-ideal kernels at large batch). PREFILL_FACTOR: measured
 # prefill interference / the roofline's compute-only prefill time.
 DECODE_FACTOR = 1.4
-PREFILL_FACTOR = 1.3
+PREFILL_FACTOR = 1.2
 # TTFT_OVERHEAD_S: fixed time outside the GPU work in every request's TTFT (HTTP,
 # tokenisation, scheduling, detokenising the first token): the median of measured minus
 # modelled TTFT over the training split's client-limited runs (the only ones whose TTFT is
 # not queueing), after the two factors above.
-TTFT_OVERHEAD_S = 0.031
+TTFT_OVERHEAD_S = 0.033
 HOURS_PER_MONTH = 730.0  # 8760 h / 12, the convention cloud price lists use
 MAX_PREFILL_LENGTHS = 64  # distinct input lengths evaluated exactly; more are binned
 SEARCH_TP = (1, 2, 4, 8)
