@@ -119,6 +119,13 @@ MODELS: dict[str, tuple[str, str | None]] = {
     "TheBloke/Llama-2-7B-GPTQ": ("meta-llama/Llama-2-7b-hf", "int4"),
     # phi-2-super is a microsoft/phi-2 fine-tune; this is its 4-bit Marlin checkpoint
     "mgoin/phi-2-super-marlin": ("microsoft/phi-2", "int4"),
+    # MiniMax-M2.5 has M2.7's geometry: ai-dynamo/aiconfigurator@095f58a5
+    # aic-core/src/aiconfigurator_core/model_configs/MiniMaxAI--MiniMax-M2.5_config.json gives
+    # 62 layers, hidden 3072, 48 heads / 8 KV x 128, rotary_dim 64, 256 experts x 1536 top-8,
+    # vocabulary 200,064, untied head, 3 MTP modules and the same block-128 FP8
+    # quantization_config as the catalog's M2.7 file; only max_position_embeddings differs
+    # (196,608 vs 204,800: a rotary table about 2 MiB smaller)
+    "MiniMaxAI/MiniMax-M2.5": ("MiniMaxAI/MiniMax-M2.7", None),
 }
 
 # logged GPU text (before any " (") -> kvplan GPU name
