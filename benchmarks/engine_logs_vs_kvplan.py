@@ -49,6 +49,9 @@ What is mapped, explicitly (nothing else is adjusted):
     Rule 4 was adopted on 2026-11-30 (issue 11) before its effect on any error was looked
     at: the newest line is wrong for a log written before that line existed.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
+  - vLLM rows whose log says "CUDA graph memory profiling is disabled
+    (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0)": kvplan's budget with its graph estimate
+    added back (nothing subtracted for graphs), tokens from that pool (ESTIMATE_OFF_LINE).
   - vLLM V0 logs before 0.6.4 print only "# GPU blocks: N": their budget is taken as
     (N + 1/2) blocks (V0 sizes N = budget // block bytes); rows of releases before 0.3.1
     are left out (see V0_BLOCKS_FROM).
@@ -132,6 +135,13 @@ MODELS: dict[str, tuple[str, str | None]] = {
     "TheBloke/Llama-2-7B-GPTQ": ("meta-llama/Llama-2-7b-hf", "int4"),
     # phi-2-super is a microsoft/phi-2 fine-tune; this is its 4-bit Marlin checkpoint
     "mgoin/phi-2-super-marlin": ("microsoft/phi-2", "int4"),
+    # MiniMax-M2.5 has M2.7's geometry: ai-dynamo/aiconfigurator@095f58a5
+    # aic-core/src/aiconfigurator_core/model_configs/MiniMaxAI--MiniMax-M2.5_config.json gives
+    # 62 layers, hidden 3072, 48 heads / 8 KV x 128, rotary_dim 64, 256 experts x 1536 top-8,
+    # vocabulary 200,064, untied head, 3 MTP modules and the same block-128 FP8
+    # quantization_config as the catalog's M2.7 file; only max_position_embeddings differs
+    # (196,608 vs 204,800: a rotary table about 2 MiB smaller)
+    "MiniMaxAI/MiniMax-M2.5": ("MiniMaxAI/MiniMax-M2.7", None),
 }
 
 # logged GPU text (before any " (") -> kvplan GPU name
@@ -205,6 +215,21 @@ KV_DTYPES = {"fp8": "fp8", "fp8_e4m3": "fp8", "fp8_e5m2": "fp8"}
 # line that subtracts the CUDA-graph estimate before sizing the KV cache (0.20 or 0.33: the
 # budget is the same; the harness takes 0.33).
 V021_LINE = "CUDA graph memory profiling is enabled (default since v0.21.0)"
+
+# Printed by vLLM 0.20+ when VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0 (vllm 0.22.0
+# gpu_worker.py:498, as the InferenceMAX_Rocm_Team B200 logs show): the graph estimate is
+# computed and logged but NOT subtracted before the KV cache is sized. kvplan has no setting
+# for the environment variable; for such rows the harness takes kvplan's budget with its own
+# graph estimate added back (budget = total x utilization - weights - activations -
+# non-torch, the 0.20+ formula without the estimate term), and its token count from that pool.
+ESTIMATE_OFF_LINE = (
+    "CUDA graph memory profiling is disabled (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0)"
+)
+
+
+def graph_estimate_off(r: dict[str, Any]) -> bool:
+    """A vLLM row whose log says the CUDA-graph estimate was not subtracted."""
+    return r["engine"] == "vllm" and ESTIMATE_OFF_LINE in (r.get("raw_log") or "")
 
 
 def split_of(row_id: str) -> str:
@@ -545,6 +570,11 @@ def evaluate_row(r: dict[str, Any]) -> Row | None:
     predicted = p.budget.kv_budget / GiB
     eo = deployment_for(r, logged_weights=True)
     eo_gib = plan(eo).budget.kv_budget / GiB if eo is not None else None
+    if graph_estimate_off(r):  # see ESTIMATE_OFF_LINE: nothing subtracted for graphs
+        predicted += p.budget.cudagraph / GiB
+        p = plan(d.with_(kv_memory=p.budget.kv_budget + p.budget.cudagraph))
+        if eo is not None and eo_gib is not None:
+            eo_gib += plan(eo).budget.cudagraph / GiB
     tokens = _tokens_logged(r)
     predicted_tokens = _engine_tokens(p) if tokens else None
     return Row(
