@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -24,14 +25,13 @@ from kvplan.core.params import param_counts
 from kvplan.errors import KvplanError
 from kvplan.sources.hf_config import collect_findings, parse_hf_config
 
+ROOT = Path(__file__).resolve().parent.parent
 M3 = "MiniMaxAI/MiniMax-M3"
 KV = 2 * 128  # K and V of one head, elements
 INDEX = 128
 
 
 def _raw() -> dict:
-    from tests.test_crosscheck_kvplan import ROOT
-
     return json.loads((ROOT / "configs/models/MiniMaxAI__MiniMax-M3.json").read_text())
 
 
@@ -162,8 +162,6 @@ def test_sparse_off_everywhere_is_plain_attention():
 
 
 def test_dsa_index_period_without_indexer_types_is_refused():
-    from tests.test_crosscheck_kvplan import ROOT
-
     raw = json.loads((ROOT / "configs/models/zai-org__GLM-5.2.json").read_text())
     del raw["indexer_types"]
     with pytest.raises(KvplanError, match="index_topk_freq"):
