@@ -257,6 +257,24 @@ def _releases() -> dict[str, tuple[tuple[tuple[int, ...], str, str], ...]]:
     }
 
 
+def release_or_line(r: dict[str, Any]) -> str:
+    """What kvplan is told, as a user of that release would tell it: the row's exact release
+    (e.g. "0.22.0") when it states one and that release falls in the line `line_choice`
+    picked, else the line's own name. Release-dependent rules inside a line (vLLM's graph
+    estimate on ROCm from 0.26.0, the null block from 0.29.0, the 0.28.0 scheduler default)
+    then follow the release, not the line's newest (adopted 2026-11-30 as the rule a user
+    gets: `--engine-version 0.22.0`)."""
+    line = version_line(r)
+    text = str(r.get("engine_version") or "").split(" ")[0]
+    if r["engine"] == "trtllm" or not re.fullmatch(r"\d+\.\d+(\.\d+)?(\.post\d+)?", text):
+        return line
+    try:
+        same = profile_for(Engine(r["engine"]), text).version == line
+    except KvplanError:
+        return line
+    return text if same else line
+
+
 def release_at(engine: Engine, day: str) -> str | None:
     """The release of `engine` current at `day` (YYYY-MM-DD): the newest final release
     published on PyPI on or before that day (None before the first one)."""
@@ -453,7 +471,7 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
         gpu=gpu,
         engine=engine,
         entry_point=entry,
-        engine_version=version_line(r),
+        engine_version=release_or_line(r),
         tp=tp,
         pp=pp,
         kv_dtype=kv_dtype,
