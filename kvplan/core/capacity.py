@@ -26,7 +26,12 @@ from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import IndexerKind, Layer, LayerKind, Mixer, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
 from kvplan.core.kv_formats import INDEXER_FORMATS
-from kvplan.core.params import mtp_weight_bytes, weight_bytes
+from kvplan.core.params import (
+    kv_replica_bytes,
+    mtp_weight_bytes,
+    replicated_weight_bytes,
+    weight_bytes,
+)
 from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
@@ -61,6 +66,9 @@ class Plan(Frozen):
     state_pool_bytes: int | None = None  # SGLang hybrids: the Mamba-state pool
     state_slots: int | None = None  # SGLang hybrids: requests whose state the pool holds
     rope_cache_per_gpu: int = 0  # the engine's rotary cos/sin tables (in weights_per_gpu)
+    # what each GPU holds beyond an even split (in weights_per_gpu): the tensors the engine
+    # keeps whole on every TP rank / pp, plus its share of duplicated KV heads' k/v rows
+    weights_replicated_per_gpu: int = 0
 
     @property
     def weights_fit(self) -> bool:
@@ -77,6 +85,20 @@ class Plan(Frozen):
             kv_heads=self.kv_heads_per_gpu,
             block_size=self.deployment.block_size,
         )
+
+
+def weights_replicated(d: Deployment, weights_total: int) -> int:
+    """Bytes of the tensors the engine keeps whole on every TP rank (EngineRules.tp_replicated,
+    sources there), in the checkpoint's own formats: Kimi-K2.5 NVFP4 keeps MLA in bf16, so
+    vLLM TP 4 holds 61 x 7168 x (1536 + 576) x 2 B = 1.72 GiB of q_a / kv_a per rank whole.
+    Zero under TP 1, and when the weights figure is the engine's own per-GPU figure (a log's
+    "Model loading took": it already holds them). Never more than the total (a user's exact
+    checkpoint bytes below kvplan's estimate)."""
+    kinds = d.rules.tp_replicated - {"kv_heads"}
+    if d.tp == 1 or d.weights_loaded or not kinds:
+        return 0
+    spec = d.spec
+    return min(replicated_weight_bytes(spec, kinds, weight_dtype=d.weight_dtype), weights_total)
 
 
 def kv_heads_per_gpu(spec: ModelSpec, d: Deployment) -> int:
@@ -264,7 +286,15 @@ def plan(d: Deployment) -> Plan:
     if d.draft_layers and not d.weights_override:
         draft_weights = mtp_weight_bytes(spec, d.draft_layers, weight_dtype=d.weight_dtype)
         weights_total += draft_weights
-    weights_gpu = ceil(weights_total / (d.tp * d.pp))
+    replicated = weights_replicated(d, weights_total)
+    kv_copies = 0
+    if "kv_heads" in d.rules.tp_replicated and not d.weights_loaded:
+        kv_copies = kv_replica_bytes(spec, d.tp, weight_dtype=d.weight_dtype)
+    # split part over tp x pp, the tensors the engine keeps whole on every TP rank over pp,
+    # the duplicated KV heads' rows (kv_copies, summed over ranks) over tp x pp
+    weights_gpu = ceil((weights_total - replicated + kv_copies) / (d.tp * d.pp))
+    weights_gpu += ceil(replicated / d.pp)
+    replicated_gpu = ceil(replicated / d.pp) + ceil(kv_copies / (d.tp * d.pp))
     # a separate draft model runs on the last PP rank at the target's TP (vLLM
     # SpeculativeConfig draft_tensor_parallel_size defaults to the target's), its weights
     # split over those TP ranks
@@ -416,6 +446,7 @@ def plan(d: Deployment) -> Plan:
         state_pool_bytes=state_pool,
         state_slots=state_slots,
         rope_cache_per_gpu=rope_cache,
+        weights_replicated_per_gpu=replicated_gpu if d.tp > 1 else 0,
     )
 
 

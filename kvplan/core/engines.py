@@ -1261,6 +1261,11 @@ class EngineRules:
     rope_cache: str | None = None
     # MiniMax-M3 sparse-attention index keys' storage (same table); None: the KV dtype
     msa_index_format: str | None = None
+    # Tensors the engine keeps whole on every TP rank instead of splitting them
+    # (kvplan.core.params.REPLICABLE: mla_a, indexer, router, norms, kv_heads); each GPU
+    # holds (total - replicated) / (tp * pp) + replicated / pp, plus the duplicated KV
+    # heads' k/v rows when tp > G. Empty: every weight split evenly over tp * pp.
+    tp_replicated: frozenset[str] = frozenset()
 
     def indexer_format_for(self, kind: IndexerKind | None) -> str | None:
         """How this engine stores a model's indexer keys (None: in the KV dtype)."""
@@ -1320,6 +1325,17 @@ ENGINES: dict[Engine, EngineRules] = {
         # as a buffer at model init (vllm-project/vllm @ 04458da0; @ 072d10a0 the same)
         rope_cache="model",
         msa_index_format="bf16",  # models/minimax_m3/common/indexer.py MiniMaxM3IndexerCache
+        # vllm-project/vllm @ 002d6073 vllm/model_executor/models/deepseek_v2.py:
+        # DeepseekV2MLAAttention fused_qkv_a_proj (DeepSeekV2FusedQkvAProjLinear,
+        # MergedColumnParallelLinear disable_tp=True) or kv_a_proj_with_mqa
+        # (ReplicatedLinear); DeepseekV2Attention q_a_proj / kv_a_proj_with_mqa
+        # (ReplicatedLinear); Indexer wq_b (ReplicatedLinear, "no tensor parallel, just
+        # replicated") + wk_weights_proj (disable_tp=True); DeepseekV2MoE gate (GateLinear);
+        # the FusedMoE models' routers (qwen3_moe / mixtral Qwen3MoeSparseMoeBlock /
+        # MixtralMoE gate: ReplicatedLinear); RMSNorm weights (whole per rank);
+        # layers/linear.py QKVParallelLinear: num_kv_heads = max(1, G // tp), each rank
+        # loads its head's k/v rows (num_kv_head_replicas = tp // G)
+        tp_replicated=frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"}),
     ),
     Engine.SGLANG: EngineRules(
         engine=Engine.SGLANG,
@@ -1350,6 +1366,12 @@ ENGINES: dict[Engine, EngineRules] = {
         # the model dtype only off CUDA; memoized per rope key by get_rope (_ROPE_DICT)
         rope_cache="float32_on_cuda",
         msa_index_format="bf16",  # the same, MiniMax branch: the model dtype (bf16 here)
+        # python/sglang/srt/models/deepseek_v2.py DeepseekV2AttentionMLA
+        # fused_qkv_a_proj_with_mqa (ReplicatedLinear) / kv_a_proj_with_mqa; the NSA
+        # Indexer wq_b, wk, weights_proj (ReplicatedLinear); MoEGate (a plain nn.Parameter
+        # per rank) and qwen3_moe gate (ReplicatedLinear); RMSNorm; QKVParallelLinear as
+        # vLLM's (ceil(G / tp) heads per rank)
+        tp_replicated=frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"}),
     ),
     Engine.TRTLLM: EngineRules(
         engine=Engine.TRTLLM,
@@ -1377,6 +1399,11 @@ ENGINES: dict[Engine, EngineRules] = {
         kv_memory_caps=True,
         indexer_format="fp8_block128",  # _torch/attention_backend/sparse/dsa.py DSACacheManager
         msa_index_format="bf16_or_fp32",  # sparse/minimax_m3/cache_manager.py INDEX_KEY buffer
+        # tensorrt_llm/_torch/modules/attention.py MLA: kv_a_proj_with_mqa is one Linear
+        # hidden -> q_lora + kv_lora + rope with no tensor-parallel mode (whole per rank);
+        # num_key_value_heads = ceil(G / tp) per rank. Router and indexer not verified:
+        # split evenly here.
+        tp_replicated=frozenset({"mla_a", "norms", "kv_heads"}),
     ),
     Engine.NONE: EngineRules(
         engine=Engine.NONE,
@@ -1388,6 +1415,7 @@ ENGINES: dict[Engine, EngineRules] = {
         max_num_seqs=256,
         max_num_batched_tokens=8192,
         followed="plain arithmetic: total - weights - activations - overhead",
+        # no engine: every weight split evenly over tp * pp (tp_replicated empty)
     ),
 }
 

@@ -455,3 +455,110 @@ def mtp_weight_bytes(spec: ModelSpec, n: int, *, weight_dtype: str | None = None
     embeddings = 0 if spec.mtp_shares_embeddings else 2 * v * h
     per_module = (embeddings + 2 * h * h + 3 * h) * other
     return blocks + ceil(n * per_module)
+
+
+# ---- what an engine keeps whole on every TP rank ----------------------------------------
+# Tensor kinds an engine may replicate instead of splitting (EngineRules.tp_replicated):
+#   mla_a     MLA's q_a_proj + kv_a_proj_with_mqa (+ the q_a / kv_a latent norms)
+#   indexer   a DSA indexer's wq_b, wk, weights_proj and k_norm
+#   router    the MoE router (gate) of each MoE layer
+#   norms     every RMSNorm / LayerNorm weight (input, post-attention, final)
+#   kv_heads  K/V projection rows of the KV heads each rank holds when tp > G
+REPLICABLE = frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"})
+
+
+def _replica_kind(m: Linear) -> str | None:
+    if m.group is Group.ROUTER:
+        return "router"
+    name = m.names[0]
+    if name.endswith(("self_attn.q_a_proj", "self_attn.kv_a_proj_with_mqa")):
+        return "mla_a"
+    if name.endswith("self_attn.indexer.wq_b"):
+        return "indexer"
+    return None
+
+
+def _storage(
+    spec: ModelSpec, weight_dtype: str | None
+) -> tuple[Quantization | None, Fraction, Fraction]:
+    """(the checkpoint's quantization when it decides formats, bytes per element of a
+    linear layer without one, bytes per element of what `_decoder_bytes` keeps at the float
+    dtype): the same conventions `_decoder_bytes` sums the total with."""
+    base = spec.checkpoint_dtype
+    if weight_dtype is None and spec.quantization is not None:
+        oth = DTYPE_BYTES[base]
+        return spec.quantization, oth, oth
+    if weight_dtype is not None:
+        other = "fp32" if weight_dtype == "fp32" else ("bf16" if base == "fp32" else base)
+        return None, DTYPE_BYTES[weight_dtype], DTYPE_BYTES[other]
+    return None, DTYPE_BYTES[base], DTYPE_BYTES[base]
+
+
+def _matrix_bytes(
+    m: Linear, quant: Quantization | None, lin: Fraction, oth: Fraction, rows: int | None = None
+) -> Fraction:
+    """Bytes of `m` (or of its first `rows` output rows) in the format its group is stored
+    in: a quantized format's scales scale with the rows kept."""
+    out = m.out if rows is None else rows
+    if quant is None:
+        return Fraction(m.n * out * m.inp) * Fraction(lin)
+    fmt = quant.format_for(m.group, m.names)
+    if fmt is None:
+        return Fraction(m.n * out * m.inp) * Fraction(oth)
+    return Fraction(m.n * fmt.bytes(m.out, m.inp) * out, m.out)
+
+
+@lru_cache(maxsize=64)
+def replicated_weight_bytes(
+    spec: ModelSpec, kinds: frozenset[str], *, weight_dtype: str | None = None
+) -> int:
+    """Bytes of the tensors of `kinds` (see REPLICABLE; "kv_heads" is `kv_replica_bytes`),
+    in the format the checkpoint stores each (Kimi-K2.5 NVFP4: MLA and router in bf16).
+    An engine that keeps these whole on every rank holds, per GPU under TP x PP,
+        (total - replicated) / (tp * pp) + replicated / pp
+    (kvplan.core.capacity.plan). Biases of the router / e_score_correction_bias are left out
+    (E floats per layer)."""
+    if not kinds:
+        return 0
+    quant, lin, oth = _storage(spec, weight_dtype)
+    rest = oth if quant is not None else lin  # projection extras outside layer_linears
+    size = Fraction(0)
+    hidden = spec.hidden_size
+    for i, layer in enumerate(spec.layers):
+        for m in layer_linears(spec, i, layer):
+            kind = _replica_kind(m)
+            if kind is not None and kind in kinds:
+                size += _matrix_bytes(m, quant, lin, oth)
+        if layer.mixer_kind in (Mixer.MLA, Mixer.MLA_INDEXER) and spec.mla is not None:
+            if "mla_a" in kinds:  # q_a_layernorm + kv_a_layernorm
+                size += ((spec.mla.q_lora_rank or 0) + spec.mla.kv_lora_rank) * Fraction(rest)
+            if "indexer" in kinds and layer.mixer_kind is Mixer.MLA_INDEXER:
+                d, heads = layer.index_head_dim, layer.index_heads  # k_norm, weights_proj
+                size += (2 * d + hidden * heads) * Fraction(rest)
+    if "norms" in kinds:
+        size += param_counts(spec).norms * Fraction(oth)
+    return ceil(size)
+
+
+@lru_cache(maxsize=64)
+def kv_replica_bytes(spec: ModelSpec, tp: int, *, weight_dtype: str | None = None) -> int:
+    """Bytes of the K/V projection rows the ranks hold beyond one copy when tp > G: vLLM's
+    QKVParallelLinear (and SGLang's, TensorRT-LLM's Attention) gives each rank ceil(G / tp)
+    KV heads, so the TP group stores ceil(G / tp) * tp - G heads twice; e.g. G = 4 at TP 8:
+    every rank holds 1 head, 4 extra heads' k and v rows in all. Summed over the standard
+    attention layers (each with its own G); MLA / other mixers: 0."""
+    if tp <= 1:
+        return 0
+    quant, lin, oth = _storage(spec, weight_dtype)
+    size = Fraction(0)
+    for i, layer in enumerate(spec.layers):
+        if layer.mixer_kind not in (Mixer.ATTENTION, Mixer.CROSS_ATTENTION) or layer.mixer_params:
+            continue
+        g = mixers.layer_kv_heads(spec, layer, None)
+        extra = -(-g // tp) * tp - g
+        if extra <= 0:
+            continue
+        for m in layer_linears(spec, i, layer):
+            if m.names[0].endswith(("self_attn.k_proj", "self_attn.v_proj")):
+                size += _matrix_bytes(m, quant, lin, oth, rows=m.out * extra // g)
+    return ceil(size)

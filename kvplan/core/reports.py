@@ -67,6 +67,9 @@ class DeploymentSummary(_Report):
     weights_bytes: int  # per GPU, incl. rope_cache_bytes
     weights_total_bytes: int
     rope_cache_bytes: int  # per GPU: the engine's rotary cos/sin tables, loaded with the weights
+    # per GPU, in weights_bytes: what the engine keeps whole on every TP rank (and its share of
+    # duplicated KV heads' rows) beyond an even split (EngineRules.tp_replicated)
+    weights_replicated_bytes: int
     activation_bytes: int
     overhead_bytes: int
     kv_budget_bytes: int
@@ -98,6 +101,7 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
         "weights_bytes": p.weights_per_gpu,
         "weights_total_bytes": p.weights_total,
         "rope_cache_bytes": p.rope_cache_per_gpu,
+        "weights_replicated_bytes": p.weights_replicated_per_gpu,
         "activation_bytes": b.activations,
         "overhead_bytes": b.overhead,
         "kv_budget_bytes": b.kv_budget,

@@ -45,8 +45,14 @@ def budget_table(p: Plan) -> Table:
         t.add_row("KV budget (--kv-memory)", f"{b.kv_budget / GiB:,.2f}", "given directly")
         return t
     weights_note = f"{p.weights_total / GiB:,.2f} GiB / {fmt_n(d.tp * d.pp, 'GPU')}"
+    included = []
     if p.rope_cache_per_gpu:
-        weights_note += f" incl. rotary cache {p.rope_cache_per_gpu / GiB:,.2f} GiB"
+        included.append(f"rotary cache {p.rope_cache_per_gpu / GiB:,.2f} GiB")
+    if p.weights_replicated_per_gpu:
+        replicated = p.weights_replicated_per_gpu / GiB
+        included.append(f"{replicated:,.2f} GiB replicated on every GPU")
+    if included:
+        weights_note += " incl. " + ", ".join(included)
     if d.engine is Engine.TRTLLM:
         engine_flow = d.profile.per_sequence_bytes > 0  # the `trt` line
         t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
