@@ -123,10 +123,12 @@ def test_rows_are_per_gpu_and_refused_g_are_rows_with_the_reason() -> None:
         assert "does not fit" in rows[g]["invalid_reason"] and not rows[g]["fits"]
     # G=8 at TP 4: 2 heads per GPU x 40 layers x 128 x 2 (K,V) x 2 bytes (fp16 checkpoint)
     assert rows[8]["kv_bytes_per_token_per_gpu"] == 2 * 40 * 128 * 2 * 2
-    # the checkpoint splits over the 4 GPUs; vLLM's rotary table (4,096 positions x 128 x
+    # the checkpoint splits over the 4 GPUs but for its norms ((40 x 2 + 1) x 5120 fp16,
+    # RMSNorm weights whole on every rank); vLLM's rotary table (4,096 positions x 128 x
     # 2 B: Llama-2-13B's max_position_embeddings) is whole on each
-    per_gpu = rows[8]["weights_per_gpu_bytes"] - 4096 * 128 * 2
-    assert per_gpu * 4 == pytest.approx(rows[8]["weights_bytes"], 1e-6)
+    norms = (40 * 2 + 1) * 5120 * 2
+    per_gpu = rows[8]["weights_per_gpu_bytes"] - 4096 * 128 * 2 - norms
+    assert per_gpu * 4 == pytest.approx(rows[8]["weights_bytes"] - norms, rel=1e-9)
     text = run_cli("pick-g", *WORK[:-2], "--tp", "4")
     assert "G=10: --tp 4 does not fit 10 KV heads" in text.out
 
