@@ -46,7 +46,11 @@ def budget_table(p: Plan) -> Table:
         return t
     weights_note = f"{p.weights_total / GiB:,.2f} GiB / {fmt_n(d.tp * d.pp, 'GPU')}"
     if p.rope_cache_per_gpu:
-        weights_note += f" incl. rotary cache {p.rope_cache_per_gpu / GiB:,.2f} GiB"
+        # the checkpoint's share above does not hold the table: it is added per GPU
+        weights_note += f" + rotary cache {p.rope_cache_per_gpu / GiB:,.2f} GiB"
+    load_overhead = b.weights - p.weights_per_gpu  # SGLang's "mem usage" beyond the params
+    if load_overhead > 0:
+        weights_note += f" + load overhead {load_overhead / GiB:,.2f} GiB"
     if d.engine is Engine.TRTLLM:
         engine_flow = d.profile.per_sequence_bytes > 0  # the `trt` line
         t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
