@@ -181,6 +181,18 @@ def test_weights_that_do_not_fit_are_an_answer_not_bad_input():
     assert j.json["reason"].startswith("weights alone need 128.48 GiB per GPU")
 
 
+def test_trtllm_weights_shortfall_names_the_memory_not_a_negative_grant():
+    # TensorRT-LLM's fraction applies to what is free after loading, so the grant is
+    # negative when the weights do not fit; the reason names the 79.19 GiB CUDA reports
+    # (85,030,076,416 B) the 128.48 GiB of weights compete for.
+    r = run_cli(
+        "fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", "4096", "--engine", "trtllm"
+    )
+    assert r.code == 1
+    assert "weights alone need 128.48 GiB per GPU of the 79.19 GiB of memory on h100-sxm" in r.out
+    assert "budget on h100-sxm" not in r.out
+
+
 def test_gpus_lists_catalog_json():
     r = run_cli("gpus", "--json")
     assert r.code == 0
