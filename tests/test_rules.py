@@ -167,3 +167,12 @@ def test_tp_beyond_one_node_is_said():
     # PCIe-only cards have no node figure: nothing is claimed
     notes_l40s = " ".join(plan(Deployment(spec=spec, gpu=gpu("l40s"), tp=16)).notes)
     assert "spans" not in notes_l40s
+
+
+def test_profile_names_are_labels_a_user_reads():
+    # the release line is part of the label ("vLLM 0.19"); the plain-arithmetic row has no
+    # release and reads "no engine" (it printed "no engine -" in the fit title and JSON)
+    from kvplan.core.engines import profile_for
+
+    assert profile_for(Engine.VLLM, None).name == "vLLM 0.19"
+    assert profile_for(Engine.NONE, None).name == "no engine"

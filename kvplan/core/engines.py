@@ -614,7 +614,9 @@ class EngineProfile:
 
     @property
     def name(self) -> str:
-        return f"{ENGINE_LABELS[self.engine]} {self.version}"
+        label = ENGINE_LABELS[self.engine]
+        # the plain-arithmetic row has no release ("-"): "no engine", not "no engine -"
+        return label if self.version == "-" else f"{label} {self.version}"
 
 
 ENGINE_LABELS = {
