@@ -176,3 +176,14 @@ def test_profile_names_are_labels_a_user_reads():
 
     assert profile_for(Engine.VLLM, None).name == "vLLM 0.19"
     assert profile_for(Engine.NONE, None).name == "no engine"
+
+
+def test_engine_none_refuses_a_release():
+    # plain arithmetic has no releases: --engine-version would be ignored, so it is bad input
+    r = run_cli(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "4096",
+        "--engine", "none", "--engine-version", "0.19",
+    )  # fmt: skip
+    assert r.code == 2
+    assert r.err.startswith("Error: --engine-version names an engine release")
+    assert "Traceback" not in r.err

@@ -122,7 +122,7 @@ class Deployment:
         Kind.ENGINE_VERSION,
         "Engine release whose memory terms apply, e.g. 0.19.0 or a modelled line "
         "(vLLM 0.6, 0.16, 0.19, 0.20, 0.33; SGLang 0.3, 0.4, 0.4.6, 0.4.8, 0.5; TensorRT-LLM "
-        "pytorch).",
+        "pytorch, trt).",
         default_text="vLLM 0.19 (newest fully validated line); others their newest",
     )
     entry_point: str = _setting(
