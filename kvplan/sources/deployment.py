@@ -327,7 +327,7 @@ def _within_gpu(values: Mapping[str, Any], spelled: Mapping[str, str]) -> None:
     gpu = values.get("gpu")
     if gpu is None:
         return
-    total = gpu.memory_bytes
+    total = gpu.usable_memory_bytes  # what CUDA reports, the figure the budget starts from
     for name in ("kv_memory", "activation_reserve", "overhead"):
         size = values.get(name)
         if size is not None and size > total:
