@@ -50,7 +50,11 @@ def _memory(r: PlanReport) -> Table:
         f"{o.max_concurrency_mean_fill:,}",
         "beyond this the engine preempts most of the time",
     )
-    t.add_row("engine max_num_seqs", f"{o.engine_max_num_seqs:,}", "caps both")
+    t.add_row(
+        "engine max_num_seqs",
+        f"{o.engine_max_num_seqs:,}",
+        "caps both (below what memory allows)" if o.capped_by_engine else "above both: no cap",
+    )
     if r.host_tier:
         h = r.host_tier
         t.add_row(
