@@ -143,7 +143,8 @@ class Deployment:
         Kind.FRACTION,
         "SGLang: fraction of total memory for weights + KV.",
         engine=Engine.SGLANG,
-        default_text="by TP: 0.88 ... 0.79",
+        default_text="the release's: by TP to 0.4.5 (0.88 ... 0.79), by GPU memory from 0.4.6 "
+        "(0.5 on an H100: 0.835)",
     )
     mamba_full_memory_ratio: float | None = _setting(
         None,
