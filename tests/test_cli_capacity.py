@@ -198,3 +198,19 @@ def test_gpus_lists_catalog_json():
     assert r.code == 0
     names = {g["name"] for g in r.json["gpus"]}
     assert {"h100-sxm", "a100-80gb", "mi300x", "tpu-v5e", "m2-ultra"} <= names
+
+
+def test_state_slot_refusal_suggests_fewer_sequences_not_a_shorter_length():
+    # Qwen3.5-27B on one H100: one 262,144-token request fits, but vLLM's hybrid manager
+    # gives each running request its own state pages, so max_num_seqs 1024 above the pool's
+    # blocks is what it refuses; the hint and the launch line carry the slot count instead
+    # of a (useless) shorter --max-model-len.
+    import re
+
+    j = run_cli("fit", "Qwen/Qwen3.5-27B", "--gpu", "h100", "--ctx", "8192", "--json").json
+    refusal = next(w for w in j["warnings"] if "exceeds available Mamba cache blocks" in w)
+    slots = int(re.search(r"Mamba cache blocks \((\d+)\)", refusal).group(1))
+    assert slots == j["startup"]["state_slots"] and 0 < slots < 1024
+    assert f"--max-num-seqs {slots:,} or fewer would start" in " ".join(j["warnings"])
+    assert not any("largest --max-model-len that would start" in w for w in j["warnings"])
+    assert f"--max-num-seqs {slots} " in j["launch_command"]
