@@ -47,7 +47,7 @@ def budget_table(p: Plan) -> Table:
     weights_note = f"{p.weights_total / GiB:,.2f} GiB / {fmt_n(d.tp * d.pp, 'GPU')}"
     if p.rope_cache_per_gpu:
         # the checkpoint's share above does not hold the table: it is added per GPU
-        weights_note += f" + rotary cache {p.rope_cache_per_gpu / GiB:,.2f} GiB"
+        weights_note += f" + rotary cache {fmt_bytes(p.rope_cache_per_gpu)}"
     load_overhead = b.weights - p.weights_per_gpu  # SGLang's "mem usage" beyond the params
     if load_overhead > 0:
         weights_note += f" + load overhead {load_overhead / GiB:,.2f} GiB"
