@@ -49,8 +49,9 @@ from kvplan.core.workload import HostTier, Occupancy, Workload, host_tier, occup
 from kvplan.errors import KvplanError
 
 # ---- fitted on the TRAINING split of tests/data/serving_benchmarks.yaml -------------------
-# scripts/fit_plan_constants.py reproduces both (grid search minimising the median absolute
-# log error of TPOT and output throughput on the training rows); docs/plan.md reports the
+# `scripts/validate_plan.py --fit` reproduces all three (grid search minimising the median
+# absolute log error of TPOT and output throughput on the training rows; TTFT_OVERHEAD_S
+# below; tests/test_plan_validation.py re-runs the fit); docs/plan.md reports the
 # held-out error. DECODE_FACTOR: measured decode step / roofline step in served runs
 # (scheduling, sampling, non-ideal kernels at large batch). PREFILL_FACTOR: measured
 # prefill interference / the roofline's compute-only prefill time.
