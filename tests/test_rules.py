@@ -187,3 +187,23 @@ def test_engine_none_refuses_a_release():
     assert r.code == 2
     assert r.err.startswith("Error: --engine-version names an engine release")
     assert "Traceback" not in r.err
+
+
+def test_engine_label_names_the_release_asked_for_and_its_line():
+    # a release number is scored on the line that covers it; output names both, so a user
+    # who asked for 0.21.0 is not told what "vLLM 0.33" would log (JSON keeps the line)
+    spec, h100 = catalog_spec("meta-llama/Llama-3.1-8B-Instruct"), gpu("h100-sxm")
+    assert Deployment(spec=spec, gpu=h100).engine_label == "vLLM 0.19"
+    assert Deployment(spec=spec, gpu=h100, engine_version="0.33").engine_label == "vLLM 0.33"
+    asked = Deployment(spec=spec, gpu=h100, engine_version="0.21.0")
+    assert asked.engine_label == "vLLM 0.21.0 [0.33 line]"
+    r = run_cli(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "8192",
+        "--engine-version", "0.21.0",
+    )  # fmt: skip
+    assert "vLLM 0.21.0 [0.33 line] would log:" in r.out
+    j = run_cli(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "8192",
+        "--engine-version", "0.21.0", "--json",
+    )  # fmt: skip
+    assert j.json["engine_version"] == "vLLM 0.33"

@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 from kvplan.core.engines import (
+    ENGINE_LABELS,
     ENGINES,
     Engine,
     EngineProfile,
@@ -280,6 +281,17 @@ class Deployment:
     def profile(self) -> EngineProfile:
         """The engine release line whose version-dependent terms apply."""
         return profile_for(self.engine, self.engine_version)
+
+    @property
+    def engine_label(self) -> str:
+        """How output names the engine: the line ("vLLM 0.19"), or the release asked for
+        with its line when that is not the line's own name ("vLLM 0.21.0 [0.33 line]"), so a
+        user who gave 0.21.0 is not told what "vLLM 0.33" would log."""
+        line = self.profile
+        release = self.engine_version
+        if release is None or release == line.version:
+            return line.name
+        return f"{ENGINE_LABELS[self.engine]} {release} [{line.version} line]"
 
     @property
     def platform(self) -> Platform:

@@ -205,7 +205,7 @@ def fit_report(
     warnings = list(result.warnings)
     if p.deployment.auto_max_model_len and p.weights_fit and asked is None:
         warnings.append(
-            f"{p.deployment.profile.name} would refuse to start: --max-model-len auto "
+            f"{p.deployment.engine_label} would refuse to start: --max-model-len auto "
             "finds no length whose KV fits (not even one token)"
         )
     auto = None
@@ -220,7 +220,7 @@ def fit_report(
     if startup is not None:
         auto = auto_max_model_len(startup, p.max_positions)
         if startup.refused and startup.message:
-            engine = p.deployment.profile.name
+            engine = p.deployment.engine_label
             warnings.append(f"{engine} would refuse to start: {startup.message}")
             if slots_refusal:
                 warnings.append(

@@ -29,7 +29,7 @@ def budget_table(p: Plan) -> Table:
     d = p.deployment
     per = "per GPU" if d.tp * d.pp > 1 else ""
     t = Table(
-        title=f"KV budget {per} on {d.gpu.display_name} ({d.profile.name})".replace("  ", " "),
+        title=f"KV budget {per} on {d.gpu.display_name} ({d.engine_label})".replace("  ", " "),
         title_justify="left",
         show_header=True,
     )
@@ -179,7 +179,7 @@ def render_fit(r: FitReport) -> RenderableType:
     if r.reason:
         parts.append(Text(f"Does not fit: {r.reason}", style=f"bold {NOFIT_STYLE}"))
     if r.engine_log:
-        parts.append(Text(f"{r.engine_version} would log:", style="dim"))
+        parts.append(Text(f"{d.engine_label} would log:", style="dim"))
         for line in r.engine_log:
             parts.append(Text(f"  {line}", style="dim"))
     if r.latency is not None:
