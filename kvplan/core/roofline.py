@@ -525,7 +525,7 @@ def _flops_dtype(p: Plan, linear: str) -> tuple[str, float, bool, list[str]]:
     hint = "add a flops entry for it with --gpu-file"
     if wanted == "fp32":
         # vLLM and SGLang load a float32 checkpoint in 16 bits by default (dtype "auto")
-        hint = "pass --weight-dtype fp16 (engines serve a float32 checkpoint in 16 bits), or " + hint
+        hint = f"pass --weight-dtype fp16 (engines serve fp32 checkpoints in 16 bits), or {hint}"
     raise KvplanError(f"GPU {gpu.name} lists no {tried} FLOP/s for the roofline", hint=hint)
 
 
