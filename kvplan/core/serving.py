@@ -323,6 +323,7 @@ class PlanReport(BaseModel):
     workload: Workload
     gpu: str
     engine: str
+    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19" (as fit's JSON)
     tp: int
     pp: int
     kv_budget_bytes: int
@@ -618,6 +619,7 @@ def build_report(
         workload=w,
         gpu=d.gpu.name,
         engine=d.engine.value,
+        engine_version=d.profile.name,
         tp=d.tp,
         pp=d.pp,
         kv_budget_bytes=p.budget.kv_budget,

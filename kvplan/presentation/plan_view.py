@@ -172,7 +172,8 @@ def render_plan(r: PlanReport, *, plot: str | None = None) -> RenderableType:
     head = Text()
     head.append(f"{r.model}", style="bold")
     head.append(
-        f" on {r.gpu} x{r.tp * r.pp} (TP {r.tp}, PP {r.pp}, {r.engine}); workload {w.name}: "
+        f" on {r.gpu} x{r.tp * r.pp} (TP {r.tp}, PP {r.pp}, {r.engine_version or r.engine}); "
+        f"workload {w.name}: "
         f"{w.requests:,} request type(s), mean input {w.mean_input:,.0f}, "
         f"output {w.mean_output:,.0f} tokens"
     )
