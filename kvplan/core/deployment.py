@@ -223,7 +223,7 @@ class Deployment:
         None,
         Kind.MAX_MODEL_LEN,
         "Engine's maximum tokens per request (vLLM --max-model-len): the length its "
-        "'maximum concurrency' figure is quoted at. 'auto' (or -1, vLLM V1): the largest "
+        "'maximum concurrency' figure is quoted at. 'auto' (or -1, vLLM 0.17+): the largest "
         "length that fits the KV pool, capped by the model's max positions.",
         hi=MAX_CTX,
         default_text="the model's max positions",
