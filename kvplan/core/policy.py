@@ -261,20 +261,40 @@ def _starts_row(t: Target, p: Plan) -> list[CheckResult]:
     check = startup_check(p, length)
     if not check.refused:
         return []
-    row = _row(
-        t,
-        "starts",
-        status="fail",
-        measured=check.largest_max_model_len,
-        limit=length,
-        margin=(check.largest_max_model_len - length) if length else None,
-        message=(
-            f"{check.message or 'the engine would refuse to start'} (largest max_model_len "
-            f"that starts: {check.largest_max_model_len:,})"
-        ),
-    )
-    if "max_model_len" in t.lines:
-        row = row.model_copy(update={"line": t.lines["max_model_len"]})
+    seqs = t.deployment.scheduler_seqs
+    if check.state_slots is not None and (check.needed_bytes or 0) <= check.available_bytes:
+        # refused for state slots (max_num_seqs above the hybrid pool's state pages), not
+        # for the length: the row measures sequences, so it cannot read as a pass
+        row = _row(
+            t,
+            "starts",
+            status="fail",
+            measured=check.state_slots,
+            limit=seqs,
+            margin=check.state_slots - seqs,
+            unit="sequences",
+            message=(
+                f"{check.message or 'the engine would refuse to start'} (max_num_seqs that "
+                f"starts: {check.state_slots:,} or fewer)"
+            ),
+        )
+        key = "max_num_seqs"
+    else:
+        row = _row(
+            t,
+            "starts",
+            status="fail",
+            measured=check.largest_max_model_len,
+            limit=length,
+            margin=(check.largest_max_model_len - length) if length else None,
+            message=(
+                f"{check.message or 'the engine would refuse to start'} (largest "
+                f"max_model_len that starts: {check.largest_max_model_len:,})"
+            ),
+        )
+        key = "max_model_len"
+    if key in t.lines:
+        row = row.model_copy(update={"line": t.lines[key]})
     return [row]
 
 
