@@ -207,3 +207,11 @@ def test_engine_label_names_the_release_asked_for_and_its_line():
         "--engine-version", "0.21.0", "--json",
     )  # fmt: skip
     assert j.json["engine_version"] == "vLLM 0.33"
+
+
+def test_pick_g_names_the_engine_line_whose_budget_it_uses():
+    # the budget column is the engine's; the title and JSON now say which line
+    args = ("pick-g", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "8192")
+    r = run_cli(*args, "--batch", "16", "--engine", "sglang")
+    assert "(1 GPU: TP 1, PP 1, KV bf16, SGLang 0.5)" in r.out
+    assert run_cli(*args, "--batch", "16", "--json").json["engine_version"] == "vLLM 0.19"

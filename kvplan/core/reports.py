@@ -277,6 +277,7 @@ class PickGReport(PickG, ModelRef):
     kv_dtype: str
     block_size: int
     memory_fraction: float | None
+    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19" (as fit's JSON)
     weight_dtype: str | None = None  # None: the checkpoint's
     design: DesignAssumptions | None = None  # what a design from flags assumed
     assumptions: tuple[str, ...] = ()  # every assumption behind the numbers, stated
@@ -343,6 +344,7 @@ def pick_g_report(
         batch=batch,
         gpu=d.gpu.name,
         engine=d.engine.value,
+        engine_version=d.profile.name,
         tp=d.tp,
         pp=d.pp,
         kv_dtype=d.kv_dtype,

@@ -216,9 +216,10 @@ def render_pickg(r: PickGReport, *, chart: bool = False, plot: str | None = None
     ctx, batch, header = r.ctx, r.batch, r.header
     latency = any(row.decode_ms is not None for row in r.rows)
     gpus = r.tp * r.pp
+    engine = f", {r.engine_version}" if r.engine_version else ""
     t = Table(
         title=f"KV heads G for {batch:,} x {ctx:,} tokens, sizes per GPU ({fmt_n(gpus, 'GPU')}: "
-        f"TP {r.tp}, PP {r.pp}, KV {r.kv_dtype})",
+        f"TP {r.tp}, PP {r.pp}, KV {r.kv_dtype}{engine})",
         title_justify="left",
     )
     cols = [
