@@ -972,3 +972,13 @@ def test_a_state_slot_refusal_measures_sequences_not_a_length(check, tmp_path):
     r = check("--policy", str(write(tmp_path, fixed)), "--format", "json")
     assert r.code == 0, r.json
     assert ("a", "starts") not in rows(r.json)
+
+
+def test_target_line_names_the_engine_release_line(check, tmp_path):
+    # the summary line said "vllm" whatever the release; it names the line the budget uses
+    body = '    ctx: 8192\n    batch: 4\n    engine_version: "0.20"\n'
+    r = check("--policy", str(write(tmp_path, target(body))))
+    assert r.code == 0, r.err
+    assert "(TP 1, PP 1, vLLM 0.20, KV bf16)" in r.out
+    j = check("--policy", str(write(tmp_path, target(body))), "--format", "json").json
+    assert j["policies"][0]["targets"][0]["engine_version"] == "vLLM 0.20"

@@ -115,6 +115,7 @@ class TargetReport(Frozen):
     kv_bytes_per_token: int | None  # per GPU
     results: tuple[CheckResult, ...]
     warnings: tuple[str, ...] = ()
+    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19" (as fit's JSON)
 
     @property
     def status(self) -> Status:
@@ -240,6 +241,7 @@ def evaluate_target(t: Target, *, decode: DecodeFn | None = None) -> TargetRepor
         tp=d.tp,
         pp=d.pp,
         engine=d.engine.value,
+        engine_version=d.profile.name,
         kv_dtype=d.kv_dtype,
         ctx=t.ctx,
         batch=t.batch,
