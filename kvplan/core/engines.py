@@ -1421,6 +1421,11 @@ def launch_line(
     if flags is None:
         return None, []
     notes: list[str] = []
+    if d.engine is Engine.VLLM and d.entry_point == "llm":
+        notes.append(
+            "planned for the offline LLM class (--entry-point llm): pass these settings as "
+            "LLM(...) keyword arguments (tensor_parallel_size=..., max_model_len=..., ...)"
+        )
     parts = [flags.command.format(model=model), f"{flags.tp} {d.tp}"]
     if d.pp > 1:
         parts.append(f"{flags.pp} {d.pp}")
