@@ -947,3 +947,38 @@ def test_baseline_must_be_a_check_result(check, tmp_path):
     other.write_text('{"command": "fit"}')
     r = check(EXAMPLE, "--baseline", str(other))
     assert r.code == 2 and "not a `kvplan check --format json` result" in r.err
+
+
+def test_a_state_slot_refusal_measures_sequences_not_a_length(check, tmp_path):
+    # Qwen3.5-27B on one H100: its 262,144-token length fits, but max_num_seqs 1024 exceeds
+    # the hybrid pool's state pages. The 'starts' row used to print the largest length
+    # (264,848 >= 262,144, a passing-looking margin) on a FAIL; it now measures the slots
+    # against max_num_seqs and points at the max_num_seqs line when the target has one.
+    body = "    ctx: 8192\n    batch: 8\n"
+    r = check("--policy", str(write(tmp_path, target(body, model="Qwen/Qwen3.5-27B"))))
+    assert r.code == 1
+    r = check(
+        "--policy",
+        str(write(tmp_path, target(body, model="Qwen/Qwen3.5-27B"))),
+        "--format",
+        "json",
+    )
+    row = rows(r.json)[("a", "starts")]
+    slots = row["measured"]
+    assert row["status"] == "fail" and row["unit"] == "sequences"
+    assert row["limit"] == 1024 and row["margin"] == slots - 1024 < 0
+    assert f"max_num_seqs that starts: {slots:,} or fewer" in row["message"]
+    fixed = target(body + f"    max_num_seqs: {slots}\n", model="Qwen/Qwen3.5-27B")
+    r = check("--policy", str(write(tmp_path, fixed)), "--format", "json")
+    assert r.code == 0, r.json
+    assert ("a", "starts") not in rows(r.json)
+
+
+def test_target_line_names_the_engine_release_line(check, tmp_path):
+    # the summary line said "vllm" whatever the release; it names the line the budget uses
+    body = '    ctx: 8192\n    batch: 4\n    engine_version: "0.20"\n'
+    r = check("--policy", str(write(tmp_path, target(body))))
+    assert r.code == 0, r.err
+    assert "(TP 1, PP 1, vLLM 0.20, KV bf16)" in r.out
+    j = check("--policy", str(write(tmp_path, target(body))), "--format", "json").json
+    assert j["policies"][0]["targets"][0]["engine_version"] == "vLLM 0.20"

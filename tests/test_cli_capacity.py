@@ -181,8 +181,36 @@ def test_weights_that_do_not_fit_are_an_answer_not_bad_input():
     assert j.json["reason"].startswith("weights alone need 128.48 GiB per GPU")
 
 
+def test_trtllm_weights_shortfall_names_the_memory_not_a_negative_grant():
+    # TensorRT-LLM's fraction applies to what is free after loading, so the grant is
+    # negative when the weights do not fit; the reason names the 79.19 GiB CUDA reports
+    # (85,030,076,416 B) the 128.48 GiB of weights compete for.
+    r = run_cli(
+        "fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--ctx", "4096", "--engine", "trtllm"
+    )
+    assert r.code == 1
+    assert "weights alone need 128.48 GiB per GPU of the 79.19 GiB of memory on h100-sxm" in r.out
+    assert "budget on h100-sxm" not in r.out
+
+
 def test_gpus_lists_catalog_json():
     r = run_cli("gpus", "--json")
     assert r.code == 0
     names = {g["name"] for g in r.json["gpus"]}
     assert {"h100-sxm", "a100-80gb", "mi300x", "tpu-v5e", "m2-ultra"} <= names
+
+
+def test_state_slot_refusal_suggests_fewer_sequences_not_a_shorter_length():
+    # Qwen3.5-27B on one H100: one 262,144-token request fits, but vLLM's hybrid manager
+    # gives each running request its own state pages, so max_num_seqs 1024 above the pool's
+    # blocks is what it refuses; the hint and the launch line carry the slot count instead
+    # of a (useless) shorter --max-model-len.
+    import re
+
+    j = run_cli("fit", "Qwen/Qwen3.5-27B", "--gpu", "h100", "--ctx", "8192", "--json").json
+    refusal = next(w for w in j["warnings"] if "exceeds available Mamba cache blocks" in w)
+    slots = int(re.search(r"Mamba cache blocks \((\d+)\)", refusal).group(1))
+    assert slots == j["startup"]["state_slots"] and 0 < slots < 1024
+    assert f"--max-num-seqs {slots:,} or fewer would start" in " ".join(j["warnings"])
+    assert not any("largest --max-model-len that would start" in w for w in j["warnings"])
+    assert f"--max-num-seqs {slots} " in j["launch_command"]

@@ -86,3 +86,15 @@ def test_speculative_decoding_on_the_command_line():
         f" --speculative-algorithm STANDALONE --speculative-draft-model-path {draft} "
         "--speculative-num-steps 3 --speculative-eagle-topk 1 --speculative-num-draft-tokens 4"
     )
+
+
+def test_offline_entry_point_says_the_settings_are_llm_arguments():
+    # --entry-point llm plans with the LLM class's scheduler defaults; the printed line is
+    # `vllm serve`'s spelling, so a note says to pass the settings to LLM(...) instead
+    from conftest import run_cli
+
+    args = ("fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "8192")
+    j = run_cli(*args, "--entry-point", "llm", "--json").json
+    assert any("LLM(...) keyword arguments" in w for w in j["warnings"])
+    j = run_cli(*args, "--json").json
+    assert not any("LLM(...)" in w for w in j["warnings"])

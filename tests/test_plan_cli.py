@@ -244,3 +244,14 @@ def test_prefix_and_offload_in_json():
     assert j["occupancy"]["shared_prefix_tokens"] == 2992  # 187 blocks of 16
     assert j["host_tier"]["tokens"] == 8192
     assert json.dumps(j)  # plain JSON all the way down
+
+
+def test_plan_names_the_engine_release_line_like_fit():
+    # plan printed "(TP 1, PP 1, vllm)" with no release; it now carries the line fit names
+    base = ("plan", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100-sxm")
+    work = ("--input-len", "1000", "--output-len", "100")
+    j = run_cli(*base, *work, "--json").json
+    f = run_cli("fit", *base[1:], "--ctx", "1100", "--json").json
+    assert j["engine_version"] == f["engine_version"] == "vLLM 0.19"
+    r = run_cli(*base, *work, "--engine", "sglang")
+    assert "(TP 1, PP 1, SGLang 0.5)" in r.out

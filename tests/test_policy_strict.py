@@ -446,3 +446,13 @@ def test_an_anchor_without_alias_reads_as_before(tmp_path: Path):
     assert data == {"targets": [{"name": "a", "model": "m", "gpu": "l4", "ctx": 8, "batch": 1}]}
     assert lines[("targets", 0, "batch")] == 2
     assert (data, lines) == _load_text(text, origin="p.yaml", fast=False)
+
+
+def test_block_scalar_header_with_a_comment_and_no_space_is_refused_both_ways():
+    # libyaml takes "|#" as a block scalar with a comment; the Python scanner (and the YAML
+    # spec: whitespace before '#') refuses it. Found by the mutation test above: the fast
+    # path must hand such text to the full loader, so both readers give its error.
+    text = "version: 1\ntargets:\n|# a comment\n  - name: a\n"
+    fast, full = _read(text, fast=True), _read(text, fast=False)
+    assert fast == full
+    assert full[0] == "error" and full[1].startswith("p.yaml:3: invalid YAML")

@@ -189,6 +189,10 @@ def test_kv_memory_without_a_unit_or_beyond_the_gpu():
     assert "has no unit" in _error([*base, "--kv-memory", "40"])
     line = _error([*base, "--kv-memory", "1000TiB"])
     assert "more than the whole GPU" in line and "h100-sxm" in line
+    # the bound is what CUDA reports (85,030,076,416 B = 79.19 GiB), the budget's first row,
+    # not the 79.65 GiB on the box: 79.5 GiB cannot be allocated
+    line = _error([*base, "--kv-memory", "79.5GiB"])
+    assert line.endswith("(79.19 GiB on h100-sxm) (sizes are per GPU)"), line
     assert "more than zero" in _error([*base, "--kv-memory", "0GiB"])
     assert "digits" in _error([*base, "--kv-memory", "9" * 5000 + "GiB"])
 

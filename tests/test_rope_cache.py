@@ -117,6 +117,6 @@ def test_fit_shows_the_table_in_the_weights_line():
     args = ("fit", "meta-llama/Llama-4-Scout-17B-16E-Instruct", "--gpu", "h100-sxm", "--tp", "4")
     r = run_cli(*args)
     assert r.code in (0, 1), r.err
-    assert "incl. rotary cache 2.50 GiB" in r.out
+    assert "+ rotary cache 2.50 GiB" in r.out
     j = run_cli(*args, "--json")
     assert j.json["rope_cache_bytes"] == 10_485_760 * 128 * 2

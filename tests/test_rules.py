@@ -167,3 +167,51 @@ def test_tp_beyond_one_node_is_said():
     # PCIe-only cards have no node figure: nothing is claimed
     notes_l40s = " ".join(plan(Deployment(spec=spec, gpu=gpu("l40s"), tp=16)).notes)
     assert "spans" not in notes_l40s
+
+
+def test_profile_names_are_labels_a_user_reads():
+    # the release line is part of the label ("vLLM 0.19"); the plain-arithmetic row has no
+    # release and reads "no engine" (it printed "no engine -" in the fit title and JSON)
+    from kvplan.core.engines import profile_for
+
+    assert profile_for(Engine.VLLM, None).name == "vLLM 0.19"
+    assert profile_for(Engine.NONE, None).name == "no engine"
+
+
+def test_engine_none_refuses_a_release():
+    # plain arithmetic has no releases: --engine-version would be ignored, so it is bad input
+    r = run_cli(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "4096",
+        "--engine", "none", "--engine-version", "0.19",
+    )  # fmt: skip
+    assert r.code == 2
+    assert r.err.startswith("Error: --engine-version names an engine release")
+    assert "Traceback" not in r.err
+
+
+def test_engine_label_names_the_release_asked_for_and_its_line():
+    # a release number is scored on the line that covers it; output names both, so a user
+    # who asked for 0.21.0 is not told what "vLLM 0.33" would log (JSON keeps the line)
+    spec, h100 = catalog_spec("meta-llama/Llama-3.1-8B-Instruct"), gpu("h100-sxm")
+    assert Deployment(spec=spec, gpu=h100).engine_label == "vLLM 0.19"
+    assert Deployment(spec=spec, gpu=h100, engine_version="0.33").engine_label == "vLLM 0.33"
+    asked = Deployment(spec=spec, gpu=h100, engine_version="0.21.0")
+    assert asked.engine_label == "vLLM 0.21.0 [0.33 line]"
+    r = run_cli(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "8192",
+        "--engine-version", "0.21.0",
+    )  # fmt: skip
+    assert "vLLM 0.21.0 [0.33 line] would log:" in r.out
+    j = run_cli(
+        "fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "8192",
+        "--engine-version", "0.21.0", "--json",
+    )  # fmt: skip
+    assert j.json["engine_version"] == "vLLM 0.33"
+
+
+def test_pick_g_names_the_engine_line_whose_budget_it_uses():
+    # the budget column is the engine's; the title and JSON now say which line
+    args = ("pick-g", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "h100", "--ctx", "8192")
+    r = run_cli(*args, "--batch", "16", "--engine", "sglang")
+    assert "(1 GPU: TP 1, PP 1, KV bf16, SGLang 0.5)" in r.out
+    assert run_cli(*args, "--batch", "16", "--json").json["engine_version"] == "vLLM 0.19"

@@ -29,12 +29,15 @@ sequences fit and how fast they decode. kvplan answers from a model's real confi
   kvplan fit MODEL --gpu h100-sxm --ctx 32768   largest batch (or context) that fits
   kvplan pick-g --gpu a100-80gb --ctx 65536 --batch 32   which G to choose
   kvplan roofline MODEL --gpu h100-sxm --batch 8 --ctx 8192   decode latency estimate
+  kvplan plan MODEL --gpu h100-sxm --input-len 2048 --output-len 512 --rate 20/s
+                                                concurrency, TPOT/TTFT, GPUs, cost
+  kvplan sweep --model MODEL --gpu h100-sxm,h200 --ctx 4096,32768   every combination
   kvplan check                                  CI: configs and serving targets, exit codes
 
 MODEL is a path to config.json / params.json (or a folder), a bundled catalog name
 (`kvplan models`), or a Hugging Face repo id. Sizes print in GiB (2^30 bytes);
 bandwidth in decimal GB/s and TB/s as vendors state it. Exit codes: 0 ok,
-1 a check failed, 2 bad input.
+1 answered but it does not fit (or a check failed), 2 bad input.
 """
 
 # The lazy command table: name -> (module, function, one-line help). A command's module

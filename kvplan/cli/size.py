@@ -18,7 +18,8 @@ def size(
     kv_dtype: str = typer.Option(
         "auto",
         "--kv-dtype",
-        help="KV-cache dtype: auto (the model's 16-bit dtype), fp32, fp16, bf16, fp8, int8, int4.",
+        help="KV-cache dtype: auto (the model's 16-bit dtype), fp32, fp16, bf16, fp8, int8, "
+        "int4, nvfp4, int8_per_token_head, fp8_per_token_head, fp8_ds_mla, nvfp4_ds_mla.",
     ),
     engine: str = typer.Option(
         "none",

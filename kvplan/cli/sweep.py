@@ -42,7 +42,10 @@ def sweep(
         ["vllm"], "--engine", help="Engines: vllm, sglang, trtllm, none."
     ),
     kv_dtype: list[str] = typer.Option(
-        ["auto"], "--kv-dtype", help="KV-cache dtypes: auto, fp16, bf16, fp8, int8, int4."
+        ["auto"],
+        "--kv-dtype",
+        help="KV-cache dtypes, as `kvplan fit --kv-dtype` takes them: auto, fp16, bf16, "
+        "fp8, int8, int4, nvfp4, ...",
     ),
     kv_heads: list[str] = typer.Option(
         None,

@@ -453,9 +453,15 @@ def plan(d: Deployment) -> Plan:
 def weights_shortfall(p: Plan) -> str:
     """Why nothing is left for the KV cache (when `not p.weights_fit`)."""
     b = p.budget
+    # TensorRT-LLM applies its fraction to what is free after loading (the grant is negative
+    # here): the weights compete for the whole memory CUDA reports
+    if p.deployment.engine is Engine.TRTLLM:
+        pool = f"{b.total_memory / GiB:.2f} GiB of memory"
+    else:
+        pool = f"{b.engine_memory / GiB:.2f} GiB budget"
     return (
         f"weights alone need {p.weights_per_gpu / GiB:.2f} GiB per GPU of the "
-        f"{b.engine_memory / GiB:.2f} GiB budget on {p.deployment.gpu.name} (after "
+        f"{pool} on {p.deployment.gpu.name} (after "
         f"activations and overhead {(b.activations + b.overhead) / GiB:.2f} GiB, nothing is "
         "left for the KV cache): use more GPUs (--tp), a smaller --weight-dtype, or a bigger GPU"
     )

@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any
 
 from kvplan.core.engines import (
+    ENGINE_LABELS,
     ENGINES,
     Engine,
     EngineProfile,
@@ -122,7 +123,7 @@ class Deployment:
         Kind.ENGINE_VERSION,
         "Engine release whose memory terms apply, e.g. 0.19.0 or a modelled line "
         "(vLLM 0.6, 0.16, 0.19, 0.20, 0.33; SGLang 0.3, 0.4, 0.4.6, 0.4.8, 0.5; TensorRT-LLM "
-        "pytorch).",
+        "pytorch, trt).",
         default_text="vLLM 0.19 (newest fully validated line); others their newest",
     )
     entry_point: str = _setting(
@@ -143,7 +144,8 @@ class Deployment:
         Kind.FRACTION,
         "SGLang: fraction of total memory for weights + KV.",
         engine=Engine.SGLANG,
-        default_text="by TP: 0.88 ... 0.79",
+        default_text="the release's: by TP to 0.4.5 (0.88 ... 0.79), by GPU memory from 0.4.6 "
+        "(0.5 on an H100: 0.835)",
     )
     mamba_full_memory_ratio: float | None = _setting(
         None,
@@ -221,7 +223,7 @@ class Deployment:
         None,
         Kind.MAX_MODEL_LEN,
         "Engine's maximum tokens per request (vLLM --max-model-len): the length its "
-        "'maximum concurrency' figure is quoted at. 'auto' (or -1, vLLM V1): the largest "
+        "'maximum concurrency' figure is quoted at. 'auto' (or -1, vLLM 0.17+): the largest "
         "length that fits the KV pool, capped by the model's max positions.",
         hi=MAX_CTX,
         default_text="the model's max positions",
@@ -279,6 +281,17 @@ class Deployment:
     def profile(self) -> EngineProfile:
         """The engine release line whose version-dependent terms apply."""
         return profile_for(self.engine, self.engine_version)
+
+    @property
+    def engine_label(self) -> str:
+        """How output names the engine: the line ("vLLM 0.19"), or the release asked for
+        with its line when that is not the line's own name ("vLLM 0.21.0 [0.33 line]"), so a
+        user who gave 0.21.0 is not told what "vLLM 0.33" would log."""
+        line = self.profile
+        release = self.engine_version
+        if release is None or release == line.version:
+            return line.name
+        return f"{ENGINE_LABELS[self.engine]} {release} [{line.version} line]"
 
     @property
     def platform(self) -> Platform:

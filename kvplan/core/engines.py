@@ -614,7 +614,9 @@ class EngineProfile:
 
     @property
     def name(self) -> str:
-        return f"{ENGINE_LABELS[self.engine]} {self.version}"
+        label = ENGINE_LABELS[self.engine]
+        # the plain-arithmetic row has no release ("-"): "no engine", not "no engine -"
+        return label if self.version == "-" else f"{label} {self.version}"
 
 
 ENGINE_LABELS = {
@@ -1447,6 +1449,11 @@ def launch_line(
     if flags is None:
         return None, []
     notes: list[str] = []
+    if d.engine is Engine.VLLM and d.entry_point == "llm":
+        notes.append(
+            "planned for the offline LLM class (--entry-point llm): pass these settings as "
+            "LLM(...) keyword arguments (tensor_parallel_size=..., max_model_len=..., ...)"
+        )
     parts = [flags.command.format(model=model), f"{flags.tp} {d.tp}"]
     if d.pp > 1:
         parts.append(f"{flags.pp} {d.pp}")

@@ -115,6 +115,7 @@ class TargetReport(Frozen):
     kv_bytes_per_token: int | None  # per GPU
     results: tuple[CheckResult, ...]
     warnings: tuple[str, ...] = ()
+    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19" (as fit's JSON)
 
     @property
     def status(self) -> Status:
@@ -240,6 +241,7 @@ def evaluate_target(t: Target, *, decode: DecodeFn | None = None) -> TargetRepor
         tp=d.tp,
         pp=d.pp,
         engine=d.engine.value,
+        engine_version=d.profile.name,
         kv_dtype=d.kv_dtype,
         ctx=t.ctx,
         batch=t.batch,
@@ -261,20 +263,40 @@ def _starts_row(t: Target, p: Plan) -> list[CheckResult]:
     check = startup_check(p, length)
     if not check.refused:
         return []
-    row = _row(
-        t,
-        "starts",
-        status="fail",
-        measured=check.largest_max_model_len,
-        limit=length,
-        margin=(check.largest_max_model_len - length) if length else None,
-        message=(
-            f"{check.message or 'the engine would refuse to start'} (largest max_model_len "
-            f"that starts: {check.largest_max_model_len:,})"
-        ),
-    )
-    if "max_model_len" in t.lines:
-        row = row.model_copy(update={"line": t.lines["max_model_len"]})
+    seqs = t.deployment.scheduler_seqs
+    if check.state_slots is not None and (check.needed_bytes or 0) <= check.available_bytes:
+        # refused for state slots (max_num_seqs above the hybrid pool's state pages), not
+        # for the length: the row measures sequences, so it cannot read as a pass
+        row = _row(
+            t,
+            "starts",
+            status="fail",
+            measured=check.state_slots,
+            limit=seqs,
+            margin=check.state_slots - seqs,
+            unit="sequences",
+            message=(
+                f"{check.message or 'the engine would refuse to start'} (max_num_seqs that "
+                f"starts: {check.state_slots:,} or fewer)"
+            ),
+        )
+        key = "max_num_seqs"
+    else:
+        row = _row(
+            t,
+            "starts",
+            status="fail",
+            measured=check.largest_max_model_len,
+            limit=length,
+            margin=(check.largest_max_model_len - length) if length else None,
+            message=(
+                f"{check.message or 'the engine would refuse to start'} (largest "
+                f"max_model_len that starts: {check.largest_max_model_len:,})"
+            ),
+        )
+        key = "max_model_len"
+    if key in t.lines:
+        row = row.model_copy(update={"line": t.lines[key]})
     return [row]
 
 

@@ -209,24 +209,42 @@ def fit_report(
     warnings = list(result.warnings)
     if p.deployment.auto_max_model_len and p.weights_fit and asked is None:
         warnings.append(
-            f"{p.deployment.profile.name} would refuse to start: --max-model-len auto "
+            f"{p.deployment.engine_label} would refuse to start: --max-model-len auto "
             "finds no length whose KV fits (not even one token)"
         )
     auto = None
+    # a hybrid model's refusal can be about state slots (max_num_seqs above the pool's
+    # Mamba pages) while one max_model_len request fits: a shorter length does not help
+    slots_refusal = (
+        startup is not None
+        and startup.refused
+        and startup.state_slots is not None
+        and (startup.needed_bytes or 0) <= startup.available_bytes
+    )
     if startup is not None:
         auto = auto_max_model_len(startup, p.max_positions)
         if startup.refused and startup.message:
-            engine = p.deployment.profile.name
+            engine = p.deployment.engine_label
             warnings.append(f"{engine} would refuse to start: {startup.message}")
-            warnings.append(
-                f"largest --max-model-len that would start: {startup.largest_max_model_len:,}"
-                + (f" (--max-model-len auto picks {auto:,})" if auto else "")
-            )
+            if slots_refusal:
+                warnings.append(
+                    f"--max-num-seqs {startup.state_slots:,} or fewer would start (each "
+                    "running request holds its own state pages)"
+                )
+            else:
+                warnings.append(
+                    f"largest --max-model-len that would start: {startup.largest_max_model_len:,}"
+                    + (f" (--max-model-len auto picks {auto:,})" if auto else "")
+                )
         warnings.extend(startup.warnings)
     length = result.max_model_len
-    if startup is not None and startup.refused and startup.largest_max_model_len:
+    launch_deployment = p.deployment
+    if slots_refusal and startup is not None and startup.state_slots:
+        # fewer sequences only shrink the sampler estimate, so the slots still hold
+        launch_deployment = p.deployment.with_(max_num_seqs=startup.state_slots)
+    elif startup is not None and startup.refused and startup.largest_max_model_len:
         length = min(length or startup.largest_max_model_len, startup.largest_max_model_len)
-    launch, launch_notes = launch_line(p.deployment, model.model, length)
+    launch, launch_notes = launch_line(launch_deployment, model.model, length)
     warnings.extend(launch_notes)
     seqs = p.deployment.scheduler_seqs
     if result.max_batch is not None and result.max_batch > seqs:
@@ -263,6 +281,7 @@ class PickGReport(PickG, ModelRef):
     kv_dtype: str
     block_size: int
     memory_fraction: float | None
+    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19" (as fit's JSON)
     weight_dtype: str | None = None  # None: the checkpoint's
     design: DesignAssumptions | None = None  # what a design from flags assumed
     assumptions: tuple[str, ...] = ()  # every assumption behind the numbers, stated
@@ -329,6 +348,7 @@ def pick_g_report(
         batch=batch,
         gpu=d.gpu.name,
         engine=d.engine.value,
+        engine_version=d.profile.name,
         tp=d.tp,
         pp=d.pp,
         kv_dtype=d.kv_dtype,

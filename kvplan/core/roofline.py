@@ -522,10 +522,11 @@ def _flops_dtype(p: Plan, linear: str) -> tuple[str, float, bool, list[str]]:
                 notes.append(f"{gpu.name} lists no {wanted} FLOP/s; using its {dtype} peak")
             return dtype, peak, weight_only, notes
     tried = " or ".join(FLOP_FALLBACKS[wanted])
-    raise KvplanError(
-        f"GPU {gpu.name} lists no {tried} FLOP/s for the roofline",
-        hint="add a flops entry for it with --gpu-file",
-    )
+    hint = "add a flops entry for it with --gpu-file"
+    if wanted == "fp32":
+        # vLLM and SGLang load a float32 checkpoint in 16 bits by default (dtype "auto")
+        hint = f"pass --weight-dtype fp16 (engines serve fp32 checkpoints in 16 bits), or {hint}"
+    raise KvplanError(f"GPU {gpu.name} lists no {tried} FLOP/s for the roofline", hint=hint)
 
 
 def _terms(p: Plan, ctx: int) -> _Terms:

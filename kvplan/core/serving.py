@@ -49,8 +49,9 @@ from kvplan.core.workload import HostTier, Occupancy, Workload, host_tier, occup
 from kvplan.errors import KvplanError
 
 # ---- fitted on the TRAINING split of tests/data/serving_benchmarks.yaml -------------------
-# scripts/fit_plan_constants.py reproduces both (grid search minimising the median absolute
-# log error of TPOT and output throughput on the training rows); docs/plan.md reports the
+# `scripts/validate_plan.py --fit` reproduces all three (grid search minimising the median
+# absolute log error of TPOT and output throughput on the training rows; TTFT_OVERHEAD_S
+# below; tests/test_plan_validation.py re-runs the fit); docs/plan.md reports the
 # held-out error. DECODE_FACTOR: measured decode step / roofline step in served runs
 # (scheduling, sampling, non-ideal kernels at large batch). PREFILL_FACTOR: measured
 # prefill interference / the roofline's compute-only prefill time.
@@ -322,6 +323,7 @@ class PlanReport(BaseModel):
     workload: Workload
     gpu: str
     engine: str
+    engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19" (as fit's JSON)
     tp: int
     pp: int
     kv_budget_bytes: int
@@ -617,6 +619,7 @@ def build_report(
         workload=w,
         gpu=d.gpu.name,
         engine=d.engine.value,
+        engine_version=d.profile.name,
         tp=d.tp,
         pp=d.pp,
         kv_budget_bytes=p.budget.kv_budget,

@@ -29,7 +29,7 @@ def budget_table(p: Plan) -> Table:
     d = p.deployment
     per = "per GPU" if d.tp * d.pp > 1 else ""
     t = Table(
-        title=f"KV budget {per} on {d.gpu.display_name} ({d.profile.name})".replace("  ", " "),
+        title=f"KV budget {per} on {d.gpu.display_name} ({d.engine_label})".replace("  ", " "),
         title_justify="left",
         show_header=True,
     )
@@ -45,14 +45,16 @@ def budget_table(p: Plan) -> Table:
         t.add_row("KV budget (--kv-memory)", f"{b.kv_budget / GiB:,.2f}", "given directly")
         return t
     weights_note = f"{p.weights_total / GiB:,.2f} GiB / {fmt_n(d.tp * d.pp, 'GPU')}"
-    included = []
-    if p.rope_cache_per_gpu:
-        included.append(f"rotary cache {p.rope_cache_per_gpu / GiB:,.2f} GiB")
     if p.weights_replicated_per_gpu:
+        # engines keep some tensors whole on every TP rank (EngineRules.tp_replicated)
         replicated = p.weights_replicated_per_gpu / GiB
-        included.append(f"{replicated:,.2f} GiB replicated on every GPU")
-    if included:
-        weights_note += " incl. " + ", ".join(included)
+        weights_note += f", {replicated:,.2f} GiB of it whole on every GPU"
+    if p.rope_cache_per_gpu:
+        # the checkpoint's share above does not hold the table: it is added per GPU
+        weights_note += f" + rotary cache {fmt_bytes(p.rope_cache_per_gpu)}"
+    load_overhead = b.weights - p.weights_per_gpu  # SGLang's "mem usage" beyond the params
+    if load_overhead > 0:
+        weights_note += f" + load overhead {load_overhead / GiB:,.2f} GiB"
     if d.engine is Engine.TRTLLM:
         engine_flow = d.profile.per_sequence_bytes > 0  # the `trt` line
         t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
@@ -181,7 +183,7 @@ def render_fit(r: FitReport) -> RenderableType:
     if r.reason:
         parts.append(Text(f"Does not fit: {r.reason}", style=f"bold {NOFIT_STYLE}"))
     if r.engine_log:
-        parts.append(Text(f"{r.engine_version} would log:", style="dim"))
+        parts.append(Text(f"{d.engine_label} would log:", style="dim"))
         for line in r.engine_log:
             parts.append(Text(f"  {line}", style="dim"))
     if r.latency is not None:
@@ -218,9 +220,10 @@ def render_pickg(r: PickGReport, *, chart: bool = False, plot: str | None = None
     ctx, batch, header = r.ctx, r.batch, r.header
     latency = any(row.decode_ms is not None for row in r.rows)
     gpus = r.tp * r.pp
+    engine = f", {r.engine_version}" if r.engine_version else ""
     t = Table(
         title=f"KV heads G for {batch:,} x {ctx:,} tokens, sizes per GPU ({fmt_n(gpus, 'GPU')}: "
-        f"TP {r.tp}, PP {r.pp}, KV {r.kv_dtype})",
+        f"TP {r.tp}, PP {r.pp}, KV {r.kv_dtype}{engine})",
         title_justify="left",
     )
     cols = [

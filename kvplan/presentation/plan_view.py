@@ -50,7 +50,11 @@ def _memory(r: PlanReport) -> Table:
         f"{o.max_concurrency_mean_fill:,}",
         "beyond this the engine preempts most of the time",
     )
-    t.add_row("engine max_num_seqs", f"{o.engine_max_num_seqs:,}", "caps both")
+    t.add_row(
+        "engine max_num_seqs",
+        f"{o.engine_max_num_seqs:,}",
+        "caps both (below what memory allows)" if o.capped_by_engine else "above both: no cap",
+    )
     if r.host_tier:
         h = r.host_tier
         t.add_row(
@@ -168,7 +172,8 @@ def render_plan(r: PlanReport, *, plot: str | None = None) -> RenderableType:
     head = Text()
     head.append(f"{r.model}", style="bold")
     head.append(
-        f" on {r.gpu} x{r.tp * r.pp} (TP {r.tp}, PP {r.pp}, {r.engine}); workload {w.name}: "
+        f" on {r.gpu} x{r.tp * r.pp} (TP {r.tp}, PP {r.pp}, {r.engine_version or r.engine}); "
+        f"workload {w.name}: "
         f"{w.requests:,} request type(s), mean input {w.mean_input:,.0f}, "
         f"output {w.mean_output:,.0f} tokens"
     )

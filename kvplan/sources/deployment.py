@@ -178,6 +178,13 @@ def parse_deployment(
     spelled = names or flag_names()
     engine = engine_named(_text(raw.get("engine") or Deployment.engine.value, spelled["engine"]))
     values: dict[str, Any] = {"engine": engine}
+    if engine is Engine.NONE and raw.get("engine_version") is not None:
+        # plain arithmetic has no releases: a version would be silently ignored
+        raise KvplanError(
+            f"{spelled['engine_version']} names an engine release, but {spelled['engine']} is "
+            "none (plain arithmetic, no release)",
+            setting="engine_version",
+        )
     for name, s in declared.items():
         value = raw.get(name)
         if name == "engine":
@@ -320,7 +327,7 @@ def _within_gpu(values: Mapping[str, Any], spelled: Mapping[str, str]) -> None:
     gpu = values.get("gpu")
     if gpu is None:
         return
-    total = gpu.memory_bytes
+    total = gpu.usable_memory_bytes  # what CUDA reports, the figure the budget starts from
     for name in ("kv_memory", "activation_reserve", "overhead"):
         size = values.get(name)
         if size is not None and size > total:

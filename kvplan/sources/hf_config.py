@@ -1441,8 +1441,8 @@ class _Reader:
             self.assumptions.append(
                 f"DSA indexer keys ({dim} elements/token/layer) stored as the engine stores "
                 "them: vLLM, SGLang and TensorRT-LLM in fp8 + a 4-byte scale per 128 values "
-                f"({engine_bytes} B); without an engine (`size`, --engine none) in the "
-                "KV dtype, as transformers caches them"
+                f"({engine_bytes} B); without an engine (--engine none, `size`'s default) in "
+                "the KV dtype, as transformers caches them"
             )
 
         if self.traits.pattern == "minimax_msa":
@@ -1519,8 +1519,8 @@ class _Reader:
             f"{dims['sparse_index_dim']}-element index key per token beside K/V (one head, "
             "not split by TP); vLLM, SGLang and TensorRT-LLM keep it in 16 bits whatever the "
             "KV dtype (vLLM MiniMaxM3IndexerCache; SGLang: the model dtype; TensorRT-LLM: "
-            "fp32 only under an fp32 KV cache); without an engine (`size`, --engine none) in "
-            "the KV dtype, as transformers caches it"
+            "fp32 only under an fp32 KV cache); without an engine (--engine none, `size`'s "
+            "default) in the KV dtype, as transformers caches it"
         )
 
     def _indexer_flags(self, n: int) -> list[bool]:

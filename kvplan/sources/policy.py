@@ -323,8 +323,10 @@ def _load_text(text: str, *, origin: str, fast: bool = True) -> tuple[Any, dict[
 
 # Where libyaml and the Python scanner part ways (found by tests/test_policy_strict.py):
 # tabs (libyaml takes some the Python scanner refuses), a byte-order mark not at the
-# start, and the line breaks YAML 1.1 adds to \n and \r (NEL, LS, PS).
-_EXOTIC = re.compile("[\t\ufeff\x85\u2028\u2029?]")
+# start, the line breaks YAML 1.1 adds to \n and \r (NEL, LS, PS), and a block-scalar
+# header with a comment but no space before it ("|#": libyaml takes it, the Python scanner
+# and the YAML spec want whitespace before the '#').
+_EXOTIC = re.compile("[\t\ufeff\x85\u2028\u2029?]|[|>][-+0-9]*#")
 
 
 class _Unusual(Exception):
