@@ -291,3 +291,27 @@ def test_pick_g_for_an_mla_model_adds_the_latent_as_a_reference_row():
     assert rows[None].label == "MLA (latent)"
     assert rows[None].kv_bytes_per_token == 27 * (512 + 64) * 2
     assert result.recommended_kv_heads is not None  # the MLA row is a reference, not a choice
+
+
+def test_float32_checkpoints_are_served_in_16_bits_by_vllm_and_sglang():
+    # EleutherAI/gpt-neox-20b's config says float32. vLLM / SGLang with dtype "auto" load a
+    # float32 config in float16 (_get_and_verify_dtype), so its weights weigh 2 B a
+    # parameter there; with no engine (plain arithmetic) the checkpoint's 4 B stay.
+    from kvplan.api import load_model
+    from kvplan.core.params import weight_bytes
+    from kvplan.sources.gpus import load_gpus
+
+    spec = load_model("EleutherAI/gpt-neox-20b").spec
+    assert spec.checkpoint_dtype == "fp32"
+    h100 = load_gpus(None).get("h100-sxm")
+    fp32 = weight_bytes(spec).total
+    for engine in (Engine.VLLM, Engine.SGLANG):
+        p = plan(Deployment(spec=spec, gpu=h100, engine=engine))
+        assert p.deployment.weight_dtype == "fp16"
+        assert p.weights_total == fp32 // 2
+        assert any("float32 checkpoint" in n for n in p.notes)
+    raw = plan(Deployment(spec=spec, gpu=h100, engine=Engine.NONE))
+    assert raw.weights_total == fp32
+    # a dtype the user names wins
+    full = plan(Deployment(spec=spec, gpu=h100, engine=Engine.VLLM, weight_dtype="fp32"))
+    assert full.weights_total == fp32

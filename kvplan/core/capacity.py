@@ -380,6 +380,16 @@ def plan(d: Deployment) -> Plan:
             f"{what}: no {d.rules.label} source read for how it stores them; counted in the "
             f"KV dtype ({d.kv_dtype}), as transformers' cache does (an assumption)"
         )
+    if (
+        spec.checkpoint_dtype == "fp32"
+        and spec.quantization is None
+        and d.weight_dtype is not None
+        and d.weight_dtype == d.rules.loads_fp32_as
+    ):
+        notes.append(
+            f"float32 checkpoint: {d.rules.label} serves it in {d.weight_dtype} unless told "
+            "otherwise (dtype 'auto'); --weight-dtype fp32 to plan full precision"
+        )
     if d.draft_layers:
         notes.append(
             f"speculative decoding: {d.draft_layers} draft layer(s) cache KV in the same pool"

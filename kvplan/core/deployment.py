@@ -265,9 +265,19 @@ class Deployment:
         `indexer_format_for`), so the model the cache math sees carries that format. A block
         size the user did not set is the engine release's default page (vLLM 16 tokens,
         SGLang 1, TensorRT-LLM 32 through the LLM API / trtllm-serve and 64 for
-        trtllm-build engines: EngineProfile.block_size, with its source there)."""
+        trtllm-build engines: EngineProfile.block_size, with its source there). A float32
+        checkpoint with no --weight-dtype is served in the engine's 16-bit dtype where its
+        rule says so (EngineRules.loads_fp32_as: vLLM and SGLang load it in float16)."""
         if self.block_size is None:
             object.__setattr__(self, "block_size", self.profile.block_size)
+        if (
+            self.weight_dtype is None
+            and self.spec.checkpoint_dtype == "fp32"
+            and self.spec.quantization is None
+            and self.rules.loads_fp32_as is not None
+        ):
+            # the engine serves a float32 checkpoint in 16 bits by default (its rule)
+            object.__setattr__(self, "weight_dtype", self.rules.loads_fp32_as)
         fmt = self.rules.indexer_format_for(self.spec.indexer_kind)
         if self.spec.indexer_format != fmt and self.spec.has_indexer:
             object.__setattr__(self, "spec", self.spec.model_copy(update={"indexer_format": fmt}))

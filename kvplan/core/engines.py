@@ -1268,6 +1268,9 @@ class EngineRules:
     # holds (total - replicated) / (tp * pp) + replicated / pp, plus the duplicated KV
     # heads' k/v rows when tp > G. Empty: every weight split evenly over tp * pp.
     tp_replicated: frozenset[str] = frozenset()
+    # The 16-bit dtype the engine loads a float32 checkpoint in when the user does not
+    # name one (dtype "auto"); None: as the checkpoint says (not verified for that engine).
+    loads_fp32_as: str | None = None
 
     def indexer_format_for(self, kind: IndexerKind | None) -> str | None:
         """How this engine stores a model's indexer keys (None: in the KV dtype)."""
@@ -1338,6 +1341,10 @@ ENGINES: dict[Engine, EngineRules] = {
         # layers/linear.py QKVParallelLinear: num_kv_heads = max(1, G // tp), each rank
         # loads its head's k/v rows (num_kv_head_replicas = tp // G)
         tp_replicated=frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"}),
+        # vllm/config.py _get_and_verify_dtype (0.4 - 0.6; ModelConfig dtype resolution
+        # later): dtype "auto" on a float32 config serves it in float16 (bfloat16 for
+        # Gemma-2), "Downcasting torch.float32 to torch.float16" in the log
+        loads_fp32_as="fp16",
     ),
     Engine.SGLANG: EngineRules(
         engine=Engine.SGLANG,
@@ -1374,6 +1381,9 @@ ENGINES: dict[Engine, EngineRules] = {
         # per rank) and qwen3_moe gate (ReplicatedLinear); RMSNorm; QKVParallelLinear as
         # vLLM's (ceil(G / tp) heads per rank)
         tp_replicated=frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"}),
+        # python/sglang/srt/configs/model_config.py _get_and_verify_dtype: the same rule
+        # as vLLM's (float32 config + dtype auto -> float16)
+        loads_fp32_as="fp16",
     ),
     Engine.TRTLLM: EngineRules(
         engine=Engine.TRTLLM,
