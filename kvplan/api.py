@@ -232,7 +232,20 @@ def fit(
         ModelRef(model=resolved.spec.name, source=resolved.source, revision=resolved.revision),
         ctx=ctx,
         batch=batch,
+        serve_as=_serve_as(resolved),
     )
+
+
+def _serve_as(resolved: ResolvedModel) -> str | None:
+    """What an engine is given for a local model: its folder (engines read a checkpoint
+    folder, not its config.json), as the user wrote the path."""
+    if resolved.source != "file" or not resolved.location:
+        return None
+    where = resolved.location
+    if where.endswith(".json"):
+        where = (where.rsplit("/", 1)[0] if "/" in where else ".") or "/"
+    # a relative folder keeps its ./ so the engine cannot read it as a Hub repo id
+    return where if where.startswith(("/", ".", "~")) else f"./{where}"
 
 
 # ---- pick-g ----------------------------------------------------------------------------

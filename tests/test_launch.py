@@ -98,3 +98,28 @@ def test_offline_entry_point_says_the_settings_are_llm_arguments():
     assert any("LLM(...) keyword arguments" in w for w in j["warnings"])
     j = run_cli(*args, "--json").json
     assert not any("LLM(...)" in w for w in j["warnings"])
+
+
+def test_a_local_checkpoint_is_served_from_its_folder(tmp_path):
+    # engines read a checkpoint folder: the launch line names the folder the user pointed
+    # at (not the config's name, not config.json); relative paths keep a ./ so the engine
+    # does not take them for a Hub repo id
+    import shutil
+    from pathlib import Path
+
+    from kvplan.api import _serve_as
+    from kvplan.api import load_model as load
+
+    src = Path(__file__).resolve().parent.parent / "configs/models/Qwen__Qwen3-8B.json"
+    folder = tmp_path / "snap" / "q"
+    folder.mkdir(parents=True)
+    shutil.copy(src, folder / "config.json")
+    for given in (str(folder), str(folder / "config.json")):
+        r = run_cli("fit", given, "--gpu", "h100", "--ctx", "8192", "--json")
+        assert r.code == 0, r.err
+        assert r.json["launch_command"].startswith(f"vllm serve {folder} --tensor-parallel-size")
+    spec = load(str(folder)).spec
+    assert _serve_as(load(str(folder)).model_copy(update={"location": "snap/q"})) == "./snap/q"
+    rel = load(str(folder)).model_copy(update={"location": "snap/q/config.json"})
+    assert _serve_as(rel) == "./snap/q" and spec.name == "q"
+    assert _serve_as(load(MODEL)) is None  # a catalog model keeps its name

@@ -200,8 +200,16 @@ class FitReport(FitResult, DeploymentSummary, ModelRef):
 
 
 def fit_report(
-    p: Plan, model: ModelRef, *, ctx: int | None, batch: int | None, latency: bool = True
+    p: Plan,
+    model: ModelRef,
+    *,
+    ctx: int | None,
+    batch: int | None,
+    latency: bool = True,
+    serve_as: str | None = None,
 ) -> FitReport:
+    """`serve_as`: what the launch line hands the engine for the model (a local checkpoint
+    folder's path), when that is not the model's name."""
     asked = resolve_max_model_len(p)  # auto (-1): what vLLM's auto-fit picks
     result = solve_fit(p, ctx=ctx, batch=batch, max_model_len=asked)
     point = _answer_point(result) if latency and p.weights_fit else None
@@ -244,7 +252,7 @@ def fit_report(
         launch_deployment = p.deployment.with_(max_num_seqs=startup.state_slots)
     elif startup is not None and startup.refused and startup.largest_max_model_len:
         length = min(length or startup.largest_max_model_len, startup.largest_max_model_len)
-    launch, launch_notes = launch_line(launch_deployment, model.model, length)
+    launch, launch_notes = launch_line(launch_deployment, serve_as or model.model, length)
     warnings.extend(launch_notes)
     seqs = p.deployment.scheduler_seqs
     if result.max_batch is not None and result.max_batch > seqs:
