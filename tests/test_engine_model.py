@@ -583,6 +583,11 @@ def test_version_profiles_select_by_release():
     assert profile_for(Engine.TRTLLM, None).version == "pytorch"
     assert profile_for(Engine.TRTLLM, "1.2.1").version == "pytorch"
     assert profile_for(Engine.TRTLLM, "trt").version == "trt"
+    # the PyTorch backend exists from 0.17 (TensorRT-LLM docs, torch.html): before that a
+    # release number means the engine flow
+    assert profile_for(Engine.TRTLLM, "0.17.0").version == "pytorch"
+    assert profile_for(Engine.TRTLLM, "0.16.0").version == "trt"
+    assert profile_for(Engine.TRTLLM, "0.9").version == "trt"
     assert parse_version("v0.4.3.post4") == (0, 4, 3)
     with pytest.raises(KvplanError) as err:
         profile_for(Engine.VLLM, "0.40.0")

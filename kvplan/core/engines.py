@@ -1071,7 +1071,10 @@ PROFILES: tuple[EngineProfile, ...] = (
     EngineProfile(
         engine=Engine.TRTLLM,
         version="pytorch",
-        first=(0,),
+        # "The PyTorch backend of TensorRT-LLM is available in version 0.17 and later"
+        # (nvidia.github.io/TensorRT-LLM torch.html, 0.19.0 - 1.1 docs): an older release
+        # number selects the engine flow below
+        first=(0, 17),
         last=(99,),
         label="TensorRT-LLM PyTorch flow (KvCacheCreator dry run)",
         default_fraction=lambda _c: 0.90,
