@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,3 +59,28 @@ def gpu(name: str):
     from kvplan.sources.gpus import load_gpus
 
     return load_gpus().get(name)
+
+
+def sweep_rows_equal_fit(models: list[str], **grid: Any) -> int:
+    """Run `kvplan.sweep(models, **grid)` and check every row's KV bytes and largest batch
+    against `kvplan.fit` on the same scenario (the vectorised core must agree with the
+    scalar one); returns the number of rows checked."""
+    import kvplan
+
+    r = kvplan.sweep(models, **grid)
+    assert not r.skipped, r.skipped
+    n = 0
+    for chunk in r.chunks():
+        flat = {k: v.ravel() for k, v in chunk.items()}
+        for i in range(len(flat["plan"])):
+            p = r.plans[int(flat["plan"][i])]
+            ctx, batch = int(flat["ctx"][i]), int(flat["batch"][i])
+            f = kvplan.fit(
+                p.model, gpu=p.gpu, tp=p.tp, engine=p.engine, kv_dtype=p.kv_dtype, ctx=ctx,
+                batch=batch,
+            )  # fmt: skip
+            where = (p.model, p.engine, p.kv_dtype, ctx, batch)
+            assert int(flat["kv_bytes"][i]) == f.kv_bytes, where
+            assert int(flat["max_batch"][i]) == f.max_batch, where
+            n += 1
+    return n
