@@ -646,6 +646,7 @@ def sweep(
     engine: str | Iterable[str] = "vllm",
     kv_dtype: str | Iterable[str] = "auto",
     kv_heads: int | Iterable[int] | None = None,
+    engine_version: str | Iterable[str | None] | None = None,
     gpu_file: str | None = None,
     revision: str | None = None,
     token: str | None = None,
@@ -654,9 +655,12 @@ def sweep(
     **settings: Any,
 ) -> SweepResult:
     """Every combination of models (names, files, globs), GPUs, TP and PP sizes, engines,
-    KV dtypes, KV-head counts G (None: the model's own), contexts and batches.
+    engine releases (None: each engine's default line; a release another engine does not
+    model is a skipped combination, as `fit` refuses it), KV dtypes, KV-head counts G
+    (None: the model's own), contexts and batches.
 
-    Returns a `SweepResult`: `.plans` (one per model x gpu x tp x pp x engine x kv_dtype x G,
+    Returns a `SweepResult`: `.plans` (one per model x gpu x tp x pp x engine x
+    engine_version x kv_dtype x G,
     computed with the scalar core), `.skipped` (combinations that are not a valid
     deployment, with the reason), and `.chunks()`, which yields column dicts of numpy arrays
     (the scenario plus the fields `fit --json` prints for it), `chunk_rows` rows at a time,
@@ -686,6 +690,7 @@ def sweep(
         tp=tuple(many(tp)),
         pp=tuple(many(pp)),
         engines=tuple(many(engine)),
+        engine_versions=tuple(many(engine_version)),
         kv_dtypes=tuple(many(kv_dtype)),
         kv_heads=tuple(many(kv_heads)),
         ctx=tuple(int(c) for c in ctxs if c is not None),
@@ -702,7 +707,7 @@ def _build_sweep(
     gpu_file: str | None,
     chunk_rows: int | None,
 ) -> SweepResult:
-    """One scalar-core plan per model x GPU x TP x PP x engine x KV dtype x G (parsed by
+    """One scalar-core plan per model x GPU x TP x PP x engine x release x KV dtype x G (parsed by
     `parse_deployment`, as `fit` parses its flags); invalid combinations are skipped with
     the reason. The (ctx, batch) grid is left to the vectorised core."""
     from kvplan.core.capacity import plan
@@ -714,17 +719,19 @@ def _build_sweep(
     skipped: list[tuple[dict[str, Any], str]] = []
     for resolved in models:
         spec0 = resolved.spec
-        for gpu, tp, pp, engine, kv_dtype, g in grid.plan_axes():
+        for gpu, tp, pp, engine, version, kv_dtype, g in grid.plan_axes():
             scenario = {
                 "model": spec0.name,
                 "gpu": gpu,
                 "tp": tp,
                 "pp": pp,
                 "engine": engine,
+                "engine_version": version,
                 "kv_dtype": kv_dtype,
                 "kv_heads": g,
             }
             raw = {**settings, "gpu": gpu, "tp": tp, "pp": pp, "engine": engine}
+            raw["engine_version"] = version
             raw["kv_dtype"] = kv_dtype
             try:
                 if g is None:
