@@ -23,10 +23,12 @@ _API = (
     "fit",
     "pick_g",
     "roofline",
+    "plan",
     "sweep",
     "load_model",
     "load_gpu",
     "SizeResult",
+    "PlanResult",
     "RooflineResult",
 )
 # Written out (not [*_API, ...]): type checkers and linters read __all__ literally to know
@@ -36,10 +38,12 @@ __all__ = [  # noqa: RUF022 (the API first, in the order docs/api.md presents it
     "fit",
     "pick_g",
     "roofline",
+    "plan",
     "sweep",
     "load_model",
     "load_gpu",
     "SizeResult",
+    "PlanResult",
     "RooflineResult",
     "KvplanError",
     "__version__",
@@ -47,11 +51,13 @@ __all__ = [  # noqa: RUF022 (the API first, in the order docs/api.md presents it
 
 if TYPE_CHECKING:
     from kvplan.api import (
+        PlanResult,
         SizeResult,
         fit,
         load_gpu,
         load_model,
         pick_g,
+        plan,
         roofline,
         size,
         sweep,

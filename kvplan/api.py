@@ -6,8 +6,8 @@
 
 Every function takes the arguments the CLI command takes, as keyword arguments named like
 its options in snake_case (`--kv-dtype` -> `kv_dtype`, `--gpu-memory-utilization` ->
-`gpu_memory_utilization`); the deployment settings of `fit`, `pick_g`, `roofline` and
-`sweep` are the fields of `kvplan.core.deployment.Deployment` and are parsed by the one
+`gpu_memory_utilization`); the deployment settings of `fit`, `pick_g`, `roofline`, `plan`
+and `sweep` are the fields of `kvplan.core.deployment.Deployment` and are parsed by the one
 validator, `kvplan.sources.deployment.parse_deployment`. Each returns the typed result the
 CLI renders; `result.to_json()` is exactly the command's `--json` object without the
 envelope keys (`schema_version`, `kvplan_version`, `command`). Bad input raises the typed
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from kvplan.core.design_choices import DesignChoices
     from kvplan.core.gpu import GpuSpec
     from kvplan.core.reports import FitReport, PickGReport
+    from kvplan.core.serving import PlanReport
     from kvplan.core.sizing import SizeReport
     from kvplan.core.sweep import SweepResult
     from kvplan.presentation.roofline_view import RooflineResult
@@ -445,6 +446,194 @@ def roofline(
     )
 
 
+# ---- plan ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlanResult:
+    """`kvplan plan`: the core's `PlanReport` (its fields read through) and the chart file
+    written, if any."""
+
+    report: PlanReport
+    plot: str | None = None
+
+    def __getattr__(self, name: str) -> Any:  # r.tpot_ms, r.replicas etc. from the report
+        return getattr(self.report, name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.report.model_dump(mode="json"), "plot": self.plot}
+
+
+def _seconds(value: str | float | None, name: str, parse: Any) -> float | None:
+    """A CLI text with its unit ("50ms", "5/s") or, from Python, a number in the internal
+    unit (seconds; requests per second)."""
+    from kvplan.errors import KvplanError
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return float(parse(value))
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise KvplanError(f"{name} must be positive, got {value!r}")
+    return float(value)
+
+
+def _offload(value: str | int | None) -> int | None:
+    from kvplan.errors import KvplanError
+    from kvplan.units import parse_size
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        stripped = value.strip()
+        if not stripped or stripped[-1].isdigit():
+            raise KvplanError(f"--cpu-offload {value!r} has no unit", hint="e.g. 200GiB")
+        size = parse_size(stripped)
+    elif isinstance(value, bool) or not isinstance(value, int):
+        raise KvplanError(f"--cpu-offload must be a size, got {value!r}")
+    else:
+        size = value  # bytes
+    if size <= 0:
+        raise KvplanError(f"--cpu-offload must be positive, got {value!r}")
+    return size
+
+
+def plan(
+    model: str | ResolvedModel,
+    *,
+    gpu: str | Iterable[str],
+    input_len: int | None = None,
+    output_len: int | None = None,
+    workload: str | None = None,
+    prefix_len: int = 0,
+    concurrency: int | None = None,
+    rate: str | float | None = None,
+    slo_tpot: str | float | None = None,
+    slo_ttft: str | float | None = None,
+    gpu_hour_cost: str | float | None = None,
+    prices: str | None = None,
+    cpu_offload: str | int | None = None,
+    draft: str | ResolvedModel | None = None,
+    search: bool = True,
+    plot: str | None = None,
+    gpu_file: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    refresh: bool = False,
+    **settings: Any,
+) -> PlanResult:
+    """Serving plan for a workload: concurrency, latency (TTFT, TPOT), throughput, and with
+    `rate` the replicas (searching TP/PP unless `search=False`) and cost.
+
+    The workload is `input_len` with `output_len` (fixed lengths) or `workload`: a CSV /
+    JSON-lines file of (input, output) lengths or a published shape (chat, code, rag,
+    reasoning, sharegpt, an id of configs/workloads.yaml). `gpu` is one GPU, a comma list
+    or a list (candidates for sizing). `rate` ("5/s", or a number of requests per second),
+    `slo_tpot` / `slo_ttft` ("50ms", or seconds), `gpu_hour_cost` ("2.49",
+    "h100-sxm=2.49,mi300x=1.85", or a number for every GPU), `cpu_offload` ("200GiB", or
+    bytes) are the CLI's options. `settings` are the deployment settings (the fields of
+    `Deployment`), as for `fit`; `draft` needs `num_speculative_tokens`.
+
+    Targets not met (`targets_met` False, the closest is answered) is an answer. When no
+    deployment asked for can serve the workload, `kvplan.core.serving.CannotServe` (a
+    `KvplanError` of kind "does_not_fit", with `.options`) is raised: the CLI exits 1."""
+    from kvplan.core.serving import Price, Speculation, build_report
+    from kvplan.core.workload import workload as fixed_workload
+    from kvplan.errors import KvplanError
+    from kvplan.sources.workload_file import (
+        load_prices,
+        parse_duration,
+        parse_price_option,
+        parse_rate,
+        resolve_workload,
+        shape_names,
+    )
+
+    max_ctx, max_batch = _limits()
+    for value, name in (
+        (input_len, "input_len"),
+        (output_len, "output_len"),
+        (concurrency, "concurrency"),
+    ):
+        try:
+            positive(
+                value,
+                "--" + name.replace("_", "-"),
+                limit=max_batch if name == "concurrency" else max_ctx,
+            )
+        except KvplanError as exc:
+            _tag(exc, name)
+            raise
+    if prefix_len is not None and prefix_len < 0:
+        raise KvplanError(
+            f"--prefix-len must be zero or positive, got {prefix_len}", setting="prefix_len"
+        )
+    fixed = input_len is not None or output_len is not None
+    if fixed and workload:
+        raise KvplanError("give either --input-len/--output-len or --workload, not both")
+    if fixed and (input_len is None or output_len is None):
+        raise KvplanError("--input-len and --output-len go together")
+    if not fixed and not workload:
+        raise KvplanError(
+            "no workload: give --input-len and --output-len, or --workload",
+            hint=f"shapes: {', '.join(shape_names())}",
+        )
+    # a deployment setting (declared once in core.deployment), shared with fit
+    num_speculative_tokens = settings.get("num_speculative_tokens") or 0
+    if draft and not num_speculative_tokens:
+        raise KvplanError("--draft needs --num-speculative-tokens", setting="draft")
+    rate_s = _seconds(rate, "--rate", parse_rate)
+    tpot_s = _seconds(slo_tpot, "--slo-tpot", lambda t: parse_duration(t, "--slo-tpot"))
+    ttft_s = _seconds(slo_ttft, "--slo-ttft", lambda t: parse_duration(t, "--slo-ttft"))
+    offload = _offload(cpu_offload)
+    if fixed:
+        assert input_len is not None and output_len is not None
+        w = fixed_workload(
+            f"fixed {input_len}/{output_len}", [(input_len, output_len)], prefix_len=prefix_len
+        )
+    else:
+        assert workload is not None
+        w = resolve_workload(workload, prefix_len=prefix_len)
+    names = gpu.split(",") if isinstance(gpu, str) else list(gpu)
+    gpus = [g.strip() for g in names if g.strip()]
+    if not gpus:
+        raise KvplanError("--gpu is empty", setting="gpu")
+    for g in gpus:
+        load_gpu(g, gpu_file=gpu_file)
+    resolved = load_model(model, revision=revision, token=token, refresh=refresh)
+    weights = _exact_weights(resolved, settings)
+    speculation = None
+    if num_speculative_tokens:
+        draft_spec = (
+            load_model(draft, revision=None, token=token, refresh=refresh).spec if draft else None
+        )
+        speculation = Speculation(draft=draft_spec, lookahead=num_speculative_tokens)
+    deployments = [
+        _deployment(resolved.spec, {**settings, "gpu": g}, gpu_file, weights) for g in gpus
+    ]
+    price_table: dict[str, Price] = load_prices(prices) if prices else {}
+    if gpu_hour_cost is not None and gpu_hour_cost != "":
+        text = gpu_hour_cost if isinstance(gpu_hour_cost, str) else repr(float(gpu_hour_cost))
+        price_table.update(parse_price_option(text, [d.gpu.name for d in deployments]))
+    report = build_report(
+        model=resolved.spec.name,
+        source=resolved.source,
+        deployments=deployments,
+        w=w,
+        concurrency=concurrency,
+        rate=rate_s,
+        slo_tpot_s=tpot_s,
+        slo_ttft_s=ttft_s,
+        prices=price_table,
+        offload_bytes=offload,
+        search=search,
+        speculation=speculation,
+    )
+    if plot:
+        from kvplan.presentation.plan_view import write_curve
+
+        write_curve(report, plot)
+    return PlanResult(report=report, plot=plot)
+
+
 # ---- sweep -----------------------------------------------------------------------------
 def sweep(
     model: str | ResolvedModel | Iterable[str | ResolvedModel],
@@ -457,6 +646,7 @@ def sweep(
     engine: str | Iterable[str] = "vllm",
     kv_dtype: str | Iterable[str] = "auto",
     kv_heads: int | Iterable[int] | None = None,
+    engine_version: str | Iterable[str | None] | None = None,
     gpu_file: str | None = None,
     revision: str | None = None,
     token: str | None = None,
@@ -465,9 +655,12 @@ def sweep(
     **settings: Any,
 ) -> SweepResult:
     """Every combination of models (names, files, globs), GPUs, TP and PP sizes, engines,
-    KV dtypes, KV-head counts G (None: the model's own), contexts and batches.
+    engine releases (None: each engine's default line; a release another engine does not
+    model is a skipped combination, as `fit` refuses it), KV dtypes, KV-head counts G
+    (None: the model's own), contexts and batches.
 
-    Returns a `SweepResult`: `.plans` (one per model x gpu x tp x pp x engine x kv_dtype x G,
+    Returns a `SweepResult`: `.plans` (one per model x gpu x tp x pp x engine x
+    engine_version x kv_dtype x G,
     computed with the scalar core), `.skipped` (combinations that are not a valid
     deployment, with the reason), and `.chunks()`, which yields column dicts of numpy arrays
     (the scenario plus the fields `fit --json` prints for it), `chunk_rows` rows at a time,
@@ -497,6 +690,7 @@ def sweep(
         tp=tuple(many(tp)),
         pp=tuple(many(pp)),
         engines=tuple(many(engine)),
+        engine_versions=tuple(many(engine_version)),
         kv_dtypes=tuple(many(kv_dtype)),
         kv_heads=tuple(many(kv_heads)),
         ctx=tuple(int(c) for c in ctxs if c is not None),
@@ -513,7 +707,7 @@ def _build_sweep(
     gpu_file: str | None,
     chunk_rows: int | None,
 ) -> SweepResult:
-    """One scalar-core plan per model x GPU x TP x PP x engine x KV dtype x G (parsed by
+    """One scalar-core plan per model x GPU x TP x PP x engine x release x KV dtype x G (parsed by
     `parse_deployment`, as `fit` parses its flags); invalid combinations are skipped with
     the reason. The (ctx, batch) grid is left to the vectorised core."""
     from kvplan.core.capacity import plan
@@ -525,17 +719,19 @@ def _build_sweep(
     skipped: list[tuple[dict[str, Any], str]] = []
     for resolved in models:
         spec0 = resolved.spec
-        for gpu, tp, pp, engine, kv_dtype, g in grid.plan_axes():
+        for gpu, tp, pp, engine, version, kv_dtype, g in grid.plan_axes():
             scenario = {
                 "model": spec0.name,
                 "gpu": gpu,
                 "tp": tp,
                 "pp": pp,
                 "engine": engine,
+                "engine_version": version,
                 "kv_dtype": kv_dtype,
                 "kv_heads": g,
             }
             raw = {**settings, "gpu": gpu, "tp": tp, "pp": pp, "engine": engine}
+            raw["engine_version"] = version
             raw["kv_dtype"] = kv_dtype
             try:
                 if g is None:

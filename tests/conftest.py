@@ -77,9 +77,10 @@ def sweep_rows_equal_fit(models: list[str], **grid: Any) -> int:
             ctx, batch = int(flat["ctx"][i]), int(flat["batch"][i])
             f = kvplan.fit(
                 p.model, gpu=p.gpu, tp=p.tp, engine=p.engine, kv_dtype=p.kv_dtype, ctx=ctx,
-                batch=batch,
+                batch=batch, engine_version=p.engine_release,
             )  # fmt: skip
             where = (p.model, p.engine, p.kv_dtype, ctx, batch)
+            assert p.engine_version == f.engine_version, where
             assert int(flat["kv_bytes"][i]) == f.kv_bytes, where
             assert int(flat["max_batch"][i]) == f.max_batch, where
             n += 1

@@ -62,6 +62,77 @@ CASES = [
 ]
 
 
+PLAN_MODEL = "meta-llama/Llama-3.1-8B-Instruct"
+CASES += [
+    (  # fixed lengths, an asked concurrency and a deployment setting (fit's mechanism)
+        "plan",
+        dict(
+            model=PLAN_MODEL,
+            gpu="h100-sxm",
+            input_len=2048,
+            output_len=512,
+            concurrency=16,
+            gpu_memory_utilization=0.85,
+        ),
+        [
+            PLAN_MODEL,
+            "--gpu",
+            "h100-sxm",
+            "--input-len",
+            "2048",
+            "--output-len",
+            "512",
+            "--concurrency",
+            "16",
+            "--gpu-memory-utilization",
+            "0.85",
+        ],
+    ),
+    (  # a named workload shape with a shared prefix, under SGLang
+        "plan",
+        dict(model=PLAN_MODEL, gpu="a100-80gb", workload="rag", prefix_len=512, engine="sglang"),
+        [
+            PLAN_MODEL,
+            "--gpu",
+            "a100-80gb",
+            "--workload",
+            "rag",
+            "--prefix-len",
+            "512",
+            "--engine",
+            "sglang",
+        ],
+    ),
+    (  # SLO sizing over two GPUs with prices
+        "plan",
+        dict(
+            model=PLAN_MODEL,
+            gpu="h100-sxm,a100-80gb",
+            workload="chat",
+            rate="1200/min",
+            slo_tpot="50ms",
+            slo_ttft="2s",
+            gpu_hour_cost="h100-sxm=2.49,a100-80gb=1.5",
+        ),
+        [
+            PLAN_MODEL,
+            "--gpu",
+            "h100-sxm,a100-80gb",
+            "--workload",
+            "chat",
+            "--rate",
+            "1200/min",
+            "--slo-tpot",
+            "50ms",
+            "--slo-ttft",
+            "2s",
+            "--gpu-hour-cost",
+            "h100-sxm=2.49,a100-80gb=1.5",
+        ],
+    ),
+]
+
+
 @pytest.mark.parametrize(("fn", "kwargs", "argv"), CASES)
 def test_to_json_is_the_cli_payload(cli, fn, kwargs, argv):
     kwargs = dict(kwargs)
@@ -94,6 +165,49 @@ def test_errors_are_the_typed_exception_the_cli_reports(cli):
     with pytest.raises(kvplan.KvplanError) as e:
         kvplan.fit("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", no_such_knob=1)
     assert e.value.setting == "no_such_knob"
+
+
+def test_plan_takes_numbers_in_internal_units():
+    # from Python, a rate is requests per second and an SLO is seconds: 1200/min = 20/s
+    text = kvplan.plan(
+        PLAN_MODEL, gpu="h100-sxm", workload="chat", rate="1200/min", slo_tpot="50ms"
+    )
+    numbers = kvplan.plan(PLAN_MODEL, gpu="h100-sxm", workload="chat", rate=20, slo_tpot=0.05)
+    assert numbers.rate_per_s == 20
+    assert numbers.slo_tpot_ms == 50
+    assert numbers.to_json() == text.to_json()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argv", "setting"),
+    [
+        (dict(input_len=0, output_len=10), ["--input-len", "0", "--output-len", "10"], "input_len"),
+        (
+            dict(input_len=100, output_len=10, gpu_memory_utilization=1.5),
+            ["--input-len", "100", "--output-len", "10", "--gpu-memory-utilization", "1.5"],
+            "gpu_memory_utilization",
+        ),
+        (
+            dict(workload="chat", kv_dtype="fp7"),
+            ["--workload", "chat", "--kv-dtype", "fp7"],
+            "kv_dtype",
+        ),
+        (
+            dict(workload="chat", prefix_len=-1),
+            ["--workload", "chat", "--prefix-len=-1"],
+            "prefix_len",
+        ),
+    ],
+)
+def test_plan_errors_are_the_typed_exception_the_cli_reports(cli, kwargs, argv, setting):
+    with pytest.raises(kvplan.KvplanError) as e:
+        kvplan.plan(PLAN_MODEL, gpu="h100-sxm", **kwargs)
+    assert e.value.setting == setting
+    r = cli("plan", PLAN_MODEL, "--gpu", "h100-sxm", *argv, "--json")
+    assert r.code == 2, r.err
+    assert r.json["error"]["setting"] == setting
+    assert r.json["error"]["message"] == str(e.value)
+    assert r.json["error"]["kind"] == e.value.kind
 
 
 def test_import_kvplan_is_cheap():

@@ -59,6 +59,37 @@ def _close(a, b):
     return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
 
 
+def _assert_row_equals_fit(p, row):
+    """One sweep row against `kvplan.fit` on the same scenario (release included): every
+    plan column, the row's integers exactly, decode latency to rounding, max_ctx against
+    fit's largest-context answer."""
+    kw = dict(
+        gpu=p.gpu,
+        tp=p.tp,
+        pp=p.pp,
+        engine=p.engine,
+        engine_version=p.engine_release,
+        kv_dtype=p.kv_dtype,
+    )
+    f = kvplan.fit(p.model, ctx=row["ctx"], batch=row["batch"], **kw).to_json()
+    assert p.engine_version == f["engine_version"]
+    for name in PLAN_COLUMNS[PLAN_COLUMNS.index("kv_heads_per_gpu") :]:
+        assert getattr(p, name) == f[name], name
+    assert row["fits"] == f["fits"]
+    assert row["kv_bytes"] == f["kv_bytes"]
+    assert row["headroom_bytes"] == f["headroom_bytes"]
+    assert row["max_batch"] == f["max_batch"]
+    pct = None if math.isnan(row["headroom_pct"]) else row["headroom_pct"]
+    assert pct == f["headroom_pct"]
+    lat = f["latency"]
+    ms = None if math.isnan(row["decode_ms"]) else row["decode_ms"]
+    assert _close(ms, lat and lat["decode_ms"]), (p, row, lat)
+    b = kvplan.fit(p.model, batch=row["batch"], **kw).to_json()
+    assert row["max_ctx"] == b["max_ctx"], (p, row)
+    assert row["capped_by_positions"] == b["capped_by_positions"]
+    assert row["unbounded"] == b["unbounded"]
+
+
 def test_grid_size_and_skips(big):
     assert big.rows == len(big.plans) * 8 * 4
     assert len(big.plans) + len(big.skipped) == len(MODELS) * 3 * 3 * 2 * 3 * 3
@@ -83,27 +114,7 @@ def test_random_rows_equal_fit(big):
     sample += [r for r in rows if not r["fits"] and r["max_batch"] == 0][:5]
     checked = 0
     for row in sample:
-        p = big.plans[row["plan"]]
-        kw = dict(gpu=p.gpu, tp=p.tp, pp=p.pp, engine=p.engine, kv_dtype=p.kv_dtype)
-        f = kvplan.fit(p.model, ctx=row["ctx"], batch=row["batch"], **kw).to_json()
-        for name in PLAN_COLUMNS[7:]:
-            assert getattr(p, name) == f[name] if name != "weights_bytes" else True, name
-        assert p.weights_bytes == f["weights_bytes"]
-        assert p.kv_budget_bytes == f["kv_budget_bytes"]
-        assert p.kv_bytes_per_token_per_gpu == f["kv_bytes_per_token_per_gpu"]
-        assert row["fits"] == f["fits"]
-        assert row["kv_bytes"] == f["kv_bytes"]
-        assert row["headroom_bytes"] == f["headroom_bytes"]
-        assert row["max_batch"] == f["max_batch"]
-        pct = None if math.isnan(row["headroom_pct"]) else row["headroom_pct"]
-        assert pct == f["headroom_pct"]
-        lat = f["latency"]
-        ms = None if math.isnan(row["decode_ms"]) else row["decode_ms"]
-        assert _close(ms, lat and lat["decode_ms"]), (p, row, lat)
-        b = kvplan.fit(p.model, batch=row["batch"], **kw).to_json()
-        assert row["max_ctx"] == b["max_ctx"], (p, row)
-        assert row["capped_by_positions"] == b["capped_by_positions"]
-        assert row["unbounded"] == b["unbounded"]
+        _assert_row_equals_fit(big.plans[row["plan"]], row)
         checked += 1
     assert checked >= 120
 
@@ -288,3 +299,78 @@ def test_new_layouts_rows_equal_fit():
         assert _close(ms, lat and lat["decode_ms"]), (p.model, row, lat)
         checked += 1
     assert checked == 5 * 2 * 2 * 3 * 2
+
+
+def test_engine_release_axis_rows_equal_fit():
+    # vLLM 0.6 (V0), 0.16 and 0.33 and SGLang 0.4.3: each release's own budget terms,
+    # scheduler defaults and latency profile, row for row as `fit --engine-version` answers
+    models = [
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "google/gemma-2-9b-it",
+        "deepseek-ai/DeepSeek-V2-Lite",
+        "Qwen/Qwen3-Next-80B-A3B-Thinking",
+    ]
+    r = kvplan.sweep(
+        models,
+        gpu="h100-sxm",
+        tp=[1, 2],
+        engine=["vllm", "sglang"],
+        engine_version=["0.6", "0.16", "0.33", "0.4.3"],
+        kv_dtype=["auto", "fp8"],
+        ctx=[100, 4097, 131072],
+        batch=[1, 64],
+    )
+    asked = {(p.engine, p.engine_release) for p in r.plans}
+    assert {("vllm", "0.6"), ("vllm", "0.16"), ("vllm", "0.33"), ("sglang", "0.4.3")} <= asked
+    # the releases differ: not one default line under four names
+    assert len({p.engine_version for p in r.plans}) == 4
+    for scenario, _ in r.skipped:  # a release another engine does not model is skipped
+        with pytest.raises(KvplanError) as e:
+            kvplan.fit(
+                scenario["model"],
+                gpu=scenario["gpu"],
+                tp=scenario["tp"],
+                engine=scenario["engine"],
+                engine_version=scenario["engine_version"],
+                kv_dtype=scenario["kv_dtype"],
+                ctx=100,
+            )
+        assert e.value.setting == "engine_version"
+    checked = 0
+    for row in _rows(r):
+        _assert_row_equals_fit(r.plans[row["plan"]], row)
+        checked += 1
+    assert checked == len(r.plans) * 3 * 2 > 0
+
+
+def test_cli_sweep_engine_version(cli):
+    r = cli(
+        "sweep",
+        "--model",
+        "meta-llama/Llama-3.1-8B-Instruct",
+        "--gpu",
+        "h100-sxm",
+        "--engine",
+        "vllm",
+        "--engine-version",
+        "0.6,0.33",
+        "--ctx",
+        "8192",
+        "--format",
+        "jsonl",
+    )
+    assert r.code == 0, r.err
+    rows = [json.loads(line) for line in r.out.splitlines()]
+    for row, release in zip(rows, ("0.6", "0.33"), strict=True):
+        f = kvplan.fit(
+            "meta-llama/Llama-3.1-8B-Instruct",
+            gpu="h100-sxm",
+            engine_version=release,
+            ctx=8192,
+            batch=1,
+        ).to_json()
+        assert row["engine_version"] == f["engine_version"]
+        assert (row["kv_budget_bytes"], row["max_batch"]) == (
+            f["kv_budget_bytes"],
+            f["max_batch"],
+        )

@@ -89,8 +89,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sweep": (
         "kvplan.cli.sweep",
         "sweep",
-        "Every combination of models, GPUs, TP/PP, engines, KV dtypes, G, contexts and "
-        "batches: one fit row each.",
+        "Every combination of models, GPUs, TP/PP, engines and releases, KV dtypes, G, "
+        "contexts and batches: one fit row each.",
     ),
 }
 

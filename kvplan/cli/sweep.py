@@ -41,6 +41,13 @@ def sweep(
     engine: list[str] = typer.Option(
         ["vllm"], "--engine", help="Engines: vllm, sglang, trtllm, none."
     ),
+    engine_version: list[str] = typer.Option(
+        None,
+        "--engine-version",
+        help="Engine releases, as `kvplan fit --engine-version` takes them, e.g. 0.6, 0.16, "
+        "0.33 (vLLM), 0.4.3 (SGLang); a release an engine does not model is skipped "
+        "[default: each engine's default line].",
+    ),
     kv_dtype: list[str] = typer.Option(
         ["auto"],
         "--kv-dtype",
@@ -89,6 +96,7 @@ def sweep(
         tp=_ints(tp, "--tp"),
         pp=_ints(pp, "--pp"),
         engine=_items(engine),
+        engine_version=_items(engine_version) or None,
         kv_dtype=_items(kv_dtype),
         kv_heads=heads or None,
         gpu_file=gpu_file,

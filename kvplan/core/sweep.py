@@ -1,6 +1,7 @@
 """`kvplan sweep`: `fit` for every (ctx, batch) of a grid, vectorised, exactly.
 
-A sweep is a set of *plans* (model x GPU x TP x PP x engine x KV dtype x G) times a grid of
+A sweep is a set of *plans* (model x GPU x TP x PP x engine x engine release x KV dtype x G)
+times a grid of
 contexts and batches. Everything that depends on the plan alone — the KV budget, the
 per-GPU layout, the per-token bytes of each layer group, the roofline's per-step constants
 — is computed once per plan by the scalar core (`capacity.plan`, `roofline`'s terms): a few
@@ -61,6 +62,7 @@ PLAN_COLUMNS = (
     "model",
     "gpu",
     "engine",
+    "engine_version",
     "tp",
     "pp",
     "kv_dtype",
@@ -112,6 +114,8 @@ class PlanTerms:
     model: str
     gpu: str
     engine: str
+    engine_version: str  # the modelled release line, as fit's JSON prints it ("vLLM 0.19")
+    engine_release: str | None  # the release as asked (None: the engine's default line)
     tp: int
     pp: int
     kv_dtype: str
@@ -168,6 +172,8 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         model=model,
         gpu=d.gpu.name,
         engine=d.engine.value,
+        engine_version=d.profile.name,
+        engine_release=d.engine_version,
         tp=d.tp,
         pp=d.pp,
         kv_dtype=d.kv_dtype,
@@ -215,8 +221,10 @@ def _decode_terms(p: Plan) -> DecodeTerms | None:
 
 @dataclass(frozen=True)
 class SweepGrid:
-    """The axes of a sweep (plans: gpus x tp x pp x engines x kv_dtypes x kv_heads per
-    model; rows: ctx x batch per plan). kv_heads None = the model's own G."""
+    """The axes of a sweep (plans: gpus x tp x pp x engines x engine_versions x kv_dtypes x
+    kv_heads per model; rows: ctx x batch per plan). kv_heads None = the model's own G;
+    an engine version None = the engine's default release line (as `fit` without
+    --engine-version)."""
 
     gpus: tuple[str, ...]
     tp: tuple[int, ...]
@@ -226,9 +234,18 @@ class SweepGrid:
     kv_heads: tuple[int | None, ...]
     ctx: tuple[int, ...]
     batch: tuple[int, ...]
+    engine_versions: tuple[str | None, ...] = (None,)
 
-    def plan_axes(self) -> Iterator[tuple[str, int, int, str, str, int | None]]:
-        return product(self.gpus, self.tp, self.pp, self.engines, self.kv_dtypes, self.kv_heads)
+    def plan_axes(self) -> Iterator[tuple[str, int, int, str, str | None, str, int | None]]:
+        return product(
+            self.gpus,
+            self.tp,
+            self.pp,
+            self.engines,
+            self.engine_versions,
+            self.kv_dtypes,
+            self.kv_heads,
+        )
 
 
 @dataclass
