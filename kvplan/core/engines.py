@@ -47,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 from math import ceil
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kvplan.core.frozen import dataclass
 from kvplan.core.geometry import IndexerKind
@@ -858,24 +858,37 @@ def _sglang_profile(
     )
 
 
+def _vllm_line(**changes: Any) -> EngineProfile:
+    """A vLLM release line: what every V1 line shares (the V1 scheduler defaults, its
+    non-torch terms, no pre-load snapshot, 16-token blocks, the "(blocks // groups) x
+    block" token line, graphs captured after KV sizing, no null block held back, the common
+    sources), overridden by what this line changes; each entry below states only that."""
+    shared: dict[str, Any] = {
+        "engine": Engine.VLLM,
+        "scheduler": _vllm_v1_scheduler,
+        "activation_scale": 1.0,
+        "non_torch": {Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
+        "cudagraph_in_budget": False,
+        "preload_bytes": 0,
+        "token_line": "groups",
+        "null_block": False,
+        "block_size": 16,
+    }
+    sources = (*_VLLM_COMMON_SOURCES, *changes.pop("sources", ()))
+    return EngineProfile(**{**shared, **changes, "sources": sources})
+
+
 PROFILES: tuple[EngineProfile, ...] = (
-    EngineProfile(
-        engine=Engine.VLLM,
+    _vllm_line(
         version="0.6",
         first=(0, 1),
         last=(0, 7),
         label="vLLM V0 engine (releases <= 0.7; also <= 0.10 with VLLM_USE_V1=0)",
         default_fraction=lambda _c: 0.90,
         scheduler=_vllm_v0_scheduler,
-        activation_scale=1.0,
         non_torch={Platform.CUDA: VLLM_V0_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
-        cudagraph_in_budget=False,
-        preload_bytes=0,
         token_line="blocks",
-        null_block=False,
-        block_size=16,
         sources=(
-            *_VLLM_COMMON_SOURCES,
             ("budget", "vllm/worker/worker.py Worker.determine_num_available_blocks (0.6.4)"),
             (
                 "budget 0.3.1 - 0.6.3",
@@ -895,23 +908,15 @@ PROFILES: tuple[EngineProfile, ...] = (
             ),
         ),
     ),
-    EngineProfile(
-        engine=Engine.VLLM,
+    _vllm_line(
         version="0.16",
         first=(0, 8),
         last=(0, 16),
         label="vLLM V1 engine 0.8-0.16 (before the 0.17 activation-profiling change)",
         default_fraction=lambda _c: 0.90,
-        scheduler=_vllm_v1_scheduler,
         activation_scale=VLLM_PRE_017_ACTIVATION_SCALE,
         non_torch={Platform.CUDA: VLLM_V1_EARLY_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
-        cudagraph_in_budget=False,
-        preload_bytes=0,
-        token_line="groups",
-        null_block=False,
-        block_size=16,
         sources=(
-            *_VLLM_COMMON_SOURCES,
             ("budget", "vllm/v1/worker/gpu_worker.py Worker.determine_available_memory"),
             ("activation x2.53", "Qwen3-14B H100 0.15/0.16 vs 0.17/0.18 logs (training rows)"),
             ("non-torch 0.13 GiB", "Qwen3-14B H100 0.15-0.17 logs (training rows)"),
@@ -922,23 +927,13 @@ PROFILES: tuple[EngineProfile, ...] = (
             ),
         ),
     ),
-    EngineProfile(
-        engine=Engine.VLLM,
+    _vllm_line(
         version="0.19",
         first=(0, 17),
         last=(0, 19),
         label="vLLM V1 engine 0.17-0.19 (CUDA graphs captured after KV sizing)",
         default_fraction=lambda _c: 0.90,
-        scheduler=_vllm_v1_scheduler,
-        activation_scale=1.0,
-        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
-        cudagraph_in_budget=False,
-        preload_bytes=0,
-        token_line="groups",
-        null_block=False,
-        block_size=16,
         sources=(
-            *_VLLM_COMMON_SOURCES,
             ("budget", "vllm/v1/worker/gpu_worker.py Worker.determine_available_memory (0.19)"),
             (
                 "CUDA graphs",
@@ -954,23 +949,14 @@ PROFILES: tuple[EngineProfile, ...] = (
     # KV cache size" as (blocks // groups) x block; 0.20.1 prints int(concurrency x
     # max_model_len) as 0.21+ does (0.20.1 / 0.20.2 wheels, kv_cache_utils.py:1706). Read
     # in the PyPI wheels (the tagged sources).
-    EngineProfile(
-        engine=Engine.VLLM,
+    _vllm_line(
         version="0.20",
         first=(0, 20, 0),
         last=(0, 20, 0),
         label="vLLM V1 engine 0.20.0 (CUDA-graph estimate subtracted up front)",
         default_fraction=lambda _c: 0.92,
-        scheduler=_vllm_v1_scheduler,
-        activation_scale=1.0,
-        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
         cudagraph_in_budget=True,
-        preload_bytes=0,
-        token_line="groups",
-        null_block=False,
-        block_size=16,
         sources=(
-            *_VLLM_COMMON_SOURCES,
             (
                 "graph estimate subtracted by default",
                 "vllm 0.20.0 wheel: vllm/envs.py:1724-1725 (VLLM_MEMORY_PROFILER_ESTIMATE_"
@@ -997,23 +983,16 @@ PROFILES: tuple[EngineProfile, ...] = (
         ),
         auto_fit=True,
     ),
-    EngineProfile(
-        engine=Engine.VLLM,
+    _vllm_line(
         version="0.33",
         first=(0, 20, 1),
         last=(0, 33),
         label="vLLM V1 engine 0.20.1-0.33 (CUDA-graph memory subtracted up front)",
         default_fraction=lambda _c: 0.92,
-        scheduler=_vllm_v1_scheduler,
-        activation_scale=1.0,
-        non_torch={Platform.CUDA: VLLM_V1_NON_TORCH, Platform.ROCM: VLLM_ROCM_NON_TORCH},
         cudagraph_in_budget=True,
-        preload_bytes=0,
         token_line="concurrency",
         null_block=True,
-        block_size=16,
         sources=(
-            *_VLLM_COMMON_SOURCES,
             ("budget", "vllm/v1/worker/gpu_worker.py; GPUModelRunner.profile_cudagraph_memory"),
             (
                 "graph estimate subtracted",
