@@ -264,6 +264,7 @@ def pick_g(
     revision: str | None = None,
     token: str | None = None,
     refresh: bool = False,
+    plot: str | None = None,
     **settings: Any,
 ) -> PickGReport:
     """For every G (divisors of H, MHA down to MQA): cache, fit, latency per GPU; pick the
@@ -276,7 +277,9 @@ def pick_g(
     .DesignChoices` (layers, heads, head_dim, hidden, vocab, intermediate, tie_embeddings,
     experts, experts_per_token, expert_intermediate, window, global_every, mla_rank,
     params="13B") — and the deployment settings (the fields of `Deployment`). The knobs may
-    instead come as one typed `design=DesignChoices(...)` (or a mapping of them)."""
+    instead come as one typed `design=DesignChoices(...)` (or a mapping of them). `plot`
+    writes the largest-batch-against-context chart to that file (.svg/.png/.pdf; needs the
+    `plot` extra), as `roofline` and `plan` do."""
     from kvplan.core.design import (
         DEFAULT_HEADROOM,
         design_assumptions,
@@ -357,7 +360,7 @@ def pick_g(
         weights_for = weights_from_params(choices.params, weight_dtype or spec.checkpoint_dtype)
     deployment = _deployment(spec, raw, gpu_file, None)
     header += f" on {deployment.gpus} x {deployment.gpu.name}"
-    return pick_g_report(
+    report = pick_g_report(
         deployment,
         ModelRef(model=spec.name, source=source, revision=revision_out),
         header=header,
@@ -370,6 +373,11 @@ def pick_g(
         design=assumed,
         evidence=load_evidence(),
     )
+    if plot:
+        from kvplan.presentation.capacity_view import write_pickg_plot
+
+        write_pickg_plot(report, plot)
+    return report
 
 
 # ---- roofline --------------------------------------------------------------------------

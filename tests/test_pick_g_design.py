@@ -246,3 +246,20 @@ def test_plot_file_or_a_clear_error(tmp_path) -> None:
     assert out.read_text().lstrip().startswith("<?xml") and "asked batch" in out.read_text()
     bad = run_cli("pick-g", *WORK[:-2], "--plot", str(tmp_path / "g.txt"))
     assert bad.code == 2 and "unsupported file type" in bad.err
+
+
+def test_api_pick_g_writes_the_plot_as_the_cli_does(tmp_path) -> None:
+    """`kvplan.pick_g(plot=...)` writes the chart itself, like `roofline` and `plan`:
+    the CLI adds nothing the API lacks."""
+    import importlib.util
+
+    import kvplan
+    from kvplan.errors import KvplanError
+
+    out = tmp_path / "api.svg"
+    if importlib.util.find_spec("matplotlib") is None:
+        with pytest.raises(KvplanError, match=r"kvplan\[plot\]"):
+            kvplan.pick_g(gpu="a100-80gb", ctx=4096, batch=8, search=False, plot=str(out))
+        return
+    kvplan.pick_g(gpu="a100-80gb", ctx=4096, batch=8, search=False, plot=str(out))
+    assert out.read_text().lstrip().startswith("<?xml") and "asked batch" in out.read_text()

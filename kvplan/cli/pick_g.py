@@ -62,13 +62,10 @@ def pick_g_command(
         headroom=headroom,
         target_g=target_g,
         search=search,
+        plot=plot,
         **design,
         **flags.api_kwargs(),
     )
-    if plot:
-        from kvplan.presentation.capacity_view import write_pickg_plot
-
-        write_pickg_plot(report, plot)
     if flags.as_json:
         from kvplan.presentation.output import print_json
 
