@@ -174,6 +174,9 @@ GPUS = {
     "MI300X": "mi300x",
     "RTX PRO 6000 Blackwell Server Edition": "rtx-pro-6000",
     "RTX A6000": "rtx-a6000",
+    "A10G": "a10g",  # "A10G (AWS g5.12xlarge, 4x A10G)"
+    "RTX PRO 4500 Blackwell Server Edition": "rtx-pro-4500-server",
+    "RTX 5060 Ti 16GB": "rtx-5060-ti-16gb",
 }
 # Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.

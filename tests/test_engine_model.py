@@ -348,7 +348,7 @@ def test_sglang_pre_load_memory_by_tp_and_link():
 
 
 def test_vllm_033_line_rows_and_its_first_held_out_figures(rows):
-    # Eight evaluable 0.20+ logs. LMCache#3430 (Qwen3-8B, RTX A5000, vLLM 0.21.0, util
+    # Twelve evaluable 0.20.1+ logs. LMCache#3430 (Qwen3-8B, RTX A5000, vLLM 0.21.0, util
     # 0.9764): -6.7 %, most of it kvplan's graph estimate 0.72 + 0.0039 x 36 x 84/100 = 0.84
     # GiB (51 piecewise + 35 full graphs at 256 seqs) against the logged 0.52; -7.2 % before
     # the graph count was modelled (0.87 GiB). kubesimplify/website@00b7452
@@ -380,6 +380,11 @@ def test_vllm_033_line_rows_and_its_first_held_out_figures(rows):
         # with the line's name), see KIMI_B200_MISSES
         "kimi-k25-nvfp4-b200-tp4-v0220-seqs8-inferencemax-graph-estimate-off": (0.09, 0.12),
         "kimi-k25-nvfp4-b200-tp4-v0220-seqs20-inferencemax-graph-estimate-off": (0.09, 0.12),
+        # gpt-oss-120b TP 8 on 8x RTX PRO 4500 Blackwell Server Edition (vLLM 0.28.0, util
+        # 0.95; vllm#51590, the commenter's start-up figures), a training row evaluable since
+        # the GPU entered the catalog: -2.6 % as it fell (engine terms alone -14.9 %, see
+        # RTXPRO4500_MISSES)
+        "gpt-oss-120b-8x-rtxpro4500-tp8-v0280-util095": (-0.04, -0.01),
     }
     assert set(line) == set(expected)
     held = sorted(r.id for r in line.values() if r.split == "heldout")
@@ -455,13 +460,24 @@ KIMI_B200_MISSES = (
     "kimi-k25-nvfp4-b200-tp4-v0220-seqs20-inferencemax-graph-estimate-off",
 )
 
+# gpt-oss-120b MXFP4 TP 8 on 8x RTX PRO 4500 Blackwell Server Edition (vLLM 0.28.0, util
+# 0.95, 31.38 GiB CUDA total; vllm#51590, a training row, evaluated once the GPU entered
+# the catalog, figures as they fell): the commenter's figures leave 0.83 GiB per rank for
+# activations + non-torch + graphs (29.81 requested - 9.98 weights - 19.0 KV), kvplan
+# 3.65 GiB: engine terms -14.9 %; kvplan's own weights are 2.33 GiB per rank under the
+# logged 9.98, which takes the full prediction to -2.6 %. max_model_len is not stated (the
+# harness leaves kvplan's default), and the figures are a table, not log lines.
+RTXPRO4500_MISSES = ("gpt-oss-120b-8x-rtxpro4500-tp8-v0280-util095",)
+
 
 def test_engine_terms_alone_within_bounds_on_training_and_held_out(rows):
     # With the log's own weights, only the engine terms (fraction, activation peak,
     # non-torch, graphs) are judged: every vLLM 0.17-0.19 / 0.20 / 0.21-0.33 row within 5 %,
     # except the forward-bound held-out row below.
     for r in rows:
-        if r.id == V1_FORWARD_BOUND_MISS or r.id in ROCM_TP1_MISSES + KIMI_B200_MISSES:
+        if r.id == V1_FORWARD_BOUND_MISS or r.id in (
+            ROCM_TP1_MISSES + KIMI_B200_MISSES + RTXPRO4500_MISSES
+        ):
             continue
         if r.line in ("vLLM 0.19", "vLLM 0.20", "vLLM 0.33") and r.engine_only_err is not None:
             assert abs(r.engine_only_err) <= 0.05, (r.id, r.engine_only_err)
@@ -501,6 +517,17 @@ def test_kimi_b200_rows(rows):
     assert len(misses) == 2
     assert all(abs(r.engine_only_err) <= 0.05 for r in misses)
     assert all(abs(r.budget_err) <= 0.05 for r in misses)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="gpt-oss-120b TP 8 on RTX PRO 4500 Blackwell Server Edition (vLLM 0.28.0, "
+    "vllm#51590): the figures leave 0.83 GiB per rank for activations + non-torch + graphs, "
+    "kvplan 3.65 GiB: engine terms -14.9 % (see RTXPRO4500_MISSES)",
+)
+def test_rtxpro4500_row_engine_terms(rows: list[Any]) -> None:
+    (r,) = [r for r in rows if r.id in RTXPRO4500_MISSES]
+    assert abs(r.engine_only_err) <= 0.05
 
 
 def _kinds() -> dict[str, list[str]]:
@@ -859,9 +886,16 @@ def test_trtllm_trt_engine_flow_held_out(rows):
     assert sorted(held) == [
         "llama31-70b-fp8-trtllm-0160-trt-8xh100-tp8-bench",
         "llama31-8b-fp8-trtllm-pytorch-32gb-blackwell",
+        "mistral-7b-trtllm-trt-tp4-a10g-triton-backend366",
     ]
     assert abs(held["llama31-8b-fp8-trtllm-pytorch-32gb-blackwell"].budget_err) <= 0.02
     assert 0.0 < held["llama31-70b-fp8-trtllm-0160-trt-8xh100-tp8-bench"].budget_err <= 0.12
+    # Mistral-7B TP 4 on a g5.12xlarge (4x A10G, 22.20 GiB CUDA total), Triton backend
+    # (tensorrtllm_backend#366), evaluable since the A10G was mapped, as it fell: the backend
+    # allocated 956,301,312 B (0.89 GiB) per rank where kvplan gives 10.92 GiB: +1126 %. The
+    # issue is that very gap (run.py on the same engine allocated 7,767,851,008 B); its
+    # cause, the fraction and the engine's build settings are not in the excerpt.
+    assert 10.0 < held["mistral-7b-trtllm-trt-tp4-a10g-triton-backend366"].budget_err < 12.5
     train = {r.id: r for r in engine_rows.values() if r.split == "train"}
     assert sorted(train) == [
         "llama2-7b-fp8-trtllm-0120dev-trt-h100-bench-suite-doc",
@@ -886,9 +920,10 @@ def test_trtllm_trt_engine_flow_0_8_row_within_10_percent(rows):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 11: TRT engine-flow held-out median 5.4 % (n = 2): the TP 8 row is sized "
+    reason="issue 11: TRT engine-flow held-out median 10.5 % (n = 3): the TP 8 row is sized "
     "by its smallest-rank free memory (one rank 3.5 GiB below the others), which no setting "
-    "predicts",
+    "predicts, and the Triton A10G row (tensorrtllm_backend#366) allocated 0.89 GiB where "
+    "kvplan gives 10.92 (+1126 %)",
 )
 def test_trtllm_trt_engine_flow_held_out_median(rows):
     held = [r for r in rows if r.line == "TensorRT-LLM trt" and r.split == "heldout"]

@@ -121,6 +121,8 @@ def test_cuda_totals_from_published_logs():
         "rtx-pro-6000": 95.01,  # vLLM "Free memory on device (94.05/95.01 GiB)", kubesimplify
         "t4": 14.75,  # PyTorch OOM on Colab, hpcaitech/Open-Sora#697 (CogVideo#741: 14.74)
         "a10": 22.18,  # PyTorch OOM under vLLM on an A10, OpenBMB/MiniCPM-V#640
+        "a10g": 22.20,  # PyTorch OOM on a g5.12xlarge, Dreambooth-Stable-Diffusion#18
+        "rtx-pro-4500-server": 31.38,  # torch total_memory, vllm#51590
         "h100-nvl": 93.00,  # PyTorch OOM on an H100 NVL, ali-vilab/VACE#56
         "b200": 178.35,  # pytorch/ao#4002
         "h200": 139.72,  # vLLM "Free memory on device (7.34/139.72 GiB)", vllm#23192
@@ -134,6 +136,41 @@ def test_cuda_totals_from_published_logs():
     assert rtx4090.memory_bytes - rtx4090.cuda_memory_bytes == pytest.approx(357 * MiB, abs=MiB)
     assert g.get("v100-32gb").memory_bytes - g.get("v100-32gb").cuda_memory_bytes < 16 * MiB
     assert 183359 * MiB - g.get("b200").cuda_memory_bytes == pytest.approx(727 * MiB, abs=6 * MiB)
+
+
+def test_issue11_gpus_resolve_with_their_published_facts() -> None:
+    """Issue 11: the GPUs of three engine-log rows (tensorrtllm_backend#366, vllm#51590, a
+    TensorRT-LLM blog on an RTX 5060 Ti), each fact as its cited source prints it."""
+    g = load_gpus()
+    # A10G (AWS G5): nvidia-smi 23028 MiB; PyTorch "22.20 GiB total capacity" on a
+    # g5.12xlarge (XavierXiao/Dreambooth-Stable-Diffusion#18); 600 GB/s, FP16 70 dense
+    a10g = g.get("A10G")
+    assert a10g.name == "a10g" and a10g.memory_bytes == 23028 * MiB
+    assert a10g.cuda_memory_bytes == 22733 * MiB  # 22.20 GiB as whole MiB
+    assert round(a10g.usable_memory_bytes / GiB, 2) == 22.20
+    assert a10g.memory_bandwidth == pytest.approx(600e9)
+    assert a10g.flops["fp16"] == pytest.approx(70e12) and "fp8" not in a10g.flops
+    # RTX PRO 4500 Blackwell Server Edition (vllm#51590): nvidia-smi 32623 MiB,
+    # torch total_memory 33,689,829,376 B = 31.38 GiB; 32 GB GDDR7, 800 GB/s, 165 W (Exxact)
+    se = g.get("RTX PRO 4500 Blackwell Server Edition")
+    assert se.name == "rtx-pro-4500-server"
+    assert se.memory_bytes == 32623 * MiB and se.cuda_memory_bytes == 33_689_829_376
+    assert round(se.usable_memory_bytes / GiB, 2) == 31.38
+    assert (se.memory_marketed_gb, se.memory_type) == (32, "GDDR7")
+    assert se.memory_bandwidth == pytest.approx(800e9) and se.tdp_watts == 165
+    assert se.interconnect == "PCIe Gen5 x16" and se.node_gpus is None
+    assert se.flops == {}  # no per-dtype figure read from a source: the roofline refuses
+    # RTX 5060 Ti 16GB: 16 GB GDDR7 (read as 16 GiB, no runtime report), 448 GB/s, 180 W
+    ti = g.get("RTX 5060 Ti 16GB")
+    assert ti.name == "rtx-5060-ti-16gb"
+    assert ti.memory_bytes == 16 * GiB and ti.cuda_memory_bytes is None
+    assert ti.memory_bandwidth == pytest.approx(448e9) and ti.tdp_watts == 180
+    assert ti.flops == {} and ti.interconnect_bandwidth is None
+    # names that would be guesses fail: the 200 W RTX PRO 4500 workstation card, the 8 GB
+    # RTX 5060 Ti
+    for vague in ("rtx pro 4500", "rtx 5060 ti"):
+        with pytest.raises(KvplanError):
+            g.get(vague)
 
 
 def test_every_cuda_total_names_its_source():
