@@ -380,6 +380,11 @@ def test_vllm_033_line_rows_and_its_first_held_out_figures(rows):
         # with the line's name), see KIMI_B200_MISSES
         "kimi-k25-nvfp4-b200-tp4-v0220-seqs8-inferencemax-graph-estimate-off": (0.09, 0.12),
         "kimi-k25-nvfp4-b200-tp4-v0220-seqs20-inferencemax-graph-estimate-off": (0.09, 0.12),
+        # noonghunna/club-3090 #612 / #652 (nvidia/Qwen3.6-35B-A3B-NVFP4, one RTX 5090, vLLM
+        # 0.24.0, default util, fp8 KV, 128k, 1 seq; evaluable since the checkpoint's config
+        # entered the catalog, 2026-11-30): +2.5 % / +2.0 % (5.98 / 6.01 GiB logged)
+        "qwen36-35b-a3b-nvfp4-rtx5090-v0240-len128k-fp8kv-0706": (0.01, 0.035),
+        "qwen36-35b-a3b-nvfp4-rtx5090-v0240-len128k-fp8kv-0709": (0.01, 0.035),
     }
     assert set(line) == set(expected)
     held = sorted(r.id for r in line.values() if r.split == "heldout")
