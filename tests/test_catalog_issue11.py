@@ -137,6 +137,8 @@ def test_granite_3_3_8b_kv_bytes_and_parameters() -> None:
         "TinyLlama/TinyLlama-1.1B-Chat-v1.0",
         "meta-llama/Llama-4-Scout-17B-16E-Instruct",
         "ibm-granite/granite-3.3-8b-instruct",
+        "nvidia/Qwen3.6-35B-A3B-NVFP4",
+        "nvidia/Qwen3.6-27B-NVFP4",
     ],
 )
 def test_issue11_entries_are_catalogued_with_a_source(repo_id: str) -> None:
@@ -144,3 +146,76 @@ def test_issue11_entries_are_catalogued_with_a_source(repo_id: str) -> None:
     assert entry is not None
     # repo@commit:path, or a search-index file id where the repository is not known
     assert entry.source and ("@" in entry.source or "search-index file id" in entry.source)
+
+
+# ---- nvidia/Qwen3.6-35B-A3B-NVFP4, nvidia/Qwen3.6-27B-NVFP4 (ModelOpt MIXED_PRECISION) -----
+def test_qwen36_35b_a3b_nvfp4_kv_and_state_bytes() -> None:
+    """10 full-attention layers (2 KV heads x 256) cache per token; the 30 Gated DeltaNet
+    layers keep a fixed state: conv (16 x 128 x 2 + 32 x 128 = 8192 channels) x (kernel 4 - 1)
+    in bf16 + SSM 32 value heads x 128 x 128 in float32 (mamba_ssm_dtype)."""
+    spec = load("nvidia/Qwen3.6-35B-A3B-NVFP4")
+    assert geometry(spec) == (40, 16, 2, 256)
+    assert spec.layer_summary() == "30 gated_deltanet + 10 full"
+    assert kvcache.kv_bytes_per_token(spec, "bf16") == 10 * 2 * 2 * 256 * 2 == 20_480
+    assert kvcache.kv_bytes_per_token(spec, "fp8") == 10 * 2 * 2 * 256 * 1 == 10_240
+    per_layer_state = 8192 * 3 * 2 + 32 * 128 * 128 * 4
+    assert per_layer_state == 2_146_304
+    assert kvcache.state_bytes_per_sequence(spec, "fp8") == 30 * per_layer_state
+
+
+def test_qwen36_35b_a3b_nvfp4_weights_per_module_format() -> None:
+    """quantized_layers: W4A16_NVFP4 experts / shared experts / lm_head (e2m1 values + an
+    e4m3 scale per 16 + one fp32 weight_scale_2), FP8 attention and linear attention; the
+    router, embeddings and vision tower are not named and stay bf16."""
+    got = weight_bytes(load("nvidia/Qwen3.6-35B-A3B-NVFP4"))
+    assert got.formats["experts"] == "nvfp4"
+    assert got.formats["attention"] == "fp8 per-tensor"
+    assert got.formats["router"] == "bf16"
+    assert got.formats["embedding"] == "bf16"
+    matrix = 512 * 2048 // 2 + 512 * 2048 // 16 + 4  # one 512 x 2048 expert projection
+    assert got.groups["experts"] == 40 * 256 * 3 * matrix == 18_119_516_160
+    assert got.groups["shared_experts"] == 40 * 3 * matrix
+    assert got.groups["lm_head"] == 248_320 * 2048 // 2 + 248_320 * 2048 // 16 + 4
+    assert got.groups["router"] == 40 * 256 * 2048 * 2
+    assert got.groups["embedding"] == 248_320 * 2048 * 2
+
+
+def test_qwen36_35b_a3b_nvfp4_vllm_page_math_on_the_logged_budget() -> None:
+    """vLLM's hybrid layout for this model with an fp8 KV cache: the state page (2,146,304 B,
+    fp32 SSM) sets the attention block to 2096 tokens (2096 x 1024 B: exactly the state page);
+    4 groups of 10 layers (3 state, 1 attention) share blocks of 10 pages. From the 07-06
+    log's 5.98 GiB that is 299 blocks. The logged 567,978 tokens are int(299 / 69 x 131,072):
+    69 = 63 attention blocks + 2 pages per state group, vLLM's 'align' mamba cache mode,
+    which prefix caching (on in that run) selects (MambaSpec.max_memory_usage_bytes: 2 +
+    num_speculative_blocks pages; vllm/v1/kv_cache_interface.py) - kvplan reserves one state
+    page per group (66 blocks), so it over-states that row's tokens by 69 / 66 (+4.5 %)."""
+    from kvplan.core.hybrid_alloc import vllm_layout
+
+    spec = load("nvidia/Qwen3.6-35B-A3B-NVFP4")
+    layout = vllm_layout(spec, "fp8", kv_heads=2, block_size=16)
+    assert layout is not None
+    assert (layout.block_size, layout.page_bytes, layout.group_size) == (2096, 2_146_304, 10)
+    assert len(layout.groups) == 4 and layout.padding_layers == 0
+    blocks = int(5.98 * GiB) // layout.bytes_per_block
+    assert blocks == 299
+    assert layout.blocks_per_request(131_072, 8192) == 63 + 3
+    assert int(blocks / (63 + 3 * 2) * 131_072) == 567_978  # the logged figure
+    assert int(int(6.01 * GiB) // layout.bytes_per_block / 69 * 131_072) == 569_878  # 07-09
+
+
+def test_qwen36_27b_nvfp4_kv_bytes_and_dense_mlp() -> None:
+    """Qwen3.5-27B geometry: 16 full-attention layers x 4 KV heads x 256 (the 32 KiB/token
+    at fp8 the qwen38-27b-fp8 row's author computes for the same shape); W4A16_NVFP4 MLPs."""
+    spec = load("nvidia/Qwen3.6-27B-NVFP4")
+    assert geometry(spec) == (64, 24, 4, 256)
+    assert spec.layer_summary() == "48 gated_deltanet + 16 full"
+    assert kvcache.kv_bytes_per_token(spec, "fp8") == 16 * 2 * 4 * 256 == 32_768
+    got = weight_bytes(spec)
+    matrix = 17_408 * 5120 // 2 + 17_408 * 5120 // 16 + 4
+    assert got.groups["dense_mlp"] == 64 * 3 * matrix
+    # FP8 (one fp32 weight_scale + one input_scale per matrix): full attention q (with the
+    # output gate) / k / v / o; Gated DeltaNet costed as one matrix of its parameter count
+    full = 24 * 256 * 2 * 5120 + 2 * 4 * 256 * 5120 + 5120 * 24 * 256 + 4 * 8
+    gdn = 5120 * (16 * 128 * 2 + 48 * 128) + 2 * 5120 * 6144 + 2 * 5120 * 48 + 10_240 * 4
+    gdn += 48 + 48 + 128  # dt_bias, A_log, gated norm
+    assert got.groups["attention"] == 16 * full + 48 * (gdn // 5120 * 5120 + 8)

@@ -385,6 +385,11 @@ def test_vllm_033_line_rows_and_its_first_held_out_figures(rows):
         # the GPU entered the catalog: -2.6 % as it fell (engine terms alone -14.9 %, see
         # RTXPRO4500_MISSES)
         "gpt-oss-120b-8x-rtxpro4500-tp8-v0280-util095": (-0.04, -0.01),
+        # noonghunna/club-3090 #612 / #652 (nvidia/Qwen3.6-35B-A3B-NVFP4, one RTX 5090, vLLM
+        # 0.24.0, default util, fp8 KV, 128k, 1 seq; evaluable since the checkpoint's config
+        # entered the catalog, 2026-11-30): +2.5 % / +2.0 % (5.98 / 6.01 GiB logged)
+        "qwen36-35b-a3b-nvfp4-rtx5090-v0240-len128k-fp8kv-0706": (0.01, 0.035),
+        "qwen36-35b-a3b-nvfp4-rtx5090-v0240-len128k-fp8kv-0709": (0.01, 0.035),
     }
     assert set(line) == set(expected)
     held = sorted(r.id for r in line.values() if r.split == "heldout")

@@ -184,6 +184,26 @@ def test_bitsandbytes_and_awq_skip_lists():
         ({"bits": 4}, "quantization_config.quant_method"),
         ({"quant_method": "awq", "bits": 3, "group_size": 128}, "quantization_config.bits"),
         ({"quant_method": "modelopt", "quant_algo": "W4A8_AWQ"}, "quantization_config.quant_algo"),
+        (
+            {"quant_method": "modelopt", "quant_algo": "MIXED_PRECISION"},
+            "quantization_config.quantized_layers",
+        ),
+        (
+            {
+                "quant_method": "modelopt",
+                "quant_algo": "MIXED_PRECISION",
+                "quantized_layers": {"lm_head": {"quant_algo": "W4A8_AWQ"}},
+            },
+            "quantization_config.quantized_layers.lm_head.quant_algo",
+        ),
+        (
+            {
+                "quant_method": "modelopt",
+                "quant_algo": "MIXED_PRECISION",
+                "quantized_layers": {"lm_head": {"quant_algo": "NVFP4", "group_size": 32}},
+            },
+            "quantization_config.quantized_layers.lm_head.group_size",
+        ),
         ({"quant_method": "fp8", "ignored_layers": ["re:("]}, "quantization_config.ignored_layers"),
         (
             {"quant_method": "gptq", "bits": 4, "dynamic": {"-:(": {}}},
@@ -317,3 +337,31 @@ def test_mtp_module_weights_as_vllm_loads_them():
     added = mtp.json["weights_total_bytes"] - base.json["weights_total_bytes"]
     assert added == mtp_weight_bytes(catalog_spec("deepseek-ai/DeepSeek-V3"), 1)
     assert mtp.json["kv_budget_bytes"] < base.json["kv_budget_bytes"]
+
+
+def test_modelopt_mixed_precision_formats_per_named_module():
+    """ModelOpt MIXED_PRECISION: each module quantized_layers names is stored in its own
+    algorithm's layout; a module it does not name stays unquantized (vLLM
+    ModelOptMixedPrecisionConfig.get_quant_method: "Layer not in quantized_layers - leave
+    unquantized"). W4A16_NVFP4 keeps no input_scale: 4 bytes per matrix less than NVFP4."""
+    q = read_quantization(
+        {
+            "quant_method": "modelopt",
+            "quant_algo": "MIXED_PRECISION",
+            "quantized_layers": {
+                "model.layers.0.self_attn.q_proj": {"quant_algo": "FP8"},
+                "model.layers.0.mlp.experts": {"quant_algo": "W4A16_NVFP4", "group_size": 16},
+                "model.layers.1.mlp.experts": {"quant_algo": "NVFP4", "group_size": 16},
+            },
+        }
+    )
+    q_proj = q.format_for(Group.ATTENTION, ("model.layers.0.self_attn.q_proj",))
+    k_proj = q.format_for(Group.ATTENTION, ("model.layers.0.self_attn.k_proj",))
+    w4a16 = q.format_for(Group.EXPERTS, ("model.layers.0.mlp.experts.7.up_proj",))
+    w4a4 = q.format_for(Group.EXPERTS, ("model.layers.1.mlp.experts.7.up_proj",))
+    other = q.format_for(Group.EXPERTS, ("model.layers.10.mlp.experts.7.up_proj",))
+    assert q_proj is not None and q_proj.bytes(4096, 4096) == 4096 * 4096 + 4 + 4
+    assert k_proj is None and other is None
+    assert w4a16 is not None and w4a4 is not None
+    assert w4a16.bytes(512, 2048) == 512 * 2048 // 2 + 512 * 2048 // 16 + 4
+    assert w4a4.bytes(512, 2048) == w4a16.bytes(512, 2048) + 4

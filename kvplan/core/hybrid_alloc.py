@@ -30,7 +30,6 @@ from __future__ import annotations
 from math import ceil
 
 from kvplan.core import kvcache
-from kvplan.core.dtypes import DTYPE_BYTES
 from kvplan.core.frozen import dataclass
 from kvplan.core.geometry import Layer, LayerKind, ModelSpec
 
@@ -98,9 +97,11 @@ def vllm_layout(
     token_bytes = next(iter(per_token.values()))
     if any(k[0] is LayerKind.NONE for k in buckets):
         state_layers = [layer for layer in stage.layers if layer.is_recurrent]
+        # each state tensor in its own dtype (vLLM MambaSpec.page_size_bytes: sum of
+        # prod(shape) x dtype size over the layer's state tensors), e.g. Qwen3.5's fp32 SSM
+        # state (mamba_ssm_dtype) beside its model-dtype conv state
         state_page = max(
-            ceil(layer.state_elements * DTYPE_BYTES[kvcache.state_dtype(stage)])
-            for layer in state_layers
+            kvcache.layer_state_bytes(stage, layer, kv_dtype) for layer in state_layers
         )
         needed = ceil(state_page / token_bytes)
         block = max(block, ceil(needed / KERNEL_ALIGNMENT) * KERNEL_ALIGNMENT)

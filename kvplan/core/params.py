@@ -192,7 +192,16 @@ _ROLE_NAMES: dict[str, tuple[str, ...]] = {
     "kv_b_proj": ("self_attn.kv_b_proj",),
     "indexer": ("self_attn.indexer.wq_b", "self_attn.indexer.wk"),
     "msa_indexer": ("self_attn.indexer.q_proj", "self_attn.indexer.k_proj"),
-    "mixer": ("self_attn.proj", "linear_attn.in_proj", "mamba.in_proj", "mixer.in_proj"),
+    # a recurrent mixer is costed as one matrix; it answers to the name of its largest
+    # projection too (Qwen3.5 / Qwen3-Next `linear_attn.in_proj_qkv`, as ModelOpt
+    # MIXED_PRECISION quantized_layers and compressed-tensors targets spell it)
+    "mixer": (
+        "self_attn.proj",
+        "linear_attn.in_proj",
+        "linear_attn.in_proj_qkv",
+        "mamba.in_proj",
+        "mixer.in_proj",
+    ),
     "mlp.gate_proj": ("mlp.gate_proj",),
     "mlp.up_proj": ("mlp.up_proj",),
     "mlp.down_proj": ("mlp.down_proj",),

@@ -234,6 +234,8 @@ def _modelopt(q: Mapping[str, Any]) -> Quantization:
     if not isinstance(algo, str):
         raise _fail("quant_algo", f"must name the ModelOpt algorithm, got {algo!r}")
     ignore = _patterns(body, "exclude_modules", "ignore", "modules_to_not_convert")
+    if algo.upper() == "MIXED_PRECISION":
+        return _modelopt_mixed(body, ignore)
     if algo.upper() == "FP8":
         fmt = fp8_tensor(static_input=True)  # weight_scale + input_scale, fp32 each
         label = "fp8"
@@ -252,6 +254,53 @@ def _modelopt(q: Mapping[str, Any]) -> Quantization:
         groups=LINEAR_GROUPS | {Group.LM_HEAD},  # ModelOpt quantizes lm_head unless excluded
         ignore=ignore,
         notes=(f"ModelOpt {algo}",),
+    )
+
+
+# The per-layer algorithms of a ModelOpt MIXED_PRECISION checkpoint, as vLLM loads each one
+# (vllm-project/vllm@00155cdecca722d98e34234c3d172725b7720b7d
+# vllm/model_executor/layers/quantization/modelopt.py, ModelOptMixedPrecisionConfig and the
+# linear methods it dispatches to): FP8 -> ModelOptFp8LinearMethod (fp8 weight + fp32
+# weight_scale + fp32 input_scale); NVFP4 (W4A4) -> weight_scale_2 and input_scale;
+# W4A16_NVFP4 -> ModelOptNvFp4W4A16LinearMethod (weight, fp8 weight_scale per 16,
+# fp32 weight_scale_2; "No activation quantization", its input_scale placeholder is dropped).
+_MIXED_FORMATS = {
+    "FP8": lambda: fp8_tensor(static_input=True),
+    "NVFP4": lambda: nvfp4(extra_scalars=2),
+    "W4A16_NVFP4": lambda: nvfp4(extra_scalars=1),
+}
+
+
+def _modelopt_mixed(body: Mapping[str, Any], ignore: tuple[str, ...]) -> Quantization:
+    """ModelOpt MIXED_PRECISION: `quantized_layers` maps each quantized module (a linear, or
+    the parent `mlp.experts` of a layer's routed experts) to its own `quant_algo`; every
+    module it does not name stays unquantized (vLLM: "Layer not in quantized_layers - leave
+    unquantized"). One scheme per algorithm, targeting exactly the modules named."""
+    layers = body.get("quantized_layers")
+    if not isinstance(layers, Mapping) or not layers:
+        raise _fail("quantized_layers", "missing: MIXED_PRECISION names no quantized layer")
+    names: dict[str, list[str]] = {}
+    for module, info in layers.items():
+        where = f"quantized_layers.{module}."
+        algo = info.get("quant_algo") if isinstance(info, Mapping) else None
+        if not isinstance(algo, str) or algo.upper() not in _MIXED_FORMATS:
+            known = ", ".join(_MIXED_FORMATS)
+            raise _fail(where + "quant_algo", f"{algo!r} is not a modelled algorithm ({known})")
+        if "NVFP4" in algo.upper() and _int(info, "group_size", 16, where=where) != 16:
+            raise _fail(where + "group_size", "NVFP4 uses groups of 16")
+        names.setdefault(algo.upper(), []).append(str(module))
+    schemes = tuple(
+        Scheme(targets=tuple(mods), format=_MIXED_FORMATS[algo]()) for algo, mods in names.items()
+    )
+    # the narrowest format named is the main one (mixed recipes put it on the bulk of the
+    # weights, the MLPs / experts); a display / roofline label only, bytes are per matrix
+    return Quantization(
+        method="modelopt",
+        weight_dtype="fp8" if set(names) == {"FP8"} else "mxfp4",
+        schemes=schemes,
+        groups=frozenset(),  # only the modules quantized_layers names
+        ignore=ignore,
+        notes=("ModelOpt MIXED_PRECISION (" + ", ".join(sorted(names)) + ")",),
     )
 
 
