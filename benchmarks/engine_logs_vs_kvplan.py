@@ -49,6 +49,8 @@ What is mapped, explicitly (nothing else is adjusted):
     Rule 4 was adopted on 2026-11-30 (issue 11) before its effect on any error was looked
     at: the newest line is wrong for a log written before that line existed.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
+  - TensorRT-LLM rows of vllm_kv_logs.yaml keep "Allocated X GiB for max tokens in paged KV
+    cache" in that file's one budget field (available_kv_cache_gib): read as the budget.
   - vLLM rows whose log says "CUDA graph memory profiling is disabled
     (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0)": kvplan's budget with its graph estimate
     added back (nothing subtracted for graphs), tokens from that pool (ESTIMATE_OFF_LINE).
