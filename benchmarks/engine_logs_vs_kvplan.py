@@ -49,6 +49,8 @@ What is mapped, explicitly (nothing else is adjusted):
     Rule 4 was adopted on 2026-11-30 (issue 11) before its effect on any error was looked
     at: the newest line is wrong for a log written before that line existed.
   - A row's own "total memory" line, when printed, replaces the catalog's CUDA total.
+  - TensorRT-LLM rows of vllm_kv_logs.yaml keep "Allocated X GiB for max tokens in paged KV
+    cache" in that file's one budget field (available_kv_cache_gib): read as the budget.
   - vLLM rows whose log says "CUDA graph memory profiling is disabled
     (VLLM_MEMORY_PROFILER_ESTIMATE_CUDAGRAPHS=0)": kvplan's budget with its graph estimate
     added back (nothing subtracted for graphs), tokens from that pool (ESTIMATE_OFF_LINE).
@@ -73,7 +75,14 @@ from typing import Any
 import yaml
 
 from kvplan.core.capacity import Deployment, plan
-from kvplan.core.engines import DEFAULT_VERSIONS, ENGINE_LABELS, Engine, parse_version, profile_for
+from kvplan.core.engines import (
+    DEFAULT_VERSIONS,
+    ENGINE_LABELS,
+    Engine,
+    padded_vocab,
+    parse_version,
+    profile_for,
+)
 from kvplan.core.geometry import Mixer, ModelSpec
 from kvplan.core.gpu import GpuSpec
 from kvplan.errors import KvplanError
@@ -424,6 +433,10 @@ def logged_budget(r: dict[str, Any]) -> float | None:
         value = lg.get("available_kv_cache_gib")
         return None if value is None else float(value)
     value = lg.get("allocated_kv_gib")
+    if value is None and r["file"] == "vllm_kv_logs.yaml":
+        # the companion file keeps TensorRT-LLM's "Allocated X GiB for max tokens in paged
+        # KV cache" in its one budget field (its schema has no allocated_kv_gib)
+        value = lg.get("available_kv_cache_gib")
     if value is None and lg.get("kv_cache_bytes") is not None:
         # TensorRT-LLM <= 0.9 prints "Allocate N bytes for k/v cache." instead
         return float(lg["kv_cache_bytes"]) / GiB
@@ -861,8 +874,8 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
         "n_trtllm": len(trt),
         "TRT_ENGINE_BASE_GiB": trt_base[0],
         "n_trt_engine_base": trt_base[1],
-        "TRT_ENGINE_PER_SEQ_MiB": trt_per_seq[0],
-        "n_trt_engine_per_seq": trt_per_seq[1],
+        "TRT_ENGINE_PER_SLOT_VOCAB_B": trt_per_seq[0],
+        "n_trt_engine_per_slot_vocab": trt_per_seq[1],
         "ACT_SAMPLER": per_seq,
         "ACT_FFN": statistics.median(dense) if dense else float("nan"),
         "ACT_FFN_MOE": statistics.median(moe) if moe else float("nan"),
@@ -877,43 +890,65 @@ def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
     }
 
 
-def _gib_of(lg: dict[str, Any], mb_key: str, gb_key: str) -> float | None:
-    """A runtime-buffer / decoder figure in GiB: the executor prints "MB" or "GB", both
-    binary (runtime/memoryCounters.cpp doubleBytesToString divides by 1024)."""
-    if lg.get(mb_key) is not None:
-        return float(lg[mb_key]) / 1024
-    return None if lg.get(gb_key) is None else float(lg[gb_key])
+# "[MemUsageChange] Allocated 1.14 GB GPU memory for runtime buffers." / "... for decoder."
+# (TrtGptModelInflightBatching); "KB" / "MB" / "GB" are binary (runtime/memoryCounters.cpp
+# doubleBytesToString divides by 1024). Read from the verbatim raw_log, so rows of either
+# data file count; a TP log prints one line per rank, and the first is taken.
+# trtllm-build's BuildConfig default max_batch_size (NVIDIA/TensorRT-LLM@008b2b8
+# tensorrt_llm/builder.py), for logs whose engine was built without one
+TRT_BUILD_DEFAULT_BATCH = 2048
+_BUFFER_LINE = re.compile(
+    r"Allocated ([0-9.]+) (KB|MB|GB) GPU memory for (runtime buffers|decoder)"
+)
+_BUFFER_UNIT = {"KB": 1 << 20, "MB": 1 << 10, "GB": 1}  # divisor to GiB
+
+
+def printed_batch_buffers(r: dict[str, Any]) -> tuple[float, float] | None:
+    """(runtime buffers, decoder) in GiB as the engine-flow log prints them, or None."""
+    found: dict[str, float] = {}
+    for value, unit, what in _BUFFER_LINE.findall(str(r.get("raw_log") or "")):
+        found.setdefault(what, float(value) / _BUFFER_UNIT[unit])
+    if len(found) < 2:
+        return None
+    return found["runtime buffers"], found["decoder"]
 
 
 def _fit_trt_engine(rows: list[dict[str, Any]]) -> tuple[tuple[float, int], tuple[float, int]]:
-    """TensorRT-LLM TRT engine flow, TRAINING rows only. In use when the pool is sized,
-    besides the engine and its execution context: used = total - available - engine -
-    context. base: used - runtime buffers - decoder on rows that print both (what is left
-    with the batch-sized buffers taken out); per sequence: (used - base) / max_batch_size on
-    rows that state max_batch_size. Returns ((base GiB, n), (per-sequence MiB, n))."""
+    """TensorRT-LLM TRT engine flow, TRAINING rows only, each term from the rows that print
+    it (decided 2026-11-30 before any held-out error was looked at):
+      base: total - available - engine - execution context - runtime buffers - decoder, on
+            rows that print all six (what the executor's counters do not see);
+      per slot x vocabulary entry: (runtime buffers + decoder) / (max_batch_size x padded
+            vocabulary) on rows that print both and whose model is in the catalog
+            (max_batch_size: the row's, else the line's default, trtllm-build's 2048).
+    Returns ((base GiB, n), (bytes per slot x vocabulary entry, n))."""
     base: list[float] = []
-    sized: list[tuple[float, int]] = []
+    per_entry: list[float] = []
     for r in rows:
         lg = r["logged"]
         if r["split"] != "train" or r["engine"] != "trtllm" or version_line(r) != "trt":
             continue
-        need = ("total_memory_gib", "available_memory_gib", "engine_mib", "execution_context_mib")
-        if any(lg.get(k) is None for k in need):
+        buffers = printed_batch_buffers(r)
+        if buffers is None:
             continue
-        used = (
-            lg["total_memory_gib"]
-            - lg["available_memory_gib"]
-            - (lg["engine_mib"] + lg["execution_context_mib"]) / 1024
-        )
-        runtime = _gib_of(lg, "runtime_buffers_mb", "runtime_buffers_gb")
-        decoder = _gib_of(lg, "decoder_mb", "decoder_gb")
-        if r.get("max_num_seqs"):
-            sized.append((used, int(r["max_num_seqs"])))
-        elif runtime is not None and decoder is not None:
-            base.append(used - runtime - decoder)
-    b = statistics.median(base) if base else float("nan")
-    per = [(used - b) / n * 1024 for used, n in sized]
-    return (b, len(base)), (statistics.median(per) if per else float("nan"), len(per))
+        need = ("total_memory_gib", "available_memory_gib", "engine_mib", "execution_context_mib")
+        if all(lg.get(k) is not None for k in need):
+            used = (
+                lg["total_memory_gib"]
+                - lg["available_memory_gib"]
+                - (lg["engine_mib"] + lg["execution_context_mib"]) / 1024
+            )
+            base.append(used - sum(buffers))
+        found = _spec(r)
+        if found is not None:
+            # the GPU does not enter: these buffers are sized by the engine's limits alone
+            seqs = r.get("max_num_seqs") or TRT_BUILD_DEFAULT_BATCH
+            slots = seqs * padded_vocab(found[0].vocab_size, r.get("tensor_parallel_size") or 1)
+            per_entry.append(sum(buffers) * GiB / slots)
+    return (
+        (statistics.median(base) if base else float("nan"), len(base)),
+        (statistics.median(per_entry) if per_entry else float("nan"), len(per_entry)),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

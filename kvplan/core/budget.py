@@ -214,7 +214,7 @@ def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
             d.platform,
             pcie=(d.gpu.interconnect or "").startswith("PCIe"),
         )
-        + profile.per_sequence_bytes * d.scheduler_seqs
+        + profile.batch_buffer_bytes(d.scheduler_seqs, d.spec.vocab_size, d.tp)
     )
     cudagraph = (
         estimate_cudagraph(

@@ -220,7 +220,7 @@ def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
                 f"[MemUsageChange] Allocated {b.activations / (1 << 20):.2f} MiB for execution "
                 "context memory.",
             )
-            if d.profile.per_sequence_bytes > 0
+            if d.profile.per_slot_vocab_bytes > 0
             else ()
         )
         return (

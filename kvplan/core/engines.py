@@ -509,6 +509,14 @@ def _gib(x: float) -> int:
     return int(x * GiB)
 
 
+def padded_vocab(vocab_size: int, tp: int) -> int:
+    """The vocabulary TensorRT-LLM sizes logits and decoder buffers by: rounded up to a
+    multiple of the world size (ModelConfig::getVocabSizePadded, NVIDIA/TensorRT-LLM@585c756
+    cpp/include/tensorrt_llm/runtime/modelConfig.h: (V + world - 1) / world x world). The
+    logits are gathered, so every rank holds the whole padded vocabulary."""
+    return -(-vocab_size // tp) * tp
+
+
 @dataclass(frozen=True)
 class EngineProfile:
     """One release line of one engine on one or more platforms: the version-dependent terms.
@@ -544,10 +552,10 @@ class EngineProfile:
     preload_table: dict[Platform, Preload] | None = None
     # SGLang: what "Load weight end ... mem usage" holds beyond params x dtype / GPUs
     weight_load_overhead: int = 0
-    # Memory allocated per max_batch_size slot before the KV pool is sized, on top of
-    # `non_torch` (TensorRT-LLM engine flow: runtime buffers + decoder, both sized by
-    # maxNumSequences in TrtGptModelInflightBatching). 0 for the other lines.
-    per_sequence_bytes: int = 0
+    # Memory allocated per (max_batch_size slot x padded vocabulary entry) before the KV pool
+    # is sized, on top of `non_torch` (TensorRT-LLM engine flow: runtime buffers + decoder,
+    # whose large buffers are [maxNumSequences, vocabSizePadded]). 0 for the other lines.
+    per_slot_vocab_bytes: float = 0.0
     # vLLM measures the CUDA-graph estimate on ROCm only from this release on (None: never in
     # this line); before it the estimate is 0 there ("Skip on ROCm/HIP/XPU", gpu_worker.py).
     cudagraph_rocm_from: tuple[int, ...] | None = None
@@ -607,6 +615,11 @@ class EngineProfile:
             return self.preload_bytes
         table = self.preload_table.get(platform) or self.preload_table[Platform.CUDA]
         return table.bytes(tp, linked)
+
+    def batch_buffer_bytes(self, seqs: int, vocab_size: int, tp: int) -> int:
+        """Runtime + decoder buffers sized by max_batch_size x padded vocabulary (TensorRT-LLM
+        engine flow; 0 for the other lines)."""
+        return int(self.per_slot_vocab_bytes * seqs * padded_vocab(vocab_size, tp))
 
     def non_torch_bytes(self, platform: Platform, tp: int, pp: int, *, pcie: bool = False) -> int:
         table = self.non_torch.get(platform) or self.non_torch[Platform.CUDA]
@@ -683,25 +696,37 @@ TRTLLM_NON_TORCH = NonTorch(
 # sized at build time), the runtime buffers and the decoder (TrtGptModelInflightBatching
 # constructor, createBuffers / createDecoder, both sized by maxNumSequences = max_batch_size;
 # @00825c4 cpp/tensorrt_llm/batch_manager/trtGptModelInflightBatching.cpp). kvplan: free =
-# total - weights - execution context - (TRT_ENGINE_BASE + max_batch_size x
-# TRT_ENGINE_PER_SEQUENCE) [- NCCL at TP > 1].
-# TRT_ENGINE_BASE: what stays in use when max_batch_size is small - the one training row that
-# prints every allocation (the "Memory Usage" reference log, docs/source/reference/memory.md
-# @7ff5302): 79.10 - 70.48 - 6695 MiB engine - 1134.01 MiB context - 43.29 MB runtime buffers
-# - 180.30 MB decoder = 0.76 GiB (CUDA context, cuBLAS and other memory the executor's
-# MemoryCounters do not count; "MB" is MiB, runtime/memoryCounters.cpp doubleBytesToString).
-# TRT_ENGINE_PER_SEQUENCE: fitted on the TRAINING rows that print engine, context, free memory
-# and max_batch_size (benchmarks/engine_logs_vs_kvplan.py --fit, "TRT_ENGINE_PER_SEQ_MiB"):
-# one row, trtllm-bench 0.12 Llama-2-7B FP8 on H100 at max_batch_size 4096 (benchmarks/
-# Suite.md): (79.10 - 63.62 - 6214 MiB - 928.77 MiB - 0.76 GiB) / 4096 = 1.94 MiB. The
-# source sizes these buffers by max_batch_size x (vocabulary, max_seq_len, beam); the two
-# logs that print them do not follow one a x N x V + b x N x S (the 0.12 decoder is larger
-# than the 0.16 one at a smaller N x V), so one per-sequence constant is all one training row
-# supports; beam width 1 assumed. A user who has the engine's log can give both terms:
-# --activation-reserve (the execution-context MiB) and --overhead (total - available - engine
-# - context).
-TRT_ENGINE_BASE = _gib(0.76)
-TRT_ENGINE_PER_SEQUENCE = int(1.94 * (1 << 20))
+# total - weights - execution context - (TRT_ENGINE_BASE + max_batch_size x padded vocabulary
+# x TRT_ENGINE_PER_SLOT_VOCAB) [- NCCL at TP > 1]. Both constants are fitted on the TRAINING
+# rows, each from the rows that print it (benchmarks/engine_logs_vs_kvplan.py --fit; rule
+# fixed 2026-11-30 before any held-out error was looked at), replacing 0.76 GiB + 1.94 MiB x
+# max_batch_size (a per-sequence constant fitted on one row):
+# TRT_ENGINE_PER_SLOT_VOCAB ("TRT_ENGINE_PER_SLOT_VOCAB_B"): the printed "Allocated X GB GPU
+# memory for runtime buffers" + "... for decoder" over max_batch_size x padded vocabulary,
+# median of the 3 training rows that print both with a catalog model: trtllm-bench 0.12
+# Llama-2-7B (4096 x 32000: 44.97 B), Qwen2.5-Coder-0.5B int8 on an A4000 (TensorRT-LLM#1188,
+# 2048 x 151936: 29.06 B) and Triton 0.13 Llama-3-8B TP 2 (8 x 128256: 18.90 B). Why the
+# vocabulary: the large buffers are [maxNumSequences x beam, vocabSizePadded] - the logits
+# (RuntimeBuffers::setMaxBufferSizes / reshape, @092a5a1 cpp/tensorrt_llm/batch_manager/
+# runtimeBuffers.cpp, float32 by default) and the penalty layer's logits copy and occurrence
+# workspace (PenaltyLayer::allocateBuffer / allocateWorkspace, @05316d3 cpp/tensorrt_llm/
+# layers/penaltyLayer.cpp); the per-sequence form misses the 0.5B model's 152K-vocabulary
+# buffers by 2x (8.42 GiB printed). The buffers of ids / parentIds / logProbs grow with
+# max_seq_len too (a maintainer: "the default max_seq_len of llama 3 model is 8192, while
+# ... llama 3.1 model is 131072 ... you should observe similar runtime buffer size and
+# decoder buffer size", TensorRT-LLM#2317, 0.12); that term is not separable in the training
+# rows and is not modelled. The per-entry figure varies by release (45 / 19 / 29 B at 0.12 /
+# 0.13 / late 2024); beam width 1 assumed.
+# TRT_ENGINE_BASE ("TRT_ENGINE_BASE_GiB"): total - available - engine - context - runtime
+# buffers - decoder (memory the executor's MemoryCounters do not count: CUDA context, cuBLAS,
+# the launcher's own use), median of the 3 training rows that print all six: the memory.md
+# reference log (@7ff5302, 0.76 GiB), trtllm-bench 0.12 (3.01 GiB) and Triton 0.13 on an RTX
+# 4090 (tensorrtllm_backend#625, 1.62 GiB). "KB" / "MB" / "GB" are binary
+# (runtime/memoryCounters.cpp doubleBytesToString). A user who has the engine's log can give
+# both terms: --activation-reserve (the execution-context MiB) and --overhead (total -
+# available - engine - context).
+TRT_ENGINE_BASE = _gib(1.62)
+TRT_ENGINE_PER_SLOT_VOCAB = 29.06
 # SGLang's pre-load snapshot is taken after the CUDA context is up: 0.51 GiB is the CUDA
 # context vLLM 0.19 measures at process start on H100 (worker init snapshot, training rows).
 SGLANG_PRELOAD = _gib(0.51)
@@ -1118,15 +1143,21 @@ PROFILES: tuple[EngineProfile, ...] = (
             ),
             ("tokens per block", "64 ('Number of tokens per block: 64.' in the engine logs)"),
             (
-                "runtime 0.76 GiB",
-                "the memory.md@7ff5302 reference log's residual beyond every printed allocation "
-                "(training row)",
+                "max_batch_size / max_num_tokens",
+                "the engine's; trtllm-build defaults 2048 / 8192 (BuildConfig, "
+                "NVIDIA/TensorRT-LLM@008b2b8 tensorrt_llm/builder.py)",
             ),
             (
-                "runtime + decoder 1.94 MiB x max_batch_size",
-                "fitted, 1 training row (trtllm-bench 0.12 Llama-2-7B FP8, H100, batch 4096); "
-                "sized by maxNumSequences: @00825c4 batch_manager/trtGptModelInflightBatching.cpp "
-                "createBuffers / createDecoder; beam width 1 assumed",
+                "runtime 1.62 GiB",
+                "fitted: residual beyond every printed allocation, median of 3 training rows "
+                "(memory.md@7ff5302 0.76, trtllm-bench 0.12 3.01, tensorrtllm_backend#625 1.62)",
+            ),
+            (
+                "runtime + decoder 29.06 B x max_batch_size x padded vocabulary",
+                "fitted: printed runtime buffers + decoder over N x V, median of 3 training rows "
+                "(44.97 / 29.06 / 18.90 B); [N, vocabSizePadded] logits and penalty buffers: "
+                "@092a5a1 batch_manager/runtimeBuffers.cpp, @05316d3 layers/penaltyLayer.cpp; "
+                "beam width 1 assumed",
             ),
             (
                 "execution context",
@@ -1138,7 +1169,7 @@ PROFILES: tuple[EngineProfile, ...] = (
             ("TP > 1", "+1.84 GiB NCCL / all-reduce (vLLM 0.19 H100 figure, transferred)"),
         ),
         profiles_dummy_requests=True,
-        per_sequence_bytes=TRT_ENGINE_PER_SEQUENCE,
+        per_slot_vocab_bytes=TRT_ENGINE_PER_SLOT_VOCAB,
     ),
     EngineProfile(
         engine=Engine.NONE,

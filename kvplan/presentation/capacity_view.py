@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from kvplan.core.capacity import Plan
 from kvplan.core.design import GRow
-from kvplan.core.engines import Engine
+from kvplan.core.engines import Engine, padded_vocab
 from kvplan.core.gpu import GpuSpec
 from kvplan.core.reports import FitReport, PickGReport
 from kvplan.units import GB, TB, GiB, fmt_bytes, fmt_gib, fmt_n, fmt_tokens
@@ -56,7 +56,7 @@ def budget_table(p: Plan) -> Table:
     if load_overhead > 0:
         weights_note += f" + load overhead {load_overhead / GiB:,.2f} GiB"
     if d.engine is Engine.TRTLLM:
-        engine_flow = d.profile.per_sequence_bytes > 0  # the `trt` line
+        engine_flow = d.profile.per_slot_vocab_bytes > 0  # the `trt` line
         t.add_row("− weights", f"{b.weights / GiB:,.2f}", weights_note)
         tokens = f"{d.scheduler_tokens:,} tokens"
         t.add_row(
@@ -69,10 +69,11 @@ def budget_table(p: Plan) -> Table:
         if d.overhead is not None:
             runtime_how = "given (--overhead)"
         elif engine_flow:
-            per_seq = d.profile.per_sequence_bytes * d.scheduler_seqs / GiB
+            vocab = padded_vocab(d.spec.vocab_size, d.tp)
+            buffers = d.profile.batch_buffer_bytes(d.scheduler_seqs, d.spec.vocab_size, d.tp)
             runtime_how = (
-                f"estimated: {(b.overhead / GiB) - per_seq:.2f} + {d.scheduler_seqs:,} seqs x "
-                f"{d.profile.per_sequence_bytes / (1 << 20):.2f} MiB (--overhead)"
+                f"estimated: {(b.overhead - buffers) / GiB:.2f} + {d.scheduler_seqs:,} seqs x "
+                f"{vocab:,} vocab x {d.profile.per_slot_vocab_bytes:g} B (--overhead)"
             )
         else:
             runtime_how = "estimated (--overhead)"
