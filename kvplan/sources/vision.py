@@ -252,6 +252,41 @@ def _mllama(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
     )
 
 
+def _llava(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """LlavaForConditionalGeneration (transformers models/llava): a CLIPVisionModel (class
+    token, bias-free conv patch embedding, (image_size / patch_size)^2 + 1 learned positions,
+    `pre_layrnorm` and `post_layernorm` LayerNorms, blocks with q/k/v/o biases, two
+    LayerNorms and a plain fc1/fc2 MLP with biases) and LlavaMultiModalProjector: linear_1
+    over the concatenated `vision_feature_layer` outputs (h_v x layers -> text width),
+    linear_2 (text width -> text width), both biased when `multimodal_projector_bias`.
+    Counted as the checkpoint stores it; vLLM's LLaVA builds only the CLIP layers up to
+    `vision_feature_layer` and drops post_layernorm (models/llava.py
+    init_vision_tower_for_llava), a difference of one block (~12.6 M of 303.5 M for CLIP
+    ViT-L/14) that kvplan does not model. A vision tower other than CLIP is refused."""
+    tower = v.raw.get("model_type")
+    if tower != "clip_vision_model":
+        raise VisionKeyError(
+            "vision_config.model_type",
+            f"key vision_config.model_type = {tower!r} is not supported in a llava config "
+            "(only 'clip_vision_model')",
+        )
+    h, p = v.integer("hidden_size"), v.integer("patch_size")
+    positions = (v.integer("image_size") // p) ** 2 + 1
+    layer = top.get("vision_feature_layer")
+    feature_layers = 1 if isinstance(layer, int) else top.list_len("vision_feature_layer")
+    bias = top.flag("multimodal_projector_bias")
+    return VisionEncoder(
+        family="llava",
+        stacks=(_vit(v),),
+        embeddings=h + v.integer("num_channels") * p * p * h + positions * h,
+        norms=2 * layer_norm(h),
+        linears=(
+            Linear(inputs=h * feature_layers, outputs=text_hidden, bias=bias),
+            Linear(inputs=text_hidden, outputs=text_hidden, bias=bias),
+        ),
+    )
+
+
 def _named(keys: _Keys, *names: str) -> str:
     """The spelling a config uses for a key known by several (native transformers names
     first, then the remote-code ones); the first when none is present (its default)."""
@@ -397,6 +432,20 @@ FAMILIES: dict[str, Family] = {
         "PixtralVisionConfig",
         {"spatial_merge_size": 2, "multimodal_projector_bias": False, "vision_feature_layer": -1},
         "Mistral3Config",
+    ),
+    "llava": Family(
+        _llava,
+        {
+            "num_hidden_layers": 12,
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "patch_size": 32,
+            "image_size": 224,
+            "num_channels": 3,
+        },
+        "CLIPVisionConfig",
+        {"vision_feature_layer": -2, "multimodal_projector_bias": True},
+        "LlavaConfig",
     ),
     "kimi_k25": Family(
         _kimi_k25,
