@@ -147,3 +147,85 @@ def test_mistral_small_3_1_w8a8_parameters_and_int8_bytes() -> None:
     w = weight_bytes(spec)
     assert w.total == expected
     assert w.formats["lm_head"] == "bf16" and w.formats["attention"].startswith("int8")
+
+
+# ---- moonshotai/Kimi-VL-A3B-Instruct (reader only: no verbatim config.json found) ----------
+# The text_config values of two partial copies of the published config (search-index file ids
+# 61386913732 and 54699038243; Moonlight-16B-A3B's published config.json, file id 70966029457,
+# has the same geometry) and the MoonViT vision_config they quote; not a catalog entry.
+KIMI_VL = {
+    "architectures": ["KimiVLForConditionalGeneration"],
+    "model_type": "kimi_vl",
+    "vision_config": {
+        "model_type": "moonvit",
+        "patch_size": 14,
+        "init_pos_emb_height": 64,
+        "init_pos_emb_width": 64,
+        "num_attention_heads": 16,
+        "num_hidden_layers": 27,
+        "hidden_size": 1152,
+        "intermediate_size": 4304,
+        "merge_kernel_size": [2, 2],
+    },
+    "text_config": {
+        "model_type": "deepseek_v3",
+        "vocab_size": 163840,
+        "max_position_embeddings": 131072,
+        "hidden_size": 2048,
+        "intermediate_size": 11264,
+        "moe_intermediate_size": 1408,
+        "num_hidden_layers": 27,
+        "num_attention_heads": 16,
+        "num_key_value_heads": 16,
+        "n_shared_experts": 2,
+        "n_routed_experts": 64,
+        "num_experts_per_tok": 6,
+        "kv_lora_rank": 512,
+        "q_lora_rank": None,
+        "qk_rope_head_dim": 64,
+        "v_head_dim": 128,
+        "qk_nope_head_dim": 128,
+        "topk_method": "noaux_tc",
+        "n_group": 1,
+        "topk_group": 1,
+        "moe_layer_freq": 1,
+        "first_k_dense_replace": 1,
+        "norm_topk_prob": True,
+        "scoring_func": "sigmoid",
+        "routed_scaling_factor": 2.446,
+        "hidden_act": "silu",
+        "rope_theta": 800000.0,
+        "tie_word_embeddings": False,
+    },
+}
+
+
+def test_kimi_vl_text_model_is_read_as_mla_and_moe() -> None:
+    """The deepseek_v3 text_config inside the kimi_vl wrapper: MLA caches the 512-wide latent
+    plus the 64-wide rope key per layer (2 B each), not 16 heads x (192 + 128); 64 routed
+    experts top-6 + 2 shared from layer 1."""
+    spec = parse_hf_config(KIMI_VL, name="kimi-vl", origin="kimi-vl")
+    assert spec.mla is not None and spec.mla.kv_lora_rank == 512 and spec.mla.q_lora_rank is None
+    assert kvcache.kv_bytes_per_token(spec, "bf16") == 27 * (512 + 64) * 2 == 31_104
+    assert spec.moe is not None
+    assert (spec.moe.num_experts, spec.moe.experts_per_token) == (64, 6)
+    assert (spec.moe.shared_experts, spec.moe.expert_intermediate) == (2, 1408)
+    assert spec.layer_summary() == "27 mla"
+    assert [layer.moe for layer in spec.layers] == [False] + [True] * 26  # first_k_dense_replace
+
+
+def test_kimi_vl_moonvit_by_hand() -> None:
+    """MoonVitPretrainedModel + KimiVLMultiModalProjector (Kimi-VL remote code, vLLM
+    models/moonvit.py + kimi_vl.py): 27 blocks of 4h^2 + 4h (wqkv + wo, biases) + 2hi + i + h
+    (fc0 / fc1, biases) + 4h (norm0, norm1), h 1152, i 4304; patch conv 3 x 14^2 x h + h;
+    a 64 x 64 x h position table; final_layernorm 2h. Projector: pre_norm LayerNorm(1152),
+    linear_1 4608 -> 4608 and linear_2 4608 -> 2048 with biases (2 x 2 merge)."""
+    h, i = 1152, 4304
+    encoder = 27 * (4 * h * h + 4 * h + 2 * h * i + i + h + 4 * h)
+    encoder += 3 * 14 * 14 * h + h + 64 * 64 * h + 2 * h
+    assert encoder == 416_866_032
+    wide = 4 * h
+    projector = 2 * h + (wide * wide + wide) + (wide * 2048 + 2048)
+    spec = parse_hf_config(KIMI_VL, name="kimi-vl", origin="kimi-vl")
+    assert spec.vision is not None and spec.vision.family == "kimi_vl"
+    assert spec.vision.params == encoder + projector == 447_545_840

@@ -3,7 +3,8 @@
 One entry per multimodal family (the wrapper's `model_type`), each naming the keys it reads
 and the transformers module it mirrors (transformers 5.24, models/<family>/modeling_*.py);
 tests/test_vision.py checks every family's total against the module tree transformers
-builds from the bundled configs. A `vision_config` of a family not listed here is reported
+builds from the bundled configs, a published count or a hand count (Kimi-VL's MoonViT and
+LLaVA's CLIP: tests/test_catalog_vlm.py). A `vision_config` of a family not listed here is reported
 as not counted (the weights are then the text decoder's only, and the output says so);
 a listed family with a missing or malformed key is an error naming `vision_config.<key>`.
 """
@@ -310,21 +311,55 @@ def _kimi_k25(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
     rows = v.integer(_named(v, "pos_emb_height", "init_pos_emb_height"))
     cols = v.integer(_named(v, "pos_emb_width", "init_pos_emb_width"))
     kernel = v.get("merge_kernel_size")
-    if not isinstance(kernel, list | tuple) or len(kernel) != 2:
-        raise VisionKeyError(
-            "vision_config.merge_kernel_size",
-            f"key vision_config.merge_kernel_size must be two integers, got {kernel!r}",
-        )
     proj = (
         top.integer("projection_hidden_size")
         if top.raw.get("projection_hidden_size") is not None or "mm_hidden_size" not in v.raw
         else v.integer("mm_hidden_size")
     )
+    return _moonvit("kimi_k25", stack, p, rows, cols, kernel, proj, text_hidden)
+
+
+def _kimi_vl(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """Kimi-VL (remote code modeling_kimi_vl.py; vLLM models/moonvit.py + kimi_vl.py): the
+    same MoonViT as Kimi-K2.5 under transformers' key names (MoonVisionPatchEmbed: conv with
+    bias, a learned init_pos_emb_height x init_pos_emb_width x h table; MoonVitEncoderLayer:
+    wqkv / wo with biases, norm0 / norm1 LayerNorms, fc0 / fc1 with biases; final_layernorm)
+    and KimiVLMultiModalProjector: pre_norm LayerNorm over the vision width, linear_1 and
+    linear_2 (biases) over merge_kernel_size-merged patches into the text width."""
+    return _moonvit(
+        "kimi_vl",
+        _vit(v),
+        v.integer("patch_size"),
+        v.integer("init_pos_emb_height"),
+        v.integer("init_pos_emb_width"),
+        v.get("merge_kernel_size"),
+        v.integer("hidden_size"),
+        text_hidden,
+    )
+
+
+def _moonvit(
+    family: str,
+    stack: VitStack,
+    patch: int,
+    rows: int,
+    cols: int,
+    kernel: Any,
+    proj: int,
+    text_hidden: int,
+) -> VisionEncoder:
+    """MoonViT + patch-merger projector; `proj` is the width the projector's LayerNorm sees."""
+    if not isinstance(kernel, list | tuple) or len(kernel) != 2:
+        raise VisionKeyError(
+            "vision_config.merge_kernel_size",
+            f"key vision_config.merge_kernel_size must be two integers, got {kernel!r}",
+        )
+    h = stack.hidden
     wide = proj * int(kernel[0]) * int(kernel[1])
     return VisionEncoder(
-        family="kimi_k25",
+        family=family,
         stacks=(stack,),
-        embeddings=3 * p * p * h + h + rows * cols * h,
+        embeddings=3 * patch * patch * h + h + rows * cols * h,
         norms=layer_norm(h) + layer_norm(proj),
         linears=(
             Linear(inputs=wide, outputs=wide, bias=True),
@@ -461,6 +496,21 @@ FAMILIES: dict[str, Family] = {
         "Kimi_K25VisionConfig",
         {"projection_hidden_size": 1152},
         "Kimi_K25Config",
+    ),
+    # MoonViTConfig of the Kimi-VL remote code (configuration_kimi_vl.py; vLLM's copy,
+    # transformers_utils/configs/moonvit.py, "Adapted from .../Kimi-VL-A3B-Instruct")
+    "kimi_vl": Family(
+        _kimi_vl,
+        {
+            "patch_size": 14,
+            "init_pos_emb_height": 64,
+            "init_pos_emb_width": 64,
+            "num_hidden_layers": 27,
+            "hidden_size": 1152,
+            "intermediate_size": 4304,
+            "merge_kernel_size": [2, 2],
+        },
+        "MoonViTConfig",
     ),
     "mllama": Family(
         _mllama,
