@@ -9,6 +9,8 @@ Each test asserts numbers computed by hand from the published config with docs/f
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from kvplan.core import kvcache
@@ -16,6 +18,7 @@ from kvplan.core.geometry import ModelSpec
 from kvplan.core.params import param_counts, weight_bytes
 from kvplan.sources.catalog import load_catalog
 from kvplan.sources.hf_config import ConfigError, parse_hf_config
+from kvplan.sources.vision import read_vision
 
 CATALOG = load_catalog()
 
@@ -108,14 +111,53 @@ def test_llama_defaults_fill_only_a_wrapped_text_config() -> None:
         parse_hf_config({"model_type": "llama", "vocab_size": 32000}, name="x", origin="x")
 
 
-def test_llava_vision_tower_other_than_clip_fails_closed() -> None:
-    raw = {
-        "model_type": "llava",
-        "text_config": {"model_type": "llama"},
-        "vision_config": {"model_type": "siglip_vision_model", "hidden_size": 1152},
-    }
-    with pytest.raises(ConfigError, match=r"vision_config\.model_type"):
+@pytest.mark.parametrize(
+    ("vision", "key"),
+    [
+        ({"model_type": "pixtral", "hidden_size": 1024}, "vision_config.model_type"),
+        # SiglipVisionConfig's default vision_use_head is true: a pooling head kvplan does not
+        # count, so an explicit false is required (as for Gemma 3)
+        (
+            {"model_type": "siglip_vision_model", "hidden_size": 1152},
+            "vision_config.vision_use_head",
+        ),
+    ],
+)
+def test_llava_vision_tower_kvplan_does_not_model_fails_closed(vision: dict, key: str) -> None:
+    raw = {"model_type": "llava", "text_config": {"model_type": "llama"}, "vision_config": vision}
+    with pytest.raises(ConfigError, match=re.escape(key)):
         parse_hf_config(raw, name="x", origin="x")
+
+
+def test_llava_next_siglip_tower_by_hand() -> None:
+    """LlavaNextForConditionalGeneration as Granite Vision builds it (no verbatim config.json
+    of ibm-granite/granite-vision-3.3-2b was found, so no catalog entry): a SigLIP tower
+    (27 x 1152, MLP 4304, 384 px / patch 14 = 27^2 = 729 positions, conv with bias,
+    post_layernorm), four concatenated feature layers into a 2048-wide text model, and
+    image_newline (2048)."""
+    h, i = 1152, 4304
+    tower = 27 * (4 * h * h + 4 * h + 2 * h * i + i + h + 4 * h)
+    tower += 3 * 14 * 14 * h + h + 729 * h + 2 * h
+    assert tower == 412_987_248
+    projector = (4 * h * 2048 + 2048) + (2048 * 2048 + 2048)
+    top = {
+        "model_type": "llava_next",
+        "vision_feature_layer": [-24, -20, -12, -1],
+        "vision_config": {
+            "model_type": "siglip_vision_model",
+            "hidden_size": h,
+            "intermediate_size": i,
+            "num_hidden_layers": 27,
+            "image_size": 384,
+            "patch_size": 14,
+            "vision_use_head": False,
+        },
+    }
+    notes: list[str] = []
+    v = read_vision(top, 2048, notes)
+    assert v is not None and v.family == "llava_next"
+    assert v.params == tower + projector + 2048 == 426_624_880
+    assert any("multimodal_projector_bias" in n for n in notes)  # LlavaNextConfig default
 
 
 # ---- RedHatAI/Mistral-Small-3.1-24B-Instruct-2503-quantized.w8a8 ---------------------------

@@ -253,38 +253,78 @@ def _mllama(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
     )
 
 
-def _llava(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
-    """LlavaForConditionalGeneration (transformers models/llava): a CLIPVisionModel (class
-    token, bias-free conv patch embedding, (image_size / patch_size)^2 + 1 learned positions,
-    `pre_layrnorm` and `post_layernorm` LayerNorms, blocks with q/k/v/o biases, two
-    LayerNorms and a plain fc1/fc2 MLP with biases) and LlavaMultiModalProjector: linear_1
-    over the concatenated `vision_feature_layer` outputs (h_v x layers -> text width),
-    linear_2 (text width -> text width), both biased when `multimodal_projector_bias`.
-    Counted as the checkpoint stores it; vLLM's LLaVA builds only the CLIP layers up to
-    `vision_feature_layer` and drops post_layernorm (models/llava.py
-    init_vision_tower_for_llava), a difference of one block (~12.6 M of 303.5 M for CLIP
-    ViT-L/14) that kvplan does not model. A vision tower other than CLIP is refused."""
+def _vision_tower(v: _Keys, wrapper: str) -> tuple[VitStack, int, int]:
+    """The image tower a LLaVA-style wrapper builds with AutoModel.from_config(vision_config):
+    (blocks, embeddings, outer norms). CLIPVisionModel: class token, bias-free conv patch
+    embedding, (image_size / patch_size)^2 + 1 learned positions, `pre_layrnorm` and
+    `post_layernorm`; SiglipVisionModel: conv patch embedding with bias, (image_size /
+    patch_size)^2 positions, `post_layernorm` (the attention-pooling head only when
+    `vision_use_head`, which is refused: an explicit false is required, as for Gemma 3).
+    Both: blocks with q/k/v/o biases, two LayerNorms and a plain fc1/fc2 MLP with biases.
+    Another tower is an error naming vision_config.model_type."""
     tower = v.raw.get("model_type")
-    if tower != "clip_vision_model":
-        raise VisionKeyError(
-            "vision_config.model_type",
-            f"key vision_config.model_type = {tower!r} is not supported in a llava config "
-            "(only 'clip_vision_model')",
-        )
-    h, p = v.integer("hidden_size"), v.integer("patch_size")
-    positions = (v.integer("image_size") // p) ** 2 + 1
+    if tower == "clip_vision_model":
+        keys = _Keys(v.raw, v.prefix, _CLIP, "CLIPVisionConfig", v.notes)
+        h, p = keys.integer("hidden_size"), keys.integer("patch_size")
+        positions = (keys.integer("image_size") // p) ** 2 + 1
+        embeddings = h + keys.integer("num_channels") * p * p * h + positions * h
+        return _vit(keys), embeddings, 2 * layer_norm(h)
+    if tower == "siglip_vision_model":
+        keys = _Keys(v.raw, v.prefix, _SIGLIP, "SiglipVisionConfig", v.notes)
+        keys.must_be("vision_use_head", False)
+        h, p = keys.integer("hidden_size"), keys.integer("patch_size")
+        positions = (keys.integer("image_size") // p) ** 2
+        embeddings = keys.integer("num_channels") * p * p * h + h + positions * h
+        return _vit(keys), embeddings, layer_norm(h)
+    raise VisionKeyError(
+        "vision_config.model_type",
+        f"key vision_config.model_type = {tower!r} is not supported in a {wrapper} config "
+        "(only 'clip_vision_model' and 'siglip_vision_model')",
+    )
+
+
+def _llava_projector(v: _Keys, top: _Keys, text_hidden: int) -> tuple[Linear, Linear]:
+    """Llava(Next)MultiModalProjector: linear_1 over the concatenated `vision_feature_layer`
+    outputs (h_v x layers -> text width), linear_2 (text width -> text width), both biased
+    when `multimodal_projector_bias`."""
+    h = v.integer("hidden_size")
     layer = top.get("vision_feature_layer")
     feature_layers = 1 if isinstance(layer, int) else top.list_len("vision_feature_layer")
     bias = top.flag("multimodal_projector_bias")
+    return (
+        Linear(inputs=h * feature_layers, outputs=text_hidden, bias=bias),
+        Linear(inputs=text_hidden, outputs=text_hidden, bias=bias),
+    )
+
+
+def _llava(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """LlavaForConditionalGeneration (transformers models/llava): the image tower
+    (_vision_tower; CLIP ViT-L/14 in LLaVA-1.5) and LlavaMultiModalProjector. Counted as the
+    checkpoint stores it; vLLM's LLaVA builds only the tower layers up to
+    `vision_feature_layer` and drops post_layernorm (models/llava.py
+    init_vision_tower_for_llava), a difference of one block (~12.6 M of 303.5 M for CLIP
+    ViT-L/14) that kvplan does not model."""
+    stack, embeddings, norms = _vision_tower(v, "llava")
     return VisionEncoder(
         family="llava",
-        stacks=(_vit(v),),
-        embeddings=h + v.integer("num_channels") * p * p * h + positions * h,
-        norms=2 * layer_norm(h),
-        linears=(
-            Linear(inputs=h * feature_layers, outputs=text_hidden, bias=bias),
-            Linear(inputs=text_hidden, outputs=text_hidden, bias=bias),
-        ),
+        stacks=(stack,),
+        embeddings=embeddings,
+        norms=norms,
+        linears=_llava_projector(v, top, text_hidden),
+    )
+
+
+def _llava_next(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """LlavaNextForConditionalGeneration (transformers models/llava_next; Granite Vision is
+    this class with a SigLIP tower and four `vision_feature_layer`s): the image tower, the
+    same two-layer projector as LLaVA and `image_newline`, one learned text-width vector."""
+    stack, embeddings, norms = _vision_tower(v, "llava_next")
+    return VisionEncoder(
+        family="llava_next",
+        stacks=(stack,),
+        embeddings=embeddings + text_hidden,
+        norms=norms,
+        linears=_llava_projector(v, top, text_hidden),
     )
 
 
@@ -380,6 +420,14 @@ _SIGLIP = {
     "vision_use_head": True,
 }
 _SIGLIP2 = {k: v for k, v in _SIGLIP.items() if k != "image_size"} | {"num_patches": 256}
+_CLIP = {
+    "num_hidden_layers": 12,
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "patch_size": 32,
+    "image_size": 224,
+    "num_channels": 3,
+}
 _QWEN3_VL = {
     "depth": 27,
     "hidden_size": 1152,
@@ -468,19 +516,21 @@ FAMILIES: dict[str, Family] = {
         {"spatial_merge_size": 2, "multimodal_projector_bias": False, "vision_feature_layer": -1},
         "Mistral3Config",
     ),
+    # LlavaConfig / LlavaNextConfig: a missing vision_config is CLIP's; the tower's own
+    # defaults are chosen by its model_type (_vision_tower)
     "llava": Family(
         _llava,
-        {
-            "num_hidden_layers": 12,
-            "hidden_size": 768,
-            "intermediate_size": 3072,
-            "patch_size": 32,
-            "image_size": 224,
-            "num_channels": 3,
-        },
+        _CLIP,
         "CLIPVisionConfig",
         {"vision_feature_layer": -2, "multimodal_projector_bias": True},
         "LlavaConfig",
+    ),
+    "llava_next": Family(
+        _llava_next,
+        _CLIP,
+        "CLIPVisionConfig",
+        {"vision_feature_layer": -2, "multimodal_projector_bias": True},
+        "LlavaNextConfig",
     ),
     "kimi_k25": Family(
         _kimi_k25,
