@@ -134,7 +134,9 @@ def test_llava_next_siglip_tower_by_hand() -> None:
     of ibm-granite/granite-vision-3.3-2b was found, so no catalog entry): a SigLIP tower
     (27 x 1152, MLP 4304, 384 px / patch 14 = 27^2 = 729 positions, conv with bias,
     post_layernorm), four concatenated feature layers into a 2048-wide text model, and
-    image_newline (2048)."""
+    image_newline (2048). transformers 5.24 builds this config (LlavaNextConfig with a
+    2-layer granite text_config, meta device) with the same 426,624,880 parameters outside
+    the language model (a developer check, 2026-11-30; no fixture: not a bundled config)."""
     h, i = 1152, 4304
     tower = 27 * (4 * h * h + 4 * h + 2 * h * i + i + h + 4 * h)
     tower += 3 * 14 * 14 * h + h + 729 * h + 2 * h
