@@ -123,7 +123,9 @@ def test_llama_defaults_fill_only_a_wrapped_text_config() -> None:
         ),
     ],
 )
-def test_llava_vision_tower_kvplan_does_not_model_fails_closed(vision: dict, key: str) -> None:
+def test_llava_vision_tower_kvplan_does_not_model_fails_closed(
+    vision: dict[str, object], key: str
+) -> None:
     raw = {"model_type": "llava", "text_config": {"model_type": "llama"}, "vision_config": vision}
     with pytest.raises(ConfigError, match=re.escape(key)):
         parse_hf_config(raw, name="x", origin="x")
