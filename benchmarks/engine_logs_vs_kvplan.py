@@ -170,8 +170,6 @@ GPUS = {
     "NVIDIA L4": "l4",
     "L40S": "l40s",
     "Tesla T4": "t4",
-    # "not named (total 31.84 GiB; 32 GB Blackwell consumer card, RTX 5090 class)"
-    "not named": "rtx-5090",
     "RTX A5000": "rtx-a5000",
     "RTX A4000 16GB": "rtx-a4000",
     "DGX Spark": "gb10",
@@ -331,8 +329,20 @@ def version_line(r: dict[str, Any]) -> str:
     return line_choice(r)[0]
 
 
+# Logged GPU texts that name no card: mapped only when the whole text (its memory total)
+# identifies one part; matched on the full text, so one such row cannot map another.
+UNNAMED_GPUS = {
+    "not named (total 31.84 GiB; 32 GB Blackwell consumer card, RTX 5090 class)": "rtx-5090",
+    # 93.10 GiB total: 94 GB of HBM3, which among catalogued parts only the H100 NVL has
+    "not named (total 93.10 GiB: an H100 NVL 94GB class part)": "h100-nvl",
+}
+
+
 def _gpu_name(r: dict[str, Any]) -> str | None:
-    return GPUS.get(str(r["gpu"]).split(" (")[0].strip())
+    text = str(r["gpu"]).strip()
+    if text in UNNAMED_GPUS:
+        return UNNAMED_GPUS[text]
+    return GPUS.get(text.split(" (")[0].strip())
 
 
 def _unified(name: str) -> bool:

@@ -1,12 +1,12 @@
 """Vision encoders of multimodal checkpoints: parameters an engine loads beside the decoder.
 
 A vision-language checkpoint (Gemma 3/4, Qwen3-VL / Qwen3.5, Llama 4, Mistral 3 / Pixtral,
-Llama 3.2 Vision, LFM2-VL) also holds a ViT-style image encoder and a projector into the
-text model. vLLM and SGLang build and load them with the decoder, so they take GPU memory
-the KV cache cannot use (0.4-0.9 B parameters: ~0.8-1.7 GiB in bf16, several percent of a
-KV budget). They write no per-token KV cache of the decoder's kind, so they change weights
-only; text-decoder parameter counts (`params`) leave them out, as transformers' text model
-and most published "N B" figures of the text backbone do.
+Llama 3.2 Vision, LFM2-VL, Kimi-K2.5 / Kimi-VL, LLaVA) also holds a ViT-style image encoder
+and a projector into the text model. vLLM and SGLang build and load them with the decoder,
+so they take GPU memory the KV cache cannot use (0.3-0.9 B parameters: ~0.6-1.7 GiB in bf16,
+several percent of a KV budget). They write no per-token KV cache of the decoder's kind, so
+they change weights only; text-decoder parameter counts (`params`) leave them out, as
+transformers' text model and most published "N B" figures of the text backbone do.
 
 An encoder is stacks of identical transformer blocks plus embeddings, outer norms and the
 projector's linear layers. One block of width h and MLP width i has
@@ -16,7 +16,8 @@ projector's linear layers. One block of width h and MLP width i has
   gates       learned scalars per block (Llama 3.2 Vision's global layers)
 The readers (kvplan/sources/vision.py, one entry per family) turn each family's
 `vision_config` into these numbers; every family's total is checked against the module tree
-transformers 5.24 builds (tests/test_vision.py).
+transformers 5.24 builds, a published whole-model count or a hand count from the module shapes
+(tests/test_vision.py, tests/test_catalog_vlm.py).
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ from kvplan.sources.traits import (
     TRAITS,
     UNSUPPORTED_KEYS,
     UNSUPPORTED_NONZERO_KEYS,
+    WRAPPED_TEXT_DEFAULTS,
     Traits,
     traits_for,
 )
@@ -224,9 +225,11 @@ class _Reader:
         self.findings: list[Finding] = []
         self.assumptions: list[str] = []
         cfg: Mapping[str, Any] = raw
+        wrapped = False  # the text model is a multimodal wrapper's text_config
         for wrapper in ("text_config", "llm_config"):
             inner = raw.get(wrapper)
             if isinstance(inner, Mapping) and not any(k in raw for k in LAYER_KEYS):
+                wrapped = wrapper == "text_config"
                 cfg = {**{k: v for k, v in raw.items() if k != wrapper}, **inner}
                 cfg["model_type"] = inner.get("model_type") or raw.get("model_type")
                 what = "text model" if wrapper == "text_config" else "language model"
@@ -237,6 +240,8 @@ class _Reader:
         self.traits: Traits = traits_for(self.family)
         self.cfg = cfg
         self.defaults = self.traits.defaults
+        if wrapped and self.family in WRAPPED_TEXT_DEFAULTS:
+            self.defaults = {**WRAPPED_TEXT_DEFAULTS[self.family], **self.defaults}
         attn = cfg.get("attn_config")
         self.attn_cfg: Mapping[str, Any] = attn if isinstance(attn, Mapping) else {}
         self.too_big = False

@@ -311,6 +311,28 @@ TRAITS: dict[str, Traits] = {
 }
 DEFAULT_TRAITS = Traits()
 
+# Defaults a multimodal wrapper's `text_config` inherits. A wrapper config (LlavaConfig,
+# LlavaNextConfig) builds its text model as CONFIG_MAPPING[text_config["model_type"]]
+# (**text_config), so a key the nested dict leaves out takes the text config class's default;
+# llava-hf/llava-1.5-7b-hf's text_config names only the vocabulary, positions and norm epsilon.
+# Scoped to text_config: a top-level config of the same family must still spell its geometry.
+# transformers models/llama/configuration_llama.py LlamaConfig.__init__ (4.36-5.x): the
+# Llama-2-7B shape; num_key_value_heads None means num_attention_heads (no GQA).
+WRAPPED_TEXT_DEFAULTS: dict[str, Mapping[str, Any]] = {
+    "llama": {
+        "vocab_size": 32000,
+        "hidden_size": 4096,
+        "intermediate_size": 11008,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 32,
+        "max_position_embeddings": 2048,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0,
+        "tie_word_embeddings": False,
+    },
+}
+
 
 def traits_for(family: str) -> Traits:
     return TRAITS.get(family, DEFAULT_TRAITS)

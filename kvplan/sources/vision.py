@@ -3,7 +3,8 @@
 One entry per multimodal family (the wrapper's `model_type`), each naming the keys it reads
 and the transformers module it mirrors (transformers 5.24, models/<family>/modeling_*.py);
 tests/test_vision.py checks every family's total against the module tree transformers
-builds from the bundled configs. A `vision_config` of a family not listed here is reported
+builds from the bundled configs, a published count or a hand count (Kimi-VL's MoonViT and
+LLaVA's CLIP: tests/test_catalog_vlm.py). A `vision_config` of a family not listed here is reported
 as not counted (the weights are then the text decoder's only, and the output says so);
 a listed family with a missing or malformed key is an error naming `vision_config.<key>`.
 """
@@ -252,6 +253,81 @@ def _mllama(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
     )
 
 
+def _vision_tower(v: _Keys, wrapper: str) -> tuple[VitStack, int, int]:
+    """The image tower a LLaVA-style wrapper builds with AutoModel.from_config(vision_config):
+    (blocks, embeddings, outer norms). CLIPVisionModel: class token, bias-free conv patch
+    embedding, (image_size / patch_size)^2 + 1 learned positions, `pre_layrnorm` and
+    `post_layernorm`; SiglipVisionModel: conv patch embedding with bias, (image_size /
+    patch_size)^2 positions, `post_layernorm` (the attention-pooling head only when
+    `vision_use_head`, which is refused: an explicit false is required, as for Gemma 3).
+    Both: blocks with q/k/v/o biases, two LayerNorms and a plain fc1/fc2 MLP with biases.
+    Another tower is an error naming vision_config.model_type."""
+    tower = v.raw.get("model_type")
+    if tower == "clip_vision_model":
+        keys = _Keys(v.raw, v.prefix, _CLIP, "CLIPVisionConfig", v.notes)
+        h, p = keys.integer("hidden_size"), keys.integer("patch_size")
+        positions = (keys.integer("image_size") // p) ** 2 + 1
+        embeddings = h + keys.integer("num_channels") * p * p * h + positions * h
+        return _vit(keys), embeddings, 2 * layer_norm(h)
+    if tower == "siglip_vision_model":
+        keys = _Keys(v.raw, v.prefix, _SIGLIP, "SiglipVisionConfig", v.notes)
+        keys.must_be("vision_use_head", False)
+        h, p = keys.integer("hidden_size"), keys.integer("patch_size")
+        positions = (keys.integer("image_size") // p) ** 2
+        embeddings = keys.integer("num_channels") * p * p * h + h + positions * h
+        return _vit(keys), embeddings, layer_norm(h)
+    raise VisionKeyError(
+        "vision_config.model_type",
+        f"key vision_config.model_type = {tower!r} is not supported in a {wrapper} config "
+        "(only 'clip_vision_model' and 'siglip_vision_model')",
+    )
+
+
+def _llava_projector(v: _Keys, top: _Keys, text_hidden: int) -> tuple[Linear, Linear]:
+    """Llava(Next)MultiModalProjector: linear_1 over the concatenated `vision_feature_layer`
+    outputs (h_v x layers -> text width), linear_2 (text width -> text width), both biased
+    when `multimodal_projector_bias`."""
+    h = v.integer("hidden_size")
+    layer = top.get("vision_feature_layer")
+    feature_layers = 1 if isinstance(layer, int) else top.list_len("vision_feature_layer")
+    bias = top.flag("multimodal_projector_bias")
+    return (
+        Linear(inputs=h * feature_layers, outputs=text_hidden, bias=bias),
+        Linear(inputs=text_hidden, outputs=text_hidden, bias=bias),
+    )
+
+
+def _llava(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """LlavaForConditionalGeneration (transformers models/llava): the image tower
+    (_vision_tower; CLIP ViT-L/14 in LLaVA-1.5) and LlavaMultiModalProjector. Counted as the
+    checkpoint stores it; vLLM's LLaVA builds only the tower layers up to
+    `vision_feature_layer` and drops post_layernorm (models/llava.py
+    init_vision_tower_for_llava), a difference of one block (~12.6 M of 303.5 M for CLIP
+    ViT-L/14) that kvplan does not model."""
+    stack, embeddings, norms = _vision_tower(v, "llava")
+    return VisionEncoder(
+        family="llava",
+        stacks=(stack,),
+        embeddings=embeddings,
+        norms=norms,
+        linears=_llava_projector(v, top, text_hidden),
+    )
+
+
+def _llava_next(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """LlavaNextForConditionalGeneration (transformers models/llava_next; Granite Vision is
+    this class with a SigLIP tower and four `vision_feature_layer`s): the image tower, the
+    same two-layer projector as LLaVA and `image_newline`, one learned text-width vector."""
+    stack, embeddings, norms = _vision_tower(v, "llava_next")
+    return VisionEncoder(
+        family="llava_next",
+        stacks=(stack,),
+        embeddings=embeddings + text_hidden,
+        norms=norms,
+        linears=_llava_projector(v, top, text_hidden),
+    )
+
+
 def _named(keys: _Keys, *names: str) -> str:
     """The spelling a config uses for a key known by several (native transformers names
     first, then the remote-code ones); the first when none is present (its default)."""
@@ -275,21 +351,55 @@ def _kimi_k25(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
     rows = v.integer(_named(v, "pos_emb_height", "init_pos_emb_height"))
     cols = v.integer(_named(v, "pos_emb_width", "init_pos_emb_width"))
     kernel = v.get("merge_kernel_size")
-    if not isinstance(kernel, list | tuple) or len(kernel) != 2:
-        raise VisionKeyError(
-            "vision_config.merge_kernel_size",
-            f"key vision_config.merge_kernel_size must be two integers, got {kernel!r}",
-        )
     proj = (
         top.integer("projection_hidden_size")
         if top.raw.get("projection_hidden_size") is not None or "mm_hidden_size" not in v.raw
         else v.integer("mm_hidden_size")
     )
+    return _moonvit("kimi_k25", stack, p, rows, cols, kernel, proj, text_hidden)
+
+
+def _kimi_vl(v: _Keys, top: _Keys, text_hidden: int) -> VisionEncoder:
+    """Kimi-VL (remote code modeling_kimi_vl.py; vLLM models/moonvit.py + kimi_vl.py): the
+    same MoonViT as Kimi-K2.5 under transformers' key names (MoonVisionPatchEmbed: conv with
+    bias, a learned init_pos_emb_height x init_pos_emb_width x h table; MoonVitEncoderLayer:
+    wqkv / wo with biases, norm0 / norm1 LayerNorms, fc0 / fc1 with biases; final_layernorm)
+    and KimiVLMultiModalProjector: pre_norm LayerNorm over the vision width, linear_1 and
+    linear_2 (biases) over merge_kernel_size-merged patches into the text width."""
+    return _moonvit(
+        "kimi_vl",
+        _vit(v),
+        v.integer("patch_size"),
+        v.integer("init_pos_emb_height"),
+        v.integer("init_pos_emb_width"),
+        v.get("merge_kernel_size"),
+        v.integer("hidden_size"),
+        text_hidden,
+    )
+
+
+def _moonvit(
+    family: str,
+    stack: VitStack,
+    patch: int,
+    rows: int,
+    cols: int,
+    kernel: Any,
+    proj: int,
+    text_hidden: int,
+) -> VisionEncoder:
+    """MoonViT + patch-merger projector; `proj` is the width the projector's LayerNorm sees."""
+    if not isinstance(kernel, list | tuple) or len(kernel) != 2:
+        raise VisionKeyError(
+            "vision_config.merge_kernel_size",
+            f"key vision_config.merge_kernel_size must be two integers, got {kernel!r}",
+        )
+    h = stack.hidden
     wide = proj * int(kernel[0]) * int(kernel[1])
     return VisionEncoder(
-        family="kimi_k25",
+        family=family,
         stacks=(stack,),
-        embeddings=3 * p * p * h + h + rows * cols * h,
+        embeddings=3 * patch * patch * h + h + rows * cols * h,
         norms=layer_norm(h) + layer_norm(proj),
         linears=(
             Linear(inputs=wide, outputs=wide, bias=True),
@@ -310,6 +420,14 @@ _SIGLIP = {
     "vision_use_head": True,
 }
 _SIGLIP2 = {k: v for k, v in _SIGLIP.items() if k != "image_size"} | {"num_patches": 256}
+_CLIP = {
+    "num_hidden_layers": 12,
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "patch_size": 32,
+    "image_size": 224,
+    "num_channels": 3,
+}
 _QWEN3_VL = {
     "depth": 27,
     "hidden_size": 1152,
@@ -398,6 +516,22 @@ FAMILIES: dict[str, Family] = {
         {"spatial_merge_size": 2, "multimodal_projector_bias": False, "vision_feature_layer": -1},
         "Mistral3Config",
     ),
+    # LlavaConfig / LlavaNextConfig: a missing vision_config is CLIP's; the tower's own
+    # defaults are chosen by its model_type (_vision_tower)
+    "llava": Family(
+        _llava,
+        _CLIP,
+        "CLIPVisionConfig",
+        {"vision_feature_layer": -2, "multimodal_projector_bias": True},
+        "LlavaConfig",
+    ),
+    "llava_next": Family(
+        _llava_next,
+        _CLIP,
+        "CLIPVisionConfig",
+        {"vision_feature_layer": -2, "multimodal_projector_bias": True},
+        "LlavaNextConfig",
+    ),
     "kimi_k25": Family(
         _kimi_k25,
         {
@@ -412,6 +546,21 @@ FAMILIES: dict[str, Family] = {
         "Kimi_K25VisionConfig",
         {"projection_hidden_size": 1152},
         "Kimi_K25Config",
+    ),
+    # MoonViTConfig of the Kimi-VL remote code (configuration_kimi_vl.py; vLLM's copy,
+    # transformers_utils/configs/moonvit.py, "Adapted from .../Kimi-VL-A3B-Instruct")
+    "kimi_vl": Family(
+        _kimi_vl,
+        {
+            "patch_size": 14,
+            "init_pos_emb_height": 64,
+            "init_pos_emb_width": 64,
+            "num_hidden_layers": 27,
+            "hidden_size": 1152,
+            "intermediate_size": 4304,
+            "merge_kernel_size": [2, 2],
+        },
+        "MoonViTConfig",
     ),
     "mllama": Family(
         _mllama,
