@@ -174,6 +174,7 @@ GPUS = {
     "MI300X": "mi300x",
     "RTX PRO 6000 Blackwell Server Edition": "rtx-pro-6000",
     "RTX A6000": "rtx-a6000",
+    "NVIDIA GB300": "gb300",
 }
 # Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.
@@ -420,7 +421,7 @@ def _tokens_budget(r: dict[str, Any]) -> float | None:
     d = deployment_for(r)
     if d is None:
         return None
-    cell = plan(d.with_(kv_memory=GiB)).block_bytes
+    cell = plan(d.with_(kv_memory=GiB)).block_bytes / d.block_size  # bytes per token
     return None if cell == 0 else (r["logged"]["max_total_num_tokens"] + 0.5) * cell / GiB
 
 
@@ -559,8 +560,9 @@ def _page_check(r: dict[str, Any], d: Deployment) -> bool | None:
     if budget_from_blocks(r) or budget_from_tokens(r):
         return None  # the budget was derived from the block / token count itself
     blocks = lg.get("gpu_blocks") or lg.get("primary_pool_blocks")
-    if r["engine"] == "sglang":  # token-granular pool: the logged #tokens are its blocks
-        blocks = lg.get("kv_cache_tokens") or lg.get("max_total_num_tokens")
+    if r["engine"] == "sglang":  # the pool holds whole pages (page_size tokens, default 1)
+        tokens = lg.get("kv_cache_tokens") or lg.get("max_total_num_tokens")
+        blocks = tokens // d.block_size if tokens else None
     budget = logged_budget(r)
     if not blocks or budget is None:
         return None
