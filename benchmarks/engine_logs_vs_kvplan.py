@@ -184,6 +184,7 @@ GPUS = {
     "A10G": "a10g",  # "A10G (AWS g5.12xlarge, 4x A10G)"
     "RTX PRO 4500 Blackwell Server Edition": "rtx-pro-4500-server",
     "RTX 5060 Ti 16GB": "rtx-5060-ti-16gb",
+    "NVIDIA GB300": "gb300",
 }
 # Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.
@@ -418,6 +419,34 @@ def budget_from_blocks(r: dict[str, Any]) -> bool:
     )
 
 
+# SGLang up to 0.4.0 prints no "KV Cache is allocated" size line, only
+# "max_total_num_tokens=N". Its pool is token-granular and sized N = int(rest x 2**30 //
+# cell_size), rest = avail_after_load - total x (1 - mem_fraction_static), cell_size = KV
+# heads per rank x head_dim x layers x 2 x element size (sgl-project/sglang@v0.3.6.post3:
+# python/sglang/srt/model_executor/model_runner.py profile_max_num_token, the statement
+# after the rest_memory lines :432-435), so N tokens fix the budget to within one token:
+# (N + 1/2) x cell bytes is taken as the logged budget, as for V0 block counts (page math is
+# then not checked). Not when --max-total-tokens capped the pool (min(N, max_total_tokens)).
+SGLANG_CAP = re.compile(r"max_total_tokens=\d")
+
+
+def budget_from_tokens(r: dict[str, Any]) -> bool:
+    """An SGLang row whose log gives the token count but no K / V size line."""
+    lg = r["logged"]
+    if r["engine"] != "sglang" or not lg.get("max_total_num_tokens"):
+        return False
+    sized = ("k_size_gb", "kv_size_gb", "available_kv_cache_gib")
+    return all(lg.get(k) is None for k in sized) and not SGLANG_CAP.search(r.get("raw_log") or "")
+
+
+def _tokens_budget(r: dict[str, Any]) -> float | None:
+    d = deployment_for(r)
+    if d is None:
+        return None
+    cell = plan(d.with_(kv_memory=GiB)).block_bytes / d.block_size  # bytes per token
+    return None if cell == 0 else (r["logged"]["max_total_num_tokens"] + 0.5) * cell / GiB
+
+
 def _blocks_budget(r: dict[str, Any]) -> float | None:
     d = deployment_for(r)
     if d is None:
@@ -439,6 +468,8 @@ def logged_budget(r: dict[str, Any]) -> float | None:
             return float(lg["k_size_gb"]) + float(lg["v_size_gb"])
         if lg.get("kv_size_gb") is not None:  # MLA pools print one "KV size"
             return float(lg["kv_size_gb"])
+        if budget_from_tokens(r):
+            return _tokens_budget(r)
         # vllm_kv_logs.yaml keeps SGLang's K + V in available_kv_cache_gib
         value = lg.get("available_kv_cache_gib")
         return None if value is None else float(value)
@@ -544,18 +575,20 @@ class Row:
     tokens_err: float | None
     page_ok: bool | None  # page math on the logged budget reproduces the logged blocks
     line_rule: str  # which rule chose the release line (`line_choice`)
-    from_blocks: bool = False  # logged budget derived from a V0 block count (see above)
+    # logged budget derived from a V0 block count or an SGLang token count (see above)
+    from_blocks: bool = False
 
 
 def _page_check(r: dict[str, Any], d: Deployment) -> bool | None:
     """Blocks kvplan cuts from the LOGGED budget vs the logged block count, allowing the
     log's rounding of the budget to 0.01 GiB (+-0.005 GiB) and one block."""
     lg = r["logged"]
-    if budget_from_blocks(r):
-        return None  # the budget was derived from the block count itself
+    if budget_from_blocks(r) or budget_from_tokens(r):
+        return None  # the budget was derived from the block / token count itself
     blocks = lg.get("gpu_blocks") or lg.get("primary_pool_blocks")
-    if r["engine"] == "sglang":  # token-granular pool: the logged #tokens are its blocks
-        blocks = lg.get("kv_cache_tokens") or lg.get("max_total_num_tokens")
+    if r["engine"] == "sglang":  # the pool holds whole pages (page_size tokens, default 1)
+        tokens = lg.get("kv_cache_tokens") or lg.get("max_total_num_tokens")
+        blocks = tokens // d.block_size if tokens else None
     budget = logged_budget(r)
     if not blocks or budget is None:
         return None
@@ -642,7 +675,7 @@ def evaluate_row(r: dict[str, Any]) -> Row | None:
         if not tokens or predicted_tokens is None
         else predicted_tokens / tokens - 1,
         page_ok=_page_check(r, d),
-        from_blocks=budget_from_blocks(r),
+        from_blocks=budget_from_blocks(r) or budget_from_tokens(r),
         line_rule=line_choice(r)[1],
     )
 

@@ -161,8 +161,11 @@ def test_log_date_counts() -> None:
     """Hand-counted when the field was added (2026-11-30): 57 records without an exact
     release, 53 of them dated, 4 unknown (all TensorRT-LLM); then the OCI troubleshooting
     guide's V0 row (release inferred, the guide does not date its log): 58, 53; then the
-    TRT-LLM#4275 row got its stated release (0.19.0: one undated TensorRT-LLM row fewer) and
-    the tensorrtllm_backend#625 row came in with "0.13" and its issue date: 58, 54."""
+    four SGLang docs-CI rows (SGLang installed from main, dated by their log lines) and the
+    two SGLang GB300 replay jobs (image build, no release printed): 64, 59; then sglang
+    PR #4826's Gemma-3 row (release inferred from the PR date): 65, 60; the TRT-LLM#4275 row
+    got its stated release (0.19.0) and the tensorrtllm_backend#625 row came in with "0.13"
+    and its issue date: 65, 61."""
     undated = [r for r in RECORDS + OLD_RECORDS if not _exact_version(r)]
     dated = [r for r in undated if r.get("log_date")]
-    assert (len(undated), len(dated)) == (58, 54)
+    assert (len(undated), len(dated)) == (65, 61)

@@ -217,6 +217,16 @@ def draft_model_layers(target: ModelSpec, draft: DraftModel, engine: Engine) -> 
     return tuple(out)
 
 
+def _engine_fraction(d: Deployment) -> float | None:
+    """The memory fraction the engine sizes its pool with: the user's (or default) fraction,
+    times the release's multimodal factor when the checkpoint carries an image encoder
+    (SGLang <= 0.4.8 ModelRunner: x 0.95 / x 0.90, engines.SGLANG_MULTIMODAL_FRACTION)."""
+    fraction = d.fraction
+    if fraction is None or d.spec.vision is None:
+        return fraction
+    return fraction * d.profile.multimodal_factor(d.engine_version, d.spec.family)
+
+
 def _draft_weight_bytes(d: Deployment) -> int:
     """The draft model's checkpoint bytes (exact when known), else estimated from its config
     at its own dtype (engines load the draft's own checkpoint; --weight-dtype is the
@@ -312,7 +322,7 @@ def plan(d: Deployment) -> Plan:
         weights=weights_gpu + (0 if d.weights_override else profile.weight_load_overhead),
         activations=activations,
         overhead=overhead,
-        fraction=d.fraction,
+        fraction=_engine_fraction(d),
         kv_memory=d.kv_memory,
         cudagraph=cudagraph,
         preload=profile.preload_for(d.platform, d.tp, baseboard_linked(d.gpu.node_gpus)),

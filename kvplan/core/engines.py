@@ -566,6 +566,12 @@ class EngineProfile:
     )
     # the null block is held back only from this release on (None: `null_block` for all)
     null_block_from: tuple[int, ...] | None = None
+    # SGLang: the factor the engine applies to mem_fraction_static (the user's or the
+    # default) for a multimodal model, as (first release, factor) steps inside the line
+    multimodal_fraction: tuple[tuple[tuple[int, ...], float], ...] = ()
+    # SGLang: model families whose multimodal path is off unless --enable-multimodal is
+    # passed, from this release on (no reduction then)
+    multimodal_off: tuple[tuple[int, ...], tuple[str, ...]] | None = None
 
     def reaches(self, release: str | None, first: tuple[int, ...]) -> bool:
         """Whether `release` (None or the line's own name: its newest) is `first` or later."""
@@ -590,6 +596,18 @@ class EngineProfile:
         if self.null_block_from is not None:
             return self.reaches(release, self.null_block_from)
         return self.null_block
+
+    def multimodal_factor(self, release: str | None, family: str) -> float:
+        """What the release multiplies the memory fraction by for a multimodal model (1.0:
+        nothing), e.g. SGLang 0.4.4 model_runner.py:243 `mem_fraction_static *= 0.95`."""
+        off = self.multimodal_off
+        if off is not None and self.reaches(release, off[0]) and family.startswith(off[1]):
+            return 1.0
+        factor = 1.0
+        for first, step in self.multimodal_fraction:
+            if self.reaches(release, first):
+                factor = step
+        return factor
 
     def scheduler_for(self, release: str | None) -> Callable[[int, str, str], SchedulerDefaults]:
         """The scheduler-defaults rule of this release of the line."""
@@ -754,14 +772,16 @@ SGLANG_LINKED_TP_SOURCE = (
     "at TP 1 (Kimi-K2.5 MI355X log, training row); PCIe and 2-way bridges keep the TP 1 "
     "value (custom all-reduce off on > 2 PCIe GPUs)",
 )
-# "Load weight end ... mem usage" exceeds params x dtype / TP by 0.06-0.24 GiB per GPU on the
-# dense TRAINING rows (Llama-3.1-8B H100 0.15, thesis 0.06; R1-Distill-7B RTX 3090 0.21;
-# Qwen3-14B H100 0.18; Qwen3-32B B200 TP 4 0.24; Kimi-K2.5 MI355X 4.30, a weights-model gap):
-# the median of all six, 0.19 GiB, not attributed to a named buffer (fitted,
-# benchmarks/engine_logs_vs_kvplan.py). Not added when the log's own weights are given.
-SGLANG_WEIGHT_LOAD_OVERHEAD = _gib(0.19)
+# "Load weight end ... mem usage" (or the drop in free memory) exceeds params x dtype / TP by
+# 0.06-0.24 GiB per GPU on most TRAINING rows (Llama-3.1-8B H100 0.15, docs CI 0.13 and 0.15,
+# thesis 0.06; R1-Distill-7B RTX 3090 0.21; Qwen3-14B H100 0.18; Qwen3-32B B200 TP 4 0.24;
+# Gemma-3-4B H200 0.12; Llama-3.2-1B docs CI 0.61 in a 0.3 build, 0.14 in a 0.4 one (held
+# out); Kimi-K2.5 MI355X 4.30, a weights-model gap): the median of all ten, 0.17 GiB (0.19
+# over the first six before the 2026-11-30 rows), not attributed to a named buffer (fitted,
+# benchmarks/engine_logs_vs_kvplan.py --fit). Not added when the log's own weights are given.
+SGLANG_WEIGHT_LOAD_OVERHEAD = _gib(0.17)
 SGLANG_WEIGHT_LOAD_SOURCE = (
-    "weight-load overhead 0.19 GiB",
+    "weight-load overhead 0.17 GiB",
     "median of logged mem usage - params x dtype / TP over the SGLang training rows (fitted)",
 )
 
@@ -778,6 +798,32 @@ _SGLANG_BUDGET_SOURCE = (
     "python/sglang/srt/model_executor/model_runner.py:432-435, @v0.4.3.post4:...model_runner.py:"
     "299-316,629-632, @v0.4.10.post2:...model_runner.py:986-989, @v0.5.8:python/sglang/srt/"
     "model_executor/model_runner_kv_cache_mixin.py:138-144 and model_runner.py:555,779",
+)
+
+# Multimodal models: ModelRunner multiplies mem_fraction_static (given or default) by 0.95,
+# from 0.4.5 by 0.90, before the pool is sized (sgl-project/sglang@v0.3.0:python/sglang/srt/
+# model_executor/model_runner.py:107 (on server_args), @v0.3.6.post3:...model_runner.py:122,
+# @v0.4.0:...:118, @v0.4.3.post4:...:236, @v0.4.4:...:243 "Automatically reduce
+# --mem-fraction-static ... because this is a multimodal model", x 0.90 @v0.4.5:...:274,
+# @v0.4.6.post5:...:394, @v0.4.7:...:402, @v0.4.8:...:415; PyPI wheels). From 0.4.6
+# Gemma3ForConditionalGeneration and Llama4ForConditionalGeneration run text-only unless
+# --enable-multimodal (@v0.4.6.post5:python/sglang/srt/configs/model_config.py:82-93, @v0.4.8
+# :90-101): no reduction. From 0.4.9 the reduction moved to server_args
+# (adjust_mem_fraction_for_vlm, @v0.4.10.post2:python/sglang/srt/server_args.py:356-359,
+# 2040-2079): it scales only the DEFAULT fraction, by 0.95 x a ViT-size factor; not modelled.
+SGLANG_MULTIMODAL_FRACTION: dict[str, tuple[tuple[tuple[int, ...], float], ...]] = {
+    "0.3": (((0, 3), 0.95),),
+    "0.4": (((0, 4, 0), 0.95), ((0, 4, 5), 0.90)),
+    "0.4.6": (((0, 4, 6), 0.90),),
+    "0.4.8": (((0, 4, 8), 0.90), ((0, 4, 9), 1.0)),
+}
+SGLANG_MULTIMODAL_OFF = ((0, 4, 6), ("gemma3", "llama4"))
+SGLANG_MULTIMODAL_SOURCE = (
+    "multimodal fraction",
+    "x 0.95 (0.3.0-0.4.4), x 0.90 (0.4.5-0.4.8) on the fraction, given or default: "
+    "sgl-project/sglang@v0.4.4:python/sglang/srt/model_executor/model_runner.py:243, "
+    "@v0.4.5:...model_runner.py:274, @v0.4.8:...:415 (Gemma 3 / Llama 4 text-only by default "
+    "from 0.4.6: configs/model_config.py:90-101); 0.4.9+ ViT-size rule not modelled",
 )
 
 # (version, first, last, label, default fraction, scheduler, fraction source)
@@ -877,9 +923,12 @@ def _sglang_profile(
             ("pre-load memory", SGLANG_PRELOAD_SOURCE),
             SGLANG_LINKED_TP_SOURCE,
             SGLANG_WEIGHT_LOAD_SOURCE,
+            *((SGLANG_MULTIMODAL_SOURCE,) if version in SGLANG_MULTIMODAL_FRACTION else ()),
         ),
         preload_table=SGLANG_PRELOAD_TABLE,
         weight_load_overhead=SGLANG_WEIGHT_LOAD_OVERHEAD,
+        multimodal_fraction=SGLANG_MULTIMODAL_FRACTION.get(version, ()),
+        multimodal_off=SGLANG_MULTIMODAL_OFF if first >= SGLANG_MULTIMODAL_OFF[0] else None,
     )
 
 
