@@ -505,6 +505,12 @@ def baseboard_linked(node_gpus: int | None) -> bool:
     return node_gpus is not None and node_gpus >= 4
 
 
+# Catalog GPUs of NVIDIA's SM100 family (compute capability 10.x: B200 / GB200 10.0, B300 /
+# GB300 10.3; developer.nvidia.com/cuda-gpus), the GPUs vLLM's
+# `is_device_capability_family(100)` admits for FlashInfer's TRT-LLM-gen MoE kernels.
+SM100_FAMILY_GPUS = frozenset({"b200", "gb200", "b300", "gb300"})
+
+
 def _gib(x: float) -> int:
     return int(x * GiB)
 
@@ -558,6 +564,10 @@ class EngineProfile:
     )
     # the null block is held back only from this release on (None: `null_block` for all)
     null_block_from: tuple[int, ...] | None = None
+    # vLLM: the releases (first, last) whose profiling pass runs a W4A4 NVFP4 MoE through
+    # FlashInfer's TRT-LLM-gen kernel on an SM100-family GPU with its fallback tile
+    # (kvplan.core.budget.trtllm_nvfp4_moe_peak); None: not modelled in this line
+    trtllm_nvfp4_moe: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def reaches(self, release: str | None, first: tuple[int, ...]) -> bool:
         """Whether `release` (None or the line's own name: its newest) is `first` or later."""
@@ -582,6 +592,17 @@ class EngineProfile:
         if self.null_block_from is not None:
             return self.reaches(release, self.null_block_from)
         return self.null_block
+
+    def runs_trtllm_nvfp4_moe(self, release: str | None) -> bool:
+        """Whether this release's profiling pass runs W4A4 NVFP4 experts through FlashInfer's
+        TRT-LLM-gen MoE on SM100-family GPUs (`trtllm_nvfp4_moe`; the line's name means its
+        newest release)."""
+        if self.trtllm_nvfp4_moe is None:
+            return False
+        first, last = self.trtllm_nvfp4_moe
+        newest = release is None or release == self.version
+        version = self.last if newest else parse_version(str(release))
+        return first <= version[: len(first)] and version[: len(last)] <= last
 
     def scheduler_for(self, release: str | None) -> Callable[[int, str, str], SchedulerDefaults]:
         """The scheduler-defaults rule of this release of the line."""
@@ -1032,6 +1053,17 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "vllm/engine/arg_utils.py, present in 0.28.0's (:2582-2591) and 0.33.0's",
             ),
             (
+                "NVFP4 MoE profile peak on SM100 (0.21.0 - 0.22.x)",
+                "W4A4 NVFP4 experts run FlashInfer's TRT-LLM-gen MoE first on SM100 GPUs (vllm "
+                "0.22.0 wheel vllm/model_executor/layers/fused_moe/oracle/nvfp4.py:174-182, "
+                "experts/trtllm_nvfp4_moe.py:113-120; 0.21.0 the same, oracle/nvfp4.py:164-168); "
+                "the profile pass precedes FlashInfer's autotune (v1/worker/gpu_worker.py:358 vs "
+                ":572-606), so the fallback tile sizes a bf16 gemm2 output of "
+                "getMaxPermutedPaddedCount x hidden (flashinfer-python 0.6.11.post2 / 0.6.8.post1 "
+                "data/csrc/trtllm_fused_moe_kernel_launcher.cu:89-151,1476-1487,1640-1694; "
+                "include/flashinfer/trtllm/fused_moe/runner.h:65-70,97-130)",
+            ),
+            (
                 "graph estimate on ROCm from 0.26.0",
                 "vllm wheels: 0.21.0 to 0.25.1 estimate only on CUDA (0.25.1 "
                 "vllm/v1/worker/gpu_worker.py:475-484, 'Skip on ROCm'); 0.26.0 on every "
@@ -1042,6 +1074,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         cudagraph_rocm_from=(0, 26, 0),
         later_scheduler=((0, 28, 0), _vllm_current_scheduler),
         null_block_from=(0, 29, 0),
+        trtllm_nvfp4_moe=((0, 21, 0), (0, 22, 99)),
     ),
     *(
         _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)

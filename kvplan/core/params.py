@@ -219,6 +219,18 @@ _ROLE_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The embedding and LM head as plain text models and multimodal wrappers name them (as
+# _PREFIXES for the layers): nvidia/Kimi-K2.5-NVFP4's ignore list names
+# "language_model.lm_head", which a bare "lm_head" does not match.
+_EMBED_NAMES = (
+    "model.embed_tokens",
+    "embed_tokens",
+    "model.language_model.embed_tokens",
+    "language_model.model.embed_tokens",
+)
+_LM_HEAD_NAMES = ("lm_head", "language_model.lm_head")
+
+
 def _names(i: int, role: str) -> tuple[str, ...]:
     return tuple(p.format(i=i) + "." + n for p in _PREFIXES for n in _ROLE_NAMES[role])
 
@@ -331,11 +343,9 @@ def _quantized_bytes(
     sinks, learned positions, unquantized groups) at the float dtype `other`."""
     counts = param_counts(spec, kv_heads=kv_heads)
     hidden = spec.hidden_size
-    mats: list[Linear] = [
-        Linear(Group.EMBEDDING, spec.vocab_size, hidden, 1, ("model.embed_tokens", "embed_tokens"))
-    ]
+    mats: list[Linear] = [Linear(Group.EMBEDDING, spec.vocab_size, hidden, 1, _EMBED_NAMES)]
     if not spec.tie_embeddings:
-        mats.append(Linear(Group.LM_HEAD, spec.vocab_size, hidden, 1, ("lm_head",)))
+        mats.append(Linear(Group.LM_HEAD, spec.vocab_size, hidden, 1, _LM_HEAD_NAMES))
     for i, layer in enumerate(spec.layers):
         mats += layer_linears(spec, i, layer, kv_heads)
     oth = DTYPE_BYTES[other]
