@@ -1354,8 +1354,11 @@ ENGINES: dict[Engine, EngineRules] = {
         # the FusedMoE models' routers (qwen3_moe / mixtral Qwen3MoeSparseMoeBlock /
         # MixtralMoE gate: ReplicatedLinear); RMSNorm weights (whole per rank);
         # layers/linear.py QKVParallelLinear: num_kv_heads = max(1, G // tp), each rank
-        # loads its head's k/v rows (num_kv_head_replicas = tp // G)
-        tp_replicated=frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"}),
+        # loads its head's k/v rows (num_kv_head_replicas = tp // G); vision: the encoder
+        # tensors its model file keeps whole (VisionEncoder.tp_whole; Kimi-K2.5's MoonViT
+        # embeddings, LayerNorms, RowParallel biases and ReplicatedLinear projector, vllm
+        # 0.22.0 wheel kimi_k25.py:342-357, kimi_k25_vit.py)
+        tp_replicated=frozenset({"mla_a", "indexer", "router", "norms", "kv_heads", "vision"}),
         # vllm/config.py _get_and_verify_dtype (0.4 - 0.6; ModelConfig dtype resolution
         # later): dtype "auto" on a float32 config serves it in float16 (bfloat16 for
         # Gemma-2), "Downcasting torch.float32 to torch.float16" in the log

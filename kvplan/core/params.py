@@ -474,7 +474,8 @@ def mtp_weight_bytes(spec: ModelSpec, n: int, *, weight_dtype: str | None = None
 #   router    the MoE router (gate) of each MoE layer
 #   norms     every RMSNorm / LayerNorm weight (input, post-attention, final)
 #   kv_heads  K/V projection rows of the KV heads each rank holds when tp > G
-REPLICABLE = frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"})
+#   vision    the image encoder's tensors the engine keeps whole (VisionEncoder.tp_whole)
+REPLICABLE = frozenset({"mla_a", "indexer", "router", "norms", "kv_heads", "vision"})
 
 
 def _replica_kind(m: Linear) -> str | None:
@@ -547,6 +548,8 @@ def replicated_weight_bytes(
                 size += (2 * d + hidden * heads) * Fraction(rest)
     if "norms" in kinds:
         size += param_counts(spec).norms * Fraction(oth)
+    if "vision" in kinds and spec.vision is not None and spec.vision.counted:
+        size += spec.vision.tp_whole * Fraction(oth)  # stored at the float dtype (weight_bytes)
     return ceil(size)
 
 
