@@ -568,6 +568,10 @@ class EngineProfile:
     # FlashInfer's TRT-LLM-gen kernel on an SM100-family GPU with its fallback tile
     # (kvplan.core.budget.trtllm_nvfp4_moe_peak); None: not modelled in this line
     trtllm_nvfp4_moe: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    # vLLM: the releases (first, last) that allocate FlashInfer-MLA's 128 MiB workspace when
+    # the backend module is imported, i.e. while the model is built on an SM100 GPU
+    # (kvplan.core.capacity.load_time_buffers); None: not in this line
+    mla_import_workspace: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def reaches(self, release: str | None, first: tuple[int, ...]) -> bool:
         """Whether `release` (None or the line's own name: its newest) is `first` or later."""
@@ -593,16 +597,22 @@ class EngineProfile:
             return self.reaches(release, self.null_block_from)
         return self.null_block
 
-    def runs_trtllm_nvfp4_moe(self, release: str | None) -> bool:
-        """Whether this release's profiling pass runs W4A4 NVFP4 experts through FlashInfer's
-        TRT-LLM-gen MoE on SM100-family GPUs (`trtllm_nvfp4_moe`; the line's name means its
-        newest release)."""
-        if self.trtllm_nvfp4_moe is None:
+    def in_releases(
+        self, release: str | None, span: tuple[tuple[int, ...], tuple[int, ...]] | None
+    ) -> bool:
+        """Whether `release` (None or the line's own name: its newest) is inside `span`
+        (first, last); False when the span is None."""
+        if span is None:
             return False
-        first, last = self.trtllm_nvfp4_moe
+        first, last = span
         newest = release is None or release == self.version
         version = self.last if newest else parse_version(str(release))
         return first <= version[: len(first)] and version[: len(last)] <= last
+
+    def runs_trtllm_nvfp4_moe(self, release: str | None) -> bool:
+        """Whether this release's profiling pass runs W4A4 NVFP4 experts through FlashInfer's
+        TRT-LLM-gen MoE on SM100-family GPUs (`trtllm_nvfp4_moe`)."""
+        return self.in_releases(release, self.trtllm_nvfp4_moe)
 
     def scheduler_for(self, release: str | None) -> Callable[[int, str, str], SchedulerDefaults]:
         """The scheduler-defaults rule of this release of the line."""
@@ -1064,6 +1074,15 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "include/flashinfer/trtllm/fused_moe/runner.h:65-70,97-130)",
             ),
             (
+                "FlashInfer-MLA workspace in the weights on SM100 (0.21.0 - 0.22.x)",
+                "128 MiB torch.zeros at import of the backend module (vllm 0.22.0 wheel "
+                "vllm/v1/attention/backends/mla/flashinfer_mla.py:30,99-103; 0.21.0 the same), "
+                "imported while MLAAttention is built (mla_attention.py:386 get_attn_backend -> "
+                "platforms/cuda.py:278 get_class) inside load_model's DeviceMemoryProfiler: "
+                "FLASHINFER_MLA heads the MLA priorities on capability 10.x (platforms/cuda.py:"
+                "86-120); 0.33.0 allocates it lazily (_get_workspace_buffer)",
+            ),
+            (
                 "graph estimate on ROCm from 0.26.0",
                 "vllm wheels: 0.21.0 to 0.25.1 estimate only on CUDA (0.25.1 "
                 "vllm/v1/worker/gpu_worker.py:475-484, 'Skip on ROCm'); 0.26.0 on every "
@@ -1075,6 +1094,7 @@ PROFILES: tuple[EngineProfile, ...] = (
         later_scheduler=((0, 28, 0), _vllm_current_scheduler),
         null_block_from=(0, 29, 0),
         trtllm_nvfp4_moe=((0, 21, 0), (0, 22, 99)),
+        mla_import_workspace=((0, 21, 0), (0, 22, 99)),
     ),
     *(
         _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)
