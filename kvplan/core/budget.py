@@ -43,6 +43,7 @@ from __future__ import annotations
 from kvplan.core.deployment import Deployment, flag_name
 from kvplan.core.engines import (
     ENGINES,
+    SM100_FAMILY_GPUS,
     Engine,
     EngineProfile,
     Platform,
@@ -51,6 +52,7 @@ from kvplan.core.engines import (
 )
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import ModelSpec
+from kvplan.core.quant_groups import Group
 from kvplan.units import GiB
 
 # Fitted on the training split (benchmarks/engine_logs_vs_kvplan.py --fit).
@@ -130,6 +132,64 @@ def estimate_activations(
     return int(max(forward, sampler) * scale)
 
 
+# FlashInfer's TRT-LLM-gen FP4 MoE tile ladder (FP4BlockScaleLauncher::getSupportedTileNums
+# for fp4 activations: {8, 16, 32, 64} + {128, 256}, flashinfer-python 0.6.8.post1 /
+# 0.6.11.post2 data/csrc/trtllm_fused_moe_kernel_launcher.cu:1476-1487)
+TRTLLM_FP4_MOE_TILES = (8, 16, 32, 64, 128, 256)
+
+
+def _trtllm_fallback_tile(tokens: int, top_k: int, local_experts: int) -> int:
+    """The tile FlashInfer's TRT-LLM-gen MoE uses without a tuned tactic (selectDefaultTileN):
+    the next power of two of the mean tokens per expert, clamped to the ladder, then the
+    smallest of it and its neighbours - the one below it when there is one."""
+    mean = tokens * top_k / local_experts
+    n = max(1, -int(-mean // 1))  # ceil
+    power = 1 << (n - 1).bit_length() if n > 1 else 1
+    tile = min(max(power, TRTLLM_FP4_MOE_TILES[0]), TRTLLM_FP4_MOE_TILES[-1])
+    i = TRTLLM_FP4_MOE_TILES.index(tile)
+    return TRTLLM_FP4_MOE_TILES[i - 1] if i > 0 else tile
+
+
+def trtllm_nvfp4_moe_peak(spec: ModelSpec, *, tp: int, tokens: int) -> int:
+    """Bytes one MoE layer holds while FlashInfer's TRT-LLM-gen NVFP4 kernel runs the
+    profiling pass's `tokens` (vLLM 0.21-0.22 on SM100 GPUs, EngineProfile.trtllm_nvfp4_moe).
+
+    Before FlashInfer's autotune (which runs after KV sizing) the kernel takes its fallback
+    tile T (`_trtllm_fallback_tile`) and pads the routed rows to
+        P = (min(E, M k) + (M k - min(E, M k)) // T) x T      (getMaxPermutedPaddedCount)
+    for M tokens, top-k k and E experts on the rank (TP splits each expert, not the set), then
+    allocates gemm1's fp4 output P x I_tp / 2 (+ one e4m3 scale per 16), gemm2's bf16 output
+    P x hidden x 2 and the finalized M x hidden x 2; the layer's bf16 input and its NVFP4
+    copy (M x hidden x (2 + 1/2 + 1/16)) are alive beside them. gemm2's output does not
+    shrink with TP: it is what the dense-FFN form (tokens x ffn / tp) misses at TP > 1."""
+    moe = spec.moe
+    assert moe is not None
+    h, k, e = spec.hidden_size, moe.experts_per_token, moe.num_experts
+    inter = moe.expert_intermediate // tp
+    routed = tokens * k
+    tile = _trtllm_fallback_tile(tokens, k, e)
+    filled = min(e, routed)
+    padded = (filled + (routed - filled) // tile) * tile
+    gemm1 = padded * inter // 2 + padded * inter // 16
+    gemm2 = padded * h * 2
+    around = tokens * h * 2 + tokens * (h * 2 + h // 2 + h // 16)
+    return gemm1 + gemm2 + around
+
+
+def runs_trtllm_nvfp4_moe(d: Deployment) -> bool:
+    """W4A4 NVFP4 routed experts (ModelOpt / compressed-tensors: values, e4m3 scales per 16,
+    weight and input global scales) served by a vLLM release that runs them through
+    FlashInfer's TRT-LLM-gen MoE on an SM100-family GPU (kvplan.core.engines)."""
+    spec = d.spec
+    if d.engine is not Engine.VLLM or d.gpu.name not in SM100_FAMILY_GPUS or not is_moe(spec):
+        return False
+    if spec.quantization is None or d.weight_dtype is not None:
+        return False
+    fmt = spec.quantization.format_for(Group.EXPERTS, ("model.layers.1.mlp.experts.0.up_proj",))
+    w4a4 = fmt is not None and fmt.name == "nvfp4" and fmt.matrix_bytes == 8
+    return w4a4 and d.profile.runs_trtllm_nvfp4_moe(d.engine_version)
+
+
 def cudagraph_capture_counts(
     max_num_seqs: int, max_num_batched_tokens: int, decode_query_len: int = 1
 ) -> tuple[int, int]:
@@ -204,6 +264,9 @@ def deployment_terms(d: Deployment, layers_on_gpu: int) -> tuple[int, int, int]:
             scale=profile.activation_scale,
         )
     )
+    if d.activation_reserve is None and runs_trtllm_nvfp4_moe(d):
+        moe_peak = trtllm_nvfp4_moe_peak(d.spec, tp=d.tp, tokens=d.scheduler_tokens)
+        activations = max(activations, int(moe_peak * profile.activation_scale))
     overhead = (
         d.overhead
         if d.overhead is not None

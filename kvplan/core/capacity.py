@@ -21,7 +21,7 @@ from typing import Any
 from kvplan.core import kvcache
 from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment, DraftModel
-from kvplan.core.engines import Engine, baseboard_linked, divisors
+from kvplan.core.engines import SM100_FAMILY_GPUS, Engine, baseboard_linked, divisors
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import IndexerKind, Layer, LayerKind, Mixer, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
@@ -263,6 +263,26 @@ def rope_cache_bytes(d: Deployment) -> int:
     return sum(t.elements() * (4 if t.float32 or engine_fp32 else model_bytes) for t in d.spec.rope)
 
 
+# vLLM 0.21 - 0.22 FlashInfer-MLA workspace, allocated when the backend module is imported
+# (vllm/v1/attention/backends/mla/flashinfer_mla.py:30,99-103, 0.22.0 wheel)
+FLASHINFER_MLA_IMPORT_WORKSPACE = 128 * 1024 * 1024
+
+
+def load_time_buffers(d: Deployment) -> int:
+    """Bytes per GPU the engine allocates while it builds the model, beside the weights and
+    rotary tables (so a log's "Model loading took" holds them): vLLM 0.21 - 0.22 on an
+    SM100-family GPU import FlashInfer-MLA's backend for every MLA model (it heads the MLA
+    priorities there) and the import allocates its 128 MiB workspace
+    (EngineProfile.mla_import_workspace). Zero when the weights figure is the engine's own."""
+    if d.engine is not Engine.VLLM or d.weights_loaded or d.gpu.name not in SM100_FAMILY_GPUS:
+        return 0
+    if not any(layer.mixer_kind in (Mixer.MLA, Mixer.MLA_INDEXER) for layer in d.spec.layers):
+        return 0
+    if not d.profile.in_releases(d.engine_version, d.profile.mla_import_workspace):
+        return 0
+    return FLASHINFER_MLA_IMPORT_WORKSPACE
+
+
 def plan(d: Deployment) -> Plan:
     spec = d.spec
     if spec.query_heads % d.tp:
@@ -311,7 +331,7 @@ def plan(d: Deployment) -> Plan:
     model_draft_weights = _draft_weight_bytes(d)
     weights_gpu += ceil(model_draft_weights / d.tp)
     rope_cache = rope_cache_bytes(d)
-    weights_gpu += rope_cache
+    weights_gpu += rope_cache + load_time_buffers(d)
     activations, overhead, cudagraph = deployment_terms(d, stage.num_layers)
     profile = d.profile
     budget = compute_budget(

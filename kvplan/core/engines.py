@@ -505,6 +505,12 @@ def baseboard_linked(node_gpus: int | None) -> bool:
     return node_gpus is not None and node_gpus >= 4
 
 
+# Catalog GPUs of NVIDIA's SM100 family (compute capability 10.x: B200 / GB200 10.0, B300 /
+# GB300 10.3; developer.nvidia.com/cuda-gpus), the GPUs vLLM's
+# `is_device_capability_family(100)` admits for FlashInfer's TRT-LLM-gen MoE kernels.
+SM100_FAMILY_GPUS = frozenset({"b200", "gb200", "b300", "gb300"})
+
+
 def _gib(x: float) -> int:
     return int(x * GiB)
 
@@ -572,6 +578,14 @@ class EngineProfile:
     # SGLang: model families whose multimodal path is off unless --enable-multimodal is
     # passed, from this release on (no reduction then)
     multimodal_off: tuple[tuple[int, ...], tuple[str, ...]] | None = None
+    # vLLM: the releases (first, last) whose profiling pass runs a W4A4 NVFP4 MoE through
+    # FlashInfer's TRT-LLM-gen kernel on an SM100-family GPU with its fallback tile
+    # (kvplan.core.budget.trtllm_nvfp4_moe_peak); None: not modelled in this line
+    trtllm_nvfp4_moe: tuple[tuple[int, ...], tuple[int, ...]] | None = None
+    # vLLM: the releases (first, last) that allocate FlashInfer-MLA's 128 MiB workspace when
+    # the backend module is imported, i.e. while the model is built on an SM100 GPU
+    # (kvplan.core.capacity.load_time_buffers); None: not in this line
+    mla_import_workspace: tuple[tuple[int, ...], tuple[int, ...]] | None = None
 
     def reaches(self, release: str | None, first: tuple[int, ...]) -> bool:
         """Whether `release` (None or the line's own name: its newest) is `first` or later."""
@@ -608,6 +622,23 @@ class EngineProfile:
             if self.reaches(release, first):
                 factor = step
         return factor
+
+    def in_releases(
+        self, release: str | None, span: tuple[tuple[int, ...], tuple[int, ...]] | None
+    ) -> bool:
+        """Whether `release` (None or the line's own name: its newest) is inside `span`
+        (first, last); False when the span is None."""
+        if span is None:
+            return False
+        first, last = span
+        newest = release is None or release == self.version
+        version = self.last if newest else parse_version(str(release))
+        return first <= version[: len(first)] and version[: len(last)] <= last
+
+    def runs_trtllm_nvfp4_moe(self, release: str | None) -> bool:
+        """Whether this release's profiling pass runs W4A4 NVFP4 experts through FlashInfer's
+        TRT-LLM-gen MoE on SM100-family GPUs (`trtllm_nvfp4_moe`)."""
+        return self.in_releases(release, self.trtllm_nvfp4_moe)
 
     def scheduler_for(self, release: str | None) -> Callable[[int, str, str], SchedulerDefaults]:
         """The scheduler-defaults rule of this release of the line."""
@@ -1106,6 +1137,26 @@ PROFILES: tuple[EngineProfile, ...] = (
                 "vllm/engine/arg_utils.py, present in 0.28.0's (:2582-2591) and 0.33.0's",
             ),
             (
+                "NVFP4 MoE profile peak on SM100 (0.21.0 - 0.22.x)",
+                "W4A4 NVFP4 experts run FlashInfer's TRT-LLM-gen MoE first on SM100 GPUs (vllm "
+                "0.22.0 wheel vllm/model_executor/layers/fused_moe/oracle/nvfp4.py:174-182, "
+                "experts/trtllm_nvfp4_moe.py:113-120; 0.21.0 the same, oracle/nvfp4.py:164-168); "
+                "the profile pass precedes FlashInfer's autotune (v1/worker/gpu_worker.py:358 vs "
+                ":572-606), so the fallback tile sizes a bf16 gemm2 output of "
+                "getMaxPermutedPaddedCount x hidden (flashinfer-python 0.6.11.post2 / 0.6.8.post1 "
+                "data/csrc/trtllm_fused_moe_kernel_launcher.cu:89-151,1476-1487,1640-1694; "
+                "include/flashinfer/trtllm/fused_moe/runner.h:65-70,97-130)",
+            ),
+            (
+                "FlashInfer-MLA workspace in the weights on SM100 (0.21.0 - 0.22.x)",
+                "128 MiB torch.zeros at import of the backend module (vllm 0.22.0 wheel "
+                "vllm/v1/attention/backends/mla/flashinfer_mla.py:30,99-103; 0.21.0 the same), "
+                "imported while MLAAttention is built (mla_attention.py:386 get_attn_backend -> "
+                "platforms/cuda.py:278 get_class) inside load_model's DeviceMemoryProfiler: "
+                "FLASHINFER_MLA heads the MLA priorities on capability 10.x (platforms/cuda.py:"
+                "86-120); 0.33.0 allocates it lazily (_get_workspace_buffer)",
+            ),
+            (
                 "graph estimate on ROCm from 0.26.0",
                 "vllm wheels: 0.21.0 to 0.25.1 estimate only on CUDA (0.25.1 "
                 "vllm/v1/worker/gpu_worker.py:475-484, 'Skip on ROCm'); 0.26.0 on every "
@@ -1116,6 +1167,8 @@ PROFILES: tuple[EngineProfile, ...] = (
         cudagraph_rocm_from=(0, 26, 0),
         later_scheduler=((0, 28, 0), _vllm_current_scheduler),
         null_block_from=(0, 29, 0),
+        trtllm_nvfp4_moe=((0, 21, 0), (0, 22, 99)),
+        mla_import_workspace=((0, 21, 0), (0, 22, 99)),
     ),
     *(
         _sglang_profile(version, first, last, label, fraction, scheduler, fraction_source)
@@ -1401,8 +1454,11 @@ ENGINES: dict[Engine, EngineRules] = {
         # the FusedMoE models' routers (qwen3_moe / mixtral Qwen3MoeSparseMoeBlock /
         # MixtralMoE gate: ReplicatedLinear); RMSNorm weights (whole per rank);
         # layers/linear.py QKVParallelLinear: num_kv_heads = max(1, G // tp), each rank
-        # loads its head's k/v rows (num_kv_head_replicas = tp // G)
-        tp_replicated=frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"}),
+        # loads its head's k/v rows (num_kv_head_replicas = tp // G); vision: the encoder
+        # tensors its model file keeps whole (VisionEncoder.tp_whole; Kimi-K2.5's MoonViT
+        # embeddings, LayerNorms, RowParallel biases and ReplicatedLinear projector, vllm
+        # 0.22.0 wheel kimi_k25.py:342-357, kimi_k25_vit.py)
+        tp_replicated=frozenset({"mla_a", "indexer", "router", "norms", "kv_heads", "vision"}),
         # vllm/config.py _get_and_verify_dtype (0.4 - 0.6; ModelConfig dtype resolution
         # later): dtype "auto" on a float32 config serves it in float16 (bfloat16 for
         # Gemma-2), "Downcasting torch.float32 to torch.float16" in the log

@@ -228,6 +228,18 @@ _ROLE_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The embedding and LM head as plain text models and multimodal wrappers name them (as
+# _PREFIXES for the layers): nvidia/Kimi-K2.5-NVFP4's ignore list names
+# "language_model.lm_head", which a bare "lm_head" does not match.
+_EMBED_NAMES = (
+    "model.embed_tokens",
+    "embed_tokens",
+    "model.language_model.embed_tokens",
+    "language_model.model.embed_tokens",
+)
+_LM_HEAD_NAMES = ("lm_head", "language_model.lm_head")
+
+
 def _names(i: int, role: str) -> tuple[str, ...]:
     return tuple(p.format(i=i) + "." + n for p in _PREFIXES for n in _ROLE_NAMES[role])
 
@@ -340,11 +352,9 @@ def _quantized_bytes(
     sinks, learned positions, unquantized groups) at the float dtype `other`."""
     counts = param_counts(spec, kv_heads=kv_heads)
     hidden = spec.hidden_size
-    mats: list[Linear] = [
-        Linear(Group.EMBEDDING, spec.vocab_size, hidden, 1, ("model.embed_tokens", "embed_tokens"))
-    ]
+    mats: list[Linear] = [Linear(Group.EMBEDDING, spec.vocab_size, hidden, 1, _EMBED_NAMES)]
     if not spec.tie_embeddings:
-        mats.append(Linear(Group.LM_HEAD, spec.vocab_size, hidden, 1, ("lm_head",)))
+        mats.append(Linear(Group.LM_HEAD, spec.vocab_size, hidden, 1, _LM_HEAD_NAMES))
     for i, layer in enumerate(spec.layers):
         mats += layer_linears(spec, i, layer, kv_heads)
     oth = DTYPE_BYTES[other]
@@ -473,7 +483,8 @@ def mtp_weight_bytes(spec: ModelSpec, n: int, *, weight_dtype: str | None = None
 #   router    the MoE router (gate) of each MoE layer
 #   norms     every RMSNorm / LayerNorm weight (input, post-attention, final)
 #   kv_heads  K/V projection rows of the KV heads each rank holds when tp > G
-REPLICABLE = frozenset({"mla_a", "indexer", "router", "norms", "kv_heads"})
+#   vision    the image encoder's tensors the engine keeps whole (VisionEncoder.tp_whole)
+REPLICABLE = frozenset({"mla_a", "indexer", "router", "norms", "kv_heads", "vision"})
 
 
 def _replica_kind(m: Linear) -> str | None:
@@ -546,6 +557,8 @@ def replicated_weight_bytes(
                 size += (2 * d + hidden * heads) * Fraction(rest)
     if "norms" in kinds:
         size += param_counts(spec).norms * Fraction(oth)
+    if "vision" in kinds and spec.vision is not None and spec.vision.counted:
+        size += spec.vision.tp_whole * Fraction(oth)  # stored at the float dtype (weight_bytes)
     return ceil(size)
 
 

@@ -70,6 +70,10 @@ class VisionEncoder(Frozen):
     norms: int = field(default=0, ge=0)  # norms outside the blocks (pre/post, projector)
     linears: tuple[Linear, ...] = ()  # adapters, mergers and the projector
     counted: bool = True  # False: a vision_config kvplan has no reader for (not counted)
+    # Parameters vLLM keeps whole on every TP rank (embeddings, LayerNorms, RowParallel
+    # biases, a ReplicatedLinear projector), per the family's vLLM model file; the rest of
+    # the encoder is split over TP. 0 where the family's layout has not been read.
+    tp_whole: int = field(default=0, ge=0)
 
     @property
     def encoder_params(self) -> int:

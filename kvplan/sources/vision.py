@@ -396,15 +396,30 @@ def _moonvit(
         )
     h = stack.hidden
     wide = proj * int(kernel[0]) * int(kernel[1])
+    embeddings = 3 * patch * patch * h + h + rows * cols * h
+    norms = layer_norm(h) + layer_norm(proj)
+    linears = (
+        Linear(inputs=wide, outputs=wide, bias=True),
+        Linear(inputs=wide, outputs=text_hidden, bias=True),
+    )
+    # vLLM (0.22.0 wheel) keeps whole on every TP rank: the Conv2d patch embedding and the
+    # position table (kimi_k25_vit.py MoonVision3dPatchEmbed / Learnable2DInterpPosEmbDivided_
+    # fixed, plain modules), each block's two LayerNorms and the final one (nn.LayerNorm), the
+    # biases of the RowParallel wo and fc1 (layers/linear.py RowParallelLinear: full bias per
+    # rank), and the projector (KimiK25MultiModalProjector: LayerNorm + two ReplicatedLinear);
+    # wqkv (QKVParallelLinear) and fc0 (ColumnParallelLinear) are split with their biases
+    # (read for Kimi-K2.5 only: Kimi-VL's vLLM module was not read, so it is split evenly)
+    whole = embeddings + norms + sum(x.params() for x in linears)
+    whole += stack.layers * (2 * layer_norm(h) + 2 * h)
+    if family != "kimi_k25":
+        whole = 0
     return VisionEncoder(
         family=family,
         stacks=(stack,),
-        embeddings=3 * patch * patch * h + h + rows * cols * h,
-        norms=layer_norm(h) + layer_norm(proj),
-        linears=(
-            Linear(inputs=wide, outputs=wide, bias=True),
-            Linear(inputs=wide, outputs=text_hidden, bias=True),
-        ),
+        embeddings=embeddings,
+        norms=norms,
+        linears=linears,
+        tp_whole=whole,
     )
 
 
