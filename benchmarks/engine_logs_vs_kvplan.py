@@ -174,6 +174,7 @@ GPUS = {
     "MI300X": "mi300x",
     "RTX PRO 6000 Blackwell Server Edition": "rtx-pro-6000",
     "RTX A6000": "rtx-a6000",
+    "GB300": "gb300",
 }
 # Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.
