@@ -348,7 +348,7 @@ def test_sglang_pre_load_memory_by_tp_and_link():
 
 
 def test_vllm_033_line_rows_and_its_first_held_out_figures(rows):
-    # Eight evaluable 0.20+ logs. LMCache#3430 (Qwen3-8B, RTX A5000, vLLM 0.21.0, util
+    # Fourteen evaluable 0.20+ logs. LMCache#3430 (Qwen3-8B, RTX A5000, vLLM 0.21.0, util
     # 0.9764): -6.7 %, most of it kvplan's graph estimate 0.72 + 0.0039 x 36 x 84/100 = 0.84
     # GiB (51 piecewise + 35 full graphs at 256 seqs) against the logged 0.52; -7.2 % before
     # the graph count was modelled (0.87 GiB). kubesimplify/website@00b7452
@@ -380,19 +380,29 @@ def test_vllm_033_line_rows_and_its_first_held_out_figures(rows):
         # with the line's name), see KIMI_B200_MISSES
         "kimi-k25-nvfp4-b200-tp4-v0220-seqs8-inferencemax-graph-estimate-off": (0.09, 0.12),
         "kimi-k25-nvfp4-b200-tp4-v0220-seqs20-inferencemax-graph-estimate-off": (0.09, 0.12),
+        # the same campaign's TP 8 runs (71.01 GiB weights and 86.18-86.19 GiB KV per rank,
+        # 1 / 24 seqs), added after the constants were set: +1.7 % each (held out: seqs24)
+        "kimi-k25-nvfp4-b200-tp8-v0220-seqs1-inferencemax-graph-estimate-off": (0.005, 0.03),
+        "kimi-k25-nvfp4-b200-tp8-v0220-seqs24-inferencemax-graph-estimate-off": (0.005, 0.03),
+        # Prathmesh234/mutliturn-inferenceX: the same checkpoint TP 4 on one GB300 node (vLLM
+        # 0.21.0, util 0.9, fp8 KV, graph estimate subtracted): +5.8 % / +5.9 % (16 / 128 seqs;
+        # 101.53 / 101.40 GiB logged, kvplan 107.46 / 107.36; +5.0 % with the log's weights)
+        "kimi-k25-nvfp4-gb300-tp4-v0210-seqs16-agentic-replay": (0.045, 0.07),
+        "kimi-k25-nvfp4-gb300-tp4-v0210-seqs128-agentic-replay": (0.045, 0.07),
     }
     assert set(line) == set(expected)
     held = sorted(r.id for r in line.values() if r.split == "heldout")
     assert held == [
         "kimi-k25-nvfp4-b200-tp4-v0220-seqs20-inferencemax-graph-estimate-off",
+        "kimi-k25-nvfp4-b200-tp8-v0220-seqs24-inferencemax-graph-estimate-off",
         "minimax-m25-fp8-mi355x-tp2-v0220-seqs1-inferencemax-rocm",
         "minimax-m25-fp8-mi355x-tp2-v0220-seqs48-inferencemax-rocm",
     ]
     for row_id, (lo, hi) in expected.items():
         assert lo < line[row_id].budget_err < hi, (row_id, line[row_id].budget_err)
-    # held-out median of the line (CUDA and ROCm together): 1.3 % (n 3), within issue 11's
-    # 5 % per-line bar; on CUDA alone the one held-out row is +10.3 % (+19.1 % before the
-    # replicated tensors)
+    # held-out median of the line (CUDA and ROCm together): 1.5 % (n 4), within issue 11's
+    # 5 % per-line bar; on CUDA alone the two held-out rows are +10.3 % (TP 4; +19.1 %
+    # before the replicated tensors) and +1.7 % (TP 8): median 6.0 %
     assert statistics.median(abs(line[i].budget_err) for i in held) <= 0.05
     # page math on the ROCm rows: 62 layers x 8 / TP KV heads x 128 x 2 x 1 B (fp8) per
     # token, in 32-token blocks, reproduces the logged token counts (484,800 at TP 1)
@@ -455,13 +465,26 @@ KIMI_B200_MISSES = (
     "kimi-k25-nvfp4-b200-tp4-v0220-seqs20-inferencemax-graph-estimate-off",
 )
 
+# The same checkpoint TP 4 on one GB300 node (vLLM 0.21.0, mutliturn-inferenceX, training
+# rows added after the constants were set): the log leaves 8.7 GiB per rank for activations +
+# non-torch + the graph estimate (0.9 x 277.55 - 139.53 - 101.53 with the catalog's
+# nvidia-smi total; about 0.5 GiB less on the CUDA total, which no GB300 log here prints)
+# where kvplan puts 3.6: engine terms +5.0 %, the TP 4 B200 rows' pattern (+5.5 % there with
+# the estimate added back). The TP 8 B200 rows of the checkpoint are within 1 %.
+KIMI_GB300_MISSES = (
+    "kimi-k25-nvfp4-gb300-tp4-v0210-seqs16-agentic-replay",
+    "kimi-k25-nvfp4-gb300-tp4-v0210-seqs128-agentic-replay",
+)
+
 
 def test_engine_terms_alone_within_bounds_on_training_and_held_out(rows):
     # With the log's own weights, only the engine terms (fraction, activation peak,
     # non-torch, graphs) are judged: every vLLM 0.17-0.19 / 0.20 / 0.21-0.33 row within 5 %,
     # except the forward-bound held-out row below.
     for r in rows:
-        if r.id == V1_FORWARD_BOUND_MISS or r.id in ROCM_TP1_MISSES + KIMI_B200_MISSES:
+        if r.id == V1_FORWARD_BOUND_MISS or r.id in (
+            ROCM_TP1_MISSES + KIMI_B200_MISSES + KIMI_GB300_MISSES
+        ):
             continue
         if r.line in ("vLLM 0.19", "vLLM 0.20", "vLLM 0.33") and r.engine_only_err is not None:
             assert abs(r.engine_only_err) <= 0.05, (r.id, r.engine_only_err)
