@@ -185,6 +185,7 @@ GPUS = {
     "RTX PRO 4500 Blackwell Server Edition": "rtx-pro-4500-server",
     "RTX 5060 Ti 16GB": "rtx-5060-ti-16gb",
     "NVIDIA GB300": "gb300",
+    "GB300": "gb300",
 }
 # Logged GPU texts that name only a class of card ("a 24 GB card", "80 GB class", "NVIDIA
 # A100" without its memory) are left unmapped on purpose: kvplan does not guess the card.
