@@ -179,7 +179,7 @@ def test_qwen35_gdn_state_in_float32_and_conv_key_channels():
 # ---- cross-attention (Llama-3.2-Vision) -----------------------------------------------------
 MLLAMA = {
     # A Llama-3.2-Vision-shaped config with 560 px tiles (patch 14, 4 tiles; the other vision
-    # keys at transformers' MllamaVisionConfig defaults); the real 11B config (448) is below.
+    # keys at transformers' MllamaVisionConfig defaults); the real 11B config is below.
     "model_type": "mllama",
     "text_config": {
         "model_type": "mllama_text_model",
@@ -395,11 +395,13 @@ def test_deepseek_v4_flash_parameters_include_hyper_connections():
 def test_llama32_vision_real_config_cross_attention_state():
     spec = load("meta-llama__Llama-3.2-11B-Vision-Instruct")
     assert spec.layer_summary() == "32 full + 8 cross_attention"  # summary keeps first-seen order
-    # vision_config image_size 448, patch 14, max_num_tiles 4: 4 x ((448 / 14)^2 + 1) = 4100
-    tokens = 4 * ((448 // 14) ** 2 + 1)
-    assert tokens == 4100
-    # 8 cross layers x 4100 tokens x (K + V) x G 8 x d_head 128 x bf16; equals transformers'
-    # cross_k + cross_v for one image (crosscheck fixture)
+    # vision_config image_size 560 as published (Meta's vision_chunk_size 560; restored from the
+    # 448 of the TensorRT-LLM test dict, issue 15), patch 14, max_num_tiles 4:
+    # 4 x ((560 / 14)^2 + 1) = 6404 encoder tokens
+    tokens = 4 * ((560 // 14) ** 2 + 1)
+    assert tokens == 6404
+    # 8 cross layers x 6404 tokens x (K + V) x G 8 x d_head 128 x bf16; equals transformers'
+    # cross_k + cross_v for one image (crosscheck fixture: 2 x 104,923,136)
     assert kvcache.state_bytes_per_sequence(spec, "bf16") == 8 * tokens * 2 * 8 * 128 * 2
-    assert kvcache.state_bytes_per_sequence(spec, "bf16") == 134_348_800
+    assert kvcache.state_bytes_per_sequence(spec, "bf16") == 209_846_272 == 2 * 104_923_136
     assert kvcache.kv_bytes_per_token(spec, "bf16") == 32 * 2 * 8 * 128 * 2

@@ -93,13 +93,14 @@ def test_qwen3_vl_deepstack_mergers_by_hand() -> None:
 def test_mllama_local_and_gated_global_encoders_by_hand() -> None:
     # MllamaVisionModel, h 1280, i 5120: 32 local + 8 global blocks of 4h^2 (no q/k/v/o
     # biases) + 2hi + i + h + 4h, the global ones with 2 gates each; class token h; patch conv
-    # 3 x 14^2 x h; gated positions 1 + 1025 h; tile embedding 9 x 4 x 1025 x h; pre/post tile
-    # embeddings 2 x (1 + 9 x 4 x h); pre/post LayerNorms 4h; projector 7680 x 4096 + 4096.
+    # 3 x 14^2 x h; 560 px tiles (the published image_size) = (560 / 14)^2 + 1 = 1601 positions:
+    # gated positions 1 + 1601 h; tile embedding 9 x 4 x 1601 x h; pre/post tile embeddings
+    # 2 x (1 + 9 x 4 x h); pre/post LayerNorms 4h; projector 7680 x 4096 + 4096.
     h, i = 1280, 5120
     block = 4 * h * h + 2 * h * i + i + h + 4 * h
     encoder = 40 * block + 8 * 2 + h + 3 * 196 * h
-    encoder += 1 + 1025 * h + 9 * 4 * 1025 * h + 2 * (1 + 9 * 4 * h) + 4 * h
-    assert encoder == 836_288_019
+    encoder += 1 + 1601 * h + 9 * 4 * 1601 * h + 2 * (1 + 9 * 4 * h) + 4 * h
+    assert encoder == 863_567_379  # 836,288,019 at the 448 px of the test dict it came from
     v = _spec("meta-llama__Llama-3.2-11B-Vision-Instruct").vision
     assert v is not None and v.params == encoder + 7680 * 4096 + 4096
 
