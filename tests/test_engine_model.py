@@ -432,7 +432,7 @@ def test_sglang_pre_load_memory_by_tp_and_link():
 
 def test_vllm_033_line_rows_and_its_first_held_out_figures(rows):
     # Fourteen evaluable 0.20.1+ logs. LMCache#3430 (Qwen3-8B, RTX A5000, vLLM 0.21.0, util
-    # 0.9764): -6.7 %, most of it kvplan's graph estimate 0.72 + 0.0039 x 36 x 84/100 = 0.84
+    # 0.9764): -6.7 %, most of it kvplan's graph estimate 0.705 + 0.00448 x 36 x 84/100 = 0.84
     # GiB (51 piecewise + 35 full graphs at 256 seqs) against the logged 0.52; -7.2 % before
     # the graph count was modelled (0.87 GiB). kubesimplify/website@00b7452
     # (Qwen3-235B-A22B-Instruct-2507-FP8 on 4x RTX PRO 6000 Server Edition, 95.01 GiB, vLLM
@@ -920,23 +920,16 @@ def test_cudagraph_capture_counts_follow_vllms_rule(seqs, tokens, query_len, cou
 
 def test_cudagraph_estimate_scales_with_the_graph_count():
     """At the fit's own count (1024 seqs: 50 + 50 extrapolated graphs) the estimate is the
-    fitted 0.72 + 0.0039 x layers GiB; at 32 seqs (10 + 6) the layer term is 16 / 100 of it."""
+    fitted 0.705 + 0.00448 x layers GiB; at 32 seqs (10 + 6) the layer term is 16 / 100 of it."""
     at_fit = estimate_cudagraph(36, 1024, 8192)
     assert at_fit == CG_BASE + CG_PER_LAYER * 36
     assert estimate_cudagraph(94, 32, 8192) == CG_BASE + CG_PER_LAYER * 94 * 16 // 100
-    # Qwen3-235B TP 4 (94 layers, 32 seqs, 0.27.1): 0.78 GiB, was 1.13 at 100 graphs
+    # Qwen3-235B TP 4 (94 layers, 32 seqs, 0.27.1): 0.77 GiB, was 1.13 at 100 graphs
     assert estimate_cudagraph(94, 32, 8192) / GiB == pytest.approx(
-        0.72 + 0.0039 * 94 * 0.16, abs=1e-3
+        0.705 + 0.00448 * 94 * 0.16, abs=1e-3
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11: the vLLM 0.19 training row mistral-small31-24b-w8a8-h100-v0190-len8k "
-    "(evaluable since its checkpoint entered the catalog; TP 1, 40 layers, 1.04 GiB estimated) "
-    "moves the 23-row fit to 0.705 GiB + 0.00448 GiB/layer; CG_BASE / CG_PER_LAYER are "
-    "another helper's constants, left for their owner to refit",
-)
 def test_cudagraph_constants_are_the_training_fit():
     """CG_BASE / CG_PER_LAYER are the harness's least-squares fit on the TRAINING rows
     (`--fit`), to their rounding; the fit scales each row's layer term by its graph count."""

@@ -62,10 +62,11 @@ from kvplan.units import GiB
 ACT_FFN = 7.76  # bytes per token per FFN unit on the GPU (dense MLP)
 ACT_FFN_MOE = 22.46  # bytes per token per activated FFN unit (fused MoE; 3 training rows)
 ACT_SAMPLER = 14.93  # bytes per sequence per vocabulary entry (26 training rows)
-# CG_*: the 22 TP 1 "Estimated CUDA graph memory" lines of vLLM 0.19 training rows (least
-# squares, all at 51 + 51 graphs); 0.70 / 0.0046 on the 20 rows of the first fit.
-CG_BASE = int(0.72 * GiB)  # CUDA-graph pool, fixed part (the first capture)
-CG_PER_LAYER = int(0.0039 * GiB)  # per decoder layer on the GPU, at 100 extrapolated graphs
+# CG_*: the 23 TP 1 "Estimated CUDA graph memory" lines of vLLM 0.19 training rows (least
+# squares, all at 51 + 51 graphs); 0.70 / 0.0046 on the 20 rows of the first fit, 0.72 /
+# 0.0039 on 22 (until the Mistral-Small-3.1 w8a8 row's checkpoint entered the catalog).
+CG_BASE = int(0.705 * GiB)  # CUDA-graph pool, fixed part (the first capture)
+CG_PER_LAYER = int(0.00448 * GiB)  # per decoder layer on the GPU, at 100 extrapolated graphs
 # Extrapolated graphs behind that fit: (51 - 1) + (51 - 1) at the 0.19 H100 API-server
 # defaults (1024 seqs, 8192 tokens; `cudagraph_capture_counts(1024, 8192)`).
 CG_REF_EXTRA_GRAPHS = 100
