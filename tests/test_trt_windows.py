@@ -129,9 +129,7 @@ def test_gpt_oss_20b_engine_flow_by_release():
     # the C++ calculateMaxNumBlocks, rounding up): window x bytes, sliding share
     # 128 / (128 + 131,072) at equal bytes
     old = plan(
-        _trt(
-            GPT_OSS_20B, engine_version="1.0.0", vswa=True, max_model_len=131072, kv_memory=budget
-        )
+        _trt(GPT_OSS_20B, engine_version="1.0.0", vswa=True, max_model_len=131072, kv_memory=budget)
     )
     o = old.trt_windows
     assert o is not None

@@ -226,9 +226,12 @@ def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
         pools: tuple[str, ...] = (f"Number of blocks in KV cache primary pool: {p.num_blocks}",)
         allocated = p.num_blocks * p.block_bytes
         if p.trt_windows is not None:  # VSWA (kvplan.core.trt_windows): one line per window
-            pools = ("Blocks per window size:",) + tuple(
-                f"[windowSize={x.window}] {{.primaryBlocks={x.blocks}, .secondayBlocks=0}}"
-                for x in p.trt_windows.pools
+            pools = (
+                "Blocks per window size:",
+                *(
+                    f"[windowSize={x.window}] {{.primaryBlocks={x.blocks}, .secondayBlocks=0}}"
+                    for x in p.trt_windows.pools
+                ),
             )
             allocated = p.trt_windows.allocated_bytes
         return (
