@@ -91,6 +91,8 @@ def test_gemma3_1b_pytorch_flow_equal_split_and_concurrency():
     # 41 requests: 41 x 17 = 697 sliding blocks fit, full needs 41 x c / 32 <= 40,960
     # -> c <= 31,968 (999 blocks of 32)
     assert max_ctx(p, 41).max_ctx == 999 * 32
+    # the list to give TensorRT-LLM: 5 sliding + 1 full, repeated over the 26 layers
+    assert "max_attention_window: [512, 512, 512, 512, 512, 32768]" in " ".join(p.notes)
     assert engine_log_lines(p, 32768)[1:4] == (
         "Blocks per window size:",
         "[windowSize=512] {.primaryBlocks=7447, .secondayBlocks=0}",
@@ -125,6 +127,7 @@ def test_gpt_oss_20b_engine_flow_by_release():
     # at 131,072 tokens: full 2,048 blocks -> 6.67; sliding ceil(128/64) + 1 = 3 -> 4,551
     assert max_concurrency(newest, 131072) == pytest.approx(13_654 / 2048)
     assert max_batch(newest, 131072) == 6
+    assert "max_attention_window: [128, 131072]" in " ".join(newest.notes)
     # release 1.0.0 (a release number: the PyTorch flow, 32-token blocks, which split through
     # the C++ calculateMaxNumBlocks, rounding up): window x bytes, sliding share
     # 128 / (128 + 131,072) at equal bytes

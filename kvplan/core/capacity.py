@@ -37,7 +37,9 @@ from kvplan.core.trt_windows import (
     ShareRule,
     WindowPools,
     full_length_stage,
+    layer_windows,
     share_rule_for,
+    window_pattern,
     window_pools,
 )
 from kvplan.errors import KvplanError
@@ -515,7 +517,9 @@ def _trt_window_pools(
             for x in pools.pools
         )
         + f"; at max_seq_len {length:,} the scarcest window admits "
-        f"{pools.max_batch(length):,} requests"
+        f"{pools.max_batch(length):,} requests; TensorRT-LLM needs kv_cache_config."
+        f"max_attention_window: {window_pattern(layer_windows(stage, length))} "
+        "(--extra_llm_api_options)"
     )
     return pools
 

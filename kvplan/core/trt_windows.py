@@ -223,6 +223,15 @@ def layer_windows(stage: ModelSpec, max_seq_len: int) -> list[int]:
     return out
 
 
+def window_pattern(windows: list[int]) -> list[int]:
+    """The shortest list TensorRT-LLM repeats into `windows` (layer i gets list[i % len]):
+    what to give as kv_cache_config.max_attention_window."""
+    for period in range(1, len(windows) + 1):
+        if all(w == windows[i % period] for i, w in enumerate(windows)):
+            return windows[:period]
+    return windows
+
+
 def window_pools(
     stage: ModelSpec,
     kv_dtype: str,
