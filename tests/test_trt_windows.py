@@ -17,6 +17,7 @@ from kvplan.core.capacity import (
     max_concurrency,
     max_ctx,
     plan,
+    solve_fit,
 )
 from kvplan.core.engine_log import engine_log_lines
 from kvplan.core.trt_windows import ShareRule, share_rule_for, window_shares
@@ -91,6 +92,12 @@ def test_gemma3_1b_pytorch_flow_equal_split_and_concurrency():
     # 41 requests: 41 x 17 = 697 sliding blocks fit, full needs 41 x c / 32 <= 40,960
     # -> c <= 31,968 (999 blocks of 32)
     assert max_ctx(p, 41).max_ctx == 999 * 32
+    # check mode: 40 fit, 41 do not (the full-length pool is short by 1,024 blocks of 4,096 B
+    # per token x 32 tokens)
+    assert solve_fit(p, ctx=32768, batch=40).fits
+    short = solve_fit(p, ctx=32768, batch=41)
+    assert short.fits is False
+    assert short.headroom_bytes == (40_960 - 41 * 1024) * 32 * 4096
     # the list to give TensorRT-LLM: 5 sliding + 1 full, repeated over the 26 layers
     assert "max_attention_window: [512, 512, 512, 512, 512, 32768]" in " ".join(p.notes)
     assert engine_log_lines(p, 32768)[1:4] == (

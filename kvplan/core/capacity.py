@@ -721,14 +721,17 @@ def solve_fit(
     }
     if ctx is not None and batch is not None:
         used = batch * p.seq_bytes(ctx)
+        spare = budget - used
+        if p.trt_windows is not None:  # per-window pools: the scarcest pool's spare bytes
+            spare = p.trt_windows.spare_bytes(ctx, batch)
         return FitResult(
             mode="check",
             ctx=ctx,
             batch=batch,
-            fits=used <= budget,
+            fits=fits(p, ctx, batch) if p.trt_windows is not None else used <= budget,
             kv_bytes=used,
-            headroom_bytes=budget - used,
-            headroom_pct=100 * (budget - used) / budget if budget else None,
+            headroom_bytes=spare,
+            headroom_pct=100 * spare / budget if budget else None,
             max_batch=max_batch(p, ctx),
             **common,
         )

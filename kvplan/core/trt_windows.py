@@ -166,6 +166,14 @@ class WindowPools(Frozen):
         """getMaxCapacityBatchSize: min over windows of floor(blocks / need)."""
         return min(p.blocks // self.need(p, length) for p in self.pools)
 
+    def spare_bytes(self, length: int, batch: int) -> int:
+        """Bytes left in the scarcest pool after `batch` requests of `length` tokens
+        (negative: that pool is short)."""
+        return min(
+            (p.blocks - batch * self.need(p, length)) * self.tokens_per_block * p.bytes_per_token
+            for p in self.pools
+        )
+
     @property
     def logged_tokens(self) -> int:
         """N of "Allocated X GiB for max tokens in paged KV cache (N)": all windows' primary
