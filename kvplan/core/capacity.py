@@ -33,6 +33,15 @@ from kvplan.core.params import (
     weight_bytes,
 )
 from kvplan.core.search import largest_true
+from kvplan.core.trt_windows import (
+    ShareRule,
+    WindowPools,
+    full_length_stage,
+    layer_windows,
+    share_rule_for,
+    window_pattern,
+    window_pools,
+)
 from kvplan.errors import KvplanError
 from kvplan.units import GiB
 
@@ -65,6 +74,7 @@ class Plan(Frozen):
     hybrid: HybridLayout | None = None  # vLLM's grouped pool for mixed layer kinds
     state_pool_bytes: int | None = None  # SGLang hybrids: the Mamba-state pool
     state_slots: int | None = None  # SGLang hybrids: requests whose state the pool holds
+    trt_windows: WindowPools | None = None  # TensorRT-LLM --vswa: one pool per window size
     rope_cache_per_gpu: int = 0  # the engine's rotary cos/sin tables (in weights_per_gpu)
     # what each GPU holds beyond an even split (in weights_per_gpu): the tensors the engine
     # keeps whole on every TP rank / pp, plus its share of duplicated KV heads' k/v rows
@@ -78,6 +88,9 @@ class Plan(Frozen):
 
     def seq_bytes(self, ctx: int) -> int:
         """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded."""
+        if self.trt_windows is not None:
+            w = self.trt_windows
+            return sum(w.need(x, ctx) * w.tokens_per_block * x.bytes_per_token for x in w.pools)
         return kvcache.kv_bytes_per_sequence(
             self.stage,
             ctx,
@@ -305,6 +318,10 @@ def plan(d: Deployment) -> Plan:
         last = stages[-1]
         added = draft_model_layers(spec, d.draft_model, d.engine)
         stages[-1] = last.model_copy(update={"layers": (*last.layers, *added)})
+    if d.engine is Engine.TRTLLM and not d.vswa:
+        # TensorRT-LLM caches every layer over max_seq_len unless told each layer's window
+        # (kvplan.core.trt_windows)
+        stages = [full_length_stage(s) for s in stages]
     stage = max(
         stages,
         key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads), s.num_layers),
@@ -382,6 +399,11 @@ def plan(d: Deployment) -> Plan:
             f"({state_slots:,} requests) + {kv_pool / GiB:.2f} GiB of KV"
         )
     num_blocks = kv_pool // block_bytes if block_bytes else 0
+    kv_tokens = num_blocks * (hybrid.block_size if hybrid else d.block_size)
+    trt = _trt_window_pools(d, stage, heads, budget.kv_budget, notes)
+    if trt is not None:
+        num_blocks = sum(x.blocks for x in trt.pools)
+        kv_tokens = trt.logged_tokens
     replication = _replication(spec, d.tp, heads)
     if replication is not None:
         notes.append(
@@ -478,16 +500,58 @@ def plan(d: Deployment) -> Plan:
         kv_bytes_per_token=per_token,
         block_bytes=block_bytes,
         num_blocks=num_blocks,
-        kv_tokens=num_blocks * (hybrid.block_size if hybrid else d.block_size),
+        kv_tokens=kv_tokens,
         replication=replication,
         max_positions=spec.max_position_embeddings,
         notes=tuple(notes),
         hybrid=hybrid,
         state_pool_bytes=state_pool,
         state_slots=state_slots,
+        trt_windows=trt,
         rope_cache_per_gpu=rope_cache,
         weights_replicated_per_gpu=replicated_gpu if d.tp > 1 else 0,
     )
+
+
+def _trt_window_pools(
+    d: Deployment, stage: ModelSpec, heads: int, budget: int, notes: list[str]
+) -> WindowPools | None:
+    """TensorRT-LLM --vswa: the per-window pools (kvplan.core.trt_windows), or None when
+    every layer has one window (one pool: the uniform math applies)."""
+    if d.engine is not Engine.TRTLLM or not d.vswa:
+        return None
+    length = d.fixed_max_model_len or d.spec.max_position_embeddings
+    if not length:
+        raise KvplanError(
+            "--vswa needs max_seq_len (the full-attention layers' window): give --max-model-len",
+            setting="max_model_len",
+        )
+    rule = share_rule_for(d.engine_version)
+    pools = window_pools(
+        stage,
+        d.kv_dtype,
+        kv_heads=heads,
+        budget=budget,
+        tokens_per_block=d.block_size,
+        max_seq_len=length,
+        rule=rule,
+        # the PyTorch flow's Python split floors the blocks, the C++ one rounds up
+        round_up=not (d.profile.version == "pytorch" and rule is ShareRule.EQUAL),
+    )
+    if len(pools.pools) == 1:
+        return None
+    notes.append(
+        f"TensorRT-LLM VSWA: {len(pools.pools)} pools ({rule.value} shares), "
+        + "; ".join(
+            f"window {x.window:,}: {x.layers} layers, {x.blocks:,} blocks ({x.share:.1%})"
+            for x in pools.pools
+        )
+        + f"; at max_seq_len {length:,} the scarcest window admits "
+        f"{pools.max_batch(length):,} requests; TensorRT-LLM needs kv_cache_config."
+        f"max_attention_window: {window_pattern(layer_windows(stage, length))} "
+        "(--extra_llm_api_options)"
+    )
+    return pools
 
 
 def weights_shortfall(p: Plan) -> str:
@@ -509,6 +573,8 @@ def weights_shortfall(p: Plan) -> str:
 
 # ---- solvers ---------------------------------------------------------------------------
 def fits(p: Plan, ctx: int, batch: int) -> bool:
+    if p.trt_windows is not None:
+        return batch <= p.trt_windows.max_batch(ctx)
     if p.state_pool_bytes is not None:
         return batch <= max_batch(p, ctx)
     return batch * p.seq_bytes(ctx) <= p.budget.kv_budget
@@ -517,6 +583,8 @@ def fits(p: Plan, ctx: int, batch: int) -> bool:
 def max_batch(p: Plan, ctx: int) -> int:
     """Largest number of concurrent sequences of `ctx` tokens (0 if not even one). With
     separate state and KV pools (SGLang hybrids) each pool caps it on its own."""
+    if p.trt_windows is not None:
+        return p.trt_windows.max_batch(ctx)
     per_seq = p.seq_bytes(ctx)
     if per_seq == 0:
         raise KvplanError("this model keeps no per-token cache; batch is not limited by KV")
@@ -538,6 +606,8 @@ def max_ctx(p: Plan, batch: int, *, cap_to_positions: bool = True) -> CtxAnswer:
     """Largest context per sequence at `batch` (exact bisection on integer bytes), capped
     by the model's max positions unless `cap_to_positions` is False (designs)."""
     cap = p.max_positions if cap_to_positions else None
+    if p.trt_windows is not None:
+        return _max_ctx_windows(p.trt_windows, batch, cap)
     budget = p.budget.kv_budget
 
     def ok(n: int) -> bool:
@@ -556,6 +626,21 @@ def max_ctx(p: Plan, batch: int, *, cap_to_positions: bool = True) -> CtxAnswer:
     if cap is not None and ok(cap):
         return CtxAnswer(max_ctx=cap, capped_by_positions=True, unbounded=False)
     return _bisect(ok, 1, hi if cap is None else min(hi, cap))
+
+
+def _max_ctx_windows(w: WindowPools, batch: int, cap: int | None) -> CtxAnswer:
+    """Largest context at `batch` in TensorRT-LLM's per-window pools: every window's pool
+    must hold `batch` requests; the engine takes none longer than max_seq_len."""
+    limit = min(cap, w.max_seq_len) if cap else w.max_seq_len
+
+    def ok(n: int) -> bool:
+        return w.max_batch(n) >= batch
+
+    if not ok(1):
+        return CtxAnswer(max_ctx=0, capped_by_positions=False, unbounded=False)
+    if ok(limit):
+        return CtxAnswer(max_ctx=limit, capped_by_positions=True, unbounded=False)
+    return _bisect(ok, 1, limit)
 
 
 def _growth_bytes(p: Plan) -> int:
@@ -577,7 +662,10 @@ def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> CtxAnswer:
 
 def max_concurrency(p: Plan, max_len: int) -> float:
     """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks
-    (hybrids: blocks of every group, kvplan.core.hybrid_alloc)."""
+    (hybrids: blocks of every group, kvplan.core.hybrid_alloc; TensorRT-LLM VSWA: the
+    scarcest window's pool, kvplan.core.trt_windows)."""
+    if p.trt_windows is not None:
+        return p.trt_windows.max_concurrency(max_len)
     if p.hybrid is not None:
         d = p.deployment
         need = p.hybrid.blocks_per_request(max_len, d.scheduler_tokens, d.num_speculative_tokens)
@@ -596,6 +684,8 @@ def logged_kv_tokens(p: Plan, max_model_len: int | None = None) -> float:
                  (the length the engine runs with; default: the deployment's fixed one,
                  else the model's max positions)."""
     d = p.deployment
+    if p.trt_windows is not None:
+        return p.trt_windows.logged_tokens
     line = d.profile.token_line
     if line == "concurrency":
         length = max_model_len or d.fixed_max_model_len or p.max_positions
@@ -661,14 +751,17 @@ def solve_fit(
     }
     if ctx is not None and batch is not None:
         used = batch * p.seq_bytes(ctx)
+        spare = budget - used
+        if p.trt_windows is not None:  # per-window pools: the scarcest pool's spare bytes
+            spare = p.trt_windows.spare_bytes(ctx, batch)
         return FitResult(
             mode="check",
             ctx=ctx,
             batch=batch,
-            fits=used <= budget,
+            fits=fits(p, ctx, batch) if p.trt_windows is not None else used <= budget,
             kv_bytes=used,
-            headroom_bytes=budget - used,
-            headroom_pct=100 * (budget - used) / budget if budget else None,
+            headroom_bytes=spare,
+            headroom_pct=100 * spare / budget if budget else None,
             max_batch=max_batch(p, ctx),
             **common,
         )

@@ -161,6 +161,15 @@ class Deployment:
         engine=Engine.TRTLLM,
         default_text="0.90",
     )
+    vswa: bool = _setting(
+        False,
+        Kind.FLAG,
+        "TensorRT-LLM: cache each layer over its own attention window "
+        "(kv_cache_config.max_attention_window = the model's per-layer windows): one pool per "
+        "window size (VSWA). Without it every layer caches max_seq_len tokens.",
+        engine=Engine.TRTLLM,
+        default_text="off (TensorRT-LLM's default: max_attention_window = max_seq_len)",
+    )
     kv_memory: int | None = _setting(
         None,
         Kind.SIZE,

@@ -223,14 +223,24 @@ def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
             if d.profile.per_slot_vocab_bytes > 0
             else ()
         )
+        pools: tuple[str, ...] = (f"Number of blocks in KV cache primary pool: {p.num_blocks}",)
+        allocated = p.num_blocks * p.block_bytes
+        if p.trt_windows is not None:  # VSWA (kvplan.core.trt_windows): one line per window
+            pools = (
+                "Blocks per window size:",
+                *(
+                    f"[windowSize={x.window}] {{.primaryBlocks={x.blocks}, .secondayBlocks=0}}"
+                    for x in p.trt_windows.pools
+                ),
+            )
+            allocated = p.trt_windows.allocated_bytes
         return (
             *context,
             f"Memory usage when calculating max tokens in paged kv cache: total: "
             f"{b.total_memory / GiB:.2f} GiB, available: {free / GiB:.2f} GiB",
-            f"Number of blocks in KV cache primary pool: {p.num_blocks}",
+            *pools,
             f"Number of tokens per block: {d.block_size}.",
-            f"Allocated {p.num_blocks * p.block_bytes / GiB:.2f} GiB for max tokens in paged "
-            f"KV cache ({tokens}).",
+            f"Allocated {allocated / GiB:.2f} GiB for max tokens in paged KV cache ({tokens}).",
         )
     return ()
 

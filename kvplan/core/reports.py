@@ -33,6 +33,7 @@ from kvplan.core.evidence import Study, relevant
 from kvplan.core.frozen import Frozen, field
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.gpu import GpuSpec
+from kvplan.core.trt_windows import WindowPool
 from kvplan.errors import KvplanError
 
 
@@ -81,6 +82,8 @@ class DeploymentSummary(_Report):
     kv_tokens: int
     replication: Replication | None
     notes: tuple[str, ...]
+    # TensorRT-LLM --vswa: one pool per window size (kvplan.core.trt_windows); empty otherwise
+    kv_window_pools: tuple[WindowPool, ...] = ()
 
 
 def deployment_summary(p: Plan) -> dict[str, Any]:
@@ -113,6 +116,7 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
         "kv_tokens": p.kv_tokens,
         "replication": p.replication,
         "notes": p.notes,
+        "kv_window_pools": p.trt_windows.pools if p.trt_windows else (),
     }
 
 
