@@ -114,6 +114,9 @@ def test_gemma3_1b_default_caches_every_layer_at_full_length():
     assert p.kv_bytes_per_token == 26 * 1024
     assert p.num_blocks == 10 * GiB // (26 * 1024 * 32) == 12_603
     assert max_batch(p, 32768) == 12_603 * 32 // 32768 == 12
+    # ... and says so, naming the switch that models the per-window pools
+    assert any("max_attention_window" in n and "--vswa" in n for n in p.notes)
+    assert not any("max_attention_window" in n for n in plan(_trt(LLAMA31_8B)).notes)
 
 
 def test_gpt_oss_20b_engine_flow_by_release():

@@ -318,10 +318,13 @@ def plan(d: Deployment) -> Plan:
         last = stages[-1]
         added = draft_model_layers(spec, d.draft_model, d.engine)
         stages[-1] = last.model_copy(update={"layers": (*last.layers, *added)})
+    windows_ignored = False
     if d.engine is Engine.TRTLLM and not d.vswa:
         # TensorRT-LLM caches every layer over max_seq_len unless told each layer's window
         # (kvplan.core.trt_windows)
-        stages = [full_length_stage(s) for s in stages]
+        full = [full_length_stage(s) for s in stages]
+        windows_ignored = any(a is not b for a, b in zip(full, stages, strict=True))
+        stages = full
     stage = max(
         stages,
         key=lambda s: (kvcache.kv_bytes_per_token(s, d.kv_dtype, kv_heads=heads), s.num_layers),
@@ -368,6 +371,12 @@ def plan(d: Deployment) -> Plan:
     per_token = kvcache.kv_bytes_per_token(stage, d.kv_dtype, kv_heads=heads)
     block_bytes = per_token * d.block_size
     notes: list[str] = []
+    if windows_ignored:
+        notes.append(
+            "TensorRT-LLM caches the sliding-window layers over the full max_seq_len unless "
+            "kv_cache_config.max_attention_window lists each layer's window; --vswa sizes "
+            "its per-window pools (VSWA) instead"
+        )
     hybrid = None
     if d.engine is Engine.VLLM and profile.token_line in ("groups", "concurrency"):
         hybrid = vllm_layout(stage, d.kv_dtype, kv_heads=heads, block_size=d.block_size)
