@@ -214,3 +214,12 @@ def test_state_slot_refusal_suggests_fewer_sequences_not_a_shorter_length():
     assert f"--max-num-seqs {slots:,} or fewer would start" in " ".join(j["warnings"])
     assert not any("largest --max-model-len that would start" in w for w in j["warnings"])
     assert f"--max-num-seqs {slots} " in j["launch_command"]
+
+
+def test_fit_describes_mla_as_a_latent_never_as_heads() -> None:
+    """Issue 15: MLA caches one latent (kv_lora_rank + rope dims), not heads; TP does not
+    split it. DeepSeek-V3: 61 layers x (512 + 64) x 2 B = 70,272 B per token on every GPU."""
+    out = run_cli("fit", "deepseek-ai/DeepSeek-V3", "--gpu", "h200", "--tp", "8", "--ctx", "32768")
+    line = next(x for x in out.out.splitlines() if x.startswith("KV per token per GPU"))
+    assert "70,272 bytes" in line and "latent of 576 elements" in line
+    assert "head" not in line

@@ -112,6 +112,15 @@ def budget_table(p: Plan) -> Table:
     return t
 
 
+
+def _cached_per_gpu(p: Plan) -> str:
+    """What one GPU caches per token: KV heads, or, for MLA, the one latent (which TP does
+    not split: every GPU holds all of it)."""
+    mla = p.deployment.spec.mla
+    if mla is not None:
+        return f"one MLA latent of {mla.latent_dim} elements per layer, whole on every GPU"
+    return f"{fmt_n(p.kv_heads_per_gpu, 'KV head')} per GPU"
+
 def render_fit(r: FitReport) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
@@ -128,9 +137,8 @@ def render_fit(r: FitReport) -> RenderableType:
         ),
         budget_table(p),
         Text(
-            f"KV per token per GPU: {p.kv_bytes_per_token:,} bytes "
-            f"({fmt_n(p.kv_heads_per_gpu, 'KV head')} per GPU); pool: {p.num_blocks:,} blocks = "
-            f"{p.kv_tokens:,} tokens"
+            f"KV per token per GPU: {p.kv_bytes_per_token:,} bytes ({_cached_per_gpu(p)}); "
+            f"pool: {p.num_blocks:,} blocks = {p.kv_tokens:,} tokens"
         ),
     ]
     mode = r.mode
