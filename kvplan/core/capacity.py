@@ -25,6 +25,7 @@ from kvplan.core.engines import Engine, baseboard_linked, divisors
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import IndexerKind, Layer, LayerKind, Mixer, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
+from kvplan.core.prefix_cache import MambaCacheMode, uncounted_checkpoint
 from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.params import (
     kv_replica_bytes,
@@ -77,14 +78,24 @@ class Plan(Frozen):
         return self.budget.kv_budget > 0
 
     def seq_bytes(self, ctx: int) -> int:
-        """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded."""
-        return kvcache.kv_bytes_per_sequence(
+        """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded; a vLLM hybrid
+        with prefix caching on also holds its extra state pages (Mamba cache mode align:
+        one more page per state group, + a Mamba-2 checkpoint page from 0.32.0), each a
+        pool block (group_size padded pages)."""
+        d = self.deployment
+        held = kvcache.kv_bytes_per_sequence(
             self.stage,
             ctx,
-            self.deployment.kv_dtype,
+            d.kv_dtype,
             kv_heads=self.kv_heads_per_gpu,
-            block_size=self.deployment.block_size,
+            block_size=d.block_size,
         )
+        hybrid = self.hybrid
+        if hybrid is not None and hybrid.has_state:
+            extra = d.state_pages - 1 - d.num_speculative_tokens  # pages prefix caching adds
+            groups = sum(1 for g in hybrid.groups if g.kind is LayerKind.NONE)
+            held += extra * groups * hybrid.bytes_per_block
+        return held
 
 
 def weights_replicated(d: Deployment, weights_total: int) -> int:
@@ -335,6 +346,8 @@ def plan(d: Deployment) -> Plan:
             notes.append(
                 f"attention block size raised to {hybrid.block_size} tokens to match the state page"
             )
+        if hybrid.has_state:
+            notes.append(_state_pages_note(d))
     kv_pool = budget.kv_budget
     state_pool = state_slots = None
     has_state = any(layer.is_recurrent for layer in stage.layers)
@@ -545,12 +558,33 @@ def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> CtxAnswer:
     return CtxAnswer(max_ctx=largest_true(ok, lo, hi), capped_by_positions=False, unbounded=False)
 
 
+def _state_pages_note(d: Deployment) -> str:
+    """How many state pages a request holds per state group, and why (prefix caching's
+    Mamba cache mode, speculative tokens: kvplan.core.prefix_cache)."""
+    mode = d.mamba_cache_mode or MambaCacheMode.NONE
+    why = (
+        f"prefix caching on (Mamba cache mode {mode.value})"
+        if mode is not MambaCacheMode.NONE
+        else "prefix caching off"
+    )
+    note = f"{why}: {d.state_pages} state page(s) per request per state group"
+    if d.num_speculative_tokens:
+        note += f" (incl. {d.num_speculative_tokens} for speculative tokens)"
+    if uncounted_checkpoint(d.profile, d.engine_version, d.spec, mode):
+        note += (
+            "; vLLM 0.33 adds one Gated DeltaNet prefill-checkpoint page (and 64-token block "
+            "alignment) where the FlashInfer GDN kernel runs (Hopper; Blackwell with CUDA 13): "
+            "not counted"
+        )
+    return note
+
+
 def max_concurrency(p: Plan, max_len: int) -> float:
     """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks
     (hybrids: blocks of every group, kvplan.core.hybrid_alloc)."""
     if p.hybrid is not None:
         d = p.deployment
-        need = p.hybrid.blocks_per_request(max_len, d.scheduler_tokens, d.num_speculative_tokens)
+        need = p.hybrid.blocks_per_request(max_len, d.scheduler_tokens, d.state_pages)
         return p.num_blocks / need if need else float("inf")
     per_seq = p.seq_bytes(max_len)
     return (p.num_blocks * p.block_bytes) / per_seq if per_seq else float("inf")
