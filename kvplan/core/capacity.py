@@ -25,7 +25,6 @@ from kvplan.core.engines import Engine, baseboard_linked, divisors
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import IndexerKind, Layer, LayerKind, Mixer, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
-from kvplan.core.prefix_cache import MambaCacheMode, uncounted_checkpoint
 from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.params import (
     kv_replica_bytes,
@@ -33,6 +32,7 @@ from kvplan.core.params import (
     replicated_weight_bytes,
     weight_bytes,
 )
+from kvplan.core.prefix_cache import MambaCacheMode, uncounted_checkpoint
 from kvplan.core.search import largest_true
 from kvplan.errors import KvplanError
 from kvplan.units import GiB

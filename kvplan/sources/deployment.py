@@ -31,8 +31,8 @@ from kvplan.core.deployment import (
     settings,
 )
 from kvplan.core.engines import ENTRY_POINTS, Engine, engine_named
-from kvplan.core.prefix_cache import refusal
 from kvplan.core.geometry import ModelSpec
+from kvplan.core.prefix_cache import refusal
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 from kvplan.sources.gpus import load_gpus
