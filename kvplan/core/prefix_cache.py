@@ -32,8 +32,8 @@ model_executor/models/config.py):
                  :333-347, 0.19.0 :437-451, 0.24.0 :418-432, 0.27.0 :613-617)
   >= 0.28.0      on -> "align" for every hybrid (0.28.0 :603-604; vLLM PR #50991
                  "[Mamba] enable prefix cache by default ... change the default mode to align");
-                 "all" left only behind --mamba-cache-mode all, gone by 0.32.0 (config/cache.py
-                 :63 `MambaCacheMode = Literal["align", "none"]`)
+                 "all" left only behind --mamba-cache-mode all (0.31.0 config/cache.py:62), gone
+                 in 0.32.0 (config/cache.py:63 `MambaCacheMode = Literal["align", "none"]`)
   >= 0.32.0      align: a Mamba-2 layer keeps one more page, its prefill checkpoint
                  (model_executor/layers/mamba/mamba_mixer2.py:1107 `num_prefill_checkpoint_
                  blocks=1, prefill_checkpoint_alignment=1`; kv_cache_interface.py:1076-1080
@@ -74,7 +74,7 @@ VLLM_V1_FIRST = (0, 8)
 VLLM_HYBRID_PREFIX_FIRST = (0, 12)  # 0.11.0 forces it off for hybrids; 0.12.0 reads the flag
 VLLM_HYBRID_MODES_FIRST = (0, 15)  # 0.14.0 has no mamba_cache_mode, 0.15.0 has it
 VLLM_HYBRID_DEFAULT_ON_FIRST = (0, 28)  # 0.28.0: hybrids on by default, mode "align"
-VLLM_MAMBA2_CHECKPOINT_FIRST = (0, 32)  # 0.30.0 has no Mamba-2 checkpoint page, 0.32.0 has
+VLLM_MAMBA2_CHECKPOINT_FIRST = (0, 32)  # 0.31.0 has no Mamba-2 checkpoint page, 0.32.0 has
 VLLM_GDN_CHECKPOINT_FIRST = (0, 33)  # 0.32.0: none for GDN; 0.33.0: with FlashInfer GDN
 
 # the mixers of vLLM's SupportsMambaPrefixCaching models (0.24.0 model_executor/models/
