@@ -111,6 +111,13 @@ def budget_table(p: Plan) -> Table:
     return t
 
 
+def _prefix(r: FitReport) -> str:
+    """Prefix caching as the engine runs it (the switch, else the release's default)."""
+    if r.prefix_caching is None:
+        return ""
+    return f", prefix caching {'on' if r.prefix_caching else 'off'}"
+
+
 def render_fit(r: FitReport) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
@@ -123,7 +130,7 @@ def render_fit(r: FitReport) -> RenderableType:
         Text.assemble(
             (model, "bold"),
             (f" on {d.tp * d.pp} x {d.gpu.name}", ""),
-            (f"  (TP {d.tp}, PP {d.pp}, KV {d.kv_dtype}, block {d.block_size})", "dim"),
+            (f"  (TP {d.tp}, PP {d.pp}, KV {d.kv_dtype}, block {d.block_size}{_prefix(r)})", "dim"),
         ),
         budget_table(p),
         Text(
