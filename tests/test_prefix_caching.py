@@ -298,3 +298,23 @@ def test_refused_values_exit_2_naming_the_setting(args: tuple[str, ...], message
     assert err["setting"] == "enable_prefix_caching"
     assert message in err["message"]
     assert err["message"].startswith("--enable-prefix-caching with ")
+
+
+def test_sglang_hybrid_without_radix_cache_is_refused() -> None:
+    """SGLang sizes a hybrid's Mamba pool by max_running_requests with the radix cache off
+    (not modelled): an error naming the setting, in the flag's own spelling."""
+    r = run_cli(
+        "fit",
+        QWEN36,
+        "--gpu",
+        "h100-sxm",
+        "--engine",
+        "sglang",
+        "--no-enable-prefix-caching",
+        "--json",
+    )
+    assert r.code == 2, r.out + r.err
+    err = json.loads(r.out)["error"]
+    assert err["setting"] == "enable_prefix_caching"
+    assert err["message"].startswith("--no-enable-prefix-caching with SGLang")
+    assert "max_running_requests" in err["message"]

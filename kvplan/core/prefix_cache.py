@@ -55,8 +55,10 @@ Defaults (what a release does when the flag is not given):
                  engine/arg_utils.py:2604-2606 `... and not model_config.is_hybrid`), on from
                  0.28.0 (engine/arg_utils.py:2650, config/model.py:2072-2074); attention-free
                  (pure Mamba) and encoder-decoder models off in every release.
-  SGLang:        the radix cache is on (`--disable-radix-cache` turns it off); kvplan models
-                 no memory term for it.
+  SGLang:        the radix cache is on (server_args.py `disable_radix_cache: bool = False`:
+                 0.3.0 :81, 0.4.6 :150, 0.5.8 :554; `--disable-radix-cache` turns it off); no
+                 memory term for attention layers; for a hybrid, off changes how the Mamba
+                 pool is sized (not modelled: refused).
   TensorRT-LLM:  KV block reuse (`kv_cache_config.enable_block_reuse`, set in the LLM API
                  YAML): reuses blocks of the same pool, no memory term; no default read
                  (None).
@@ -201,6 +203,12 @@ def refusal(
         return None
     if engine is Engine.NONE:
         return "prefix caching is an engine setting, but the engine is none (plain arithmetic)"
+    if engine is Engine.SGLANG and not enabled and has_state(spec):
+        return (
+            "SGLang with --disable-radix-cache sizes a hybrid's Mamba-state pool by "
+            "max_running_requests instead of --mamba-full-memory-ratio (0.5.8 model_executor/"
+            "model_runner_kv_cache_mixin.py:168-178, 275-280), which kvplan does not model"
+        )
     if engine is not Engine.VLLM or not enabled:
         return None
     rel = _release(profile, release)
