@@ -90,12 +90,19 @@ class Plan(Frozen):
             kv_heads=self.kv_heads_per_gpu,
             block_size=d.block_size,
         )
-        hybrid = self.hybrid
-        if hybrid is not None and hybrid.has_state:
-            extra = d.state_pages - 1 - d.num_speculative_tokens  # pages prefix caching adds
-            groups = sum(1 for g in hybrid.groups if g.kind is LayerKind.NONE)
-            held += extra * groups * hybrid.bytes_per_block
-        return held
+        return held + self.prefix_state_bytes
+
+    @property
+    def prefix_state_bytes(self) -> int:
+        """Bytes a sequence holds for the state pages prefix caching adds (vLLM hybrids in
+        Mamba cache mode align: state_pages - 1 - num_speculative_tokens pages per state
+        group, each a pool block); 0 otherwise. Memory only: decode reads one state."""
+        hybrid, d = self.hybrid, self.deployment
+        if hybrid is None or not hybrid.has_state:
+            return 0
+        extra = d.state_pages - 1 - d.num_speculative_tokens
+        groups = sum(1 for g in hybrid.groups if g.kind is LayerKind.NONE)
+        return extra * groups * hybrid.bytes_per_block
 
 
 def weights_replicated(d: Deployment, weights_total: int) -> int:
