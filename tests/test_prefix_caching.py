@@ -211,6 +211,10 @@ def test_cli_off_on_a_dense_model_and_sglang_spellings() -> None:
     assert "--disable-radix-cache" in sgl["launch_command"]
     sgl_on = json.loads(run_cli(*base, "--engine", "sglang", "--enable-prefix-caching").out)
     assert "radix" not in sgl_on["launch_command"]  # on is SGLang's default
+    # TensorRT-LLM: KV block reuse is a YAML setting, said under the command
+    trt = json.loads(run_cli(*base, "--engine", "trtllm", "--no-enable-prefix-caching").out)
+    assert trt["prefix_caching"] is False
+    assert any("kv_cache_config.enable_block_reuse: false" in w for w in trt["warnings"])
 
 
 def test_api_keyword() -> None:

@@ -13,7 +13,7 @@ short conv) vLLM V1 keeps more state pages per request, by its `mamba_cache_mode
          :764-780: only `mamba_block_size = block_size`)
   all    cdiv(max_model_len, block) + num_speculative_tokens pages, with the attention block
          raised to a multiple of the Mamba2 kernel chunk (0.24.0 platforms/interface.py
-         :751-762) - not modelled: kvplan refuses rather than guess the chunk
+         :752-762) - not modelled: kvplan refuses rather than guess the chunk
 
 and the mode follows from --enable-prefix-caching (`MambaModelConfig.verify_and_update_config`,
 model_executor/models/config.py):
