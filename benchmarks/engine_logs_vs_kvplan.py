@@ -85,6 +85,8 @@ from kvplan.core.engines import (
 )
 from kvplan.core.geometry import Mixer, ModelSpec
 from kvplan.core.gpu import GpuSpec
+from kvplan.core.prefix_cache import refusal
+from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 from kvplan.sources.catalog import load_catalog
 from kvplan.sources.gpus import load_gpus
@@ -498,8 +500,11 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
     if kv is None and r["engine"] == "trtllm":
         kv = KV_FROM_CHECKPOINT.get(r["model"] or "")
     if kv in (None, "auto"):
-        kv_dtype = weight_dtype if weight_dtype in ("fp32", "fp16") else spec.checkpoint_dtype
-        kv_dtype = kv_dtype if kv_dtype in ("fp32", "fp16", "bf16") else "bf16"
+        # the KV cache is in the model dtype the engine serves: a run's own --dtype, else
+        # kvplan's rule for auto (a float32 checkpoint is served, and cached, in fp16)
+        kv_dtype = (
+            weight_dtype if weight_dtype in ("fp32", "fp16", "bf16") else default_kv_dtype(spec)
+        )
     else:
         kv_dtype = KV_DTYPES.get(kv, kv)
     tp, pp = r["tensor_parallel_size"], r.get("pipeline_parallel_size") or 1
@@ -537,6 +542,8 @@ def deployment_for(r: dict[str, Any], *, logged_weights: bool = False) -> Deploy
         max_num_seqs=seqs,
         max_num_batched_tokens=r.get("max_num_batched_tokens"),
         max_model_len=r.get("max_model_len"),
+        # the row's stated switch (null: the release's default, kvplan.core.prefix_cache)
+        enable_prefix_caching=r.get("enable_prefix_caching"),
         block_size=r.get("block_size") or profile_for(engine, version_line(r)).block_size,
         weights_override=weights
         if weights is not None
@@ -630,7 +637,13 @@ V0_ENC_DEC_REASON = (
 
 def _not_modelled(r: dict[str, Any]) -> str | None:
     d = deployment_for(r)
-    if d is None or version_line(r) != "0.6" or r["engine"] != "vllm":
+    if d is None:
+        return None
+    # prefix caching as the row states it, where kvplan refuses it (the CLI's error)
+    why = refusal(d.engine, d.profile, d.engine_version, d.spec, d.enable_prefix_caching)
+    if why is not None:
+        return f"prefix caching: {why}"
+    if version_line(r) != "0.6" or r["engine"] != "vllm":
         return None
     if any(layer.mixer is Mixer.CROSS_ATTENTION for layer in d.spec.layers):
         return V0_ENC_DEC_REASON

@@ -93,6 +93,8 @@ def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
         return engines | None, Field(None, description=described)
     if setting.kind is Kind.ENTRY_POINT:
         return Literal["serve", "llm"] | None, Field(None, description=described)
+    if setting.kind is Kind.SWITCH:
+        return bool | None, Field(None, description=described)
     return str | None, Field(None, min_length=1, description=setting.help)
 
 

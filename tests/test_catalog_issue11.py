@@ -187,8 +187,8 @@ def test_qwen36_35b_a3b_nvfp4_vllm_page_math_on_the_logged_budget() -> None:
     log's 5.98 GiB that is 299 blocks. The logged 567,978 tokens are int(299 / 69 x 131,072):
     69 = 63 attention blocks + 2 pages per state group, vLLM's 'align' mamba cache mode,
     which prefix caching (on in that run) selects (MambaSpec.max_memory_usage_bytes: 2 +
-    num_speculative_blocks pages; vllm/v1/kv_cache_interface.py) - kvplan reserves one state
-    page per group (66 blocks), so it over-states that row's tokens by 69 / 66 (+4.5 %)."""
+    num_speculative_blocks pages; vllm/v1/kv_cache_interface.py): kvplan's prefix-caching
+    setting (tests/test_prefix_caching.py) gives those 2 pages; with it off, 1 (66 blocks)."""
     from kvplan.core.hybrid_alloc import vllm_layout
 
     spec = load("nvidia/Qwen3.6-35B-A3B-NVFP4")

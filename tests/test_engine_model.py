@@ -1381,7 +1381,7 @@ def test_speculative_tokens_multiply_state_pages_per_request():
     full = sum(1 for g in p3.hybrid.groups if g.kind.value != "none")
     state = len(p3.hybrid.groups) - full
     block = p3.hybrid.block_size
-    assert p3.hybrid.blocks_per_request(4096, 8192, 3) == full * -(-4096 // block) + state * 4
+    assert p3.hybrid.blocks_per_request(4096, 8192, 4) == full * -(-4096 // block) + state * 4
 
 
 def test_sglang_hybrid_splits_state_and_kv_pools():

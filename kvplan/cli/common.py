@@ -69,6 +69,7 @@ _ANNOTATIONS: dict[Kind, Any] = {
     Kind.MODEL: str | None,
     Kind.COUNT: str | None,  # 13B, 13e9
     Kind.FLAG: bool,
+    Kind.SWITCH: bool | None,  # --x / --no-x; not given: the engine's default
 }
 
 
@@ -79,7 +80,10 @@ def _help(s: Setting, default: Any) -> str:
 
 
 def _option(name: str, s: Setting, default: Any) -> inspect.Parameter:
-    option = typer.Option(... if s.required else None, flag_name(name), help=_help(s, default))
+    flag = flag_name(name)
+    if s.kind is Kind.SWITCH:  # the engine's own pair: --enable-prefix-caching / --no-...
+        flag = f"{flag}/--no-{flag[2:]}"
+    option = typer.Option(... if s.required else None, flag, help=_help(s, default))
     return inspect.Parameter(
         name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=_ANNOTATIONS[s.kind]
     )

@@ -32,6 +32,7 @@ from kvplan.core.params import (
     replicated_weight_bytes,
     weight_bytes,
 )
+from kvplan.core.prefix_cache import MambaCacheMode, uncounted_checkpoint
 from kvplan.core.search import largest_true
 from kvplan.core.trt_windows import (
     ShareRule,
@@ -87,17 +88,34 @@ class Plan(Frozen):
         return self.budget.kv_budget > 0
 
     def seq_bytes(self, ctx: int) -> int:
-        """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded."""
+        """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded; a vLLM hybrid
+        with prefix caching on also holds its extra state pages (Mamba cache mode align:
+        one more page per state group, + a Mamba-2 checkpoint page from 0.32.0), each a
+        pool block (group_size padded pages); TensorRT-LLM --vswa: each window pool's blocks."""
         if self.trt_windows is not None:
             w = self.trt_windows
             return sum(w.need(x, ctx) * w.tokens_per_block * x.bytes_per_token for x in w.pools)
-        return kvcache.kv_bytes_per_sequence(
+        d = self.deployment
+        held = kvcache.kv_bytes_per_sequence(
             self.stage,
             ctx,
-            self.deployment.kv_dtype,
+            d.kv_dtype,
             kv_heads=self.kv_heads_per_gpu,
-            block_size=self.deployment.block_size,
+            block_size=d.block_size,
         )
+        return held + self.prefix_state_bytes
+
+    @property
+    def prefix_state_bytes(self) -> int:
+        """Bytes a sequence holds for the state pages prefix caching adds (vLLM hybrids in
+        Mamba cache mode align: state_pages - 1 - num_speculative_tokens pages per state
+        group, each a pool block); 0 otherwise. Memory only: decode reads one state."""
+        hybrid, d = self.hybrid, self.deployment
+        if hybrid is None or not hybrid.has_state:
+            return 0
+        extra = d.state_pages - 1 - d.num_speculative_tokens
+        groups = sum(1 for g in hybrid.groups if g.kind is LayerKind.NONE)
+        return extra * groups * hybrid.bytes_per_block
 
 
 def weights_replicated(d: Deployment, weights_total: int) -> int:
@@ -391,6 +409,8 @@ def plan(d: Deployment) -> Plan:
             notes.append(
                 f"attention block size raised to {hybrid.block_size} tokens to match the state page"
             )
+        if hybrid.has_state:
+            notes.append(_state_pages_note(d))
     kv_pool = budget.kv_budget
     state_pool = state_slots = None
     has_state = any(layer.is_recurrent for layer in stage.layers)
@@ -669,6 +689,27 @@ def _bisect(ok: Callable[[int], bool], lo: int, hi: int) -> CtxAnswer:
     return CtxAnswer(max_ctx=largest_true(ok, lo, hi), capped_by_positions=False, unbounded=False)
 
 
+def _state_pages_note(d: Deployment) -> str:
+    """How many state pages a request holds per state group, and why (prefix caching's
+    Mamba cache mode, speculative tokens: kvplan.core.prefix_cache)."""
+    mode = d.mamba_cache_mode or MambaCacheMode.NONE
+    why = (
+        f"prefix caching on (Mamba cache mode {mode.value})"
+        if mode is not MambaCacheMode.NONE
+        else "prefix caching off"
+    )
+    note = f"{why}: {d.state_pages} state page(s) per request per state group"
+    if d.num_speculative_tokens:
+        note += f" (incl. {d.num_speculative_tokens} for speculative tokens)"
+    if uncounted_checkpoint(d.profile, d.engine_version, d.spec, mode):
+        note += (
+            "; vLLM 0.33 adds one Gated DeltaNet prefill-checkpoint page (and 64-token block "
+            "alignment) where the FlashInfer GDN kernel runs (Hopper; Blackwell with CUDA 13): "
+            "not counted"
+        )
+    return note
+
+
 def max_concurrency(p: Plan, max_len: int) -> float:
     """vLLM's 'Maximum concurrency for N tokens per request': pool / one request's blocks
     (hybrids: blocks of every group, kvplan.core.hybrid_alloc; TensorRT-LLM VSWA: the
@@ -677,7 +718,7 @@ def max_concurrency(p: Plan, max_len: int) -> float:
         return p.trt_windows.max_concurrency(max_len)
     if p.hybrid is not None:
         d = p.deployment
-        need = p.hybrid.blocks_per_request(max_len, d.scheduler_tokens, d.num_speculative_tokens)
+        need = p.hybrid.blocks_per_request(max_len, d.scheduler_tokens, d.state_pages)
         return p.num_blocks / need if need else float("inf")
     per_seq = p.seq_bytes(max_len)
     return (p.num_blocks * p.block_bytes) / per_seq if per_seq else float("inf")

@@ -33,6 +33,12 @@ from kvplan.core.engines import (
 from kvplan.core.frozen import dataclass
 from kvplan.core.geometry import LayerKind, Mixer, ModelSpec
 from kvplan.core.gpu import GpuSpec
+from kvplan.core.prefix_cache import (
+    MambaCacheMode,
+    default_prefix_caching,
+    mamba_cache_mode,
+    state_pages,
+)
 
 MAX_CTX = 1 << 40  # beyond any real context: catches typos like 10**20
 MAX_BATCH = 1 << 40
@@ -62,6 +68,7 @@ class Kind(str, Enum):
     MODEL = "model"  # a model as MODEL is named: catalog name, config.json path, Hub repo id
     COUNT = "count"  # a parameter-style count: 13B, 13e9, 13000000000 (pick-g's --params)
     FLAG = "flag"  # a switch: true when given (pick-g's --tie-embeddings)
+    SWITCH = "switch"  # on / off / not given (the release's default): --x / --no-x
 
 
 @dataclass(frozen=True)
@@ -261,6 +268,14 @@ class Deployment:
         lo=0,
         hi=MAX_PARALLEL,
     )
+    enable_prefix_caching: bool | None = _setting(
+        None,
+        Kind.SWITCH,
+        "Prefix caching (vLLM --enable-prefix-caching / --no-enable-prefix-caching; SGLang's "
+        "radix cache, off with --disable-radix-cache). vLLM hybrids (Mamba / linear-attention "
+        "state) keep 2 state pages per request with it on (Mamba cache mode align).",
+        default_text="the release's: vLLM V1 on (hybrids on from 0.28.0), V0 off; SGLang on",
+    )
     # Not a user setting: exact checkpoint bytes when known (Hub safetensors headers) or a
     # design's weights; None = estimate from the parameter count at `weight_dtype`.
     weights_override: int | None = None
@@ -336,6 +351,38 @@ class Deployment:
                     self.draft_layers or self.draft_model or self.num_speculative_tokens
                 ),
             )
+        )
+
+    @property
+    def prefix_caching(self) -> bool | None:
+        """Prefix caching as the engine runs it: the user's switch, else the release's
+        default for this kind of model (kvplan.core.prefix_cache); None: no engine."""
+        if self.enable_prefix_caching is not None:
+            return self.enable_prefix_caching
+        return self.default_prefix_caching
+
+    @property
+    def default_prefix_caching(self) -> bool | None:
+        """What the engine release does with prefix caching for this model when not told."""
+        return default_prefix_caching(self.engine, self.profile, self.engine_version, self.spec)
+
+    @property
+    def mamba_cache_mode(self) -> MambaCacheMode | None:
+        """vLLM V1's Mamba cache mode for a hybrid's state layers (None: not vLLM)."""
+        if self.engine is not Engine.VLLM:
+            return None
+        return mamba_cache_mode(
+            self.profile, self.engine_version, self.spec, bool(self.prefix_caching)
+        )
+
+    @property
+    def state_pages(self) -> int:
+        """State pages one request holds per state group of a vLLM hybrid: 1 +
+        num_speculative_tokens, 2 + it with prefix caching (align; + a Mamba-2 checkpoint
+        page from 0.32.0)."""
+        mode = self.mamba_cache_mode or MambaCacheMode.NONE
+        return state_pages(
+            self.profile, self.engine_version, self.spec, mode, self.num_speculative_tokens
         )
 
     @property

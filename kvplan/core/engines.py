@@ -1603,6 +1603,19 @@ def launch_line(
         parts.append(f"{flags.block_size} {d.block_size}")
     elif not flags.block_size and d.block_size != d.profile.block_size:
         notes.append(f"block size {d.block_size}: set it in the engine's config file")
+    if d.enable_prefix_caching is not None and d.enable_prefix_caching != d.default_prefix_caching:
+        # only what differs from the release's default (kvplan.core.prefix_cache): vLLM
+        # --enable-prefix-caching / --no-enable-prefix-caching, SGLang --disable-radix-cache
+        on = d.enable_prefix_caching
+        if d.engine is Engine.VLLM:
+            parts.append("--enable-prefix-caching" if on else "--no-enable-prefix-caching")
+        elif d.engine is Engine.SGLANG and not on:
+            parts.append("--disable-radix-cache")
+        elif d.engine is Engine.TRTLLM:
+            notes.append(
+                f"prefix caching {'on' if on else 'off'}: set kv_cache_config.enable_block_reuse: "
+                f"{str(on).lower()} in the engine's config file"
+            )
     if d.draft_layers or d.draft_model is not None:
         spec_flags, spec_notes = _speculative_flags(d)
         parts.extend(spec_flags)

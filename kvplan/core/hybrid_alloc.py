@@ -16,7 +16,9 @@ core/kv_cache_planning.py) and platforms/interface.py (`_align_hybrid_block_size
      num_blocks = available // (group_size x page).
   5. A request at max_model_len L needs, per group: full cdiv(L, block); sliding
      cdiv(min(window - 1 + max_num_batched_tokens, L), block) + 1; chunked-local
-     cdiv(min(chunk + max_num_batched_tokens, L), block); state 1 page.
+     cdiv(min(chunk + max_num_batched_tokens, L), block); state 1 + num_speculative_tokens
+     pages, 2 + it with prefix caching (Mamba cache mode "align"; kvplan.core.prefix_cache,
+     which also gives the releases and sources).
      Max concurrency = num_blocks / that sum; the 0.10-0.20 "GPU KV cache size" line prints
      (num_blocks // num_groups) x block (it under-states hybrids, vllm#40691); from 0.22 it
      prints int(concurrency x L).
@@ -52,17 +54,25 @@ class HybridLayout:
     padding_layers: int
 
     @property
+    def has_state(self) -> bool:
+        """Whether some group holds fixed (Mamba / linear-attention) state pages."""
+        return any(g.kind is LayerKind.NONE for g in self.groups)
+
+    @property
     def bytes_per_block(self) -> int:
         return self.group_size * self.page_bytes
 
     def blocks_per_request(
-        self, max_model_len: int, batched_tokens: int, speculative_tokens: int = 0
+        self, max_model_len: int, batched_tokens: int, state_pages: int = 1
     ) -> int:
+        """Blocks one request of max_model_len tokens holds over every group; `state_pages`:
+        pages per state group (Deployment.state_pages: 1 + num_speculative_tokens, 2 + it
+        with prefix caching in Mamba cache mode align)."""
         total = 0
         block = self.block_size
         for g in self.groups:
             if g.kind is LayerKind.NONE:
-                total += 1 + speculative_tokens  # 1 + num_speculative_blocks state pages
+                total += state_pages
             elif g.kind is LayerKind.SLIDING and g.window is not None:
                 total += ceil(min(g.window - 1 + batched_tokens, max_model_len) / block) + 1
             elif g.kind is LayerKind.CHUNKED and g.window is not None:

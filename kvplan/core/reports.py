@@ -80,6 +80,12 @@ class DeploymentSummary(_Report):
     kv_bytes_per_token_per_gpu: int
     kv_blocks: int
     kv_tokens: int
+    # prefix caching as the engine runs it (the user's switch, else the release's default;
+    # None: no engine / no default read), and for a vLLM hybrid the Mamba cache mode and the
+    # state pages one request holds per state group (kvplan.core.prefix_cache)
+    prefix_caching: bool | None
+    mamba_cache_mode: str | None
+    state_pages_per_request: int | None
     replication: Replication | None
     notes: tuple[str, ...]
     # TensorRT-LLM --vswa: one pool per window size (kvplan.core.trt_windows); empty otherwise
@@ -114,6 +120,9 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
         "kv_bytes_per_token_per_gpu": p.kv_bytes_per_token,
         "kv_blocks": p.num_blocks,
         "kv_tokens": p.kv_tokens,
+        "prefix_caching": d.prefix_caching,
+        "mamba_cache_mode": d.mamba_cache_mode.value if p.hybrid and d.mamba_cache_mode else None,
+        "state_pages_per_request": d.state_pages if p.hybrid and p.hybrid.has_state else None,
         "replication": p.replication,
         "notes": p.notes,
         "kv_window_pools": p.trt_windows.pools if p.trt_windows else (),

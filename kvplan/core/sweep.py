@@ -131,6 +131,9 @@ class PlanTerms:
     bpe_num: int  # bytes per element = num / den (exact)
     bpe_den: int
     state_bytes: int  # fixed per sequence (no-KV layers)
+    # held beside it, not read at decode: the state pages prefix caching adds (Plan.
+    # prefix_state_bytes: vLLM hybrids in Mamba cache mode align)
+    prefix_state_bytes: int
     # SGLang hybrids keep recurrent states in a pool of their own: each pool caps the batch
     # (kvplan.core.capacity.max_batch); 0 / 0 where the engine shares one pool
     state_pool_bytes: int
@@ -189,6 +192,7 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         bpe_num=bpe.numerator,
         bpe_den=bpe.denominator,
         state_bytes=kvcache.state_bytes_per_sequence(stage, d.kv_dtype),
+        prefix_state_bytes=p.prefix_state_bytes,
         state_pool_bytes=p.state_pool_bytes or 0,
         state_slots=p.state_slots or 0 if p.state_pool_bytes is not None else 0,
         groups=groups,
@@ -320,6 +324,7 @@ class _Arrays:
     num: Any
     den: Any
     state: Any
+    held: Any  # state + prefix_state_bytes: what a sequence holds beside its tokens
     budget: Any
     pool: Any
     slots: Any
@@ -346,6 +351,7 @@ class _Arrays:
             num=col("bpe_num"),
             den=col("bpe_den"),
             state=col("state_bytes"),
+            held=col("state_bytes") + col("prefix_state_bytes"),
             budget=col("kv_budget_bytes"),
             pool=col("state_pool_bytes"),
             slots=col("state_slots"),
@@ -356,7 +362,7 @@ class _Arrays:
         )
 
     def seq(self, n: IntArray) -> IntArray:
-        out: IntArray = _seq_bytes(n, self.e, self.w, self.bs, self.num, self.den) + self.state
+        out: IntArray = _seq_bytes(n, self.e, self.w, self.bs, self.num, self.den) + self.held
         return out
 
 
@@ -487,7 +493,7 @@ def grid_rows(
     safe = np.where(seq > 0, seq, 1)
     max_batch = np.where(seq > 0, a.budget // safe, -1)  # -1: no per-token cache
     # separate state pool (SGLang hybrids): min(KV pool // token bytes, state slots)
-    tokens = seq - a.state
+    tokens = seq - a.held
     by_kv = np.where(tokens > 0, (a.budget - a.pool) // np.where(tokens > 0, tokens, 1), a.slots)
     max_batch = np.where((a.pool > 0) & (seq > 0), np.minimum(by_kv, a.slots), max_batch)
     mctx, capped, unbounded = max_ctx_grid(a, batch)

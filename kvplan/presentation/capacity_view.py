@@ -112,7 +112,6 @@ def budget_table(p: Plan) -> Table:
     return t
 
 
-
 def _cached_per_gpu(p: Plan) -> str:
     """What one GPU caches per token: KV heads, or, for MLA, the one latent (which TP does
     not split: every GPU holds all of it)."""
@@ -120,6 +119,14 @@ def _cached_per_gpu(p: Plan) -> str:
     if mla is not None:
         return f"one MLA latent of {mla.latent_dim} elements per layer, whole on every GPU"
     return f"{fmt_n(p.kv_heads_per_gpu, 'KV head')} per GPU"
+
+
+def _prefix(r: FitReport) -> str:
+    """Prefix caching as the engine runs it (the switch, else the release's default)."""
+    if r.prefix_caching is None:
+        return ""
+    return f", prefix caching {'on' if r.prefix_caching else 'off'}"
+
 
 def render_fit(r: FitReport) -> RenderableType:
     from rich.console import Group
@@ -133,7 +140,7 @@ def render_fit(r: FitReport) -> RenderableType:
         Text.assemble(
             (model, "bold"),
             (f" on {d.tp * d.pp} x {d.gpu.name}", ""),
-            (f"  (TP {d.tp}, PP {d.pp}, KV {d.kv_dtype}, block {d.block_size})", "dim"),
+            (f"  (TP {d.tp}, PP {d.pp}, KV {d.kv_dtype}, block {d.block_size}{_prefix(r)})", "dim"),
         ),
         budget_table(p),
         Text(

@@ -32,6 +32,7 @@ from kvplan.core.deployment import (
 )
 from kvplan.core.engines import ENTRY_POINTS, Engine, engine_named
 from kvplan.core.geometry import ModelSpec
+from kvplan.core.prefix_cache import refusal
 from kvplan.core.sizing import default_kv_dtype
 from kvplan.errors import KvplanError
 from kvplan.sources.gpus import load_gpus
@@ -205,9 +206,28 @@ def parse_deployment(
     _within_gpu(values, spelled)
     d = Deployment(spec=spec, weights_override=weights_override, **values)
     parse_setting("engine_version", lambda: d.profile)  # a release outside every modelled line
+    _prefix_caching(d, spelled)
     if d.auto_max_model_len:
         _auto_fit_engine(d, spelled)
     return d
+
+
+def _prefix_caching(d: Deployment, spelled: Mapping[str, str]) -> None:
+    """Prefix caching as asked, where the engine refuses it, lacks it, or runs it in a layout
+    kvplan does not model (kvplan.core.prefix_cache.refusal): an error naming the setting."""
+    why = refusal(d.engine, d.profile, d.engine_version, d.spec, d.enable_prefix_caching)
+    if why is not None:
+        label = spelled["enable_prefix_caching"]
+        if label.startswith("--"):  # the command line's own pair
+            said = label if d.enable_prefix_caching else f"--no-{label[2:]}"
+        else:
+            said = f"{label}: {str(d.enable_prefix_caching).lower()}"
+        raise KvplanError(
+            f"{said} with {d.engine_label}: {why}",
+            hint="leave prefix caching at the engine's default, or pick another release "
+            "with --engine-version",
+            setting="enable_prefix_caching",
+        )
 
 
 def parse_design(
@@ -362,6 +382,7 @@ def _plain_parser(s: Setting, value: Any, label: str) -> Callable[[], Any]:
         Kind.MODEL: lambda: _draft_model(_text(value, label)),
         Kind.COUNT: lambda: _count(value, label, s),
         Kind.FLAG: lambda: _flag(value, label),
+        Kind.SWITCH: lambda: _flag(value, label),
     }
     return parsers[s.kind]
 

@@ -53,7 +53,7 @@ from kvplan.sources.resolve import (
     resolve_model,
     safe_glob,
 )
-from kvplan.sources.strict import Field, Float, Int, List, Literal, Model, Str, Union
+from kvplan.sources.strict import Bool, Field, Float, Int, List, Literal, Model, Str, Union
 from kvplan.sources.validate import load_json, printable, screen_config
 from kvplan.units import parse_size
 
@@ -135,6 +135,8 @@ def _deployment_field(setting: Setting, default: Any) -> Field:
         return Field(Literal(*(e.value for e in Engine)), description=described)
     if setting.kind is Kind.ENTRY_POINT:
         return Field(Literal("serve", "llm"), description=described)
+    if setting.kind is Kind.SWITCH:
+        return Field(Bool(), description=described)
     return Field(Str(min_length=1), description=setting.help)
 
 

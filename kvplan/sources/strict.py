@@ -88,6 +88,21 @@ class Int(Node):
         return out
 
 
+class Bool(Node):
+    """true or false (strict: never 0 / 1 or a string, as pydantic's strict bool)."""
+
+    tag = "bool"
+
+    def check(self, value: Any, loc: Loc, errors: Errors) -> Any:
+        if type(value) is not bool:
+            _error(errors, "bool_type", loc, value, "Input should be a valid boolean")
+            return None
+        return value
+
+    def schema(self, defs: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+
 class Float(Node):
     """A finite number (an int is stored as float; never a bool) with `gt` < value <= `le`."""
 
