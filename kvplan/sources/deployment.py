@@ -222,11 +222,14 @@ def _prefix_caching(d: Deployment, spelled: Mapping[str, str]) -> None:
             said = label if d.enable_prefix_caching else f"--no-{label[2:]}"
         else:
             said = f"{label}: {str(d.enable_prefix_caching).lower()}"
+        hint = (
+            "leave it out, or pick an engine: --engine vllm, sglang or trtllm"
+            if d.engine is Engine.NONE
+            else "leave prefix caching at the engine's default, or pick another release "
+            "with --engine-version"
+        )
         raise KvplanError(
-            f"{said} with {d.engine_label}: {why}",
-            hint="leave prefix caching at the engine's default, or pick another release "
-            "with --engine-version",
-            setting="enable_prefix_caching",
+            f"{said} with {d.engine_label}: {why}", hint=hint, setting="enable_prefix_caching"
         )
 
 
