@@ -287,12 +287,16 @@ def test_sglang_token_count_logs_give_the_budget(rows: list[Any]) -> None:
     # int(rest x 2^30 // cell_size) tokens, so the budget is (N + 1/2) cells. Docs-CI build of
     # 2024-11-05 (SGLang 0.3.5 current): Llama-3.1-8B 442,913 tokens x 131,072 B (32 layers x
     # 8 KV heads x 128 x 2 x 2 B) = 54.07 GiB, the 63.50 - 78.59 x 0.12 = 54.07 GiB the log's
-    # own free-memory figures give; Llama-3.2-1B 2,170,757 x 32,768 B = 66.25 GiB.
+    # own free-memory figures give; Llama-3.2-1B 2,170,757 x 32,768 B = 66.25 GiB. The
+    # llm-tracker.info MI300X bench_latency log (2024-10-10, SGLang 0.3.3 current):
+    # Llama-3-8B 1,256,440 tokens x 131,072 B = 153.37 GiB = 176.33 - 191.33 x 0.12.
     h = _harness()
     by_id = {r["id"]: r for r in h.load_records()}
+    mi300x = "llama3-8b-instruct-sglang-bench-latency-mi300x-tp1-20241010"
     for rid, tokens, cell in (
         ("llama31-8b-sglang-docs-ci-h100-20241105", 442_913, 131_072),
         ("llama32-1b-sglang-docs-ci-h100-20241105", 2_170_757, 32_768),
+        (mi300x, 1_256_440, 131_072),
     ):
         rec = by_id[rid]
         assert h.budget_from_tokens(rec) and h.version_line(rec) == "0.3"
@@ -300,6 +304,7 @@ def test_sglang_token_count_logs_give_the_budget(rows: list[Any]) -> None:
     assert h.logged_budget(by_id["llama31-8b-sglang-docs-ci-h100-20241105"]) == pytest.approx(
         63.50 - 78.59 * 0.12, abs=0.01
     )
+    assert h.logged_budget(by_id[mi300x]) == pytest.approx(176.33 - 191.33 * 0.12, abs=0.01)
     # a row that prints K / V sizes keeps them; a pool capped by --max-total-tokens is no
     # budget at all
     assert not h.budget_from_tokens(by_id["llama31-8b-sglang-docs-ci-h100-20250210"])
@@ -312,6 +317,7 @@ def test_sglang_token_count_logs_give_the_budget(rows: list[Any]) -> None:
     assert set(line) == {
         "llama31-8b-sglang-docs-ci-h100-20241105",
         "llama32-1b-sglang-docs-ci-h100-20241105",
+        mi300x,
     }
     assert all(r.from_blocks and r.page_ok is None for r in line.values())
     assert max(abs(r.budget_err) for r in line.values()) <= 0.01
@@ -1477,15 +1483,16 @@ def test_sglang_pool_formula_reproduces_logs_given_their_own_memory_figures():
 
 
 def test_sglang_weight_load_overhead_is_the_training_median():
-    # engines.SGLANG_WEIGHT_LOAD_OVERHEAD (0.17 GiB) is the median of "Load weight end ...
-    # mem usage" (or the drop in free memory) - params x dtype / TP over the ten SGLang
-    # TRAINING rows that print it (0.06, 0.12, 0.13, 0.15, 0.15, 0.18, 0.21, 0.24, 0.61 and
-    # Kimi-K2.5's 4.30 GiB); held-out rows never enter.
+    # engines.SGLANG_WEIGHT_LOAD_OVERHEAD (0.15 GiB) is the median of "Load weight end ...
+    # mem usage" (or the drop in free memory) - params x dtype / TP over the eleven SGLang
+    # TRAINING rows that print it (0.04, 0.06, 0.12, 0.13, 0.15, 0.15, 0.18, 0.21, 0.24, 0.61
+    # and Kimi-K2.5's 4.30 GiB: 0.152); held-out rows never enter. Ten rows gave 0.17 before
+    # the MI300X bench_latency row (15.00 GiB logged for 14.96 GiB of bf16 weights) came in.
     from kvplan.core.engines import SGLANG_WEIGHT_LOAD_OVERHEAD
 
-    h = _harness()
-    overheads = h._sglang_weight_load_overheads(h.load_records())
-    assert len(overheads) == 10
+    overheads = _harness()._sglang_weight_load_overheads(_harness().load_records())
+    assert len(overheads) == 11
+    assert statistics.median(overheads) == pytest.approx(0.152, abs=0.001)
     assert statistics.median(overheads) == pytest.approx(
         SGLANG_WEIGHT_LOAD_OVERHEAD / GiB, abs=0.005
     )

@@ -804,13 +804,14 @@ SGLANG_LINKED_TP_SOURCE = (
     "value (custom all-reduce off on > 2 PCIe GPUs)",
 )
 # "Load weight end ... mem usage" (or the drop in free memory) exceeds params x dtype / TP by
-# 0.06-0.24 GiB per GPU on most TRAINING rows (Llama-3.1-8B H100 0.15, docs CI 0.13 and 0.15,
+# 0.04-0.24 GiB per GPU on most TRAINING rows (Llama-3.1-8B H100 0.15, docs CI 0.13 and 0.15,
 # thesis 0.06; R1-Distill-7B RTX 3090 0.21; Qwen3-14B H100 0.18; Qwen3-32B B200 TP 4 0.24;
-# Gemma-3-4B H200 0.12; Llama-3.2-1B docs CI 0.61 in a 0.3 build, 0.14 in a 0.4 one (held
-# out); Kimi-K2.5 MI355X 4.30, a weights-model gap): the median of all ten, 0.17 GiB (0.19
-# over the first six before the 2026-11-30 rows), not attributed to a named buffer (fitted,
-# benchmarks/engine_logs_vs_kvplan.py --fit). Not added when the log's own weights are given.
-SGLANG_WEIGHT_LOAD_OVERHEAD = _gib(0.17)
+# Gemma-3-4B H200 0.12; Llama-3-8B MI300X bench_latency 0.04; Llama-3.2-1B docs CI 0.61 in a
+# 0.3 build, 0.14 in a 0.4 one (held out); Kimi-K2.5 MI355X 4.30, a weights-model gap): the
+# median of all eleven, 0.152 GiB (0.17 over the first ten, 0.19 over the first six), not
+# attributed to a named buffer (fitted, benchmarks/engine_logs_vs_kvplan.py --fit). Not added
+# when the log's own weights are given.
+SGLANG_WEIGHT_LOAD_OVERHEAD = _gib(0.15)
 SGLANG_WEIGHT_LOAD_SOURCE = (
     "weight-load overhead 0.17 GiB",
     "median of logged mem usage - params x dtype / TP over the SGLang training rows (fitted)",
