@@ -456,7 +456,12 @@ def roofline(
 
         write_plot(report, plot)
     return RooflineResult(
-        report=report, plan=p, source=resolved.source, revision=resolved.revision, plot=plot
+        report=report,
+        plan=p,
+        source=resolved.source,
+        revision=resolved.revision,
+        plot=plot,
+        model_note=resolved.note,
     )
 
 
@@ -630,6 +635,7 @@ def plan(
     report = build_report(
         model=resolved.spec.name,
         source=resolved.source,
+        model_note=resolved.note,
         deployments=deployments,
         w=w,
         concurrency=concurrency,

@@ -131,7 +131,16 @@ def test_note_only_for_an_unverified_entry():
     assert api.fit(VERIFIED, gpu="h100", ctx=8192).model_note is None
 
 
-@pytest.mark.parametrize("command", [["size"], ["fit", "--gpu", "h100", "--ctx", "8192"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["size"],
+        ["fit", "--gpu", "h100", "--ctx", "8192"],
+        ["pick-g", "--gpu", "h100", "--ctx", "8192", "--batch", "8"],
+        ["roofline", "--gpu", "h100"],
+        ["plan", "--gpu", "h100", "--input-len", "1000", "--output-len", "200"],
+    ],
+)
 def test_note_is_shown_and_in_json(cli, command):
     name, *rest = command
     note = unverified_note(load_catalog().find(UNVERIFIED))  # type: ignore[arg-type]

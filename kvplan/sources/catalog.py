@@ -88,8 +88,8 @@ def verification_level(verified: str | None) -> VerificationLevel:
 
 
 def unverified_note(entry: CatalogEntry) -> str | None:
-    """The line `size` / `fit` / `pick-g` show for a catalog entry with no `verified:`
-    record; None for a verified one."""
+    """The note `size`, `fit`, `pick-g`, `roofline` and `plan` show (`model_note` in their
+    JSON) for a catalog entry with no `verified:` record; None for a verified one."""
     if verification_level(entry.verified) != "no":
         return None
     return (
