@@ -175,12 +175,21 @@ def test_write_records_matches_and_reports_differences(hub, catalog, tmp_path):
     assert _from_index(catalog) is not None  # the index was recompiled for the new YAML
 
 
-def test_without_write_nothing_changes(hub, catalog, tmp_path):
+def test_without_write_nothing_changes_and_offline_uses_the_cache(hub, catalog, tmp_path):
     before = (catalog / "catalog.yaml").read_bytes()
-    run = script([*_only(LLAMA2_7B), "--catalog", str(catalog)], _env(hub.url, tmp_path / "hf"))
+    env = _env(hub.url, tmp_path / "hf")
+    run = script([*_only(LLAMA2_7B), "--catalog", str(catalog)], env)
     assert run.returncode == 0, run.stderr
     assert "1 of 1 match the Hub; nothing written" in run.stdout
     assert (catalog / "catalog.yaml").read_bytes() == before
+    # HF_HUB_OFFLINE=1: the cached answer (same commit); an uncached repo is a row, not a stop
+    offline = {**env, "HF_HUB_OFFLINE": "1", "HF_ENDPOINT": "http://127.0.0.1:9"}
+    run = script([*_only(LLAMA2_7B, QWEN), "--catalog", str(catalog)], offline)
+    assert run.returncode == 1, run.stderr
+    table = run.stdout.split("\n\n")[0]
+    row = next(line.split() for line in table.splitlines() if line.startswith(LLAMA2_7B))
+    assert row[1:3] == ["match", fake_sha("verify llama-2-7b")[:12]]
+    assert "HF_HUB_OFFLINE=1 forbids downloading it" in table
 
 
 def test_unreachable_hub_is_one_error_line(catalog, tmp_path):
