@@ -118,6 +118,7 @@ class SizeResult:
             location=self.model.location,
             revision=self.model.revision,
             exact_weight_bytes=self.exact_weight_bytes,
+            model_note=self.model.note,
         )
 
 
@@ -230,7 +231,12 @@ def fit(
     d = _deployment(resolved.spec, raw, gpu_file, _exact_weights(resolved, raw))
     return fit_report(
         plan(d),
-        ModelRef(model=resolved.spec.name, source=resolved.source, revision=resolved.revision),
+        ModelRef(
+            model=resolved.spec.name,
+            source=resolved.source,
+            revision=resolved.revision,
+            model_note=resolved.note,
+        ),
         ctx=ctx,
         batch=batch,
         serve_as=_serve_as(resolved),
@@ -340,13 +346,13 @@ def pick_g(
             f"Design: L={choices.layers}, H={choices.heads}, head_dim={choices.head_dim} "
             "(from flags)"
         )
-        source, revision_out = "design", None
+        source, revision_out, note = "design", None, None
     else:
         resolved = load_model(
             model or DEFAULT_DESIGN_MODEL, revision=revision, token=token, refresh=refresh
         )
         spec = resolved.spec
-        source, revision_out = resolved.source, resolved.revision
+        source, revision_out, note = resolved.source, resolved.revision, resolved.note
         header = (
             f"No MODEL given: using {DEFAULT_DESIGN_MODEL} geometry (L={spec.num_layers}, "
             f"H={spec.query_heads}, head_dim={spec.head_dim})"
@@ -362,7 +368,7 @@ def pick_g(
     header += f" on {deployment.gpus} x {deployment.gpu.name}"
     report = pick_g_report(
         deployment,
-        ModelRef(model=spec.name, source=source, revision=revision_out),
+        ModelRef(model=spec.name, source=source, revision=revision_out, model_note=note),
         header=header,
         ctx=ctx,
         batch=batch,
@@ -450,7 +456,12 @@ def roofline(
 
         write_plot(report, plot)
     return RooflineResult(
-        report=report, plan=p, source=resolved.source, revision=resolved.revision, plot=plot
+        report=report,
+        plan=p,
+        source=resolved.source,
+        revision=resolved.revision,
+        plot=plot,
+        model_note=resolved.note,
     )
 
 
@@ -624,6 +635,7 @@ def plan(
     report = build_report(
         model=resolved.spec.name,
         source=resolved.source,
+        model_note=resolved.note,
         deployments=deployments,
         w=w,
         concurrency=concurrency,

@@ -278,3 +278,18 @@ def test_text_cell_shortcut_is_taken_only_for_one_fitting_line():
     assert _TextCell("13.98 GiB", (0, 1, 0, 1))._one_line(console, options) is not None
     for cell in (Text("a much longer cell"), Text("two\nlines"), Text("a\ttab")):
         assert _TextCell(cell, (0, 1, 0, 1))._one_line(console, options) is None
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_models_verified_level_survives_narrow(columns: str | None) -> None:
+    """The verified column is not lost when the table switches to one record per row."""
+    doc = json.loads(run(["models", "granite", "--json"], None).stdout)
+    assert doc["models"] and {m["verified"] for m in doc["models"]} == {"no"}
+    out = run(["models", "granite"], columns).stdout
+    if columns is not None:  # narrower than the table: `header: value` pairs per record
+        assert out.count("verified: no") == len(doc["models"])
+    else:  # piped: the whole table, one row per line, the column last
+        assert "verified" in out
+        rows = [line for line in out.splitlines() if "granite-" in line]
+        assert len(rows) == len(doc["models"])
+        assert all(line.rstrip(" │").endswith(" no") for line in rows)

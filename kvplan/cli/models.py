@@ -10,7 +10,7 @@ from kvplan.core.geometry import AttentionLayout
 from kvplan.core.params import param_counts
 from kvplan.errors import KvplanError
 from kvplan.presentation.output import print_json, stdout_console
-from kvplan.sources.catalog import load_catalog
+from kvplan.sources.catalog import VERIFICATION_LEVELS, load_catalog, verification_level
 
 
 def models(
@@ -26,6 +26,12 @@ def models(
     attention: str = typer.Option(
         None, "--attention", help="Only this attention layout: mha, gqa, mqa, mla or hybrid."
     ),
+    verified: str = typer.Option(
+        None,
+        "--verified",
+        help="Only entries whose file was re-checked to this level against the published "
+        "config: yes, structure, weak or no (docs/catalog.md).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     # The one-line help is this command's row of kvplan.cli.app.COMMANDS.
@@ -35,11 +41,19 @@ def models(
             f"--attention must be one of {', '.join(layouts)}, got {attention!r}",
             setting="attention",
         )
+    if verified is not None and verified.lower() not in VERIFICATION_LEVELS:
+        raise KvplanError(
+            f"--verified must be one of {', '.join(VERIFICATION_LEVELS)}, got {verified!r}",
+            setting="verified",
+        )
     catalog = load_catalog()
     rows: list[dict[str, Any]] = []
     seen_families: set[str] = set()
     for entry in sorted(catalog.entries, key=lambda e: e.repo_id.lower()):
         if filter_text and filter_text.lower() not in entry.repo_id.lower():
+            continue
+        level = verification_level(entry.verified)
+        if verified is not None and level != verified.lower():
             continue
         spec = catalog.load(entry)
         seen_families.add(spec.family)
@@ -63,6 +77,9 @@ def models(
                 "params": counts.total,
                 "active_params": counts.active,
                 "source": entry.source,
+                "verified": level,  # kvplan.sources.catalog.verification_level
+                "verified_record": entry.verified,
+                "revision": entry.revision,
             }
         )
     if family is not None and not rows and seen_families:
@@ -92,6 +109,7 @@ def models(
         ("max context (tokens)", "right"),
         ("params (B)", "right"),
         ("active (B)", "right"),
+        ("verified", "left"),
     ):
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in rows:
@@ -110,6 +128,7 @@ def models(
             f"{r['max_context']:,}" if r["max_context"] else "-",
             f"{r['params'] / 1e9:,.2f}",
             f"{r['active_params'] / 1e9:,.2f}" if r["active_params"] != r["params"] else "",
+            r["verified"],
         )
     console = stdout_console()
     console.print(table)
@@ -117,7 +136,10 @@ def models(
         Text(
             "G: KV heads per layer; MLA models cache one latent per token per layer (latent "
             "dim = kv_lora_rank + RoPE dims), not heads. max context: the config's "
-            "max_position_embeddings. params in billions (10^9). Families: " + ", ".join(families),
+            "max_position_embeddings. params in billions (10^9). verified: how far the bundled "
+            "file was re-checked against the published config (yes: every key; structure: "
+            "the geometry; weak: second-hand; no: not yet; see --json verified_record). "
+            "Families: " + ", ".join(families),
             style="dim",
         )
     )

@@ -72,5 +72,6 @@ def size(
             source=r.model.source,
             location=r.model.location + at,
             exact_weight_bytes=r.exact_weight_bytes,
+            model_note=r.model.note,
         )
     )

@@ -49,6 +49,8 @@ class ModelRef(_Report):
     model: str
     source: str
     revision: str | None = None
+    # a line about the config's provenance for the reader (an unverified catalog entry)
+    model_note: str | None = None
 
 
 class DeploymentSummary(_Report):

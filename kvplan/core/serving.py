@@ -321,6 +321,7 @@ class PlanReport(BaseModel):
     model: str
     source: str
     workload: Workload
+    model_note: str | None = None  # an unverified catalog entry (kvplan.sources.catalog)
     gpu: str
     engine: str
     engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19" (as fit's JSON)
@@ -486,6 +487,7 @@ def build_report(
     model: str,
     source: str,
     deployments: Sequence[Deployment],
+    model_note: str | None = None,
     w: Workload,
     concurrency: int | None = None,
     rate: float | None = None,
@@ -616,6 +618,7 @@ def build_report(
     return PlanReport(
         model=model,
         source=source,
+        model_note=model_note,
         workload=w,
         gpu=d.gpu.name,
         engine=d.engine.value,

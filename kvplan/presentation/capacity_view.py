@@ -208,6 +208,8 @@ def render_fit(r: FitReport) -> RenderableType:
         parts.append(Text(f"Launch: {r.launch_command}", style="cyan"))
     for note in p.notes:
         parts.append(Text(note, style="yellow"))
+    if r.model_note:
+        parts.append(Text(f"note: {r.model_note}", style="yellow"))
     for warning in r.warnings:
         parts.append(Text(warning, style="yellow"))
     parts.append(Text("GiB = 2^30 bytes.", style="dim"))
@@ -292,6 +294,8 @@ def render_pickg(r: PickGReport, *, chart: bool = False, plot: str | None = None
             cells.append(note)
         t.add_row(*cells, style=style)
     parts: list[RenderableType] = [Text(header, style="bold")]
+    if r.model_note:
+        parts.append(Text(f"note: {r.model_note}", style="yellow"))
     if r.assumptions:
         parts.append(Text("Assumptions: " + "; ".join(r.assumptions), style="dim"))
     parts.append(t)

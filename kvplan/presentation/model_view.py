@@ -40,6 +40,7 @@ def size_json(
     location: str,
     revision: str | None,
     exact_weight_bytes: int | None = None,
+    model_note: str | None = None,
 ) -> dict[str, Any]:
     """`weight_bytes` is the checkpoint's exact size when its safetensors headers were read,
     else the architecture estimate; both figures are also given on their own."""
@@ -49,6 +50,7 @@ def size_json(
         "source": source,
         "location": location,
         "revision": revision,
+        "model_note": model_note,
         "params": report.params.total,
         "active_params": report.params.active,
         "vision_params": report.params.vision,
@@ -210,7 +212,12 @@ def formula_lines(report: SizeReport) -> list[str]:
 
 
 def render_size(
-    report: SizeReport, *, source: str, location: str, exact_weight_bytes: int | None = None
+    report: SizeReport,
+    *,
+    source: str,
+    location: str,
+    exact_weight_bytes: int | None = None,
+    model_note: str | None = None,
 ) -> RenderableType:
     from rich.console import Group
     from rich.table import Table
@@ -353,6 +360,8 @@ def render_size(
         parts.append(Text(f"{report.kv_dtype}: {note}", style="dim"))
     for assumption in spec.assumptions:
         parts.append(Text(f"assumed: {assumption}", style="yellow"))
+    if model_note:
+        parts.append(Text(f"note: {model_note}", style="yellow"))
     parts.append(Text("GiB = 2^30 bytes.", style="dim"))
     return Group(*parts)
 

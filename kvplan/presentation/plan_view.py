@@ -198,7 +198,7 @@ def render_plan(r: PlanReport, *, plot: str | None = None) -> RenderableType:
         )
         summary.append(f"\nprice: {r.cost.price_source}", style="dim")
     parts.append(summary)
-    for note in r.notes:
+    for note in (*r.notes, *([r.model_note] if r.model_note else [])):
         parts.append(Text(f"note: {note}", style="yellow"))
     parts.append(
         Text(

@@ -41,6 +41,7 @@ class RooflineResult(Frozen):
     source: str | None = None
     revision: str | None = None
     plot: str | None = None
+    model_note: str | None = None  # an unverified catalog entry (sources.catalog)
 
     def to_json(self) -> dict[str, Any]:
         """The `--json` object without the envelope keys (what `kvplan.roofline` returns)."""
@@ -120,6 +121,7 @@ def roofline_json(result: RooflineResult) -> dict[str, Any]:
     return {
         "source": result.source,
         "revision": result.revision,
+        "model_note": result.model_note,
         "model": r.model,
         "gpu": d.gpu.name,
         "tp": d.tp,
@@ -416,6 +418,8 @@ def render_roofline(result: RooflineResult) -> RenderableType:
         parts += [_sweep_table(r.sweeps[0]), _chart(r)]
     for note in (*e.notes, *p.notes, *r.skipped):
         parts.append(Text(note, style="yellow"))
+    if result.model_note:
+        parts.append(Text(f"note: {result.model_note}", style="yellow"))
     if plot:
         parts.append(Text(f"Roofline chart written to {plot}"))
     parts.append(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import zlib
 from functools import cache
 from pathlib import Path
@@ -50,6 +51,52 @@ class CatalogEntry(Frozen):
     notes: str | None = None
     revision: str | None = None  # which published revision of the config the file is
     verified: str | None = None  # against what, and when, the file was last re-checked
+
+
+VerificationLevel = Literal["yes", "structure", "weak", "no"]
+VERIFICATION_LEVELS: tuple[VerificationLevel, ...] = ("yes", "structure", "weak", "no")
+
+# The qualifier a `verified:` record may put in parentheses right after its date:
+# "2026-11-30 (weak: a sibling repository): ...", "2026-11-30 (structure, ...): ...".
+_QUALIFIER = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*\(([^)]*)\)")
+
+
+def verification_level(verified: str | None) -> VerificationLevel:
+    """How far an entry's `verified:` record vouches for its file, read from the record's
+    own wording (the one place this is decided; `kvplan models` shows it).
+
+    * no: no record: the file has not been re-checked against the published config.
+    * weak: the qualifier starts with "weak" (second-hand tables, derivatives of the
+      published file, a sibling repository).
+    * structure: the qualifier names structure without values ("structure", "structure
+      only", "text structure and vision_config values", ...) or a table that restates the
+      architecture without "all keys": the geometry was confirmed, not every value.
+    * yes: everything else: every key compared (an independent verbatim copy, the Hub page,
+      `scripts/verify_catalog.py` against a Hub commit).
+    """
+    if verified is None or not verified.strip():
+        return "no"
+    match = _QUALIFIER.match(verified)
+    qualifier = match[1].strip().lower() if match else ""
+    if qualifier.startswith("weak"):
+        return "weak"
+    if "structure" in qualifier and "structure and values" not in qualifier:
+        return "structure"
+    if "table" in qualifier and "all keys" not in qualifier:
+        return "structure"
+    return "yes"
+
+
+def unverified_note(entry: CatalogEntry) -> str | None:
+    """The note `size`, `fit`, `pick-g`, `roofline` and `plan` show (`model_note` in their
+    JSON) for a catalog entry with no `verified:` record; None for a verified one."""
+    if verification_level(entry.verified) != "no":
+        return None
+    return (
+        f"catalog entry {entry.repo_id} has not been re-verified against its current "
+        "published config (kvplan models --verified no); to be sure, ask the Hub with "
+        "--refresh (or --revision REV) or pass a local config.json"
+    )
 
 
 class CatalogFile(Frozen):

@@ -12,7 +12,7 @@ from typing import Literal
 from kvplan.core.frozen import FieldError, Frozen, field
 from kvplan.core.geometry import ModelSpec
 from kvplan.errors import KvplanError
-from kvplan.sources.catalog import load_catalog
+from kvplan.sources.catalog import load_catalog, unverified_note
 from kvplan.sources.parse import parse_config_dict
 from kvplan.sources.validate import load_json, printable
 
@@ -54,6 +54,9 @@ class ResolvedModel(Frozen):
     location: str  # path, catalog entry, or Hub repo id
     revision: str | None = None  # Hub: the resolved commit sha (else the one asked for)
     exact_weights: ExactWeights | None = None  # Hub checkpoints with safetensors headers
+    # One line the reader should see about where the config came from (a catalog entry not
+    # re-verified against the published config: kvplan.sources.catalog.unverified_note)
+    note: str | None = None
 
 
 def read_local(path: Path) -> ModelSpec:
@@ -204,7 +207,12 @@ def resolve_model(
     if not refresh and revision is None:
         entry = catalog.find(name)
         if entry is not None:
-            return ResolvedModel(spec=catalog.load(entry), source="catalog", location=entry.repo_id)
+            return ResolvedModel(
+                spec=catalog.load(entry),
+                source="catalog",
+                location=entry.repo_id,
+                note=unverified_note(entry),
+            )
     if not refresh:
         near = near_miss(name, [e.repo_id for e in catalog.entries])
         if near is not None:
