@@ -55,6 +55,42 @@ def catalog_spec(name: str):
     return catalog.load(entry)
 
 
+def catalog_entry(repo_id: str):
+    """The catalog entry named exactly `repo_id` (not an alias)."""
+    from kvplan.sources.catalog import load_catalog
+
+    entry = load_catalog().find(repo_id)
+    assert entry is not None and entry.repo_id == repo_id, repo_id
+    return entry
+
+
+def catalog_raw(repo_id: str) -> dict[str, Any]:
+    """The bundled config file of `repo_id`, as JSON."""
+    from kvplan.sources.catalog import load_catalog
+
+    data: dict[str, Any] = json.loads(
+        (load_catalog().root / catalog_entry(repo_id).file).read_text()
+    )
+    return data
+
+
+def geometry(spec: Any) -> tuple[int, int, int, int]:
+    """(layers, query heads, KV heads, head_dim) of a ModelSpec."""
+    return spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim
+
+
+# huggingface_hub's backoff sleeps skipped (prefix of a `python -c` program): its retries
+# still happen, without the 1 + 2 + 4 + 8 + 8 s waits between them.
+HUB_NO_BACKOFF = """
+import sys, time, types
+try:
+    import huggingface_hub.utils._http as http
+    http.time = types.SimpleNamespace(**{**vars(time), "sleep": lambda seconds: None})
+except (ImportError, AttributeError):
+    pass
+"""
+
+
 def gpu(name: str):
     from kvplan.sources.gpus import load_gpus
 

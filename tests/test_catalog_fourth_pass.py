@@ -8,9 +8,10 @@ revision or hand edit fails here. Where a file was replaced, the replaced value 
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
+
+from conftest import catalog_entry, catalog_raw
 
 from kvplan.core.geometry import LayerKind
 from kvplan.core.params import param_counts
@@ -19,14 +20,12 @@ from kvplan.sources.hf_config import parse_hf_config
 
 
 def _entry(repo_id: str) -> CatalogEntry:
-    entry = load_catalog().find(repo_id)
-    assert entry is not None and entry.repo_id == repo_id
+    entry: CatalogEntry = catalog_entry(repo_id)
     return entry
 
 
 def _raw(repo_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((load_catalog().root / _entry(repo_id).file).read_text())
-    return data
+    return catalog_raw(repo_id)
 
 
 def _geometry(repo_id: str) -> tuple[int, int, int, int]:

@@ -10,7 +10,7 @@ figure where one exists.
 from __future__ import annotations
 
 import pytest
-from conftest import gpu
+from conftest import catalog_spec, geometry, gpu
 
 from kvplan.core import kvcache
 from kvplan.core.capacity import Deployment, plan
@@ -23,13 +23,8 @@ GiB = 1024**3
 
 
 def load(name: str) -> ModelSpec:
-    entry = CATALOG.find(name)
-    assert entry is not None, name
-    return CATALOG.load(entry)
-
-
-def geometry(spec: ModelSpec) -> tuple[int, int, int, int]:
-    return spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim
+    spec: ModelSpec = catalog_spec(name)
+    return spec
 
 
 # ---- google/gemma-3-4b-it ----------------------------------------------------------------

@@ -7,22 +7,21 @@ for another revision or hand edit fails here.
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from conftest import catalog_entry, catalog_raw
 
 from kvplan.core.geometry import Ffn, Mixer
 from kvplan.sources.catalog import CatalogEntry, load_catalog
 
 
 def _entry(repo_id: str) -> CatalogEntry:
-    entry = load_catalog().find(repo_id)
-    assert entry is not None and entry.repo_id == repo_id
+    entry: CatalogEntry = catalog_entry(repo_id)
     return entry
 
 
 def _raw(repo_id: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((load_catalog().root / _entry(repo_id).file).read_text())
-    return data
+    return catalog_raw(repo_id)
 
 
 def test_nemotron_h_56b_layer_pattern_is_nemo_56b() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import catalog_spec, geometry
 
 from kvplan.core import kvcache
 from kvplan.core.geometry import ModelSpec
@@ -24,13 +25,8 @@ CATALOG = load_catalog()
 
 
 def load(name: str) -> ModelSpec:
-    entry = CATALOG.find(name)
-    assert entry is not None, name
-    return CATALOG.load(entry)
-
-
-def geometry(spec: ModelSpec) -> tuple[int, int, int, int]:
-    return spec.num_layers, spec.query_heads, spec.kv_heads, spec.head_dim
+    spec: ModelSpec = catalog_spec(name)
+    return spec
 
 
 # ---- google/gemma-3-12b-it ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import HUB_NO_BACKOFF
 from hubserver import INVALID_TOKEN, FakeRepo, HubServer, fake_sha, safetensors_file
 
 MODELS = Path(__file__).resolve().parent.parent / "configs" / "models"
@@ -122,17 +123,8 @@ def _env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
 
 
 # The CLI with huggingface_hub's backoff sleeps skipped: its retries still happen (the server
-# counts them) without waiting 1 + 2 + 4 + 8 + 8 s between them.
-NO_BACKOFF = """
-import sys, time, types
-try:
-    import huggingface_hub.utils._http as http
-    http.time = types.SimpleNamespace(**{**vars(time), "sleep": lambda seconds: None})
-except (ImportError, AttributeError):
-    pass
-from kvplan.cli.app import main
-main()
-"""
+# counts them) without waiting between them.
+NO_BACKOFF = HUB_NO_BACKOFF + "from kvplan.cli.app import main\nmain()\n"
 
 
 def cli(

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import HUB_NO_BACKOFF, ROOT
 from hubserver import FakeRepo, HubServer, fake_sha
 
 from kvplan.sources.catalog import (
@@ -95,17 +95,11 @@ def _env(endpoint: str, home: Path) -> dict[str, str]:
     return env
 
 
-# huggingface_hub's backoff sleeps skipped: its retries still happen, without the waits.
-NO_BACKOFF = """
-import runpy, sys, time, types
-try:
-    import huggingface_hub.utils._http as http
-    http.time = types.SimpleNamespace(**{**vars(time), "sleep": lambda seconds: None})
-except (ImportError, AttributeError):
-    pass
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
+# the script with huggingface_hub's backoff sleeps skipped (conftest.HUB_NO_BACKOFF)
+NO_BACKOFF = (
+    HUB_NO_BACKOFF
+    + "import runpy\nsys.argv = sys.argv[1:]\nrunpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
 
 
 def script(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
