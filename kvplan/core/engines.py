@@ -1603,6 +1603,12 @@ def launch_line(
         parts.append(f"{flags.block_size} {d.block_size}")
     elif not flags.block_size and d.block_size != d.profile.block_size:
         notes.append(f"block size {d.block_size}: set it in the engine's config file")
+    if d.engine is Engine.SGLANG:
+        # kvplan.core.sglang_swa: SGLang's own flag names
+        if d.swa_full_tokens_ratio is not None:
+            parts.append(f"--swa-full-tokens-ratio {d.swa_full_tokens_ratio:g}")
+        if d.disable_hybrid_swa_memory:
+            parts.append("--disable-hybrid-swa-memory")
     if d.draft_layers or d.draft_model is not None:
         spec_flags, spec_notes = _speculative_flags(d)
         parts.extend(spec_flags)

@@ -112,7 +112,6 @@ def budget_table(p: Plan) -> Table:
     return t
 
 
-
 def _cached_per_gpu(p: Plan) -> str:
     """What one GPU caches per token: KV heads, or, for MLA, the one latent (which TP does
     not split: every GPU holds all of it)."""
@@ -120,6 +119,7 @@ def _cached_per_gpu(p: Plan) -> str:
     if mla is not None:
         return f"one MLA latent of {mla.latent_dim} elements per layer, whole on every GPU"
     return f"{fmt_n(p.kv_heads_per_gpu, 'KV head')} per GPU"
+
 
 def render_fit(r: FitReport) -> RenderableType:
     from rich.console import Group
