@@ -955,12 +955,21 @@ def _sglang_profile(
             SGLANG_LINKED_TP_SOURCE,
             SGLANG_WEIGHT_LOAD_SOURCE,
             *((SGLANG_MULTIMODAL_SOURCE,) if version in SGLANG_MULTIMODAL_FRACTION else ()),
+            *((SGLANG_SWA_SOURCE,) if last >= (0, 4, 9) else ()),
         ),
         preload_table=SGLANG_PRELOAD_TABLE,
         weight_load_overhead=SGLANG_WEIGHT_LOAD_OVERHEAD,
         multimodal_fraction=SGLANG_MULTIMODAL_FRACTION.get(version, ()),
         multimodal_off=SGLANG_MULTIMODAL_OFF if first >= SGLANG_MULTIMODAL_OFF[0] else None,
     )
+
+
+SGLANG_SWA_SOURCE = (
+    "hybrid sliding-window pools (0.4.9.post3+)",
+    "kvplan.core.sglang_swa: sglang 0.4.9.post3 wheel model_executor/model_runner.py:278-285,"
+    "1036-1062; 0.5.8 wheel model_executor/model_runner_kv_cache_mixin.py:218-251, "
+    "configs/model_config.py:1220-1228, server_args.py:1278-1293,1372-1385",
+)
 
 
 def _vllm_line(**changes: Any) -> EngineProfile:
