@@ -113,3 +113,14 @@ def test_fit_log_lines_show_both_pools() -> None:
     assert "max_total_num_tokens=970903" in lines
     dumped = r.model_dump(mode="json")
     assert dumped["kv_swa_pools"]["full_tokens"] == 970_903
+
+
+def test_llama4_scout_chunked_layers_at_0_5_8() -> None:
+    # 48 layers: 36 chunked (8,192-token chunks), 12 full; 8 KV heads x 128 dims, bf16:
+    # 4,096 B per layer-token, 196,608 B per token; 42,949,672,960 // 196,608 = 218,453
+    scout = "meta-llama/Llama-4-Scout-17B-16E-Instruct"
+    p = _plan(scout, engine_version="0.5.8")
+    assert p.swa_pools is not None
+    # int(218,453 x 48 / (0.8 x 36 + 12)) = int(10,485,744 / 40.8) = 257,003; swa int(x 0.8)
+    assert (p.swa_pools.full_tokens, p.swa_pools.swa_tokens) == (257_003, 205_602)
+    assert _plan(scout, engine_version="0.5.7").swa_pools is None

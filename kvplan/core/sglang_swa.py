@@ -66,8 +66,10 @@ _STEPS: tuple[tuple[tuple[int, ...], tuple[str, ...]], ...] = (
     ((0, 4, 10, 2), _GEMMA3),
     ((0, 5, 0, 0), ()),
     ((0, 5, 7, 0), ("mimo_v2_flash",)),
-    ((0, 5, 8, 0), ("gpt_oss", "llama4", "mimo_v2_flash")),
+    ((0, 5, 8, 0), ("gpt_oss", "llama4", "llama4_text", "mimo_v2_flash")),
 )
+# Llama-4 only as Llama4ForConditionalGeneration (the published checkpoints: a vision tower)
+_NEEDS_VISION = ("llama4", "llama4_text")
 _NEVER_SPECULATIVE = ("gpt_oss",)  # 0.5.8 server_args.py:1288-1293
 _NOT_ON_SM100 = ("gpt_oss",)  # trtllm_mha default there (:1257-1263) disables it (:1278-1286)
 
@@ -96,6 +98,8 @@ def uses_hybrid_swa(
 ) -> bool:
     """Whether SGLang `release` runs `spec` with SWA + full pools (module docstring)."""
     if spec.family not in hybrid_swa_families(release):
+        return False
+    if spec.family in _NEEDS_VISION and spec.vision is None:
         return False
     if release >= (0, 5, 8, 0) and spec.family in _NEVER_SPECULATIVE and speculative:
         return False
