@@ -966,8 +966,8 @@ def _sglang_profile(
 
 SGLANG_SWA_SOURCE = (
     "hybrid sliding-window pools (0.4.9.post3+)",
-    "kvplan.core.sglang_swa: sglang 0.4.9.post3 wheel model_executor/model_runner.py:278-285,"
-    "1036-1062; 0.5.8 wheel model_executor/model_runner_kv_cache_mixin.py:218-251, "
+    "kvplan.core.sglang_swa: sglang 0.4.9.post3 wheel model_executor/model_runner.py:"
+    "278-285,973-1050; 0.5.8 wheel model_executor/model_runner_kv_cache_mixin.py:206-251, "
     "configs/model_config.py:1220-1228, server_args.py:1278-1293,1372-1385",
 )
 

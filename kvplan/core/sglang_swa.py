@@ -17,32 +17,42 @@ wheels carry the tag's python/sglang tree):
     Gemma2/Gemma3/Gemma3n (CausalLM and ConditionalGeneration) from 0.5.1 (0.5.1
     server_args.py:2274,2281-2295; 0.5.3 :781,794-804; 0.5.4 :959,970-982; 0.5.7 :1214,
     1278). The 0.5.0 release candidates were not read: 0.5.0 is taken as 0.5.1.
-  - 0.5.7 adds MiMoV2FlashForCausalLM (configs/model_config.py:1147-1156 `is_hybrid_model`
-    returns 1 for it).
+  - 0.5.7 decides in the model config only: MiMoV2FlashForCausalLM (configs/model_config.py:
+    1147-1156 `is_hybrid_model` returns 1 for it; model_runner.py no longer checks the
+    class method), Llama-4 only with --hybrid-kvcache-ratio.
   - 0.5.8: an architecture list, `is_hybrid_swa_model` (configs/model_config.py:1220-1228):
     Llama4ForConditionalGeneration, GptOssForCausalLM, MiMoV2FlashForCausalLM; Gemma
     still off (server_args.py:1372-1385). GPT-OSS only without speculative decoding
     (:1288-1293) and without the trtllm_mha attention backend (:1278-1286), which is its
     default on SM100 GPUs (:1257-1263). Later releases add architectures (0.5.23:
     Gemma4, GraniteSWA, Step3p5 ...): not modelled, the 0.5.8 list stands for the 0.5 line.
-* the split (0.4.9.post3 model_runner.py:1036-1062; 0.5.8
+* the split (0.4.9.post3 model_runner.py:973-1050; 0.5.8
   model_executor/model_runner_kv_cache_mixin.py:218-251): SGLang first sizes the pool as
   if every layer held every token, max_total_num_tokens = rest // (bytes per token over
   all layers), then shares those layer-tokens out: with L = num_hidden_layers, S sliding
-  and F full layers and r = --swa-full-tokens-ratio (default 0.8, server_args.py:87),
+  and F full layers and r = --swa-full-tokens-ratio (default 0.8, server_args.py:85 in
+  0.4.9.post3, :325 in 0.5.8),
       full = int(max_total_num_tokens x L / (r x S + F)),  swa = int(full x r)
-  (0.5.8 rounds both down to the page size; earlier only max_total_num_tokens is). The
-  engine then runs with max_total_num_tokens = full: the scheduler's
+  (0.5.8 rounds both down to the page size, mixin :206-251; earlier only
+  max_total_num_tokens is). The engine then runs with max_total_num_tokens = full: the
+  scheduler's
   "max_total_num_tokens=" line prints the full pool, "Use [Ss]liding window memory pool.
   full_layer_tokens=F, swa_layer_tokens=S" precedes it, and SWAKVPool builds the SWA pool,
   then the full one, each printing "KV Cache is allocated. #tokens: N, K size, V size"
-  (0.4.9.post3 mem_cache/memory_pool.py:477-515; 0.5.8 mem_cache/swa_memory_pool.py).
-  The split assumes every layer's token costs the same bytes (true of every model above).
-* a request of n tokens holds n tokens of the full pool and, once decoding, at most the
-  window of the SWA pool: tokens that leave the window are freed (0.4.9.post3
-  mem_cache/chunk_cache.py:83-96 evict_swa, swa_radix_cache.py; 0.5.8
-  managers/schedule_batch.py:2297-2321 `_evict_swa`: pre_len - sliding_window_size).
-  A prefill chunk holds up to the chunk beyond the window for a moment: not modelled.
+  (0.4.9.post3 mem_cache/memory_pool.py:471-515; 0.5.8 mem_cache/swa_memory_pool.py:20-80).
+  The split assumes every layer's token costs the same bytes: true of Gemma, GPT-OSS and
+  Llama-4, not of MiMo-V2-Flash, whose cell size SGLang 0.5.8 counts with its own SWA heads
+  (mixin get_cell_size_per_token :99-106, not modelled: capacity.py adds a note).
+* a request of n tokens holds n tokens of the full pool and about its window of the SWA
+  pool. 0.5.8 frees the tokens that leave the window as the request runs (0.5.8
+  managers/schedule_batch.py:2270-2321 maybe_evict_swa / `_evict_swa`: pre_len -
+  sliding_window_size). 0.4.9.post3 - 0.5.7 (no such eviction: no `swa_evicted_seqlen` in
+  their schedule_batch.py) insert the prompt into SWARadixCache after prefill
+  (scheduler_output_processor_mixin.py:91-94) and lock only its last window of SWA tokens
+  (0.4.9.post3 mem_cache/swa_radix_cache.py:633-648): the older prompt tokens become
+  evictable, but generated tokens stay until the request ends. kvplan counts the window:
+  exact for prompt-dominated requests, short by the generated tokens beyond it before
+  0.5.8. A prefill chunk also holds up to the chunk beyond the window for a moment.
 * max_running_requests is derived before the split, from the uniform count (0.5.8
   model_runner_kv_cache_mixin.py init_memory_pool), so it does not change.
 """
@@ -55,7 +65,7 @@ from math import ceil
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import LayerKind, ModelSpec
 
-SWA_FULL_TOKENS_RATIO = 0.8  # server_args.py:87 (0.4.9.post3) .. :325 (0.5.8) default
+SWA_FULL_TOKENS_RATIO = 0.8  # server_args.py:85 (0.4.9.post3) .. :325 (0.5.8) default
 
 # model_type (config.json) -> SGLang architecture group the release rules name
 _GEMMA2 = ("gemma2",)
