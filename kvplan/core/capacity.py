@@ -34,6 +34,13 @@ from kvplan.core.params import (
 )
 from kvplan.core.prefix_cache import MambaCacheMode, uncounted_checkpoint
 from kvplan.core.search import largest_true
+from kvplan.core.sglang_swa import (
+    SWA_FULL_TOKENS_RATIO,
+    SwaPools,
+    release_key,
+    swa_pools,
+    uses_hybrid_swa,
+)
 from kvplan.core.trt_windows import (
     ShareRule,
     WindowPools,
@@ -76,6 +83,7 @@ class Plan(Frozen):
     state_pool_bytes: int | None = None  # SGLang hybrids: the Mamba-state pool
     state_slots: int | None = None  # SGLang hybrids: requests whose state the pool holds
     trt_windows: WindowPools | None = None  # TensorRT-LLM --vswa: one pool per window size
+    swa_pools: SwaPools | None = None  # SGLang hybrid SWA: full + sliding-window token pools
     rope_cache_per_gpu: int = 0  # the engine's rotary cos/sin tables (in weights_per_gpu)
     # what each GPU holds beyond an even split (in weights_per_gpu): the tensors the engine
     # keeps whole on every TP rank / pp, plus its share of duplicated KV heads' k/v rows
@@ -337,6 +345,18 @@ def plan(d: Deployment) -> Plan:
         added = draft_model_layers(spec, d.draft_model, d.engine)
         stages[-1] = last.model_copy(update={"layers": (*last.layers, *added)})
     windows_ignored = False
+    speculative = bool(d.draft_layers or d.draft_model or d.num_speculative_tokens)
+    hybrid_swa = (
+        d.engine is Engine.SGLANG
+        and not d.disable_hybrid_swa_memory
+        and uses_hybrid_swa(
+            spec, _sglang_release(d), speculative=speculative, sm100=d.gpu.name in SM100_FAMILY_GPUS
+        )
+    )
+    if d.engine is Engine.SGLANG and not hybrid_swa:
+        # one token pool: a token's slot holds every layer until its request ends, so a
+        # sliding layer caches the whole context (kvplan.core.sglang_swa)
+        stages = [full_length_stage(s) for s in stages]
     if d.engine is Engine.TRTLLM and not d.vswa:
         # TensorRT-LLM caches every layer over max_seq_len unless told each layer's window
         # (kvplan.core.trt_windows)
@@ -429,6 +449,10 @@ def plan(d: Deployment) -> Plan:
         )
     num_blocks = kv_pool // block_bytes if block_bytes else 0
     kv_tokens = num_blocks * (hybrid.block_size if hybrid else d.block_size)
+    swa = _sglang_swa_pools(d, stage, heads, kv_tokens, notes) if hybrid_swa else None
+    if swa is not None:
+        kv_tokens = swa.full_tokens  # the engine's max_total_num_tokens
+        num_blocks = kv_tokens // d.block_size
     trt = _trt_window_pools(d, stage, heads, budget.kv_budget, notes)
     if trt is not None:
         num_blocks = sum(x.blocks for x in trt.pools)
@@ -537,9 +561,61 @@ def plan(d: Deployment) -> Plan:
         state_pool_bytes=state_pool,
         state_slots=state_slots,
         trt_windows=trt,
+        swa_pools=swa,
         rope_cache_per_gpu=rope_cache,
         weights_replicated_per_gpu=replicated_gpu if d.tp > 1 else 0,
     )
+
+
+def _sglang_release(d: Deployment) -> tuple[int, ...]:
+    """The SGLang release (kvplan.core.sglang_swa.release_key form): the one asked for, or
+    the newest of the line when only the line is named."""
+    profile = d.profile
+    if d.engine_version is None or d.engine_version == profile.version:
+        return (*profile.last, *(0,) * (3 - len(profile.last)), 99)
+    return release_key(d.engine_version)
+
+
+def _sglang_swa_pools(
+    d: Deployment, stage: ModelSpec, heads: int, uniform_tokens: int, notes: list[str]
+) -> SwaPools:
+    """SGLang's full + sliding-window pools (kvplan.core.sglang_swa) from the uniform count
+    it sizes first (max_total_num_tokens as if every layer held every token)."""
+    windowed = (LayerKind.SLIDING, LayerKind.CHUNKED)
+
+    def part(keep: tuple[LayerKind, ...]) -> int:
+        layers = tuple(x for x in stage.layers if x.kind in keep)
+        sub = stage.model_copy(update={"layers": layers})
+        return kvcache.kv_bytes_per_token(sub, d.kv_dtype, kv_heads=heads)
+
+    full_b, swa_b = part((LayerKind.FULL,)), part(windowed)
+    n_full = sum(1 for x in stage.layers if x.kind is LayerKind.FULL)
+    n_swa = sum(1 for x in stage.layers if x.kind in windowed)
+    if full_b * n_swa != swa_b * n_full:
+        notes.append(
+            "SGLang hybrid SWA: this model's sliding and full layers cache different bytes per "
+            "token; SGLang's split counts layer-tokens as equal (sized as the engine does, "
+            "its own per-token size for such models is not modelled)"
+        )
+    ratio = d.swa_full_tokens_ratio or SWA_FULL_TOKENS_RATIO
+    pools = swa_pools(
+        uniform_tokens,
+        stage,
+        ratio=ratio,
+        page=d.block_size,
+        full_bytes_per_token=full_b,
+        swa_bytes_per_token=swa_b,
+        round_pools=_sglang_release(d) >= (0, 5, 8, 0),
+    )
+    notes.append(
+        f"SGLang hybrid SWA pools (--swa-full-tokens-ratio {ratio:g}): full layers "
+        f"{pools.full_tokens:,} tokens ({pools.full_pool_bytes / GiB:.2f} GiB, "
+        f"{pools.full_layers} layers), sliding layers {pools.swa_tokens:,} tokens "
+        f"({pools.swa_pool_bytes / GiB:.2f} GiB, {pools.swa_layers} layers, window "
+        f"{pools.window:,}); a request holds its context in the first and at most its window "
+        "in the second; --disable-hybrid-swa-memory for one pool"
+    )
+    return pools
 
 
 def _trt_window_pools(
@@ -604,6 +680,8 @@ def weights_shortfall(p: Plan) -> str:
 def fits(p: Plan, ctx: int, batch: int) -> bool:
     if p.trt_windows is not None:
         return batch <= p.trt_windows.max_batch(ctx)
+    if p.swa_pools is not None:
+        return batch <= p.swa_pools.max_batch(ctx)
     if p.state_pool_bytes is not None:
         return batch <= max_batch(p, ctx)
     return batch * p.seq_bytes(ctx) <= p.budget.kv_budget
@@ -614,6 +692,8 @@ def max_batch(p: Plan, ctx: int) -> int:
     separate state and KV pools (SGLang hybrids) each pool caps it on its own."""
     if p.trt_windows is not None:
         return p.trt_windows.max_batch(ctx)
+    if p.swa_pools is not None:
+        return p.swa_pools.max_batch(ctx)
     per_seq = p.seq_bytes(ctx)
     if per_seq == 0:
         raise KvplanError("this model keeps no per-token cache; batch is not limited by KV")
@@ -637,6 +717,8 @@ def max_ctx(p: Plan, batch: int, *, cap_to_positions: bool = True) -> CtxAnswer:
     cap = p.max_positions if cap_to_positions else None
     if p.trt_windows is not None:
         return _max_ctx_windows(p.trt_windows, batch, cap)
+    if p.swa_pools is not None:
+        return _max_ctx_swa(p.swa_pools, batch, cap)
     budget = p.budget.kv_budget
 
     def ok(n: int) -> bool:
@@ -670,6 +752,20 @@ def _max_ctx_windows(w: WindowPools, batch: int, cap: int | None) -> CtxAnswer:
     if ok(limit):
         return CtxAnswer(max_ctx=limit, capped_by_positions=True, unbounded=False)
     return _bisect(ok, 1, limit)
+
+
+def _max_ctx_swa(w: SwaPools, batch: int, cap: int | None) -> CtxAnswer:
+    """Largest context at `batch` in SGLang's hybrid SWA pools: both must hold `batch`."""
+
+    def ok(n: int) -> bool:
+        return w.max_batch(n) >= batch
+
+    if not ok(1):
+        return CtxAnswer(max_ctx=0, capped_by_positions=False, unbounded=False)
+    if cap is not None and ok(cap):
+        return CtxAnswer(max_ctx=cap, capped_by_positions=True, unbounded=False)
+    hi = w.full_tokens // max(1, batch)
+    return _bisect(ok, 1, hi if cap is None else min(hi, cap))
 
 
 def _growth_bytes(p: Plan) -> int:
@@ -716,6 +812,9 @@ def max_concurrency(p: Plan, max_len: int) -> float:
     scarcest window's pool, kvplan.core.trt_windows)."""
     if p.trt_windows is not None:
         return p.trt_windows.max_concurrency(max_len)
+    if p.swa_pools is not None:
+        full, swa = p.swa_pools.tokens_held(max_len)
+        return min(p.swa_pools.full_tokens / full, p.swa_pools.swa_tokens / swa)
     if p.hybrid is not None:
         d = p.deployment
         need = p.hybrid.blocks_per_request(max_len, d.scheduler_tokens, d.state_pages)

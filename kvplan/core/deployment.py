@@ -161,6 +161,22 @@ class Deployment:
         engine=Engine.SGLANG,
         default_text="0.9",
     )
+    swa_full_tokens_ratio: float | None = _setting(
+        None,
+        Kind.FRACTION,
+        "SGLang hybrid sliding-window pools: SWA-layer tokens / full-layer tokens "
+        "(kvplan.core.sglang_swa).",
+        engine=Engine.SGLANG,
+        default_text="0.8",
+    )
+    disable_hybrid_swa_memory: bool = _setting(
+        False,
+        Kind.FLAG,
+        "SGLang: one token pool for every layer (no separate sliding-window pool), as "
+        "before 0.4.9.post3 and for the models a release does not split.",
+        engine=Engine.SGLANG,
+        default_text="off (the release's rule per model family)",
+    )
     free_gpu_memory_fraction: float | None = _setting(
         None,
         Kind.FRACTION,

@@ -204,12 +204,29 @@ def engine_log_lines(p: Plan, max_model_len: int | None) -> tuple[str, ...]:
         if p.stage.mla is not None and any(layer.kind is LayerKind.MLA for layer in p.stage.layers):
             k_size, v_size = 2 * half, 0.0  # MLA: one latent pool
         avail = (b.total_memory - b.preload) / GiB
+        sglang_pools: tuple[str, ...] = (
+            f"KV Cache is allocated. #tokens: {tokens}, K size: {k_size:.2f} GB, "
+            f"V size: {v_size:.2f} GB",
+        )
+        if p.swa_pools is not None:  # SWAKVPool: the SWA pool, then the full one
+            w = p.swa_pools
+            sglang_pools = (
+                f"Use sliding window memory pool. full_layer_tokens={w.full_tokens}, "
+                f"swa_layer_tokens={w.swa_tokens}",
+                *(
+                    f"KV Cache is allocated. #tokens: {n}, K size: {size / 2 / GiB:.2f} GB, "
+                    f"V size: {size / 2 / GiB:.2f} GB"
+                    for n, size in (
+                        (w.swa_tokens, w.swa_pool_bytes),
+                        (w.full_tokens, w.full_pool_bytes),
+                    )
+                ),
+            )
         return (
             f"Load weight begin. avail mem={avail:.2f} GB",
             f"Load weight end. avail mem={avail - b.weights / GiB:.2f} GB, "
             f"mem usage={b.weights / GiB:.2f} GB.",
-            f"KV Cache is allocated. #tokens: {tokens}, K size: {k_size:.2f} GB, "
-            f"V size: {v_size:.2f} GB",
+            *sglang_pools,
             f"max_total_num_tokens={tokens}",
         ) + ((f"max_mamba_cache_size={p.state_slots}",) if p.state_slots is not None else ())
     if d.engine is Engine.TRTLLM:

@@ -956,12 +956,21 @@ def _sglang_profile(
             SGLANG_LINKED_TP_SOURCE,
             SGLANG_WEIGHT_LOAD_SOURCE,
             *((SGLANG_MULTIMODAL_SOURCE,) if version in SGLANG_MULTIMODAL_FRACTION else ()),
+            *((SGLANG_SWA_SOURCE,) if last >= (0, 4, 9) else ()),
         ),
         preload_table=SGLANG_PRELOAD_TABLE,
         weight_load_overhead=SGLANG_WEIGHT_LOAD_OVERHEAD,
         multimodal_fraction=SGLANG_MULTIMODAL_FRACTION.get(version, ()),
         multimodal_off=SGLANG_MULTIMODAL_OFF if first >= SGLANG_MULTIMODAL_OFF[0] else None,
     )
+
+
+SGLANG_SWA_SOURCE = (
+    "hybrid sliding-window pools (0.4.9.post3+)",
+    "kvplan.core.sglang_swa: sglang 0.4.9.post3 wheel model_executor/model_runner.py:"
+    "278-285,973-1050; 0.5.8 wheel model_executor/model_runner_kv_cache_mixin.py:206-251, "
+    "configs/model_config.py:1220-1228, server_args.py:1278-1293,1372-1385",
+)
 
 
 def _vllm_line(**changes: Any) -> EngineProfile:
@@ -1617,6 +1626,12 @@ def launch_line(
                 f"prefix caching {'on' if on else 'off'}: set kv_cache_config.enable_block_reuse: "
                 f"{str(on).lower()} in the engine's config file"
             )
+    if d.engine is Engine.SGLANG:
+        # kvplan.core.sglang_swa: SGLang's own flag names
+        if d.swa_full_tokens_ratio is not None:
+            parts.append(f"--swa-full-tokens-ratio {d.swa_full_tokens_ratio:g}")
+        if d.disable_hybrid_swa_memory:
+            parts.append("--disable-hybrid-swa-memory")
     if d.draft_layers or d.draft_model is not None:
         spec_flags, spec_notes = _speculative_flags(d)
         parts.extend(spec_flags)

@@ -33,6 +33,7 @@ from kvplan.core.evidence import Study, relevant
 from kvplan.core.frozen import Frozen, field
 from kvplan.core.geometry import ModelSpec
 from kvplan.core.gpu import GpuSpec
+from kvplan.core.sglang_swa import SwaPools
 from kvplan.core.trt_windows import WindowPool
 from kvplan.errors import KvplanError
 
@@ -92,6 +93,8 @@ class DeploymentSummary(_Report):
     notes: tuple[str, ...]
     # TensorRT-LLM --vswa: one pool per window size (kvplan.core.trt_windows); empty otherwise
     kv_window_pools: tuple[WindowPool, ...] = ()
+    # SGLang hybrid SWA: the full-layer and sliding-window token pools (kvplan.core.sglang_swa)
+    kv_swa_pools: SwaPools | None = None
 
 
 def deployment_summary(p: Plan) -> dict[str, Any]:
@@ -128,6 +131,7 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
         "replication": p.replication,
         "notes": p.notes,
         "kv_window_pools": p.trt_windows.pools if p.trt_windows else (),
+        "kv_swa_pools": p.swa_pools,
     }
 
 

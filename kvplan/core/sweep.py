@@ -200,7 +200,12 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         grows=bool(growing),
         widest=max((layer.window or 0) for layer in stage.layers),
         decode=_decode_terms(p) if p.weights_fit else None,
-        scalar=p if any(layer.compress_ratio for layer in stage.layers) else None,
+        # SGLang's hybrid SWA pools (kvplan.core.sglang_swa) cap the batch pool by pool
+        scalar=(
+            p
+            if p.swa_pools is not None or any(layer.compress_ratio for layer in stage.layers)
+            else None
+        ),
     )
 
 
@@ -567,11 +572,13 @@ def _scalar_rows(
     for j, n in enumerate(ctx.tolist()):
         seq = p.seq_bytes(n)
         max_batch[i, j] = budget // seq if seq else -1
+        if p.swa_pools is not None:
+            max_batch[i, j] = capacity.max_batch(p, n)
         for k, b in enumerate(batch.tolist()):
             used = b * seq
             kv[i, j, k] = used
             headroom[i, j, k] = budget - used
-            fits[i, j, k] = used <= budget
+            fits[i, j, k] = used <= budget if p.swa_pools is None else capacity.fits(p, n, b)
             pct[i, j, k] = 100 * (budget - used) / budget if budget > 0 else float("nan")
             if latency:
                 try:
