@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from conftest import run_cli
 
 from kvplan import api
 from kvplan.core.capacity import Plan, max_batch, plan
@@ -124,3 +125,29 @@ def test_llama4_scout_chunked_layers_at_0_5_8() -> None:
     # int(218,453 x 48 / (0.8 x 36 + 12)) = int(10,485,744 / 40.8) = 257,003; swa int(x 0.8)
     assert (p.swa_pools.full_tokens, p.swa_pools.swa_tokens) == (257_003, 205_602)
     assert _plan(scout, engine_version="0.5.7").swa_pools is None
+
+
+@pytest.mark.parametrize(
+    ("flag", "release"),
+    [
+        (("--disable-hybrid-swa-memory",), "0.3"),
+        (("--swa-full-tokens-ratio", "0.5"), "0.4.9"),  # 0.4.9 - 0.4.9.post2: no such flag
+        (("--swa-full-tokens-ratio", "0.5"), "0.4.6"),
+    ],
+)
+def test_swa_flags_refused_on_releases_without_them(flag: tuple[str, ...], release: str) -> None:
+    """The flags arrived with the pool in 0.4.9.post3 (server_args.py): an older SGLang
+    would reject the launch line, so kvplan names the setting (exit 2), as it does for
+    every setting an engine release lacks."""
+    r = run_cli(
+        "fit", "openai/gpt-oss-20b", "--gpu", "h100-sxm", "--engine", "sglang",
+        "--engine-version", release, *flag,
+    )  # fmt: skip
+    assert r.code == 2, r.out
+    assert r.err.startswith(f"Error: {flag[0]} with SGLang {release}")
+    assert "from 0.4.9.post3" in r.err
+    ok = run_cli(
+        "fit", "openai/gpt-oss-20b", "--gpu", "h100-sxm", "--engine", "sglang",
+        "--engine-version", "0.4.9.post3", *flag,
+    )  # fmt: skip
+    assert ok.code == 0, ok.err

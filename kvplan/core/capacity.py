@@ -350,7 +350,7 @@ def plan(d: Deployment) -> Plan:
         d.engine is Engine.SGLANG
         and not d.disable_hybrid_swa_memory
         and uses_hybrid_swa(
-            spec, _sglang_release(d), speculative=speculative, sm100=d.gpu.name in SM100_FAMILY_GPUS
+            spec, sglang_release(d), speculative=speculative, sm100=d.gpu.name in SM100_FAMILY_GPUS
         )
     )
     if d.engine is Engine.SGLANG and not hybrid_swa:
@@ -567,7 +567,7 @@ def plan(d: Deployment) -> Plan:
     )
 
 
-def _sglang_release(d: Deployment) -> tuple[int, ...]:
+def sglang_release(d: Deployment) -> tuple[int, ...]:
     """The SGLang release (kvplan.core.sglang_swa.release_key form): the one asked for, or
     the newest of the line when only the line is named."""
     profile = d.profile
@@ -605,7 +605,7 @@ def _sglang_swa_pools(
         page=d.block_size,
         full_bytes_per_token=full_b,
         swa_bytes_per_token=swa_b,
-        round_pools=_sglang_release(d) >= (0, 5, 8, 0),
+        round_pools=sglang_release(d) >= (0, 5, 8, 0),
     )
     notes.append(
         f"SGLang hybrid SWA pools (--swa-full-tokens-ratio {ratio:g}): full layers "

@@ -93,6 +93,18 @@ def release_key(release: str) -> tuple[int, ...]:
     return (*head, int(post.group(1)) if post else 0)
 
 
+# the release whose server_args.py first has --swa-full-tokens-ratio and
+# --disable-hybrid-swa-memory (0.4.9 - 0.4.9.post2 have neither)
+SWA_FLAGS_FROM = (0, 4, 9, 3)
+
+
+def flags_refusal(release: tuple[int, ...]) -> str | None:
+    """Why SGLang `release` (release_key form) cannot take the hybrid-SWA flags, or None."""
+    if release < SWA_FLAGS_FROM:
+        return "that release has no hybrid sliding-window pool or its flags (from 0.4.9.post3)"
+    return None
+
+
 def hybrid_swa_families(release: tuple[int, ...]) -> tuple[str, ...]:
     """The model families (config model_type) SGLang `release` (release_key form) gives a
     separate sliding-window pool by default."""

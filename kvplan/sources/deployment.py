@@ -207,9 +207,37 @@ def parse_deployment(
     d = Deployment(spec=spec, weights_override=weights_override, **values)
     parse_setting("engine_version", lambda: d.profile)  # a release outside every modelled line
     _prefix_caching(d, spelled)
+    _hybrid_swa_flags(d, spelled)
     if d.auto_max_model_len:
         _auto_fit_engine(d, spelled)
     return d
+
+
+def _hybrid_swa_flags(d: Deployment, spelled: Mapping[str, str]) -> None:
+    """SGLang's hybrid-SWA flags on a release that lacks them (kvplan.core.sglang_swa): the
+    engine would reject the launch line, so kvplan names the setting instead."""
+    if d.engine is not Engine.SGLANG:
+        return
+    given = [
+        name
+        for name, on in (
+            ("swa_full_tokens_ratio", d.swa_full_tokens_ratio is not None),
+            ("disable_hybrid_swa_memory", bool(d.disable_hybrid_swa_memory)),
+        )
+        if on
+    ]
+    if not given:
+        return
+    from kvplan.core.capacity import sglang_release
+    from kvplan.core.sglang_swa import flags_refusal
+
+    why = flags_refusal(sglang_release(d))
+    if why is not None:
+        raise KvplanError(
+            f"{spelled[given[0]]} with {d.engine_label}: {why}",
+            hint="leave it out, or pick a later release with --engine-version",
+            setting=given[0],
+        )
 
 
 def _prefix_caching(d: Deployment, spelled: Mapping[str, str]) -> None:
