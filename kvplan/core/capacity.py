@@ -21,7 +21,7 @@ from typing import Any
 from kvplan.core import kvcache
 from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment, DraftModel
-from kvplan.core.engines import SM100_FAMILY_GPUS, Engine, baseboard_linked, divisors
+from kvplan.core.engines import Engine, baseboard_linked, divisors, sm100_family
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import IndexerKind, Layer, LayerKind, Mixer, ModelSpec
 from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
@@ -313,7 +313,7 @@ def load_time_buffers(d: Deployment) -> int:
     SM100-family GPU import FlashInfer-MLA's backend for every MLA model (it heads the MLA
     priorities there) and the import allocates its 128 MiB workspace
     (EngineProfile.mla_import_workspace). Zero when the weights figure is the engine's own."""
-    if d.engine is not Engine.VLLM or d.weights_loaded or d.gpu.name not in SM100_FAMILY_GPUS:
+    if d.engine is not Engine.VLLM or d.weights_loaded or not sm100_family(d.gpu):
         return 0
     if not any(layer.mixer_kind in (Mixer.MLA, Mixer.MLA_INDEXER) for layer in d.spec.layers):
         return 0
@@ -350,7 +350,7 @@ def plan(d: Deployment) -> Plan:
         d.engine is Engine.SGLANG
         and not d.disable_hybrid_swa_memory
         and uses_hybrid_swa(
-            spec, _sglang_release(d), speculative=speculative, sm100=d.gpu.name in SM100_FAMILY_GPUS
+            spec, _sglang_release(d), speculative=speculative, sm100=sm100_family(d.gpu)
         )
     )
     if d.engine is Engine.SGLANG and not hybrid_swa:
