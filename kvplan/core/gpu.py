@@ -72,10 +72,13 @@ class GpuSpec(Frozen):
     def _check(self) -> None:
         if self.compute_capability is not None and self.vendor != "nvidia":
             raise FieldError(
-                ("compute_capability",), f"a CUDA compute capability on a {self.vendor} GPU"
+                ("compute_capability",),
+                f"a CUDA compute capability is for NVIDIA GPUs, not vendor {self.vendor!r}",
             )
         if self.gfx_target is not None and self.vendor != "amd":
-            raise FieldError(("gfx_target",), f"an AMD gfx target on a {self.vendor} GPU")
+            raise FieldError(
+                ("gfx_target",), f"a gfx target is for AMD GPUs, not vendor {self.vendor!r}"
+            )
 
     @property
     def cuda_major(self) -> int | None:
