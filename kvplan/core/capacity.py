@@ -15,7 +15,7 @@ fits and one more sequence (or token) does not.
 from __future__ import annotations
 
 from collections.abc import Callable
-from math import ceil
+from math import ceil, lcm
 from typing import Any
 
 from kvplan.core import kvcache
@@ -24,7 +24,7 @@ from kvplan.core.deployment import Deployment, DraftModel
 from kvplan.core.engines import Engine, baseboard_linked, divisors, sm100_family
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import IndexerKind, Layer, LayerKind, Mixer, ModelSpec
-from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
+from kvplan.core.hybrid_alloc import KERNEL_ALIGNMENT, HybridLayout, vllm_layout
 from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.params import (
     kv_replica_bytes,
@@ -32,7 +32,12 @@ from kvplan.core.params import (
     replicated_weight_bytes,
     weight_bytes,
 )
-from kvplan.core.prefix_cache import MambaCacheMode, uncounted_checkpoint
+from kvplan.core.prefix_cache import (
+    GDN_CHECKPOINT_ALIGNMENT,
+    MambaCacheMode,
+    gdn_checkpoint,
+    uncounted_checkpoint,
+)
 from kvplan.core.search import largest_true
 from kvplan.core.sglang_swa import (
     SWA_FULL_TOKENS_RATIO,
@@ -322,6 +327,16 @@ def load_time_buffers(d: Deployment) -> int:
     return FLASHINFER_MLA_IMPORT_WORKSPACE
 
 
+def _hybrid_alignment(d: Deployment) -> int:
+    """What a vLLM hybrid's raised attention block is a multiple of: the kernel's 16, or
+    lcm(16, 64) where vLLM 0.33 exports Gated DeltaNet prefill checkpoints on this GPU
+    (platforms/interface.py:1089-1095; kvplan.core.prefix_cache)."""
+    mode = d.mamba_cache_mode or MambaCacheMode.NONE
+    if gdn_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
+        return lcm(KERNEL_ALIGNMENT, GDN_CHECKPOINT_ALIGNMENT)
+    return KERNEL_ALIGNMENT
+
+
 def plan(d: Deployment) -> Plan:
     spec = d.spec
     if spec.query_heads % d.tp:
@@ -417,7 +432,13 @@ def plan(d: Deployment) -> Plan:
         )
     hybrid = None
     if d.engine is Engine.VLLM and profile.token_line in ("groups", "concurrency"):
-        hybrid = vllm_layout(stage, d.kv_dtype, kv_heads=heads, block_size=d.block_size)
+        hybrid = vllm_layout(
+            stage,
+            d.kv_dtype,
+            kv_heads=heads,
+            block_size=d.block_size,
+            alignment=_hybrid_alignment(d),
+        )
     if hybrid is not None:
         block_bytes = hybrid.bytes_per_block
         notes.append(
@@ -797,11 +818,16 @@ def _state_pages_note(d: Deployment) -> str:
     note = f"{why}: {d.state_pages} state page(s) per request per state group"
     if d.num_speculative_tokens:
         note += f" (incl. {d.num_speculative_tokens} for speculative tokens)"
-    if uncounted_checkpoint(d.profile, d.engine_version, d.spec, mode):
+    if gdn_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
+        note += (
+            " (incl. vLLM 0.33's Gated DeltaNet prefill checkpoint: FlashInfer's GDN prefill "
+            "runs on this GPU, CUDA 13 assumed for Blackwell; blocks aligned to 64 tokens)"
+        )
+    if uncounted_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
         note += (
             "; vLLM 0.33 adds one Gated DeltaNet prefill-checkpoint page (and 64-token block "
-            "alignment) where the FlashInfer GDN kernel runs (Hopper; Blackwell with CUDA 13): "
-            "not counted"
+            "alignment) where the FlashInfer GDN kernel runs (compute capability 9.0; 10.x / "
+            "12.x with CUDA 13): this GPU states no compute_capability, so not counted"
         )
     return note
 
