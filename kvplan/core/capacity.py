@@ -103,7 +103,8 @@ class Plan(Frozen):
     def seq_bytes(self, ctx: int) -> int:
         """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded; a vLLM hybrid
         with prefix caching on also holds its extra state pages (Mamba cache mode align:
-        one more page per state group, + a Mamba-2 checkpoint page from 0.32.0), each a
+        one more page per state group, + a prefill-checkpoint page: Mamba-2 from 0.32.0,
+        Gated DeltaNet from 0.33.0 where FlashInfer's GDN prefill runs), each a
         pool block (group_size padded pages); TensorRT-LLM --vswa: each window pool's blocks."""
         if self.trt_windows is not None:
             w = self.trt_windows
