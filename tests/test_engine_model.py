@@ -678,6 +678,48 @@ def test_flashinfer_mla_import_workspace_by_release_and_gpu():
     assert load_time_buffers(h.deployment_for(row, logged_weights=True)) == 0
 
 
+def test_sm100_rules_follow_compute_capability_not_names(tmp_path):
+    # The vLLM 0.21 - 0.22 SM100 rules (FlashInfer-MLA import workspace, TRT-LLM-gen NVFP4
+    # MoE) apply on every compute capability 10.x GPU: the catalog's B200 / GB200 / B300 /
+    # GB300 and a --gpu-file GPU stating 10.0, not Hopper (9.0), RTX Blackwell (12.0), or a
+    # --gpu-file GPU that does not state its capability
+    from kvplan.core.budget import runs_trtllm_nvfp4_moe
+    from kvplan.core.capacity import FLASHINFER_MLA_IMPORT_WORKSPACE, load_time_buffers
+
+    h = _harness()
+    (row,) = [r for r in h.load_records() if r["id"] == KIMI_B200_ROWS[0]]
+    d = h.deployment_for(row)
+    mine = tmp_path / "mine.yaml"
+    card = (
+        "  - name: my-blackwell-{n}\n    display_name: My Blackwell {n}\n    vendor: nvidia\n"
+        "    memory_marketed_gb: 192\n    memory_bytes: 206158430208\n    memory_basis: lab\n"
+        "    memory_bandwidth: 8.0e+12\n    source: lab\n"
+    )
+    mine.write_text(
+        "schema_version: 1\ngpus:\n"
+        + card.format(n=1)
+        + '    compute_capability: "10.0"\n'
+        + card.format(n=2)
+    )
+    gpus = h.load_gpus(str(mine))
+    for name, applies in (
+        ("b200", True),
+        ("gb200", True),
+        ("b300", True),
+        ("gb300", True),
+        ("my-blackwell-1", True),
+        ("my-blackwell-2", False),  # capability not stated
+        ("h100-sxm", False),
+        ("h200", False),
+        ("rtx-5090", False),
+        ("rtx-pro-6000", False),
+    ):
+        on = d.with_(gpu=gpus.get(name))
+        workspace = FLASHINFER_MLA_IMPORT_WORKSPACE if applies else 0
+        assert load_time_buffers(on) == workspace, name
+        assert runs_trtllm_nvfp4_moe(on) is applies, name
+
+
 def test_kimi_nvfp4_lm_head_stays_bf16():
     # nvidia/Kimi-K2.5-NVFP4's ignore list names "language_model.lm_head": 163840 x 7168 in
     # bf16, not NVFP4

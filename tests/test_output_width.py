@@ -77,6 +77,24 @@ def test_gpus_names_whole(columns: str | None) -> None:
     assert _whole(names, out) == []
 
 
+def test_gpus_architecture_column_whole() -> None:
+    # each GPU's arch (compute capability / gfx target) is whole and on that GPU's own row:
+    # one table line when wide, the GPU's own block ("name: ...") on a narrow terminal
+    doc = json.loads(run(["gpus", "--json"], None).stdout)
+    arch = {g["name"]: g["compute_capability"] or g["gfx_target"] for g in doc["gpus"]}
+    assert arch["b300"] == "10.3" and arch["rx-7900-xt"] == "gfx1100" and arch["tpu-v6e"] is None
+    wide = run(["gpus"], "250").stdout
+    rows = {line.split()[1]: line for line in wide.splitlines() if line.startswith("│ ")}
+    narrow = run(["gpus"], "40").stdout
+    blocks = {b.split("\n", 1)[0]: b for b in narrow.split("name: ")[1:]}
+    assert max(len(line) for line in narrow.splitlines()) <= 40
+    for name, label in arch.items():
+        cell = label or "-"
+        assert f" {cell} " in rows[name], (name, cell)
+        assert f"arch: {cell}" in blocks[name], (name, cell)
+    assert "…" not in wide + narrow
+
+
 @pytest.mark.parametrize("columns", WIDTHS)
 def test_pick_g_numbers_whole(columns: str | None) -> None:
     args = ["pick-g", "meta-llama/Llama-2-13b-hf", "--gpu", "a100-80gb", "--ctx", "4096"]

@@ -55,7 +55,7 @@ def qwen36(budget_gib: float, **changes) -> Deployment:
         "kv_memory": int(budget_gib * GiB),
         **changes,
     }
-    return Deployment(spec=load(QWEN36), gpu=gpu("rtx-5090"), **settings)
+    return Deployment(spec=load(QWEN36), **{"gpu": gpu("rtx-5090"), **settings})
 
 
 @pytest.mark.parametrize(
@@ -158,6 +158,77 @@ def test_release_defaults_and_modes_by_release() -> None:
     assert d.prefix_caching is True and d.state_pages == 3
     assert d.with_(engine_version="0.30.0").state_pages == 2
     assert default_prefix_caching(Engine.SGLANG, profile_for(Engine.SGLANG, None), None, gdn)
+
+
+# ---- vLLM 0.33.0: the Gated DeltaNet prefill checkpoint where FlashInfer's GDN prefill runs --
+# 0.33.0 wheel, qwen_gdn_linear_attn.py:148-266 (FlashInfer on compute capability 9.0, or
+# 10.x / 12.x with linear_key_head_dim 128 and CUDA >= 13; the PyPI wheel is CUDA 13), :690-703
+# and :739-752 (align mode: checkpoint alignment 64, one more state page), platforms/
+# interface.py:1089-1095 (the block a multiple of lcm(16, 64)). Qwen3.6-35B-A3B: key head
+# dim 128; its 2096-token state page rounds up to 33 x 64 = 2112 tokens, a block of 10 pages
+# of 2112 x 1,024 B = 21,626,880 B: 5.98 GiB (6,420,976,107 B) hold 296 blocks. A request of
+# 131,072 tokens: cdiv(131,072, 2112) = 63 attention blocks + 3 state groups x 3 pages = 72.
+GDN_BLOCK_BYTES = 10 * 2112 * 1024
+
+
+@pytest.mark.parametrize("name", ["rtx-5090", "h100-sxm", "h200", "b200", "gb300", "gb10"])
+def test_vllm_033_gdn_checkpoint_page_where_flashinfer_gdn_runs(name: str) -> None:
+    p = plan(qwen36(5.98, engine_version="0.33.0", gpu=gpu(name)))
+    d = p.deployment
+    assert d.mamba_cache_mode is MambaCacheMode.ALIGN and d.state_pages == 3
+    assert p.hybrid is not None and p.hybrid.block_size == 2112
+    assert p.hybrid.bytes_per_block == GDN_BLOCK_BYTES == 21_626_880
+    assert p.num_blocks == 6_420_976_107 // GDN_BLOCK_BYTES == 296
+    assert max_concurrency(p, LEN) == pytest.approx(296 / (63 + 3 * 3))
+    assert p.prefix_state_bytes == 2 * 3 * GDN_BLOCK_BYTES  # 2 pages beyond the running one
+    assert any("Gated DeltaNet prefill checkpoint" in n for n in p.notes)
+
+
+@pytest.mark.parametrize("name", ["a100-80gb", "l40s", "rtx-4090", "mi300x"])
+def test_vllm_033_no_gdn_checkpoint_without_flashinfer_gdn(name: str) -> None:
+    # Ampere / Ada (8.x): Triton; AMD: AITER FlyDSL or Triton. 2 pages, 2096-token blocks
+    p = plan(qwen36(5.98, engine_version="0.33.0", gpu=gpu(name)))
+    assert p.deployment.state_pages == 2
+    assert p.hybrid is not None and p.hybrid.block_size == 2096
+    assert p.num_blocks == 299 and max_concurrency(p, LEN) == pytest.approx(299 / 69)
+
+
+def test_vllm_032_has_no_gdn_checkpoint_on_hopper() -> None:
+    p = plan(qwen36(5.98, engine_version="0.32.0", gpu=gpu("h100-sxm")))
+    assert p.deployment.state_pages == 2 and p.hybrid is not None
+    assert p.hybrid.block_size == 2096
+
+
+def test_vllm_033_gdn_checkpoint_unknown_without_compute_capability() -> None:
+    # a --gpu-file GPU that states no compute capability: not counted, and said
+    mine = gpu("rtx-5090").model_copy(update={"name": "my-card", "compute_capability": None})
+    p = plan(qwen36(5.98, engine_version="0.33.0", gpu=mine))
+    assert p.deployment.state_pages == 2 and p.hybrid is not None
+    assert p.hybrid.block_size == 2096
+    assert any("states no compute_capability, so not counted" in n for n in p.notes)
+
+
+def test_vllm_033_gdn_checkpoint_needs_key_head_dim_128_on_blackwell() -> None:
+    # the same model with 64-wide GDN keys: FlashInfer on Hopper only (Blackwell: Triton)
+    from kvplan.core.prefix_cache import flashinfer_gdn_prefill
+
+    spec = load(QWEN36)
+    narrow = spec.model_copy(
+        update={
+            "layers": tuple(
+                layer.model_copy(
+                    update={"recurrent": layer.recurrent.model_copy(update={"key_head_dim": 64})}
+                )
+                if layer.recurrent is not None
+                else layer
+                for layer in spec.layers
+            )
+        }
+    )
+    assert flashinfer_gdn_prefill(gpu("b200"), spec) is True
+    assert flashinfer_gdn_prefill(gpu("b200"), narrow) is False
+    assert flashinfer_gdn_prefill(gpu("rtx-5090"), narrow) is False
+    assert flashinfer_gdn_prefill(gpu("h100-sxm"), narrow) is True
 
 
 # ---- the one setting: CLI flag pair, policy key, API keyword, launch line ----------------

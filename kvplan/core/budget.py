@@ -43,12 +43,12 @@ from __future__ import annotations
 from kvplan.core.deployment import Deployment, flag_name
 from kvplan.core.engines import (
     ENGINES,
-    SM100_FAMILY_GPUS,
     Engine,
     EngineProfile,
     Platform,
     mrv2_skips_graph_estimate,
     parse_version,
+    sm100_family,
 )
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import ModelSpec
@@ -182,7 +182,7 @@ def runs_trtllm_nvfp4_moe(d: Deployment) -> bool:
     weight and input global scales) served by a vLLM release that runs them through
     FlashInfer's TRT-LLM-gen MoE on an SM100-family GPU (kvplan.core.engines)."""
     spec = d.spec
-    if d.engine is not Engine.VLLM or d.gpu.name not in SM100_FAMILY_GPUS or not is_moe(spec):
+    if d.engine is not Engine.VLLM or not sm100_family(d.gpu) or not is_moe(spec):
         return False
     if spec.quantization is None or d.weight_dtype is not None:
         return False

@@ -15,16 +15,16 @@ fits and one more sequence (or token) does not.
 from __future__ import annotations
 
 from collections.abc import Callable
-from math import ceil
+from math import ceil, lcm
 from typing import Any
 
 from kvplan.core import kvcache
 from kvplan.core.budget import Budget, compute_budget, deployment_terms
 from kvplan.core.deployment import Deployment, DraftModel
-from kvplan.core.engines import SM100_FAMILY_GPUS, Engine, baseboard_linked, divisors
+from kvplan.core.engines import Engine, baseboard_linked, divisors, sm100_family
 from kvplan.core.frozen import Frozen
 from kvplan.core.geometry import IndexerKind, Layer, LayerKind, Mixer, ModelSpec
-from kvplan.core.hybrid_alloc import HybridLayout, vllm_layout
+from kvplan.core.hybrid_alloc import KERNEL_ALIGNMENT, HybridLayout, vllm_layout
 from kvplan.core.kv_formats import INDEXER_FORMATS
 from kvplan.core.params import (
     kv_replica_bytes,
@@ -32,7 +32,12 @@ from kvplan.core.params import (
     replicated_weight_bytes,
     weight_bytes,
 )
-from kvplan.core.prefix_cache import MambaCacheMode, uncounted_checkpoint
+from kvplan.core.prefix_cache import (
+    GDN_CHECKPOINT_ALIGNMENT,
+    MambaCacheMode,
+    gdn_checkpoint,
+    uncounted_checkpoint,
+)
 from kvplan.core.search import largest_true
 from kvplan.core.sglang_swa import (
     SWA_FULL_TOKENS_RATIO,
@@ -98,7 +103,8 @@ class Plan(Frozen):
     def seq_bytes(self, ctx: int) -> int:
         """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded; a vLLM hybrid
         with prefix caching on also holds its extra state pages (Mamba cache mode align:
-        one more page per state group, + a Mamba-2 checkpoint page from 0.32.0), each a
+        one more page per state group, + a prefill-checkpoint page: Mamba-2 from 0.32.0,
+        Gated DeltaNet from 0.33.0 where FlashInfer's GDN prefill runs), each a
         pool block (group_size padded pages); TensorRT-LLM --vswa: each window pool's blocks."""
         if self.trt_windows is not None:
             w = self.trt_windows
@@ -313,13 +319,23 @@ def load_time_buffers(d: Deployment) -> int:
     SM100-family GPU import FlashInfer-MLA's backend for every MLA model (it heads the MLA
     priorities there) and the import allocates its 128 MiB workspace
     (EngineProfile.mla_import_workspace). Zero when the weights figure is the engine's own."""
-    if d.engine is not Engine.VLLM or d.weights_loaded or d.gpu.name not in SM100_FAMILY_GPUS:
+    if d.engine is not Engine.VLLM or d.weights_loaded or not sm100_family(d.gpu):
         return 0
     if not any(layer.mixer_kind in (Mixer.MLA, Mixer.MLA_INDEXER) for layer in d.spec.layers):
         return 0
     if not d.profile.in_releases(d.engine_version, d.profile.mla_import_workspace):
         return 0
     return FLASHINFER_MLA_IMPORT_WORKSPACE
+
+
+def _hybrid_alignment(d: Deployment) -> int:
+    """What a vLLM hybrid's raised attention block is a multiple of: the kernel's 16, or
+    lcm(16, 64) where vLLM 0.33 exports Gated DeltaNet prefill checkpoints on this GPU
+    (platforms/interface.py:1089-1095; kvplan.core.prefix_cache)."""
+    mode = d.mamba_cache_mode or MambaCacheMode.NONE
+    if gdn_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
+        return lcm(KERNEL_ALIGNMENT, GDN_CHECKPOINT_ALIGNMENT)
+    return KERNEL_ALIGNMENT
 
 
 def plan(d: Deployment) -> Plan:
@@ -350,7 +366,7 @@ def plan(d: Deployment) -> Plan:
         d.engine is Engine.SGLANG
         and not d.disable_hybrid_swa_memory
         and uses_hybrid_swa(
-            spec, sglang_release(d), speculative=speculative, sm100=d.gpu.name in SM100_FAMILY_GPUS
+            spec, sglang_release(d), speculative=speculative, sm100=sm100_family(d.gpu)
         )
     )
     if d.engine is Engine.SGLANG and not hybrid_swa:
@@ -417,7 +433,13 @@ def plan(d: Deployment) -> Plan:
         )
     hybrid = None
     if d.engine is Engine.VLLM and profile.token_line in ("groups", "concurrency"):
-        hybrid = vllm_layout(stage, d.kv_dtype, kv_heads=heads, block_size=d.block_size)
+        hybrid = vllm_layout(
+            stage,
+            d.kv_dtype,
+            kv_heads=heads,
+            block_size=d.block_size,
+            alignment=_hybrid_alignment(d),
+        )
     if hybrid is not None:
         block_bytes = hybrid.bytes_per_block
         notes.append(
@@ -797,11 +819,16 @@ def _state_pages_note(d: Deployment) -> str:
     note = f"{why}: {d.state_pages} state page(s) per request per state group"
     if d.num_speculative_tokens:
         note += f" (incl. {d.num_speculative_tokens} for speculative tokens)"
-    if uncounted_checkpoint(d.profile, d.engine_version, d.spec, mode):
+    if gdn_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
+        note += (
+            " (incl. vLLM 0.33's Gated DeltaNet prefill checkpoint: FlashInfer's GDN prefill "
+            "runs on this GPU, CUDA 13 assumed for Blackwell; blocks aligned to 64 tokens)"
+        )
+    if uncounted_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
         note += (
             "; vLLM 0.33 adds one Gated DeltaNet prefill-checkpoint page (and 64-token block "
-            "alignment) where the FlashInfer GDN kernel runs (Hopper; Blackwell with CUDA 13): "
-            "not counted"
+            "alignment) where the FlashInfer GDN kernel runs (compute capability 9.0; 10.x / "
+            "12.x with CUDA 13): this GPU states no compute_capability, so not counted"
         )
     return note
 

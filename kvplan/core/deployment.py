@@ -395,10 +395,16 @@ class Deployment:
     def state_pages(self) -> int:
         """State pages one request holds per state group of a vLLM hybrid: 1 +
         num_speculative_tokens, 2 + it with prefix caching (align; + a Mamba-2 checkpoint
-        page from 0.32.0)."""
+        page from 0.32.0, a Gated DeltaNet one from 0.33.0 where FlashInfer's GDN prefill
+        runs on this GPU)."""
         mode = self.mamba_cache_mode or MambaCacheMode.NONE
         return state_pages(
-            self.profile, self.engine_version, self.spec, mode, self.num_speculative_tokens
+            self.profile,
+            self.engine_version,
+            self.spec,
+            mode,
+            self.num_speculative_tokens,
+            self.gpu,
         )
 
     @property

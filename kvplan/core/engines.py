@@ -55,6 +55,7 @@ from kvplan.errors import KvplanError
 
 if TYPE_CHECKING:  # core.deployment imports this module
     from kvplan.core.deployment import Deployment
+    from kvplan.core.gpu import GpuSpec
 
 
 class Platform(str, Enum):
@@ -505,10 +506,14 @@ def baseboard_linked(node_gpus: int | None) -> bool:
     return node_gpus is not None and node_gpus >= 4
 
 
-# Catalog GPUs of NVIDIA's SM100 family (compute capability 10.x: B200 / GB200 10.0, B300 /
-# GB300 10.3; developer.nvidia.com/cuda-gpus), the GPUs vLLM's
-# `is_device_capability_family(100)` admits for FlashInfer's TRT-LLM-gen MoE kernels.
-SM100_FAMILY_GPUS = frozenset({"b200", "gb200", "b300", "gb300"})
+def sm100_family(gpu: GpuSpec) -> bool:
+    """NVIDIA's SM100 family: CUDA compute capability 10.x (B200 / GB200 10.0, B300 / GB300
+    10.3 in the GPU catalog, from developer.nvidia.com/cuda-gpus). The GPUs vLLM's
+    `current_platform.is_device_capability_family(100)` admits (capability // 10 == 10) for
+    FlashInfer's TRT-LLM-gen MoE and MLA kernels, and SGLang's `is_sm100_supported` (major
+    10). Read from the catalog's `compute_capability`, so a new 10.x entry gets these rules
+    with no list to edit; False when a --gpu-file entry does not state it."""
+    return gpu.cuda_major == 10
 
 
 def _gib(x: float) -> int:

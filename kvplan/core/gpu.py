@@ -10,13 +10,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from kvplan.core.frozen import Frozen, field
+from kvplan.core.frozen import FieldError, Frozen, field
 
 Vendor = Literal["nvidia", "amd", "intel", "google", "apple", "other"]
 FlopDtype = Literal["fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4"]
 
 
 GPU_NAME_PATTERN = r"^[a-z0-9][a-z0-9.\-]*$"
+# CUDA compute capability as NVIDIA writes it, "major.minor" ("9.0", "10.3", "12.1"): a
+# quoted string in YAML (a bare 9.0 is a float, and 12.10 would read as 12.1)
+COMPUTE_CAPABILITY_PATTERN = r"^[1-9][0-9]?\.[0-9]$"
+# An AMD GPU's LLVM target (the ROCm tables' "LLVM target name"): gfx942, gfx90a, gfx1100
+GFX_TARGET_PATTERN = r"^gfx[0-9]{2,3}[0-9a-f]$"
 
 
 class GpuSpec(Frozen):
@@ -45,6 +50,13 @@ class GpuSpec(Frozen):
     # Infinity Fabric domain, a bridge's 2 or 4); None where GPUs only meet over PCIe
     node_gpus: int | None = field(default=None, gt=0, le=1024)
     tdp_watts: float | None = field(default=None, gt=0)
+    # The architecture engines key their kernel choices on (vLLM `is_device_capability_family`,
+    # SGLang `is_sm100_supported`, ROCm's gfx checks): NVIDIA's CUDA compute capability, or an
+    # AMD GPU's LLVM gfx target. Every bundled NVIDIA / AMD entry has its own (checked when the
+    # catalog loads); in a --gpu-file it is optional, and absent means "not stated": kvplan then
+    # applies no architecture-specific engine rule to that GPU.
+    compute_capability: str | None = field(default=None, pattern=COMPUTE_CAPABILITY_PATTERN)
+    gfx_target: str | None = field(default=None, pattern=GFX_TARGET_PATTERN)
     source: str = field(min_length=1)
     notes: str | None = None
 
@@ -56,6 +68,25 @@ class GpuSpec(Frozen):
         if isinstance(data.get("aliases"), list):
             data["aliases"] = tuple(data["aliases"])
         return data
+
+    def _check(self) -> None:
+        if self.compute_capability is not None and self.vendor != "nvidia":
+            raise FieldError(
+                ("compute_capability",),
+                f"a CUDA compute capability is for NVIDIA GPUs, not vendor {self.vendor!r}",
+            )
+        if self.gfx_target is not None and self.vendor != "amd":
+            raise FieldError(
+                ("gfx_target",), f"a gfx target is for AMD GPUs, not vendor {self.vendor!r}"
+            )
+
+    @property
+    def cuda_major(self) -> int | None:
+        """The compute capability's major version (the architecture generation: 9 Hopper,
+        10 Blackwell data-center, 12 Blackwell RTX / GB10), None when not stated."""
+        if self.compute_capability is None:
+            return None
+        return int(self.compute_capability.split(".")[0])
 
     @property
     def memory_family(self) -> str:

@@ -83,10 +83,17 @@ class HybridLayout:
 
 
 def vllm_layout(
-    stage: ModelSpec, kv_dtype: str, *, kv_heads: int, block_size: int
+    stage: ModelSpec,
+    kv_dtype: str,
+    *,
+    kv_heads: int,
+    block_size: int,
+    alignment: int = KERNEL_ALIGNMENT,
 ) -> HybridLayout | None:
     """The hybrid layout of one pipeline stage, or None when every layer caches alike (or
-    when pages differ in a way kvplan does not model: then the uniform math applies)."""
+    when pages differ in a way kvplan does not model: then the uniform math applies).
+    `alignment`: what the raised attention block is a multiple of (the kernel's 16; vLLM
+    0.33 in align mode with FlashInfer GDN: lcm(16, 64), kvplan.core.prefix_cache)."""
     buckets: dict[tuple[LayerKind, int | None], int] = {}
     for layer in stage.layers:
         if layer.kind is LayerKind.NONE and not layer.is_recurrent:
@@ -114,7 +121,7 @@ def vllm_layout(
             kvcache.layer_state_bytes(stage, layer, kv_dtype) for layer in state_layers
         )
         needed = ceil(state_page / token_bytes)
-        block = max(block, ceil(needed / KERNEL_ALIGNMENT) * KERNEL_ALIGNMENT)
+        block = max(block, ceil(needed / alignment) * alignment)
     page = ceil(block * token_bytes)
     counts = list(buckets.values())
     smallest, largest = min(counts), max(counts)

@@ -39,9 +39,31 @@ model_executor/models/config.py):
                  blocks=1, prefill_checkpoint_alignment=1`; kv_cache_interface.py:1076-1080
                  `2 + num_speculative_blocks + num_prefill_checkpoint_blocks`). 0.33.0 also
                  gives Gated DeltaNet layers that page when the FlashInfer GDN prefill kernel
-                 runs (qwen_gdn_linear_attn.py:693-696, 744-749: Hopper; Blackwell with CUDA
-                 13), with blocks aligned to 64 tokens: kvplan does not know the GPU's
-                 architecture and CUDA runtime, so that page is NOT counted (a note says so).
+                 runs, and aligns blocks to its 64-token checkpoint grid (`gdn_checkpoint`
+                 below: counted from the GPU catalog's compute capability; a --gpu-file GPU
+                 that does not state one leaves the page uncounted, and a note says so).
+
+vLLM 0.33.0's Gated DeltaNet prefill checkpoint (0.33.0 wheel):
+  * backend: `_resolve_gdn_prefill_backend` (model_executor/layers/mamba/gdn/
+    qwen_gdn_linear_attn.py:148-266) picks FlashInfer with the default "auto" on CUDA when
+    the device is compute capability 9.0 (`is_device_capability(90)`, :249-250), or 10.x /
+    12.x (`is_device_capability_family(100 / 120)`) with linear_key_head_dim == 128 and a
+    CUDA runtime >= 13 (`get_cuda_runtime_major`, torch.version.cuda; :251-263); else
+    Triton (ROCm: AITER FlyDSL or Triton, no checkpoint).
+  * the layer: in Mamba cache mode align with FlashInfer it declares a checkpoint
+    alignment of 64 (:690-703, FLASHINFER_GDN_CHECKPOINT_ALIGNMENT v1/attention/backends/
+    gdn_attn.py:34) and, when every Mamba-type layer of the model declares one
+    (mamba/abstract.py:98-113: the base class declares none, :65-70), its MambaSpec gets
+    num_prefill_checkpoint_blocks=1 (:739-752): one more state page per request
+    (kv_cache_interface.py:1136-1139).
+  * the block: in align mode the attention block is a multiple of lcm(kernel alignment,
+    that 64) (platforms/interface.py:1089-1095), before it is raised to hold the state page.
+  Assumed: the CUDA runtime is 13 (the PyPI wheel of 0.33.0 is built for it: its
+  extensions link libcudart.so.13 / libnvrtc.so.13, e.g. vllm/_flashmla_extension_C.abi3.so,
+  and it pins nvidia-cutlass-dsl[cu13]); a CUDA 12 build keeps Triton on Blackwell and has
+  no such page there. The default gdn_prefill_backend "auto" is assumed (additional_config
+  can force "triton"). The checkpoint workspace (max_num_batched_tokens / 64 states, shared
+  workspace manager, :763-777) is forward-time memory, not modelled.
 
 Defaults (what a release does when the flag is not given):
   vLLM V0 (<= 0.7): off (0.6.4.post1 engine/arg_utils.py:116 `enable_prefix_caching: bool =
@@ -67,9 +89,13 @@ Defaults (what a release does when the flag is not given):
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from kvplan.core.engines import Engine, EngineProfile, parse_version
 from kvplan.core.geometry import LayerKind, Mixer, ModelSpec
+
+if TYPE_CHECKING:
+    from kvplan.core.gpu import GpuSpec
 
 # vLLM releases (first release where each rule holds), each with its source above
 VLLM_V1_FIRST = (0, 8)
@@ -78,6 +104,8 @@ VLLM_HYBRID_MODES_FIRST = (0, 15)  # 0.14.0 has no mamba_cache_mode, 0.15.0 has 
 VLLM_HYBRID_DEFAULT_ON_FIRST = (0, 28)  # 0.28.0: hybrids on by default, mode "align"
 VLLM_MAMBA2_CHECKPOINT_FIRST = (0, 32)  # 0.31.0 has no Mamba-2 checkpoint page, 0.32.0 has
 VLLM_GDN_CHECKPOINT_FIRST = (0, 33)  # 0.32.0: none for GDN; 0.33.0: with FlashInfer GDN
+GDN_CHECKPOINT_ALIGNMENT = 64  # FLASHINFER_GDN_CHECKPOINT_ALIGNMENT (0.33.0 gdn_attn.py:34)
+GDN_FLASHINFER_KEY_HEAD_DIM = 128  # Blackwell: only head_k_dim 128 (qwen_gdn_linear_attn.py)
 
 # the mixers of vLLM's SupportsMambaPrefixCaching models (0.24.0 model_executor/models/
 # {mamba,mamba2,jamba,bamba,nemotron_h,zamba2,granitemoehybrid,falcon_h1}.py): "all" mode
@@ -166,28 +194,71 @@ def state_pages(
     spec: ModelSpec,
     mode: MambaCacheMode,
     speculative_tokens: int,
+    gpu: GpuSpec | None = None,
 ) -> int:
     """State pages one request holds per state group (MambaSpec.max_memory_usage_bytes):
-    1 + k off, 2 + k (+ 1 Mamba-2 prefill checkpoint from 0.32.0) in align; "all" is
-    refused before this is asked."""
+    1 + k off, 2 + k in align, + 1 prefill checkpoint (a Mamba-2 model from 0.32.0, a Gated
+    DeltaNet model on `gpu` where vLLM 0.33 runs FlashInfer's GDN prefill: `gdn_checkpoint`);
+    "all" is refused before this is asked."""
     if mode is not MambaCacheMode.ALIGN:
         return 1 + speculative_tokens
     checkpoint = _at_least(_release(profile, release), VLLM_MAMBA2_CHECKPOINT_FIRST) and any(
         layer.mixer_kind is Mixer.MAMBA2 for layer in spec.layers
     )
-    return 2 + speculative_tokens + int(checkpoint)
+    gdn = gpu is not None and gdn_checkpoint(profile, release, spec, mode, gpu) is True
+    return 2 + speculative_tokens + int(checkpoint or gdn)
+
+
+def flashinfer_gdn_prefill(gpu: GpuSpec, spec: ModelSpec) -> bool | None:
+    """Whether vLLM 0.33's `_resolve_gdn_prefill_backend` ("auto") picks FlashInfer's GDN
+    prefill kernel on `gpu` for `spec` (module docstring): compute capability 9.0, or 10.x /
+    12.x with key head dim 128 (CUDA 13 assumed). None when an NVIDIA GPU does not state its
+    compute capability (a --gpu-file entry): kvplan cannot tell."""
+    if gpu.vendor != "nvidia":
+        return False  # ROCm: AITER FlyDSL or Triton
+    if gpu.compute_capability is None:
+        return None
+    if gpu.compute_capability == "9.0":
+        return True
+    key_dims = {
+        layer.recurrent.key_head_dim
+        for layer in spec.layers
+        if layer.mixer_kind is Mixer.GATED_DELTANET and layer.recurrent is not None
+    }
+    return gpu.cuda_major in (10, 12) and key_dims == {GDN_FLASHINFER_KEY_HEAD_DIM}
+
+
+def gdn_checkpoint(
+    profile: EngineProfile,
+    release: str | None,
+    spec: ModelSpec,
+    mode: MambaCacheMode,
+    gpu: GpuSpec,
+) -> bool | None:
+    """vLLM >= 0.33 in align mode on a Gated DeltaNet model: whether each request holds the
+    GDN prefill-checkpoint page (and blocks align to 64 tokens). Only when every state layer
+    is Gated DeltaNet (another state layer declares no alignment, so none exports) and the
+    FlashInfer kernel runs; None when the GPU does not say (`flashinfer_gdn_prefill`)."""
+    if mode is not MambaCacheMode.ALIGN:
+        return False
+    if not _at_least(_release(profile, release), VLLM_GDN_CHECKPOINT_FIRST):
+        return False
+    state = [layer.mixer_kind for layer in spec.layers if layer.is_recurrent]
+    if Mixer.GATED_DELTANET not in state or set(state) != {Mixer.GATED_DELTANET}:
+        return False
+    return flashinfer_gdn_prefill(gpu, spec)
 
 
 def uncounted_checkpoint(
-    profile: EngineProfile, release: str | None, spec: ModelSpec, mode: MambaCacheMode
+    profile: EngineProfile,
+    release: str | None,
+    spec: ModelSpec,
+    mode: MambaCacheMode,
+    gpu: GpuSpec,
 ) -> bool:
-    """vLLM 0.33 align mode on a Gated DeltaNet model: the prefill-checkpoint page the
-    FlashInfer GDN kernel adds on some GPUs is not counted (see the module docstring)."""
-    return (
-        mode is MambaCacheMode.ALIGN
-        and _at_least(_release(profile, release), VLLM_GDN_CHECKPOINT_FIRST)
-        and any(layer.mixer_kind is Mixer.GATED_DELTANET for layer in spec.layers)
-    )
+    """vLLM 0.33 align mode on a Gated DeltaNet model on a GPU that does not state its
+    compute capability: the FlashInfer GDN prefill-checkpoint page may be held, not counted."""
+    return gdn_checkpoint(profile, release, spec, mode, gpu) is None
 
 
 def refusal(

@@ -369,6 +369,8 @@ def gpu_row(g: GpuSpec) -> dict[str, Any]:
         "flops": g.flops,
         "interconnect": g.interconnect,
         "interconnect_bandwidth": g.interconnect_bandwidth,
+        "compute_capability": g.compute_capability,  # NVIDIA; None when not stated
+        "gfx_target": g.gfx_target,  # AMD; None when not stated
         "aliases": list(g.aliases),
         "source": g.source,
     }
@@ -402,8 +404,9 @@ def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
         "16-bit dense (TFLOPS)",
         "fp8 dense (TFLOPS)",
         "link (GB/s)",
+        "arch",
     ):
-        t.add_column(col, justify="left" if col in ("name", "GPU", "memory") else "right")
+        t.add_column(col, justify="left" if col in ("name", "GPU", "memory", "arch") else "right")
     for g in gpus:
         half = half_precision(g)
         fp8 = g.flops.get("fp8")
@@ -417,6 +420,7 @@ def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
             f"{half[1] / 1e12:,.0f} {half[0]}" if half else "-",
             f"{fp8 / 1e12:,.0f}" if fp8 else "-",
             f"{g.interconnect_bandwidth / GB:,.0f}" if g.interconnect_bandwidth else "-",
+            g.compute_capability or g.gfx_target or "-",
         )
     return Group(
         t,
@@ -424,7 +428,8 @@ def render_gpus(gpus: list[GpuSpec]) -> RenderableType:
             "memory fit uses: the total the CUDA runtime reports where known, else the "
             "driver's (GiB = 2^30 bytes); bandwidth and FLOP/s decimal, dense (no sparsity); "
             "16-bit: bf16 where the GPU has it, else fp16 (named). HBM / GDDR / unified as the "
-            "datasheet names the memory.",
+            "datasheet names the memory. arch: NVIDIA's CUDA compute capability (CC) or AMD's "
+            "gfx target; '-' where not stated.",
             style="dim",
         ),
     )

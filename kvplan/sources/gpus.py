@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from kvplan.core.frozen import Frozen
+from kvplan.core.frozen import FieldError, Frozen
 from kvplan.core.gpu import GpuSpec
 from kvplan.errors import KvplanError
 from kvplan.sources.data import configs_dir, load_bundled_yaml, load_yaml_file
@@ -46,9 +46,6 @@ def gpu_file_model() -> type[BaseModel]:
 _SEPARATORS = re.compile(r"[\s_\-]+")
 
 
-_SEPARATORS = re.compile(r"[\s_\-]+")
-
-
 def normalize_name(name: str) -> str:
     return _SEPARATORS.sub("-", name.strip().lower()).strip("-")
 
@@ -61,7 +58,6 @@ def _load_file(path: Path) -> tuple[GpuSpec, ...]:
     screen_gpu_entries(raw, origin=printable(str(path)))
     try:
         parsed: Any = gpu_file_model().model_validate(raw)
-        return tuple(GpuSpec(**g.model_dump()) for g in parsed.gpus)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = list(err["loc"])
@@ -72,6 +68,32 @@ def _load_file(path: Path) -> tuple[GpuSpec, ...]:
                     str(p) for p in loc[2:]
                 )
         raise KvplanError(f"{printable(str(path))}: {where}: {err['msg']}") from None
+    specs = []
+    for i, entry in enumerate(parsed.gpus):
+        try:
+            specs.append(GpuSpec(**entry.model_dump()))
+        except FieldError as exc:  # an invariant across fields (GpuSpec._check)
+            where = f"gpus[{i}] ({printable(entry.name)}): " + ".".join(map(str, exc.loc))
+            raise KvplanError(f"{printable(str(path))}: {where}: {exc.msg}") from None
+    return tuple(specs)
+
+
+# Vendors whose bundled entries must state their architecture, and the field that holds it
+_ARCH_FIELD = {"nvidia": "compute_capability", "amd": "gfx_target"}
+
+
+def _require_arch(gpus: tuple[GpuSpec, ...], origin: str) -> tuple[GpuSpec, ...]:
+    """Every bundled NVIDIA entry states its CUDA compute capability and every AMD entry
+    its gfx target (architecture rules read them, kvplan.core.engines.sm100_family): a new
+    entry without one is refused when the catalog loads, not read as "no such rule"."""
+    for gpu in gpus:
+        key = _ARCH_FIELD.get(gpu.vendor)
+        if key is not None and getattr(gpu, key) is None:
+            raise KvplanError(
+                f"{origin}: {gpu.name}: {key} is missing (required for bundled {gpu.vendor} "
+                "GPUs, with its source)"
+            )
+    return gpus
 
 
 class GpuCatalog:
@@ -118,6 +140,7 @@ def _bundled() -> tuple[GpuSpec, ...]:
     without the pydantic schema, which costs more than a whole `kvplan fit`;
     tests/test_gpus.py screens the file and validates it with that schema."""
     path = configs_dir() / "gpus.yaml"
+    origin = printable(str(path))
     raw = load_bundled_yaml(
         path, screen=lambda data: screen_gpu_entries(data, origin=printable(str(path)))
     )
@@ -130,11 +153,12 @@ def _bundled() -> tuple[GpuSpec, ...]:
             "gpus",
         }
     ):
-        return _load_file(path)  # not the shape we ship: let the schema say what is wrong
+        return _require_arch(_load_file(path), origin)  # the schema says what is wrong
     try:
-        return tuple(GpuSpec(**entry) for entry in raw["gpus"])
+        gpus = tuple(GpuSpec(**entry) for entry in raw["gpus"])
     except (TypeError, ValueError):
-        return _load_file(path)
+        gpus = _load_file(path)
+    return _require_arch(gpus, origin)
 
 
 @cache
@@ -186,6 +210,12 @@ _GPU_FIELD_DOCS = {
     "node_gpus": "Optional: GPUs one node joins with that link (8 on an HGX/DGX or OAM "
     "baseboard, 72 in an NVL72 rack, 2 for a bridge); TP beyond it crosses nodes.",
     "tdp_watts": "Board power in watts.",
+    "compute_capability": "Optional, NVIDIA only: the CUDA compute capability as a quoted "
+    "'major.minor' string ('9.0' H100, '10.0' B200, '12.0' RTX 5090; nvidia-smi "
+    "--query-gpu=compute_cap). Engine rules that depend on the architecture (e.g. vLLM's "
+    "SM100-family kernels: 10.x) read it; absent means not stated, and no such rule applies.",
+    "gfx_target": "Optional, AMD only: the LLVM gfx target ('gfx942' MI300X, 'gfx950' "
+    "MI355X; rocminfo). Absent means not stated.",
     "source": "Where the figures come from (URLs); required.",
     "notes": "Anything a reader should know (sparsity halved, runtime totals, ...).",
 }

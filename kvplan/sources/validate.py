@@ -496,6 +496,12 @@ def screen_gpu_entries(raw: Any, *, origin: str) -> None:
                     f"{label}: cuda_memory_bytes ({cuda:,}) is under 90 % of memory_bytes "
                     f"({memory:,}): a CUDA total is the driver total less a small reservation"
                 )
+        capability = entry.get("compute_capability")
+        if capability is not None and not isinstance(capability, str):
+            raise ConfigError(
+                f"{label}: compute_capability must be a quoted 'major.minor' string such as "
+                f'"9.0" or "10.3", got {printable(repr(capability))}'
+            )
         if entry.get("cuda_memory_basis") is not None and cuda is None:
             raise ConfigError(f"{label}: cuda_memory_basis is given without cuda_memory_bytes")
 
