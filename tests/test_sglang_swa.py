@@ -151,3 +151,26 @@ def test_swa_flags_refused_on_releases_without_them(flag: tuple[str, ...], relea
         "--engine-version", "0.4.9.post3", *flag,
     )  # fmt: skip
     assert ok.code == 0, ok.err
+
+
+def test_mimo_v2_flash_uniform_count_uses_sglangs_own_cell() -> None:
+    """MiMo-V2-Flash's sliding layers cache other heads (8 KV x 192 + 128) than its full ones
+    (4 KV x 192 + 128). SGLang 0.5.7 / 0.5.8 size the uniform count T with full heads over all
+    48 layers plus the sliding heads again over the 39 sliding ones (get_cell_size_per_token):
+    at TP 4, bf16, 1 x 320 x 2 x 48 + 2 x 320 x 2 x 39 = 30,720 + 49,920 = 80,640 B (kvplan's
+    per-token bytes, 5,760 + 49,920 = 55,680, would give 1.45x the tokens). With T = 314,400,
+    page 64 (sglang#18039's --page-size) and ratio 0.8: full = int(314,400 x 48 / 40.2) =
+    375,402 -> 375,360, swa = int(375,402 x 0.8) = 300,321 -> 300,288: the two pools that
+    issue's log prints."""
+    cell = 30_720 + 49_920
+    p = _plan(
+        "XiaomiMiMo/MiMo-V2-Flash",
+        engine_version="0.5.8",
+        tp=4,
+        gpu="h200",
+        block_size=64,
+        kv_memory=f"{314_400 * cell}B",
+    )
+    assert p.swa_pools is not None
+    assert (p.swa_pools.full_tokens, p.swa_pools.swa_tokens) == (375_360, 300_288)
+    assert any("80,640 B per token" in n for n in p.notes)

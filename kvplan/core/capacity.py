@@ -44,6 +44,7 @@ from kvplan.core.sglang_swa import (
     SwaPools,
     release_key,
     swa_pools,
+    uniform_cell_bytes,
     uses_hybrid_swa,
 )
 from kvplan.core.trt_windows import (
@@ -471,7 +472,7 @@ def plan(d: Deployment) -> Plan:
         )
     num_blocks = kv_pool // block_bytes if block_bytes else 0
     kv_tokens = num_blocks * (hybrid.block_size if hybrid else d.block_size)
-    swa = _sglang_swa_pools(d, stage, heads, kv_tokens, notes) if hybrid_swa else None
+    swa = _sglang_swa_pools(d, stage, heads, kv_tokens, kv_pool, notes) if hybrid_swa else None
     if swa is not None:
         kv_tokens = swa.full_tokens  # the engine's max_total_num_tokens
         num_blocks = kv_tokens // d.block_size
@@ -599,7 +600,12 @@ def sglang_release(d: Deployment) -> tuple[int, ...]:
 
 
 def _sglang_swa_pools(
-    d: Deployment, stage: ModelSpec, heads: int, uniform_tokens: int, notes: list[str]
+    d: Deployment,
+    stage: ModelSpec,
+    heads: int,
+    uniform_tokens: int,
+    kv_pool: int,
+    notes: list[str],
 ) -> SwaPools:
     """SGLang's full + sliding-window pools (kvplan.core.sglang_swa) from the uniform count
     it sizes first (max_total_num_tokens as if every layer held every token)."""
@@ -613,7 +619,16 @@ def _sglang_swa_pools(
     full_b, swa_b = part((LayerKind.FULL,)), part(windowed)
     n_full = sum(1 for x in stage.layers if x.kind is LayerKind.FULL)
     n_swa = sum(1 for x in stage.layers if x.kind in windowed)
-    if full_b * n_swa != swa_b * n_full:
+    cell = uniform_cell_bytes(stage, full_bytes_per_token=full_b, swa_bytes_per_token=swa_b)
+    if cell is not None:
+        # SGLang sizes its uniform count with its own cell (kvplan.core.sglang_swa)
+        uniform_tokens = kv_pool // cell
+        notes.append(
+            f"SGLang hybrid SWA: {stage.name}'s sliding layers cache other heads than its full "
+            f"ones; SGLang sizes the pool with {cell:,} B per token (full heads over every "
+            "layer + the sliding heads again), then splits it"
+        )
+    elif full_b * n_swa != swa_b * n_full:
         notes.append(
             "SGLang hybrid SWA: this model's sliding and full layers cache different bytes per "
             "token; SGLang's split counts layer-tokens as equal (sized as the engine does, "

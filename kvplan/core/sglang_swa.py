@@ -41,8 +41,9 @@ wheels carry the tag's python/sglang tree):
   then the full one, each printing "KV Cache is allocated. #tokens: N, K size, V size"
   (0.4.9.post3 mem_cache/memory_pool.py:471-515; 0.5.8 mem_cache/swa_memory_pool.py:20-80).
   The split assumes every layer's token costs the same bytes: true of Gemma, GPT-OSS and
-  Llama-4, not of MiMo-V2-Flash, whose cell size SGLang 0.5.8 counts with its own SWA heads
-  (mixin get_cell_size_per_token :99-106, not modelled: capacity.py adds a note).
+  Llama-4, not of MiMo-V2-Flash, whose uniform count SGLang 0.5.7 / 0.5.8 take with their
+  own cell (full heads over every layer + the SWA heads over the sliding layers, mixin
+  get_cell_size_per_token: `uniform_cell_bytes`; checked on sglang#18039's printed pools).
 * a request of n tokens holds n tokens of the full pool and about its window of the SWA
   pool. 0.5.8 frees the tokens that leave the window as the request runs (0.5.8
   managers/schedule_batch.py:2270-2321 maybe_evict_swa / `_evict_swa`: pre_len -
@@ -163,6 +164,31 @@ class SwaPools(Frozen):
     @property
     def swa_pool_bytes(self) -> int:
         return self.swa_tokens * self.swa_bytes_per_token
+
+
+# Models whose sliding layers cache another head geometry than the full ones, for which
+# SGLang's per-token cell adds the sliding heads again on top of full heads over every
+# layer (0.5.7 / 0.5.8 model_executor/model_runner_kv_cache_mixin.py get_cell_size_per_token
+# :101-110 / :99-108: `if "MiMoV2FlashForCausalLM" in architectures: cell_size +=
+# swa_kv_heads x (swa_head_dim + swa_v_head_dim) x len(swa_attention_layer_ids) x kv_size`,
+# after cell_size = kv_heads x (head_dim + v_head_dim) x num_layers x kv_size)
+_OWN_SWA_CELL = ("mimo_v2_flash",)
+
+
+def uniform_cell_bytes(
+    spec: ModelSpec, *, full_bytes_per_token: int, swa_bytes_per_token: int
+) -> int | None:
+    """The bytes per token SGLang divides the pool by to get its uniform count T, when that is
+    not the model's own per-token bytes (full + sliding layers): for MiMo-V2-Flash, full heads
+    over ALL layers plus the sliding heads over the sliding layers (`_OWN_SWA_CELL`);
+    None for every other model (T = pool // its per-token bytes)."""
+    if spec.family not in _OWN_SWA_CELL:
+        return None
+    full = sum(1 for x in spec.layers if x.kind is LayerKind.FULL)
+    layers = sum(1 for x in spec.layers if x.kind is not LayerKind.NONE)
+    if not full:
+        return None
+    return full_bytes_per_token // full * layers + swa_bytes_per_token
 
 
 def swa_pools(
