@@ -171,3 +171,31 @@ def test_non_hybrid_and_other_engines_unchanged() -> None:
     for engine in (Engine.SGLANG, Engine.TRTLLM):
         p = plan(Deployment(spec=spec, gpu=gpu("h100-sxm"), engine=engine, kv_memory=10**10))
         assert p.hybrid is None
+
+
+def test_decoding_sequences_hold_only_the_window() -> None:
+    """What a decoding request keeps (Plan.held_bytes, the steady state `kvplan plan`'s
+    occupancy integrates): SlidingWindowManager frees the blocks wholly before the window, so
+    a Gemma-3 sliding group keeps at most cdiv(1023, 16) + 1 = 65 blocks: 512 + 6 x 65 = 902
+    blocks at 8,192 tokens, where vLLM's per-request count (seq_bytes) is 3,590. The
+    guaranteed concurrency of a fixed-length workload is still `fit --ctx`'s largest batch."""
+    from kvplan.core.workload import occupancy, workload
+
+    p = gemma()
+    assert p.held_bytes(8192) == (512 + 6 * 65) * GEMMA_BLOCK
+    assert p.held_bytes(1000) == 7 * 63 * GEMMA_BLOCK  # cdiv(1000, 16) = 63 in every group
+    assert p.held_bytes(8192) < p.seq_bytes(8192)
+    occ = occupancy(p, workload("one", [(8000, 192)]), max_seqs=1024)
+    assert occ.max_concurrency_guaranteed == max_batch(p, 8192) == 4
+    assert occ.max_concurrency_steady > 4
+    # no sliding group: both figures are the same (Qwen3.5: full + state groups)
+    q = plan(
+        Deployment(
+            spec=catalog_spec("Qwen/Qwen3.5-27B"),
+            gpu=gpu("h100-sxm"),
+            engine_version="0.19.0",
+            max_model_len=32_768,
+            kv_memory=1000 * QWEN_BLOCK,
+        )
+    )
+    assert q.held_bytes(32_768) == q.seq_bytes(32_768) == 45 * QWEN_BLOCK

@@ -121,6 +121,16 @@ class Plan(Frozen):
             block_size=d.block_size,
         )
 
+    def held_bytes(self, ctx: int) -> int:
+        """Per-GPU bytes a sequence holds while it decodes at `ctx` tokens: seq_bytes, except
+        for a vLLM hybrid, whose sliding / chunked-local groups free the blocks before the
+        window (HybridLayout.bytes_held): the steady state kvplan.core.workload integrates,
+        where seq_bytes is vLLM's per-request worst case (one chunked-prefill step beyond
+        the window)."""
+        if self.hybrid is not None:
+            return self.hybrid.bytes_held(ctx, self.deployment.state_pages)
+        return self.seq_bytes(ctx)
+
 
 def weights_replicated(d: Deployment, weights_total: int) -> int:
     """Bytes of the tensors the engine keeps whole on every TP rank (EngineRules.tp_replicated,

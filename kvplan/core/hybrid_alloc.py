@@ -99,6 +99,33 @@ class HybridLayout:
                 total += ceil(max_model_len / block)
         return total
 
+    def blocks_held(self, tokens: int, state_pages: int = 1) -> int:
+        """Blocks a request holds while it decodes at `tokens` tokens (the steady state, not
+        vLLM's per-request worst case): SlidingWindowManager frees the blocks wholly before
+        the window (remove_skipped_blocks, skipped = computed - window + 1; vllm 0.19.0
+        v1/core/single_type_kv_cache_manager.py:358-399, :575-601), so a sliding group
+        keeps at most cdiv(window - 1, block) + 1 blocks; a chunked-local group at most
+        cdiv(chunk, block) + 1 (:710, skipped = whole chunks before the current one); full
+        groups cdiv(tokens, block); state groups their pages. Constant on each block of
+        tokens, as kvplan.core.workload's occupancy sums require."""
+        total = 0
+        block = self.block_size
+        for g in self.groups:
+            if g.kind is LayerKind.NONE:
+                total += state_pages
+                continue
+            held = ceil(tokens / block) if tokens > 0 else 0
+            if g.kind is LayerKind.SLIDING and g.window is not None:
+                held = min(held, ceil((g.window - 1) / block) + 1)
+            elif g.kind is LayerKind.CHUNKED and g.window is not None:
+                held = min(held, ceil(g.window / block) + 1)
+            total += held
+        return total
+
+    def bytes_held(self, tokens: int, state_pages: int = 1) -> int:
+        """`blocks_held` x bytes_per_block."""
+        return self.blocks_held(tokens, state_pages) * self.bytes_per_block
+
     def bytes_per_request(self, tokens: int, batched_tokens: int, state_pages: int = 1) -> int:
         """Per-GPU bytes of the pool one request of `tokens` tokens holds: its blocks
         (`blocks_per_request` at that length) x bytes_per_block (group_size pages, padding
