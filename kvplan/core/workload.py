@@ -35,7 +35,7 @@ Everything is integer bytes and token counts; no I/O here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import erf, floor, sqrt
+from math import erf, floor, gcd, sqrt
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -180,7 +180,8 @@ class _Sums:
     (plus a draft model's, with speculative decoding's k lookahead slots) only changes
     where n + k crosses a block boundary (k * block + 1: a new block; a window stops growing
     at a block boundary too, since tokens_held rounds min(n, window) up to blocks), so it
-    is constant on each block of n + k."""
+    is constant on each block of n + k. A vLLM hybrid's blocks are its layout's (raised to
+    the state page: kvplan.core.hybrid_alloc); with a draft, blocks of the gcd of both."""
 
     def __init__(
         self, p: Plan, *, draft: Plan | None = None, lookahead: int = 0, peak: bool = False
@@ -189,9 +190,12 @@ class _Sums:
         # peak: Plan.seq_bytes (the engine's per-request count); else Plan.held_bytes (what
         # a decoding sequence holds: they differ only for vLLM hybrids' sliding groups)
         self.peak = peak
-        self.block = p.deployment.block_size
-        if draft is not None and draft.deployment.block_size != self.block:
+        if draft is not None and draft.deployment.block_size != p.deployment.block_size:
             raise KvplanError("the draft model must use the same --block-size")
+        plans = [p] if draft is None else [p, draft]
+        self.block = gcd(
+            *(q.hybrid.block_size if q.hybrid else q.deployment.block_size for q in plans)
+        )
         self._f: dict[int, int] = {}
         self._c1: list[int] = [0]  # _c1[j]: sum of g over the tokens of blocks 1..j
         self._c2: list[int] = [0]
