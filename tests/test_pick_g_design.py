@@ -80,13 +80,22 @@ def test_sliding_global_pattern_caps_the_sliding_layers() -> None:
     args = ["--layers", "12", "--heads", "8", "--head-dim", "128", "--gpu", "a100-80gb"]
     args += ["--batch", "1", "--no-search", "--json"]
     full = run_cli("pick-g", *args, "--ctx", "8192")
-    mixed = run_cli("pick-g", *args, "--ctx", "8192", "--window", "1024", "--global-every", "6")
+    pattern = ["--ctx", "8192", "--window", "1024", "--global-every", "6"]
+    mixed = run_cli("pick-g", *args, *pattern, "--engine", "none")
     assert mixed.code == 0, mixed.err
     # layers 6 and 12 global (Gemma 3 rule: (i + 1) % 6 == 0), 10 sliding at 1024 tokens:
     # per token-layer 2 x 8 heads x 128 x 2 bytes = 4096 B
     assert full.json["rows"][0]["kv_bytes"] == 12 * 8192 * 4096
     assert mixed.json["rows"][0]["kv_bytes"] == (2 * 8192 + 10 * 1024) * 4096
     assert "every 6th layer global" in " ".join(mixed.json["assumptions"])
+    # vLLM's hybrid manager (issue 15, kvplan.core.hybrid_alloc): group_size 2 (the smaller
+    # bucket: 10 >= 1.5 x 2), 5 sliding groups + 1 full, a block = 2 pages of 16 tokens x
+    # 4,096 B; a request of 8,192 tokens: full cdiv(8192, 16) = 512 blocks, each sliding
+    # group cdiv(min(1023 + 2048 batched tokens, 8192), 16) + 1 = 193. This replaced the
+    # layer rule above for vLLM: it is the count vLLM's "Maximum concurrency" divides by.
+    vllm = run_cli("pick-g", *args, *pattern, "--max-num-batched-tokens", "2048")
+    assert vllm.code == 0, vllm.err
+    assert vllm.json["rows"][0]["kv_bytes"] == (512 + 5 * 193) * 2 * 16 * 4096
 
 
 def test_mla_rank_design_adds_the_latent_row() -> None:

@@ -245,16 +245,18 @@ def test_speculative_decoding_memory_by_hand():
     [(1, 1, 16, 0), (4000, 300, 16, 0), (4090, 17, 32, 3), (100, 5000, 1, 0), (33, 64, 16, 5)],
 )
 def test_block_sums_equal_brute_force(name, inp, out, block, k):
-    """The prefix-sum shortcut against summing seq_bytes(n + k) token by token (sliding
-    windows, hybrid state, plain full attention)."""
+    """The prefix-sum shortcut against summing token by token (sliding windows, hybrid
+    state, plain full attention): the steady state's held_bytes(n + k) and the peak's
+    seq_bytes(n + k) (they differ for a vLLM hybrid's sliding groups, e.g. Gemma-2)."""
     from kvplan.core.workload import _Sums
 
     d = Deployment(spec=catalog_spec(name), gpu=gpu("h100-sxm"), kv_dtype="bf16", block_size=block)
     p = plan(d)
-    sums = _Sums(p, lookahead=k)
-    values = [p.seq_bytes(n + k) for n in range(inp, inp + out)]
-    assert sums.sums(inp, inp + out - 1) == (
-        sum(values),
-        sum(v * v for v in values),
-        sum(range(inp, inp + out)),
-    )
+    for peak, f in ((False, p.held_bytes), (True, p.seq_bytes)):
+        sums = _Sums(p, lookahead=k, peak=peak)
+        values = [f(n + k) for n in range(inp, inp + out)]
+        assert sums.sums(inp, inp + out - 1) == (
+            sum(values),
+            sum(v * v for v in values),
+            sum(range(inp, inp + out)),
+        )

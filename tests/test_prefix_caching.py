@@ -24,7 +24,13 @@ from pathlib import Path
 import pytest
 from conftest import gpu, run_cli
 
-from kvplan.core.capacity import Deployment, logged_kv_tokens, max_concurrency, plan
+from kvplan.core.capacity import (
+    Deployment,
+    logged_kv_tokens,
+    max_batch,
+    max_concurrency,
+    plan,
+)
 from kvplan.core.engines import Engine, profile_for
 from kvplan.core.prefix_cache import MambaCacheMode, default_prefix_caching, mamba_cache_mode
 from kvplan.sources.catalog import load_catalog
@@ -110,6 +116,8 @@ def test_qwen36_batch_per_context_counts_the_extra_state_pages() -> None:
     with prefix caching (align) on; 299 blocks hold 74 / 42 such requests."""
     off, on = plan(qwen36(5.98)), plan(qwen36(5.98, enable_prefix_caching=True))
     assert on.seq_bytes(2048) - off.seq_bytes(2048) == 3 * BLOCK_BYTES
+    assert (off.seq_bytes(2048), on.seq_bytes(2048)) == (4 * BLOCK_BYTES, 7 * BLOCK_BYTES)
+    assert (max_batch(off, 2048), max_batch(on, 2048)) == (74, 42)
     assert max_concurrency(off, 2048) == pytest.approx(299 / 4)
     assert max_concurrency(on, 2048) == pytest.approx(299 / 7)
 
@@ -180,7 +188,8 @@ def test_vllm_033_gdn_checkpoint_page_where_flashinfer_gdn_runs(name: str) -> No
     assert p.hybrid.bytes_per_block == GDN_BLOCK_BYTES == 21_626_880
     assert p.num_blocks == 6_420_976_107 // GDN_BLOCK_BYTES == 296
     assert max_concurrency(p, LEN) == pytest.approx(296 / (63 + 3 * 3))
-    assert p.prefix_state_bytes == 2 * 3 * GDN_BLOCK_BYTES  # 2 pages beyond the running one
+    # one request of LEN tokens holds 63 attention blocks + 3 groups x 3 state pages
+    assert p.seq_bytes(LEN) == (63 + 3 * 3) * GDN_BLOCK_BYTES
     assert any("Gated DeltaNet prefill checkpoint" in n for n in p.notes)
 
 
@@ -327,9 +336,12 @@ def _policy(tmp_path: Path, extra: str) -> Path:
 
 
 def test_policy_key(tmp_path: Path) -> None:
-    """min_batch at 2,048 tokens, on kvplan's per-sequence bytes: 2,048 tokens x 1,024 B x
-    10 attention layers + 30 GDN states of 2,146,304 B = 85,360,640 B without prefix
-    caching (5.98 GiB holds 75), + 3 more state blocks of 21,463,040 B with it (42)."""
+    """min_batch at 2,048 tokens, on the blocks vLLM counts for a request of that length
+    (Plan.seq_bytes = HybridLayout.bytes_per_request): 1 attention block of 2,096 tokens + 3
+    state groups x 1 page = 4 blocks of 21,463,040 B without prefix caching: 299 blocks hold
+    floor(299 / 4) = 74 (vLLM's concurrency arithmetic; kvplan said 75 before, counting
+    2,048 tokens x 1,024 B x 10 layers + 30 unpadded GDN states = 85,360,640 B); with it,
+    3 more state pages: 7 blocks, floor(299 / 7) = 42."""
 
     def measured(extra: str) -> tuple[int, int]:
         path = _policy(tmp_path, extra)
@@ -338,12 +350,12 @@ def test_policy_key(tmp_path: Path) -> None:
         row = doc["policies"][0]["targets"][0]["results"][0]
         return r.code, row["measured"]
 
-    off = 2048 * 1024 * 10 + 30 * 2_146_304
-    assert int(5.98 * GiB) // off == 75
-    assert int(5.98 * GiB) // (off + 3 * BLOCK_BYTES) == 42
+    assert int(5.98 * GiB) // BLOCK_BYTES == 299
+    assert int(5.98 * GiB) // (4 * BLOCK_BYTES) == 299 // 4 == 74
+    assert int(5.98 * GiB) // (7 * BLOCK_BYTES) == 299 // 7 == 42
     assert measured("    enable_prefix_caching: true\n") == (1, 42)
-    assert measured("    enable_prefix_caching: false\n") == (0, 75)
-    assert measured("") == (0, 75)  # 0.24.0's default for a hybrid: off
+    assert measured("    enable_prefix_caching: false\n") == (0, 74)
+    assert measured("") == (0, 74)  # 0.24.0's default for a hybrid: off
     bad = run_cli("check", "--policy", str(_policy(tmp_path, "    enable_prefix_caching: 1\n")))
     assert bad.code == 2 and "enable_prefix_caching" in bad.out + bad.err
 

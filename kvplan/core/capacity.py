@@ -102,35 +102,41 @@ class Plan(Frozen):
         return self.budget.kv_budget > 0
 
     def seq_bytes(self, ctx: int) -> int:
-        """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded; a vLLM hybrid
-        with prefix caching on also holds its extra state pages (Mamba cache mode align:
-        one more page per state group, + a prefill-checkpoint page: Mamba-2 from 0.32.0,
-        Gated DeltaNet from 0.33.0 where FlashInfer's GDN prefill runs), each a
-        pool block (group_size padded pages); TensorRT-LLM --vswa: each window pool's blocks."""
+        """Per-GPU bytes one sequence of `ctx` tokens occupies, block-rounded.
+
+        vLLM hybrid (kvplan.core.hybrid_alloc): the pool blocks vLLM counts for a request of
+        that length, HybridLayout.bytes_per_request: per group, full attention cdiv(ctx,
+        block), sliding cdiv(min(window - 1 + max_num_batched_tokens, ctx), block) + 1,
+        chunked-local cdiv(min(chunk + max_num_batched_tokens, ctx), block), state groups
+        Deployment.state_pages pages (prefix caching's extra ones and the 0.32+ / 0.33+
+        prefill-checkpoint page included), each block
+        group_size padded pages at the (raised) hybrid block size. It is the per-request
+        figure of vLLM's "Maximum concurrency" and start-up check, so max_batch at
+        max_model_len == floor(max_concurrency). TensorRT-LLM --vswa: each window pool's
+        blocks. Otherwise every layer's block-rounded tokens (kvcache.kv_bytes_per_sequence)."""
         if self.trt_windows is not None:
             w = self.trt_windows
             return sum(w.need(x, ctx) * w.tokens_per_block * x.bytes_per_token for x in w.pools)
         d = self.deployment
-        held = kvcache.kv_bytes_per_sequence(
+        if self.hybrid is not None:
+            return self.hybrid.bytes_per_request(ctx, d.scheduler_tokens, d.state_pages)
+        return kvcache.kv_bytes_per_sequence(
             self.stage,
             ctx,
             d.kv_dtype,
             kv_heads=self.kv_heads_per_gpu,
             block_size=d.block_size,
         )
-        return held + self.prefix_state_bytes
 
-    @property
-    def prefix_state_bytes(self) -> int:
-        """Bytes a sequence holds for the state pages prefix caching adds (vLLM hybrids in
-        Mamba cache mode align: state_pages - 1 - num_speculative_tokens pages per state
-        group, each a pool block); 0 otherwise. Memory only: decode reads one state."""
-        hybrid, d = self.hybrid, self.deployment
-        if hybrid is None or not hybrid.has_state:
-            return 0
-        extra = d.state_pages - 1 - d.num_speculative_tokens
-        groups = sum(1 for g in hybrid.groups if g.kind is LayerKind.NONE)
-        return extra * groups * hybrid.bytes_per_block
+    def held_bytes(self, ctx: int) -> int:
+        """Per-GPU bytes a sequence holds while it decodes at `ctx` tokens: seq_bytes, except
+        for a vLLM hybrid, whose sliding / chunked-local groups free the blocks before the
+        window (HybridLayout.bytes_held): the steady state kvplan.core.workload integrates,
+        where seq_bytes is vLLM's per-request worst case (one chunked-prefill step beyond
+        the window)."""
+        if self.hybrid is not None:
+            return self.hybrid.bytes_held(ctx, self.deployment.state_pages)
+        return self.seq_bytes(ctx)
 
 
 def weights_replicated(d: Deployment, weights_total: int) -> int:
@@ -766,6 +772,10 @@ def max_ctx(p: Plan, batch: int, *, cap_to_positions: bool = True) -> CtxAnswer:
     grows = any(layer.kind in (LayerKind.FULL, LayerKind.MLA) for layer in p.stage.layers)
     if not grows:
         widest = max((layer.window or 0) for layer in p.stage.layers)
+        if p.hybrid is not None:
+            # a vLLM hybrid's sliding / chunked groups count up to window + one scheduler
+            # step of tokens (HybridLayout.blocks_per_request)
+            widest += p.deployment.scheduler_tokens
         limit = cap or widest
         if not ok(max(widest, 1)):
             return _bisect(ok, 1, widest)

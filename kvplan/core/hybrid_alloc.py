@@ -22,6 +22,12 @@ core/kv_cache_planning.py) and platforms/interface.py (`_align_hybrid_block_size
      Max concurrency = num_blocks / that sum; the 0.10-0.20 "GPU KV cache size" line prints
      (num_blocks // num_groups) x block (it under-states hybrids, vllm#40691); from 0.22 it
      prints int(concurrency x L).
+  6. kvplan's per-sequence bytes at n tokens (Plan.seq_bytes: the largest batch, fits,
+     the largest context, the batch table) are that count at L = n x bytes_per_block
+     (HybridLayout.bytes_per_request), so the largest batch at max_model_len is
+     floor(max concurrency). It is vLLM's per-request worst case (a sliding group holds one
+     scheduler step of chunked prefill beyond its window); a request that is decoding keeps
+     only cdiv(window, block) or one more block per sliding group.
 
 Checked against vLLM 0.19 H100 logs: Gemma-2 2B/9B/27B, Gemma-3 27B (7 groups, 8 padding
 layers), gpt-oss-20b TP 2 (tests/test_engine_model.py).
@@ -65,14 +71,26 @@ class HybridLayout:
     def blocks_per_request(
         self, max_model_len: int, batched_tokens: int, state_pages: int = 1
     ) -> int:
-        """Blocks one request of max_model_len tokens holds over every group; `state_pages`:
-        pages per state group (Deployment.state_pages: 1 + num_speculative_tokens, 2 + it
-        with prefix caching in Mamba cache mode align)."""
+        """Blocks one request of `max_model_len` tokens holds over every group, as vLLM
+        counts them (the sum over groups of KVCacheSpec.max_memory_usage_bytes / page,
+        vllm 0.19.0 v1/kv_cache_interface.py:113-121 full, :232-244 chunked-local,
+        :251-270 sliding, :293-300 state; v1/core/kv_cache_utils.py:802-820 the concurrency,
+        :1332-1367 the start-up check's _max_memory_usage_bytes_from_groups, called at
+        :1575-1584). `state_pages`: pages per state group
+        (Deployment.state_pages: 1 + num_speculative_tokens, 2 + it with prefix caching in
+        Mamba cache mode align). A sliding group counts the window plus one scheduler step
+        of chunked prefill (window - 1 + max_num_batched_tokens tokens, + 1 block for a
+        window that starts mid-block): the most a request holds, not the fewer blocks it
+        keeps once decoding (SlidingWindowManager frees the blocks before the window,
+        single_type_kv_cache_manager.py:358-399, :575-601). A request of 0 tokens holds
+        only its state pages."""
         total = 0
         block = self.block_size
         for g in self.groups:
             if g.kind is LayerKind.NONE:
                 total += state_pages
+            elif max_model_len <= 0:
+                continue
             elif g.kind is LayerKind.SLIDING and g.window is not None:
                 total += ceil(min(g.window - 1 + batched_tokens, max_model_len) / block) + 1
             elif g.kind is LayerKind.CHUNKED and g.window is not None:
@@ -80,6 +98,42 @@ class HybridLayout:
             else:
                 total += ceil(max_model_len / block)
         return total
+
+    def blocks_held(self, tokens: int, state_pages: int = 1) -> int:
+        """Blocks a request holds while it decodes at `tokens` tokens (the steady state, not
+        vLLM's per-request worst case): SlidingWindowManager frees the blocks wholly before
+        the window (remove_skipped_blocks, skipped = computed - window + 1; vllm 0.19.0
+        v1/core/single_type_kv_cache_manager.py:358-399, :575-601), so a sliding group
+        keeps at most cdiv(window - 1, block) + 1 blocks; a chunked-local group at most
+        cdiv(chunk, block) + 1 (:710, skipped = whole chunks before the current one); full
+        groups cdiv(tokens, block); state groups their pages. Constant on each block of
+        tokens, as kvplan.core.workload's occupancy sums require."""
+        total = 0
+        block = self.block_size
+        for g in self.groups:
+            if g.kind is LayerKind.NONE:
+                total += state_pages
+                continue
+            held = ceil(tokens / block) if tokens > 0 else 0
+            if g.kind is LayerKind.SLIDING and g.window is not None:
+                held = min(held, ceil((g.window - 1) / block) + 1)
+            elif g.kind is LayerKind.CHUNKED and g.window is not None:
+                held = min(held, ceil(g.window / block) + 1)
+            total += held
+        return total
+
+    def bytes_held(self, tokens: int, state_pages: int = 1) -> int:
+        """`blocks_held` x bytes_per_block."""
+        return self.blocks_held(tokens, state_pages) * self.bytes_per_block
+
+    def bytes_per_request(self, tokens: int, batched_tokens: int, state_pages: int = 1) -> int:
+        """Per-GPU bytes of the pool one request of `tokens` tokens holds: its blocks
+        (`blocks_per_request` at that length) x bytes_per_block (group_size pages, padding
+        layers included): vLLM's own per-request figure (_max_memory_usage_bytes_from_groups,
+        vllm 0.19.0 v1/core/kv_cache_utils.py:1357-1367: group_size x page x blocks), so
+        pool // this == floor(num_blocks / blocks_per_request) == floor(the logged maximum
+        concurrency) at max_model_len."""
+        return self.blocks_per_request(tokens, batched_tokens, state_pages) * self.bytes_per_block
 
 
 def vllm_layout(

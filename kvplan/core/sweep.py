@@ -131,9 +131,6 @@ class PlanTerms:
     bpe_num: int  # bytes per element = num / den (exact)
     bpe_den: int
     state_bytes: int  # fixed per sequence (no-KV layers)
-    # held beside it, not read at decode: the state pages prefix caching adds (Plan.
-    # prefix_state_bytes: vLLM hybrids in Mamba cache mode align)
-    prefix_state_bytes: int
     # SGLang hybrids keep recurrent states in a pool of their own: each pool caps the batch
     # (kvplan.core.capacity.max_batch); 0 / 0 where the engine shares one pool
     state_pool_bytes: int
@@ -144,7 +141,8 @@ class PlanTerms:
     widest: int  # widest window (non-growing stages)
     decode: DecodeTerms | None  # None: weights do not fit, or the GPU lacks the figures
     # Plans whose per-sequence bytes are not (elements x tokens held) per layer group —
-    # DeepSeek-V4 compressed attention keeps ctx // ratio entries — are answered row by
+    # DeepSeek-V4 compressed attention keeps ctx // ratio entries; a vLLM hybrid holds
+    # whole pool blocks per group (HybridLayout.bytes_per_request) — are answered row by
     # row by the scalar core (the same functions `fit` calls), never approximated.
     scalar: Plan | None = field(default=None, compare=False, repr=False)
 
@@ -192,7 +190,6 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         bpe_num=bpe.numerator,
         bpe_den=bpe.denominator,
         state_bytes=kvcache.state_bytes_per_sequence(stage, d.kv_dtype),
-        prefix_state_bytes=p.prefix_state_bytes,
         state_pool_bytes=p.state_pool_bytes or 0,
         state_slots=p.state_slots or 0 if p.state_pool_bytes is not None else 0,
         groups=groups,
@@ -200,10 +197,13 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         grows=bool(growing),
         widest=max((layer.window or 0) for layer in stage.layers),
         decode=_decode_terms(p) if p.weights_fit else None,
-        # SGLang's hybrid SWA pools (kvplan.core.sglang_swa) cap the batch pool by pool
+        # SGLang's hybrid SWA pools (kvplan.core.sglang_swa) cap the batch pool by pool;
+        # a vLLM hybrid holds whole pool blocks per group (Plan.seq_bytes)
         scalar=(
             p
-            if p.swa_pools is not None or any(layer.compress_ratio for layer in stage.layers)
+            if p.swa_pools is not None
+            or p.hybrid is not None
+            or any(layer.compress_ratio for layer in stage.layers)
             else None
         ),
     )
@@ -329,7 +329,7 @@ class _Arrays:
     num: Any
     den: Any
     state: Any
-    held: Any  # state + prefix_state_bytes: what a sequence holds beside its tokens
+    held: Any  # the fixed state: what a sequence holds beside its tokens
     budget: Any
     pool: Any
     slots: Any
@@ -356,7 +356,7 @@ class _Arrays:
             num=col("bpe_num"),
             den=col("bpe_den"),
             state=col("state_bytes"),
-            held=col("state_bytes") + col("prefix_state_bytes"),
+            held=col("state_bytes"),
             budget=col("kv_budget_bytes"),
             pool=col("state_pool_bytes"),
             slots=col("state_slots"),

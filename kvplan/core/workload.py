@@ -10,7 +10,9 @@ optional shared prefix (prefix caching) stored once in the pool. Two memory answ
               `kvplan fit --ctx IN+OUT` (B // f(IN+OUT)).
   steady      requests are at different points of their life. A request lives `out`
               steps (prefill, then out - 1 decode steps, one step per output token) and
-              during step j (j = 0 .. out-1) it holds in + j tokens. With continuous
+              during step j (j = 0 .. out-1) it holds in + j tokens (f = Plan.held_bytes:
+              a vLLM hybrid's sliding groups keep only the window's blocks while
+              decoding, fewer than seq_bytes' per-request worst case). With continuous
               arrivals a resident request is equally likely to be at any step, and in a
               mix a request of type i is resident for a share proportional to out_i
               (Little's law: residents = arrival rate x time in system). The mean bytes per
@@ -33,7 +35,7 @@ Everything is integer bytes and token counts; no I/O here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import erf, floor, sqrt
+from math import erf, floor, gcd, sqrt
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -178,13 +180,22 @@ class _Sums:
     (plus a draft model's, with speculative decoding's k lookahead slots) only changes
     where n + k crosses a block boundary (k * block + 1: a new block; a window stops growing
     at a block boundary too, since tokens_held rounds min(n, window) up to blocks), so it
-    is constant on each block of n + k."""
+    is constant on each block of n + k. A vLLM hybrid's blocks are its layout's (raised to
+    the state page: kvplan.core.hybrid_alloc); with a draft, blocks of the gcd of both."""
 
-    def __init__(self, p: Plan, *, draft: Plan | None = None, lookahead: int = 0) -> None:
+    def __init__(
+        self, p: Plan, *, draft: Plan | None = None, lookahead: int = 0, peak: bool = False
+    ) -> None:
         self.p, self.draft, self.k = p, draft, lookahead
-        self.block = p.deployment.block_size
-        if draft is not None and draft.deployment.block_size != self.block:
+        # peak: Plan.seq_bytes (the engine's per-request count); else Plan.held_bytes (what
+        # a decoding sequence holds: they differ only for vLLM hybrids' sliding groups)
+        self.peak = peak
+        if draft is not None and draft.deployment.block_size != p.deployment.block_size:
             raise KvplanError("the draft model must use the same --block-size")
+        plans = [p] if draft is None else [p, draft]
+        self.block = gcd(
+            *(q.hybrid.block_size if q.hybrid else q.deployment.block_size for q in plans)
+        )
         self._f: dict[int, int] = {}
         self._c1: list[int] = [0]  # _c1[j]: sum of g over the tokens of blocks 1..j
         self._c2: list[int] = [0]
@@ -194,7 +205,10 @@ class _Sums:
         if not tokens:
             return 0
         plans = [self.p] if self.draft is None else [self.p, self.draft]
-        return sum(q.seq_bytes(tokens) - q.seq_bytes(0) for q in plans)
+        return sum(self._bytes(q, tokens) - self._bytes(q, 0) for q in plans)
+
+    def _bytes(self, q: Plan, tokens: int) -> int:
+        return q.seq_bytes(tokens) if self.peak else q.held_bytes(tokens)
 
     def _blocks(self, n: int) -> int:
         m = n + self.k
@@ -204,8 +218,8 @@ class _Sums:
         """Bytes of a sequence holding j blocks (target + draft)."""
         if j not in self._f:
             tokens = j * self.block
-            extra = self.draft.seq_bytes(tokens) if self.draft is not None else 0
-            self._f[j] = self.p.seq_bytes(tokens) + extra
+            extra = self._bytes(self.draft, tokens) if self.draft is not None else 0
+            self._f[j] = self._bytes(self.p, tokens) + extra
         return self._f[j]
 
     def f(self, n: int) -> int:
@@ -253,6 +267,7 @@ def occupancy(
     for every sequence in the same pool, and each sequence holds `lookahead` extra slots
     for the proposed tokens (the plan's budget must already count the draft's weights)."""
     sums = _Sums(p, draft=draft, lookahead=lookahead)
+    peak = _Sums(p, draft=draft, lookahead=lookahead, peak=True)
     block = p.deployment.block_size
     shared_tokens = (w.prefix_len // block) * block
     shared = sums.shared(shared_tokens)
@@ -262,7 +277,7 @@ def occupancy(
     s1 = s2 = ctx_sum = 0
     steps = 0
     for pair in w.pairs:
-        full = sums.f(pair.input_len + pair.output_len) - shared
+        full = peak.f(pair.input_len + pair.output_len) - shared
         full_total += full * pair.count
         full_max = max(full_max, full)
         a, b, c = sums.sums(pair.input_len, pair.input_len + pair.output_len - 1)
