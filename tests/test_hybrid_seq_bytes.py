@@ -199,3 +199,21 @@ def test_decoding_sequences_hold_only_the_window() -> None:
         )
     )
     assert q.held_bytes(32_768) == q.seq_bytes(32_768) == 45 * QWEN_BLOCK
+
+
+def test_sweep_vectorises_vllm_hybrids_and_equals_fit() -> None:
+    """The sweep's vectorised core carries a vLLM hybrid's pool blocks (sweep._hybrid_terms),
+    so its rows equal fit's (KV bytes, largest batch) for sliding (Gemma-3, gpt-oss) and
+    state (Qwen3.5) hybrids, across releases, without the per-row scalar path."""
+    from conftest import sweep_rows_equal_fit
+
+    import kvplan
+
+    models = ["google/gemma-3-27b-it", "openai/gpt-oss-20b", "Qwen/Qwen3.5-27B"]
+    n = sweep_rows_equal_fit(
+        models, gpu=["h100-sxm"], ctx=[1, 2048, 8191, 32768, 131072], batch=[1, 3, 64],
+        engine_version=["0.19", "0.28.0"],
+    )  # fmt: skip
+    assert n == 3 * 2 * 5 * 3
+    r = kvplan.sweep(models, gpu=["h100-sxm"], ctx=[2048], batch=[1])
+    assert all(p.scalar is None for p in r.plans)  # answered by the vectorised core

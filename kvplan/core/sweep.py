@@ -131,6 +131,12 @@ class PlanTerms:
     bpe_num: int  # bytes per element = num / den (exact)
     bpe_den: int
     state_bytes: int  # fixed per sequence (no-KV layers)
+    held_bytes: int  # fixed per sequence in the grid's seq bytes (state; a vLLM hybrid's pages)
+    # the terms of Plan.seq_bytes (what a sequence holds in the pool): the layer groups at the
+    # block size, or a vLLM hybrid's pool blocks (`_hybrid_terms`)
+    seq_groups: tuple[tuple[int, int], ...]
+    seq_block: int
+    seq_den: int  # bytes per element of seq_groups = 1 / seq_den
     # SGLang hybrids keep recurrent states in a pool of their own: each pool caps the batch
     # (kvplan.core.capacity.max_batch); 0 / 0 where the engine shares one pool
     state_pool_bytes: int
@@ -141,9 +147,10 @@ class PlanTerms:
     widest: int  # widest window (non-growing stages)
     decode: DecodeTerms | None  # None: weights do not fit, or the GPU lacks the figures
     # Plans whose per-sequence bytes are not (elements x tokens held) per layer group —
-    # DeepSeek-V4 compressed attention keeps ctx // ratio entries; a vLLM hybrid holds
-    # whole pool blocks per group (HybridLayout.bytes_per_request) — are answered row by
-    # row by the scalar core (the same functions `fit` calls), never approximated.
+    # DeepSeek-V4 compressed attention keeps ctx // ratio entries; SGLang's hybrid SWA
+    # pools cap the batch pool by pool — are answered row by row by the scalar core (the
+    # same functions `fit` calls), never approximated. A vLLM hybrid's whole pool blocks
+    # per group are such terms (`_hybrid_terms`).
     scalar: Plan | None = field(default=None, compare=False, repr=False)
 
 
@@ -168,6 +175,15 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         if kind is not LayerKind.NONE and b
     )
     bpe = Fraction(1, den)
+    state = kvcache.state_bytes_per_sequence(stage, d.kv_dtype)
+    held, seq_groups, seq_block = state, groups, d.block_size
+    seq_den = den  # bpe is 1 / den
+    widest = max((layer.window or 0) for layer in stage.layers)
+    compressed = any(layer.compress_ratio for layer in stage.layers)
+    if p.hybrid is not None and p.swa_pools is None and not compressed:
+        seq_groups, held, seq_block = _hybrid_terms(p)
+        seq_den = seq_block
+        widest += d.scheduler_tokens  # as capacity.max_ctx bounds a non-growing hybrid
     growing = [layer for layer in stage.layers if layer.kind in (LayerKind.FULL, LayerKind.MLA)]
     return PlanTerms(
         model=model,
@@ -189,24 +205,47 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         block_size=d.block_size,
         bpe_num=bpe.numerator,
         bpe_den=bpe.denominator,
-        state_bytes=kvcache.state_bytes_per_sequence(stage, d.kv_dtype),
+        state_bytes=state,
+        held_bytes=held,
+        seq_groups=seq_groups,
+        seq_block=seq_block,
+        seq_den=seq_den,
         state_pool_bytes=p.state_pool_bytes or 0,
         state_slots=p.state_slots or 0 if p.state_pool_bytes is not None else 0,
         groups=groups,
         max_positions=p.max_positions or 0,
         grows=bool(growing),
-        widest=max((layer.window or 0) for layer in stage.layers),
+        widest=widest,
         decode=_decode_terms(p) if p.weights_fit else None,
-        # SGLang's hybrid SWA pools (kvplan.core.sglang_swa) cap the batch pool by pool;
-        # a vLLM hybrid holds whole pool blocks per group (Plan.seq_bytes)
-        scalar=(
-            p
-            if p.swa_pools is not None
-            or p.hybrid is not None
-            or any(layer.compress_ratio for layer in stage.layers)
-            else None
-        ),
+        # SGLang's hybrid SWA pools (kvplan.core.sglang_swa) cap the batch pool by pool
+        scalar=p if p.swa_pools is not None or compressed else None,
     )
+
+
+def _hybrid_terms(p: Plan) -> tuple[tuple[tuple[int, int], ...], int, int]:
+    """A vLLM hybrid's per-request blocks (HybridLayout.blocks_per_request, the figure
+    Plan.seq_bytes uses) as grid terms: per attention group (bytes_per_block, tokens it counts
+    up to) over blocks of the raised hybrid block B, i.e. E_g = bytes_per_block with bytes
+    per element 1 / B so E_g x roundup(min(n, W_g), B) / B = bytes_per_block x cdiv(min(n,
+    W_g), B); W_g = none (full), window - 1 + max_num_batched_tokens (sliding: + 1 block,
+    fixed), chunk + max_num_batched_tokens (chunked-local); state groups hold
+    Deployment.state_pages blocks, fixed. Returns (groups, fixed bytes, B)."""
+    hybrid, d = p.hybrid, p.deployment
+    assert hybrid is not None
+    per_block, steps = hybrid.bytes_per_block, d.scheduler_tokens
+    groups: list[tuple[int, int]] = []
+    fixed_blocks = 0
+    for g in hybrid.groups:
+        if g.kind is LayerKind.NONE:
+            fixed_blocks += d.state_pages
+        elif g.kind is LayerKind.SLIDING and g.window is not None:
+            groups.append((per_block, g.window - 1 + steps))
+            fixed_blocks += 1
+        elif g.kind is LayerKind.CHUNKED and g.window is not None:
+            groups.append((per_block, g.window + steps))
+        else:
+            groups.append((per_block, NO_WINDOW))
+    return tuple(groups), fixed_blocks * per_block, hybrid.block_size
 
 
 def _decode_terms(p: Plan) -> DecodeTerms | None:
@@ -320,16 +359,21 @@ def _seq_bytes(
 
 @dataclass
 class _Arrays:
-    """Per-plan terms as arrays shaped for broadcasting over (plan, x)."""
+    """Per-plan terms as arrays shaped for broadcasting over (plan, x): the layer groups
+    (e, w at num / den bytes per element: what a decode step reads) and the pool terms of
+    Plan.seq_bytes (se, sw at 1 / sden, blocks of sbs: what a sequence holds)."""
 
     e: Any
     w: Any
-    bs: Any
     ones: Any
     num: Any
     den: Any
     state: Any
-    held: Any  # the fixed state: what a sequence holds beside its tokens
+    se: Any
+    sw: Any
+    sbs: Any
+    sden: Any
+    held: Any  # the fixed part of seq: state, or a vLLM hybrid's fixed pages
     budget: Any
     pool: Any
     slots: Any
@@ -343,31 +387,37 @@ class _Arrays:
         import numpy as np
 
         g = _pad([p.groups for p in plans], (0, NO_WINDOW))
+        sg = _pad([p.seq_groups for p in plans], (0, NO_WINDOW))
 
         def col(name: str) -> Any:
             return np.array([getattr(p, name) for p in plans], dtype=np.int64)[:, None]
 
         e, w = g[:, None, :, 0], g[:, None, :, 1]
+        se, sw = sg[:, None, :, 0], sg[:, None, :, 1]
         return cls(
             e=e,
             w=w,
-            bs=col("block_size"),
             ones=np.ones_like(col("block_size")),
             num=col("bpe_num"),
             den=col("bpe_den"),
             state=col("state_bytes"),
-            held=col("state_bytes"),
+            se=se,
+            sw=sw,
+            sbs=col("seq_block"),
+            sden=col("seq_den"),
+            held=col("held_bytes"),
             budget=col("kv_budget_bytes"),
             pool=col("state_pool_bytes"),
             slots=col("state_slots"),
             cap=col("max_positions"),
             grows=np.array([p.grows for p in plans])[:, None],
             widest=col("widest"),
-            growth=(e * (w == NO_WINDOW)).sum(axis=-1),
+            growth=(se * (sw == NO_WINDOW)).sum(axis=-1),
         )
 
     def seq(self, n: IntArray) -> IntArray:
-        out: IntArray = _seq_bytes(n, self.e, self.w, self.bs, self.num, self.den) + self.held
+        """Plan.seq_bytes at n tokens."""
+        out: IntArray = _seq_bytes(n, self.se, self.sw, self.sbs, self.ones, self.sden) + self.held
         return out
 
 
@@ -375,8 +425,8 @@ def _guard(a: _Arrays, ctx: IntArray, batch: IntArray) -> None:
     import numpy as np
 
     worst = (
-        float(np.max(a.e.sum(axis=-1) * a.num))
-        * (float(ctx.max()) + float(a.bs.max()))
+        float(max(np.max(a.e.sum(axis=-1) * a.num), np.max(a.se.sum(axis=-1))))
+        * (float(ctx.max()) + float(a.sbs.max()))
         * float(batch.max())
     )
     if worst >= INT_LIMIT:
@@ -408,7 +458,7 @@ def max_ctx_grid(a: _Arrays, batch: IntArray) -> tuple[IntArray, Any, Any]:
     # growing stages: the cap, else an upper bound no context can pass
     ok_cap = ok(np.maximum(cap, 1)) & has_cap
     growth = np.maximum(a.growth, 1)
-    bound = lim * a.den // (growth * a.num) + 2
+    bound = lim * a.sden // growth + 2
     hi = np.where(grows, np.where(has_cap, np.minimum(cap, bound), bound), widest)
     lo = one.copy()
     search = ok1 & ~np.where(grows, ok_cap, ok_wide) & (hi > 1)
