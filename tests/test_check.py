@@ -982,3 +982,37 @@ def test_target_line_names_the_engine_release_line(check, tmp_path):
     assert "(TP 1, PP 1, vLLM 0.20, KV bf16)" in r.out
     j = check("--policy", str(write(tmp_path, target(body))), "--format", "json").json
     assert j["policies"][0]["targets"][0]["engine_version"] == "vLLM 0.20"
+
+
+# ---- on / off settings as policy keys --------------------------------------------------
+def test_flag_settings_are_booleans_in_a_policy(check, tmp_path):
+    """`vswa` and `disable_hybrid_swa_memory` are flags (--vswa): a policy writes them
+    true / false like the switches, never as text. gpt-oss-20b on TensorRT-LLM 1.0.0 with a
+    40 GiB pool (tests/test_trt_windows.py): VSWA holds 13 sequences of 131,072 tokens
+    (full-window pool 54,561 blocks / 4,096); one pool over every layer holds
+    floor(42,949,672,960 / (131,072 x 49,152 B)) = 6."""
+    body = (
+        "    engine: trtllm\n    engine_version: 1.0.0\n    kv_memory: 40GiB\n"
+        "    max_model_len: 131072\n    ctx: 131072\n    vswa: {on}\n"
+        "    requirements:\n      min_batch: 13\n"
+    )
+    gpt = "openai/gpt-oss-20b"
+    on = write(tmp_path, target(body.format(on="true"), model=gpt), "on.yaml")
+    r = check("--policy", str(on), "--format", "json")
+    assert r.code == 0, r.err
+    assert rows(r.json)[("a", "min_batch")]["measured"] == 13
+    off = write(tmp_path, target(body.format(on="false"), model=gpt), "off.yaml")
+    r = check("--policy", str(off), "--format", "json")
+    assert r.code == 1, r.err
+    assert rows(r.json)[("a", "min_batch")]["measured"] == 6
+    sg = write(
+        tmp_path,
+        target(
+            "    engine: sglang\n    disable_hybrid_swa_memory: yes please\n    ctx: 8192\n",
+            model=gpt,
+        ),
+        "sg.yaml",
+    )
+    r = check("--policy", str(sg))
+    assert r.code == 2
+    assert "disable_hybrid_swa_memory" in r.err and "boolean" in r.err

@@ -135,7 +135,7 @@ def _deployment_field(setting: Setting, default: Any) -> Field:
         return Field(Literal(*(e.value for e in Engine)), description=described)
     if setting.kind is Kind.ENTRY_POINT:
         return Field(Literal("serve", "llm"), description=described)
-    if setting.kind is Kind.SWITCH:
+    if setting.kind in (Kind.SWITCH, Kind.FLAG):  # true / false (a flag's default: off)
         return Field(Bool(), description=described)
     return Field(Str(min_length=1), description=setting.help)
 
