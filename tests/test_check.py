@@ -515,7 +515,37 @@ BAD_POLICIES = [
     (
         "engine knob mismatch",
         target("    engine: sglang\n    gpu_memory_utilization: 0.8\n    ctx: 8\n    batch: 1\n"),
-        "{p}:6: target 'a': gpu_memory_utilization is a vllm setting, but engine is sglang",
+        "{p}:6: target 'a': gpu_memory_utilization is a vllm setting, but engine is sglang "
+        "(leave it out, or serve with engine vllm)",
+    ),
+    (
+        "vswa before 0.21",
+        target(
+            "    engine: trtllm\n    engine_version: '0.19'\n    vswa: true\n    ctx: 8\n"
+            "    batch: 1\n",
+            model="google/gemma-3-1b-it",
+        ),
+        "{p}:7: target 'a': vswa: TensorRT-LLM 0.19: per-window KV pools before 0.21 are not "
+        "modelled (leave vswa out (one pool, every layer over max_seq_len), or give "
+        "engine_version 0.21 or later)",
+    ),
+    (
+        "sglang swa flag before 0.4.9.post3",
+        target(
+            "    engine: sglang\n    engine_version: 0.4.6\n    disable_hybrid_swa_memory: true\n"
+            "    ctx: 8\n    batch: 1\n",
+            model="google/gemma-3-1b-it",
+        ),
+        "{p}:7: target 'a': disable_hybrid_swa_memory with SGLang 0.4.6: that release has no "
+        "hybrid sliding-window pool or its flags (from 0.4.9.post3) (leave it out, or pick a "
+        "later release with engine_version)",
+    ),
+    (
+        "prefix caching without an engine",
+        target("    engine: none\n    enable_prefix_caching: true\n    ctx: 8\n    batch: 1\n"),
+        "{p}:6: target 'a': enable_prefix_caching: true with no engine: prefix caching is an "
+        "engine setting, but the engine is none (plain arithmetic) (leave it out, or pick an "
+        "engine: engine vllm, sglang or trtllm)",
     ),
     (
         "bad kv dtype",

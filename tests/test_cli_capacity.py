@@ -137,7 +137,29 @@ def test_pick_g_from_geometry_flags():
         ),
         (
             ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--mem-fraction-static", "0.8"],
-            "Error: --mem-fraction-static is a sglang setting, but --engine is vllm",
+            "Error: --mem-fraction-static is a sglang setting, but --engine is vllm (leave it "
+            "out, or serve with --engine sglang)",
+        ),
+        (
+            ["fit", "google/gemma-3-1b-it", "--gpu", "h100", "--ctx", "8192", "--vswa"],
+            "Error: --vswa is a trtllm setting, but --engine is vllm (leave it out, or serve "
+            "with --engine trtllm)",
+        ),
+        (
+            [
+                "fit",
+                "google/gemma-3-1b-it",
+                "--gpu",
+                "h100",
+                "--engine",
+                "trtllm",
+                "--engine-version",
+                "0.19",
+                "--vswa",
+            ],
+            "Error: --vswa: TensorRT-LLM 0.19: per-window KV pools before 0.21 are not modelled "
+            "(leave --vswa out (one pool, every layer over max_seq_len), or give "
+            "--engine-version 0.21 or later)",
         ),
         (
             ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--engine", "foo"],
