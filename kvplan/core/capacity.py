@@ -719,6 +719,18 @@ def weights_shortfall(p: Plan) -> str:
     )
 
 
+def sequence_shortfall(p: Plan, ctx: int) -> str:
+    """Why not even one sequence of `ctx` tokens fits while the weights do: its KV against
+    the pool, and the longest context one sequence gets (max_ctx at batch 1)."""
+    longest = max_ctx(p, 1).max_ctx
+    return (
+        f"one sequence of {ctx:,} tokens needs {p.seq_bytes(ctx) / GiB:.2f} GiB of KV per GPU; "
+        f"the KV pool holds {p.budget.kv_budget / GiB:.2f} GiB ({p.kv_tokens:,} tokens), so the "
+        f"longest one sequence gets is {longest:,} tokens: shorten --ctx, use more GPUs "
+        "(--tp), a smaller --kv-dtype, or a bigger GPU"
+    )
+
+
 # ---- solvers ---------------------------------------------------------------------------
 def fits(p: Plan, ctx: int, batch: int) -> bool:
     if p.trt_windows is not None:
