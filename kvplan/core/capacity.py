@@ -438,6 +438,18 @@ def plan(d: Deployment) -> Plan:
             "kv_cache_config.max_attention_window lists each layer's window; --vswa sizes "
             "its per-window pools (VSWA) instead"
         )
+    if d.engine is Engine.SGLANG and not hybrid_swa and d.swa_full_tokens_ratio is not None:
+        windowed = any(x.kind in (LayerKind.SLIDING, LayerKind.CHUNKED) for x in spec.layers)
+        if d.disable_hybrid_swa_memory:
+            why = "--disable-hybrid-swa-memory keeps one token pool"
+        elif not windowed:
+            why = "the model has no sliding-window layers"
+        else:
+            why = (
+                f"{d.engine_label} keeps one token pool for this model (no separate "
+                "sliding-window pool for its family here, kvplan.core.sglang_swa)"
+            )
+        notes.append(f"--swa-full-tokens-ratio {d.swa_full_tokens_ratio:g} has no effect: {why}")
     hybrid = None
     if d.engine is Engine.VLLM and profile.token_line in ("groups", "concurrency"):
         hybrid = vllm_layout(
