@@ -116,13 +116,16 @@ def test_gpu_file_compute_capability_is_optional_and_read(tmp_path) -> None:
     assert _card(tmp_path, "    gfx_target: gfx942\n", vendor="amd").gfx_target == "gfx942"
 
 
+QUOTED = 'compute_capability must be a quoted \'major.minor\' string such as "9.0" or "10.3", got '
+
+
 @pytest.mark.parametrize(
     ("extra", "vendor", "says"),
     [
         ("    compute_capability: 10.0\n", "nvidia", "compute_capability must be a quoted"),
-        ('    compute_capability: "10"\n', "nvidia", "compute_capability: String should match"),
-        ('    compute_capability: "sm_100"\n', "nvidia", "compute_capability: String should"),
-        ('    compute_capability: "10.0.1"\n', "nvidia", "compute_capability: String should"),
+        ('    compute_capability: "10"\n', "nvidia", QUOTED + "'10'"),
+        ('    compute_capability: "sm_100"\n', "nvidia", QUOTED + "'sm_100'"),
+        ('    compute_capability: "10.0.1"\n', "nvidia", QUOTED + "'10.0.1'"),
         ("    gfx_target: MI300X\n", "amd", "gfx_target: String should match"),
         ('    compute_capability: "9.0"\n', "amd", "for NVIDIA GPUs, not vendor 'amd'"),
         ("    gfx_target: gfx942\n", "nvidia", "for AMD GPUs, not vendor 'nvidia'"),

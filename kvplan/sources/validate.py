@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from kvplan.core.gpu import COMPUTE_CAPABILITY_PATTERN
 from kvplan.errors import ConfigError, KvplanError
 
 MAX_DEPTH = 64  # published configs nest 4-5 levels (vision_config.rope_scaling...)
@@ -497,7 +498,9 @@ def screen_gpu_entries(raw: Any, *, origin: str) -> None:
                     f"({memory:,}): a CUDA total is the driver total less a small reservation"
                 )
         capability = entry.get("compute_capability")
-        if capability is not None and not isinstance(capability, str):
+        if capability is not None and not (
+            isinstance(capability, str) and re.match(COMPUTE_CAPABILITY_PATTERN, capability)
+        ):
             raise ConfigError(
                 f"{label}: compute_capability must be a quoted 'major.minor' string such as "
                 f'"9.0" or "10.3", got {printable(repr(capability))}'
