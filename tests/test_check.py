@@ -519,6 +519,14 @@ BAD_POLICIES = [
         "(leave it out, or serve with engine vllm)",
     ),
     (
+        "unsigned exponent",
+        target(
+            "    engine: sglang\n    mem_fraction_static: 8e-1\n    swa_full_tokens_ratio: 5e1\n"
+        ),
+        "{p}:6: target 'a': mem_fraction_static: must be a number, got '8e-1' (YAML reads it as "
+        "text: a number needs a dot and a signed exponent, 8.0e-1) (and 1 more problem)",
+    ),
+    (
         "vswa before 0.21",
         target(
             "    engine: trtllm\n    engine_version: '0.19'\n    vswa: true\n    ctx: 8\n"

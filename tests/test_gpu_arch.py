@@ -138,3 +138,16 @@ def test_gpu_file_garbled_architecture_is_an_error_naming_the_key(
         _card(tmp_path, extra, vendor=vendor)
     assert says in str(err.value)
     assert "gpus[0] (my-card)" in str(err.value)
+
+
+def test_gpu_file_unsigned_exponent_says_how_to_write_it(tmp_path) -> None:
+    """YAML 1.1 (PyYAML) reads 8.0e12 as text, 8.0e+12 as 8 x 10^12: the error says so."""
+    path = tmp_path / "mine.yaml"
+    path.write_text(CARD.format(vendor="nvidia", extra="").replace("8.0e+12", "8.0e12"))
+    with pytest.raises(KvplanError) as err:
+        load_gpus(str(path))
+    assert str(err.value) == (
+        f"{path}: gpus[0] (my-card): memory_bandwidth must be a number, got '8.0e12' "
+        "(YAML reads it as text: a number needs a dot and a signed exponent, 8.0e+12)"
+    )
+    assert _card(tmp_path).memory_bandwidth == 8.0e12

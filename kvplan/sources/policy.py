@@ -54,7 +54,7 @@ from kvplan.sources.resolve import (
     safe_glob,
 )
 from kvplan.sources.strict import Bool, Field, Float, Int, List, Literal, Model, Str, Union
-from kvplan.sources.validate import load_json, printable, screen_config
+from kvplan.sources.validate import load_json, printable, screen_config, yaml_exponent_hint
 from kvplan.units import parse_size
 
 DEFAULT_POLICY = "kvplan.yaml"
@@ -528,6 +528,9 @@ def _message(err: Any) -> tuple[Loc, str]:
         "model_attributes_type": "must be a mapping",
         "finite_number": "must be a finite number",
     }
+    exponent = yaml_exponent_hint(value) if kind == "float_type" else None
+    if exponent:
+        return loc, f"{simple[kind]}{got} ({exponent})"
     if kind in simple:
         return loc, simple[kind] + (
             f", got {_type_name(value)}"
