@@ -956,6 +956,18 @@ class FitResult(Frozen):
     warnings: tuple[str, ...] = ()
 
 
+def check_point(p: Plan, ctx: int, batch: int) -> tuple[int, int, bool]:
+    """`batch` sequences of `ctx` tokens: (KV bytes per GPU, spare bytes, fits?) as `fit
+    --ctx --batch` answers (and `sweep` rows): spare = budget - used, or with separate pools
+    (TensorRT-LLM's per window, SGLang's full + sliding-window) the scarcest pool's spare
+    bytes, and fits when every pool holds the batch (the largest batch's own rule)."""
+    used = batch * p.seq_bytes(ctx)
+    pools = p.trt_windows if p.trt_windows is not None else p.swa_pools
+    if pools is not None:
+        return used, pools.spare_bytes(ctx, batch), fits(p, ctx, batch)
+    return used, p.budget.kv_budget - used, used <= p.budget.kv_budget
+
+
 def solve_fit(
     p: Plan, *, ctx: int | None, batch: int | None, max_model_len: int | None = None
 ) -> FitResult:
@@ -975,15 +987,12 @@ def solve_fit(
         "warnings": tuple(warnings),
     }
     if ctx is not None and batch is not None:
-        used = batch * p.seq_bytes(ctx)
-        spare = budget - used
-        if p.trt_windows is not None:  # per-window pools: the scarcest pool's spare bytes
-            spare = p.trt_windows.spare_bytes(ctx, batch)
+        used, spare, ok = check_point(p, ctx, batch)
         return FitResult(
             mode="check",
             ctx=ctx,
             batch=batch,
-            fits=fits(p, ctx, batch) if p.trt_windows is not None else used <= budget,
+            fits=ok,
             kv_bytes=used,
             headroom_bytes=spare,
             headroom_pct=100 * spare / budget if budget else None,

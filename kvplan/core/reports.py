@@ -67,6 +67,7 @@ class DeploymentSummary(_Report):
     gpu: str
     engine: str
     engine_version: str  # the modelled release line, e.g. "vLLM 0.19"
+    engine_release: str  # the release asked for ("0.24.0"), else the line's version ("0.19")
     engine_knob: str | None
     memory_fraction: float | None
     tp: int
@@ -111,6 +112,7 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
         "gpu": d.gpu.name,
         "engine": b.engine.value,
         "engine_version": d.profile.name,
+        "engine_release": d.release,
         "engine_knob": b.knob,
         "memory_fraction": b.fraction,
         "tp": d.tp,

@@ -60,7 +60,7 @@ def render_table(result: SweepResult) -> RenderableType:
             t.add_row(
                 p.model,
                 p.gpu,
-                p.engine_version or p.engine,
+                p.engine_label,
                 str(p.tp),
                 str(p.pp),
                 p.kv_dtype,
