@@ -869,9 +869,12 @@ def _state_pages_note(d: Deployment) -> str:
     if d.num_speculative_tokens:
         note += f" (incl. {d.num_speculative_tokens} for speculative tokens)"
     if gdn_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
+        # the kernel needs CUDA 13 only off Hopper (kvplan.core.prefix_cache)
+        cc = d.gpu.compute_capability
+        cuda = "" if cc == "9.0" else ", CUDA 13 assumed (the PyPI wheel's)"
         note += (
             " (incl. vLLM 0.33's Gated DeltaNet prefill checkpoint: FlashInfer's GDN prefill "
-            "runs on this GPU, CUDA 13 assumed for Blackwell; blocks aligned to 64 tokens)"
+            f"runs on compute capability {cc}{cuda}; blocks aligned to 64 tokens)"
         )
     if uncounted_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
         note += (
