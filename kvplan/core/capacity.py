@@ -700,6 +700,7 @@ def _trt_window_pools(
     )
     if len(pools.pools) == 1:
         return None
+    admitted = pools.max_batch(length)
     notes.append(
         f"TensorRT-LLM VSWA: {len(pools.pools)} pools ({rule.value} shares), "
         + "; ".join(
@@ -707,7 +708,7 @@ def _trt_window_pools(
             for x in pools.pools
         )
         + f"; at max_seq_len {length:,} the scarcest window admits "
-        f"{pools.max_batch(length):,} requests; TensorRT-LLM needs kv_cache_config."
+        f"{admitted:,} request{'' if admitted == 1 else 's'}; TensorRT-LLM needs kv_cache_config."
         f"max_attention_window: {window_pattern(layer_windows(stage, length))} "
         "(--extra_llm_api_options)"
     )
