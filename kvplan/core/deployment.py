@@ -333,12 +333,6 @@ class Deployment:
         return profile_for(self.engine, self.engine_version)
 
     @property
-    def release(self) -> str:
-        """The engine release the numbers are for: the one asked for (--engine-version
-        0.24.0), else the modelled line's own version ("0.19")."""
-        return self.engine_version or self.profile.version
-
-    @property
     def engine_label(self) -> str:
         """How output names the engine: the line ("vLLM 0.19"), or the release asked for
         with its line when that is not the line's own name ("vLLM 0.21.0 [0.33 line]"), so a

@@ -67,7 +67,9 @@ class DeploymentSummary(_Report):
     gpu: str
     engine: str
     engine_version: str  # the modelled release line, e.g. "vLLM 0.19"
-    engine_release: str  # the release asked for ("0.24.0"), else the line's version ("0.19")
+    # the release asked for ("0.24.0"; None: the engine's default line), which a line's
+    # name ("vLLM 0.33") does not say and its numbers can depend on
+    engine_release: str | None = None
     engine_knob: str | None
     memory_fraction: float | None
     tp: int
@@ -112,7 +114,7 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
         "gpu": d.gpu.name,
         "engine": b.engine.value,
         "engine_version": d.profile.name,
-        "engine_release": d.release,
+        "engine_release": d.engine_version,
         "engine_knob": b.knob,
         "memory_fraction": b.fraction,
         "tp": d.tp,

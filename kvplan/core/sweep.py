@@ -116,7 +116,7 @@ class PlanTerms:
     gpu: str
     engine: str
     engine_version: str  # the modelled release line, as fit's JSON prints it ("vLLM 0.19")
-    engine_release: str  # the release asked for ("0.24.0"), else the line's version ("0.19")
+    engine_release: str | None  # the release as asked (None: the engine's default line)
     engine_label: str  # how text output names it: "vLLM 0.24.0 [0.33 line]" (not a column)
     tp: int
     pp: int
@@ -176,7 +176,7 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         gpu=d.gpu.name,
         engine=d.engine.value,
         engine_version=d.profile.name,
-        engine_release=d.release,
+        engine_release=d.engine_version,
         engine_label=d.engine_label,
         tp=d.tp,
         pp=d.pp,
