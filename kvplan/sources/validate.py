@@ -35,7 +35,6 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from kvplan.core.gpu import COMPUTE_CAPABILITY_PATTERN
 from kvplan.errors import ConfigError, KvplanError
 
 MAX_DEPTH = 64  # published configs nest 4-5 levels (vision_config.rope_scaling...)
@@ -515,6 +514,8 @@ def screen_gpu_entries(raw: Any, *, origin: str) -> None:
                     f"{label}: cuda_memory_bytes ({cuda:,}) is under 90 % of memory_bytes "
                     f"({memory:,}): a CUDA total is the driver total less a small reservation"
                 )
+        from kvplan.core.gpu import COMPUTE_CAPABILITY_PATTERN  # not at start-up
+
         capability = entry.get("compute_capability")
         if capability is not None and not (
             isinstance(capability, str) and re.match(COMPUTE_CAPABILITY_PATTERN, capability)
