@@ -93,7 +93,7 @@ def _deployment_field(setting: Setting, default: Any) -> tuple[Any, Any]:
         return engines | None, Field(None, description=described)
     if setting.kind is Kind.ENTRY_POINT:
         return Literal["serve", "llm"] | None, Field(None, description=described)
-    if setting.kind is Kind.SWITCH:
+    if setting.kind in (Kind.SWITCH, Kind.FLAG):  # true / false, as the light parser
         return bool | None, Field(None, description=described)
     return str | None, Field(None, min_length=1, description=setting.help)
 

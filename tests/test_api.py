@@ -165,6 +165,13 @@ def test_errors_are_the_typed_exception_the_cli_reports(cli):
     with pytest.raises(kvplan.KvplanError) as e:
         kvplan.fit("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", no_such_knob=1)
     assert e.value.setting == "no_such_knob"
+    assert str(e.value) == "unknown deployment setting 'no_such_knob'"  # nothing close
+    with pytest.raises(kvplan.KvplanError) as e:  # a near miss names the keyword meant
+        kvplan.fit("meta-llama/Llama-3.1-8B-Instruct", gpu="h100-sxm", enable_prefix_cache=True)
+    assert e.value.setting == "enable_prefix_cache"
+    assert str(e.value) == (
+        "unknown deployment setting 'enable_prefix_cache' (did you mean 'enable_prefix_caching'?)"
+    )
 
 
 def test_plan_takes_numbers_in_internal_units():

@@ -515,7 +515,45 @@ BAD_POLICIES = [
     (
         "engine knob mismatch",
         target("    engine: sglang\n    gpu_memory_utilization: 0.8\n    ctx: 8\n    batch: 1\n"),
-        "{p}:6: target 'a': gpu_memory_utilization is a vllm setting, but engine is sglang",
+        "{p}:6: target 'a': gpu_memory_utilization is a vllm setting, but engine is sglang "
+        "(leave it out, or serve with engine vllm)",
+    ),
+    (
+        "unsigned exponent",
+        target(
+            "    engine: sglang\n    mem_fraction_static: 8e-1\n    swa_full_tokens_ratio: 5e1\n"
+        ),
+        "{p}:6: target 'a': mem_fraction_static: must be a number, got '8e-1' (YAML reads it as "
+        "text: a number needs a dot and a signed exponent, 8.0e-1) (and 1 more problem)",
+    ),
+    (
+        "vswa before 0.21",
+        target(
+            "    engine: trtllm\n    engine_version: '0.19'\n    vswa: true\n    ctx: 8\n"
+            "    batch: 1\n",
+            model="google/gemma-3-1b-it",
+        ),
+        "{p}:7: target 'a': vswa: TensorRT-LLM 0.19: per-window KV pools before 0.21 are not "
+        "modelled (leave vswa out (one pool, every layer over max_seq_len), or give "
+        "engine_version 0.21 or later)",
+    ),
+    (
+        "sglang swa flag before 0.4.9.post3",
+        target(
+            "    engine: sglang\n    engine_version: 0.4.6\n    disable_hybrid_swa_memory: true\n"
+            "    ctx: 8\n    batch: 1\n",
+            model="google/gemma-3-1b-it",
+        ),
+        "{p}:7: target 'a': disable_hybrid_swa_memory with SGLang 0.4.6: that release has no "
+        "hybrid sliding-window pool or its flags (from 0.4.9.post3) (leave it out, or pick a "
+        "later release with engine_version)",
+    ),
+    (
+        "prefix caching without an engine",
+        target("    engine: none\n    enable_prefix_caching: true\n    ctx: 8\n    batch: 1\n"),
+        "{p}:6: target 'a': enable_prefix_caching: true with no engine: prefix caching is an "
+        "engine setting, but the engine is none (plain arithmetic) (leave it out, or pick an "
+        "engine: engine vllm, sglang or trtllm)",
     ),
     (
         "bad kv dtype",
@@ -982,3 +1020,37 @@ def test_target_line_names_the_engine_release_line(check, tmp_path):
     assert "(TP 1, PP 1, vLLM 0.20, KV bf16)" in r.out
     j = check("--policy", str(write(tmp_path, target(body))), "--format", "json").json
     assert j["policies"][0]["targets"][0]["engine_version"] == "vLLM 0.20"
+
+
+# ---- on / off settings as policy keys --------------------------------------------------
+def test_flag_settings_are_booleans_in_a_policy(check, tmp_path):
+    """`vswa` and `disable_hybrid_swa_memory` are flags (--vswa): a policy writes them
+    true / false like the switches, never as text. gpt-oss-20b on TensorRT-LLM 1.0.0 with a
+    40 GiB pool (tests/test_trt_windows.py): VSWA holds 13 sequences of 131,072 tokens
+    (full-window pool 54,561 blocks / 4,096); one pool over every layer holds
+    floor(42,949,672,960 / (131,072 x 49,152 B)) = 6."""
+    body = (
+        "    engine: trtllm\n    engine_version: 1.0.0\n    kv_memory: 40GiB\n"
+        "    max_model_len: 131072\n    ctx: 131072\n    vswa: {on}\n"
+        "    requirements:\n      min_batch: 13\n"
+    )
+    gpt = "openai/gpt-oss-20b"
+    on = write(tmp_path, target(body.format(on="true"), model=gpt), "on.yaml")
+    r = check("--policy", str(on), "--format", "json")
+    assert r.code == 0, r.err
+    assert rows(r.json)[("a", "min_batch")]["measured"] == 13
+    off = write(tmp_path, target(body.format(on="false"), model=gpt), "off.yaml")
+    r = check("--policy", str(off), "--format", "json")
+    assert r.code == 1, r.err
+    assert rows(r.json)[("a", "min_batch")]["measured"] == 6
+    sg = write(
+        tmp_path,
+        target(
+            "    engine: sglang\n    disable_hybrid_swa_memory: yes please\n    ctx: 8192\n",
+            model=gpt,
+        ),
+        "sg.yaml",
+    )
+    r = check("--policy", str(sg))
+    assert r.code == 2
+    assert "disable_hybrid_swa_memory" in r.err and "boolean" in r.err

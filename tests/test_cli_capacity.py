@@ -137,7 +137,29 @@ def test_pick_g_from_geometry_flags():
         ),
         (
             ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--mem-fraction-static", "0.8"],
-            "Error: --mem-fraction-static is a sglang setting, but --engine is vllm",
+            "Error: --mem-fraction-static is a sglang setting, but --engine is vllm (leave it "
+            "out, or serve with --engine sglang)",
+        ),
+        (
+            ["fit", "google/gemma-3-1b-it", "--gpu", "h100", "--ctx", "8192", "--vswa"],
+            "Error: --vswa is a trtllm setting, but --engine is vllm (leave it out, or serve "
+            "with --engine trtllm)",
+        ),
+        (
+            [
+                "fit",
+                "google/gemma-3-1b-it",
+                "--gpu",
+                "h100",
+                "--engine",
+                "trtllm",
+                "--engine-version",
+                "0.19",
+                "--vswa",
+            ],
+            "Error: --vswa: TensorRT-LLM 0.19: per-window KV pools before 0.21 are not modelled "
+            "(leave --vswa out (one pool, every layer over max_seq_len), or give "
+            "--engine-version 0.21 or later)",
         ),
         (
             ["fit", "meta-llama/Llama-2-70b", "--gpu", "h100", "--engine", "foo"],
@@ -223,3 +245,25 @@ def test_fit_describes_mla_as_a_latent_never_as_heads() -> None:
     line = next(x for x in out.out.splitlines() if x.startswith("KV per token per GPU"))
     assert "70,272 bytes" in line and "latent of 576 elements" in line
     assert "head" not in line
+
+
+def test_zero_sequences_says_why_when_the_weights_fit():
+    """Largest batch 0 with the weights loaded is an answer with a reason, like a weights
+    shortfall: Llama-3.1-8B keeps 32 x 8 x 128 x 2 x 2 = 131,072 B per token, so one
+    sequence of 131,072 tokens needs exactly 16 GiB; a 10 GiB pool holds
+    10 x 2^30 / 131,072 = 81,920 tokens (2,560 TensorRT-LLM blocks of 32)."""
+    args = ["fit", "meta-llama/Llama-3.1-8B-Instruct", "--gpu", "l40s", "--ctx", "131072"]
+    args += ["--engine", "trtllm", "--kv-memory", "10GiB"]
+    r = run_cli(*args, "--json")
+    assert r.code == 1
+    assert r.json["max_batch"] == 0 and r.json["kv_tokens"] == 81_920
+    assert r.json["reason"] == (
+        "one sequence of 131,072 tokens needs 16.00 GiB of KV per GPU; the KV pool holds "
+        "10.00 GiB (81,920 tokens), so the longest one sequence gets is 81,920 tokens: "
+        "shorten --ctx, use more GPUs (--tp), a smaller --kv-dtype, or a bigger GPU"
+    )
+    text = run_cli(*args)
+    assert text.code == 1
+    assert "Does not fit: one sequence of 131,072 tokens needs 16.00 GiB" in " ".join(
+        text.out.split()
+    )

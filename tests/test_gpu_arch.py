@@ -116,13 +116,16 @@ def test_gpu_file_compute_capability_is_optional_and_read(tmp_path) -> None:
     assert _card(tmp_path, "    gfx_target: gfx942\n", vendor="amd").gfx_target == "gfx942"
 
 
+QUOTED = 'compute_capability must be a quoted \'major.minor\' string such as "9.0" or "10.3", got '
+
+
 @pytest.mark.parametrize(
     ("extra", "vendor", "says"),
     [
         ("    compute_capability: 10.0\n", "nvidia", "compute_capability must be a quoted"),
-        ('    compute_capability: "10"\n', "nvidia", "compute_capability: String should match"),
-        ('    compute_capability: "sm_100"\n', "nvidia", "compute_capability: String should"),
-        ('    compute_capability: "10.0.1"\n', "nvidia", "compute_capability: String should"),
+        ('    compute_capability: "10"\n', "nvidia", QUOTED + "'10'"),
+        ('    compute_capability: "sm_100"\n', "nvidia", QUOTED + "'sm_100'"),
+        ('    compute_capability: "10.0.1"\n', "nvidia", QUOTED + "'10.0.1'"),
         ("    gfx_target: MI300X\n", "amd", "gfx_target: String should match"),
         ('    compute_capability: "9.0"\n', "amd", "for NVIDIA GPUs, not vendor 'amd'"),
         ("    gfx_target: gfx942\n", "nvidia", "for AMD GPUs, not vendor 'nvidia'"),
@@ -135,3 +138,16 @@ def test_gpu_file_garbled_architecture_is_an_error_naming_the_key(
         _card(tmp_path, extra, vendor=vendor)
     assert says in str(err.value)
     assert "gpus[0] (my-card)" in str(err.value)
+
+
+def test_gpu_file_unsigned_exponent_says_how_to_write_it(tmp_path) -> None:
+    """YAML 1.1 (PyYAML) reads 8.0e12 as text, 8.0e+12 as 8 x 10^12: the error says so."""
+    path = tmp_path / "mine.yaml"
+    path.write_text(CARD.format(vendor="nvidia", extra="").replace("8.0e+12", "8.0e12"))
+    with pytest.raises(KvplanError) as err:
+        load_gpus(str(path))
+    assert str(err.value) == (
+        f"{path}: gpus[0] (my-card): memory_bandwidth must be a number, got '8.0e12' "
+        "(YAML reads it as text: a number needs a dot and a signed exponent, 8.0e+12)"
+    )
+    assert _card(tmp_path).memory_bandwidth == 8.0e12

@@ -191,6 +191,15 @@ def test_vllm_033_gdn_checkpoint_page_where_flashinfer_gdn_runs(name: str) -> No
     # one request of LEN tokens holds 63 attention blocks + 3 groups x 3 state pages
     assert p.seq_bytes(LEN) == (63 + 3 * 3) * GDN_BLOCK_BYTES
     assert any("Gated DeltaNet prefill checkpoint" in n for n in p.notes)
+    # the note names the capability; CUDA 13 matters only off Hopper (the kernel's guard)
+    cc = d.gpu.compute_capability
+    cuda = "" if cc == "9.0" else ", CUDA 13 assumed (the PyPI wheel's)"
+    assert (
+        "prefix caching on (Mamba cache mode align): 3 state page(s) per request per state "
+        "group (incl. vLLM 0.33's Gated DeltaNet prefill checkpoint: FlashInfer's GDN "
+        f"prefill runs on compute capability {cc}{cuda}; blocks aligned to 64 tokens)"
+    ) in p.notes
+    assert {"h100-sxm": "9.0", "h200": "9.0", "b200": "10.0"}.get(name, cc) == cc
 
 
 @pytest.mark.parametrize("name", ["a100-80gb", "l40s", "rtx-4090", "mi300x"])

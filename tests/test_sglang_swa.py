@@ -174,3 +174,32 @@ def test_mimo_v2_flash_uniform_count_uses_sglangs_own_cell() -> None:
     assert p.swa_pools is not None
     assert (p.swa_pools.full_tokens, p.swa_pools.swa_tokens) == (375_360, 300_288)
     assert any("80,640 B per token" in n for n in p.notes)
+
+
+def test_ratio_without_a_sliding_window_pool_says_it_does_nothing() -> None:
+    """--swa-full-tokens-ratio only splits SGLang's hybrid SWA pools: where the release keeps
+    one token pool (gpt-oss before 0.5.8's family list, --disable-hybrid-swa-memory, a model
+    with no sliding layers) the answer equals the one without it, and a note says so."""
+    plain = _plan(GPT_OSS, engine_version="0.4.10.post2")
+    asked = _plan(GPT_OSS, engine_version="0.4.10.post2", swa_full_tokens_ratio=0.5)
+    assert asked.swa_pools is None and asked.kv_tokens == plain.kv_tokens
+    assert max_batch(asked, 32768) == max_batch(plain, 32768)
+    assert (
+        "--swa-full-tokens-ratio 0.5 has no effect: SGLang 0.4.10.post2 [0.4.8 line] keeps one "
+        "token pool for this model (no separate sliding-window pool for its family here, "
+        "kvplan.core.sglang_swa)"
+    ) in asked.notes
+    off = _plan(
+        GPT_OSS, engine_version="0.5.8", swa_full_tokens_ratio=0.5, disable_hybrid_swa_memory=True
+    )
+    assert (
+        "--swa-full-tokens-ratio 0.5 has no effect: --disable-hybrid-swa-memory keeps one token "
+        "pool"
+    ) in off.notes
+    split = _plan(GPT_OSS, engine_version="0.5.8", swa_full_tokens_ratio=0.5)
+    assert split.swa_pools is not None
+    assert not any("no effect" in n for n in split.notes)
+    llama = _plan("meta-llama/Llama-3.1-8B-Instruct", swa_full_tokens_ratio=0.5)
+    assert "--swa-full-tokens-ratio 0.5 has no effect: the model has no sliding-window layers" in (
+        llama.notes
+    )

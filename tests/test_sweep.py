@@ -59,10 +59,10 @@ def _close(a, b):
     return math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
 
 
-def _assert_row_equals_fit(p, row):
-    """One sweep row against `kvplan.fit` on the same scenario (release included): every
-    plan column, the row's integers exactly, decode latency to rounding, max_ctx against
-    fit's largest-context answer."""
+def _assert_row_equals_fit(p, row, **settings):
+    """One sweep row against `kvplan.fit` on the same scenario (release and the sweep's
+    other `settings` included): every plan column, the row's integers exactly, decode
+    latency to rounding, max_ctx against fit's largest-context answer."""
     kw = dict(
         gpu=p.gpu,
         tp=p.tp,
@@ -70,9 +70,11 @@ def _assert_row_equals_fit(p, row):
         engine=p.engine,
         engine_version=p.engine_release,
         kv_dtype=p.kv_dtype,
+        **settings,
     )
     f = kvplan.fit(p.model, ctx=row["ctx"], batch=row["batch"], **kw).to_json()
     assert p.engine_version == f["engine_version"]
+    assert p.engine_release == f["engine_release"]  # None: the default line, not asked
     for name in PLAN_COLUMNS[PLAN_COLUMNS.index("kv_heads_per_gpu") :]:
         assert getattr(p, name) == f[name], name
     assert row["fits"] == f["fits"]
@@ -374,3 +376,73 @@ def test_cli_sweep_engine_version(cli):
             f["kv_budget_bytes"],
             f["max_batch"],
         )
+
+
+def test_pool_settings_rows_equal_fit():
+    """Separate KV pools (TensorRT-LLM --vswa per window, SGLang's full + sliding-window
+    pools at a --swa-full-tokens-ratio) cap the batch pool by pool: every sweep row, fits and
+    headroom included, is `fit`'s answer with the same settings (rows past the largest batch
+    do not fit even where the total bytes would)."""
+    models = ["google/gemma-3-1b-it", "openai/gpt-oss-20b"]
+    grid = dict(gpu="h100-sxm", ctx=[100, 4097, 32768], batch=[1, 64, 1000])
+    for engine, releases, settings in (
+        ("trtllm", ["pytorch", "trt", "1.0.0", "0.21.0"], {"vswa": True}),
+        ("sglang", ["0.4.10.post2", "0.5.8"], {"swa_full_tokens_ratio": 0.5}),
+    ):
+        r = kvplan.sweep(models, engine=engine, engine_version=releases, **grid, **settings)
+        assert not r.skipped
+        pooled = [p for p in r.plans if p.scalar is not None]
+        assert pooled, engine
+        checked = 0
+        for row in _rows(r):
+            _assert_row_equals_fit(r.plans[row["plan"]], row, **settings)
+            checked += 1
+        assert checked == len(models) * len(releases) * 3 * 3
+
+
+def test_sglang_swa_check_uses_the_scarcer_pool():
+    """Gemma-3-27B, TP 4 on H200, SGLang 0.4.10.post2 (ratio 0.8): the full pool holds
+    1,119,132 tokens at 10 layers x 2,048 B = 20,480 B per token; 34 requests of 32,768
+    tokens leave (1,119,132 - 1,114,112) x 20,480 = 102,809,600 B, a 35th is
+    27,748 tokens short: -568,279,040 B, so it does not fit although the total bytes
+    (27.3 GB of a 118 GB budget) would."""
+    kw = dict(gpu="h200", tp=4, engine="sglang", engine_version="0.4.10.post2", ctx=32768)
+    ok = kvplan.fit("google/gemma-3-27b-it", batch=34, **kw).to_json()
+    assert (ok["fits"], ok["max_batch"], ok["headroom_bytes"]) == (True, 34, 102_809_600)
+    no = kvplan.fit("google/gemma-3-27b-it", batch=35, **kw).to_json()
+    assert (no["fits"], no["max_batch"], no["headroom_bytes"]) == (False, 34, -568_279_040)
+    assert no["kv_bytes"] < no["kv_budget_bytes"]
+
+
+def test_cli_sweep_takes_the_other_settings_and_names_the_release(cli):
+    """`sweep` takes every deployment option it does not sweep (--max-model-len,
+    --enable-prefix-caching, --vswa, ...) once, as `fit` does; each row names the release
+    asked for (engine_release), since releases of one line differ (vLLM hybrids: prefix
+    caching on by default from 0.28.0; 0.33's GDN checkpoint page)."""
+    args = ["--model", "Qwen/Qwen3.5-27B", "--gpu", "h100-sxm", "--ctx", "32768"]
+    args += ["--engine-version", "0.24.0,0.28.0,0.33", "--max-model-len", "32768"]
+    r = cli("sweep", *args, "--enable-prefix-caching", "--format", "jsonl")
+    assert r.code == 0, r.err
+    rows = [json.loads(line) for line in r.out.splitlines()]
+    assert [(x["engine_version"], x["engine_release"]) for x in rows] == [
+        ("vLLM 0.33", "0.24.0"),
+        ("vLLM 0.33", "0.28.0"),
+        ("vLLM 0.33", "0.33"),
+    ]
+    for row in rows:
+        f = kvplan.fit(
+            "Qwen/Qwen3.5-27B",
+            gpu="h100-sxm",
+            ctx=32768,
+            batch=1,
+            engine_version=row["engine_release"],
+            max_model_len=32768,
+            enable_prefix_caching=True,
+        ).to_json()
+        assert f["engine_release"] == row["engine_release"]
+        assert (row["kv_tokens"], row["max_batch"]) == (f["kv_tokens"], f["max_batch"])
+    # 0.33 with prefix caching: 333 blocks of 832 tokens, 6 sequences (GDN checkpoint page)
+    assert (rows[2]["kv_blocks"], rows[2]["kv_tokens"], rows[2]["max_batch"]) == (333, 277_056, 6)
+    r = cli("sweep", *args, "--vswa")
+    assert r.code == 2
+    assert "--vswa is a trtllm setting, but --engine is vllm" in r.err

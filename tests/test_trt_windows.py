@@ -138,6 +138,7 @@ def test_gpt_oss_20b_engine_flow_by_release():
     assert max_concurrency(newest, 131072) == pytest.approx(13_654 / 2048)
     assert max_batch(newest, 131072) == 6
     assert "max_attention_window: [128, 131072]" in " ".join(newest.notes)
+    assert "at max_seq_len 131,072 the scarcest window admits 6 requests;" in " ".join(newest.notes)
     # release 1.0.0 (a release number: the PyTorch flow, 32-token blocks, which split through
     # the C++ calculateMaxNumBlocks, rounding up): window x bytes, sliding share
     # 128 / (128 + 131,072) at equal bytes
@@ -174,3 +175,13 @@ def test_non_sliding_models_unchanged_by_vswa():
 def test_vswa_refuses_what_it_does_not_model():
     with pytest.raises(KvplanError):
         plan(_trt(GEMMA3_1B, vswa=True, engine_version="0.20.0", max_model_len=32768))
+
+
+def test_vswa_note_counts_one_request_in_the_singular():
+    # gpt-oss-20b, engine flow, 6 GiB: equal shares of 3 GiB / 24,576 B = 131,072 tokens
+    # = 2,048 blocks of 64 per window; one request of 131,072 tokens needs all 2,048
+    p = plan(
+        _trt(GPT_OSS_20B, engine_version="trt", vswa=True, max_model_len=131072, kv_memory=6 * GiB)
+    )
+    assert max_batch(p, 131072) == 1
+    assert "at max_seq_len 131,072 the scarcest window admits 1 request;" in " ".join(p.notes)

@@ -153,6 +153,28 @@ def with_deployment_flags(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def with_fixed_settings(swept: frozenset[str]) -> Callable[..., Callable[..., None]]:
+    """Add every deployment option (from the declaration) that a command does not take as a
+    list of its own (`swept`): one value each, for every combination. The command receives
+    the ones given as one `settings=` dict (absent = the default, as in `fit`)."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = [p for p in inspect.signature(command).parameters.values() if p.name != "settings"]
+        defaults = setting_defaults()
+        fixed = {name: s for name, s in settings().items() if name not in swept}
+        extra = [_option(name, s, defaults[name]) for name, s in fixed.items()]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> None:
+            given = {name: kwargs.pop(name) for name in fixed}
+            command(settings={k: v for k, v in given.items() if v is not None}, **kwargs)
+
+        wrapper.__signature__ = inspect.Signature(own + extra)  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
 # ---- pick-g's design options, generated from the declaration -----------------------------
 def _design_option(name: str, k: Knob, default: Any) -> inspect.Parameter:
     """A knob's help states its own default where a rule fills it in (the knob's default

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from kvplan.cli.common import with_fixed_settings
 from kvplan.errors import KvplanError
 
 
@@ -26,6 +27,11 @@ def _ints(values: list[str] | None, flag: str) -> list[int]:
     return out
 
 
+# the settings sweep takes as lists of its own; every other deployment setting is one value
+SWEPT = frozenset({"gpu", "tp", "pp", "engine", "engine_version", "kv_dtype"})
+
+
+@with_fixed_settings(SWEPT)
 def sweep(
     model: list[str] = typer.Option(
         ...,
@@ -70,6 +76,7 @@ def sweep(
     gpu_file: str = typer.Option(
         None, "--gpu-file", help="YAML file adding or overriding GPU entries."
     ),
+    settings: dict[str, Any] | None = None,
 ) -> None:
     # The one-line help is this command's row of kvplan.cli.app.COMMANDS;
     # the docstring is the rest of its --help.
@@ -77,7 +84,10 @@ def sweep(
     `kvplan fit MODEL --ctx C --batch B --json` prints for it (kv_bytes_per_token_per_gpu,
     kv_budget_bytes, kv_tokens, fits, kv_bytes, headroom_bytes, max_batch, max_ctx,
     decode_ms, ...). Combinations that are not a valid deployment are skipped, each
-    named on stderr. parquet needs `pip install 'kvplan[parquet]'`.
+    named on stderr. The other deployment options (--max-model-len, --kv-memory,
+    --enable-prefix-caching, --vswa, --swa-full-tokens-ratio, ...) take one value, as `fit`
+    takes it, for every combination; an engine's own option skips the other engines'
+    rows. parquet needs `pip install 'kvplan[parquet]'`.
     """
     import gc
 
@@ -100,6 +110,7 @@ def sweep(
         kv_dtype=_items(kv_dtype),
         kv_heads=heads or None,
         gpu_file=gpu_file,
+        **(settings or {}),
     )
     for scenario, reason in result.skipped[:20]:
         where = " ".join(f"{k}={v}" for k, v in scenario.items() if v is not None)

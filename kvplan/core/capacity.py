@@ -438,6 +438,18 @@ def plan(d: Deployment) -> Plan:
             "kv_cache_config.max_attention_window lists each layer's window; --vswa sizes "
             "its per-window pools (VSWA) instead"
         )
+    if d.engine is Engine.SGLANG and not hybrid_swa and d.swa_full_tokens_ratio is not None:
+        windowed = any(x.kind in (LayerKind.SLIDING, LayerKind.CHUNKED) for x in spec.layers)
+        if d.disable_hybrid_swa_memory:
+            why = "--disable-hybrid-swa-memory keeps one token pool"
+        elif not windowed:
+            why = "the model has no sliding-window layers"
+        else:
+            why = (
+                f"{d.engine_label} keeps one token pool for this model (no separate "
+                "sliding-window pool for its family here, kvplan.core.sglang_swa)"
+            )
+        notes.append(f"--swa-full-tokens-ratio {d.swa_full_tokens_ratio:g} has no effect: {why}")
     hybrid = None
     if d.engine is Engine.VLLM and profile.token_line in ("groups", "concurrency"):
         hybrid = vllm_layout(
@@ -688,6 +700,7 @@ def _trt_window_pools(
     )
     if len(pools.pools) == 1:
         return None
+    admitted = pools.max_batch(length)
     notes.append(
         f"TensorRT-LLM VSWA: {len(pools.pools)} pools ({rule.value} shares), "
         + "; ".join(
@@ -695,7 +708,7 @@ def _trt_window_pools(
             for x in pools.pools
         )
         + f"; at max_seq_len {length:,} the scarcest window admits "
-        f"{pools.max_batch(length):,} requests; TensorRT-LLM needs kv_cache_config."
+        f"{admitted:,} request{'' if admitted == 1 else 's'}; TensorRT-LLM needs kv_cache_config."
         f"max_attention_window: {window_pattern(layer_windows(stage, length))} "
         "(--extra_llm_api_options)"
     )
@@ -716,6 +729,18 @@ def weights_shortfall(p: Plan) -> str:
         f"{pool} on {p.deployment.gpu.name} (after "
         f"activations and overhead {(b.activations + b.overhead) / GiB:.2f} GiB, nothing is "
         "left for the KV cache): use more GPUs (--tp), a smaller --weight-dtype, or a bigger GPU"
+    )
+
+
+def sequence_shortfall(p: Plan, ctx: int) -> str:
+    """Why not even one sequence of `ctx` tokens fits while the weights do: its KV against
+    the pool, and the longest context one sequence gets (max_ctx at batch 1)."""
+    longest = max_ctx(p, 1).max_ctx
+    return (
+        f"one sequence of {ctx:,} tokens needs {p.seq_bytes(ctx) / GiB:.2f} GiB of KV per GPU; "
+        f"the KV pool holds {p.budget.kv_budget / GiB:.2f} GiB ({p.kv_tokens:,} tokens), so the "
+        f"longest one sequence gets is {longest:,} tokens: shorten --ctx, use more GPUs "
+        "(--tp), a smaller --kv-dtype, or a bigger GPU"
     )
 
 
@@ -845,9 +870,12 @@ def _state_pages_note(d: Deployment) -> str:
     if d.num_speculative_tokens:
         note += f" (incl. {d.num_speculative_tokens} for speculative tokens)"
     if gdn_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
+        # the kernel needs CUDA 13 only off Hopper (kvplan.core.prefix_cache)
+        cc = d.gpu.compute_capability
+        cuda = "" if cc == "9.0" else ", CUDA 13 assumed (the PyPI wheel's)"
         note += (
             " (incl. vLLM 0.33's Gated DeltaNet prefill checkpoint: FlashInfer's GDN prefill "
-            "runs on this GPU, CUDA 13 assumed for Blackwell; blocks aligned to 64 tokens)"
+            f"runs on compute capability {cc}{cuda}; blocks aligned to 64 tokens)"
         )
     if uncounted_checkpoint(d.profile, d.engine_version, d.spec, mode, d.gpu):
         note += (
@@ -932,6 +960,18 @@ class FitResult(Frozen):
     warnings: tuple[str, ...] = ()
 
 
+def check_point(p: Plan, ctx: int, batch: int) -> tuple[int, int, bool]:
+    """`batch` sequences of `ctx` tokens: (KV bytes per GPU, spare bytes, fits?) as `fit
+    --ctx --batch` answers (and `sweep` rows): spare = budget - used, or with separate pools
+    (TensorRT-LLM's per window, SGLang's full + sliding-window) the scarcest pool's spare
+    bytes, and fits when every pool holds the batch (the largest batch's own rule)."""
+    used = batch * p.seq_bytes(ctx)
+    pools = p.trt_windows if p.trt_windows is not None else p.swa_pools
+    if pools is not None:
+        return used, pools.spare_bytes(ctx, batch), fits(p, ctx, batch)
+    return used, p.budget.kv_budget - used, used <= p.budget.kv_budget
+
+
 def solve_fit(
     p: Plan, *, ctx: int | None, batch: int | None, max_model_len: int | None = None
 ) -> FitResult:
@@ -951,15 +991,12 @@ def solve_fit(
         "warnings": tuple(warnings),
     }
     if ctx is not None and batch is not None:
-        used = batch * p.seq_bytes(ctx)
-        spare = budget - used
-        if p.trt_windows is not None:  # per-window pools: the scarcest pool's spare bytes
-            spare = p.trt_windows.spare_bytes(ctx, batch)
+        used, spare, ok = check_point(p, ctx, batch)
         return FitResult(
             mode="check",
             ctx=ctx,
             batch=batch,
-            fits=fits(p, ctx, batch) if p.trt_windows is not None else used <= budget,
+            fits=ok,
             kv_bytes=used,
             headroom_bytes=spare,
             headroom_pct=100 * spare / budget if budget else None,

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from kvplan.core.capacity import FitResult, Plan, Replication, solve_fit, weights_shortfall
+from kvplan.core.capacity import (
+    FitResult,
+    Plan,
+    Replication,
+    sequence_shortfall,
+    solve_fit,
+    weights_shortfall,
+)
 from kvplan.core.deployment import Deployment
 from kvplan.core.design import (
     DEFAULT_HEADROOM,
@@ -60,6 +67,9 @@ class DeploymentSummary(_Report):
     gpu: str
     engine: str
     engine_version: str  # the modelled release line, e.g. "vLLM 0.19"
+    # the release asked for ("0.24.0"; None: the engine's default line), which a line's
+    # name ("vLLM 0.33") does not say and its numbers can depend on
+    engine_release: str | None = None
     engine_knob: str | None
     memory_fraction: float | None
     tp: int
@@ -104,6 +114,7 @@ def deployment_summary(p: Plan) -> dict[str, Any]:
         "gpu": d.gpu.name,
         "engine": b.engine.value,
         "engine_version": d.profile.name,
+        "engine_release": d.engine_version,
         "engine_knob": b.knob,
         "memory_fraction": b.fraction,
         "tp": d.tp,
@@ -218,6 +229,15 @@ class FitReport(FitResult, DeploymentSummary, ModelRef):
         return bool(self.fits)
 
 
+def _reason(p: Plan, r: FitResult) -> str | None:
+    """Why the answer is "does not fit": the weights, or (largest batch 0) one sequence's KV."""
+    if not p.weights_fit:
+        return weights_shortfall(p)
+    if r.mode == "max_batch" and not r.max_batch and r.ctx:
+        return sequence_shortfall(p, r.ctx)
+    return None
+
+
 def fit_report(
     p: Plan,
     model: ModelRef,
@@ -284,7 +304,7 @@ def fit_report(
         **deployment_summary(p),
         **result.shallow_dump(exclude={"kv_budget_bytes", "warnings"}),
         warnings=tuple(warnings),
-        reason=None if p.weights_fit else weights_shortfall(p),
+        reason=_reason(p, result),
         latency=operating_point(p, *point) if point else None,
         engine_log=engine_log_lines(p, result.max_model_len),
         startup=startup,

@@ -157,6 +157,15 @@ class SwaPools(Frozen):
         full, swa = self.tokens_held(ctx)
         return min(self.full_tokens // full, self.swa_tokens // swa)
 
+    def spare_bytes(self, ctx: int, batch: int) -> int:
+        """Bytes left in the scarcer pool after `batch` requests of `ctx` tokens (negative:
+        that pool is short): (pool tokens - batch x tokens held) x bytes per token."""
+        full, swa = self.tokens_held(ctx)
+        return min(
+            (self.full_tokens - batch * full) * self.full_bytes_per_token,
+            (self.swa_tokens - batch * swa) * self.swa_bytes_per_token,
+        )
+
     @property
     def full_pool_bytes(self) -> int:
         return self.full_tokens * self.full_bytes_per_token

@@ -63,6 +63,7 @@ PLAN_COLUMNS = (
     "gpu",
     "engine",
     "engine_version",
+    "engine_release",
     "tp",
     "pp",
     "kv_dtype",
@@ -116,6 +117,7 @@ class PlanTerms:
     engine: str
     engine_version: str  # the modelled release line, as fit's JSON prints it ("vLLM 0.19")
     engine_release: str | None  # the release as asked (None: the engine's default line)
+    engine_label: str  # how text output names it: "vLLM 0.24.0 [0.33 line]" (not a column)
     tp: int
     pp: int
     kv_dtype: str
@@ -191,6 +193,7 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         engine=d.engine.value,
         engine_version=d.profile.name,
         engine_release=d.engine_version,
+        engine_label=d.engine_label,
         tp=d.tp,
         pp=d.pp,
         kv_dtype=d.kv_dtype,
@@ -217,8 +220,9 @@ def plan_terms(p: Plan, *, model: str) -> PlanTerms:
         grows=bool(growing),
         widest=widest,
         decode=_decode_terms(p) if p.weights_fit else None,
-        # SGLang's hybrid SWA pools (kvplan.core.sglang_swa) cap the batch pool by pool
-        scalar=p if p.swa_pools is not None or compressed else None,
+        # SGLang's hybrid SWA pools (kvplan.core.sglang_swa) and TensorRT-LLM's per-window
+        # pools (--vswa, kvplan.core.trt_windows) cap the batch pool by pool
+        scalar=p if p.swa_pools is not None or p.trt_windows is not None or compressed else None,
     )
 
 
@@ -622,14 +626,14 @@ def _scalar_rows(
     for j, n in enumerate(ctx.tolist()):
         seq = p.seq_bytes(n)
         max_batch[i, j] = budget // seq if seq else -1
-        if p.swa_pools is not None:
+        if p.swa_pools is not None or p.trt_windows is not None:
             max_batch[i, j] = capacity.max_batch(p, n)
         for k, b in enumerate(batch.tolist()):
-            used = b * seq
+            used, spare, ok = capacity.check_point(p, n, b)
             kv[i, j, k] = used
-            headroom[i, j, k] = budget - used
-            fits[i, j, k] = used <= budget if p.swa_pools is None else capacity.fits(p, n, b)
-            pct[i, j, k] = 100 * (budget - used) / budget if budget > 0 else float("nan")
+            headroom[i, j, k] = spare
+            fits[i, j, k] = ok
+            pct[i, j, k] = 100 * spare / budget if budget > 0 else float("nan")
             if latency:
                 try:
                     e = estimate_decode(p, batch=b, ctx=n) if p.weights_fit else None

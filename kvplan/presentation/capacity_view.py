@@ -174,11 +174,15 @@ def render_fit(r: FitReport) -> RenderableType:
     elif mode == "check":
         ok = r.fits
         verdict = "fits" if ok else "does NOT fit"
+        # separate pools (TensorRT-LLM per window, SGLang full + sliding): the headroom is
+        # the scarcest pool's, not the budget less the total
+        pooled = p.trt_windows is not None or p.swa_pools is not None
+        spare = "headroom in the scarcest pool" if pooled else "headroom"
         parts.append(
             Text(
                 f"batch {r.batch:,} x {r.ctx:,} tokens {verdict}: needs "
                 f"{fmt_gib(r.kv_bytes or 0)} of {fmt_gib(r.kv_budget_bytes)}; "
-                f"headroom {fmt_gib(r.headroom_bytes or 0)} ({r.headroom_pct or 0:.1f}%)",
+                f"{spare} {fmt_gib(r.headroom_bytes or 0)} ({r.headroom_pct or 0:.1f}%)",
                 style=f"bold {FIT_STYLE if ok else NOFIT_STYLE}",
             )
         )

@@ -60,7 +60,7 @@ def render_table(result: SweepResult) -> RenderableType:
             t.add_row(
                 p.model,
                 p.gpu,
-                p.engine_version or p.engine,
+                p.engine_label,
                 str(p.tp),
                 str(p.pp),
                 p.kv_dtype,
@@ -99,7 +99,9 @@ def arrow_table(result: SweepResult, chunk: dict[str, Any]) -> Any:
     arrays: list[Any] = []
     for c in PLAN_COLUMNS:
         values = result.plan_column(c)
-        if isinstance(values[0], str):
+        if any(v is None for v in values):  # text with nulls (Parquet: no null in a dict)
+            arrays.append(pa.array(values, pa.string()).take(idx))
+        elif isinstance(values[0], str):
             arrays.append(pa.DictionaryArray.from_arrays(idx, pa.array(values, pa.string())))
         else:
             arrays.append(pa.array(np.asarray(values, dtype=np.int64)).take(idx))

@@ -16,6 +16,7 @@ The design knobs of `pick-g` are declared once too, as fields of
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -175,7 +176,12 @@ def parse_deployment(
     declared = settings()
     unknown = sorted(set(raw) - set(declared))
     if unknown:
-        raise KvplanError(f"unknown deployment setting {unknown[0]!r}", setting=unknown[0])
+        close = difflib.get_close_matches(unknown[0], list(declared), n=1)
+        raise KvplanError(
+            f"unknown deployment setting {unknown[0]!r}",
+            hint=f"did you mean {close[0]!r}?" if close else None,
+            setting=unknown[0],
+        )
     spelled = names or flag_names()
     engine = engine_named(_text(raw.get("engine") or Deployment.engine.value, spelled["engine"]))
     values: dict[str, Any] = {"engine": engine}
@@ -200,6 +206,7 @@ def parse_deployment(
         if s.engine is not None and s.engine is not engine:
             raise KvplanError(
                 f"{label} is a {s.engine.value} setting, but {spelled['engine']} is {engine.value}",
+                hint=f"leave it out, or serve with {spelled['engine']} {s.engine.value}",
                 setting=name,
             )
         values[name] = parse_setting(name, _parser(s, value, label, spec, gpu_file))
@@ -208,6 +215,7 @@ def parse_deployment(
     parse_setting("engine_version", lambda: d.profile)  # a release outside every modelled line
     _prefix_caching(d, spelled)
     _hybrid_swa_flags(d, spelled)
+    _vswa_release(d, spelled)
     if d.auto_max_model_len:
         _auto_fit_engine(d, spelled)
     return d
@@ -235,9 +243,28 @@ def _hybrid_swa_flags(d: Deployment, spelled: Mapping[str, str]) -> None:
     if why is not None:
         raise KvplanError(
             f"{spelled[given[0]]} with {d.engine_label}: {why}",
-            hint="leave it out, or pick a later release with --engine-version",
+            hint=f"leave it out, or pick a later release with {spelled['engine_version']}",
             setting=given[0],
         )
+
+
+def _vswa_release(d: Deployment, spelled: Mapping[str, str]) -> None:
+    """--vswa on a TensorRT-LLM release whose per-window split kvplan does not model
+    (kvplan.core.trt_windows.share_rule_for): refused when the settings are read, in the
+    words of the command line or the policy, not later while planning."""
+    if not d.vswa:
+        return
+    from kvplan.core.trt_windows import share_rule_for
+
+    try:
+        share_rule_for(d.engine_version)
+    except KvplanError as exc:
+        raise KvplanError(
+            f"{spelled['vswa']}: {exc.message}",
+            hint=f"leave {spelled['vswa']} out (one pool, every layer over max_seq_len), or "
+            f"give {spelled['engine_version']} 0.21 or later",
+            setting="vswa",
+        ) from None
 
 
 def _prefix_caching(d: Deployment, spelled: Mapping[str, str]) -> None:
@@ -251,10 +278,10 @@ def _prefix_caching(d: Deployment, spelled: Mapping[str, str]) -> None:
         else:
             said = f"{label}: {str(d.enable_prefix_caching).lower()}"
         hint = (
-            "leave it out, or pick an engine: --engine vllm, sglang or trtllm"
+            f"leave it out, or pick an engine: {spelled['engine']} vllm, sglang or trtllm"
             if d.engine is Engine.NONE
             else "leave prefix caching at the engine's default, or pick another release "
-            "with --engine-version"
+            f"with {spelled['engine_version']}"
         )
         raise KvplanError(
             f"{said} with {d.engine_label}: {why}", hint=hint, setting="enable_prefix_caching"

@@ -54,7 +54,7 @@ from kvplan.sources.resolve import (
     safe_glob,
 )
 from kvplan.sources.strict import Bool, Field, Float, Int, List, Literal, Model, Str, Union
-from kvplan.sources.validate import load_json, printable, screen_config
+from kvplan.sources.validate import load_json, printable, screen_config, yaml_exponent_hint
 from kvplan.units import parse_size
 
 DEFAULT_POLICY = "kvplan.yaml"
@@ -135,7 +135,7 @@ def _deployment_field(setting: Setting, default: Any) -> Field:
         return Field(Literal(*(e.value for e in Engine)), description=described)
     if setting.kind is Kind.ENTRY_POINT:
         return Field(Literal("serve", "llm"), description=described)
-    if setting.kind is Kind.SWITCH:
+    if setting.kind in (Kind.SWITCH, Kind.FLAG):  # true / false (a flag's default: off)
         return Field(Bool(), description=described)
     return Field(Str(min_length=1), description=setting.help)
 
@@ -528,6 +528,9 @@ def _message(err: Any) -> tuple[Loc, str]:
         "model_attributes_type": "must be a mapping",
         "finite_number": "must be a finite number",
     }
+    exponent = yaml_exponent_hint(value) if kind == "float_type" else None
+    if exponent:
+        return loc, f"{simple[kind]}{got} ({exponent})"
     if kind in simple:
         return loc, simple[kind] + (
             f", got {_type_name(value)}"

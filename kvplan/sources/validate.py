@@ -394,13 +394,31 @@ def _check_key(key: str, value: Any, path: tuple[str | int, ...], origin: str) -
     _check_number(value, bound, where)
 
 
+def yaml_exponent_hint(value: Any) -> str | None:
+    """A number in exponent form that YAML read as text: YAML 1.1 (PyYAML's) takes 8.0e+12
+    as a float but 8.0e12, 8e+12 and 8e-1 as strings (its float needs a dot and a signed
+    exponent). How to write it, else None."""
+    if not isinstance(value, str):
+        return None
+    parts = re.fullmatch(r"([-+]?)(\d+\.?\d*|\.\d+)[eE]([-+]?)(\d+)", value.strip())
+    if parts is None:
+        return None
+    sign, mantissa, exp_sign, exponent = parts.groups()
+    mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
+    fixed = f"{sign}{mantissa}e{exp_sign or '+'}{exponent}"
+    return f"YAML reads it as text: a number needs a dot and a signed exponent, {fixed}"
+
+
 def _check_number(value: Any, bound: Bound, where: str) -> None:
     if isinstance(value, _HugeInt) or (isinstance(value, float) and not math.isfinite(value)):
         return  # _check_scalar names it
     kind = "an integer" if bound.integer else "a number"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         shown = printable(repr(value))
-        raise ConfigError(f"{where} must be {kind}, got {shown}")
+        raise ConfigError(
+            f"{where} must be {kind}, got {shown}",
+            hint=None if bound.integer else yaml_exponent_hint(value),
+        )
     if bound.integer and value != int(value):
         raise ConfigError(f"{where} must be an integer, got {value!r}")
     if value < bound.lo or (not bound.integer and value <= 0):
@@ -496,8 +514,12 @@ def screen_gpu_entries(raw: Any, *, origin: str) -> None:
                     f"{label}: cuda_memory_bytes ({cuda:,}) is under 90 % of memory_bytes "
                     f"({memory:,}): a CUDA total is the driver total less a small reservation"
                 )
+        from kvplan.core.gpu import COMPUTE_CAPABILITY_PATTERN  # not at start-up
+
         capability = entry.get("compute_capability")
-        if capability is not None and not isinstance(capability, str):
+        if capability is not None and not (
+            isinstance(capability, str) and re.match(COMPUTE_CAPABILITY_PATTERN, capability)
+        ):
             raise ConfigError(
                 f"{label}: compute_capability must be a quoted 'major.minor' string such as "
                 f'"9.0" or "10.3", got {printable(repr(capability))}'
