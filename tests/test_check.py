@@ -1054,3 +1054,25 @@ def test_flag_settings_are_booleans_in_a_policy(check, tmp_path):
     r = check("--policy", str(sg))
     assert r.code == 2
     assert "disable_hybrid_swa_memory" in r.err and "boolean" in r.err
+
+
+def test_check_names_the_release_asked_for(tmp_path) -> None:
+    """A target pinned to a release inside a line says which release, as fit does
+    ("SGLang 0.5.8 [0.5 line]"), in text and JSON (engine_release / engine_label)."""
+    import json
+
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "targets:\n  - name: sg\n    model: openai/gpt-oss-20b\n    gpu: h100-sxm\n"
+        "    engine: sglang\n    engine_version: 0.5.8\n    ctx: 8192\n    batch: 8\n"
+    )
+    text = run_cli("check", str(policy))
+    assert text.code == 0, text.err
+    assert "SGLang 0.5.8 [0.5 line]" in text.out
+    out = json.loads(run_cli("check", str(policy), "--format", "json").out)
+    target = out["policies"][0]["targets"][0]
+    assert (target["engine_version"], target["engine_release"], target["engine_label"]) == (
+        "SGLang 0.5",
+        "0.5.8",
+        "SGLang 0.5.8 [0.5 line]",
+    )

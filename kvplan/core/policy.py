@@ -116,6 +116,8 @@ class TargetReport(Frozen):
     results: tuple[CheckResult, ...]
     warnings: tuple[str, ...] = ()
     engine_version: str = ""  # the modelled release line, e.g. "vLLM 0.19" (as fit's JSON)
+    engine_release: str | None = None  # the release asked for (None: the line's newest)
+    engine_label: str = ""  # how output names it: "SGLang 0.5.8 [0.5 line]" (Deployment)
 
     @property
     def status(self) -> Status:
@@ -242,6 +244,8 @@ def evaluate_target(t: Target, *, decode: DecodeFn | None = None) -> TargetRepor
         pp=d.pp,
         engine=d.engine.value,
         engine_version=d.profile.name,
+        engine_release=d.engine_version,
+        engine_label=d.engine_label,
         kv_dtype=d.kv_dtype,
         ctx=t.ctx,
         batch=t.batch,

@@ -84,7 +84,7 @@ def target_caption(t: TargetReport) -> str:
         point = f" at {t.ctx:,} tokens"
     return (
         f"{t.target}: {t.model} on {t.tp * t.pp} x {t.gpu} (TP {t.tp}, PP {t.pp}, "
-        f"{t.engine_version or t.engine}, KV {t.kv_dtype}){point}; {budget}"
+        f"{t.engine_label or t.engine_version or t.engine}, KV {t.kv_dtype}){point}; {budget}"
     )
 
 
