@@ -43,15 +43,16 @@ from kvplan.core.sglang_swa import (
     SWA_FULL_TOKENS_RATIO,
     SwaPools,
     release_key,
+    rounds_to_page,
     swa_pools,
     uniform_cell_bytes,
     uses_hybrid_swa,
 )
 from kvplan.core.trt_windows import (
-    ShareRule,
     WindowPools,
     full_length_stage,
     layer_windows,
+    rounds_blocks_up,
     share_rule_for,
     window_pattern,
     window_pools,
@@ -660,7 +661,7 @@ def _sglang_swa_pools(
         page=d.block_size,
         full_bytes_per_token=full_b,
         swa_bytes_per_token=swa_b,
-        round_pools=sglang_release(d) >= (0, 5, 8, 0),
+        round_pools=rounds_to_page(sglang_release(d)),
     )
     notes.append(
         f"SGLang hybrid SWA pools (--swa-full-tokens-ratio {ratio:g}): full layers "
@@ -695,8 +696,7 @@ def _trt_window_pools(
         tokens_per_block=d.block_size,
         max_seq_len=length,
         rule=rule,
-        # the PyTorch flow's Python split floors the blocks, the C++ one rounds up
-        round_up=not (d.profile.version == "pytorch" and rule is ShareRule.EQUAL),
+        round_up=rounds_blocks_up(d.profile.version, rule),
     )
     if len(pools.pools) == 1:
         return None

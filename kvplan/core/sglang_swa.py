@@ -99,6 +99,16 @@ def release_key(release: str) -> tuple[int, ...]:
 SWA_FLAGS_FROM = (0, 4, 9, 3)
 
 
+# 0.5.8 rounds both pools down to the page size (model_runner_kv_cache_mixin.py:206-251);
+# earlier releases round only max_total_num_tokens
+ROUNDS_TO_PAGE_FROM = (0, 5, 8, 0)
+
+
+def rounds_to_page(release: tuple[int, ...]) -> bool:
+    """Whether SGLang `release` (release_key form) rounds both SWA pools to the page."""
+    return release >= ROUNDS_TO_PAGE_FROM
+
+
 def flags_refusal(release: tuple[int, ...]) -> str | None:
     """Why SGLang `release` (release_key form) cannot take the hybrid-SWA flags, or None."""
     if release < SWA_FLAGS_FROM:

@@ -240,6 +240,13 @@ def window_pattern(windows: list[int]) -> list[int]:
     return windows
 
 
+def rounds_blocks_up(flow: str, rule: ShareRule) -> bool:
+    """Whether the per-window split rounds each pool's blocks up: the C++ split does
+    (`calculateMaxNumBlocks`, ceil), the PyTorch flow's Python split with equal shares
+    floors them (resource_manager.py `calculate_max_num_blocks_for_vswa`)."""
+    return not (flow == "pytorch" and rule is ShareRule.EQUAL)
+
+
 def window_pools(
     stage: ModelSpec,
     kv_dtype: str,
