@@ -534,7 +534,7 @@ BAD_POLICIES = [
             model="google/gemma-3-1b-it",
         ),
         "{p}:7: target 'a': vswa: TensorRT-LLM 0.19: per-window KV pools before 0.21 are not "
-        "modelled (leave vswa out (one pool, every layer over max_seq_len), or give "
+        "modelled (leave vswa out for one pool (every layer over max_seq_len), or give "
         "engine_version 0.21 or later)",
     ),
     (

@@ -158,7 +158,7 @@ def test_pick_g_from_geometry_flags():
                 "--vswa",
             ],
             "Error: --vswa: TensorRT-LLM 0.19: per-window KV pools before 0.21 are not modelled "
-            "(leave --vswa out (one pool, every layer over max_seq_len), or give "
+            "(leave --vswa out for one pool (every layer over max_seq_len), or give "
             "--engine-version 0.21 or later)",
         ),
         (

@@ -261,8 +261,8 @@ def _vswa_release(d: Deployment, spelled: Mapping[str, str]) -> None:
     except KvplanError as exc:
         raise KvplanError(
             f"{spelled['vswa']}: {exc.message}",
-            hint=f"leave {spelled['vswa']} out (one pool, every layer over max_seq_len), or "
-            f"give {spelled['engine_version']} 0.21 or later",
+            hint=f"leave {spelled['vswa']} out for one pool (every layer over max_seq_len), "
+            f"or give {spelled['engine_version']} 0.21 or later",
             setting="vswa",
         ) from None
 
